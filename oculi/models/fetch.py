@@ -15,7 +15,7 @@ import sys
 import tempfile
 import zipfile
 from pathlib import Path
-from typing import Callable
+from collections.abc import Callable
 
 from oculi.models import convert
 from oculi.models.catalogue import CATALOGUE, Carrier, ModelSpec

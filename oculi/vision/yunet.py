@@ -7,7 +7,7 @@ Decoding follows OpenCV's FaceDetectorYN, so results match cv2 on the original f
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import numpy as np
 

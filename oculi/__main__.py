@@ -1,0 +1,5 @@
+import sys
+
+from oculi.cli import main
+
+sys.exit(main())

@@ -1,0 +1,24 @@
+"""Rekognition operations oculi serves: name -> handler(context, validated params)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from oculi.api.face_detail import face_details
+from oculi.service.context import ServiceContext
+from oculi.service.detect_faces import detect_faces
+from oculi.service.image_source import load_image
+
+Handler = Callable[[ServiceContext, dict[str, Any]], dict[str, Any]]
+
+
+def detect_faces_op(ctx: ServiceContext, params: dict[str, Any]) -> dict[str, Any]:
+    image = load_image(params["Image"], ctx.s3)
+    result = detect_faces(ctx.face_analyzer(), image.rgb, params.get("Attributes"))
+    return {"FaceDetails": face_details(result)}
+
+
+HANDLERS: dict[str, Handler] = {
+    "DetectFaces": detect_faces_op,
+}

@@ -1,0 +1,120 @@
+"""The AWS JSON 1.1 endpoint: `POST /` with `X-Amz-Target: RekognitionService.<Op>`.
+
+Parses and authenticates the request, validates it against botocore's service model,
+runs the operation in a worker thread, and answers in Rekognition's exact shapes:
+200 with `application/x-amz-json-1.1`, or an error status with
+`{"__type": ..., "Message": ...}` and `x-amzn-ErrorType`, both with `x-amzn-RequestId`.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import uuid
+from typing import Any
+
+import anyio
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from oculi import __version__
+from oculi.api import spec
+from oculi.api.operations import HANDLERS
+from oculi.api.sigv4 import AuthError, verify_request
+from oculi.errors import ImageTooLarge, OculiError
+from oculi.service.context import ServiceContext
+
+log = logging.getLogger("oculi.api")
+
+CONTENT_TYPE = "application/x-amz-json-1.1"
+TARGET_PREFIX = "RekognitionService."
+# 5 MiB of image as base64 plus the rest of the request.
+MAX_BODY = 7 * 1024 * 1024 + 64 * 1024
+
+
+class ProtocolError(Exception):
+    def __init__(self, code: str, message: str, status: int = 400) -> None:
+        super().__init__(message)
+        self.code, self.message, self.status = code, message, status
+
+
+def _error(code: str, message: str, status: int, request_id: str) -> Response:
+    return Response(
+        json.dumps({"__type": code, "Message": message}),
+        status_code=status,
+        media_type=CONTENT_TYPE,
+        headers={"x-amzn-RequestId": request_id, "x-amzn-ErrorType": code},
+    )
+
+
+async def _read_body(request: Request) -> bytes:
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > MAX_BODY:
+        raise ImageTooLarge(f"Request body is larger than {MAX_BODY} bytes")
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > MAX_BODY:
+            raise ImageTooLarge(f"Request body is larger than {MAX_BODY} bytes")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def build_app(ctx: ServiceContext, keys: dict[str, str]) -> Starlette:
+    limiter = anyio.CapacityLimiter(max(1, ctx.settings.workers))
+
+    async def rekognition(request: Request) -> Response:
+        request_id = str(uuid.uuid4())
+        try:
+            body = await _read_body(request)
+            target = request.headers.get("x-amz-target", "")
+            if keys:
+                try:
+                    verify_request(request.method, request.url.path, request.url.query,
+                                   request.headers, body, keys,
+                                   max_skew_seconds=ctx.settings.max_clock_skew_s)
+                except AuthError as e:
+                    status = 400 if e.code == "UnrecognizedClientException" else 403
+                    return _error(e.code, e.message, status, request_id)
+            if not target.startswith(TARGET_PREFIX):
+                raise ProtocolError("UnknownOperationException",
+                                    "Missing or malformed X-Amz-Target header")
+            name = target[len(TARGET_PREFIX):]
+            op = spec.operation(name)
+            if op is None:
+                raise ProtocolError("UnknownOperationException", f"Unknown operation {name}")
+            try:
+                params = json.loads(body or b"{}")
+            except (ValueError, UnicodeDecodeError):
+                raise ProtocolError("SerializationException",
+                                    "Request body is not valid JSON") from None
+            if not isinstance(params, dict):
+                raise ProtocolError("SerializationException",
+                                    "Request body must be a JSON object")
+            handler = HANDLERS.get(name)
+            if handler is None:
+                raise ProtocolError("NotImplementedException",
+                                    f"oculi {__version__} does not implement {name} yet", 501)
+            params = spec.validate(op.input_shape, params) if op.input_shape else {}
+            result: dict[str, Any] = await anyio.to_thread.run_sync(
+                handler, ctx, params, limiter=limiter)
+            return JSONResponse(result, media_type=CONTENT_TYPE,
+                                headers={"x-amzn-RequestId": request_id})
+        except OculiError as e:
+            return _error(e.code, e.message, e.status, request_id)
+        except ProtocolError as e:
+            return _error(e.code, e.message, e.status, request_id)
+        except Exception:
+            log.exception("request %s failed", request_id)
+            return _error("InternalServerError", f"Internal error (request {request_id})", 500,
+                          request_id)
+
+    async def health(request: Request) -> Response:
+        return JSONResponse({"service": "oculi", "version": __version__, "status": "ok"})
+
+    return Starlette(routes=[
+        Route("/", rekognition, methods=["POST"]),
+        Route("/health", health, methods=["GET"]),
+    ])

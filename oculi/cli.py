@@ -1,0 +1,172 @@
+"""`oculi` command line: serve, models, detect-faces."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from pathlib import Path
+
+from oculi import __version__
+
+
+def _cmd_models(args: argparse.Namespace) -> int:
+    from oculi.models.catalogue import CATALOGUE
+    from oculi.models.fetch import ModelFetchError, default_model_dir, fetch, is_ready
+
+    model_dir = Path(args.model_dir) if args.model_dir else default_model_dir()
+    if args.action == "fetch":
+        try:
+            fetch(None, model_dir)
+        except ModelFetchError as e:
+            print(f"error: {e}", file=sys.stderr)
+            return 1
+    rows = []
+    for s in CATALOGUE.values():
+        rows.append({
+            "name": s.name, "task": s.task, "source": f"{s.carrier.package}=={s.carrier.version}",
+            "file": s.member, "sha256": s.member_sha256, "licence": s.licence,
+            "installed": is_ready(s, model_dir),
+        })
+    if args.json:
+        print(json.dumps(rows, indent=2))
+        return 0
+    print(f"models in {model_dir}")
+    for r in rows:
+        print(f"\n{r['name']}  [{'installed' if r['installed'] else 'not installed'}]")
+        for k in ("task", "source", "file", "sha256", "licence"):
+            print(f"  {k:8} {r[k]}")
+    return 0
+
+
+def _settings(args: argparse.Namespace):  # -> Settings
+    from oculi.settings import Settings
+
+    s = Settings()
+    for name in ("host", "port", "detector", "threads", "device", "workers"):
+        v = getattr(args, name, None)
+        if v is not None:
+            setattr(s, name, v)
+    if getattr(args, "data_dir", None):
+        s.data_dir = Path(args.data_dir)
+    if getattr(args, "model_dir", None):
+        s.model_dir = Path(args.model_dir)
+    if getattr(args, "keys_file", None):
+        s.keys_file = Path(args.keys_file)
+    return s
+
+
+def _cmd_serve(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from oculi.api.server import build_app
+    from oculi.models.fetch import ModelFetchError
+    from oculi.service.context import ServiceContext
+    from oculi.settings import KeysError, is_loopback, load_keys
+
+    s = _settings(args)
+    try:
+        keys = load_keys(s.keys_file)
+    except KeysError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    if not keys and not is_loopback(s.host):
+        print(f"error: refusing to listen on {s.host} without access keys; configure keys "
+              "(--keys-file or OCULI_ACCESS_KEY_ID/OCULI_SECRET_ACCESS_KEY) or bind to "
+              "127.0.0.1", file=sys.stderr)
+        return 2
+    s.data_dir.mkdir(parents=True, exist_ok=True)
+    ctx = ServiceContext(s)
+    try:
+        ctx.face_analyzer()  # fetch (with progress) and load models before accepting calls
+    except ModelFetchError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 1
+    auth = (f"SigV4 required ({len(keys)} access key(s))" if keys
+            else "no access keys configured: authentication is off, loopback only")
+    print(f"oculi {__version__} serving Rekognition on http://{s.host}:{s.port} "
+          f"(data {s.data_dir}; {auth})", file=sys.stderr, flush=True)
+    uvicorn.run(build_app(ctx, keys), host=s.host, port=s.port, log_level="warning",
+                timeout_graceful_shutdown=5)
+    return 0
+
+
+def _cmd_detect_faces(args: argparse.Namespace) -> int:
+    import cv2
+
+    from oculi.api.face_detail import face_details
+    from oculi.errors import OculiError
+    from oculi.models.zoo import load_face_analyzer
+    from oculi.service.detect_faces import detect_faces
+    from oculi.vision.decode import decode
+    from oculi.vision.draw import draw_faces
+
+    s = _settings(args)
+    try:
+        image = decode(Path(args.image).read_bytes())
+    except OSError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 1
+    except OculiError as e:
+        print(f"error: {e.code}: {e.message}", file=sys.stderr)
+        return 1
+    analyzer = load_face_analyzer(s.model_dir, s.detector, s.threads, s.device)
+    result = detect_faces(analyzer, image.rgb, args.attributes)
+    print(json.dumps({"FaceDetails": face_details(result)}, indent=2))
+    if args.draw:
+        drawn = draw_faces(image.rgb, result.faces)
+        if not cv2.imwrite(args.draw, drawn[:, :, ::-1]):
+            print(f"error: could not write {args.draw}", file=sys.stderr)
+            return 1
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="oculi", description="Self-hosted Rekognition-compatible "
+                                "image analysis")
+    p.add_argument("--version", action="version", version=f"oculi {__version__}")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    def common(sp: argparse.ArgumentParser) -> None:
+        sp.add_argument("--model-dir", help="where model files live (default "
+                        "$OCULI_MODEL_DIR or ~/.cache/oculi/models)")
+        sp.add_argument("--detector", choices=["yunet", "retinaface", "yunet+retinaface"],
+                        help="face detector(s) (default yunet; env OCULI_DETECTOR)")
+        sp.add_argument("--threads", type=int, help="inference threads per model")
+        sp.add_argument("--device", choices=["auto", "cpu", "cuda"],
+                        help="inference device (default auto: CUDA when available)")
+
+    sp = sub.add_parser("serve", help="run the Rekognition-compatible server")
+    sp.add_argument("--host", help="address to bind (default 127.0.0.1)")
+    sp.add_argument("--port", type=int, help="port (default 4566)")
+    sp.add_argument("--data-dir", help="data directory (default ~/.local/share/oculi)")
+    sp.add_argument("--keys-file", help="JSON file of access keys; enables SigV4 checks")
+    sp.add_argument("--workers", type=int, help="requests analysed at once (default 2)")
+    common(sp)
+    sp.set_defaults(func=_cmd_serve)
+
+    mp = sub.add_parser("models", help="list the model catalogue, or fetch its files")
+    mp.add_argument("action", nargs="?", choices=["list", "fetch"], default="list")
+    mp.add_argument("--model-dir")
+    mp.add_argument("--json", action="store_true", help="machine-readable output")
+    mp.set_defaults(func=_cmd_models)
+
+    dp = sub.add_parser("detect-faces", help="DetectFaces on a local image; prints JSON")
+    dp.add_argument("image")
+    dp.add_argument("--attributes", nargs="+", default=None, metavar="ATTR",
+                    help="DEFAULT (default), ALL, or attribute names")
+    dp.add_argument("--draw", metavar="OUT.jpg", help="write the image with faces drawn")
+    common(dp)
+    dp.set_defaults(func=_cmd_detect_faces)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    args = build_parser().parse_args(argv)
+    return int(args.func(args) or 0)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,29 @@
+"""What every use case needs: settings and lazily loaded, shared model pipelines."""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass, field
+
+from oculi.models.zoo import load_face_analyzer
+from oculi.service.image_source import S3Settings
+from oculi.settings import Settings
+from oculi.vision.faces import FaceAnalyzer
+
+
+@dataclass
+class ServiceContext:
+    settings: Settings
+    _analyzer: FaceAnalyzer | None = None
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    @property
+    def s3(self) -> S3Settings:
+        return S3Settings(endpoint_url=self.settings.s3_endpoint_url)
+
+    def face_analyzer(self) -> FaceAnalyzer:
+        with self._lock:
+            if self._analyzer is None:
+                s = self.settings
+                self._analyzer = load_face_analyzer(s.model_dir, s.detector, s.threads, s.device)
+            return self._analyzer

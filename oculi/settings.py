@@ -1,0 +1,64 @@
+"""Server settings: command-line flags over environment variables over defaults."""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+
+def default_data_dir() -> Path:
+    base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return Path(os.environ.get("OCULI_DATA_DIR") or Path(base) / "oculi")
+
+
+@dataclass
+class Settings:
+    host: str = "127.0.0.1"
+    port: int = 4566
+    data_dir: Path = field(default_factory=default_data_dir)
+    model_dir: Path | None = None
+    detector: str = field(default_factory=lambda: os.environ.get("OCULI_DETECTOR", "yunet"))
+    threads: int | None = None
+    device: str = field(default_factory=lambda: os.environ.get("OCULI_DEVICE", "auto"))
+    workers: int = field(default_factory=lambda: int(os.environ.get("OCULI_WORKERS", "2")))
+    keys_file: Path | None = None
+    s3_endpoint_url: str | None = field(
+        default_factory=lambda: os.environ.get("OCULI_S3_ENDPOINT_URL") or None)
+    max_clock_skew_s: int = 900
+
+
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+class KeysError(ValueError):
+    pass
+
+
+def load_keys(keys_file: Path | None) -> dict[str, str]:
+    """Access keys: the keys file (JSON: {"keys": [{"access_key_id": ..., "secret_access_key":
+    ...}]}) and/or OCULI_ACCESS_KEY_ID + OCULI_SECRET_ACCESS_KEY. Empty = no auth."""
+    keys: dict[str, str] = {}
+    path = keys_file or (Path(os.environ["OCULI_KEYS_FILE"])
+                         if os.environ.get("OCULI_KEYS_FILE") else None)
+    if path is not None:
+        try:
+            doc = json.loads(Path(path).read_text())
+            for k in doc["keys"]:
+                keys[str(k["access_key_id"])] = str(k["secret_access_key"])
+        except (OSError, ValueError, KeyError, TypeError) as e:
+            raise KeysError(f"cannot read keys file {path}: {e}") from None
+    ak, sk = os.environ.get("OCULI_ACCESS_KEY_ID"), os.environ.get("OCULI_SECRET_ACCESS_KEY")
+    if ak and sk:
+        keys[ak] = sk
+    elif ak or sk:
+        raise KeysError("set both OCULI_ACCESS_KEY_ID and OCULI_SECRET_ACCESS_KEY, or neither")
+    return keys
