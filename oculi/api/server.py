@@ -72,7 +72,8 @@ def build_app(ctx: ServiceContext, keys: dict[str, str]) -> Starlette:
             target = request.headers.get("x-amz-target", "")
             if keys:
                 try:
-                    verify_request(request.method, request.url.path, request.url.query,
+                    verify_request(request.method, request.scope["raw_path"].decode("latin-1"),
+                                   request.scope["query_string"].decode("latin-1"),
                                    request.headers, body, keys,
                                    max_skew_seconds=ctx.settings.max_clock_skew_s)
                 except AuthError as e:

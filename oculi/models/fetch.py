@@ -14,8 +14,8 @@ import subprocess
 import sys
 import tempfile
 import zipfile
-from pathlib import Path
 from collections.abc import Callable
+from pathlib import Path
 
 from oculi.models import convert
 from oculi.models.catalogue import CATALOGUE, Carrier, ModelSpec

