@@ -37,3 +37,15 @@ class AccessDenied(OculiError):
 
 class Throttling(OculiError):
     code = "ThrottlingException"
+
+
+class ResourceNotFound(OculiError):
+    code = "ResourceNotFoundException"
+
+
+class ResourceAlreadyExists(OculiError):
+    code = "ResourceAlreadyExistsException"
+
+
+class InvalidPaginationToken(OculiError):
+    code = "InvalidPaginationTokenException"

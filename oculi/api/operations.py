@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from oculi.api import collection_ops as c
 from oculi.api.face_detail import face_details
 from oculi.service.context import ServiceContext
 from oculi.service.detect_faces import detect_faces
@@ -21,4 +22,14 @@ def detect_faces_op(ctx: ServiceContext, params: dict[str, Any]) -> dict[str, An
 
 HANDLERS: dict[str, Handler] = {
     "DetectFaces": detect_faces_op,
+    "CompareFaces": c.compare_faces,
+    "CreateCollection": c.create_collection,
+    "DescribeCollection": c.describe_collection,
+    "ListCollections": c.list_collections,
+    "DeleteCollection": c.delete_collection,
+    "IndexFaces": c.index_faces,
+    "ListFaces": c.list_faces,
+    "DeleteFaces": c.delete_faces,
+    "SearchFaces": c.search_faces,
+    "SearchFacesByImage": c.search_faces_by_image,
 }

@@ -5,9 +5,11 @@ from __future__ import annotations
 import threading
 from dataclasses import dataclass, field
 
-from oculi.models.zoo import load_face_analyzer
+from oculi.models.zoo import load_face_analyzer, load_face_embedder
+from oculi.service.collections import Collections
 from oculi.service.image_source import S3Settings
 from oculi.settings import Settings
+from oculi.store.faces import FaceStore
 from oculi.vision.faces import FaceAnalyzer
 
 
@@ -15,6 +17,7 @@ from oculi.vision.faces import FaceAnalyzer
 class ServiceContext:
     settings: Settings
     _analyzer: FaceAnalyzer | None = None
+    _collections: Collections | None = None
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     @property
@@ -27,3 +30,13 @@ class ServiceContext:
                 s = self.settings
                 self._analyzer = load_face_analyzer(s.model_dir, s.detector, s.threads, s.device)
             return self._analyzer
+
+    def collections(self) -> Collections:
+        analyzer = self.face_analyzer()
+        with self._lock:
+            if self._collections is None:
+                s = self.settings
+                embedder = load_face_embedder(s.model_dir, s.threads, s.device)
+                store = FaceStore(s.data_dir / "faces.sqlite3")
+                self._collections = Collections(store, analyzer, embedder)
+            return self._collections

@@ -1,0 +1,162 @@
+"""Rekognition's collection and matching operations: JSON in, use case, JSON out."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+from typing import Any
+
+from oculi.api.face_detail import face_details
+from oculi.errors import InvalidPaginationToken
+from oculi.service.collections import Match
+from oculi.service.context import ServiceContext
+from oculi.service.image_source import load_image
+from oculi.store.faces import FaceRecord
+
+DEFAULT_MAX_RESULTS = 1000
+DEFAULT_THRESHOLD = 80.0
+COMPARED_LANDMARKS = ("eyeLeft", "eyeRight", "mouthLeft", "mouthRight", "nose")
+
+
+def _token(value: object) -> str:
+    return base64.urlsafe_b64encode(json.dumps(value).encode()).decode()
+
+
+def _untoken(token: str | None, kind: type) -> Any:
+    if not token:
+        return None
+    try:
+        value = json.loads(base64.urlsafe_b64decode(token.encode()))
+    except (binascii.Error, ValueError, UnicodeDecodeError):
+        raise InvalidPaginationToken("Invalid pagination token") from None
+    if not isinstance(value, kind) or isinstance(value, bool):
+        raise InvalidPaginationToken("Invalid pagination token")
+    return value
+
+
+def _arn(ctx: ServiceContext, collection_id: str) -> str:
+    s = ctx.settings
+    return f"aws:rekognition:{s.region}:{s.account_id}:collection/{collection_id}"
+
+
+def _face(r: FaceRecord) -> dict[str, Any]:
+    face: dict[str, Any] = {"FaceId": r.face_id, "BoundingBox": r.bbox, "ImageId": r.image_id,
+                            "Confidence": r.confidence, "IndexFacesModelVersion": r.model_version}
+    if r.external_image_id is not None:
+        face["ExternalImageId"] = r.external_image_id
+    return face
+
+
+def _matches(matches: list[Match]) -> list[dict[str, Any]]:
+    return [{"Similarity": m.similarity, "Face": _face(m.record)} for m in matches]
+
+
+def create_collection(ctx: ServiceContext, p: dict[str, Any]) -> dict[str, Any]:
+    c = ctx.collections().create(p["CollectionId"])
+    return {"StatusCode": 200, "CollectionArn": _arn(ctx, c.collection_id),
+            "FaceModelVersion": c.face_model_version}
+
+
+def describe_collection(ctx: ServiceContext, p: dict[str, Any]) -> dict[str, Any]:
+    c = ctx.collections().describe(p["CollectionId"])
+    return {"FaceCount": c.face_count, "FaceModelVersion": c.face_model_version,
+            "CollectionARN": _arn(ctx, c.collection_id), "CreationTimestamp": c.created,
+            "UserCount": 0}
+
+
+def list_collections(ctx: ServiceContext, p: dict[str, Any]) -> dict[str, Any]:
+    after = _untoken(p.get("NextToken"), str) or ""
+    limit = p.get("MaxResults", DEFAULT_MAX_RESULTS) or DEFAULT_MAX_RESULTS
+    page = ctx.collections().list(after, limit + 1)
+    out: dict[str, Any] = {"CollectionIds": [c.collection_id for c in page[:limit]],
+                           "FaceModelVersions": [c.face_model_version for c in page[:limit]]}
+    if len(page) > limit:
+        out["NextToken"] = _token(page[limit - 1].collection_id)
+    return out
+
+
+def delete_collection(ctx: ServiceContext, p: dict[str, Any]) -> dict[str, Any]:
+    ctx.collections().delete(p["CollectionId"])
+    return {"StatusCode": 200}
+
+
+def index_faces(ctx: ServiceContext, p: dict[str, Any]) -> dict[str, Any]:
+    cols = ctx.collections()
+    cols.describe(p["CollectionId"])  # a missing collection fails before any analysis
+    image = load_image(p["Image"], ctx.s3)
+    done = cols.index_faces(p["CollectionId"], image.rgb, p.get("ExternalImageId"),
+                            p.get("MaxFaces"), p.get("QualityFilter", "AUTO"))
+    details = face_details(done.result)
+    return {
+        "FaceRecords": [{"Face": _face(r), "FaceDetail": details[i]} for i, r in done.records],
+        "FaceModelVersion": cols.model_version,
+        "UnindexedFaces": [{"Reasons": reasons, "FaceDetail": details[i]}
+                           for i, reasons in done.unindexed],
+    }
+
+
+def list_faces(ctx: ServiceContext, p: dict[str, Any]) -> dict[str, Any]:
+    after = _untoken(p.get("NextToken"), int) or 0
+    limit = p.get("MaxResults", DEFAULT_MAX_RESULTS) or DEFAULT_MAX_RESULTS
+    cols = ctx.collections()
+    rows = cols.list_faces(p["CollectionId"], after, limit + 1, p.get("FaceIds"))
+    out: dict[str, Any] = {"Faces": [_face(r) for _, r in rows[:limit]],
+                           "FaceModelVersion": cols.model_version}
+    if len(rows) > limit:
+        out["NextToken"] = _token(rows[limit - 1][0])
+    return out
+
+
+def delete_faces(ctx: ServiceContext, p: dict[str, Any]) -> dict[str, Any]:
+    deleted = ctx.collections().delete_faces(p["CollectionId"], p["FaceIds"])
+    missing = [f for f in dict.fromkeys(p["FaceIds"]) if f not in set(deleted)]
+    return {"DeletedFaces": deleted,
+            "UnsuccessfulFaceDeletions": [{"FaceId": f, "Reasons": ["FACE_NOT_FOUND"]}
+                                          for f in missing]}
+
+
+def search_faces(ctx: ServiceContext, p: dict[str, Any]) -> dict[str, Any]:
+    cols = ctx.collections()
+    matches = cols.search_faces(p["CollectionId"], p["FaceId"], p.get("MaxFaces", 80),
+                                p.get("FaceMatchThreshold", DEFAULT_THRESHOLD))
+    return {"SearchedFaceId": p["FaceId"], "FaceMatches": _matches(matches),
+            "FaceModelVersion": cols.model_version}
+
+
+def search_faces_by_image(ctx: ServiceContext, p: dict[str, Any]) -> dict[str, Any]:
+    cols = ctx.collections()
+    cols.describe(p["CollectionId"])
+    image = load_image(p["Image"], ctx.s3)
+    searched, matches = cols.search_faces_by_image(
+        p["CollectionId"], image.rgb, p.get("MaxFaces", 80),
+        p.get("FaceMatchThreshold", DEFAULT_THRESHOLD), p.get("QualityFilter", "NONE"))
+    (detail,) = face_details(searched)
+    return {"SearchedFaceBoundingBox": detail["BoundingBox"],
+            "SearchedFaceConfidence": detail["Confidence"],
+            "FaceMatches": _matches(matches), "FaceModelVersion": cols.model_version}
+
+
+def _compared(detail: dict[str, Any]) -> dict[str, Any]:
+    out = {k: detail[k] for k in ("BoundingBox", "Confidence", "Pose", "Quality") if k in detail}
+    out["Landmarks"] = [lm for lm in detail.get("Landmarks", [])
+                        if lm["Type"] in COMPARED_LANDMARKS]
+    return out
+
+
+def compare_faces(ctx: ServiceContext, p: dict[str, Any]) -> dict[str, Any]:
+    source = load_image(p["SourceImage"], ctx.s3)
+    target = load_image(p["TargetImage"], ctx.s3)
+    threshold = p.get("SimilarityThreshold", DEFAULT_THRESHOLD)
+    src, tgt, sims = ctx.collections().compare(source.rgb, target.rgb,
+                                               p.get("QualityFilter", "NONE"))
+    (src_detail,) = face_details(src)
+    details = face_details(tgt)
+    order = sorted(range(len(details)), key=lambda i: -float(sims[i]))
+    return {
+        "SourceImageFace": {"BoundingBox": src_detail["BoundingBox"],
+                            "Confidence": src_detail["Confidence"]},
+        "FaceMatches": [{"Similarity": float(sims[i]), "Face": _compared(details[i])}
+                        for i in order if sims[i] >= threshold],
+        "UnmatchedFaces": [_compared(details[i]) for i in order if sims[i] < threshold],
+    }

@@ -1,0 +1,216 @@
+"""Face collections and matching: the use cases behind IndexFaces, Search*, CompareFaces.
+
+Pure of HTTP: takes decoded images and validated values, returns typed results; the
+Rekognition JSON is built in `oculi.api.collection_ops`.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from dataclasses import dataclass
+
+import numpy as np
+
+from oculi.errors import InvalidParameter, ResourceAlreadyExists, ResourceNotFound
+from oculi.service.detect_faces import FaceResult
+from oculi.store.faces import Collection, FaceRecord, FaceStore
+from oculi.store.vectors import VectorIndexes
+from oculi.vision.embed import DIM, FaceEmbedder
+from oculi.vision.faces import FaceAnalyzer
+from oculi.vision.similarity import cosine_at, similarity
+from oculi.vision.types import FaceDetections
+
+# Quality bars for QualityFilter (LOW, MEDIUM, HIGH; AUTO = MEDIUM). Chosen, not yet
+# measured against recognition errors: see docs/collections.md.
+QUALITY_BARS: dict[str, dict[str, float]] = {
+    "LOW": {"confidence": 60, "min_side_px": 20, "sharpness": 10, "brightness": 10,
+            "yaw": 75, "pitch": 60},
+    "MEDIUM": {"confidence": 80, "min_side_px": 32, "sharpness": 20, "brightness": 15,
+               "yaw": 60, "pitch": 45},
+    "HIGH": {"confidence": 90, "min_side_px": 50, "sharpness": 40, "brightness": 25,
+             "yaw": 45, "pitch": 30},
+}
+
+
+def quality_reasons(faces: FaceDetections, level: str) -> list[list[str]]:
+    """Rekognition's UnindexedFaces reasons for each face under QualityFilter `level`."""
+    if level == "NONE":
+        return [[] for _ in range(len(faces))]
+    bar = QUALITY_BARS["MEDIUM" if level == "AUTO" else level]
+    out = []
+    for i in range(len(faces)):
+        reasons = []
+        x1, y1, x2, y2 = faces.boxes[i]
+        if faces.scores[i] * 100 < bar["confidence"]:
+            reasons.append("LOW_CONFIDENCE")
+        if min(x2 - x1, y2 - y1) < bar["min_side_px"]:
+            reasons.append("SMALL_BOUNDING_BOX")
+        if faces.quality is not None:
+            brightness, sharpness = faces.quality[i]
+            if sharpness < bar["sharpness"]:
+                reasons.append("LOW_SHARPNESS")
+            if brightness < bar["brightness"]:
+                reasons.append("LOW_BRIGHTNESS")
+        if faces.pose is not None:
+            _, yaw, pitch = faces.pose[i]
+            if abs(yaw) > bar["yaw"] or abs(pitch) > bar["pitch"]:
+                reasons.append("EXTREME_POSE")
+        out.append(reasons)
+    return out
+
+
+def quality_rank(faces: FaceDetections) -> np.ndarray:
+    """Indices best first: detector confidence times sharpness (lowest quality dropped
+    first when MaxFaces is exceeded, as Rekognition documents)."""
+    sharp = faces.quality[:, 1] if faces.quality is not None else np.ones(len(faces))
+    return np.argsort(-(faces.scores * (sharp + 1.0)), kind="stable")
+
+
+@dataclass(frozen=True)
+class IndexedFaces:
+    result: FaceResult
+    records: list[tuple[int, FaceRecord]]  # (face index in result, record)
+    unindexed: list[tuple[int, list[str]]]  # (face index, reasons)
+
+
+@dataclass(frozen=True)
+class Match:
+    record: FaceRecord
+    similarity: float
+
+
+def box_ratios(box: np.ndarray, width: int, height: int) -> dict[str, float]:
+    x1, y1, x2, y2 = (float(v) for v in box)
+    return {"Width": (x2 - x1) / width, "Height": (y2 - y1) / height,
+            "Left": x1 / width, "Top": y1 / height}
+
+
+class Collections:
+    def __init__(self, store: FaceStore, analyzer: FaceAnalyzer, embedder: FaceEmbedder) -> None:
+        self.store = store
+        self.analyzer = analyzer
+        self.embedder = embedder
+        self.indexes = VectorIndexes(store.all_embeddings, DIM)
+
+    @property
+    def model_version(self) -> str:
+        return self.embedder.version
+
+    def _require(self, collection_id: str) -> Collection:
+        c = self.store.get_collection(collection_id)
+        if c is None:
+            raise ResourceNotFound(f"The collection id: {collection_id} does not exist")
+        return c
+
+    def create(self, collection_id: str) -> Collection:
+        c = self.store.create_collection(collection_id, self.model_version)
+        if c is None:
+            raise ResourceAlreadyExists(f"The collection id: {collection_id} already exists")
+        return c
+
+    def describe(self, collection_id: str) -> Collection:
+        return self._require(collection_id)
+
+    def list(self, after: str, limit: int) -> list[Collection]:
+        return self.store.list_collections(after, limit)
+
+    def delete(self, collection_id: str) -> None:
+        with self.indexes.lock:
+            if not self.store.delete_collection(collection_id):
+                raise ResourceNotFound(f"The collection id: {collection_id} does not exist")
+            self.indexes.drop(collection_id)
+
+    # faces -------------------------------------------------------------------------
+    def index_faces(self, collection_id: str, rgb: np.ndarray, external_image_id: str | None,
+                    max_faces: int | None, quality_filter: str) -> IndexedFaces:
+        self._require(collection_id)
+        faces = self.analyzer.analyze(rgb)
+        h, w = rgb.shape[:2]
+        reasons = quality_reasons(faces, quality_filter)
+        passing = [i for i in quality_rank(faces) if not reasons[i]]
+        keep = passing if max_faces is None else passing[:max_faces]
+        for i in passing[len(keep):]:
+            reasons[i] = ["EXCEEDS_MAX_FACES"]
+        keep = sorted(keep)
+        image_id = str(uuid.uuid4())
+        now = time.time()
+        records = [(i, FaceRecord(
+            face_id=str(uuid.uuid4()), collection_id=collection_id, image_id=image_id,
+            external_image_id=external_image_id, bbox=box_ratios(faces.boxes[i], w, h),
+            confidence=float(faces.scores[i]) * 100, model_version=self.model_version,
+            created=now)) for i in keep]
+        if records:
+            emb = self.embedder(rgb, faces.take(np.asarray(keep)))
+            with self.indexes.lock:
+                if not self.store.add_faces(collection_id, [r for _, r in records], emb):
+                    raise ResourceNotFound(f"The collection id: {collection_id} does not exist")
+                self.indexes.get(collection_id).add([r.face_id for _, r in records], emb)
+        result = FaceResult(faces=faces, width=w, height=h, attributes=frozenset({"DEFAULT"}))
+        unindexed = [(i, reasons[i]) for i in range(len(faces)) if reasons[i]]
+        return IndexedFaces(result=result, records=records, unindexed=unindexed)
+
+    def list_faces(self, collection_id: str, after_seq: int, limit: int,
+                   face_ids: list[str] | None) -> list[tuple[int, FaceRecord]]:
+        self._require(collection_id)
+        return self.store.list_faces(collection_id, after_seq, limit, face_ids)
+
+    def delete_faces(self, collection_id: str, face_ids: list[str]) -> list[str]:
+        self._require(collection_id)
+        with self.indexes.lock:
+            deleted = self.store.delete_faces(collection_id, face_ids)
+            self.indexes.get(collection_id).remove(deleted)
+        return deleted
+
+    def _search(self, collection_id: str, query: np.ndarray, max_faces: int,
+                threshold: float, exclude: str | None = None) -> list[Match]:
+        with self.indexes.lock:
+            hits = self.indexes.get(collection_id).search(query, max_faces, cosine_at(threshold),
+                                                          exclude)
+            records = self.store.get_faces(collection_id, [fid for fid, _ in hits])
+        return [Match(records[fid], float(similarity(c))) for fid, c in hits if fid in records]
+
+    def search_faces(self, collection_id: str, face_id: str, max_faces: int,
+                     threshold: float) -> list[Match]:
+        self._require(collection_id)
+        query = self.store.embedding(collection_id, face_id)
+        if query is None:
+            raise InvalidParameter(f"Face {face_id} is not in collection {collection_id}")
+        return self._search(collection_id, query, max_faces, threshold, exclude=face_id)
+
+    def search_faces_by_image(self, collection_id: str, rgb: np.ndarray, max_faces: int,
+                              threshold: float, quality_filter: str
+                              ) -> tuple[FaceResult, list[Match]]:
+        """The largest face of the image, and its matches."""
+        self._require(collection_id)
+        searched = self._largest_face(rgb, quality_filter)
+        query = self.embedder(rgb, searched.faces)[0]
+        return searched, self._search(collection_id, query, max_faces, threshold)
+
+    def _largest_face(self, rgb: np.ndarray, quality_filter: str) -> FaceResult:
+        faces = self.analyzer.analyze(rgb)
+        if not len(faces):
+            raise InvalidParameter("There are no faces in the image. Should be at least 1.")
+        if quality_reasons(faces.take(np.array([0])), quality_filter)[0]:
+            raise InvalidParameter("The largest face in the image does not meet the quality "
+                                   f"bar of QualityFilter {quality_filter}")
+        h, w = rgb.shape[:2]
+        return FaceResult(faces=faces.take(np.array([0])), width=w, height=h,
+                          attributes=frozenset({"DEFAULT"}))
+
+    def compare(self, source: np.ndarray, target: np.ndarray, quality_filter: str
+                ) -> tuple[FaceResult, FaceResult, np.ndarray]:
+        """Source's largest face, target's faces (≤ 100, those passing the filter), and the
+        Similarity of each target face to the source face."""
+        src = self._largest_face(source, quality_filter)
+        faces = self.analyzer.analyze(target)
+        ok = [i for i, r in enumerate(quality_reasons(faces, quality_filter)) if not r]
+        faces = faces.take(np.asarray(ok, dtype=np.int64))
+        h, w = target.shape[:2]
+        tgt = FaceResult(faces=faces, width=w, height=h, attributes=frozenset({"DEFAULT"}))
+        if not len(faces):
+            return src, tgt, np.zeros((0,))
+        a = self.embedder(source, src.faces)[0]
+        b = self.embedder(target, faces)
+        return src, tgt, similarity(b @ a)
+

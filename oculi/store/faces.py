@@ -1,0 +1,189 @@
+"""The embedded face store: collections and faces in SQLite, the source of truth.
+
+Every write is one transaction in WAL mode with `synchronous=FULL`, so an acknowledged
+IndexFaces survives a crash or kill -9, and a deletion, once acknowledged, holds. Vector
+indexes are caches rebuilt from here (see `oculi.store.vectors`).
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS collections (
+    collection_id TEXT PRIMARY KEY,
+    created REAL NOT NULL,
+    face_model_version TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS faces (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    face_id TEXT NOT NULL UNIQUE,
+    collection_id TEXT NOT NULL REFERENCES collections(collection_id) ON DELETE CASCADE,
+    image_id TEXT NOT NULL,
+    external_image_id TEXT,
+    bbox TEXT NOT NULL,
+    confidence REAL NOT NULL,
+    model_version TEXT NOT NULL,
+    created REAL NOT NULL,
+    embedding BLOB NOT NULL
+);
+CREATE INDEX IF NOT EXISTS faces_by_collection ON faces(collection_id, seq);
+"""
+
+
+@dataclass(frozen=True)
+class Collection:
+    collection_id: str
+    created: float
+    face_model_version: str
+    face_count: int = 0
+
+
+@dataclass(frozen=True)
+class FaceRecord:
+    face_id: str
+    collection_id: str
+    image_id: str
+    external_image_id: str | None
+    bbox: dict[str, float]
+    confidence: float
+    model_version: str
+    created: float
+
+
+class FaceStore:
+    def __init__(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self._db = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None)
+        self._lock = threading.RLock()
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=FULL")
+        self._db.execute("PRAGMA foreign_keys=ON")
+        self._db.executescript(SCHEMA)
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
+
+    @contextmanager
+    def _tx(self) -> Iterator[sqlite3.Connection]:
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                yield self._db
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+            self._db.execute("COMMIT")
+
+    # collections -------------------------------------------------------------------
+    def create_collection(self, collection_id: str, face_model_version: str) -> Collection | None:
+        """The new collection, or None if one of that id exists."""
+        now = time.time()
+        with self._tx() as db:
+            if db.execute("SELECT 1 FROM collections WHERE collection_id=?",
+                          (collection_id,)).fetchone():
+                return None
+            db.execute("INSERT INTO collections VALUES (?,?,?)",
+                       (collection_id, now, face_model_version))
+        return Collection(collection_id, now, face_model_version)
+
+    def get_collection(self, collection_id: str) -> Collection | None:
+        with self._lock:
+            row = self._db.execute(
+                "SELECT c.collection_id, c.created, c.face_model_version, "
+                "(SELECT COUNT(*) FROM faces f WHERE f.collection_id=c.collection_id) "
+                "FROM collections c WHERE c.collection_id=?", (collection_id,)).fetchone()
+        return Collection(*row) if row else None
+
+    def list_collections(self, after: str, limit: int) -> list[Collection]:
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT collection_id, created, face_model_version FROM collections "
+                "WHERE collection_id > ? ORDER BY collection_id LIMIT ?", (after, limit)).fetchall()
+        return [Collection(*r) for r in rows]
+
+    def delete_collection(self, collection_id: str) -> bool:
+        with self._tx() as db:
+            db.execute("DELETE FROM faces WHERE collection_id=?", (collection_id,))
+            cur = db.execute("DELETE FROM collections WHERE collection_id=?", (collection_id,))
+            return cur.rowcount > 0
+
+    # faces -------------------------------------------------------------------------
+    def add_faces(self, collection_id: str, faces: list[FaceRecord],
+                  embeddings: np.ndarray) -> bool:
+        """Insert faces atomically; False if the collection no longer exists."""
+        with self._tx() as db:
+            if not db.execute("SELECT 1 FROM collections WHERE collection_id=?",
+                              (collection_id,)).fetchone():
+                return False
+            db.executemany(
+                "INSERT INTO faces (face_id, collection_id, image_id, external_image_id, bbox, "
+                "confidence, model_version, created, embedding) VALUES (?,?,?,?,?,?,?,?,?)",
+                [(f.face_id, collection_id, f.image_id, f.external_image_id, json.dumps(f.bbox),
+                  f.confidence, f.model_version, f.created,
+                  np.asarray(e, np.float32).tobytes()) for f, e in zip(faces, embeddings)])
+        return True
+
+    def delete_faces(self, collection_id: str, face_ids: list[str]) -> list[str]:
+        """Delete what exists; return the ids deleted."""
+        deleted = []
+        with self._tx() as db:
+            for fid in face_ids:
+                cur = db.execute("DELETE FROM faces WHERE collection_id=? AND face_id=?",
+                                 (collection_id, fid))
+                if cur.rowcount:
+                    deleted.append(fid)
+        return deleted
+
+    def list_faces(self, collection_id: str, after_seq: int, limit: int,
+                   face_ids: list[str] | None = None) -> list[tuple[int, FaceRecord]]:
+        sql = ("SELECT seq, face_id, collection_id, image_id, external_image_id, bbox, "
+               "confidence, model_version, created FROM faces WHERE collection_id=? AND seq>?")
+        args: list[object] = [collection_id, after_seq]
+        if face_ids:
+            sql += f" AND face_id IN ({','.join('?' * len(face_ids))})"
+            args += face_ids
+        sql += " ORDER BY seq LIMIT ?"
+        args.append(limit)
+        with self._lock:
+            rows = self._db.execute(sql, args).fetchall()
+        return [(r[0], _record(r[1:])) for r in rows]
+
+    def get_faces(self, collection_id: str, face_ids: list[str]) -> dict[str, FaceRecord]:
+        if not face_ids:
+            return {}
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT face_id, collection_id, image_id, external_image_id, bbox, confidence, "
+                f"model_version, created FROM faces WHERE collection_id=? AND face_id IN "
+                f"({','.join('?' * len(face_ids))})", [collection_id, *face_ids]).fetchall()
+        return {r[0]: _record(r) for r in rows}
+
+    def embedding(self, collection_id: str, face_id: str) -> np.ndarray | None:
+        with self._lock:
+            row = self._db.execute("SELECT embedding FROM faces WHERE collection_id=? AND "
+                                   "face_id=?", (collection_id, face_id)).fetchone()
+        return np.frombuffer(row[0], np.float32).copy() if row else None
+
+    def all_embeddings(self, collection_id: str) -> tuple[list[str], np.ndarray]:
+        with self._lock:
+            rows = self._db.execute("SELECT face_id, embedding FROM faces WHERE collection_id=? "
+                                    "ORDER BY seq", (collection_id,)).fetchall()
+        if not rows:
+            return [], np.zeros((0, 0), np.float32)
+        return [r[0] for r in rows], np.stack([np.frombuffer(r[1], np.float32) for r in rows])
+
+
+def _record(r: tuple) -> FaceRecord:
+    return FaceRecord(face_id=r[0], collection_id=r[1], image_id=r[2], external_image_id=r[3],
+                      bbox=json.loads(r[4]), confidence=r[5], model_version=r[6], created=r[7])

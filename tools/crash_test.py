@@ -1,0 +1,152 @@
+"""Kill oculi with SIGKILL at random moments while clients index and delete faces, restart
+it, and check that every acknowledged face is there and every acknowledged deletion held.
+
+    python tools/crash_test.py --cycles 20 --images tests/fixtures/people/train
+
+Exits non-zero on the first lost face or resurrected deletion.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import random
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.request
+from pathlib import Path
+
+import boto3
+from botocore.config import Config
+from botocore.exceptions import BotoCoreError, ClientError
+
+COLLECTION = "crash-test"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def start(data_dir: Path, port: int, log) -> subprocess.Popen:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+    proc = subprocess.Popen([sys.executable, "-m", "oculi", "serve", "--port", str(port),
+                             "--data-dir", str(data_dir)], env=env, stdout=log, stderr=log)
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        try:
+            urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=1).read()
+            return proc
+        except OSError:
+            if proc.poll() is not None:
+                raise RuntimeError("server exited during start") from None
+            time.sleep(0.1)
+    raise TimeoutError("server did not start")
+
+
+def client(port: int):
+    return boto3.client("rekognition", endpoint_url=f"http://127.0.0.1:{port}",
+                        region_name="us-east-1", aws_access_key_id="x",
+                        aws_secret_access_key="y",
+                        config=Config(retries={"max_attempts": 0}, read_timeout=30))
+
+
+def check(port: int, cycle: int, added: set[str], deleted: set[str]) -> bool:
+    """After a (re)start: every acknowledged add is stored, no acknowledged delete is."""
+    c = client(port)
+    try:
+        c.create_collection(CollectionId=COLLECTION)
+    except c.exceptions.ResourceAlreadyExistsException:
+        pass
+    faces: set[str] = set()
+    for page in c.get_paginator("list_faces").paginate(CollectionId=COLLECTION):
+        faces |= {f["FaceId"] for f in page["Faces"]}
+    lost = (added - deleted) - faces
+    back = deleted & faces
+    print(f"start {cycle}: {len(faces)} faces stored, {len(added)} acknowledged adds, "
+          f"{len(deleted)} acknowledged deletes, lost {len(lost)}, resurrected {len(back)}",
+          flush=True)
+    if lost or back:
+        print(f"FAIL: lost {sorted(lost)[:5]} resurrected {sorted(back)[:5]}")
+    return not (lost or back)
+
+
+def run(cycles: int, images: list[Path], seed: int, data_dir: Path) -> int:
+    rng = random.Random(seed)
+    added: set[str] = set()
+    deleted: set[str] = set()
+    lock = threading.Lock()
+    port = free_port()
+    log = open(data_dir / "server.log", "ab")
+    for cycle in range(cycles):
+        proc = start(data_dir, port, log)
+        if not check(port, cycle, added, deleted):
+            proc.kill()
+            return 1
+        stop = threading.Event()
+
+        def work(n: int, stop: threading.Event, cycle: int) -> None:
+            wc = client(port)
+            r = random.Random(seed * 1000 + cycle * 10 + n)
+            while not stop.is_set():
+                try:
+                    if n == 0 or r.random() < 0.7:
+                        img = images[r.randrange(len(images))].read_bytes()
+                        out = wc.index_faces(CollectionId=COLLECTION, Image={"Bytes": img},
+                                             MaxFaces=1, QualityFilter="NONE")
+                        with lock:
+                            added.update(f["Face"]["FaceId"] for f in out["FaceRecords"])
+                    else:
+                        with lock:
+                            live = sorted(added - deleted)
+                        if live:
+                            victim = r.choice(live)
+                            out = wc.delete_faces(CollectionId=COLLECTION, FaceIds=[victim])
+                            with lock:
+                                deleted.update(out["DeletedFaces"])
+                except (BotoCoreError, ClientError, OSError):
+                    return  # the server was killed under us: unacknowledged, not counted
+
+        threads = [threading.Thread(target=work, args=(n, stop, cycle)) for n in range(3)]
+        for t in threads:
+            t.start()
+        time.sleep(rng.uniform(0.5, 3.0))
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+        stop.set()
+        for t in threads:
+            t.join()
+    proc = start(data_dir, port, log)
+    ok = check(port, cycles, added, deleted)
+    proc.terminate()
+    proc.wait()
+    if not ok:
+        return 1
+    print(f"OK: {cycles} kills, {len(added)} acknowledged adds and {len(deleted)} "
+          "acknowledged deletes all held")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--cycles", type=int, default=20)
+    p.add_argument("--images", default="tests/fixtures/people/train")
+    p.add_argument("--seed", type=int, default=1)
+    p.add_argument("--data-dir", help="default: a fresh temporary directory")
+    a = p.parse_args(argv)
+    images = sorted(q for q in Path(a.images).rglob("*") if q.suffix.lower() in
+                    (".jpg", ".jpeg", ".png"))
+    if a.data_dir:
+        return run(a.cycles, images, a.seed, Path(a.data_dir))
+    with tempfile.TemporaryDirectory() as tmp:
+        return run(a.cycles, images, a.seed, Path(tmp))
+
+
+if __name__ == "__main__":
+    sys.exit(main())
