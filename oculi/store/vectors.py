@@ -15,36 +15,49 @@ import numpy as np
 
 
 class ExactIndex:
+    """Brute-force cosine search over a growable matrix (amortised O(1) add, O(1) remove
+    by moving the last row into the hole)."""
+
     def __init__(self, dim: int) -> None:
         self.dim = dim
         self._ids: list[str] = []
         self._rows: dict[str, int] = {}
-        self._vecs = np.zeros((0, dim), np.float32)
+        self._vecs = np.zeros((16, dim), np.float32)
 
     def __len__(self) -> int:
         return len(self._ids)
 
     def add(self, ids: list[str], vecs: np.ndarray) -> None:
         vecs = np.asarray(vecs, np.float32).reshape(-1, self.dim)
+        n, need = len(self._ids), len(self._ids) + len(ids)
+        if need > len(self._vecs):
+            grown = np.zeros((max(need, 2 * len(self._vecs)), self.dim), np.float32)
+            grown[:n] = self._vecs[:n]
+            self._vecs = grown
+        self._vecs[n:need] = vecs
         for i, fid in enumerate(ids):
-            self._rows[fid] = len(self._ids) + i
+            self._rows[fid] = n + i
         self._ids.extend(ids)
-        self._vecs = np.concatenate([self._vecs, vecs]) if len(self._vecs) else vecs.copy()
 
     def remove(self, ids: list[str]) -> None:
-        drop = {self._rows.pop(fid) for fid in ids if fid in self._rows}
-        if not drop:
-            return
-        keep = [r for r in range(len(self._ids)) if r not in drop]
-        self._ids = [self._ids[r] for r in keep]
-        self._vecs = self._vecs[keep]
-        self._rows = {fid: r for r, fid in enumerate(self._ids)}
+        for fid in ids:
+            row = self._rows.pop(fid, None)
+            if row is None:
+                continue
+            last = len(self._ids) - 1
+            if row != last:
+                moved = self._ids[last]
+                self._ids[row] = moved
+                self._vecs[row] = self._vecs[last]
+                self._rows[moved] = row
+            self._ids.pop()
 
     def search(self, query: np.ndarray, k: int, min_cosine: float = -1.0,
                exclude: str | None = None) -> list[tuple[str, float]]:
-        if not len(self._ids):
+        """Up to k (id, cosine) pairs, best first, at or above min_cosine."""
+        if not self._ids:
             return []
-        scores = self._vecs @ np.asarray(query, np.float32).reshape(self.dim)
+        scores = self._vecs[: len(self._ids)] @ np.asarray(query, np.float32).reshape(self.dim)
         n = min(k + (1 if exclude else 0), len(scores))
         top = np.argpartition(-scores, n - 1)[:n]
         top = top[np.argsort(-scores[top], kind="stable")]
