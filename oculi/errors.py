@@ -49,3 +49,15 @@ class ResourceAlreadyExists(OculiError):
 
 class InvalidPaginationToken(OculiError):
     code = "InvalidPaginationTokenException"
+
+
+class Conflict(OculiError):
+    code = "ConflictException"
+
+
+class IdempotentParameterMismatch(OculiError):
+    code = "IdempotentParameterMismatchException"
+
+
+class ServiceQuotaExceeded(OculiError):
+    code = "ServiceQuotaExceededException"

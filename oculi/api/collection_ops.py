@@ -19,11 +19,11 @@ DEFAULT_THRESHOLD = 80.0
 COMPARED_LANDMARKS = ("eyeLeft", "eyeRight", "mouthLeft", "mouthRight", "nose")
 
 
-def _token(value: object) -> str:
+def page_token(value: object) -> str:
     return base64.urlsafe_b64encode(json.dumps(value).encode()).decode()
 
 
-def _untoken(token: str | None, kind: type) -> Any:
+def read_page_token(token: str | None, kind: type) -> Any:
     if not token:
         return None
     try:
@@ -45,6 +45,8 @@ def _face(r: FaceRecord) -> dict[str, Any]:
                             "Confidence": r.confidence, "IndexFacesModelVersion": r.model_version}
     if r.external_image_id is not None:
         face["ExternalImageId"] = r.external_image_id
+    if r.user_id is not None:
+        face["UserId"] = r.user_id
     return face
 
 
@@ -62,17 +64,17 @@ def describe_collection(ctx: ServiceContext, p: dict[str, Any]) -> dict[str, Any
     c = ctx.collections().describe(p["CollectionId"])
     return {"FaceCount": c.face_count, "FaceModelVersion": c.face_model_version,
             "CollectionARN": _arn(ctx, c.collection_id), "CreationTimestamp": c.created,
-            "UserCount": 0}
+            "UserCount": ctx.collections().store.user_count(c.collection_id)}
 
 
 def list_collections(ctx: ServiceContext, p: dict[str, Any]) -> dict[str, Any]:
-    after = _untoken(p.get("NextToken"), str) or ""
+    after = read_page_token(p.get("NextToken"), str) or ""
     limit = p.get("MaxResults", DEFAULT_MAX_RESULTS) or DEFAULT_MAX_RESULTS
     page = ctx.collections().list(after, limit + 1)
     out: dict[str, Any] = {"CollectionIds": [c.collection_id for c in page[:limit]],
                            "FaceModelVersions": [c.face_model_version for c in page[:limit]]}
     if len(page) > limit:
-        out["NextToken"] = _token(page[limit - 1].collection_id)
+        out["NextToken"] = page_token(page[limit - 1].collection_id)
     return out
 
 
@@ -97,23 +99,27 @@ def index_faces(ctx: ServiceContext, p: dict[str, Any]) -> dict[str, Any]:
 
 
 def list_faces(ctx: ServiceContext, p: dict[str, Any]) -> dict[str, Any]:
-    after = _untoken(p.get("NextToken"), int) or 0
+    after = read_page_token(p.get("NextToken"), int) or 0
     limit = p.get("MaxResults", DEFAULT_MAX_RESULTS) or DEFAULT_MAX_RESULTS
     cols = ctx.collections()
-    rows = cols.list_faces(p["CollectionId"], after, limit + 1, p.get("FaceIds"))
+    rows = cols.list_faces(p["CollectionId"], after, limit + 1, p.get("FaceIds"),
+                           p.get("UserId"))
     out: dict[str, Any] = {"Faces": [_face(r) for _, r in rows[:limit]],
                            "FaceModelVersion": cols.model_version}
     if len(rows) > limit:
-        out["NextToken"] = _token(rows[limit - 1][0])
+        out["NextToken"] = page_token(rows[limit - 1][0])
     return out
 
 
 def delete_faces(ctx: ServiceContext, p: dict[str, Any]) -> dict[str, Any]:
-    deleted = ctx.collections().delete_faces(p["CollectionId"], p["FaceIds"])
-    missing = [f for f in dict.fromkeys(p["FaceIds"]) if f not in set(deleted)]
+    deleted, held = ctx.collections().delete_faces(p["CollectionId"], p["FaceIds"])
+    held_by = dict(held)
+    missing = [f for f in dict.fromkeys(p["FaceIds"]) if f not in deleted and f not in held_by]
     return {"DeletedFaces": deleted,
-            "UnsuccessfulFaceDeletions": [{"FaceId": f, "Reasons": ["FACE_NOT_FOUND"]}
-                                          for f in missing]}
+            "UnsuccessfulFaceDeletions": [
+                {"FaceId": f, "UserId": u, "Reasons": ["ASSOCIATED_TO_AN_EXISTING_USER"]}
+                for f, u in held] + [{"FaceId": f, "Reasons": ["FACE_NOT_FOUND"]}
+                                     for f in missing]}
 
 
 def search_faces(ctx: ServiceContext, p: dict[str, Any]) -> dict[str, Any]:

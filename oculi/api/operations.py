@@ -6,6 +6,7 @@ from collections.abc import Callable
 from typing import Any
 
 from oculi.api import collection_ops as c
+from oculi.api import user_ops as u
 from oculi.api.face_detail import face_details
 from oculi.service.context import ServiceContext
 from oculi.service.detect_faces import detect_faces
@@ -32,4 +33,11 @@ HANDLERS: dict[str, Handler] = {
     "DeleteFaces": c.delete_faces,
     "SearchFaces": c.search_faces,
     "SearchFacesByImage": c.search_faces_by_image,
+    "CreateUser": u.create_user,
+    "DeleteUser": u.delete_user,
+    "ListUsers": u.list_users,
+    "AssociateFaces": u.associate_faces,
+    "DisassociateFaces": u.disassociate_faces,
+    "SearchUsers": u.search_users,
+    "SearchUsersByImage": u.search_users_by_image,
 }

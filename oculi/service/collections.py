@@ -151,18 +151,21 @@ class Collections:
         return IndexedFaces(result=result, records=records, unindexed=unindexed)
 
     def list_faces(self, collection_id: str, after_seq: int, limit: int,
-                   face_ids: list[str] | None) -> list[tuple[int, FaceRecord]]:
+                   face_ids: list[str] | None, user_id: str | None = None
+                   ) -> list[tuple[int, FaceRecord]]:
         self._require(collection_id)
-        return self.store.list_faces(collection_id, after_seq, limit, face_ids)
+        return self.store.list_faces(collection_id, after_seq, limit, face_ids, user_id)
 
-    def delete_faces(self, collection_id: str, face_ids: list[str]) -> list[str]:
+    def delete_faces(self, collection_id: str, face_ids: list[str]
+                     ) -> tuple[list[str], list[tuple[str, str]]]:
+        """Ids deleted, and (face id, user id) of faces kept because a user holds them."""
         self._require(collection_id)
         with self.indexes.lock:
-            deleted = self.store.delete_faces(collection_id, face_ids)
+            deleted, held = self.store.delete_faces(collection_id, face_ids)
             self.indexes.get(collection_id).remove(deleted)
-        return deleted
+        return deleted, held
 
-    def _search(self, collection_id: str, query: np.ndarray, max_faces: int,
+    def search_vector(self, collection_id: str, query: np.ndarray, max_faces: int,
                 threshold: float, exclude: str | None = None) -> list[Match]:
         with self.indexes.lock:
             hits = self.indexes.get(collection_id).search(query, max_faces, cosine_at(threshold),
@@ -176,18 +179,20 @@ class Collections:
         query = self.store.embedding(collection_id, face_id)
         if query is None:
             raise InvalidParameter(f"Face {face_id} is not in collection {collection_id}")
-        return self._search(collection_id, query, max_faces, threshold, exclude=face_id)
+        return self.search_vector(collection_id, query, max_faces, threshold, exclude=face_id)
 
     def search_faces_by_image(self, collection_id: str, rgb: np.ndarray, max_faces: int,
                               threshold: float, quality_filter: str
                               ) -> tuple[FaceResult, list[Match]]:
         """The largest face of the image, and its matches."""
         self._require(collection_id)
-        searched = self._largest_face(rgb, quality_filter)
+        searched, _ = self.largest_face(rgb, quality_filter)
         query = self.embedder(rgb, searched.faces)[0]
-        return searched, self._search(collection_id, query, max_faces, threshold)
+        return searched, self.search_vector(collection_id, query, max_faces, threshold)
 
-    def _largest_face(self, rgb: np.ndarray, quality_filter: str) -> FaceResult:
+    def largest_face(self, rgb: np.ndarray, quality_filter: str
+                     ) -> tuple[FaceResult, FaceResult]:
+        """The image's largest face (which must pass `quality_filter`), and all its faces."""
         faces = self.analyzer.analyze(rgb)
         if not len(faces):
             raise InvalidParameter("There are no faces in the image. Should be at least 1.")
@@ -195,14 +200,16 @@ class Collections:
             raise InvalidParameter("The largest face in the image does not meet the quality "
                                    f"bar of QualityFilter {quality_filter}")
         h, w = rgb.shape[:2]
-        return FaceResult(faces=faces.take(np.array([0])), width=w, height=h,
-                          attributes=frozenset({"DEFAULT"}))
+        everyone = FaceResult(faces=faces, width=w, height=h, attributes=frozenset({"DEFAULT"}))
+        largest = FaceResult(faces=faces.take(np.array([0])), width=w, height=h,
+                             attributes=frozenset({"DEFAULT"}))
+        return largest, everyone
 
     def compare(self, source: np.ndarray, target: np.ndarray, quality_filter: str
                 ) -> tuple[FaceResult, FaceResult, np.ndarray]:
         """Source's largest face, target's faces (≤ 100, those passing the filter), and the
         Similarity of each target face to the source face."""
-        src = self._largest_face(source, quality_filter)
+        src, _ = self.largest_face(source, quality_filter)
         faces = self.analyzer.analyze(target)
         ok = [i for i, r in enumerate(quality_reasons(faces, quality_filter)) if not r]
         faces = faces.take(np.asarray(ok, dtype=np.int64))

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from oculi.models.zoo import load_face_analyzer, load_face_embedder
 from oculi.service.collections import Collections
 from oculi.service.image_source import S3Settings
+from oculi.service.users import Users
 from oculi.settings import Settings
 from oculi.store.faces import FaceStore
 from oculi.vision.faces import FaceAnalyzer
@@ -18,6 +19,7 @@ class ServiceContext:
     settings: Settings
     _analyzer: FaceAnalyzer | None = None
     _collections: Collections | None = None
+    _users: Users | None = None
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     @property
@@ -40,3 +42,10 @@ class ServiceContext:
                 store = FaceStore(s.data_dir / "faces.sqlite3")
                 self._collections = Collections(store, analyzer, embedder)
             return self._collections
+
+    def users(self) -> Users:
+        cols = self.collections()
+        with self._lock:
+            if self._users is None:
+                self._users = Users(cols)
+            return self._users

@@ -11,10 +11,11 @@ import json
 import sqlite3
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -34,10 +35,29 @@ CREATE TABLE IF NOT EXISTS faces (
     confidence REAL NOT NULL,
     model_version TEXT NOT NULL,
     created REAL NOT NULL,
-    embedding BLOB NOT NULL
+    embedding BLOB NOT NULL,
+    user_id TEXT
 );
 CREATE INDEX IF NOT EXISTS faces_by_collection ON faces(collection_id, seq);
+CREATE INDEX IF NOT EXISTS faces_by_user ON faces(collection_id, user_id);
+CREATE TABLE IF NOT EXISTS users (
+    collection_id TEXT NOT NULL REFERENCES collections(collection_id) ON DELETE CASCADE,
+    user_id TEXT NOT NULL,
+    created REAL NOT NULL,
+    PRIMARY KEY (collection_id, user_id)
+);
+CREATE TABLE IF NOT EXISTS idempotency (
+    operation TEXT NOT NULL,
+    token TEXT NOT NULL,
+    request_hash TEXT NOT NULL,
+    response TEXT NOT NULL,
+    created REAL NOT NULL,
+    PRIMARY KEY (operation, token)
+);
 """
+
+FACE_COLUMNS = ("face_id, collection_id, image_id, external_image_id, bbox, confidence, "
+                "model_version, created, user_id")
 
 
 @dataclass(frozen=True)
@@ -58,6 +78,11 @@ class FaceRecord:
     confidence: float
     model_version: str
     created: float
+    user_id: str | None = None
+
+
+class IdempotencyMismatch(Exception):
+    """The token was used before with different parameters."""
 
 
 class FaceStore:
@@ -86,6 +111,26 @@ class FaceStore:
             self._db.execute("COMMIT")
 
     # collections -------------------------------------------------------------------
+    def run_idempotent(self, operation: str, token: str | None, request_hash: str,
+                       effect: Callable[[sqlite3.Connection], dict[str, Any]]
+                       ) -> dict[str, Any]:
+        """Run `effect` and remember its response under (operation, token) in the same
+        transaction: a retry with the same token and parameters gets the same response
+        without repeating the effect, even across a crash and restart."""
+        with self._tx() as db:
+            if token:
+                row = db.execute("SELECT request_hash, response FROM idempotency WHERE "
+                                 "operation=? AND token=?", (operation, token)).fetchone()
+                if row:
+                    if row[0] != request_hash:
+                        raise IdempotencyMismatch(token)
+                    return dict(json.loads(row[1]))
+            response = effect(db)
+            if token:
+                db.execute("INSERT INTO idempotency VALUES (?,?,?,?,?)",
+                           (operation, token, request_hash, json.dumps(response), time.time()))
+            return response
+
     def create_collection(self, collection_id: str, face_model_version: str) -> Collection | None:
         """The new collection, or None if one of that id exists."""
         now = time.time()
@@ -115,6 +160,7 @@ class FaceStore:
     def delete_collection(self, collection_id: str) -> bool:
         with self._tx() as db:
             db.execute("DELETE FROM faces WHERE collection_id=?", (collection_id,))
+            db.execute("DELETE FROM users WHERE collection_id=?", (collection_id,))
             cur = db.execute("DELETE FROM collections WHERE collection_id=?", (collection_id,))
             return cur.rowcount > 0
 
@@ -134,22 +180,58 @@ class FaceStore:
                   np.asarray(e, np.float32).tobytes()) for f, e in zip(faces, embeddings)])
         return True
 
-    def delete_faces(self, collection_id: str, face_ids: list[str]) -> list[str]:
-        """Delete what exists; return the ids deleted."""
-        deleted = []
+    def delete_faces(self, collection_id: str, face_ids: list[str]
+                     ) -> tuple[list[str], list[tuple[str, str]]]:
+        """Delete the faces that exist and belong to no user. Returns the ids deleted and
+        (face id, user id) of those kept because a user holds them."""
+        deleted: list[str] = []
+        held: list[tuple[str, str]] = []
         with self._tx() as db:
-            for fid in face_ids:
-                cur = db.execute("DELETE FROM faces WHERE collection_id=? AND face_id=?",
-                                 (collection_id, fid))
-                if cur.rowcount:
-                    deleted.append(fid)
-        return deleted
+            owners = face_owners(db, collection_id, face_ids)
+            for fid in dict.fromkeys(face_ids):
+                if fid not in owners:
+                    continue
+                if owners[fid] is not None:
+                    held.append((fid, str(owners[fid])))
+                    continue
+                db.execute("DELETE FROM faces WHERE collection_id=? AND face_id=?",
+                           (collection_id, fid))
+                deleted.append(fid)
+        return deleted, held
+
+    def list_users(self, collection_id: str, after: str, limit: int) -> list[tuple[str, int]]:
+        """(user id, number of faces) in user-id order after `after`."""
+        with self._lock:
+            return [(r[0], r[1]) for r in self._db.execute(
+                "SELECT u.user_id, (SELECT COUNT(*) FROM faces f WHERE f.collection_id="
+                "u.collection_id AND f.user_id=u.user_id) FROM users u WHERE u.collection_id=? "
+                "AND u.user_id > ? ORDER BY u.user_id LIMIT ?",
+                (collection_id, after, limit)).fetchall()]
+
+    def has_user(self, collection_id: str, user_id: str) -> bool:
+        with self._lock:
+            return user_exists(self._db, collection_id, user_id)
+
+    def user_count(self, collection_id: str) -> int:
+        with self._lock:
+            return int(self._db.execute("SELECT COUNT(*) FROM users WHERE collection_id=?",
+                                        (collection_id,)).fetchone()[0])
+
+    def user_embeddings(self, collection_id: str, user_id: str) -> np.ndarray:
+        with self._lock:
+            rows = self._db.execute("SELECT embedding FROM faces WHERE collection_id=? AND "
+                                    "user_id=? ORDER BY seq", (collection_id, user_id)).fetchall()
+        return np.stack([np.frombuffer(r[0], np.float32) for r in rows]) if rows else \
+            np.zeros((0, 0), np.float32)
 
     def list_faces(self, collection_id: str, after_seq: int, limit: int,
-                   face_ids: list[str] | None = None) -> list[tuple[int, FaceRecord]]:
-        sql = ("SELECT seq, face_id, collection_id, image_id, external_image_id, bbox, "
-               "confidence, model_version, created FROM faces WHERE collection_id=? AND seq>?")
+                   face_ids: list[str] | None = None, user_id: str | None = None
+                   ) -> list[tuple[int, FaceRecord]]:
+        sql = f"SELECT seq, {FACE_COLUMNS} FROM faces WHERE collection_id=? AND seq>?"
         args: list[object] = [collection_id, after_seq]
+        if user_id is not None:
+            sql += " AND user_id=?"
+            args.append(user_id)
         if face_ids:
             sql += f" AND face_id IN ({','.join('?' * len(face_ids))})"
             args += face_ids
@@ -164,8 +246,7 @@ class FaceStore:
             return {}
         with self._lock:
             rows = self._db.execute(
-                "SELECT face_id, collection_id, image_id, external_image_id, bbox, confidence, "
-                f"model_version, created FROM faces WHERE collection_id=? AND face_id IN "
+                f"SELECT {FACE_COLUMNS} FROM faces WHERE collection_id=? AND face_id IN "
                 f"({','.join('?' * len(face_ids))})", [collection_id, *face_ids]).fetchall()
         return {r[0]: _record(r) for r in rows}
 
@@ -184,6 +265,59 @@ class FaceStore:
         return [r[0] for r in rows], np.stack([np.frombuffer(r[1], np.float32) for r in rows])
 
 
+# Statements run inside FaceStore.run_idempotent's transaction ---------------------------
+def collection_exists(db: sqlite3.Connection, collection_id: str) -> bool:
+    return db.execute("SELECT 1 FROM collections WHERE collection_id=?",
+                      (collection_id,)).fetchone() is not None
+
+
+def user_exists(db: sqlite3.Connection, collection_id: str, user_id: str) -> bool:
+    return db.execute("SELECT 1 FROM users WHERE collection_id=? AND user_id=?",
+                      (collection_id, user_id)).fetchone() is not None
+
+
+def insert_user(db: sqlite3.Connection, collection_id: str, user_id: str) -> None:
+    db.execute("INSERT INTO users VALUES (?,?,?)", (collection_id, user_id, time.time()))
+
+
+def delete_user(db: sqlite3.Connection, collection_id: str, user_id: str) -> None:
+    """Remove the user; its faces stay in the collection, unassociated."""
+    db.execute("UPDATE faces SET user_id=NULL WHERE collection_id=? AND user_id=?",
+               (collection_id, user_id))
+    db.execute("DELETE FROM users WHERE collection_id=? AND user_id=?", (collection_id, user_id))
+
+
+def face_owners(db: sqlite3.Connection, collection_id: str, face_ids: list[str]
+                ) -> dict[str, str | None]:
+    """For each face id that exists: the user holding it, or None."""
+    if not face_ids:
+        return {}
+    rows = db.execute(f"SELECT face_id, user_id FROM faces WHERE collection_id=? AND face_id IN "
+                      f"({','.join('?' * len(face_ids))})", [collection_id, *face_ids]).fetchall()
+    return {r[0]: r[1] for r in rows}
+
+
+def set_face_user(db: sqlite3.Connection, collection_id: str, face_ids: list[str],
+                  user_id: str | None) -> None:
+    db.executemany("UPDATE faces SET user_id=? WHERE collection_id=? AND face_id=?",
+                   [(user_id, collection_id, fid) for fid in face_ids])
+
+
+def user_face_count(db: sqlite3.Connection, collection_id: str, user_id: str) -> int:
+    return int(db.execute("SELECT COUNT(*) FROM faces WHERE collection_id=? AND user_id=?",
+                          (collection_id, user_id)).fetchone()[0])
+
+
+def embeddings_of(db: sqlite3.Connection, collection_id: str, face_ids: list[str]
+                  ) -> dict[str, np.ndarray]:
+    if not face_ids:
+        return {}
+    rows = db.execute(f"SELECT face_id, embedding FROM faces WHERE collection_id=? AND face_id "
+                      f"IN ({','.join('?' * len(face_ids))})", [collection_id, *face_ids])
+    return {r[0]: np.frombuffer(r[1], np.float32) for r in rows.fetchall()}
+
+
 def _record(r: tuple) -> FaceRecord:
     return FaceRecord(face_id=r[0], collection_id=r[1], image_id=r[2], external_image_id=r[3],
-                      bbox=json.loads(r[4]), confidence=r[5], model_version=r[6], created=r[7])
+                      bbox=json.loads(r[4]), confidence=r[5], model_version=r[6], created=r[7],
+                      user_id=r[8])
