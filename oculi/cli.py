@@ -6,6 +6,7 @@ import argparse
 import json
 import logging
 import sys
+import time
 from pathlib import Path
 
 from oculi import __version__
@@ -44,7 +45,7 @@ def _settings(args: argparse.Namespace):  # -> Settings
     from oculi.settings import Settings
 
     s = Settings()
-    for name in ("host", "port", "detector", "threads", "device", "workers"):
+    for name in ("host", "port", "detector", "threads", "device", "workers", "match_floor"):
         v = getattr(args, name, None)
         if v is not None:
             setattr(s, name, v)
@@ -122,6 +123,41 @@ def _cmd_detect_faces(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_audit(args: argparse.Namespace) -> int:
+    import csv
+
+    from oculi.audit import AuditLog
+    from oculi.settings import default_data_dir
+
+    log = AuditLog(Path(args.data_dir or default_data_dir()) / "audit")
+    if args.action == "verify":
+        v = log.verify()
+        if v.ok:
+            print(f"OK: {v.records} records, chain intact; head {v.head}")
+            return 0
+        print(f"FAILED after {v.records} good records: {v.problem}", file=sys.stderr)
+        return 1
+    records = list(log.records())
+    if args.action == "export" and args.format == "csv":
+        fields = sorted({k for r in records for k in r})
+        w = csv.DictWriter(sys.stdout, fieldnames=fields)
+        w.writeheader()
+        for r in records:
+            w.writerow({k: json.dumps(v) if isinstance(v, list) else v for k, v in r.items()})
+        return 0
+    if args.action == "export":
+        for r in records:
+            print(json.dumps(r, sort_keys=True))
+        return 0
+    for r in records[-args.last:] if args.last else records:
+        when = time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(r["time"]))
+        extra = " ".join(f"{k}={r[k]}" for k in ("collection", "threshold", "matches", "outcome")
+                         if r.get(k) is not None)
+        print(f"{r['seq']:>6} {when}Z {r['operation']:<20} key={r.get('access_key')} "
+              f"from={r.get('source')} {extra} req={r['request_id']}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="oculi", description="Self-hosted Rekognition-compatible "
                                 "image analysis")
@@ -143,6 +179,8 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--data-dir", help="data directory (default ~/.local/share/oculi)")
     sp.add_argument("--keys-file", help="JSON file of access keys; enables SigV4 checks")
     sp.add_argument("--workers", type=int, help="requests analysed at once (default 2)")
+    sp.add_argument("--match-floor", type=float, help="identity-search similarity floor "
+                    "(default 99; env OCULI_MATCH_FLOOR)")
     common(sp)
     sp.set_defaults(func=_cmd_serve)
 
@@ -151,6 +189,13 @@ def build_parser() -> argparse.ArgumentParser:
     mp.add_argument("--model-dir")
     mp.add_argument("--json", action="store_true", help="machine-readable output")
     mp.set_defaults(func=_cmd_models)
+
+    ap = sub.add_parser("audit", help="read, verify or export the audit log")
+    ap.add_argument("action", choices=["list", "verify", "export"])
+    ap.add_argument("--data-dir", help="the server's data directory")
+    ap.add_argument("--format", choices=["jsonl", "csv"], default="jsonl", help="export format")
+    ap.add_argument("--last", type=int, default=0, help="list only the last N records")
+    ap.set_defaults(func=_cmd_audit)
 
     dp = sub.add_parser("detect-faces", help="DetectFaces on a local image; prints JSON")
     dp.add_argument("image")

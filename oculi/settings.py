@@ -28,6 +28,8 @@ class Settings:
     s3_endpoint_url: str | None = field(
         default_factory=lambda: os.environ.get("OCULI_S3_ENDPOINT_URL") or None)
     max_clock_skew_s: int = 900
+    match_floor: float = field(
+        default_factory=lambda: float(os.environ.get("OCULI_MATCH_FLOOR", "99")))
     region: str = field(default_factory=lambda: os.environ.get("OCULI_REGION", "us-east-1"))
     account_id: str = "000000000000"
 

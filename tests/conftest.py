@@ -50,6 +50,7 @@ def clean_env(**extra: str) -> dict[str, str]:
 class Server:
     def __init__(self, tmp: Path, keys: dict[str, str] | None = None,
                  env: dict[str, str] | None = None) -> None:
+        self.data_dir = tmp / "data"
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         cmd = [sys.executable, "-m", "oculi", "serve", "--port", str(self.port),
@@ -112,10 +113,13 @@ def moto_s3(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 @pytest.fixture(scope="session")
 def server(tmp_path_factory: pytest.TempPathFactory, moto_s3: str) -> Iterator[Server]:
     """oculi with no keys, reading S3Object images from moto through the standard
-    AWS_ENDPOINT_URL_S3 setting and credentials from the environment."""
+    AWS_ENDPOINT_URL_S3 setting and credentials from the environment. The identity floor is
+    lowered to Rekognition's default threshold (80) so that search semantics can be tested;
+    tests/test_privacy.py checks the default floor."""
     srv = Server(tmp_path_factory.mktemp("oculi"), env={
         "AWS_ENDPOINT_URL_S3": moto_s3, "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing", "AWS_DEFAULT_REGION": REGION})
+        "AWS_SECRET_ACCESS_KEY": "testing", "AWS_DEFAULT_REGION": REGION,
+        "OCULI_MATCH_FLOOR": "80"})
     yield srv
     srv.stop()
 

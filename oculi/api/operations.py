@@ -14,6 +14,36 @@ from oculi.service.image_source import load_image
 
 Handler = Callable[[ServiceContext, dict[str, Any]], dict[str, Any]]
 
+# Identity searches whose threshold the operator's match floor raises, and their defaults.
+FLOORED: dict[str, tuple[str, float]] = {
+    "SearchFaces": ("FaceMatchThreshold", 80.0),
+    "SearchFacesByImage": ("FaceMatchThreshold", 80.0),
+    "SearchUsers": ("UserMatchThreshold", 80.0),
+    "SearchUsersByImage": ("UserMatchThreshold", 80.0),
+}
+
+
+def apply_match_floor(operation: str, params: dict[str, Any], floor: float) -> str | None:
+    """Raise a search's threshold to the operator's floor; return the notice to send back
+    (an `x-oculi-notice` header) when it did, or when CompareFaces reports similarities
+    below the floor."""
+    if operation == "CompareFaces":
+        threshold = params.get("SimilarityThreshold", 80.0)
+        if threshold < floor:
+            return (f"CompareFaces matches below {floor:g} are similarity scores, not "
+                    "identifications: the operator's identity floor is "
+                    f"{floor:g} (OCULI_MATCH_FLOOR)")
+        return None
+    if operation not in FLOORED:
+        return None
+    name, default = FLOORED[operation]
+    asked = params.get(name, default)
+    if asked >= floor:
+        return None
+    params[name] = floor
+    return (f"{name} {asked:g} raised to the operator's identity floor {floor:g} "
+            "(OCULI_MATCH_FLOOR): lower thresholds give known false matches")
+
 
 def detect_faces_op(ctx: ServiceContext, params: dict[str, Any]) -> dict[str, Any]:
     image = load_image(params["Image"], ctx.s3)

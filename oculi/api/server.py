@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import logging
 import uuid
+from dataclasses import dataclass
 from typing import Any
 
 import anyio
@@ -21,8 +22,9 @@ from starlette.routing import Route
 
 from oculi import __version__
 from oculi.api import spec
-from oculi.api.operations import HANDLERS
+from oculi.api.operations import HANDLERS, Handler, apply_match_floor
 from oculi.api.sigv4 import AuthError, verify_request
+from oculi.audit import AUDITED, event_for
 from oculi.errors import ImageTooLarge, OculiError
 from oculi.service.context import ServiceContext
 
@@ -62,6 +64,38 @@ async def _read_body(request: Request) -> bytes:
     return b"".join(chunks)
 
 
+def claimed_access_key(authorization: str) -> str | None:
+    """The access key a SigV4 header names (unverified when no keys are configured)."""
+    marker = "Credential="
+    at = authorization.find(marker)
+    if at < 0:
+        return None
+    return authorization[at + len(marker):].split("/", 1)[0] or None
+
+
+@dataclass(frozen=True)
+class Caller:
+    access_key: str | None
+    source: str | None
+    request_id: str
+
+
+def call_audited(ctx: ServiceContext, name: str, handler: Handler, params: dict[str, Any],
+                 caller: Caller) -> dict[str, Any]:
+    """Run the handler; record audited operations (their outcome too) before answering."""
+    if name not in AUDITED:
+        return handler(ctx, params)
+    try:
+        result = handler(ctx, params)
+    except OculiError as e:
+        ctx.audit().append(event_for(name, params, None, e.code, caller.access_key,
+                                     caller.source, caller.request_id))
+        raise
+    ctx.audit().append(event_for(name, params, result, None, caller.access_key, caller.source,
+                                 caller.request_id))
+    return result
+
+
 def build_app(ctx: ServiceContext, keys: dict[str, str]) -> Starlette:
     limiter = anyio.CapacityLimiter(max(1, ctx.settings.workers))
 
@@ -70,12 +104,13 @@ def build_app(ctx: ServiceContext, keys: dict[str, str]) -> Starlette:
         try:
             body = await _read_body(request)
             target = request.headers.get("x-amz-target", "")
+            access_key = claimed_access_key(request.headers.get("authorization", ""))
             if keys:
                 try:
-                    verify_request(request.method, request.scope["raw_path"].decode("latin-1"),
-                                   request.scope["query_string"].decode("latin-1"),
-                                   request.headers, body, keys,
-                                   max_skew_seconds=ctx.settings.max_clock_skew_s)
+                    access_key = verify_request(
+                        request.method, request.scope["raw_path"].decode("latin-1"),
+                        request.scope["query_string"].decode("latin-1"), request.headers, body,
+                        keys, max_skew_seconds=ctx.settings.max_clock_skew_s)
                 except AuthError as e:
                     status = 400 if e.code == "UnrecognizedClientException" else 403
                     return _error(e.code, e.message, status, request_id)
@@ -99,10 +134,15 @@ def build_app(ctx: ServiceContext, keys: dict[str, str]) -> Starlette:
                 raise ProtocolError("NotImplementedException",
                                     f"oculi {__version__} does not implement {name} yet", 501)
             params = spec.validate(op.input_shape, params) if op.input_shape else {}
+            notice = apply_match_floor(name, params, ctx.settings.match_floor)
+            caller = Caller(access_key, request.client.host if request.client else None,
+                            request_id)
             result: dict[str, Any] = await anyio.to_thread.run_sync(
-                handler, ctx, params, limiter=limiter)
-            return JSONResponse(result, media_type=CONTENT_TYPE,
-                                headers={"x-amzn-RequestId": request_id})
+                call_audited, ctx, name, handler, params, caller, limiter=limiter)
+            headers = {"x-amzn-RequestId": request_id}
+            if notice:
+                headers["x-oculi-notice"] = notice
+            return JSONResponse(result, media_type=CONTENT_TYPE, headers=headers)
         except OculiError as e:
             return _error(e.code, e.message, e.status, request_id)
         except ProtocolError as e:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 from dataclasses import dataclass, field
 
+from oculi.audit import AuditLog
 from oculi.models.zoo import load_face_analyzer, load_face_embedder
 from oculi.service.collections import Collections
 from oculi.service.image_source import S3Settings
@@ -20,6 +21,7 @@ class ServiceContext:
     _analyzer: FaceAnalyzer | None = None
     _collections: Collections | None = None
     _users: Users | None = None
+    _audit: AuditLog | None = None
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     @property
@@ -49,3 +51,9 @@ class ServiceContext:
             if self._users is None:
                 self._users = Users(cols)
             return self._users
+
+    def audit(self) -> AuditLog:
+        with self._lock:
+            if self._audit is None:
+                self._audit = AuditLog(self.settings.data_dir / "audit")
+            return self._audit
