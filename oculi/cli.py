@@ -158,6 +158,53 @@ def _cmd_audit(args: argparse.Namespace) -> int:
     return 0
 
 
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png")
+
+
+def _cmd_redact(args: argparse.Namespace) -> int:
+    import cv2
+
+    from oculi.errors import OculiError
+    from oculi.service.context import ServiceContext
+    from oculi.service.redact import RedactOptions, redact_image, redact_video
+    from oculi.vision.decode import decode
+
+    s = _settings(args)
+    src, dst = Path(args.input), Path(args.output)
+    try:
+        opts = RedactOptions(mode=args.mode, which=args.faces, collection=args.collection,
+                             threshold=args.threshold if args.threshold is not None
+                             else s.match_floor, detect_every=args.detect_every)
+        ctx = ServiceContext(s)
+        analyzer = ctx.face_analyzer()
+        collections = ctx.collections() if opts.which != "all" else None
+        if src.suffix.lower() in IMAGE_SUFFIXES:
+            image = decode(src.read_bytes())
+            out, n = redact_image(analyzer, collections, image.rgb, opts)
+            if not cv2.imwrite(str(dst), out[:, :, ::-1]):
+                print(f"error: could not write {dst}", file=sys.stderr)
+                return 1
+            print(f"{n} face(s) redacted -> {dst}")
+            return 0
+
+        def progress(done: int, total: int) -> None:
+            if done % 25 == 0 or done == total:
+                print(f"\r  frame {done}/{total or '?'}", end="", file=sys.stderr, flush=True)
+
+        stats = redact_video(analyzer, collections, src, dst, opts, progress)
+        print(file=sys.stderr)
+        print(f"{stats.frames} frames ({stats.seconds_of_video:.1f} s of video) in "
+              f"{stats.seconds_taken:.1f} s ({stats.seconds_of_video / stats.seconds_taken:.2f}x "
+              f"real time); {stats.tracks} face tracks, {stats.boxes_redacted} boxes -> {dst}")
+        return 0
+    except OSError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 1
+    except OculiError as e:
+        print(f"error: {e.code}: {e.message}", file=sys.stderr)
+        return 1
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="oculi", description="Self-hosted Rekognition-compatible "
                                 "image analysis")
@@ -196,6 +243,21 @@ def build_parser() -> argparse.ArgumentParser:
     ap.add_argument("--format", choices=["jsonl", "csv"], default="jsonl", help="export format")
     ap.add_argument("--last", type=int, default=0, help="list only the last N records")
     ap.set_defaults(func=_cmd_audit)
+
+    rp = sub.add_parser("redact", help="blur or pixelate faces in an image or a video")
+    rp.add_argument("input", help="JPEG/PNG image or a video file")
+    rp.add_argument("-o", "--output", required=True, help="output image or video (.mp4)")
+    rp.add_argument("--mode", choices=["blur", "pixelate", "fill"], default="blur")
+    rp.add_argument("--faces", choices=["all", "except", "only"], default="all",
+                    help="all faces, all except members of --collection, or only them")
+    rp.add_argument("--collection", help="collection whose members --faces refers to")
+    rp.add_argument("--threshold", type=float, help="similarity for membership (default: "
+                    "the identity floor, 99)")
+    rp.add_argument("--detect-every", type=int, default=1, metavar="N",
+                    help="video: detect on every Nth frame, track in between")
+    rp.add_argument("--data-dir", help="the server's data directory (for --collection)")
+    common(rp)
+    rp.set_defaults(func=_cmd_redact)
 
     dp = sub.add_parser("detect-faces", help="DetectFaces on a local image; prints JSON")
     dp.add_argument("image")

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import anyio
+import numpy as np
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -96,6 +97,33 @@ def call_audited(ctx: ServiceContext, name: str, handler: Handler, params: dict[
     return result
 
 
+def redact_bytes(ctx: ServiceContext, body: bytes, query: Any) -> tuple[bytes, str, int]:
+    """Decode, redact and re-encode one image for the native endpoint."""
+    import cv2
+
+    from oculi.errors import InvalidParameter
+    from oculi.service.redact import RedactOptions, redact_image
+    from oculi.vision.decode import decode
+
+    try:
+        opts = RedactOptions(mode=query.get("mode", "blur"), which=query.get("faces", "all"),
+                             collection=query.get("collection"),
+                             threshold=float(query.get("threshold", ctx.settings.match_floor)))
+    except (TypeError, ValueError):
+        raise InvalidParameter("bad redaction parameters") from None
+    if opts.mode not in ("blur", "pixelate", "fill") or opts.which not in ("all", "except",
+                                                                             "only"):
+        raise InvalidParameter("mode must be blur|pixelate|fill and faces all|except|only")
+    image = decode(body)
+    collections = ctx.collections() if opts.which != "all" else None
+    out, count = redact_image(ctx.face_analyzer(), collections, image.rgb, opts)
+    ext, media = (".png", "image/png") if image.format == "PNG" else (".jpg", "image/jpeg")
+    ok, buf = cv2.imencode(ext, np.ascontiguousarray(out[:, :, ::-1]))
+    if not ok:
+        raise InvalidParameter("could not encode the redacted image")
+    return buf.tobytes(), media, count
+
+
 def build_app(ctx: ServiceContext, keys: dict[str, str]) -> Starlette:
     limiter = anyio.CapacityLimiter(max(1, ctx.settings.workers))
 
@@ -152,10 +180,37 @@ def build_app(ctx: ServiceContext, keys: dict[str, str]) -> Starlette:
             return _error("InternalServerError", f"Internal error (request {request_id})", 500,
                           request_id)
 
+    async def redact_endpoint(request: Request) -> Response:
+        """POST /oculi/redact?mode=blur|pixelate|fill&faces=all|except|only&collection=C
+        with a JPEG or PNG body; answers the redacted image in the same format."""
+        request_id = str(uuid.uuid4())
+        try:
+            body = await _read_body(request)
+            if keys:
+                try:
+                    verify_request(request.method, request.scope["raw_path"].decode("latin-1"),
+                                   request.scope["query_string"].decode("latin-1"),
+                                   request.headers, body, keys, service="oculi",
+                                   max_skew_seconds=ctx.settings.max_clock_skew_s)
+                except AuthError as e:
+                    return _error(e.code, e.message, 403, request_id)
+            q = request.query_params
+            data, media, count = await anyio.to_thread.run_sync(
+                redact_bytes, ctx, body, q, limiter=limiter)
+            return Response(data, media_type=media, headers={
+                "x-amzn-RequestId": request_id, "x-oculi-faces-redacted": str(count)})
+        except OculiError as e:
+            return _error(e.code, e.message, e.status, request_id)
+        except Exception:
+            log.exception("request %s failed", request_id)
+            return _error("InternalServerError", f"Internal error (request {request_id})", 500,
+                          request_id)
+
     async def health(request: Request) -> Response:
         return JSONResponse({"service": "oculi", "version": __version__, "status": "ok"})
 
     return Starlette(routes=[
         Route("/", rekognition, methods=["POST"]),
         Route("/health", health, methods=["GET"]),
+        Route("/oculi/redact", redact_endpoint, methods=["POST"]),
     ])
