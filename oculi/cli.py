@@ -45,7 +45,8 @@ def _settings(args: argparse.Namespace):  # -> Settings
     from oculi.settings import Settings
 
     s = Settings()
-    for name in ("host", "port", "detector", "threads", "device", "workers", "match_floor"):
+    for name in ("host", "port", "detector", "threads", "device", "workers", "match_floor",
+                 "queue_per_worker"):
         v = getattr(args, name, None)
         if v is not None:
             setattr(s, name, v)
@@ -55,6 +56,10 @@ def _settings(args: argparse.Namespace):  # -> Settings
         s.model_dir = Path(args.model_dir)
     if getattr(args, "keys_file", None):
         s.keys_file = Path(args.keys_file)
+    if getattr(args, "tls_cert", None):
+        s.tls_cert = Path(args.tls_cert)
+    if getattr(args, "tls_key", None):
+        s.tls_key = Path(args.tls_key)
     return s
 
 
@@ -86,10 +91,16 @@ def _cmd_serve(args: argparse.Namespace) -> int:
         return 1
     auth = (f"SigV4 required ({len(keys)} access key(s))" if keys
             else "no access keys configured: authentication is off, loopback only")
-    print(f"oculi {__version__} serving Rekognition on http://{s.host}:{s.port} "
+    scheme = "https" if s.tls_cert else "http"
+    print(f"oculi {__version__} serving Rekognition on {scheme}://{s.host}:{s.port} "
           f"(data {s.data_dir}; {auth})", file=sys.stderr, flush=True)
+    if bool(s.tls_cert) != bool(s.tls_key):
+        print("error: give both --tls-cert and --tls-key", file=sys.stderr)
+        return 2
     uvicorn.run(build_app(ctx, keys), host=s.host, port=s.port, log_level="warning",
-                timeout_graceful_shutdown=5)
+                timeout_graceful_shutdown=5,
+                ssl_certfile=str(s.tls_cert) if s.tls_cert else None,
+                ssl_keyfile=str(s.tls_key) if s.tls_key else None)
     return 0
 
 
@@ -226,6 +237,10 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--data-dir", help="data directory (default ~/.local/share/oculi)")
     sp.add_argument("--keys-file", help="JSON file of access keys; enables SigV4 checks")
     sp.add_argument("--workers", type=int, help="requests analysed at once (default 2)")
+    sp.add_argument("--tls-cert", help="PEM certificate: serve HTTPS")
+    sp.add_argument("--tls-key", help="PEM private key for --tls-cert")
+    sp.add_argument("--queue-per-worker", type=int, help="requests queued per worker before "
+                    "ThrottlingException (default 8)")
     sp.add_argument("--match-floor", type=float, help="identity-search similarity floor "
                     "(default 99; env OCULI_MATCH_FLOOR)")
     common(sp)

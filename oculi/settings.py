@@ -8,6 +8,8 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from oculi.permissions import KeySpec
+
 
 def default_data_dir() -> Path:
     base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
@@ -24,6 +26,10 @@ class Settings:
     threads: int | None = None
     device: str = field(default_factory=lambda: os.environ.get("OCULI_DEVICE", "auto"))
     workers: int = field(default_factory=lambda: int(os.environ.get("OCULI_WORKERS", "2")))
+    queue_per_worker: int = field(
+        default_factory=lambda: int(os.environ.get("OCULI_QUEUE_PER_WORKER", "8")))
+    tls_cert: Path | None = None
+    tls_key: Path | None = None
     keys_file: Path | None = None
     s3_endpoint_url: str | None = field(
         default_factory=lambda: os.environ.get("OCULI_S3_ENDPOINT_URL") or None)
@@ -47,22 +53,24 @@ class KeysError(ValueError):
     pass
 
 
-def load_keys(keys_file: Path | None) -> dict[str, str]:
+def load_keys(keys_file: Path | None) -> dict[str, KeySpec]:
     """Access keys: the keys file (JSON: {"keys": [{"access_key_id": ..., "secret_access_key":
-    ...}]}) and/or OCULI_ACCESS_KEY_ID + OCULI_SECRET_ACCESS_KEY. Empty = no auth."""
-    keys: dict[str, str] = {}
+    ..., optional "allow" and "collections" (see oculi/permissions.py)}]}) and/or
+    OCULI_ACCESS_KEY_ID + OCULI_SECRET_ACCESS_KEY (all permissions). Empty = no auth."""
+    keys: dict[str, KeySpec] = {}
     path = keys_file or (Path(os.environ["OCULI_KEYS_FILE"])
                          if os.environ.get("OCULI_KEYS_FILE") else None)
     if path is not None:
         try:
             doc = json.loads(Path(path).read_text())
             for k in doc["keys"]:
-                keys[str(k["access_key_id"])] = str(k["secret_access_key"])
+                spec = KeySpec.from_json(k)
+                keys[spec.access_key_id] = spec
         except (OSError, ValueError, KeyError, TypeError) as e:
             raise KeysError(f"cannot read keys file {path}: {e}") from None
     ak, sk = os.environ.get("OCULI_ACCESS_KEY_ID"), os.environ.get("OCULI_SECRET_ACCESS_KEY")
     if ak and sk:
-        keys[ak] = sk
+        keys[ak] = KeySpec(ak, sk)
     elif ak or sk:
         raise KeysError("set both OCULI_ACCESS_KEY_ID and OCULI_SECRET_ACCESS_KEY, or neither")
     return keys

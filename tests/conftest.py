@@ -48,18 +48,20 @@ def clean_env(**extra: str) -> dict[str, str]:
 
 
 class Server:
-    def __init__(self, tmp: Path, keys: dict[str, str] | None = None,
-                 env: dict[str, str] | None = None) -> None:
+    def __init__(self, tmp: Path, keys: dict[str, str] | list[dict] | None = None,
+                 env: dict[str, str] | None = None, args: list[str] | None = None) -> None:
         self.data_dir = tmp / "data"
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         cmd = [sys.executable, "-m", "oculi", "serve", "--port", str(self.port),
                "--data-dir", str(tmp / "data")]
         if keys:
+            entries = keys if isinstance(keys, list) else [
+                {"access_key_id": k, "secret_access_key": v} for k, v in keys.items()]
             kf = tmp / "keys.json"
-            kf.write_text(json.dumps({"keys": [
-                {"access_key_id": k, "secret_access_key": v} for k, v in keys.items()]}))
+            kf.write_text(json.dumps({"keys": entries}))
             cmd += ["--keys-file", str(kf)]
+        cmd += args or []
         self.log = open(tmp / f"server-{self.port}.log", "wb")
         self.proc = subprocess.Popen(cmd, env=clean_env(**(env or {})), stdout=self.log,
                                      stderr=subprocess.STDOUT)

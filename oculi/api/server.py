@@ -26,7 +26,8 @@ from oculi.api import spec
 from oculi.api.operations import HANDLERS, Handler, apply_match_floor
 from oculi.api.sigv4 import AuthError, verify_request
 from oculi.audit import AUDITED, event_for
-from oculi.errors import ImageTooLarge, OculiError
+from oculi.errors import AccessDenied, ImageTooLarge, OculiError
+from oculi.permissions import KeySpec, authorize
 from oculi.service.context import ServiceContext
 
 log = logging.getLogger("oculi.api")
@@ -124,11 +125,21 @@ def redact_bytes(ctx: ServiceContext, body: bytes, query: Any) -> tuple[bytes, s
     return buf.tobytes(), media, count
 
 
-def build_app(ctx: ServiceContext, keys: dict[str, str]) -> Starlette:
+def build_app(ctx: ServiceContext, keys: dict[str, KeySpec]) -> Starlette:
     limiter = anyio.CapacityLimiter(max(1, ctx.settings.workers))
+    secrets = {k: spec.secret_access_key for k, spec in keys.items()}
+    # Back-pressure: beyond this many requests waiting or running, answer
+    # ThrottlingException at once (SDKs back off and retry) instead of timing out.
+    max_pending = max(1, ctx.settings.workers) * ctx.settings.queue_per_worker
+    pending = 0
 
     async def rekognition(request: Request) -> Response:
+        nonlocal pending
         request_id = str(uuid.uuid4())
+        if pending >= max_pending:
+            return _error("ThrottlingException", f"oculi is at capacity ({pending} requests "
+                          "in progress); retry with backoff", 400, request_id)
+        pending += 1
         try:
             body = await _read_body(request)
             target = request.headers.get("x-amz-target", "")
@@ -138,7 +149,7 @@ def build_app(ctx: ServiceContext, keys: dict[str, str]) -> Starlette:
                     access_key = verify_request(
                         request.method, request.scope["raw_path"].decode("latin-1"),
                         request.scope["query_string"].decode("latin-1"), request.headers, body,
-                        keys, max_skew_seconds=ctx.settings.max_clock_skew_s)
+                        secrets, max_skew_seconds=ctx.settings.max_clock_skew_s)
                 except AuthError as e:
                     status = 400 if e.code == "UnrecognizedClientException" else 403
                     return _error(e.code, e.message, status, request_id)
@@ -162,9 +173,16 @@ def build_app(ctx: ServiceContext, keys: dict[str, str]) -> Starlette:
                 raise ProtocolError("NotImplementedException",
                                     f"oculi {__version__} does not implement {name} yet", 501)
             params = spec.validate(op.input_shape, params) if op.input_shape else {}
-            notice = apply_match_floor(name, params, ctx.settings.match_floor)
             caller = Caller(access_key, request.client.host if request.client else None,
                             request_id)
+            if keys and access_key is not None:
+                try:
+                    authorize(keys[access_key], name, params)
+                except AccessDenied as e:
+                    await anyio.to_thread.run_sync(ctx.audit().append, event_for(
+                        name, params, None, e.code, access_key, caller.source, request_id))
+                    raise
+            notice = apply_match_floor(name, params, ctx.settings.match_floor)
             result: dict[str, Any] = await anyio.to_thread.run_sync(
                 call_audited, ctx, name, handler, params, caller, limiter=limiter)
             headers = {"x-amzn-RequestId": request_id}
@@ -179,6 +197,8 @@ def build_app(ctx: ServiceContext, keys: dict[str, str]) -> Starlette:
             log.exception("request %s failed", request_id)
             return _error("InternalServerError", f"Internal error (request {request_id})", 500,
                           request_id)
+        finally:
+            pending -= 1
 
     async def redact_endpoint(request: Request) -> Response:
         """POST /oculi/redact?mode=blur|pixelate|fill&faces=all|except|only&collection=C
@@ -190,7 +210,7 @@ def build_app(ctx: ServiceContext, keys: dict[str, str]) -> Starlette:
                 try:
                     verify_request(request.method, request.scope["raw_path"].decode("latin-1"),
                                    request.scope["query_string"].decode("latin-1"),
-                                   request.headers, body, keys, service="oculi",
+                                   request.headers, body, secrets, service="oculi",
                                    max_skew_seconds=ctx.settings.max_clock_skew_s)
                 except AuthError as e:
                     return _error(e.code, e.message, 403, request_id)
