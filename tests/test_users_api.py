@@ -75,12 +75,14 @@ def test_user_lifecycle_and_association(client, coll) -> None:
 def test_search_users(client, coll) -> None:
     cid, faces = coll
     client.create_user(CollectionId=cid, UserId="barack")
-    client.associate_faces(CollectionId=cid, UserId="barack", FaceIds=faces["obama"])
+    client.associate_faces(CollectionId=cid, UserId="barack", FaceIds=faces["obama"][:1])
+    client.create_user(CollectionId=cid, UserId="barack-again")  # the same man, other photo
+    client.associate_faces(CollectionId=cid, UserId="barack-again", FaceIds=faces["obama"][1:])
     client.create_user(CollectionId=cid, UserId="joe")
     client.associate_faces(CollectionId=cid, UserId="joe", FaceIds=faces["biden"])
     r = client.search_users_by_image(CollectionId=cid, Image={"Bytes": photo("test/obama1.jpg")})
-    assert [m["User"]["UserId"] for m in r["UserMatches"]] == ["barack"]
-    assert r["UserMatches"][0]["Similarity"] >= 80
+    assert {m["User"]["UserId"] for m in r["UserMatches"]} == {"barack", "barack-again"}
+    assert all(m["Similarity"] >= 80 for m in r["UserMatches"])
     assert len(r["SearchedFace"]["FaceDetail"]["Landmarks"]) == 30
     r = client.search_users_by_image(CollectionId=cid,
                                      Image={"Bytes": photo("test/obama_and_biden.jpg")})
@@ -88,8 +90,9 @@ def test_search_users(client, coll) -> None:
                                         for u in r["UnsearchedFaces"])
     r = client.search_users(CollectionId=cid, FaceId=faces["kit_harington"][0])
     assert r["UserMatches"] == [] and r["SearchedFace"] == {"FaceId": faces["kit_harington"][0]}
-    r = client.search_users(CollectionId=cid, UserId="barack", UserMatchThreshold=0)
-    assert [m["User"]["UserId"] for m in r["UserMatches"]] == ["joe"]  # never itself
+    r = client.search_users(CollectionId=cid, UserId="barack")
+    assert [m["User"]["UserId"] for m in r["UserMatches"]] == ["barack-again"]  # never itself
+    assert r["SearchedUser"] == {"UserId": "barack"}
     with pytest.raises(client.exceptions.InvalidParameterException):
         client.search_users(CollectionId=cid)
     with pytest.raises(client.exceptions.ResourceNotFoundException):

@@ -1,0 +1,111 @@
+"""Redaction coverage and speed.
+
+Coverage: the strongest detector setting oculi has (YuNet + RetinaFace) is run on each
+original photo/frame and again on the redacted output; a face it finds in the output that
+overlaps a face of the original is a face left unblurred.
+Speed: frames per second of `oculi redact` on a video, as a multiple of real time, at the
+clip's own size and upscaled to 1280x720.
+
+    python bench/redact.py [--video PATH] [--photos DIR ...] [--threads 2]
+"""
+
+from __future__ import annotations
+
+import argparse
+import glob
+import tempfile
+import time
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from oculi.models.zoo import load_face_analyzer
+from oculi.service.redact import RedactOptions, redact_image, redact_video
+from oculi.vision.decode import decode
+from oculi.vision.nms import iou_matrix
+
+DEV = Path(__file__).resolve().parents[2] / "shared" / "dev-data"
+
+
+def uncovered(best, original: np.ndarray, redacted: np.ndarray) -> tuple[int, int]:
+    """(faces in the original, of which still found in the redacted image)."""
+    before = best.detect(original)
+    after = best.detect(redacted)
+    if not len(before) or not len(after):
+        return len(before), 0
+    hit = (iou_matrix(before.boxes, after.boxes) > 0.3).any(axis=1)
+    return len(before), int(hit.sum())
+
+
+def photos(best, default, paths: list[str], mode: str) -> None:
+    total = missed = 0
+    for p in paths:
+        rgb = decode(Path(p).read_bytes()).rgb
+        out, _ = redact_image(default, None, rgb, RedactOptions(mode=mode))  # type: ignore[arg-type]
+        n, m = uncovered(best, rgb, out)
+        total, missed = total + n, missed + m
+    print(f"photos ({len(paths)}), mode {mode}: {missed}/{total} faces left unblurred "
+          f"({100 * missed / max(total, 1):.1f}%)")
+
+
+def scaled_copy(src: Path, dst: Path, size: tuple[int, int]) -> None:
+    cap = cv2.VideoCapture(str(src))
+    fps = cap.get(cv2.CAP_PROP_FPS) or 25
+    w = cv2.VideoWriter(str(dst), cv2.VideoWriter_fourcc(*"mp4v"), fps, size)
+    while True:
+        ok, f = cap.read()
+        if not ok:
+            break
+        w.write(cv2.resize(f, size, interpolation=cv2.INTER_LINEAR))
+    w.release()
+
+
+def video(best, default, src: Path, tmp: Path, every: int) -> None:
+    dst = tmp / f"out_{src.stem}_{every}.mp4"
+    stats = redact_video(default, None, src, dst, RedactOptions(detect_every=every))
+    a, b = cv2.VideoCapture(str(src)), cv2.VideoCapture(str(dst))
+    total = missed = frames = 0
+    while True:
+        ok1, f1 = a.read()
+        ok2, f2 = b.read()
+        if not (ok1 and ok2):
+            break
+        frames += 1
+        if frames % 3:  # check every third frame: the strong detector is slow
+            continue
+        n, m = uncovered(best, np.ascontiguousarray(f1[:, :, ::-1]),
+                         np.ascontiguousarray(f2[:, :, ::-1]))
+        total, missed = total + n, missed + m
+    h, w = f1.shape[:2] if frames else (0, 0)
+    print(f"video {src.name} {w}x{h}, detect every {every}: "
+          f"{stats.frames / stats.seconds_taken:.1f} fps = "
+          f"{stats.seconds_of_video / stats.seconds_taken:.2f}x real time; "
+          f"{missed}/{total} face-frames left unblurred (every 3rd frame checked)")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--video", default=str(DEV / "video" / "short_hamilton_clip.mp4"))
+    ap.add_argument("--photos", nargs="*", default=sorted(
+        glob.glob(str(DEV / "dlib_faces_voc" / "*.jpg"))
+        + glob.glob(str(DEV / "face_recognition_examples" / "**" / "*.jpg"), recursive=True)))
+    ap.add_argument("--threads", type=int, default=2)
+    a = ap.parse_args()
+    best = load_face_analyzer(detector="yunet+retinaface", threads=a.threads)
+    default = load_face_analyzer(threads=a.threads)
+    for mode in ("blur", "pixelate"):
+        photos(best, default, a.photos, mode)
+    src = Path(a.video)
+    with tempfile.TemporaryDirectory() as tmp:
+        hd = Path(tmp) / f"{src.stem}_720p.mp4"
+        scaled_copy(src, hd, (1280, 720))
+        for clip in (src, hd):
+            for every in (1, 2):
+                t = time.perf_counter()
+                video(best, default, clip, Path(tmp), every)
+                print(f"  (bench wall time {time.perf_counter() - t:.0f} s)")
+
+
+if __name__ == "__main__":
+    main()
