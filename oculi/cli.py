@@ -86,6 +86,7 @@ def _cmd_serve(args: argparse.Namespace) -> int:
     ctx = ServiceContext(s)
     try:
         ctx.face_analyzer()  # fetch (with progress) and load models before accepting calls
+        ctx.attribute_models()
     except ModelFetchError as e:
         print(f"error: {e}", file=sys.stderr)
         return 1
@@ -109,7 +110,7 @@ def _cmd_detect_faces(args: argparse.Namespace) -> int:
 
     from oculi.api.face_detail import face_details
     from oculi.errors import OculiError
-    from oculi.models.zoo import load_face_analyzer
+    from oculi.service.context import ServiceContext
     from oculi.service.detect_faces import detect_faces
     from oculi.vision.decode import decode
     from oculi.vision.draw import draw_faces
@@ -123,8 +124,9 @@ def _cmd_detect_faces(args: argparse.Namespace) -> int:
     except OculiError as e:
         print(f"error: {e.code}: {e.message}", file=sys.stderr)
         return 1
-    analyzer = load_face_analyzer(s.model_dir, s.detector, s.threads, s.device)
-    result = detect_faces(analyzer, image.rgb, args.attributes)
+    ctx = ServiceContext(s)
+    result = detect_faces(ctx.face_analyzer(), image.rgb, args.attributes,
+                          ctx.attribute_models() if args.attributes else None)
     print(json.dumps({"FaceDetails": face_details(result)}, indent=2))
     if args.draw:
         drawn = draw_faces(image.rgb, result.faces)

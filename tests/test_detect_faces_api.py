@@ -82,13 +82,28 @@ def test_response_matches_service_model_exactly(server) -> None:
     check_face_detail(doc["FaceDetails"][0])
 
 
-def test_attributes_all_returns_default_fields_and_nothing_unmeasured(client) -> None:
+def test_attributes_all_returns_measured_attributes_only(client) -> None:
     r = client.detect_faces(Image={"Bytes": fixture_bytes("obama-480p.jpg")},
                             Attributes=["ALL"])
     (face,) = r["FaceDetails"]
     check_face_detail(face)
+    assert face["Gender"]["Value"] == "Male" and face["Gender"]["Confidence"] > 50
+    assert face["AgeRange"]["Low"] < face["AgeRange"]["High"]
+    assert face["Smile"]["Value"] is True  # a broad smile in this portrait
+    emotions = face["Emotions"]
+    assert emotions[0]["Type"] == "HAPPY"
+    assert sum(e["Confidence"] for e in emotions) == pytest.approx(100, abs=0.5)
     # Attributes without a measured model are left out, never guessed.
-    assert "Eyeglasses" not in face and "Emotions" not in face
+    for name in ("Eyeglasses", "Sunglasses", "Beard", "Mustache", "EyesOpen", "FaceOccluded"):
+        assert name not in face
+
+
+def test_single_attribute_adds_only_that_one(client) -> None:
+    r = client.detect_faces(Image={"Bytes": fixture_bytes("obama-480p.jpg")},
+                            Attributes=["GENDER"])
+    (face,) = r["FaceDetails"]
+    assert "Gender" in face and "Emotions" not in face and "AgeRange" not in face
+    check_face_detail(face)  # DEFAULT is always there
 
 
 def test_small_faces_in_group_photos(client) -> None:

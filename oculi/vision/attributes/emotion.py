@@ -1,0 +1,34 @@
+"""Facial expression with fer's mini-Xception (FER-2013, 7 classes), on LiteRT.
+
+Input: a 64x64 grey crop of the face (see `align.expression_crop`), scaled to [-1, 1].
+Output: probabilities of angry, disgust, fear, happy, sad, surprise, neutral.
+
+Rekognition names eight types. Seven map one to one (neutral is reported as CALM).
+CONFUSED has no class in the model and no other measured signal, so it is left out of
+the answer rather than given a made-up score (docs/face-attributes.md).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+
+from oculi.vision.attributes.align import expression_crop
+
+CLASSES = ("ANGRY", "DISGUSTED", "FEAR", "HAPPY", "SAD", "SURPRISED", "CALM")
+INPUT = 64
+# Crop side as a multiple of the mesh's forehead-top-to-chin distance (FER-2013's faces
+# fill their frame). Of 1.0, 1.1, ... 1.6 and 1.8, 1.0 read the labelled bench faces best.
+CROP_SCALE = 1.0
+
+
+def emotion_probabilities(model: Callable[[np.ndarray], list[np.ndarray]],
+                          faces: list[tuple[np.ndarray, np.ndarray]]) -> np.ndarray:
+    """(N, 7) probabilities in CLASSES order, for (image, mesh) pairs."""
+    out = np.zeros((len(faces), len(CLASSES)), np.float64)
+    for i, (image, mesh) in enumerate(faces):
+        crop = expression_crop(image, mesh, INPUT, CROP_SCALE).astype(np.float32)
+        x = ((crop / 255.0 - 0.5) * 2.0)[None, :, :, None]
+        out[i] = np.asarray(model(np.ascontiguousarray(x))[0], np.float64).reshape(-1)
+    return out
