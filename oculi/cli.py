@@ -46,7 +46,7 @@ def _settings(args: argparse.Namespace):  # -> Settings
 
     s = Settings()
     for name in ("host", "port", "detector", "threads", "device", "workers", "match_floor",
-                 "queue_per_worker"):
+                 "queue_per_worker", "store_url", "qdrant"):
         v = getattr(args, name, None)
         if v is not None:
             setattr(s, name, v)
@@ -239,6 +239,10 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--data-dir", help="data directory (default ~/.local/share/oculi)")
     sp.add_argument("--keys-file", help="JSON file of access keys; enables SigV4 checks")
     sp.add_argument("--workers", type=int, help="requests analysed at once (default 2)")
+    sp.add_argument("--store-url", help="metadata store: postgresql://... (default: SQLite "
+                    "in the data directory; env OCULI_STORE_URL)")
+    sp.add_argument("--qdrant", help="vector engine: Qdrant URL, folder or :memory: (default: "
+                    "the embedded index; env OCULI_QDRANT)")
     sp.add_argument("--tls-cert", help="PEM certificate: serve HTTPS")
     sp.add_argument("--tls-key", help="PEM private key for --tls-cert")
     sp.add_argument("--queue-per-worker", type=int, help="requests queued per worker before "

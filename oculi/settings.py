@@ -36,6 +36,13 @@ class Settings:
     max_clock_skew_s: int = 900
     match_floor: float = field(
         default_factory=lambda: float(os.environ.get("OCULI_MATCH_FLOOR", "99")))
+    store_url: str | None = field(default_factory=lambda: os.environ.get("OCULI_STORE_URL")
+                                  or None)
+    qdrant: str | None = field(default_factory=lambda: os.environ.get("OCULI_QDRANT") or None)
+    qdrant_api_key: str | None = field(
+        default_factory=lambda: os.environ.get("OCULI_QDRANT_API_KEY") or None)
+    qdrant_hnsw_ef: int = field(
+        default_factory=lambda: int(os.environ.get("OCULI_QDRANT_HNSW_EF", "128")))
     region: str = field(default_factory=lambda: os.environ.get("OCULI_REGION", "us-east-1"))
     account_id: str = "000000000000"
 

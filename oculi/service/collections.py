@@ -9,6 +9,7 @@ from __future__ import annotations
 import time
 import uuid
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -20,6 +21,9 @@ from oculi.vision.embed import DIM, FaceEmbedder
 from oculi.vision.faces import FaceAnalyzer
 from oculi.vision.similarity import cosine_at, similarity
 from oculi.vision.types import FaceDetections
+
+if TYPE_CHECKING:
+    from oculi.store.qdrant import QdrantIndexes
 
 # Quality bars for QualityFilter (LOW, MEDIUM, HIGH; AUTO = MEDIUM). Chosen, not yet
 # measured against recognition errors: see docs/collections.md.
@@ -87,11 +91,13 @@ def box_ratios(box: np.ndarray, width: int, height: int) -> dict[str, float]:
 
 
 class Collections:
-    def __init__(self, store: FaceStore, analyzer: FaceAnalyzer, embedder: FaceEmbedder) -> None:
+    def __init__(self, store: FaceStore, analyzer: FaceAnalyzer, embedder: FaceEmbedder,
+                 indexes: VectorIndexes | QdrantIndexes | None = None) -> None:
         self.store = store
         self.analyzer = analyzer
         self.embedder = embedder
-        self.indexes = VectorIndexes(store.all_embeddings, DIM)
+        self.indexes = indexes if indexes is not None else VectorIndexes(store.all_embeddings,
+                                                                         DIM)
 
     @property
     def model_version(self) -> str:
@@ -143,9 +149,10 @@ class Collections:
         if records:
             emb = self.embedder(rgb, faces.take(np.asarray(keep)))
             with self.indexes.lock:
+                index = self.indexes.get(collection_id)  # loaded before the new rows exist
                 if not self.store.add_faces(collection_id, [r for _, r in records], emb):
                     raise ResourceNotFound(f"The collection id: {collection_id} does not exist")
-                self.indexes.get(collection_id).add([r.face_id for _, r in records], emb)
+                index.add([r.face_id for _, r in records], emb)
         result = FaceResult(faces=faces, width=w, height=h, attributes=frozenset({"DEFAULT"}))
         unindexed = [(i, reasons[i]) for i in range(len(faces)) if reasons[i]]
         return IndexedFaces(result=result, records=records, unindexed=unindexed)

@@ -14,6 +14,7 @@ from oculi.settings import Settings
 from oculi.store.faces import FaceStore
 from oculi.vision.attributes import ATTRIBUTES
 from oculi.vision.attributes.models import AttributeModels, load_attribute_models
+from oculi.vision.embed import DIM
 from oculi.vision.faces import FaceAnalyzer
 
 
@@ -44,8 +45,14 @@ class ServiceContext:
             if self._collections is None:
                 s = self.settings
                 embedder = load_face_embedder(s.model_dir, s.threads, s.device)
-                store = FaceStore(s.data_dir / "faces.sqlite3")
-                self._collections = Collections(store, analyzer, embedder)
+                store = FaceStore(s.store_url or s.data_dir / "faces.sqlite3")
+                indexes = None
+                if s.qdrant:
+                    from oculi.store.qdrant import QdrantIndexes, open_qdrant  # optional extra
+
+                    indexes = QdrantIndexes(open_qdrant(s.qdrant, s.qdrant_api_key), store, DIM,
+                                            hnsw_ef=s.qdrant_hnsw_ef)
+                self._collections = Collections(store, analyzer, embedder, indexes)
             return self._collections
 
     def users(self) -> Users:

@@ -1,41 +1,46 @@
-"""The embedded face store: collections and faces in SQLite, the source of truth.
+"""The face store: collections, faces and users, the source of truth.
 
-Every write is one transaction in WAL mode with `synchronous=FULL`, so an acknowledged
-IndexFaces survives a crash or kill -9, and a deletion, once acknowledged, holds. Vector
-indexes are caches rebuilt from here (see `oculi.store.vectors`).
+Embedded by default in SQLite (WAL, `synchronous=FULL`), or in PostgreSQL for scale-out;
+the same SQL runs on both through `oculi.store.sql`. Every write is one transaction, so an
+acknowledged IndexFaces survives a crash or kill -9, and a deletion, once acknowledged,
+holds. Vector indexes are caches rebuilt from here (see `oculi.store.vectors`).
 """
 
 from __future__ import annotations
 
 import json
-import sqlite3
+import random
 import threading
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
+
+from oculi.store.sql import Tx, open_backend
+
+T = TypeVar("T")
+MAX_ATTEMPTS = 20  # tries of one write transaction that keeps meeting concurrent writers
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS collections (
     collection_id TEXT PRIMARY KEY,
-    created REAL NOT NULL,
+    created {real} NOT NULL,
     face_model_version TEXT NOT NULL
 );
 CREATE TABLE IF NOT EXISTS faces (
-    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    seq {serial},
     face_id TEXT NOT NULL UNIQUE,
     collection_id TEXT NOT NULL REFERENCES collections(collection_id) ON DELETE CASCADE,
     image_id TEXT NOT NULL,
     external_image_id TEXT,
     bbox TEXT NOT NULL,
-    confidence REAL NOT NULL,
+    confidence {real} NOT NULL,
     model_version TEXT NOT NULL,
-    created REAL NOT NULL,
-    embedding BLOB NOT NULL,
+    created {real} NOT NULL,
+    embedding {blob} NOT NULL,
     user_id TEXT
 );
 CREATE INDEX IF NOT EXISTS faces_by_collection ON faces(collection_id, seq);
@@ -43,7 +48,7 @@ CREATE INDEX IF NOT EXISTS faces_by_user ON faces(collection_id, user_id);
 CREATE TABLE IF NOT EXISTS users (
     collection_id TEXT NOT NULL REFERENCES collections(collection_id) ON DELETE CASCADE,
     user_id TEXT NOT NULL,
-    created REAL NOT NULL,
+    created {real} NOT NULL,
     PRIMARY KEY (collection_id, user_id)
 );
 CREATE TABLE IF NOT EXISTS idempotency (
@@ -51,7 +56,7 @@ CREATE TABLE IF NOT EXISTS idempotency (
     token TEXT NOT NULL,
     request_hash TEXT NOT NULL,
     response TEXT NOT NULL,
-    created REAL NOT NULL,
+    created {real} NOT NULL,
     PRIMARY KEY (operation, token)
 );
 """
@@ -86,38 +91,57 @@ class IdempotencyMismatch(Exception):
 
 
 class FaceStore:
-    def __init__(self, path: Path) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        self._db = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None)
-        self._lock = threading.RLock()
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=FULL")
-        self._db.execute("PRAGMA foreign_keys=ON")
-        self._db.executescript(SCHEMA)
+    """Collections, faces and users in SQLite (a file path) or PostgreSQL (a
+    `postgresql://` URL): the same methods and the same SQL on either (see
+    `oculi.store.sql`)."""
+
+    def __init__(self, location: Path | str) -> None:
+        self._backend = open_backend(location)
+        self._local = threading.local()  # .tx: this thread's open write transaction
+        self._backend.create_schema(SCHEMA.format(**self._backend.types))
 
     def close(self) -> None:
-        with self._lock:
-            self._db.close()
+        self._backend.close()
 
-    @contextmanager
-    def _tx(self) -> Iterator[sqlite3.Connection]:
-        with self._lock:
-            self._db.execute("BEGIN IMMEDIATE")
+    def _write(self, fn: Callable[[Tx], T]) -> T:
+        """`fn` in one write transaction, run again (with jittered back-off) when the
+        engine aborts it for a conflict with a concurrent writer; inside another write
+        on the same thread, it joins that one."""
+        outer: Tx | None = getattr(self._local, "tx", None)
+        if outer is not None:
+            return fn(outer)
+        attempt = 0
+        while True:
             try:
-                yield self._db
-            except BaseException:
-                self._db.execute("ROLLBACK")
-                raise
-            self._db.execute("COMMIT")
+                with self._backend.write() as tx:
+                    self._local.tx = tx
+                    try:
+                        return fn(tx)
+                    finally:
+                        self._local.tx = None
+            except self._backend.retryable:
+                attempt += 1
+                if attempt >= MAX_ATTEMPTS:
+                    raise
+                time.sleep(random.uniform(0, min(0.5, 0.002 * 2 ** attempt)))
+
+    def _read(self, fn: Callable[[Tx], T]) -> T:
+        """`fn` on committed data, or inside this thread's open write transaction."""
+        outer: Tx | None = getattr(self._local, "tx", None)
+        if outer is not None:
+            return fn(outer)
+        with self._backend.read() as tx:
+            return fn(tx)
 
     # collections -------------------------------------------------------------------
     def run_idempotent(self, operation: str, token: str | None, request_hash: str,
-                       effect: Callable[[sqlite3.Connection], dict[str, Any]]
-                       ) -> dict[str, Any]:
+                       effect: Callable[[Tx], dict[str, Any]]) -> dict[str, Any]:
         """Run `effect` and remember its response under (operation, token) in the same
         transaction: a retry with the same token and parameters gets the same response
-        without repeating the effect, even across a crash and restart."""
-        with self._tx() as db:
+        without repeating the effect, even across a crash and restart. `effect` may be run
+        more than once (a transaction aborted by a conflict is run again), so it must
+        change nothing but the database through `db`."""
+        def tx(db: Tx) -> dict[str, Any]:
             if token:
                 row = db.execute("SELECT request_hash, response FROM idempotency WHERE "
                                  "operation=? AND token=?", (operation, token)).fetchone()
@@ -131,62 +155,69 @@ class FaceStore:
                            (operation, token, request_hash, json.dumps(response), time.time()))
             return response
 
+        return self._write(tx)
+
     def create_collection(self, collection_id: str, face_model_version: str) -> Collection | None:
         """The new collection, or None if one of that id exists."""
         now = time.time()
-        with self._tx() as db:
-            if db.execute("SELECT 1 FROM collections WHERE collection_id=?",
-                          (collection_id,)).fetchone():
+
+        def tx(db: Tx) -> Collection | None:
+            if collection_exists(db, collection_id):
                 return None
             db.execute("INSERT INTO collections VALUES (?,?,?)",
                        (collection_id, now, face_model_version))
-        return Collection(collection_id, now, face_model_version)
+            return Collection(collection_id, now, face_model_version)
+
+        return self._write(tx)
 
     def get_collection(self, collection_id: str) -> Collection | None:
-        with self._lock:
-            row = self._db.execute(
-                "SELECT c.collection_id, c.created, c.face_model_version, "
-                "(SELECT COUNT(*) FROM faces f WHERE f.collection_id=c.collection_id) "
-                "FROM collections c WHERE c.collection_id=?", (collection_id,)).fetchone()
+        row = self._read(lambda db: db.execute(
+            "SELECT c.collection_id, c.created, c.face_model_version, "
+            "(SELECT COUNT(*) FROM faces f WHERE f.collection_id=c.collection_id) "
+            "FROM collections c WHERE c.collection_id=?", (collection_id,)).fetchone())
         return Collection(*row) if row else None
 
     def list_collections(self, after: str, limit: int) -> list[Collection]:
-        with self._lock:
-            rows = self._db.execute(
-                "SELECT collection_id, created, face_model_version FROM collections "
-                "WHERE collection_id > ? ORDER BY collection_id LIMIT ?", (after, limit)).fetchall()
+        rows = self._read(lambda db: db.execute(
+            "SELECT collection_id, created, face_model_version FROM collections "
+            "WHERE collection_id > ? ORDER BY collection_id LIMIT ?", (after, limit)).fetchall())
         return [Collection(*r) for r in rows]
 
     def delete_collection(self, collection_id: str) -> bool:
-        with self._tx() as db:
+        def tx(db: Tx) -> bool:
             db.execute("DELETE FROM faces WHERE collection_id=?", (collection_id,))
             db.execute("DELETE FROM users WHERE collection_id=?", (collection_id,))
             cur = db.execute("DELETE FROM collections WHERE collection_id=?", (collection_id,))
             return cur.rowcount > 0
 
+        return self._write(tx)
+
     # faces -------------------------------------------------------------------------
     def add_faces(self, collection_id: str, faces: list[FaceRecord],
                   embeddings: np.ndarray) -> bool:
         """Insert faces atomically; False if the collection no longer exists."""
-        with self._tx() as db:
-            if not db.execute("SELECT 1 FROM collections WHERE collection_id=?",
-                              (collection_id,)).fetchone():
+        rows = [(f.face_id, collection_id, f.image_id, f.external_image_id, json.dumps(f.bbox),
+                 f.confidence, f.model_version, f.created, np.asarray(e, np.float32).tobytes())
+                for f, e in zip(faces, embeddings)]
+
+        def tx(db: Tx) -> bool:
+            if not collection_exists(db, collection_id):
                 return False
             db.executemany(
                 "INSERT INTO faces (face_id, collection_id, image_id, external_image_id, bbox, "
                 "confidence, model_version, created, embedding) VALUES (?,?,?,?,?,?,?,?,?)",
-                [(f.face_id, collection_id, f.image_id, f.external_image_id, json.dumps(f.bbox),
-                  f.confidence, f.model_version, f.created,
-                  np.asarray(e, np.float32).tobytes()) for f, e in zip(faces, embeddings)])
-        return True
+                rows)
+            return True
+
+        return self._write(tx)
 
     def delete_faces(self, collection_id: str, face_ids: list[str]
                      ) -> tuple[list[str], list[tuple[str, str]]]:
         """Delete the faces that exist and belong to no user. Returns the ids deleted and
         (face id, user id) of those kept because a user holds them."""
-        deleted: list[str] = []
-        held: list[tuple[str, str]] = []
-        with self._tx() as db:
+        def tx(db: Tx) -> tuple[list[str], list[tuple[str, str]]]:
+            deleted: list[str] = []
+            held: list[tuple[str, str]] = []
             owners = face_owners(db, collection_id, face_ids)
             for fid in dict.fromkeys(face_ids):
                 if fid not in owners:
@@ -197,30 +228,30 @@ class FaceStore:
                 db.execute("DELETE FROM faces WHERE collection_id=? AND face_id=?",
                            (collection_id, fid))
                 deleted.append(fid)
-        return deleted, held
+            return deleted, held
+
+        return self._write(tx)
 
     def list_users(self, collection_id: str, after: str, limit: int) -> list[tuple[str, int]]:
         """(user id, number of faces) in user-id order after `after`."""
-        with self._lock:
-            return [(r[0], r[1]) for r in self._db.execute(
-                "SELECT u.user_id, (SELECT COUNT(*) FROM faces f WHERE f.collection_id="
-                "u.collection_id AND f.user_id=u.user_id) FROM users u WHERE u.collection_id=? "
-                "AND u.user_id > ? ORDER BY u.user_id LIMIT ?",
-                (collection_id, after, limit)).fetchall()]
+        rows = self._read(lambda db: db.execute(
+            "SELECT u.user_id, (SELECT COUNT(*) FROM faces f WHERE f.collection_id="
+            "u.collection_id AND f.user_id=u.user_id) FROM users u WHERE u.collection_id=? "
+            "AND u.user_id > ? ORDER BY u.user_id LIMIT ?",
+            (collection_id, after, limit)).fetchall())
+        return [(r[0], int(r[1])) for r in rows]
 
     def has_user(self, collection_id: str, user_id: str) -> bool:
-        with self._lock:
-            return user_exists(self._db, collection_id, user_id)
+        return self._read(lambda db: user_exists(db, collection_id, user_id))
 
     def user_count(self, collection_id: str) -> int:
-        with self._lock:
-            return int(self._db.execute("SELECT COUNT(*) FROM users WHERE collection_id=?",
-                                        (collection_id,)).fetchone()[0])
+        return int(self._read(lambda db: db.execute(
+            "SELECT COUNT(*) FROM users WHERE collection_id=?", (collection_id,)).fetchone())[0])
 
     def user_embeddings(self, collection_id: str, user_id: str) -> np.ndarray:
-        with self._lock:
-            rows = self._db.execute("SELECT embedding FROM faces WHERE collection_id=? AND "
-                                    "user_id=? ORDER BY seq", (collection_id, user_id)).fetchall()
+        rows = self._read(lambda db: db.execute(
+            "SELECT embedding FROM faces WHERE collection_id=? AND user_id=? ORDER BY seq",
+            (collection_id, user_id)).fetchall())
         return np.stack([np.frombuffer(r[0], np.float32) for r in rows]) if rows else \
             np.zeros((0, 0), np.float32)
 
@@ -233,91 +264,91 @@ class FaceStore:
             sql += " AND user_id=?"
             args.append(user_id)
         if face_ids:
-            sql += f" AND face_id IN ({','.join('?' * len(face_ids))})"
+            sql += f" AND face_id IN ({_marks(face_ids)})"
             args += face_ids
         sql += " ORDER BY seq LIMIT ?"
         args.append(limit)
-        with self._lock:
-            rows = self._db.execute(sql, args).fetchall()
+        rows = self._read(lambda db: db.execute(sql, args).fetchall())
         return [(r[0], _record(r[1:])) for r in rows]
 
     def get_faces(self, collection_id: str, face_ids: list[str]) -> dict[str, FaceRecord]:
         if not face_ids:
             return {}
-        with self._lock:
-            rows = self._db.execute(
-                f"SELECT {FACE_COLUMNS} FROM faces WHERE collection_id=? AND face_id IN "
-                f"({','.join('?' * len(face_ids))})", [collection_id, *face_ids]).fetchall()
+        rows = self._read(lambda db: db.execute(
+            f"SELECT {FACE_COLUMNS} FROM faces WHERE collection_id=? AND face_id IN "
+            f"({_marks(face_ids)})", [collection_id, *face_ids]).fetchall())
         return {r[0]: _record(r) for r in rows}
 
     def embedding(self, collection_id: str, face_id: str) -> np.ndarray | None:
-        with self._lock:
-            row = self._db.execute("SELECT embedding FROM faces WHERE collection_id=? AND "
-                                   "face_id=?", (collection_id, face_id)).fetchone()
-        return np.frombuffer(row[0], np.float32).copy() if row else None
+        found = self._read(lambda db: embeddings_of(db, collection_id, [face_id]))
+        return found[face_id].copy() if found else None
 
     def all_embeddings(self, collection_id: str) -> tuple[list[str], np.ndarray]:
-        with self._lock:
-            rows = self._db.execute("SELECT face_id, embedding FROM faces WHERE collection_id=? "
-                                    "ORDER BY seq", (collection_id,)).fetchall()
+        rows = self._read(lambda db: db.execute(
+            "SELECT face_id, embedding FROM faces WHERE collection_id=? ORDER BY seq",
+            (collection_id,)).fetchall())
         if not rows:
             return [], np.zeros((0, 0), np.float32)
         return [r[0] for r in rows], np.stack([np.frombuffer(r[1], np.float32) for r in rows])
 
 
 # Statements run inside FaceStore.run_idempotent's transaction ---------------------------
-def collection_exists(db: sqlite3.Connection, collection_id: str) -> bool:
+def collection_exists(db: Tx, collection_id: str) -> bool:
     return db.execute("SELECT 1 FROM collections WHERE collection_id=?",
                       (collection_id,)).fetchone() is not None
 
 
-def user_exists(db: sqlite3.Connection, collection_id: str, user_id: str) -> bool:
+def user_exists(db: Tx, collection_id: str, user_id: str) -> bool:
     return db.execute("SELECT 1 FROM users WHERE collection_id=? AND user_id=?",
                       (collection_id, user_id)).fetchone() is not None
 
 
-def insert_user(db: sqlite3.Connection, collection_id: str, user_id: str) -> None:
+def insert_user(db: Tx, collection_id: str, user_id: str) -> None:
     db.execute("INSERT INTO users VALUES (?,?,?)", (collection_id, user_id, time.time()))
 
 
-def delete_user(db: sqlite3.Connection, collection_id: str, user_id: str) -> None:
+def delete_user(db: Tx, collection_id: str, user_id: str) -> None:
     """Remove the user; its faces stay in the collection, unassociated."""
     db.execute("UPDATE faces SET user_id=NULL WHERE collection_id=? AND user_id=?",
                (collection_id, user_id))
     db.execute("DELETE FROM users WHERE collection_id=? AND user_id=?", (collection_id, user_id))
 
 
-def face_owners(db: sqlite3.Connection, collection_id: str, face_ids: list[str]
+def face_owners(db: Tx, collection_id: str, face_ids: list[str]
                 ) -> dict[str, str | None]:
     """For each face id that exists: the user holding it, or None."""
     if not face_ids:
         return {}
     rows = db.execute(f"SELECT face_id, user_id FROM faces WHERE collection_id=? AND face_id IN "
-                      f"({','.join('?' * len(face_ids))})", [collection_id, *face_ids]).fetchall()
+                      f"({_marks(face_ids)})", [collection_id, *face_ids]).fetchall()
     return {r[0]: r[1] for r in rows}
 
 
-def set_face_user(db: sqlite3.Connection, collection_id: str, face_ids: list[str],
+def set_face_user(db: Tx, collection_id: str, face_ids: list[str],
                   user_id: str | None) -> None:
     db.executemany("UPDATE faces SET user_id=? WHERE collection_id=? AND face_id=?",
                    [(user_id, collection_id, fid) for fid in face_ids])
 
 
-def user_face_count(db: sqlite3.Connection, collection_id: str, user_id: str) -> int:
+def user_face_count(db: Tx, collection_id: str, user_id: str) -> int:
     return int(db.execute("SELECT COUNT(*) FROM faces WHERE collection_id=? AND user_id=?",
                           (collection_id, user_id)).fetchone()[0])
 
 
-def embeddings_of(db: sqlite3.Connection, collection_id: str, face_ids: list[str]
+def embeddings_of(db: Tx, collection_id: str, face_ids: list[str]
                   ) -> dict[str, np.ndarray]:
     if not face_ids:
         return {}
     rows = db.execute(f"SELECT face_id, embedding FROM faces WHERE collection_id=? AND face_id "
-                      f"IN ({','.join('?' * len(face_ids))})", [collection_id, *face_ids])
+                      f"IN ({_marks(face_ids)})", [collection_id, *face_ids])
     return {r[0]: np.frombuffer(r[1], np.float32) for r in rows.fetchall()}
 
 
-def _record(r: tuple) -> FaceRecord:
+def _marks(values: list[str]) -> str:
+    return ",".join("?" * len(values))
+
+
+def _record(r: Any) -> FaceRecord:
     return FaceRecord(face_id=r[0], collection_id=r[1], image_id=r[2], external_image_id=r[3],
                       bbox=json.loads(r[4]), confidence=r[5], model_version=r[6], created=r[7],
                       user_id=r[8])

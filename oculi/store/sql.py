@@ -1,0 +1,112 @@
+"""One SQL code path over two engines: SQLite (embedded) and PostgreSQL (scale-out).
+
+Queries are written once, with `?` placeholders and portable SQL; a `Backend` supplies what
+differs: the column types of the schema, the placeholder, how a write transaction starts,
+and which errors mean "run the transaction again".
+
+- SQLite: one connection under a lock, WAL + `synchronous=FULL`, writes in
+  `BEGIN IMMEDIATE` (one writer at a time, so every write is serial by construction).
+- PostgreSQL: a connection pool (see `oculi.store.postgres`), writes in SERIALIZABLE
+  transactions that the caller retries on serialization failure, so the same
+  check-then-act logic stays correct with many writers in many processes.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import AbstractContextManager, contextmanager
+from pathlib import Path
+from typing import Any, Protocol
+
+
+class Cursor(Protocol):
+    rowcount: int
+
+    def fetchone(self) -> Sequence[Any] | None: ...
+
+    def fetchall(self) -> list[Sequence[Any]]: ...
+
+
+class Tx:
+    """An open transaction (or, for reads, a connection) taking `?` placeholders."""
+
+    def __init__(self, conn: Any, placeholder: str) -> None:
+        self._conn = conn
+        self._placeholder = placeholder
+
+    def _sql(self, sql: str) -> str:
+        return sql if self._placeholder == "?" else sql.replace("?", self._placeholder)
+
+    def execute(self, sql: str, args: Sequence[Any] = ()) -> Cursor:
+        return self._conn.execute(self._sql(sql), args)  # type: ignore[no-any-return]
+
+    def executemany(self, sql: str, rows: Iterable[Sequence[Any]]) -> None:
+        self._conn.cursor().executemany(self._sql(sql), rows)
+
+
+class Backend(Protocol):
+    """What the face store needs of an engine."""
+
+    #: column types substituted into the schema: blob, real, serial (an auto-increasing key)
+    types: dict[str, str]
+    #: errors after which the whole transaction is run again (empty: never)
+    retryable: tuple[type[BaseException], ...]
+
+    def write(self) -> AbstractContextManager[Tx]:
+        """A write transaction: committed on normal exit, rolled back on an exception."""
+
+    def read(self) -> AbstractContextManager[Tx]:
+        """A connection for reads (single statements see committed data)."""
+
+    def create_schema(self, ddl: str) -> None: ...
+
+    def close(self) -> None: ...
+
+
+class SqliteBackend:
+    types = {"blob": "BLOB", "real": "REAL", "serial": "INTEGER PRIMARY KEY AUTOINCREMENT"}
+    retryable: tuple[type[BaseException], ...] = ()
+
+    def __init__(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self._db = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None)
+        self._lock = threading.RLock()
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=FULL")
+        self._db.execute("PRAGMA foreign_keys=ON")
+
+    def create_schema(self, ddl: str) -> None:
+        with self._lock:
+            self._db.executescript(ddl)
+
+    @contextmanager
+    def write(self) -> Iterator[Tx]:
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                yield Tx(self._db, "?")
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+            self._db.execute("COMMIT")
+
+    @contextmanager
+    def read(self) -> Iterator[Tx]:
+        with self._lock:
+            yield Tx(self._db, "?")
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
+
+
+def open_backend(location: str | Path) -> Backend:
+    """`postgresql://...` (or `postgres://`) opens PostgreSQL; anything else is the path of
+    an SQLite file."""
+    if str(location).startswith(("postgresql://", "postgres://")):
+        from oculi.store.postgres import PostgresBackend  # psycopg only when asked for
+
+        return PostgresBackend(str(location))
+    return SqliteBackend(Path(location))

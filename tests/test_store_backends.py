@@ -1,0 +1,342 @@
+"""The face store on SQLite and on a real PostgreSQL (same tests, same API), and the Qdrant
+vector index against the exact one."""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from oculi.store import faces as sql
+from oculi.store.faces import FaceRecord, FaceStore, IdempotencyMismatch
+from oculi.store.vectors import ExactIndex
+from tests.pgserver import PgServer, find_bin
+
+DIM = 128
+
+
+def unavailable(why: str) -> None:
+    """Skip on a developer's machine; fail in CI, where .ci/run installs everything."""
+    if os.environ.get("CI"):
+        pytest.fail(f"{why} (CI must test the real backend)")
+    pytest.skip(why)
+
+
+@pytest.fixture(scope="module")
+def pg() -> Iterator[PgServer]:
+    if importlib.util.find_spec("psycopg") is None:
+        unavailable("psycopg not installed: pip install 'psycopg[binary,pool]'")
+    if find_bin("initdb") is None or find_bin("pg_ctl") is None:
+        unavailable("no PostgreSQL server programs (initdb, pg_ctl): install postgresql")
+    server = PgServer()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def location(request: pytest.FixtureRequest, tmp_path: Path) -> str | Path:
+    """An empty store: an SQLite file, or a new database on the test PostgreSQL."""
+    if request.param == "sqlite":
+        return tmp_path / "faces.sqlite3"
+    import psycopg
+
+    server: PgServer = request.getfixturevalue("pg")
+    name = f"t_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(server.url, autocommit=True) as conn:
+        conn.execute(f"CREATE DATABASE {name}")
+    return f"{server.url.rsplit('/', 1)[0]}/{name}"
+
+
+@pytest.fixture()
+def store(location: str | Path) -> Iterator[FaceStore]:
+    s = FaceStore(location)
+    yield s
+    s.close()
+
+
+def unit(rng: np.random.Generator, n: int) -> np.ndarray:
+    v = rng.standard_normal((n, DIM)).astype(np.float32)
+    return v / np.linalg.norm(v, axis=1, keepdims=True)
+
+
+def records(collection_id: str, n: int, seed: int = 0) -> tuple[list[FaceRecord], np.ndarray]:
+    rng = np.random.default_rng(seed)
+    recs = [FaceRecord(face_id=str(uuid.uuid4()), collection_id=collection_id,
+                       image_id=str(uuid.uuid4()), external_image_id=f"img{i}" if i % 2 else None,
+                       bbox={"Width": 0.25, "Height": 0.5, "Left": 0.125, "Top": 1 / 3},
+                       confidence=99.123456789, model_version="7.0", created=time.time())
+            for i in range(n)]
+    return recs, unit(rng, n)
+
+
+def ids_of(store: FaceStore, cid: str) -> list[str]:
+    return [r.face_id for _, r in store.list_faces(cid, 0, 10_000)]
+
+
+def in_threads(n: int, work: Callable[[int], None]) -> None:
+    """Run work(0..n-1) in n threads started together; re-raise the first failure."""
+    errors: list[Exception] = []
+    start = threading.Barrier(n)
+
+    def run(i: int) -> None:
+        try:
+            start.wait()
+            work(i)
+        except Exception as e:  # re-raised below, in the test's thread
+            errors.append(e)
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(n)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    if errors:
+        raise errors[0]
+
+
+# collections and faces ----------------------------------------------------------------
+def test_collections(store: FaceStore) -> None:
+    for cid in ("b", "a", "c"):
+        made = store.create_collection(cid, "7.0")
+        assert made is not None and made.collection_id == cid and made.face_count == 0
+    assert store.create_collection("a", "7.0") is None
+    got = store.get_collection("a")
+    assert got is not None and got.face_model_version == "7.0" and got.face_count == 0
+    assert store.get_collection("zz") is None
+    assert [c.collection_id for c in store.list_collections("", 2)] == ["a", "b"]
+    assert [c.collection_id for c in store.list_collections("b", 10)] == ["c"]
+    assert store.delete_collection("b") and not store.delete_collection("b")
+    assert [c.collection_id for c in store.list_collections("", 10)] == ["a", "c"]
+
+
+def test_faces_round_trip_and_deletions_hold(location: str | Path) -> None:
+    store = FaceStore(location)
+    store.create_collection("c", "7.0")
+    recs, vecs = records("c", 7)
+    assert store.add_faces("c", recs, vecs)
+    assert not store.add_faces("missing", *records("missing", 1))
+    assert store.get_collection("c").face_count == 7  # type: ignore[union-attr]
+    page = store.list_faces("c", 0, 3)
+    rest = store.list_faces("c", page[-1][0], 10)
+    assert [r for _, r in page + rest] == recs  # every field back as written, in order
+    wanted = [recs[5].face_id, recs[1].face_id]
+    assert {r.face_id for _, r in store.list_faces("c", 0, 10, wanted)} == set(wanted)
+    assert store.get_faces("c", wanted + ["nope"]) == {f: recs[i] for i, f in
+                                                       zip((5, 1), wanted)}
+    assert np.array_equal(store.embedding("c", recs[3].face_id), vecs[3])
+    assert store.embedding("c", "nope") is None
+    ids, got = store.all_embeddings("c")
+    assert ids == [r.face_id for r in recs] and np.array_equal(got, vecs)
+    gone = [recs[0].face_id, recs[4].face_id]
+    assert store.delete_faces("c", [*gone, gone[0], "nope"]) == (gone, [])
+    store.close()
+    reopened = FaceStore(location)  # a deletion, once acknowledged, holds
+    assert ids_of(reopened, "c") == [r.face_id for r in recs if r.face_id not in gone]
+    assert reopened.get_faces("c", gone) == {}
+    assert reopened.delete_collection("c")
+    assert reopened.all_embeddings("c")[0] == [] and ids_of(reopened, "c") == []
+    reopened.close()
+
+
+def test_users_and_association_helpers(store: FaceStore) -> None:
+    store.create_collection("c", "7.0")
+    recs, vecs = records("c", 3)
+    store.add_faces("c", recs, vecs)
+    f0, f1, f2 = (r.face_id for r in recs)
+
+    def associate(db: Any) -> dict[str, Any]:
+        assert sql.collection_exists(db, "c") and not sql.collection_exists(db, "x")
+        sql.insert_user(db, "c", "u1")
+        assert sql.user_exists(db, "c", "u1") and not sql.user_exists(db, "c", "u2")
+        assert sql.face_owners(db, "c", [f0, f1, "nope"]) == {f0: None, f1: None}
+        sql.set_face_user(db, "c", [f0, f1], "u1")
+        vec = sql.embeddings_of(db, "c", [f1])
+        assert list(vec) == [f1] and np.array_equal(vec[f1], vecs[1])
+        assert store.user_embeddings("c", "u1").shape == (2, DIM)  # reads join the write
+        return {"n": sql.user_face_count(db, "c", "u1")}
+
+    assert store.run_idempotent("AssociateFaces", None, "h", associate) == {"n": 2}
+    assert store.list_users("c", "", 10) == [("u1", 2)]
+    assert store.has_user("c", "u1") and store.user_count("c") == 1
+    assert np.array_equal(store.user_embeddings("c", "u1"), vecs[:2])
+    assert {r.face_id for _, r in store.list_faces("c", 0, 10, user_id="u1")} == {f0, f1}
+    assert store.delete_faces("c", [f0, f2]) == ([f2], [(f0, "u1")])
+    store.run_idempotent("DeleteUser", None, "h", lambda db: sql.delete_user(db, "c", "u1")
+                         or {})
+    assert not store.has_user("c", "u1") and store.user_count("c") == 0
+    assert store.get_faces("c", [f0])[f0].user_id is None  # faces stay, unassociated
+    assert store.user_embeddings("c", "u1").shape == (0, 0)
+
+
+def test_idempotency(store: FaceStore) -> None:
+    store.create_collection("c", "7.0")
+    runs: list[str] = []
+
+    def create_user(db: Any) -> dict[str, Any]:
+        uid = f"u{len(runs)}"
+        runs.append(uid)
+        sql.insert_user(db, "c", uid)
+        return {"UserId": uid}
+
+    first = store.run_idempotent("CreateUser", "tok", "h1", create_user)
+    assert store.run_idempotent("CreateUser", "tok", "h1", create_user) == first
+    assert runs == ["u0"] and store.user_count("c") == 1
+    with pytest.raises(IdempotencyMismatch):
+        store.run_idempotent("CreateUser", "tok", "h2", create_user)
+    store.run_idempotent("DeleteUser", "tok", "h2", create_user)  # tokens are per operation
+    store.run_idempotent("CreateUser", None, "h1", create_user)  # no token: no memory
+    assert len(runs) == 3 and store.user_count("c") == 3
+
+    def fails(db: Any) -> dict[str, Any]:
+        sql.insert_user(db, "c", "half")
+        raise ValueError("effect failed")
+
+    with pytest.raises(ValueError):
+        store.run_idempotent("CreateUser", "tok2", "h", fails)
+    assert not store.has_user("c", "half")  # rolled back, and the token not spent
+    assert store.run_idempotent("CreateUser", "tok2", "h", create_user) == {"UserId": "u3"}
+
+
+# concurrency: several connections (as several server processes) --------------------
+def test_concurrent_writers_lose_nothing(location: str | Path) -> None:
+    stores = [FaceStore(location) for _ in range(3)]
+    stores[0].create_collection("c", "7.0")
+    kept: list[list[str]] = [[] for _ in range(8)]
+    deleted: list[list[str]] = [[] for _ in range(8)]
+
+    def work(t: int) -> None:
+        s = stores[t % len(stores)]
+        for i in range(15):
+            recs, vecs = records("c", 1, seed=t * 100 + i)
+            assert s.add_faces("c", recs, vecs)
+            kept[t].append(recs[0].face_id)
+            if i % 3 == 2:
+                fid = kept[t].pop(0)
+                assert s.delete_faces("c", [fid]) == ([fid], [])
+                deleted[t].append(fid)
+            s.list_faces("c", 0, 50)
+
+    in_threads(8, work)
+    for s in stores:
+        s.close()
+    fresh = FaceStore(location)
+    alive = set(ids_of(fresh, "c"))
+    assert alive == {f for ids in kept for f in ids}
+    assert not alive & {f for ids in deleted for f in ids}
+    assert fresh.get_collection("c").face_count == len(alive) == 8 * 10  # type: ignore[union-attr]
+    fresh.close()
+
+
+def test_check_then_act_holds_under_concurrency(location: str | Path) -> None:
+    """Eight writers each try to give a user 5 more faces under a limit of 12 (the shape of
+    AssociateFaces' 100-face rule): the limit holds, and each answer is what was done."""
+    stores = [FaceStore(location) for _ in range(4)]
+    stores[0].create_collection("c", "7.0")
+    recs, vecs = records("c", 40)
+    stores[0].add_faces("c", recs, vecs)
+    stores[0].run_idempotent("CreateUser", None, "h", lambda db: sql.insert_user(db, "c", "u")
+                             or {})
+    answers: list[bool] = [False] * 8
+
+    def work(t: int) -> None:
+        mine = [r.face_id for r in recs[t * 5:(t + 1) * 5]]
+
+        def effect(db: Any) -> dict[str, Any]:
+            if sql.user_face_count(db, "c", "u") + len(mine) > 12:
+                return {"ok": False}
+            sql.set_face_user(db, "c", mine, "u")
+            return {"ok": True}
+
+        answers[t] = stores[t % 4].run_idempotent("AssociateFaces", f"t{t}", "h", effect)["ok"]
+
+    in_threads(8, work)
+    held = stores[0].list_faces("c", 0, 100, user_id="u")
+    assert sum(answers) == 2 and len(held) == 10
+    for s in stores:
+        s.close()
+
+
+def test_same_token_at_once_runs_the_effect_once(location: str | Path) -> None:
+    stores = [FaceStore(location) for _ in range(4)]
+    stores[0].create_collection("c", "7.0")
+    answers: list[dict[str, Any]] = [{} for _ in range(8)]
+
+    def work(t: int) -> None:
+        def effect(db: Any) -> dict[str, Any]:
+            sql.insert_user(db, "c", f"u{t}")
+            return {"UserId": f"u{t}"}
+
+        answers[t] = stores[t % 4].run_idempotent("CreateUser", "same", "h", effect)
+
+    in_threads(8, work)
+    assert all(a == answers[0] for a in answers)
+    assert stores[0].list_users("c", "", 10) == [(answers[0]["UserId"], 0)]
+    for s in stores:
+        s.close()
+
+
+# Qdrant against the exact index ---------------------------------------------------
+def test_qdrant_index_matches_exact() -> None:
+    if importlib.util.find_spec("qdrant_client") is None:
+        unavailable("qdrant-client not installed")
+    from oculi.store import qdrant
+    rng = np.random.default_rng(3)
+    ids = [str(uuid.uuid4()) for _ in range(400)]
+    vecs = unit(rng, 400)
+    client = qdrant.open_qdrant(":memory:")
+    exact, index = ExactIndex(DIM), qdrant.QdrantIndex(client, "t", DIM)
+    for a in range(0, 400, 150):
+        exact.add(ids[a:a + 150], vecs[a:a + 150])
+        index.add(ids[a:a + 150], vecs[a:a + 150])
+    gone = set(ids[::4])
+    exact.remove(sorted(gone))
+    index.remove(sorted(gone) + [str(uuid.uuid4())])
+    assert len(index) == len(exact) == 300
+    for j, q in enumerate(unit(rng, 10)):
+        q = vecs[j] * 0.7 + q * 0.3  # near a stored face, deleted for j % 4 == 0
+        q /= np.linalg.norm(q)  # embeddings are unit length; Qdrant normalises, exact doesn't
+        for k, floor, skip in ((1, -1.0, None), (10, -1.0, ids[j]), (50, 0.1, None)):
+            want, got = exact.search(q, k, floor, skip), index.search(q, k, floor, skip)
+            assert [f for f, _ in got] == [f for f, _ in want]
+            assert np.allclose([c for _, c in got], [c for _, c in want], atol=1e-5)
+            assert not gone & {f for f, _ in got}
+    client.close()
+
+
+def test_qdrant_reopen_and_reconcile_with_store(tmp_path: Path) -> None:
+    if importlib.util.find_spec("qdrant_client") is None:
+        unavailable("qdrant-client not installed")
+    from oculi.store import qdrant
+    store = FaceStore(tmp_path / "faces.sqlite3")
+    store.create_collection("c", "7.0")
+    recs, vecs = records("c", 30)
+    store.add_faces("c", recs[:20], vecs[:20])
+    client = qdrant.open_qdrant(str(tmp_path / "qdrant"))
+    indexes = qdrant.QdrantIndexes(client, store, DIM)
+    assert len(indexes.get("c")) == 20  # filled from the store on first use
+    client.close()
+    # Reopened from its folder it holds the same points; faces the store committed or
+    # deleted while Qdrant was away (a crash between the two writes) are put right.
+    store.add_faces("c", recs[20:], vecs[20:])
+    store.delete_faces("c", [recs[3].face_id])
+    client = qdrant.open_qdrant(str(tmp_path / "qdrant"))
+    assert client.count("oculi-c").count == 20
+    indexes = qdrant.QdrantIndexes(client, store, DIM)
+    index = indexes.get("c")
+    assert index.ids() == {r.face_id for r in recs} - {recs[3].face_id}
+    exact = ExactIndex(DIM)
+    exact.add(*store.all_embeddings("c"))
+    for q in vecs[[3, 10, 25]]:
+        assert [f for f, _ in index.search(q, 5)] == [f for f, _ in exact.search(q, 5)]
+    indexes.drop("c")
+    assert not client.collection_exists("oculi-c")
+    client.close()
+    store.close()
