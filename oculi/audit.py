@@ -138,7 +138,7 @@ def event_for(operation: str, params: dict[str, Any], result: dict[str, Any] | N
     for name in ("FaceId", "UserId"):
         if name in params:
             event[name[0].lower() + name[1:]] = params[name]
-    if operation == "DeleteFaces":
+    if operation in ("DeleteFaces", "RetentionExpiry"):
         event["face_ids"] = params.get("FaceIds")
     if result is not None and count_field:
         event["matches"] = len(result.get(count_field, []))

@@ -95,6 +95,9 @@ def _cmd_serve(args: argparse.Namespace) -> int:
     scheme = "https" if s.tls_cert else "http"
     print(f"oculi {__version__} serving Rekognition on {scheme}://{s.host}:{s.port} "
           f"(data {s.data_dir}; {auth})", file=sys.stderr, flush=True)
+    from oculi.service.retention import start_sweeper
+
+    start_sweeper(ctx, s.retention_sweep_s)
     if bool(s.tls_cert) != bool(s.tls_key):
         print("error: give both --tls-cert and --tls-key", file=sys.stderr)
         return 2
@@ -218,6 +221,35 @@ def _cmd_redact(args: argparse.Namespace) -> int:
         return 1
 
 
+def _cmd_retention(args: argparse.Namespace) -> int:
+    from oculi.settings import default_data_dir
+    from oculi.store.faces import FaceStore
+
+    s = _settings(args)
+    data_dir = Path(args.data_dir) if args.data_dir else default_data_dir()
+    store = FaceStore(s.store_url or data_dir / "faces.sqlite3")
+    try:
+        if args.action == "list":
+            for cid, days in store.retention_policies().items():
+                print(f"{cid}\t{days:g} days")
+            return 0
+        if not args.collection:
+            print("error: give the collection", file=sys.stderr)
+            return 2
+        if args.action == "set" and (args.days is None or args.days <= 0):
+            print("error: set needs --days N (N > 0)", file=sys.stderr)
+            return 2
+        days = args.days if args.action == "set" else None
+        if not store.set_retention(args.collection, days):
+            print(f"error: no collection {args.collection}", file=sys.stderr)
+            return 1
+        print(f"{args.collection}: " + (f"faces expire {days:g} days after indexing" if days
+                                        else "faces are kept until deleted"))
+        return 0
+    finally:
+        store.close()
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="oculi", description="Self-hosted Rekognition-compatible "
                                 "image analysis")
@@ -279,6 +311,14 @@ def build_parser() -> argparse.ArgumentParser:
     rp.add_argument("--data-dir", help="the server's data directory (for --collection)")
     common(rp)
     rp.set_defaults(func=_cmd_redact)
+
+    tp = sub.add_parser("retention", help="expire a collection's faces after N days")
+    tp.add_argument("action", choices=["set", "clear", "list"])
+    tp.add_argument("collection", nargs="?")
+    tp.add_argument("--days", type=float, help="for set: days after indexing")
+    tp.add_argument("--data-dir", help="the server's data directory")
+    tp.add_argument("--store-url", help="postgresql://... when the server uses PostgreSQL")
+    tp.set_defaults(func=_cmd_retention)
 
     dp = sub.add_parser("detect-faces", help="DetectFaces on a local image; prints JSON")
     dp.add_argument("image")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import time
 
 import pytest
 
@@ -108,3 +109,41 @@ def test_audit_verify_detects_tampering(default_server, how) -> None:
     assert out.returncode == 1
     assert "FAILED" in out.stderr
     assert audit(default_server, "verify").returncode == 0  # restored
+
+
+def test_retention_expires_faces_and_audits(tmp_path) -> None:
+    """A collection with a retention of ~1 s loses its faces on the next sweep, through the
+    DeleteFaces path (also faces a user holds), and the deletion is audited."""
+    srv = Server(tmp_path, env={"OCULI_RETENTION_SWEEP_S": "0.5", "OCULI_MATCH_FLOOR": "80"})
+    try:
+        c = srv.client()
+        c.create_collection(CollectionId="short")
+        c.create_collection(CollectionId="kept")
+        image = {"Bytes": (PEOPLE / "train/obama/obama.jpg").read_bytes()}
+        short = c.index_faces(CollectionId="short", Image=image)["FaceRecords"][0]["Face"]
+        c.create_user(CollectionId="short", UserId="u")
+        c.associate_faces(CollectionId="short", UserId="u", FaceIds=[short["FaceId"]])
+        c.index_faces(CollectionId="kept", Image=image)
+        out = subprocess.run([sys.executable, "-m", "oculi", "retention", "set", "short",
+                              "--days", str(1 / 86400), "--data-dir", str(srv.data_dir)],
+                             env=clean_env(), capture_output=True, text=True, timeout=60)
+        assert out.returncode == 0, out.stderr
+        bad = subprocess.run([sys.executable, "-m", "oculi", "retention", "set", "nope",
+                              "--days", "3", "--data-dir", str(srv.data_dir)],
+                             env=clean_env(), capture_output=True, text=True, timeout=60)
+        assert bad.returncode == 1 and "no collection" in bad.stderr
+        deadline = time.monotonic() + 30
+        while c.list_faces(CollectionId="short")["Faces"] and time.monotonic() < deadline:
+            time.sleep(0.3)
+        assert c.list_faces(CollectionId="short")["Faces"] == []
+        assert len(c.list_faces(CollectionId="kept")["Faces"]) == 1
+        r = c.search_faces_by_image(CollectionId="short",
+                                    Image={"Bytes": (PEOPLE / "test/obama1.jpg").read_bytes()})
+        assert r["FaceMatches"] == []
+        records = [json.loads(line) for line in audit(srv, "export").stdout.splitlines()]
+        expiry = [r for r in records if r["operation"] == "RetentionExpiry"]
+        assert expiry and expiry[0]["face_ids"] == [short["FaceId"]]
+        assert expiry[0]["access_key"] == "oculi-retention"
+        assert audit(srv, "verify").returncode == 0
+    finally:
+        srv.stop()

@@ -157,6 +157,27 @@ class Collections:
         unindexed = [(i, reasons[i]) for i in range(len(faces)) if reasons[i]]
         return IndexedFaces(result=result, records=records, unindexed=unindexed)
 
+    def expire(self, now: float, batch: int = 1000) -> list[tuple[str, list[str]]]:
+        """Delete every face older than its collection's retention period, through the
+        same path as DeleteFaces (faces a user holds are released first). Returns
+        (collection, face ids deleted) for each collection where faces expired."""
+        out = []
+        for collection_id, days in self.store.retention_policies().items():
+            cutoff = now - days * 86400.0
+            deleted: list[str] = []
+            while True:
+                ids = self.store.faces_created_before(collection_id, cutoff, batch)
+                if not ids:
+                    break
+                self.store.release_faces(collection_id, ids)
+                done, _ = self.delete_faces(collection_id, ids)
+                deleted += done
+                if not done:
+                    break
+            if deleted:
+                out.append((collection_id, deleted))
+        return out
+
     def list_faces(self, collection_id: str, after_seq: int, limit: int,
                    face_ids: list[str] | None, user_id: str | None = None
                    ) -> list[tuple[int, FaceRecord]]:

@@ -51,6 +51,10 @@ CREATE TABLE IF NOT EXISTS users (
     created {real} NOT NULL,
     PRIMARY KEY (collection_id, user_id)
 );
+CREATE TABLE IF NOT EXISTS retention (
+    collection_id TEXT PRIMARY KEY REFERENCES collections(collection_id) ON DELETE CASCADE,
+    days {real} NOT NULL
+);
 CREATE TABLE IF NOT EXISTS idempotency (
     operation TEXT NOT NULL,
     token TEXT NOT NULL,
@@ -187,10 +191,40 @@ class FaceStore:
         def tx(db: Tx) -> bool:
             db.execute("DELETE FROM faces WHERE collection_id=?", (collection_id,))
             db.execute("DELETE FROM users WHERE collection_id=?", (collection_id,))
+            db.execute("DELETE FROM retention WHERE collection_id=?", (collection_id,))
             cur = db.execute("DELETE FROM collections WHERE collection_id=?", (collection_id,))
             return cur.rowcount > 0
 
         return self._write(tx)
+
+    # retention ---------------------------------------------------------------------
+    def set_retention(self, collection_id: str, days: float | None) -> bool:
+        """Expire the collection's faces `days` after indexing (None: keep them); False if
+        the collection does not exist."""
+        def tx(db: Tx) -> bool:
+            if not collection_exists(db, collection_id):
+                return False
+            db.execute("DELETE FROM retention WHERE collection_id=?", (collection_id,))
+            if days is not None:
+                db.execute("INSERT INTO retention VALUES (?,?)", (collection_id, days))
+            return True
+
+        return self._write(tx)
+
+    def retention_policies(self) -> dict[str, float]:
+        rows = self._read(lambda db: db.execute(
+            "SELECT collection_id, days FROM retention ORDER BY collection_id").fetchall())
+        return {r[0]: float(r[1]) for r in rows}
+
+    def faces_created_before(self, collection_id: str, before: float, limit: int) -> list[str]:
+        rows = self._read(lambda db: db.execute(
+            "SELECT face_id FROM faces WHERE collection_id=? AND created < ? ORDER BY seq "
+            "LIMIT ?", (collection_id, before, limit)).fetchall())
+        return [r[0] for r in rows]
+
+    def release_faces(self, collection_id: str, face_ids: list[str]) -> None:
+        """Take the faces away from whatever user holds them."""
+        self._write(lambda db: set_face_user(db, collection_id, face_ids, None))
 
     # faces -------------------------------------------------------------------------
     def add_faces(self, collection_id: str, faces: list[FaceRecord],
