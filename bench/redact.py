@@ -38,15 +38,18 @@ def uncovered(best, original: np.ndarray, redacted: np.ndarray) -> tuple[int, in
     return len(before), int(hit.sum())
 
 
-def photos(best, default, paths: list[str], mode: str) -> None:
+def photos(best, redactor, name: str, paths: list[str], mode: str) -> None:
     total = missed = 0
+    where = []
     for p in paths:
         rgb = decode(Path(p).read_bytes()).rgb
-        out, _ = redact_image(default, None, rgb, RedactOptions(mode=mode))  # type: ignore[arg-type]
+        out, _ = redact_image(redactor, None, rgb, RedactOptions(mode=mode))  # type: ignore[arg-type]
         n, m = uncovered(best, rgb, out)
         total, missed = total + n, missed + m
-    print(f"photos ({len(paths)}), mode {mode}: {missed}/{total} faces left unblurred "
-          f"({100 * missed / max(total, 1):.1f}%)")
+        if m:
+            where.append(f"{Path(p).name}:{m}")
+    print(f"photos ({len(paths)}), detector {name}, mode {mode}: {missed}/{total} faces left "
+          f"unblurred ({100 * missed / max(total, 1):.1f}%) {' '.join(where)}")
 
 
 def scaled_copy(src: Path, dst: Path, size: tuple[int, int]) -> None:
@@ -66,18 +69,19 @@ def video(best, default, src: Path, tmp: Path, every: int) -> None:
     stats = redact_video(default, None, src, dst, RedactOptions(detect_every=every))
     a, b = cv2.VideoCapture(str(src)), cv2.VideoCapture(str(dst))
     total = missed = frames = 0
+    h = w = 0
     while True:
         ok1, f1 = a.read()
         ok2, f2 = b.read()
         if not (ok1 and ok2):
             break
         frames += 1
+        h, w = f1.shape[:2]
         if frames % 3:  # check every third frame: the strong detector is slow
             continue
         n, m = uncovered(best, np.ascontiguousarray(f1[:, :, ::-1]),
                          np.ascontiguousarray(f2[:, :, ::-1]))
         total, missed = total + n, missed + m
-    h, w = f1.shape[:2] if frames else (0, 0)
     print(f"video {src.name} {w}x{h}, detect every {every}: "
           f"{stats.frames / stats.seconds_taken:.1f} fps = "
           f"{stats.seconds_of_video / stats.seconds_taken:.2f}x real time; "
@@ -94,8 +98,9 @@ def main() -> None:
     a = ap.parse_args()
     best = load_face_analyzer(detector="yunet+retinaface", threads=a.threads)
     default = load_face_analyzer(threads=a.threads)
-    for mode in ("blur", "pixelate"):
-        photos(best, default, a.photos, mode)
+    for name, redactor in (("yunet", default), ("yunet+retinaface", best)):
+        for mode in ("blur", "pixelate"):
+            photos(best, redactor, name, a.photos, mode)
     src = Path(a.video)
     with tempfile.TemporaryDirectory() as tmp:
         hd = Path(tmp) / f"{src.stem}_720p.mp4"

@@ -28,6 +28,7 @@ def _cmd_models(args: argparse.Namespace) -> int:
         rows.append({
             "name": s.name, "task": s.task, "source": f"{s.carrier.package}=={s.carrier.version}",
             "file": s.member, "sha256": s.member_sha256, "licence": s.licence,
+            "upstream": s.upstream, "accuracy": s.accuracy, "homepage": s.carrier.homepage,
             "installed": is_ready(s, model_dir),
         })
     if args.json:
@@ -36,7 +37,8 @@ def _cmd_models(args: argparse.Namespace) -> int:
     print(f"models in {model_dir}")
     for r in rows:
         print(f"\n{r['name']}  [{'installed' if r['installed'] else 'not installed'}]")
-        for k in ("task", "source", "file", "sha256", "licence"):
+        for k in ("task", "source", "homepage", "file", "sha256", "licence", "upstream",
+                  "accuracy"):
             print(f"  {k:8} {r[k]}")
     return 0
 

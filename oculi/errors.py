@@ -35,10 +35,6 @@ class AccessDenied(OculiError):
     code = "AccessDeniedException"
 
 
-class Throttling(OculiError):
-    code = "ThrottlingException"
-
-
 class ResourceNotFound(OculiError):
     code = "ResourceNotFoundException"
 

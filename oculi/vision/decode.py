@@ -27,7 +27,6 @@ MIN_SIDE = 1
 class DecodedImage:
     rgb: np.ndarray  # H x W x 3 uint8, upright
     format: str
-    exif_orientation: int  # 1 when none or not applicable
 
 
 def probe(data: bytes) -> tuple[str, int, int]:
@@ -59,11 +58,8 @@ def decode(data: bytes, max_pixels: int = MAX_PIXELS) -> DecodedImage:
     try:
         im = Image.open(io.BytesIO(data), formats=FORMATS)
         im.load()  # raises on truncated data (LOAD_TRUNCATED_IMAGES stays False)
-        orientation = 1
-        if fmt == "JPEG":
-            orientation = int(im.getexif().get(0x0112, 1) or 1)
-            if orientation != 1:
-                im = ImageOps.exif_transpose(im)
+        if fmt == "JPEG" and int(im.getexif().get(0x0112, 1) or 1) != 1:
+            im = ImageOps.exif_transpose(im)
         rgb = np.asarray(im.convert("RGB"))
     except (ImageTooLarge, InvalidImageFormat):
         raise
@@ -71,4 +67,4 @@ def decode(data: bytes, max_pixels: int = MAX_PIXELS) -> DecodedImage:
         raise InvalidImageFormat(
             f"Request has invalid image format: the {fmt} data is damaged or truncated ({e})"
         ) from None
-    return DecodedImage(rgb=np.ascontiguousarray(rgb), format=fmt, exif_orientation=orientation)
+    return DecodedImage(rgb=np.ascontiguousarray(rgb), format=fmt)

@@ -12,7 +12,6 @@ from dataclasses import dataclass, field
 import cv2
 import numpy as np
 
-from oculi.vision.landmarks import named_landmarks
 from oculi.vision.mesh import run_mesh
 from oculi.vision.nms import nms
 from oculi.vision.pose import head_pose
@@ -111,9 +110,3 @@ class FaceAnalyzer:
             timings.add("pose+quality", t)
         return faces
 
-
-def landmarks_of(faces: FaceDetections) -> np.ndarray:
-    """(N, 30, 2) named landmarks; requires the mesh."""
-    if faces.mesh is None:
-        raise ValueError("faces have no mesh")
-    return named_landmarks(faces.mesh)

@@ -38,7 +38,7 @@ def redact(rgb: np.ndarray, boxes: np.ndarray, mode: Mode = "blur", margin: floa
         region = out[ya:yb, xa:xb]
         rh, rw = region.shape[:2]
         if mode == "pixelate":
-            cells = max(4, min(rw, rh) // 8)
+            cells = max(4, min(rw, rh) // 5)
             small = cv2.resize(region, (max(1, rw // cells), max(1, rh // cells)),
                                interpolation=cv2.INTER_AREA)
             covered = cv2.resize(small, (rw, rh), interpolation=cv2.INTER_NEAREST)

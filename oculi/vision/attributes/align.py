@@ -32,7 +32,7 @@ MESH_FIVE = (263, 362, 33, 133, 2)
 DLIB_PADDING = 0.2
 
 # Mesh points for the expression crop: forehead top, chin, cheek extremes, eye centres.
-FOREHEAD, CHIN, CHEEK_LEFT, CHEEK_RIGHT = 10, 152, 234, 454
+FOREHEAD, CHIN = 10, 152
 EYE_LEFT = (33, 133)
 EYE_RIGHT = (362, 263)
 
