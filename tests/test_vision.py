@@ -117,3 +117,19 @@ def test_face_detections_take_keeps_every_field() -> None:
     assert one.pose.shape == (1, 3) and one.extra["mesh_score"][0] == 0.5
     with pytest.raises(ValueError):
         FaceDetections(boxes=np.zeros((2, 4)), scores=np.zeros(1), keypoints=np.zeros((2, 5, 2)))
+
+
+def test_large_jpeg_is_decoded_at_reduced_scale_with_the_same_ratios(analyzer) -> None:
+    src = Image.open(io.BytesIO(fixture_bytes("two_people.jpg")))
+    big = src.resize((src.width * 5, src.height * 5), Image.Resampling.BICUBIC)
+    buf = io.BytesIO()
+    big.save(buf, format="JPEG", quality=92)
+    full = decode(buf.getvalue()).rgb
+    small = decode(buf.getvalue(), reduce_to=2048).rgb
+    assert full.shape[1] == big.width and 2048 <= small.shape[1] < full.shape[1]
+    a = analyzer.detect(full)
+    b = analyzer.detect(small)
+    assert len(a) == len(b) == 2
+    ratio_a = a.boxes / np.array([full.shape[1], full.shape[0]] * 2)
+    ratio_b = b.boxes / np.array([small.shape[1], small.shape[0]] * 2)
+    np.testing.assert_allclose(ratio_a, ratio_b, atol=0.01)

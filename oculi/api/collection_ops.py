@@ -33,6 +33,14 @@ def read_page_token(token: str | None, kind: type) -> Any:
         raise InvalidPaginationToken("Invalid pagination token") from None
     if not isinstance(value, kind) or isinstance(value, bool):
         raise InvalidPaginationToken("Invalid pagination token")
+    # The value becomes an SQL parameter: SQLite integers are 64-bit, text is UTF-8.
+    if isinstance(value, int) and not 0 <= value < 2**63:
+        raise InvalidPaginationToken("Invalid pagination token")
+    if isinstance(value, str):
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            raise InvalidPaginationToken("Invalid pagination token") from None
     return value
 
 

@@ -53,9 +53,18 @@ def _error(code: str, message: str, status: int, request_id: str) -> Response:
     )
 
 
+def _declared_length(value: str | None) -> int | None:
+    """The Content-Length a client declared, when it is plain ASCII digits (isdigit() alone
+    also accepts '²', which int() refuses; int() refuses over 4,300 digits)."""
+    if value is None or not (value.isascii() and value.isdigit()):
+        return None
+    digits = value.lstrip("0") or "0"
+    return int(digits) if len(digits) <= 18 else 10**18
+
+
 async def _read_body(request: Request) -> bytes:
-    declared = request.headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > MAX_BODY:
+    declared = _declared_length(request.headers.get("content-length"))
+    if declared is not None and declared > MAX_BODY:
         raise ImageTooLarge(f"Request body is larger than {MAX_BODY} bytes")
     chunks, size = [], 0
     async for chunk in request.stream():
@@ -162,7 +171,7 @@ def build_app(ctx: ServiceContext, keys: dict[str, KeySpec]) -> Starlette:
                 raise ProtocolError("UnknownOperationException", f"Unknown operation {name}")
             try:
                 params = json.loads(body or b"{}")
-            except (ValueError, UnicodeDecodeError):
+            except (ValueError, UnicodeDecodeError, RecursionError):
                 raise ProtocolError("SerializationException",
                                     "Request body is not valid JSON") from None
             if not isinstance(params, dict):

@@ -78,6 +78,10 @@ def validate(shape: Shape, value: Any, path: str = "") -> Any:
     if t == "string":
         if not isinstance(value, str):
             raise _fail(where, "must be a string")
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:  # a lone surrogate: valid JSON, not text
+            raise _fail(where, "must be valid Unicode (it holds a lone surrogate)") from None
         _check_length(meta, len(value), where, "length")
         enum = getattr(shape, "enum", None) or []
         if enum and value not in enum:
@@ -97,10 +101,14 @@ def validate(shape: Shape, value: Any, path: str = "") -> Any:
     if t in ("float", "double"):
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise _fail(where, "must be a number")
+        try:
+            value = float(value)
+        except OverflowError:  # an integer too large for a float (1e400 in digits)
+            raise _fail(where, "must be a finite number") from None
         if not math.isfinite(value):
             raise _fail(where, "must be a finite number")
         _check_range(meta, value, where)
-        return float(value)
+        return value
     if t == "boolean":
         if not isinstance(value, bool):
             raise _fail(where, "must be a boolean")

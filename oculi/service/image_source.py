@@ -10,6 +10,9 @@ from oculi.vision.decode import DecodedImage, decode
 
 MAX_BYTES = 5 * 1024 * 1024
 MAX_S3_BYTES = 15 * 1024 * 1024
+# Analysis never looks at more than 1920 px a side (FaceAnalyzer.max_side): large JPEGs are
+# decoded at a reduced scale that keeps at least this many pixels on the long side.
+ANALYSIS_SIDE = 2048
 
 
 @dataclass(frozen=True)
@@ -67,4 +70,4 @@ def load_image(image: dict[str, Any], s3_settings: S3Settings) -> DecodedImage:
         if "Bucket" not in s3 or "Name" not in s3:
             raise InvalidParameter("Image.S3Object needs both Bucket and Name")
         data = read_s3_object(s3, s3_settings)
-    return decode(data)
+    return decode(data, reduce_to=ANALYSIS_SIDE)

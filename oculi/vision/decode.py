@@ -21,6 +21,11 @@ FORMATS = ("JPEG", "PNG")
 MAX_PIXELS = 40_000_000  # ~ 8000 x 5000; larger images are refused before decoding
 MAX_SIDE = 16_384
 MIN_SIDE = 1
+# Work that grows with the count of structures, not pixels: libjpeg walks every block once
+# per progressive scan, and Pillow walks JPEG segments, stray bytes and PNG chunks in Python.
+MAX_JPEG_SCANS = 100  # libjpeg's standard progressive scripts write 6 to 10
+MAX_HEADER_STEPS = 2_000  # JPEG segments and stray bytes before the first scan
+MAX_PNG_CHUNKS = 20_000  # 5 MB of 8 KiB IDAT chunks is 640
 
 
 @dataclass(frozen=True)
@@ -44,9 +49,46 @@ def probe(data: bytes) -> tuple[str, int, int]:
         ) from None
 
 
-def decode(data: bytes, max_pixels: int = MAX_PIXELS) -> DecodedImage:
+def check_structure(data: bytes) -> None:
+    """Refuse JPEG/PNG whose scan, segment or chunk count would cost seconds to walk."""
+    if data.startswith(b"\xff\xd8"):
+        # Entropy-coded data stuffs every 0xFF, so this counts at least every SOS marker.
+        if data.count(b"\xff\xda") > MAX_JPEG_SCANS:
+            raise InvalidImageFormat(f"Request has invalid image format: the JPEG has more "
+                                     f"than {MAX_JPEG_SCANS} scans")
+        pos, steps, end = 2, 0, len(data) - 1
+        while pos < end:
+            steps += 1
+            if steps > MAX_HEADER_STEPS:
+                raise InvalidImageFormat("Request has invalid image format: the JPEG header "
+                                         "has too many segments or stray bytes")
+            marker = data[pos + 1]
+            if data[pos] != 0xFF or marker == 0xFF:
+                pos += 1  # a stray or fill byte, which Pillow skips one at a time
+            elif marker == 0xDA:
+                break
+            elif marker in (0x00, 0x01, 0xD8) or 0xD0 <= marker <= 0xD7:
+                pos += 2
+            else:
+                pos += 2 + int.from_bytes(data[pos + 2:pos + 4], "big")
+    elif data.startswith(b"\x89PNG\r\n\x1a\n"):
+        pos, chunks = 8, 0
+        while pos + 8 <= len(data):
+            chunks += 1
+            if chunks > MAX_PNG_CHUNKS:
+                raise InvalidImageFormat("Request has invalid image format: the PNG has more "
+                                         f"than {MAX_PNG_CHUNKS} chunks")
+            pos += 12 + int.from_bytes(data[pos:pos + 4], "big")
+
+
+def decode(data: bytes, max_pixels: int = MAX_PIXELS, reduce_to: int | None = None
+           ) -> DecodedImage:
+    """Decode `data`. With `reduce_to`, a large JPEG is decoded at 1/2, 1/4 or 1/8 scale
+    inside libjpeg (much cheaper) as long as its long side stays at least `reduce_to`;
+    analysis answers in ratios of the image size, so they do not change."""
     if not data:
         raise InvalidImageFormat("Request has invalid image format: the image is empty")
+    check_structure(data)
     fmt, w, h = probe(data)
     if w > MAX_SIDE or h > MAX_SIDE or w * h > max_pixels:
         raise ImageTooLarge(
@@ -57,9 +99,16 @@ def decode(data: bytes, max_pixels: int = MAX_PIXELS) -> DecodedImage:
         raise InvalidImageFormat("Request has invalid image format: the image is empty")
     try:
         im = Image.open(io.BytesIO(data), formats=FORMATS)
+        if reduce_to and fmt == "JPEG" and max(w, h) > 2 * reduce_to:
+            scale = reduce_to / max(w, h)
+            im.draft("RGB", (max(1, int(w * scale)), max(1, int(h * scale))))
         im.load()  # raises on truncated data (LOAD_TRUNCATED_IMAGES stays False)
         if fmt == "JPEG" and int(im.getexif().get(0x0112, 1) or 1) != 1:
             im = ImageOps.exif_transpose(im)
+        if im.mode.startswith("I;16") or im.mode == "I":
+            # 16-bit greyscale PNG: convert("RGB") would clip every sample above 255.
+            grey = np.asarray(im).astype(np.uint32) >> 8
+            im = Image.fromarray(np.clip(grey, 0, 255).astype(np.uint8))
         rgb = np.asarray(im.convert("RGB"))
     except (ImageTooLarge, InvalidImageFormat):
         raise
