@@ -257,6 +257,48 @@ def _cmd_retention(args: argparse.Namespace) -> int:
         store.close()
 
 
+def _cmd_export(args: argparse.Namespace) -> int:
+    from oculi.errors import OculiError
+    from oculi.service.transfer import export_collection, write_export
+    from oculi.settings import default_data_dir
+    from oculi.store.faces import FaceStore
+
+    s = _settings(args)
+    store = FaceStore(s.store_url or Path(args.data_dir or default_data_dir()) / "faces.sqlite3")
+    try:
+        with open(args.output, "w", encoding="utf-8") as out:
+            n = write_export(export_collection(store, args.collection), out)
+        print(f"{n} faces of {args.collection} -> {args.output}")
+        return 0
+    except OculiError as e:
+        print(f"error: {e.code}: {e.message}", file=sys.stderr)
+        return 1
+    finally:
+        store.close()
+
+
+def _cmd_import(args: argparse.Namespace) -> int:
+    from oculi.errors import OculiError
+    from oculi.service.transfer import import_collection
+    from oculi.settings import default_data_dir
+    from oculi.store.faces import FaceStore
+    from oculi.vision.embed import FaceEmbedder
+
+    s = _settings(args)
+    store = FaceStore(s.store_url or Path(args.data_dir or default_data_dir()) / "faces.sqlite3")
+    try:
+        with open(args.input, encoding="utf-8") as f:
+            cid, n = import_collection(store, f, FaceEmbedder.version, args.as_id, args.force)
+        print(f"{n} faces imported into {cid} (restart a running server to search them)")
+        return 0
+    except (OculiError, ValueError, KeyError) as e:
+        msg = f"{e.code}: {e.message}" if isinstance(e, OculiError) else f"bad export file: {e}"
+        print(f"error: {msg}", file=sys.stderr)
+        return 1
+    finally:
+        store.close()
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="oculi", description="Self-hosted Rekognition-compatible "
                                 "image analysis")
@@ -326,6 +368,22 @@ def build_parser() -> argparse.ArgumentParser:
     tp.add_argument("--data-dir", help="the server's data directory")
     tp.add_argument("--store-url", help="postgresql://... when the server uses PostgreSQL")
     tp.set_defaults(func=_cmd_retention)
+
+    ep = sub.add_parser("export", help="write a collection (faces, users, embeddings) to a file")
+    ep.add_argument("collection")
+    ep.add_argument("-o", "--output", required=True)
+    ep.add_argument("--data-dir")
+    ep.add_argument("--store-url")
+    ep.set_defaults(func=_cmd_export)
+
+    ip = sub.add_parser("import", help="create a collection from an `oculi export` file")
+    ip.add_argument("input")
+    ip.add_argument("--as", dest="as_id", help="import under another collection id")
+    ip.add_argument("--force", action="store_true",
+                    help="import embeddings of another model version")
+    ip.add_argument("--data-dir")
+    ip.add_argument("--store-url")
+    ip.set_defaults(func=_cmd_import)
 
     dp = sub.add_parser("detect-faces", help="DetectFaces on a local image; prints JSON")
     dp.add_argument("image")

@@ -50,6 +50,7 @@ def clean_env(**extra: str) -> dict[str, str]:
 class Server:
     def __init__(self, tmp: Path, keys: dict[str, str] | list[dict] | None = None,
                  env: dict[str, str] | None = None, args: list[str] | None = None) -> None:
+        tmp.mkdir(parents=True, exist_ok=True)
         self.data_dir = tmp / "data"
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
