@@ -105,12 +105,14 @@ def main() -> None:
         glob.glob(str(DEV / "dlib_faces_voc" / "*.jpg"))
         + glob.glob(str(DEV / "face_recognition_examples" / "**" / "*.jpg"), recursive=True)))
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--video-only", action="store_true")
     a = ap.parse_args()
     best = load_face_analyzer(detector="yunet+retinaface", threads=a.threads)
     default = load_face_analyzer(threads=a.threads)
     for name, redactor in (("yunet", default), ("yunet+retinaface", best)):
         for mode in ("blur", "pixelate"):
-            photos(best, redactor, name, a.photos, mode)
+            if not a.video_only:
+                photos(best, redactor, name, a.photos, mode)
     src = Path(a.video)
     with tempfile.TemporaryDirectory() as tmp:
         hd = Path(tmp) / f"{src.stem}_720p.mp4"
