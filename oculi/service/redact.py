@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
@@ -19,7 +19,7 @@ import numpy as np
 
 from oculi.errors import InvalidParameter
 from oculi.service.collections import Collections
-from oculi.vision.faces import FaceAnalyzer
+from oculi.vision.faces import FaceAnalyzer, rescale, resize_for_detection
 from oculi.vision.redact import Mode, redact
 from oculi.vision.track import IouTracker
 from oculi.vision.types import FaceDetections
@@ -92,7 +92,7 @@ def redact_video(analyzer: FaceAnalyzer, collections: Collections | None, src: P
     fps = cap.get(cv2.CAP_PROP_FPS) or 25.0
     total = int(cap.get(cv2.CAP_PROP_FRAME_COUNT) or 0)
     writer: cv2.VideoWriter | None = None
-    analyzer = replace(analyzer, max_side=min(analyzer.max_side, opts.video_detect_side))
+    side = min(analyzer.max_side, opts.video_detect_side)
     tracker = IouTracker()
     decided: dict[int, bool] = {}  # track id -> redact?
     frames = boxes_out = 0
@@ -102,25 +102,29 @@ def redact_video(analyzer: FaceAnalyzer, collections: Collections | None, src: P
             ok, bgr = cap.read()
             if not ok:
                 break
-            rgb = np.ascontiguousarray(bgr[:, :, ::-1])
             if writer is None:
-                h, w = rgb.shape[:2]
+                h, w = bgr.shape[:2]
                 writer = cv2.VideoWriter(str(dst), cv2.VideoWriter_fourcc(*"mp4v"), fps, (w, h))
                 if not writer.isOpened():
                     raise InvalidParameter(f"cannot write video {dst}")
             if frames % opts.detect_every == 0:
-                faces = analyzer.detect(rgb)
+                # Scale down in BGR, then turn the small copy to RGB: two full-frame
+                # copies fewer per frame than converting first.
+                small, factor = resize_for_detection(bgr, side, analyzer.min_side)
+                faces = rescale(analyzer.detect(np.ascontiguousarray(small[:, :, ::-1])),
+                                factor)
                 tracks = tracker.update(faces.boxes)
                 fresh = [t for t in tracks if t.detection >= 0 and t.track_id not in decided]
                 if fresh:
                     seen = faces.take(np.array([t.detection for t in fresh]))
+                    rgb = np.ascontiguousarray(bgr[:, :, ::-1]) if opts.which != "all" else bgr
                     flags = _select(_members(collections, opts, rgb, seen), opts.which)
                     decided.update((t.track_id, bool(f)) for t, f in zip(fresh, flags))
             else:
                 tracks = tracker.predict()
             cover = [t.box for t in tracks if decided.get(t.track_id, opts.which != "only")]
-            out = redact(rgb, np.array(cover).reshape(-1, 4), opts.mode, opts.margin)
-            writer.write(np.ascontiguousarray(out[:, :, ::-1]))
+            # Redaction does not care about channel order: cover the BGR frame directly.
+            writer.write(redact(bgr, np.array(cover).reshape(-1, 4), opts.mode, opts.margin))
             frames += 1
             boxes_out += len(cover)
             if progress:
