@@ -87,6 +87,7 @@ def models_installed() -> None:
     from oculi.models.fetch import fetch
 
     fetch()
+    fetch(["nudity"])  # opt-in (AGPL-3.0): the moderation tests use it deliberately
 
 
 @pytest.fixture(scope="session")
@@ -118,11 +119,12 @@ def server(tmp_path_factory: pytest.TempPathFactory, moto_s3: str) -> Iterator[S
     """oculi with no keys, reading S3Object images from moto through the standard
     AWS_ENDPOINT_URL_S3 setting and credentials from the environment. The identity floor is
     lowered to Rekognition's default threshold (80) so that search semantics can be tested;
-    tests/test_privacy.py checks the default floor."""
+    tests/test_privacy.py checks the default floor. The AGPL moderation model is opted into
+    here (tests/test_moderation_api.py checks that a default server refuses it)."""
     srv = Server(tmp_path_factory.mktemp("oculi"), env={
         "AWS_ENDPOINT_URL_S3": moto_s3, "AWS_ACCESS_KEY_ID": "testing",
         "AWS_SECRET_ACCESS_KEY": "testing", "AWS_DEFAULT_REGION": REGION,
-        "OCULI_MATCH_FLOOR": "80"})
+        "OCULI_MATCH_FLOOR": "80", "OCULI_ENABLE_AGPL_MODELS": "1"})
     yield srv
     srv.stop()
 

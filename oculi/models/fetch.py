@@ -18,7 +18,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from oculi.models import convert
-from oculi.models.catalogue import CATALOGUE, Carrier, ModelSpec
+from oculi.models.catalogue import CATALOGUE, Carrier, ModelSpec, default_models
 
 
 class ModelFetchError(RuntimeError):
@@ -140,7 +140,7 @@ def fetch(
 ) -> list[Path]:
     """Make sure the named models (default: all) are installed; return their paths."""
     model_dir = model_dir or default_model_dir()
-    specs = [CATALOGUE[n] for n in (names or list(CATALOGUE))]
+    specs = [CATALOGUE[n] for n in (names or default_models())]
     todo = [s for s in specs if not is_ready(s, model_dir)]
     for i, spec in enumerate(todo, 1):
         log(f"[{i}/{len(todo)}] installing model {spec.name} from {spec.source}")
