@@ -228,13 +228,18 @@ def _cmd_redact(args: argparse.Namespace) -> int:
         return 1
 
 
-def _cmd_retention(args: argparse.Namespace) -> int:
+def _open_store(args: argparse.Namespace):  # -> FaceStore
+    """The metadata store a server with these --data-dir / --store-url flags uses."""
     from oculi.settings import default_data_dir
     from oculi.store.faces import FaceStore
 
     s = _settings(args)
-    data_dir = Path(args.data_dir) if args.data_dir else default_data_dir()
-    store = FaceStore(s.store_url or data_dir / "faces.sqlite3")
+    return FaceStore(s.store_url or Path(args.data_dir or default_data_dir()) / "faces.sqlite3")
+
+
+def _cmd_retention(args: argparse.Namespace) -> int:
+
+    store = _open_store(args)
     try:
         if args.action == "list":
             for cid, days in store.retention_policies().items():
@@ -260,11 +265,8 @@ def _cmd_retention(args: argparse.Namespace) -> int:
 def _cmd_export(args: argparse.Namespace) -> int:
     from oculi.errors import OculiError
     from oculi.service.transfer import export_collection, write_export
-    from oculi.settings import default_data_dir
-    from oculi.store.faces import FaceStore
 
-    s = _settings(args)
-    store = FaceStore(s.store_url or Path(args.data_dir or default_data_dir()) / "faces.sqlite3")
+    store = _open_store(args)
     try:
         with open(args.output, "w", encoding="utf-8") as out:
             n = write_export(export_collection(store, args.collection), out)
@@ -280,12 +282,9 @@ def _cmd_export(args: argparse.Namespace) -> int:
 def _cmd_import(args: argparse.Namespace) -> int:
     from oculi.errors import OculiError
     from oculi.service.transfer import import_collection
-    from oculi.settings import default_data_dir
-    from oculi.store.faces import FaceStore
     from oculi.vision.embed import FaceEmbedder
 
-    s = _settings(args)
-    store = FaceStore(s.store_url or Path(args.data_dir or default_data_dir()) / "faces.sqlite3")
+    store = _open_store(args)
     try:
         with open(args.input, encoding="utf-8") as f:
             cid, n = import_collection(store, f, FaceEmbedder.version, args.as_id, args.force)

@@ -14,12 +14,11 @@ ceil(n / 2) to n cells maps cell i to i // 2 for every n, so odd sizes stay alig
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from functools import lru_cache
 
 import numpy as np
 
-from oculi.vision.nms import nms
+from oculi.vision.detector import Model, SingleStageDetector
 from oculi.vision.types import FaceDetections
 
 STRIDES = (8, 16, 32)
@@ -84,18 +83,7 @@ def decode(outputs: dict[str, np.ndarray], height: int, width: int,
     )
 
 
-class RetinaFace:
-    """Detect faces on one image at its own scale (callers choose the scale)."""
-
-    def __init__(self, model: Callable[[np.ndarray], dict[str, np.ndarray]],
-                 score_threshold: float = 0.6, nms_threshold: float = 0.4) -> None:
-        self.model = model
-        self.score_threshold = score_threshold
-        self.nms_threshold = nms_threshold
-
-    def __call__(self, rgb: np.ndarray) -> FaceDetections:
-        h, w = rgb.shape[:2]
-        faces = decode(self.model(preprocess(rgb)), h, w, self.score_threshold)
-        if not len(faces):
-            return faces
-        return faces.take(nms(faces.boxes, faces.scores, self.nms_threshold))
+def RetinaFace(model: Model, score_threshold: float = 0.6,
+               nms_threshold: float = 0.4) -> SingleStageDetector:
+    """RetinaFace on one image at its own scale (callers choose the scale)."""
+    return SingleStageDetector(model, preprocess, decode, score_threshold, nms_threshold)

@@ -7,11 +7,9 @@ Decoding follows OpenCV's FaceDetectorYN, so results match cv2 on the original f
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 import numpy as np
 
-from oculi.vision.nms import nms
+from oculi.vision.detector import Model, SingleStageDetector
 from oculi.vision.types import FaceDetections
 
 STRIDES = (8, 16, 32)
@@ -57,18 +55,7 @@ def decode(outputs: dict[str, np.ndarray], height: int, width: int,
     )
 
 
-class YuNet:
-    """Detect faces on one image at its own scale (callers choose the scale)."""
-
-    def __init__(self, model: Callable[[np.ndarray], dict[str, np.ndarray]],
-                 score_threshold: float = 0.6, nms_threshold: float = 0.3) -> None:
-        self.model = model
-        self.score_threshold = score_threshold
-        self.nms_threshold = nms_threshold
-
-    def __call__(self, rgb: np.ndarray) -> FaceDetections:
-        h, w = rgb.shape[:2]
-        faces = decode(self.model(preprocess(rgb)), h, w, self.score_threshold)
-        if not len(faces):
-            return faces
-        return faces.take(nms(faces.boxes, faces.scores, self.nms_threshold))
+def YuNet(model: Model, score_threshold: float = 0.6,
+          nms_threshold: float = 0.3) -> SingleStageDetector:
+    """YuNet on one image at its own scale (callers choose the scale)."""
+    return SingleStageDetector(model, preprocess, decode, score_threshold, nms_threshold)
