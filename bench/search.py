@@ -1,0 +1,323 @@
+"""Benchmark 1:N face search at collection scale: oculi's AnnIndex against exact search.
+
+For each size N it prints one table: insert rate (vectors/s), bytes per face (the saved file
+and the process's RSS growth, each over N), single-threaded search latency p50/p99 for k=1
+and k=10, recall@1 and recall@10 against exact search, and the time to load the saved index
+(a restart), for three methods measured in the same run on the same data and queries:
+
+- `AnnIndex` (oculi/store/ann.py): exhaustive 4-bit PQ fast scan, then exact re-ranking of
+  `candidates_for(N, k)` candidates from float16 vectors; faces added 10,000 per call;
+- `ExactIndex` (oculi/store/vectors.py): numpy brute force over float32 (the same 10,000
+  per call); it has no file, so its restart is a rebuild from the store (no "load");
+- `DeepFace find()`: a minimal equivalent of deepface's `DeepFace.find` search step, the
+  way DeepFace-based services search: embeddings kept as Python lists in a pandas DataFrame
+  (as unpickled from deepface's representations file), and for each query a loop of
+  `DataFrame.iterrows()` computing deepface's `find_cosine_distance` row by row, then a
+  DataFrame sorted by distance (no threshold, so recall@10 is defined). Its "load" is the
+  pickle load that `find()` repeats on every call. It runs on a subsample of the queries,
+  and not above --deepface-max faces (it needs about 5 KB of memory a face).
+
+The data are synthetic and face-like (`face_like`): identities are cluster centres on the
+unit sphere with a common mean direction (between-identity cosine median about 0.07, 95th
+percentile about 0.24) and an anisotropic spectrum (per-dimension std proportional to
+(i+1)^-0.25, participation ratio about 80 of 128 dimensions); each identity has 1-8 faces,
+drawn around its centre with a within-identity cosine uniform in 0.5-0.8 per identity.
+Queries are fresh samples of enrolled identities (a probe photo of a known person).
+
+`--curve` instead builds only AnnIndex, for each quantiser size, and sweeps a fixed
+re-ranking depth, printing recall and latency per depth and N: the measurement behind
+`candidates_for`. Recall there is computed with a thread per CPU; latency on one thread.
+
+    python bench/search.py --sizes 100000,1000000,10000000
+    python bench/search.py --curve --sizes 100000,1000000 --pq-m 32,64 --depths 100,300,1000
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import os
+import pickle
+import platform
+import tempfile
+import time
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import faiss
+import numpy as np
+
+from oculi.store.ann import PQ_M, AnnIndex, candidates_for
+from oculi.store.vectors import ExactIndex
+
+DIM = 128
+BATCH = 10_000
+
+
+def face_like(n: int, queries: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """n face-like unit vectors and `queries` fresh probes of their identities."""
+    rng = np.random.default_rng(seed)
+    std = (np.arange(DIM) + 1.0) ** -0.25
+    std = (std / np.sqrt((std ** 2).sum())).astype(np.float32)
+    mean_dir = rng.standard_normal(DIM).astype(np.float32)
+    mean_dir /= np.linalg.norm(mean_dir)
+    counts = rng.integers(1, 9, n // 4 + 8)
+    n_ids = int(np.searchsorted(np.cumsum(counts), n)) + 1
+    counts = counts[:n_ids]
+    counts[-1] -= counts.sum() - n
+    centres = rng.standard_normal((n_ids, DIM), np.float32) * std + 0.33 * mean_dir
+    centres /= np.linalg.norm(centres, axis=1, keepdims=True)
+    spread = np.sqrt(1 / rng.uniform(0.5, 0.8, n_ids) - 1).astype(np.float32)
+
+    def draw(owner: np.ndarray) -> np.ndarray:
+        noise = rng.standard_normal((len(owner), DIM), np.float32) * std
+        x = centres[owner] + spread[owner, None] * noise
+        return x / np.linalg.norm(x, axis=1, keepdims=True)
+
+    owner = np.repeat(np.arange(n_ids), counts)
+    vecs = np.concatenate([draw(owner[a:a + (1 << 20)]) for a in range(0, n, 1 << 20)])
+    return vecs, draw(rng.integers(0, n_ids, queries))
+
+
+def exact_top(vecs: np.ndarray, queries: np.ndarray, k: int = 10) -> np.ndarray:
+    """Rows of the k best cosines per query, best first (ground truth)."""
+    best_s = np.full((len(queries), 0), -np.inf, np.float32)
+    best_i = np.zeros((len(queries), 0), np.int64)
+    for a in range(0, len(vecs), 200_000):
+        s = queries @ vecs[a:a + 200_000].T
+        top = np.argpartition(-s, k - 1, axis=1)[:, :k]
+        best_s = np.hstack([best_s, np.take_along_axis(s, top, 1)])
+        best_i = np.hstack([best_i, top + a])
+        keep = np.argsort(-best_s, axis=1, kind="stable")[:, :k]
+        best_s = np.take_along_axis(best_s, keep, 1)
+        best_i = np.take_along_axis(best_i, keep, 1)
+    return best_i
+
+
+def rss() -> int:
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+
+
+def face_ids(n: int, seed: int) -> list[str]:
+    """n random UUID4 strings, as oculi's face ids."""
+    raw = np.random.default_rng(seed).bytes(16 * n)
+    return [str(uuid.UUID(bytes=raw[i:i + 16], version=4)) for i in range(0, 16 * n, 16)]
+
+
+def recalls(got: list[list[int]], truth: np.ndarray) -> tuple[float, float]:
+    r1 = np.mean([bool(g) and g[0] == t[0] for g, t in zip(got, truth)])
+    r10 = np.mean([len(set(g[:10]) & set(t[:10].tolist())) / 10 for g, t in zip(got, truth)])
+    return float(r1), float(r10)
+
+
+def timed_searches(search, queries: np.ndarray, k: int) -> tuple[list[list], np.ndarray]:
+    """Results and per-query milliseconds of `search(query, k)` over the queries."""
+    out, ms = [], []
+    for q in queries:
+        t = time.perf_counter()
+        hits = search(q, k)
+        ms.append((time.perf_counter() - t) * 1e3)
+        out.append(hits)
+    return out, np.array(ms)
+
+
+def row(name: str, rate: float, file_b: float | None, rss_b: float, lat: dict,
+        rec: tuple[float, float], load_s: float | None, nq: int) -> str:
+    def f(v: float | None, fmt: str) -> str:
+        return "n/a" if v is None else format(v, fmt)
+    return (f"| {name} | {rate:,.0f} | {f(file_b, ',.0f')} | {rss_b:,.0f} | "
+            f"{np.median(lat[1]):.2f} | {np.percentile(lat[1], 99):.2f} | "
+            f"{np.median(lat[10]):.2f} | {np.percentile(lat[10], 99):.2f} | "
+            f"{rec[0]:.3f} | {rec[1]:.3f} | {f(load_s, '.2f')} | {nq} |")
+
+
+def bench_ann(vecs: np.ndarray, queries: np.ndarray, truth: np.ndarray, tmp: Path) -> str:
+    n = len(vecs)
+    gc.collect()
+    base = rss()
+    ids = face_ids(n, 1)
+    faiss.omp_set_num_threads(os.cpu_count() or 1)
+    index = AnnIndex(DIM)
+    t = time.perf_counter()
+    for a in range(0, n, BATCH):
+        index.add(ids[a:a + BATCH], vecs[a:a + BATCH])
+    rate = n / (time.perf_counter() - t)
+    row_of = {fid: i for i, fid in enumerate(ids)}
+    del ids
+    grown = (rss() - base) / n
+    faiss.omp_set_num_threads(1)
+    lat, got = {}, {}
+    for k in (1, 10):
+        hits, lat[k] = timed_searches(index.search, queries, k)
+        got[k] = [[row_of[fid] for fid, _ in h] for h in hits]
+    rec = (recalls(got[1], truth)[0], recalls(got[10], truth)[1])
+    path = tmp / "ann.idx"
+    index.save(path)
+    size = path.stat().st_size / n
+    del index
+    gc.collect()
+    t = time.perf_counter()
+    AnnIndex.load(path)
+    load_s = time.perf_counter() - t
+    path.unlink()
+    name = (f"oculi AnnIndex (PQ{PQ_M}x4 scan, re-rank {candidates_for(n, 1)}/"
+            f"{candidates_for(n, 10)})")
+    return row(name, rate, size, grown, lat, rec, load_s, len(queries))
+
+
+def bench_exact(vecs: np.ndarray, queries: np.ndarray, truth: np.ndarray) -> str:
+    n = len(vecs)
+    gc.collect()
+    base = rss()
+    ids = face_ids(n, 2)
+    index = ExactIndex(DIM)
+    t = time.perf_counter()
+    for a in range(0, n, BATCH):
+        index.add(ids[a:a + BATCH], vecs[a:a + BATCH])
+    rate = n / (time.perf_counter() - t)
+    row_of = {fid: i for i, fid in enumerate(ids)}
+    del ids
+    grown = (rss() - base) / n
+    lat, got = {}, {}
+    for k in (1, 10):
+        hits, lat[k] = timed_searches(index.search, queries, k)
+        got[k] = [[row_of[fid] for fid, _ in h] for h in hits]
+    rec = (recalls(got[1], truth)[0], recalls(got[10], truth)[1])
+    return row("oculi ExactIndex (numpy)", rate, None, grown, lat, rec, None, len(queries))
+
+
+def find_cosine_distance(source, test) -> np.float64:
+    """deepface.modules.verification.find_cosine_distance (its classic form)."""
+    if isinstance(source, list):
+        source = np.array(source)
+    if isinstance(test, list):
+        test = np.array(test)
+    a = np.matmul(np.transpose(source), test)
+    b = np.sum(np.multiply(source, source))
+    c = np.sum(np.multiply(test, test))
+    return 1 - (a / (np.sqrt(b) * np.sqrt(c)))
+
+
+def deepface_find(df, target: list[float], k: int):
+    """The search step of DeepFace.find: a distance per DataFrame row, then a sort."""
+    result_df = df.copy()
+    distances = []
+    for _, instance in df.iterrows():
+        distances.append(find_cosine_distance(instance["embedding"], target))
+    result_df["distance"] = distances
+    return result_df.sort_values(by=["distance"], ascending=True).reset_index(drop=True)[:k]
+
+
+def bench_deepface(vecs: np.ndarray, queries: np.ndarray, truth: np.ndarray,
+                   tmp: Path) -> str:
+    import pandas as pd
+
+    n = len(vecs)
+    gc.collect()
+    base = rss()
+    t = time.perf_counter()
+    representations = [{"identity": f"db/{i}.jpg", "embedding": v.tolist()}
+                        for i, v in enumerate(vecs)]
+    df = pd.DataFrame(representations)
+    rate = n / (time.perf_counter() - t)
+    grown = (rss() - base) / n
+    path = tmp / "representations.pkl"
+    with open(path, "wb") as f:
+        pickle.dump(representations, f)
+    size = path.stat().st_size / n
+    del representations
+    t = time.perf_counter()
+    with open(path, "rb") as f:
+        pd.DataFrame(pickle.load(f))
+    load_s = time.perf_counter() - t
+    path.unlink()
+    # find() ranks every row whatever k is: one timed run serves k=1 and k=10.
+    hits, ms = timed_searches(lambda q, k: deepface_find(df, q.tolist(), k), queries, 10)
+    got = [[int(p[3:-4]) for p in h["identity"]] for h in hits]
+    lat, rec = {1: ms, 10: ms}, recalls(got, truth)
+    return row("DeepFace find() (pandas iterrows)", rate, size, grown, lat, rec, load_s,
+               len(queries))
+
+
+def curve(sizes: list[int], pq_ms: list[int], depths: list[int], nq: int,
+          latency_q: int) -> None:
+    print("| N | PQ | build vectors/s | candidates | recall@1 | recall@10 | k=10 p50 ms | "
+          "k=10 p99 ms |")
+    print("|---|---|---|---|---|---|---|---|")
+    threads = os.cpu_count() or 1
+    for n in sizes:
+        vecs, queries = face_like(n, nq)
+        truth = exact_top(vecs, queries)
+        ids = [str(i) for i in range(n)]
+        for pq_m in pq_ms:
+            faiss.omp_set_num_threads(threads)
+            index = AnnIndex(DIM, pq_m)
+            t = time.perf_counter()
+            for a in range(0, n, 100_000):
+                index.add(ids[a:a + 100_000], vecs[a:a + 100_000])
+            rate = n / (time.perf_counter() - t)
+            faiss.omp_set_num_threads(1)
+            for depth in [*depths, None]:
+                index.candidates = depth
+                with ThreadPoolExecutor(threads) as pool:
+                    hits = list(pool.map(index.search, queries, [10] * len(queries)))
+                got = [[int(fid) for fid, _ in h] for h in hits]
+                r1, r10 = recalls(got, truth)
+                _, ms = timed_searches(index.search, queries[:latency_q], 10)
+                label = depth or f"rule {candidates_for(n, 10)}"
+                print(f"| {n:,} | {pq_m}x4 | {rate:,.0f} ({threads} threads) | {label} | "
+                      f"{r1:.4f} | {r10:.4f} | {np.median(ms):.2f} | "
+                      f"{np.percentile(ms, 99):.2f} |", flush=True)
+            del index
+            gc.collect()
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--sizes", default="100000,1000000")
+    ap.add_argument("--queries", type=int, default=1000, help="AnnIndex queries per size")
+    ap.add_argument("--exact-queries", default="200,200,50",
+                    help="ExactIndex queries per size, comma-separated (last one repeats)")
+    ap.add_argument("--deepface-queries", default="5,1",
+                    help="DeepFace queries per size, comma-separated (last one repeats)")
+    ap.add_argument("--deepface-max", type=int, default=1_000_000,
+                    help="skip DeepFace above this size")
+    ap.add_argument("--curve", action="store_true",
+                    help="sweep the re-ranking depth instead (AnnIndex only)")
+    ap.add_argument("--pq-m", default=str(PQ_M), help="sub-quantisers, for --curve")
+    ap.add_argument("--depths", default="100,300,1000,3000", help="candidates, for --curve")
+    ap.add_argument("--latency-queries", type=int, default=300)
+    args = ap.parse_args()
+    sizes = [int(s) for s in args.sizes.split(",")]
+    print(f"# {platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, "
+          f"faiss {faiss.__version__}, numpy {np.__version__}")
+    if args.curve:
+        curve(sizes, [int(m) for m in args.pq_m.split(",")],
+              [int(d) for d in args.depths.split(",")], args.queries, args.latency_queries)
+        return
+    deep_q = [int(s) for s in args.deepface_queries.split(",")]
+    exact_q = [int(s) for s in args.exact_queries.split(",")]
+    with tempfile.TemporaryDirectory() as tmp:
+        for i, n in enumerate(sizes):
+            t0 = time.perf_counter()
+            vecs, queries = face_like(n, args.queries)
+            truth = exact_top(vecs, queries)
+            print(f"\nN = {n:,} face-like vectors, {DIM}-d; latency single-threaded, ms")
+            print("| method | insert/s | bytes/face (file) | bytes/face (RSS) | k=1 p50 | "
+                  "k=1 p99 | k=10 p50 | k=10 p99 | recall@1 | recall@10 | load s | queries |")
+            print("|---|---|---|---|---|---|---|---|---|---|---|---|")
+            print(bench_ann(vecs, queries, truth, Path(tmp)), flush=True)
+            ne = exact_q[min(i, len(exact_q) - 1)]
+            print(bench_exact(vecs, queries[:ne], truth[:ne]), flush=True)
+            if n <= args.deepface_max:
+                nd = deep_q[min(i, len(deep_q) - 1)]
+                print(bench_deepface(vecs, queries[:nd], truth[:nd], Path(tmp)), flush=True)
+            print(f"({time.perf_counter() - t0:.0f} s for this size)", flush=True)
+            del vecs, queries
+            gc.collect()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,258 @@
+"""Approximate nearest-neighbour face search for large collections: `AnnIndex`.
+
+A drop-in for `ExactIndex` (same methods, same results up to its recall) that fits ten
+million faces in one machine. Every face is kept twice, compactly:
+
+- a 4-bit product-quantised code (faiss `IndexPQFastScan`, `PQ_M` sub-quantisers of 16
+  centroids: 32 bytes at 128-d), scanned exhaustively with faiss's in-register SIMD lookup
+  tables to pick the best candidates;
+- its float16 vector (256 bytes at 128-d), from which the candidates are re-ranked by
+  exact cosine (within about 1e-3 of float32), so the returned cosines, the `min_cosine`
+  cut-off and the order are those of exact search on the candidates.
+
+The number of candidates grows with the collection (`candidates_for`), as more faces crowd
+a query's true neighbours in the quantised ranking; the rule comes from the recall curve
+measured by `bench/search.py --curve` (docs/search-scale.md). HNSW graphs were measured and
+rejected: on face-like data a float16 graph (M=32) needed efSearch 4096 for recall@1 0.99
+at one million faces (22 ms a query), and it builds 30-100x slower than this encodes.
+
+Below `TRAIN_MIN` faces the index searches its float16 vectors exhaustively (exact); at
+that size the quantiser is trained on the faces held, and it is retrained from the float16
+vectors whenever the collection has grown `RETRAIN_GROWTH`-fold since, or deleted faces
+(tombstones: skipped by every search until then) pass `REBUILD_FRACTION` of the rows. A
+rebuild also compacts the rows; it re-encodes from memory, in seconds per million faces.
+
+`save` writes one file atomically (temporary file, fsync, rename) and `AnnIndex.load` reads
+it back, so a restart need not re-encode. The caller owns consistency with the face store,
+as for any cache: a file saved before later adds or deletes is stale.
+
+Not thread-safe: callers hold a lock around `add`, `remove`, `search` and `save`.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+from pathlib import Path
+
+import faiss
+import numpy as np
+
+PQ_M = 64
+TRAIN_MIN = 8192
+TRAIN_SAMPLE = 100_000
+RETRAIN_GROWTH = 4
+REBUILD_FRACTION = 0.25
+# Candidates re-ranked per search: CAND_BASE * sqrt(rows / 1M), at least CAND_PER_K * k.
+CAND_BASE = 300
+CAND_PER_K = 100
+CAND_MIN = 64
+
+_MAGIC = b"OCULI-ANN\x02"
+_CHUNK = 1 << 16
+
+
+def candidates_for(rows: int, k: int) -> int:
+    """How many quantised-scan candidates to re-rank for the k best of `rows` faces."""
+    grow = CAND_BASE * math.sqrt(rows / 1_000_000)
+    return max(CAND_MIN, CAND_PER_K * k, math.ceil(grow))
+
+
+class AnnIndex:
+    """Exhaustive 4-bit PQ scan plus exact float16 re-ranking, with tombstoned deletes.
+
+    `candidates` fixes the re-ranking depth when set (benchmarks sweep it); None follows
+    `candidates_for`."""
+
+    def __init__(self, dim: int, pq_m: int = PQ_M, candidates: int | None = None) -> None:
+        self.dim = dim
+        self.pq_m = pq_m
+        self.candidates = candidates
+        self._ids: list[str | None] = []  # row -> id; None marks a tombstone
+        self._rows: dict[str, int] = {}  # live id -> row
+        self._vecs = np.zeros((0, dim), np.float16)
+        self._alive = np.zeros(0, bool)
+        self._pq: faiss.IndexPQFastScan | None = None
+        self._trained_rows = 0
+
+    def __len__(self) -> int:
+        return len(self._rows)
+
+    def add(self, ids: list[str], vecs: np.ndarray) -> None:
+        """Add faces; an id already present is replaced (its old row becomes a tombstone)."""
+        vecs = np.ascontiguousarray(vecs, np.float32).reshape(-1, self.dim)
+        if len(ids) != len(vecs):
+            raise ValueError(f"{len(ids)} ids for {len(vecs)} vectors")
+        if not ids:
+            return
+        first, end = len(self._ids), len(self._ids) + len(ids)
+        if end > len(self._vecs):
+            size = max(end, 2 * len(self._vecs), 16)
+            self._vecs = _grown(self._vecs, (size, self.dim))
+            self._alive = _grown(self._alive, (size,))
+        self._vecs[first:end] = vecs
+        self._alive[first:end] = True
+        self._ids.extend(ids)
+        stale = []
+        for row, fid in enumerate(ids, first):
+            old = self._rows.get(fid)
+            if old is not None:
+                stale.append(old)
+            self._rows[fid] = row
+        if self._pq is not None:
+            self._pq.add(vecs)
+        self._bury(stale)
+        if self._pq is None and len(self._rows) >= TRAIN_MIN:
+            self._rebuild()
+        elif self._pq is not None and len(self._rows) >= RETRAIN_GROWTH * self._trained_rows:
+            self._rebuild()
+
+    def remove(self, ids: list[str]) -> None:
+        """Tombstone the given ids (unknown ids are ignored); rebuild when too many are dead."""
+        self._bury([row for row in (self._rows.pop(fid, None) for fid in ids)
+                    if row is not None])
+
+    def search(self, query: np.ndarray, k: int, min_cosine: float = -1.0,
+               exclude: str | None = None) -> list[tuple[str, float]]:
+        """Up to k (id, cosine) pairs, best first, at or above min_cosine."""
+        live = len(self._rows)
+        if not live or k <= 0:
+            return []
+        want = min(k + (1 if exclude else 0), live)
+        q = np.ascontiguousarray(query, np.float32).reshape(self.dim)
+        rows = len(self._ids)
+        if self._pq is None:
+            cand = np.flatnonzero(self._alive[:rows])
+        else:
+            cand = self._candidates(q, want, rows, live)
+        scores = self._vecs[cand].astype(np.float32) @ q
+        n = min(want, len(cand))
+        top = np.argpartition(-scores, n - 1)[:n]
+        top = top[np.argsort(-scores[top], kind="stable")]
+        return [(fid, float(scores[i])) for fid, i in ((self._ids[cand[i]], i) for i in top)
+                if scores[i] >= min_cosine and fid != exclude][:k]
+
+    def save(self, path: str | os.PathLike) -> None:
+        """Write the index to `path` atomically (temporary file, fsync, rename)."""
+        path = Path(path)
+        tmp = path.with_name(f"{path.name}.tmp-{os.getpid()}")
+        rows = len(self._ids)
+        text = "".join(fid or "" for fid in self._ids).encode("utf-8", "surrogatepass")
+        lengths = np.fromiter((len(fid or "") for fid in self._ids), np.int32, rows)
+        header = json.dumps({"dim": self.dim, "pq_m": self.pq_m, "rows": rows,
+                             "candidates": self.candidates, "id_bytes": len(text),
+                             "trained_rows": self._trained_rows,
+                             "quantiser": self._pq is not None}).encode()
+        try:
+            with open(tmp, "wb") as f:
+                f.write(_MAGIC + len(header).to_bytes(4, "little") + header)
+                f.write(lengths.tobytes())
+                f.write(text)
+                f.write(self._alive[:rows].tobytes())
+                f.write(memoryview(self._vecs[:rows]).cast("B"))
+                if self._pq is not None:
+                    faiss.write_index(self._pq, faiss.PyCallbackIOWriter(f.write))
+                f.flush()
+                os.fsync(f.fileno())
+            os.replace(tmp, path)
+        finally:
+            if tmp.exists():
+                tmp.unlink()
+        dir_fd = os.open(path.parent, os.O_RDONLY)
+        try:
+            os.fsync(dir_fd)
+        finally:
+            os.close(dir_fd)
+
+    @classmethod
+    def load(cls, path: str | os.PathLike) -> AnnIndex:
+        """Read an index written by `save`."""
+        with open(path, "rb") as f:
+            if f.read(len(_MAGIC)) != _MAGIC:
+                raise ValueError(f"{path} is not an oculi ANN index")
+            meta = json.loads(f.read(int.from_bytes(f.read(4), "little")))
+            rows, dim = meta["rows"], meta["dim"]
+            index = cls(dim, meta["pq_m"], meta["candidates"])
+            lengths = _read_array(f, np.int32, (rows,))
+            text = f.read(meta["id_bytes"]).decode("utf-8", "surrogatepass")
+            index._alive = _read_array(f, bool, (rows,))
+            index._vecs = _read_array(f, np.float16, (rows, dim))
+            if meta["quantiser"]:
+                index._pq = faiss.read_index(faiss.PyCallbackIOReader(f.read))
+                if index._pq.ntotal != rows or index._pq.d != dim:
+                    raise ValueError(f"{path}: quantiser of {index._pq.ntotal} rows, not {rows}")
+        index._trained_rows = meta["trained_rows"]
+        ends = np.cumsum(lengths, dtype=np.int64).tolist()
+        index._ids = [text[e - n:e] if a else None
+                      for e, n, a in zip(ends, lengths.tolist(), index._alive.tolist())]
+        index._rows = {fid: row for row, fid in enumerate(index._ids) if fid is not None}
+        return index
+
+    def _candidates(self, q: np.ndarray, want: int, rows: int, live: int) -> np.ndarray:
+        """Live rows of the best quantised scores: enough to re-rank, and at least `want`."""
+        r = self.candidates or candidates_for(rows, want)
+        fetch = min(rows, math.ceil(max(r, want) * rows / live))  # room for tombstones
+        while True:
+            cand = self._pq.search(q[None], fetch)[1][0]
+            cand = cand[cand >= 0]
+            cand = cand[self._alive[cand]]
+            # Tombstones clustered around the query can leave too few live candidates.
+            if len(cand) >= want or fetch >= rows:
+                return cand
+            fetch = min(rows, 4 * fetch)
+
+    def _bury(self, rows: list[int]) -> None:
+        if not rows:
+            return
+        self._alive[rows] = False
+        for row in rows:
+            self._ids[row] = None
+        if len(self._ids) - len(self._rows) > REBUILD_FRACTION * len(self._ids):
+            self._rebuild()
+
+    def _rebuild(self) -> None:
+        """Compact the rows, then train the quantiser on the live faces and encode them
+        (or drop it, below `TRAIN_MIN` faces)."""
+        rows = len(self._ids)
+        keep = np.flatnonzero(self._alive[:rows])
+        self._vecs = np.ascontiguousarray(self._vecs[keep])
+        self._alive = np.ones(len(keep), bool)
+        self._ids = [fid for fid in self._ids if fid is not None]
+        self._rows = {fid: row for row, fid in enumerate(self._ids)}
+        n = len(self._ids)
+        if n < TRAIN_MIN:
+            self._pq, self._trained_rows = None, 0
+            return
+        pq = faiss.IndexPQFastScan(self.dim, self.pq_m, 4, faiss.METRIC_INNER_PRODUCT)
+        sample = np.random.default_rng(0).choice(n, min(n, TRAIN_SAMPLE), replace=False)
+        # k-means on 2-d sub-spaces gains nothing from threads, and OpenMP's spin-waits
+        # made it ~7x slower on two busy cores: train on one thread.
+        threads = faiss.omp_get_max_threads()
+        faiss.omp_set_num_threads(1)
+        try:
+            pq.train(self._vecs[np.sort(sample)].astype(np.float32))
+        finally:
+            faiss.omp_set_num_threads(threads)
+        for a in range(0, n, _CHUNK):
+            pq.add(self._vecs[a:a + _CHUNK].astype(np.float32))
+        self._pq = pq
+        self._trained_rows = n
+
+
+def _grown(a: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
+    out = np.zeros(shape, a.dtype)
+    out[: len(a)] = a
+    return out
+
+
+def _read_array(f, dtype: type, shape: tuple[int, ...]) -> np.ndarray:
+    out = np.empty(shape, dtype)
+    view = memoryview(out).cast("B")
+    done = 0
+    while done < len(view):
+        got = f.readinto(view[done:])
+        if not got:
+            raise ValueError(f"{f.name}: truncated")
+        done += got
+    return out

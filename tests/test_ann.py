@@ -1,0 +1,152 @@
+"""AnnIndex against ExactIndex on face-like vectors: recall, deletes, semantics, persistence."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from oculi.store import ann
+from oculi.store.ann import AnnIndex
+from oculi.store.vectors import ExactIndex
+
+DIM = 128
+
+
+def face_like(n: int, queries: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """Identities (centres on the sphere sharing a mean direction) with 1-8 noisy faces each,
+    within-identity cosine 0.5-0.8; queries are fresh faces of enrolled identities."""
+    rng = np.random.default_rng(seed)
+    std = (np.arange(DIM) + 1.0) ** -0.25
+    std /= np.sqrt((std ** 2).sum())
+    mean = rng.standard_normal(DIM)
+    centres = rng.standard_normal((n, DIM)) * std + 0.33 * mean / np.linalg.norm(mean)
+    centres /= np.linalg.norm(centres, axis=1, keepdims=True)
+    spread = np.sqrt(1 / rng.uniform(0.5, 0.8, n) - 1)
+    owner = np.repeat(np.arange(n), rng.integers(1, 9, n))[:n]
+
+    def draw(o: np.ndarray) -> np.ndarray:
+        x = centres[o] + spread[o, None] * rng.standard_normal((len(o), DIM)) * std
+        return (x / np.linalg.norm(x, axis=1, keepdims=True)).astype(np.float32)
+
+    return draw(owner), draw(rng.integers(0, owner[-1] + 1, queries))
+
+
+@pytest.fixture(scope="module")
+def data() -> tuple[list[str], np.ndarray, np.ndarray]:
+    vecs, queries = face_like(20_000, 300)
+    return [f"face-{i}" for i in range(len(vecs))], vecs, queries
+
+
+def build(ids: list[str], vecs: np.ndarray, **kw) -> tuple[AnnIndex, ExactIndex]:
+    index, exact = AnnIndex(DIM, **kw), ExactIndex(DIM)
+    for a in range(0, len(ids), 3000):  # several adds: training happens part-way
+        index.add(ids[a:a + 3000], vecs[a:a + 3000])
+    exact.add(ids, vecs)
+    return index, exact
+
+
+def same_hits(got: list[tuple[str, float]], want: list[tuple[str, float]],
+              vec_of: dict[str, np.ndarray], query: np.ndarray) -> bool:
+    """The same hits up to float16 rounding: the i-th hit of each has the same cosine, to
+    1e-3, by its own score and by the float32 vectors (near-ties may swap ids)."""
+    return len(got) == len(want) and all(
+        abs(gc - wc) < 1e-3 and abs(float(vec_of[g] @ query) - wc) < 1e-3
+        for (g, gc), (_, wc) in zip(got, want))
+
+
+def test_recall_at_1_against_exact(data) -> None:
+    ids, vecs, queries = data
+    index, exact = build(ids, vecs)
+    assert len(index) == len(exact) == len(ids)
+    hits = [index.search(q, 1)[0][0] == exact.search(q, 1)[0][0] for q in queries]
+    assert np.mean(hits) >= 0.99
+
+
+def test_semantics_match_exact_search(data, monkeypatch) -> None:
+    ids, vecs, queries = data
+    # Re-ranking every row makes AnnIndex exact, so any difference is one of semantics.
+    monkeypatch.setattr(ann, "TRAIN_MIN", 2000)
+    index, exact = build(ids[:4000], vecs[:4000], candidates=4000)
+    assert index._pq is not None
+    small, small_exact = build(ids[:500], vecs[:500])  # below TRAIN_MIN: the exact path
+    assert small._pq is None
+    vec_of = dict(zip(ids, vecs))
+    for ann_index, ref in ((index, exact), (small, small_exact)):
+        for q in queries[:15]:
+            scores = [c for _, c in ref.search(q, 30)]
+            # thresholds between two scores, clear of float16 rounding
+            cuts = [(a + b) / 2 for a, b in zip(scores, scores[1:]) if a - b > 4e-3][:3]
+            for cut in [-1.0, *cuts, 1.5]:
+                assert same_hits(ann_index.search(q, 10, cut), ref.search(q, 10, cut),
+                                 vec_of, q)
+            top = ref.search(q, 1)[0][0]
+            for excl in (top, "not-there", None):
+                got = ann_index.search(q, 5, exclude=excl)
+                assert same_hits(got, ref.search(q, 5, exclude=excl), vec_of, q)
+                assert excl not in {f for f, _ in got}
+        everything = ann_index.search(queries[0], 10**6)  # k past the size: every face
+        assert all(a >= b for (_, a), (_, b) in zip(everything, everything[1:]))
+        assert {f for f, _ in everything} == {f for f, _ in ref.search(queries[0], 10**6)}
+        assert len(everything) == len(ref)
+        assert ann_index.search(vecs[0], 0) == []
+    assert AnnIndex(DIM).search(queries[0], 3) == []
+
+
+def test_removed_ids_never_returned_and_k_filled(data) -> None:
+    ids, vecs, queries = data
+    index, exact = build(ids, vecs, candidates=64)
+    q = queries[0]
+    # the 300 nearest faces of q, so the quantised scan's first candidates are all dead
+    near = [f for f, _ in exact.search(q, 300)]
+    gone = set(near) | set(ids[::10])
+    assert len(gone) < ann.REBUILD_FRACTION * len(ids)  # tombstones, not a rebuild
+    index.remove(sorted(gone) + ["never-added"])
+    exact.remove(sorted(gone))
+    assert len(index) == len(exact)
+    for query in [q, *queries[1:100]]:
+        got = index.search(query, 20)
+        assert len(got) == 20
+        assert not gone & {f for f, _ in got}
+
+
+def test_rebuild_after_many_deletes(data) -> None:
+    ids, vecs, queries = data
+    index, exact = build(ids, vecs)
+    gone = ids[::5] + ids[1::5]  # 40%: past REBUILD_FRACTION, leaving > TRAIN_MIN faces
+    index.remove(gone)
+    exact.remove(gone)
+    assert len(index._ids) == len(index) == len(ids) - len(gone)  # compacted
+    assert index._pq is not None and index._trained_rows == len(index)  # retrained
+    hits = [index.search(q, 1)[0][0] == exact.search(q, 1)[0][0] for q in queries[:100]]
+    assert np.mean(hits) >= 0.99
+    dead = set(gone)
+    assert not any(f in dead for q in queries[:50] for f, _ in index.search(q, 10))
+    # removed ids can come back, and re-adding a live id replaces it
+    index.add(gone[:5], vecs[[ids.index(f) for f in gone[:5]]])
+    index.add([ids[2]], vecs[2:3])
+    got = [f for f, _ in index.search(vecs[2], 10)]
+    assert got[0] == ids[2] and got.count(ids[2]) == 1
+    assert index.search(vecs[0], 1)[0][0] == ids[0]
+    index.remove(list(index._rows))
+    assert len(index) == 0 and index.search(queries[0], 5) == []
+
+
+def test_save_load_round_trip(data, tmp_path) -> None:
+    ids, vecs, queries = data
+    for n in (500, len(ids)):  # exact path and quantised path
+        index, _ = build(ids[:n], vecs[:n])
+        index.remove(ids[:n:9])  # tombstones travel too
+        path = tmp_path / f"index-{n}.ann"
+        index.save(path)
+        index.save(path)  # overwriting is atomic
+        assert sorted(p.name for p in tmp_path.iterdir() if str(n) in p.name) == [path.name]
+        loaded = AnnIndex.load(path)
+        assert len(loaded) == len(index)
+        for q in queries[:100]:
+            assert loaded.search(q, 10) == index.search(q, 10)
+            assert loaded.search(q, 3, 0.3, ids[1]) == index.search(q, 3, 0.3, ids[1])
+        loaded.add(["new"], queries[:1])  # still a working index
+        assert loaded.search(queries[0], 1)[0][0] == "new"
+    (tmp_path / "junk").write_bytes(b"not an index")
+    with pytest.raises(ValueError):
+        AnnIndex.load(tmp_path / "junk")
