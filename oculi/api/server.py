@@ -75,6 +75,17 @@ async def _read_body(request: Request) -> bytes:
     return b"".join(chunks)
 
 
+def _auth_error(e: AuthError, request_id: str) -> Response:
+    status = 400 if e.code == "UnrecognizedClientException" else 403
+    return _error(e.code, e.message, status, request_id)
+
+
+def _internal_error(request_id: str) -> Response:
+    log.exception("request %s failed", request_id)
+    return _error("InternalServerError", f"Internal error (request {request_id})", 500,
+                  request_id)
+
+
 def claimed_access_key(authorization: str) -> str | None:
     """The access key a SigV4 header names (unverified when no keys are configured)."""
     marker = "Credential="
@@ -142,6 +153,17 @@ def build_app(ctx: ServiceContext, keys: dict[str, KeySpec]) -> Starlette:
     max_pending = max(1, ctx.settings.workers) * ctx.settings.queue_per_worker
     pending = 0
 
+    def authenticate(request: Request, body: bytes, service: str) -> str | None:
+        """The caller's access key: SigV4-verified when keys are configured (AuthError
+        otherwise), else the key the request merely claims."""
+        claimed = claimed_access_key(request.headers.get("authorization", ""))
+        if not keys:
+            return claimed
+        return verify_request(request.method, request.scope["raw_path"].decode("latin-1"),
+                              request.scope["query_string"].decode("latin-1"), request.headers,
+                              body, secrets, service=service,
+                              max_skew_seconds=ctx.settings.max_clock_skew_s)
+
     async def rekognition(request: Request) -> Response:
         nonlocal pending
         request_id = str(uuid.uuid4())
@@ -152,16 +174,10 @@ def build_app(ctx: ServiceContext, keys: dict[str, KeySpec]) -> Starlette:
         try:
             body = await _read_body(request)
             target = request.headers.get("x-amz-target", "")
-            access_key = claimed_access_key(request.headers.get("authorization", ""))
-            if keys:
-                try:
-                    access_key = verify_request(
-                        request.method, request.scope["raw_path"].decode("latin-1"),
-                        request.scope["query_string"].decode("latin-1"), request.headers, body,
-                        secrets, max_skew_seconds=ctx.settings.max_clock_skew_s)
-                except AuthError as e:
-                    status = 400 if e.code == "UnrecognizedClientException" else 403
-                    return _error(e.code, e.message, status, request_id)
+            try:
+                access_key = authenticate(request, body, "rekognition")
+            except AuthError as e:
+                return _auth_error(e, request_id)
             if not target.startswith(TARGET_PREFIX):
                 raise ProtocolError("UnknownOperationException",
                                     "Missing or malformed X-Amz-Target header")
@@ -198,14 +214,10 @@ def build_app(ctx: ServiceContext, keys: dict[str, KeySpec]) -> Starlette:
             if notice:
                 headers["x-oculi-notice"] = notice
             return JSONResponse(result, media_type=CONTENT_TYPE, headers=headers)
-        except OculiError as e:
-            return _error(e.code, e.message, e.status, request_id)
-        except ProtocolError as e:
+        except (OculiError, ProtocolError) as e:
             return _error(e.code, e.message, e.status, request_id)
         except Exception:
-            log.exception("request %s failed", request_id)
-            return _error("InternalServerError", f"Internal error (request {request_id})", 500,
-                          request_id)
+            return _internal_error(request_id)
         finally:
             pending -= 1
 
@@ -215,14 +227,10 @@ def build_app(ctx: ServiceContext, keys: dict[str, KeySpec]) -> Starlette:
         request_id = str(uuid.uuid4())
         try:
             body = await _read_body(request)
-            if keys:
-                try:
-                    verify_request(request.method, request.scope["raw_path"].decode("latin-1"),
-                                   request.scope["query_string"].decode("latin-1"),
-                                   request.headers, body, secrets, service="oculi",
-                                   max_skew_seconds=ctx.settings.max_clock_skew_s)
-                except AuthError as e:
-                    return _error(e.code, e.message, 403, request_id)
+            try:
+                authenticate(request, body, "oculi")
+            except AuthError as e:
+                return _auth_error(e, request_id)
             q = request.query_params
             data, media, count = await anyio.to_thread.run_sync(
                 redact_bytes, ctx, body, q, limiter=limiter)
@@ -231,9 +239,7 @@ def build_app(ctx: ServiceContext, keys: dict[str, KeySpec]) -> Starlette:
         except OculiError as e:
             return _error(e.code, e.message, e.status, request_id)
         except Exception:
-            log.exception("request %s failed", request_id)
-            return _error("InternalServerError", f"Internal error (request {request_id})", 500,
-                          request_id)
+            return _internal_error(request_id)
 
     async def health(request: Request) -> Response:
         return JSONResponse({"service": "oculi", "version": __version__, "status": "ok"})
