@@ -8,6 +8,7 @@ from typing import Any
 from oculi.api import collection_ops as c
 from oculi.api import user_ops as u
 from oculi.api.face_detail import face_details
+from oculi.api.labels_ops import detect_labels_op
 from oculi.api.moderation_ops import detect_moderation_labels_op
 from oculi.api.text_ops import detect_text_op
 from oculi.service.context import ServiceContext
@@ -75,4 +76,5 @@ HANDLERS: dict[str, Handler] = {
     "SearchUsersByImage": u.search_users_by_image,
     "DetectText": detect_text_op,
     "DetectModerationLabels": detect_moderation_labels_op,
+    "DetectLabels": detect_labels_op,
 }

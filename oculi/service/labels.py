@@ -1,0 +1,134 @@
+"""DetectLabels: objects with boxes and their parent labels (GENERAL_LABELS), and image
+quality and colours (IMAGE_PROPERTIES), filtered as Rekognition filters them.
+
+Labels below MinConfidence (default 55) are dropped first; then Settings.GeneralLabels'
+filters: a label is kept when it is named in LabelInclusionFilters (if given) or has a
+category in LabelCategoryInclusionFilters (if given), and is neither named in
+LabelExclusionFilters nor has a category in LabelCategoryExclusionFilters; then the
+MaxLabels most confident are returned. Foreground and Background are the pixels inside and
+outside the boxes of the objects found at MinConfidence; they are reported only when both
+are non-empty (no segmentation model is used).
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from oculi.models.catalogue import CATALOGUE
+from oculi.models.fetch import default_model_dir, fetch, verified_path
+from oculi.models.runtime import TfliteModel
+from oculi.vision import image_properties as props
+from oculi.vision.labels import Label, ObjectDetector, read_label_map, to_labels
+
+DEFAULT_MIN_CONFIDENCE = 55.0
+GENERAL_LABELS = "GENERAL_LABELS"
+IMAGE_PROPERTIES = "IMAGE_PROPERTIES"
+LABEL_MODELS = ("objects_oidv4", "objects_oidv4_labels")
+MODEL_VERSION = "oculi-ssd-mobilenetv2-oidv4"
+
+
+@dataclass(frozen=True)
+class Region:
+    quality: props.Quality
+    colors: list[props.DominantColor]
+
+
+@dataclass(frozen=True)
+class ImageProperties:
+    whole: Region
+    foreground: Region | None = None
+    background: Region | None = None
+
+
+@dataclass(frozen=True)
+class LabelsResult:
+    labels: list[Label] = field(default_factory=list)
+    # Per label name and instance: the instance's dominant colours (IMAGE_PROPERTIES only).
+    instance_colors: dict[str, list[list[props.DominantColor]]] = field(default_factory=dict)
+    properties: ImageProperties | None = None
+
+
+def load_object_detector(model_dir: Path | None = None, threads: int | None = None,
+                         auto_fetch: bool = True) -> ObjectDetector:
+    """The OpenImages SSD on its verified model file, with the class names of the label map
+    shipped beside it; fetching both if allowed."""
+    model_dir = model_dir or default_model_dir()
+    if auto_fetch:
+        fetch(list(LABEL_MODELS), model_dir)
+    model_path, names_path = (verified_path(CATALOGUE[n], model_dir) for n in LABEL_MODELS)
+    return ObjectDetector(TfliteModel(model_path, threads),
+                          read_label_map(names_path.read_text()))
+
+
+_detectors: dict[tuple[Path | None, int | None], ObjectDetector] = {}
+_lock = threading.Lock()
+
+
+def shared_object_detector(model_dir: Path | None, threads: int | None) -> ObjectDetector:
+    """One detector per (model folder, threads), loaded on first use and shared (each
+    calling thread gets its own LiteRT interpreter)."""
+    key = (model_dir, threads)
+    with _lock:
+        if key not in _detectors:
+            _detectors[key] = load_object_detector(model_dir, threads)
+        return _detectors[key]
+
+
+def keep_label(label: Label, settings: dict[str, Any]) -> bool:
+    """Settings.GeneralLabels' inclusion and exclusion filters for one label."""
+    names_in = settings.get("LabelInclusionFilters") or []
+    cats_in = settings.get("LabelCategoryInclusionFilters") or []
+    if (names_in or cats_in) and not (label.name in names_in
+                                      or any(c in cats_in for c in label.categories)):
+        return False
+    if label.name in (settings.get("LabelExclusionFilters") or []):
+        return False
+    return not any(c in (settings.get("LabelCategoryExclusionFilters") or [])
+                   for c in label.categories)
+
+
+def region(rgb: np.ndarray, mask: np.ndarray | None, max_colors: int) -> Region:
+    return Region(props.quality(rgb, mask), props.dominant_colors(rgb, mask, max_colors))
+
+
+def image_properties(rgb: np.ndarray, labels: list[Label], max_colors: int) -> ImageProperties:
+    """Quality and colours of the image, and of its foreground (inside the labels' instance
+    boxes) and background (the rest) when both exist."""
+    whole = region(rgb, None, max_colors)
+    boxes = [inst.box for lab in labels for inst in lab.instances]
+    if not boxes:
+        return ImageProperties(whole)
+    inside = props.boxes_mask(np.array(boxes), *rgb.shape[:2])
+    if inside.all() or not inside.any():
+        return ImageProperties(whole)
+    return ImageProperties(whole, region(rgb, inside, max_colors),
+                           region(rgb, ~inside, max_colors))
+
+
+def detect_labels(detector: ObjectDetector, rgb: np.ndarray, params: dict[str, Any]
+                  ) -> LabelsResult:
+    """DetectLabels' use case on validated parameters."""
+    features = params.get("Features") or [GENERAL_LABELS]
+    settings = params.get("Settings") or {}
+    min_confidence = float(params.get("MinConfidence", DEFAULT_MIN_CONFIDENCE))
+    max_colors = int((settings.get("ImageProperties") or {}).get("MaxDominantColors",
+                                                                 props.MAX_COLORS))
+    found = to_labels(detector(rgb), min_confidence)
+    labels: list[Label] = []
+    if GENERAL_LABELS in features:
+        general = settings.get("GeneralLabels") or {}
+        labels = [lab for lab in found if keep_label(lab, general)]
+        if "MaxLabels" in params:
+            labels = labels[:int(params["MaxLabels"])]
+    if IMAGE_PROPERTIES not in features:
+        return LabelsResult(labels)
+    h, w = rgb.shape[:2]
+    colors = {lab.name: [props.dominant_colors(rgb, props.boxes_mask(inst.box[None], h, w),
+                                               max_colors) for inst in lab.instances]
+              for lab in labels if lab.instances}
+    return LabelsResult(labels, colors, image_properties(rgb, found, max_colors))
