@@ -43,6 +43,9 @@ class Settings:
         default_factory=lambda: os.environ.get("OCULI_QDRANT_API_KEY") or None)
     qdrant_hnsw_ef: int = field(
         default_factory=lambda: int(os.environ.get("OCULI_QDRANT_HNSW_EF", "128")))
+    # faces above which a collection is searched by AnnIndex (vectors.DEFAULT_THRESHOLD)
+    ann_threshold: int = field(
+        default_factory=lambda: int(os.environ.get("OCULI_ANN_THRESHOLD", "10000")))
     retention_sweep_s: float = field(
         default_factory=lambda: float(os.environ.get("OCULI_RETENTION_SWEEP_S", "600")))
     region: str = field(default_factory=lambda: os.environ.get("OCULI_REGION", "us-east-1"))

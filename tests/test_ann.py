@@ -150,3 +150,20 @@ def test_save_load_round_trip(data, tmp_path) -> None:
     (tmp_path / "junk").write_bytes(b"not an index")
     with pytest.raises(ValueError):
         AnnIndex.load(tmp_path / "junk")
+
+
+def test_sequence_numbers_follow_rows_through_rebuild_and_save(data, tmp_path) -> None:
+    ids, vecs, _ = data
+    n = ann.TRAIN_MIN + 1000
+    index = AnnIndex(DIM)
+    seqs = np.arange(n, dtype=np.int64) * 3 + 7
+    for a in range(0, n, 4000):
+        index.add(ids[a:min(a + 4000, n)], vecs[a:min(a + 4000, n)], seqs[a:a + 4000])
+    index.remove(ids[: n // 3])  # past REBUILD_FRACTION: compacted
+    index.add([ids[n - 1]], vecs[:1], np.array([10**12]))  # replaced: the new seq holds
+    want = dict(zip(ids[n // 3:n - 1], seqs[n // 3:n - 1].tolist())) | {ids[n - 1]: 10**12}
+    got_ids, got_seqs = index.live()
+    assert dict(zip(got_ids, got_seqs.tolist())) == want
+    index.save(tmp_path / "s.ann")
+    got_ids, got_seqs = AnnIndex.load(tmp_path / "s.ann").live()
+    assert dict(zip(got_ids, got_seqs.tolist())) == want

@@ -96,8 +96,7 @@ class Collections:
         self.store = store
         self.analyzer = analyzer
         self.embedder = embedder
-        self.indexes = indexes if indexes is not None else VectorIndexes(store.all_embeddings,
-                                                                         DIM)
+        self.indexes = indexes if indexes is not None else VectorIndexes(store, DIM)
 
     @property
     def model_version(self) -> str:

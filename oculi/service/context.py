@@ -13,6 +13,7 @@ from oculi.service.image_source import S3Settings
 from oculi.service.users import Users
 from oculi.settings import Settings
 from oculi.store.faces import FaceStore
+from oculi.store.vectors import VectorIndexes
 from oculi.vision.attributes import ATTRIBUTES
 from oculi.vision.attributes.models import AttributeModels, load_attribute_models
 from oculi.vision.embed import DIM
@@ -54,12 +55,14 @@ class ServiceContext:
                 s = self.settings
                 embedder = load_face_embedder(s.model_dir, self.threads, s.device)
                 store = FaceStore(s.store_url or s.data_dir / "faces.sqlite3")
-                indexes = None
                 if s.qdrant:
                     from oculi.store.qdrant import QdrantIndexes, open_qdrant  # optional extra
 
-                    indexes = QdrantIndexes(open_qdrant(s.qdrant, s.qdrant_api_key), store, DIM,
-                                            hnsw_ef=s.qdrant_hnsw_ef)
+                    indexes: VectorIndexes | QdrantIndexes = QdrantIndexes(
+                        open_qdrant(s.qdrant, s.qdrant_api_key), store, DIM,
+                        hnsw_ef=s.qdrant_hnsw_ef)
+                else:
+                    indexes = VectorIndexes(store, DIM, s.data_dir / "ann", s.ann_threshold)
                 self._collections = Collections(store, analyzer, embedder, indexes)
             return self._collections
 

@@ -22,9 +22,12 @@ vectors whenever the collection has grown `RETRAIN_GROWTH`-fold since, or delete
 (tombstones: skipped by every search until then) pass `REBUILD_FRACTION` of the rows. A
 rebuild also compacts the rows; it re-encodes from memory, in seconds per million faces.
 
+Each row may carry the face's store sequence number (`seqs` in `add`, read back by `live`),
+so that a caller can tell which faces a saved index lacks or holds in excess of the store.
 `save` writes one file atomically (temporary file, fsync, rename) and `AnnIndex.load` reads
 it back, so a restart need not re-encode. The caller owns consistency with the face store,
-as for any cache: a file saved before later adds or deletes is stale.
+as for any cache: a file saved before later adds or deletes is stale
+(`oculi.store.vectors` catches a loaded file up with the store).
 
 Not thread-safe: callers hold a lock around `add`, `remove`, `search` and `save`.
 """
@@ -49,7 +52,7 @@ CAND_BASE = 300
 CAND_PER_K = 100
 CAND_MIN = 64
 
-_MAGIC = b"OCULI-ANN\x02"
+_MAGIC = b"OCULI-ANN\x03"
 _CHUNK = 1 << 16
 
 
@@ -73,14 +76,16 @@ class AnnIndex:
         self._rows: dict[str, int] = {}  # live id -> row
         self._vecs = np.zeros((0, dim), np.float16)
         self._alive = np.zeros(0, bool)
+        self._seqs = np.zeros(0, np.int64)  # row -> store sequence (0: not given)
         self._pq: faiss.IndexPQFastScan | None = None
         self._trained_rows = 0
 
     def __len__(self) -> int:
         return len(self._rows)
 
-    def add(self, ids: list[str], vecs: np.ndarray) -> None:
-        """Add faces; an id already present is replaced (its old row becomes a tombstone)."""
+    def add(self, ids: list[str], vecs: np.ndarray, seqs: np.ndarray | None = None) -> None:
+        """Add faces (with their store sequence numbers, if given); an id already present
+        is replaced (its old row becomes a tombstone)."""
         vecs = np.ascontiguousarray(vecs, np.float32).reshape(-1, self.dim)
         if len(ids) != len(vecs):
             raise ValueError(f"{len(ids)} ids for {len(vecs)} vectors")
@@ -91,8 +96,10 @@ class AnnIndex:
             size = max(end, 2 * len(self._vecs), 16)
             self._vecs = _grown(self._vecs, (size, self.dim))
             self._alive = _grown(self._alive, (size,))
+            self._seqs = _grown(self._seqs, (size,))
         self._vecs[first:end] = vecs
         self._alive[first:end] = True
+        self._seqs[first:end] = 0 if seqs is None else seqs
         self._ids.extend(ids)
         stale = []
         for row, fid in enumerate(ids, first):
@@ -112,6 +119,11 @@ class AnnIndex:
         """Tombstone the given ids (unknown ids are ignored); rebuild when too many are dead."""
         self._bury([row for row in (self._rows.pop(fid, None) for fid in ids)
                     if row is not None])
+
+    def live(self) -> tuple[list[str], np.ndarray]:
+        """The ids held and their store sequence numbers, in row order."""
+        rows = np.flatnonzero(self._alive[: len(self._ids)])
+        return [str(self._ids[r]) for r in rows], self._seqs[rows]
 
     def search(self, query: np.ndarray, k: int, min_cosine: float = -1.0,
                exclude: str | None = None) -> list[tuple[str, float]]:
@@ -150,6 +162,7 @@ class AnnIndex:
                 f.write(lengths.tobytes())
                 f.write(text)
                 f.write(self._alive[:rows].tobytes())
+                f.write(self._seqs[:rows].tobytes())
                 f.write(memoryview(self._vecs[:rows]).cast("B"))
                 if self._pq is not None:
                     faiss.write_index(self._pq, faiss.PyCallbackIOWriter(f.write))
@@ -177,6 +190,7 @@ class AnnIndex:
             lengths = _read_array(f, np.int32, (rows,))
             text = f.read(meta["id_bytes"]).decode("utf-8", "surrogatepass")
             index._alive = _read_array(f, bool, (rows,))
+            index._seqs = _read_array(f, np.int64, (rows,))
             index._vecs = _read_array(f, np.float16, (rows, dim))
             if meta["quantiser"]:
                 index._pq = faiss.read_index(faiss.PyCallbackIOReader(f.read))
@@ -218,6 +232,7 @@ class AnnIndex:
         keep = np.flatnonzero(self._alive[:rows])
         self._vecs = np.ascontiguousarray(self._vecs[keep])
         self._alive = np.ones(len(keep), bool)
+        self._seqs = np.ascontiguousarray(self._seqs[keep])
         self._ids = [fid for fid in self._ids if fid is not None]
         self._rows = {fid: row for row, fid in enumerate(self._ids)}
         n = len(self._ids)

@@ -3,7 +3,13 @@
 Embedded by default in SQLite (WAL, `synchronous=FULL`), or in PostgreSQL for scale-out;
 the same SQL runs on both through `oculi.store.sql`. Every write is one transaction, so an
 acknowledged IndexFaces survives a crash or kill -9, and a deletion, once acknowledged,
-holds. Vector indexes are caches rebuilt from here (see `oculi.store.vectors`).
+holds. Vector indexes are caches rebuilt from here (see `oculi.store.vectors`); each face
+has a sequence number (`seq`, never reused) by which a saved index is caught up.
+
+Each collection's face count is kept in `face_counts`, updated in the transaction that adds
+or deletes faces (a COUNT(*) over a million faces took about 0.1 s in SQLite per
+DescribeCollection). A database made before the counter existed gets it on open: every
+collection without a counter row is counted once, in one transaction.
 """
 
 from __future__ import annotations
@@ -22,6 +28,7 @@ import numpy as np
 from oculi.store.sql import Tx, open_backend
 
 T = TypeVar("T")
+SEQ_BATCH = 500  # sequence numbers per IN (...) query
 MAX_ATTEMPTS = 20  # tries of one write transaction that keeps meeting concurrent writers
 
 SCHEMA = """
@@ -45,6 +52,10 @@ CREATE TABLE IF NOT EXISTS faces (
 );
 CREATE INDEX IF NOT EXISTS faces_by_collection ON faces(collection_id, seq);
 CREATE INDEX IF NOT EXISTS faces_by_user ON faces(collection_id, user_id);
+CREATE TABLE IF NOT EXISTS face_counts (
+    collection_id TEXT PRIMARY KEY REFERENCES collections(collection_id) ON DELETE CASCADE,
+    faces BIGINT NOT NULL
+);
 CREATE TABLE IF NOT EXISTS users (
     collection_id TEXT NOT NULL REFERENCES collections(collection_id) ON DELETE CASCADE,
     user_id TEXT NOT NULL,
@@ -103,6 +114,11 @@ class FaceStore:
         self._backend = open_backend(location)
         self._local = threading.local()  # .tx: this thread's open write transaction
         self._backend.create_schema(SCHEMA.format(**self._backend.types))
+        self._write(lambda db: db.execute(
+            "INSERT INTO face_counts SELECT c.collection_id, (SELECT COUNT(*) FROM faces f "
+            "WHERE f.collection_id=c.collection_id) FROM collections c WHERE NOT EXISTS "
+            "(SELECT 1 FROM face_counts n WHERE n.collection_id=c.collection_id) "
+            "ON CONFLICT DO NOTHING"))  # another process may be counting at the same time
 
     def close(self) -> None:
         self._backend.close()
@@ -170,15 +186,16 @@ class FaceStore:
                 return None
             db.execute("INSERT INTO collections VALUES (?,?,?)",
                        (collection_id, now, face_model_version))
+            db.execute("INSERT INTO face_counts VALUES (?,0)", (collection_id,))
             return Collection(collection_id, now, face_model_version)
 
         return self._write(tx)
 
     def get_collection(self, collection_id: str) -> Collection | None:
         row = self._read(lambda db: db.execute(
-            "SELECT c.collection_id, c.created, c.face_model_version, "
-            "(SELECT COUNT(*) FROM faces f WHERE f.collection_id=c.collection_id) "
-            "FROM collections c WHERE c.collection_id=?", (collection_id,)).fetchone())
+            "SELECT c.collection_id, c.created, c.face_model_version, n.faces "
+            "FROM collections c JOIN face_counts n ON n.collection_id=c.collection_id "
+            "WHERE c.collection_id=?", (collection_id,)).fetchone())
         return Collection(*row) if row else None
 
     def list_collections(self, after: str, limit: int) -> list[Collection]:
@@ -192,6 +209,7 @@ class FaceStore:
             db.execute("DELETE FROM faces WHERE collection_id=?", (collection_id,))
             db.execute("DELETE FROM users WHERE collection_id=?", (collection_id,))
             db.execute("DELETE FROM retention WHERE collection_id=?", (collection_id,))
+            db.execute("DELETE FROM face_counts WHERE collection_id=?", (collection_id,))
             cur = db.execute("DELETE FROM collections WHERE collection_id=?", (collection_id,))
             return cur.rowcount > 0
 
@@ -241,6 +259,7 @@ class FaceStore:
                 "INSERT INTO faces (face_id, collection_id, image_id, external_image_id, bbox, "
                 "confidence, model_version, created, embedding) VALUES (?,?,?,?,?,?,?,?,?)",
                 rows)
+            count_faces(db, collection_id, len(rows))
             return True
 
         return self._write(tx)
@@ -262,6 +281,7 @@ class FaceStore:
                 db.execute("DELETE FROM faces WHERE collection_id=? AND face_id=?",
                            (collection_id, fid))
                 deleted.append(fid)
+            count_faces(db, collection_id, -len(deleted))
             return deleted, held
 
         return self._write(tx)
@@ -325,6 +345,42 @@ class FaceStore:
             return [], np.zeros((0, 0), np.float32)
         return [r[0] for r in rows], np.stack([np.frombuffer(r[1], np.float32) for r in rows])
 
+    def face_seqs(self, collection_id: str) -> np.ndarray:
+        """The sequence numbers of the collection's faces, ascending (read from an index
+        alone: about 1 s a million faces in SQLite)."""
+        rows = self._read(lambda db: db.execute(
+            "SELECT seq FROM faces WHERE collection_id=? ORDER BY seq",
+            (collection_id,)).fetchall())
+        return np.fromiter((r[0] for r in rows), np.int64, len(rows))
+
+    def seqs_of(self, collection_id: str, face_ids: list[str]) -> dict[str, int]:
+        """face id -> sequence number, for those of `face_ids` in the collection."""
+        if not face_ids:
+            return {}
+        rows = self._read(lambda db: db.execute(
+            f"SELECT face_id, seq FROM faces WHERE collection_id=? AND face_id IN "
+            f"({_marks(face_ids)})", [collection_id, *face_ids]).fetchall())
+        return {r[0]: int(r[1]) for r in rows}
+
+    def faces_after(self, collection_id: str, after_seq: int, limit: int
+                    ) -> tuple[np.ndarray, list[str], np.ndarray]:
+        """(seqs, face ids, embeddings) of up to `limit` faces after `after_seq`, in order."""
+        return _seq_rows(self._read(lambda db: db.execute(
+            "SELECT seq, face_id, embedding FROM faces WHERE collection_id=? AND seq>? "
+            "ORDER BY seq LIMIT ?", (collection_id, after_seq, limit)).fetchall()))
+
+    def faces_by_seq(self, collection_id: str, seqs: np.ndarray
+                     ) -> tuple[np.ndarray, list[str], np.ndarray]:
+        """(seqs, face ids, embeddings) of the collection's faces among `seqs`."""
+        wanted = [int(q) for q in seqs]
+        rows: list[Any] = []
+        for a in range(0, len(wanted), SEQ_BATCH):
+            part = wanted[a:a + SEQ_BATCH]
+            rows += self._read(lambda db, part=part: db.execute(
+                f"SELECT seq, face_id, embedding FROM faces WHERE collection_id=? AND seq IN "
+                f"({_marks(part)})", [collection_id, *part]).fetchall())
+        return _seq_rows(rows)
+
 
 # Statements run inside FaceStore.run_idempotent's transaction ---------------------------
 def collection_exists(db: Tx, collection_id: str) -> bool:
@@ -369,6 +425,14 @@ def user_face_count(db: Tx, collection_id: str, user_id: str) -> int:
                           (collection_id, user_id)).fetchone()[0])
 
 
+def count_faces(db: Tx, collection_id: str, delta: int) -> None:
+    """Move the collection's face counter by `delta` (in the transaction that added or
+    deleted those faces)."""
+    if delta:
+        db.execute("UPDATE face_counts SET faces=faces+? WHERE collection_id=?",
+                   (delta, collection_id))
+
+
 def embeddings_of(db: Tx, collection_id: str, face_ids: list[str]
                   ) -> dict[str, np.ndarray]:
     if not face_ids:
@@ -378,7 +442,14 @@ def embeddings_of(db: Tx, collection_id: str, face_ids: list[str]
     return {r[0]: np.frombuffer(r[1], np.float32) for r in rows.fetchall()}
 
 
-def _marks(values: list[str]) -> str:
+def _seq_rows(rows: list[Any]) -> tuple[np.ndarray, list[str], np.ndarray]:
+    seqs = np.fromiter((r[0] for r in rows), np.int64, len(rows))
+    vecs = (np.stack([np.frombuffer(r[2], np.float32) for r in rows]) if rows
+            else np.zeros((0, 0), np.float32))
+    return seqs, [r[1] for r in rows], vecs
+
+
+def _marks(values: list[Any]) -> str:
     return ",".join("?" * len(values))
 
 

@@ -1,17 +1,42 @@
-"""Per-collection vector indexes: caches over the face store, rebuilt from it on start.
+"""Per-collection vector indexes: caches over the face store, which is the source of truth.
 
-`ExactIndex` searches by brute force (recall 1.0), which is fast enough to about a million
-faces per collection on one machine; the `VectorIndexes` registry keeps one index per
-collection and keeps it in step with the store under one lock, so a search never sees a
-face the store has not committed nor one it has deleted.
+A collection is searched exactly (`ExactIndex`, brute force, recall 1.0) while it holds at
+most `threshold` faces, and by `AnnIndex` (oculi/store/ann.py) above it. The threshold's
+default, 10,000 faces, is where exact search stops being faster than AnnIndex
+(`bench/search.py --sizes 10000,20000,50000`, docs/search-scale.md).
+
+An exact index is rebuilt from the store on first use. An ANN index is also kept as a
+snapshot file in `directory`, written atomically (temporary file, fsync, rename) when the
+collection crosses the threshold and again after every `max(threshold, 10%)` changes; each
+row records the face's store sequence number. On first use the snapshot is loaded and
+caught up with the store: faces the store holds and the snapshot lacks are added, faces the
+snapshot holds and the store no longer does are removed (a set difference of sequence
+numbers, so it holds whatever order concurrent transactions committed in). A kill -9 at any
+moment therefore neither loses an acknowledged face nor brings back a deleted one; a torn
+or unreadable snapshot is rebuilt from the store.
+
+The `VectorIndexes` registry keeps one index per collection and keeps it in step with the
+store under one lock, so a search never sees a face the store has not committed nor one it
+has deleted.
 """
 
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING
+from urllib.parse import quote
 
 import numpy as np
+
+from oculi.store.ann import AnnIndex
+
+if TYPE_CHECKING:
+    from oculi.store.faces import FaceStore
+
+DEFAULT_THRESHOLD = 10_000
+SAVE_FRACTION = 0.1  # a snapshot is rewritten after max(threshold, 10% of faces) changes
+LOAD_CHUNK = 50_000  # faces read from the store per query when building an ANN index
 
 
 class ExactIndex:
@@ -28,7 +53,14 @@ class ExactIndex:
         return len(self._ids)
 
     def add(self, ids: list[str], vecs: np.ndarray) -> None:
+        """Add faces; an id already present is replaced (as is an id repeated in `ids`:
+        the last one wins)."""
         vecs = np.asarray(vecs, np.float32).reshape(-1, self.dim)
+        last = {fid: i for i, fid in enumerate(ids)}
+        if len(last) < len(ids):
+            keep = sorted(last.values())
+            ids, vecs = [ids[i] for i in keep], vecs[keep]
+        self.remove([fid for fid in ids if fid in self._rows])
         n, need = len(self._ids), len(self._ids) + len(ids)
         if need > len(self._vecs):
             grown = np.zeros((max(need, 2 * len(self._vecs)), self.dim), np.float32)
@@ -65,26 +97,137 @@ class ExactIndex:
                 if scores[i] >= min_cosine and self._ids[i] != exclude][:k]
 
 
+class CollectionIndex:
+    """One collection's index: exact up to `threshold` faces, `AnnIndex` above it, kept as a
+    snapshot at `path` (None: not kept). Same methods as `ExactIndex`; callers hold the
+    registry's lock around every call, as around the store write it follows."""
+
+    def __init__(self, store: FaceStore, collection_id: str, dim: int, threshold: int,
+                 path: Path | None) -> None:
+        self._store = store
+        self._cid = collection_id
+        self._threshold = threshold
+        self._path = path
+        self._changes = 0  # since the snapshot was written
+        self._index: ExactIndex | AnnIndex = ExactIndex(dim)
+        seqs = store.face_seqs(collection_id)
+        if len(seqs) > threshold:
+            self._index = self._load(seqs)
+        else:
+            ids, vecs = store.all_embeddings(collection_id)
+            if ids:
+                self._index.add(ids, vecs)
+            if path is not None:
+                path.unlink(missing_ok=True)  # stale: the collection shrank below the threshold
+
+    def __len__(self) -> int:
+        return len(self._index)
+
+    def add(self, ids: list[str], vecs: np.ndarray) -> None:
+        """Add faces the store has just committed."""
+        if isinstance(self._index, AnnIndex):
+            seqs = self._store.seqs_of(self._cid, ids)
+            self._index.add(ids, vecs, np.asarray([seqs[fid] for fid in ids], np.int64))
+            self._changed(len(ids))
+            return
+        self._index.add(ids, vecs)
+        if len(self._index) > self._threshold:
+            self._index = self._build()
+
+    def remove(self, ids: list[str]) -> None:
+        """Remove faces the store has just deleted."""
+        self._index.remove(ids)
+        if isinstance(self._index, AnnIndex):
+            self._changed(len(ids))
+
+    def search(self, query: np.ndarray, k: int, min_cosine: float = -1.0,
+               exclude: str | None = None) -> list[tuple[str, float]]:
+        return self._index.search(query, k, min_cosine, exclude)
+
+    def _build(self) -> AnnIndex:
+        """An ANN index of every face in the store (then saved)."""
+        index = AnnIndex(self._index.dim)
+        after = 0
+        while True:
+            seqs, ids, vecs = self._store.faces_after(self._cid, after, LOAD_CHUNK)
+            if not ids:
+                break
+            index.add(ids, vecs, seqs)
+            after = int(seqs[-1])
+        self._save(index)
+        return index
+
+    def _load(self, seqs: np.ndarray) -> AnnIndex:
+        """The snapshot caught up with the store's faces `seqs`, or a fresh build."""
+        if self._path is None or not self._path.exists():
+            return self._build()
+        try:
+            index = AnnIndex.load(self._path)
+        except (OSError, ValueError, RuntimeError):  # unreadable (faiss raises RuntimeError)
+            return self._build()
+        ids, held = index.live()
+        gone = np.flatnonzero(~np.isin(held, seqs))
+        index.remove([ids[i] for i in gone])
+        missing = seqs[~np.isin(seqs, held)]
+        for a in range(0, len(missing), LOAD_CHUNK):
+            got, new_ids, vecs = self._store.faces_by_seq(self._cid, missing[a:a + LOAD_CHUNK])
+            index.add(new_ids, vecs, got)
+        self._changes = len(gone) + len(missing)
+        if self._changes >= self._save_every(len(index)):
+            self._save(index)
+        return index
+
+    def _changed(self, n: int) -> None:
+        self._changes += n
+        assert isinstance(self._index, AnnIndex)
+        if self._changes >= self._save_every(len(self._index)):
+            self._save(self._index)
+
+    def _save_every(self, faces: int) -> int:
+        return max(self._threshold, int(SAVE_FRACTION * faces), 1)
+
+    def _save(self, index: AnnIndex) -> None:
+        if self._path is not None:
+            self._path.parent.mkdir(parents=True, exist_ok=True)
+            index.save(self._path)
+        self._changes = 0
+
+
 class VectorIndexes:
-    """One index per collection, loaded lazily from `load(collection_id)`."""
+    """One `CollectionIndex` per collection, loaded lazily from the store. Snapshots of ANN
+    indexes live in `directory` (None: none are kept, every start rebuilds)."""
 
-    def __init__(self, load: Callable[[str], tuple[list[str], np.ndarray]], dim: int) -> None:
-        self._load = load
+    def __init__(self, store: FaceStore, dim: int, directory: Path | None = None,
+                 threshold: int = DEFAULT_THRESHOLD) -> None:
+        self._store = store
         self.dim = dim
+        self.directory = directory
+        self.threshold = threshold
         self.lock = threading.RLock()
-        self._indexes: dict[str, ExactIndex] = {}
+        self._indexes: dict[str, CollectionIndex] = {}
+        if directory is not None and directory.is_dir():
+            for leftover in directory.glob("*.tmp-*"):  # a save cut short by a crash
+                leftover.unlink(missing_ok=True)
 
-    def get(self, collection_id: str) -> ExactIndex:
+    def get(self, collection_id: str) -> CollectionIndex:
         with self.lock:
             index = self._indexes.get(collection_id)
             if index is None:
-                index = ExactIndex(self.dim)
-                ids, vecs = self._load(collection_id)
-                if ids:
-                    index.add(ids, vecs)
+                index = CollectionIndex(self._store, collection_id, self.dim, self.threshold,
+                                        self.snapshot_path(collection_id))
                 self._indexes[collection_id] = index
             return index
 
+    def snapshot_path(self, collection_id: str) -> Path | None:
+        """Where the collection's ANN snapshot is kept."""
+        if self.directory is None:
+            return None
+        return self.directory / f"{quote(collection_id, safe='')}.ann"
+
     def drop(self, collection_id: str) -> None:
+        """Forget a deleted collection, snapshot included."""
         with self.lock:
             self._indexes.pop(collection_id, None)
+            path = self.snapshot_path(collection_id)
+            if path is not None:
+                path.unlink(missing_ok=True)
