@@ -17,7 +17,7 @@ import pytest
 
 from oculi.store import faces as sql
 from oculi.store.faces import FaceRecord, FaceStore, IdempotencyMismatch
-from oculi.store.vectors import ExactIndex
+from oculi.store.vectors import ExactIndex, VectorIndexes
 from tests.pgserver import PgServer, find_bin
 
 DIM = 128
@@ -203,6 +203,67 @@ def test_idempotency(store: FaceStore) -> None:
         store.run_idempotent("CreateUser", "tok2", "h", fails)
     assert not store.has_user("c", "half")  # rolled back, and the token not spent
     assert store.run_idempotent("CreateUser", "tok2", "h", create_user) == {"UserId": "u3"}
+
+
+# face counter, sequence numbers and the vector index over them, on both engines ------
+def test_face_counter_kept_and_backfilled_for_an_old_database(location: str | Path) -> None:
+    store = FaceStore(location)
+    for cid in ("c", "d"):
+        store.create_collection(cid, "7.0")
+    recs, vecs = records("c", 9)
+    store.add_faces("c", recs, vecs)
+    store.delete_faces("c", [recs[0].face_id, recs[0].face_id, "nope"])
+    store.add_faces("d", *records("d", 2, seed=1))
+    assert [store.get_collection(c).face_count for c in "cd"] == [8, 2]  # type: ignore[union-attr]
+    with store._backend.write() as db:  # a database made before the counter existed
+        db.execute("DROP TABLE face_counts")
+    store.close()
+    reopened = FaceStore(location)
+    assert [reopened.get_collection(c).face_count for c in "cd"] == [8, 2]  # type: ignore[union-attr]
+    reopened.delete_collection("d")
+    assert reopened.create_collection("d", "7.0") is not None
+    assert reopened.get_collection("d").face_count == 0  # type: ignore[union-attr]
+    reopened.close()
+
+
+def test_sequence_numbers_and_rows_by_sequence(store: FaceStore) -> None:
+    store.create_collection("c", "7.0")
+    store.create_collection("other", "7.0")
+    recs, vecs = records("c", 7)
+    store.add_faces("c", recs, vecs)
+    store.add_faces("other", *records("other", 3, seed=1))
+    seqs = store.face_seqs("c")
+    assert len(seqs) == 7 and list(seqs) == sorted(set(seqs.tolist()))
+    by_id = store.seqs_of("c", [r.face_id for r in recs] + ["nope"])
+    assert [by_id[r.face_id] for r in recs] == seqs.tolist()
+    got, ids, emb = store.faces_after("c", int(seqs[2]), 3)
+    assert got.tolist() == seqs[3:6].tolist() and ids == [r.face_id for r in recs[3:6]]
+    assert np.array_equal(emb, vecs[3:6])
+    got, ids, emb = store.faces_by_seq("c", np.concatenate([seqs[[6, 1]], [10**9]]))
+    assert dict(zip(ids, got.tolist())) == {recs[6].face_id: seqs[6], recs[1].face_id: seqs[1]}
+    assert store.faces_by_seq("other", seqs)[1] == []  # another collection's faces: none
+    store.delete_faces("c", [recs[2].face_id])
+    assert store.face_seqs("c").tolist() == np.delete(seqs, 2).tolist()
+
+
+def test_ann_snapshot_caught_up_from_either_store(location: str | Path, tmp_path: Path) -> None:
+    store = FaceStore(location)
+    store.create_collection("c", "7.0")
+    recs, vecs = records("c", 30)
+    store.add_faces("c", recs, vecs)
+    indexes = VectorIndexes(store, DIM, tmp_path / "ann", threshold=20)
+    assert len(indexes.get("c")) == 30  # built from the store and saved
+    more, more_vecs = records("c", 5, seed=3)
+    store.add_faces("c", more, more_vecs)  # written while this index is not told
+    store.delete_faces("c", [recs[0].face_id, recs[7].face_id])
+    restarted = VectorIndexes(store, DIM, tmp_path / "ann", threshold=20).get("c")
+    ids, held = store.all_embeddings("c")
+    assert len(restarted) == len(ids) == 33
+    for fid, v in zip(ids, held):
+        assert restarted.search(v, 1)[0][0] == fid
+    hits = {fid for fid, _ in restarted.search(vecs[0], 100)}
+    assert recs[0].face_id not in hits and recs[7].face_id not in hits
+    store.close()
 
 
 # concurrency: several connections (as several server processes) --------------------
