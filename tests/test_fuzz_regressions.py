@@ -9,6 +9,7 @@ regression fails in seconds instead of stalling the suite.
 from __future__ import annotations
 
 import base64
+import io
 import json
 import subprocess
 import sys
@@ -23,6 +24,7 @@ import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from PIL import Image
 
 from oculi.api import spec
 from oculi.errors import ImageTooLarge, InvalidImageFormat, InvalidParameter, OculiError
@@ -120,6 +122,50 @@ def test_16bit_greyscale_png_is_scaled_not_clipped() -> None:
     image = decode((FUZZ_FIXTURES / "png-16bit-grey-0x8000.png").read_bytes())
     assert image.rgb.shape == (8, 16, 3)
     assert abs(float(image.rgb.mean()) - 128) <= 1, image.rgb.mean()
+
+
+# ---- decode: truncated scans that still end in EOI ----------------------------------------
+
+def _jpegs() -> dict[str, bytes]:
+    """A real baseline photo and the same photo written progressive (10 scans)."""
+    baseline = (Path(__file__).parent / "fixtures" / "obama-480p.jpg").read_bytes()
+    buf = io.BytesIO()
+    Image.open(io.BytesIO(baseline)).save(buf, format="JPEG", quality=90, progressive=True)
+    return {"baseline": baseline, "progressive": buf.getvalue()}
+
+
+def _pillow_pixels(data: bytes) -> np.ndarray:
+    im = Image.open(io.BytesIO(data))
+    im.load()
+    return np.asarray(im.convert("RGB"))
+
+
+@pytest.mark.parametrize("kind", ["baseline", "progressive"])
+@pytest.mark.parametrize("keep", [0.3, 0.7, 0.97])
+def test_truncated_jpeg_ending_in_eoi_is_refused(kind: str, keep: float) -> None:
+    """A JPEG whose data stops early but that still ends with EOI (FF D9) loaded in Pillow
+    without error, the missing part grey: libjpeg fills a short scan with zeros and only
+    warns. It must be refused like any truncated file."""
+    whole = _jpegs()[kind]
+    cut = whole[:int(len(whole) * keep)] + b"\xff\xd9"
+    _pillow_pixels(cut)  # what decode() used to accept: no error from Pillow
+    with pytest.raises(InvalidImageFormat, match="truncated"):
+        decode(cut)
+
+
+@pytest.mark.parametrize("kind", ["baseline", "progressive"])
+def test_whole_jpeg_decodes_unchanged(kind: str) -> None:
+    """The check leaves whole files alone, trailing bytes after EOI included."""
+    whole = _jpegs()[kind]
+    assert np.array_equal(decode(whole).rgb, _pillow_pixels(whole))
+    assert np.array_equal(decode(whole + b"trailing bytes").rgb, _pillow_pixels(whole))
+
+
+def test_truncated_jpeg_ending_in_eoi_api(client: Any) -> None:
+    whole = _jpegs()["baseline"]
+    with pytest.raises(client.exceptions.InvalidImageFormatException) as e:
+        client.detect_faces(Image={"Bytes": whole[:len(whole) // 2] + b"\xff\xd9"})
+    assert e.value.response["ResponseMetadata"]["HTTPStatusCode"] == 400
 
 
 # ---- decode: properties --------------------------------------------------------------------

@@ -9,7 +9,9 @@ does, so that coordinates refer to the upright image.
 from __future__ import annotations
 
 import io
+import re
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -26,6 +28,12 @@ MIN_SIDE = 1
 MAX_JPEG_SCANS = 100  # libjpeg's standard progressive scripts write 6 to 10
 MAX_HEADER_STEPS = 2_000  # JPEG segments and stray bytes before the first scan
 MAX_PNG_CHUNKS = 20_000  # 5 MB of 8 KiB IDAT chunks is 640
+# Inside entropy-coded data 0xFF is followed only by a stuffed 0x00 or a restart marker.
+_SCAN_END = re.compile(rb"\xff[^\x00\xd0-\xd7]")
+_MARKER = re.compile(rb"\xff+[^\xff]")
+# Bytes (no 0xFF) put after every scan by scan_data_runs_short(): a decoder that has all its
+# data never reads them, one that ran out of data decodes them instead of zeros.
+_PROBE_FILL = bytes(range(0x11, 0xF1, 3)) * 2
 
 
 @dataclass(frozen=True)
@@ -81,6 +89,43 @@ def check_structure(data: bytes) -> None:
             pos += 12 + int.from_bytes(data[pos:pos + 4], "big")
 
 
+def jpeg_scan_ends(data: bytes) -> list[int]:
+    """Offsets at which each scan's entropy-coded data ends (the marker after it), up to EOI."""
+    ends: list[int] = []
+    pos, segments = 2, 0
+    while (found := _MARKER.search(data, pos)) is not None:  # skips stray and fill bytes
+        segments += 1
+        if segments > MAX_HEADER_STEPS:
+            raise InvalidImageFormat("Request has invalid image format: the JPEG has too many "
+                                     "segments")
+        marker, pos = data[found.end() - 1], found.end()
+        if marker == 0xD9:
+            break
+        if marker in (0x00, 0x01, 0xD8) or 0xD0 <= marker <= 0xD7:
+            continue
+        pos += int.from_bytes(data[pos:pos + 2], "big")
+        if marker == 0xDA:
+            scan_end = _SCAN_END.search(data, pos)
+            pos = scan_end.start() if scan_end else len(data)
+            ends.append(pos)
+    return ends
+
+
+def scan_data_runs_short(data: bytes, decoded: np.ndarray, load: Callable[[bytes], Image.Image]
+                         ) -> bool:
+    """True when a scan of JPEG `data` ends before the image does.
+
+    libjpeg fills what a scan lacks with zeros (grey) and only warns, which Pillow drops, so a
+    truncated file that still ends in EOI decodes without error. Decoding again with bytes
+    after every scan shows it: a whole scan never reads them, a short one decodes them.
+    `decoded` is `load(data)` as an array; `load` must decode the same way."""
+    ends = jpeg_scan_ends(data)
+    if not ends:
+        return True
+    pieces = [data[a:b] for a, b in zip([0, *ends], [*ends, len(data)], strict=True)]
+    return not np.array_equal(np.asarray(load(_PROBE_FILL.join(pieces))), decoded)
+
+
 def decode(data: bytes, max_pixels: int = MAX_PIXELS, reduce_to: int | None = None
            ) -> DecodedImage:
     """Decode `data`. With `reduce_to`, a large JPEG is decoded at 1/2, 1/4 or 1/8 scale
@@ -97,12 +142,20 @@ def decode(data: bytes, max_pixels: int = MAX_PIXELS, reduce_to: int | None = No
         )
     if w < MIN_SIDE or h < MIN_SIDE:
         raise InvalidImageFormat("Request has invalid image format: the image is empty")
-    try:
-        im = Image.open(io.BytesIO(data), formats=FORMATS)
+
+    def load(raw: bytes) -> Image.Image:
+        im = Image.open(io.BytesIO(raw), formats=FORMATS)
         if reduce_to and fmt == "JPEG" and max(w, h) > 2 * reduce_to:
             scale = reduce_to / max(w, h)
             im.draft("RGB", (max(1, int(w * scale)), max(1, int(h * scale))))
         im.load()  # raises on truncated data (LOAD_TRUNCATED_IMAGES stays False)
+        return im
+
+    try:
+        im = load(data)
+        if fmt == "JPEG" and scan_data_runs_short(data, np.asarray(im), load):
+            raise InvalidImageFormat("Request has invalid image format: the JPEG data is "
+                                     "truncated (a scan ends before the image does)")
         if fmt == "JPEG" and int(im.getexif().get(0x0112, 1) or 1) != 1:
             im = ImageOps.exif_transpose(im)
         if im.mode.startswith("I;16") or im.mode == "I":
