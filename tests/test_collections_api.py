@@ -7,7 +7,7 @@ import uuid
 
 import pytest
 
-from tests.conftest import FIXTURES
+from tests.conftest import FIXTURES, Server
 
 PEOPLE = FIXTURES / "people"
 
@@ -227,3 +227,49 @@ def test_concurrent_indexing_and_search_lose_nothing(client) -> None:
     listed = {f["FaceId"] for f in client.list_faces(CollectionId=cid, MaxResults=100)["Faces"]}
     assert listed == set(ids) and len(ids) == len(paths)
     client.delete_collection(CollectionId=cid)
+
+
+def test_collection_past_the_ann_threshold_searches_and_survives_restart(tmp_path) -> None:
+    """With the threshold at 4 faces, the 9 training faces are searched by the AnnIndex,
+    whose snapshot is loaded (not rebuilt) on restart and caught up with a deletion made
+    after it was written; deletions hold before and after the restart."""
+    env = {"OCULI_ANN_THRESHOLD": "4"}
+    server = Server(tmp_path, env=env)
+    try:
+        c = server.client()
+        c.create_collection(CollectionId="big")
+        ids: dict[str, list[str]] = {}
+        for path in sorted((PEOPLE / "train").glob("*/*")):
+            r = c.index_faces(CollectionId="big", Image={"Bytes": path.read_bytes()},
+                              ExternalImageId=path.parent.name, MaxFaces=1)
+            ids.setdefault(path.parent.name, []).append(r["FaceRecords"][0]["Face"]["FaceId"])
+        snapshot = server.data_dir / "ann" / "big.ann"
+        assert snapshot.exists()  # crossed the threshold: built and saved
+        obama, biden = ids["obama"], ids["biden"]
+
+        def found(cl, query: str) -> set[str]:
+            r = cl.search_faces_by_image(CollectionId="big", Image={"Bytes": photo(query)})
+            return {m["Face"]["FaceId"] for m in r["FaceMatches"]}
+
+        assert found(c, "test/obama1.jpg") == set(obama)
+        r = c.search_faces(CollectionId="big", FaceId=biden[0])
+        assert [m["Face"]["FaceId"] for m in r["FaceMatches"]] == [biden[1]]
+        assert c.delete_faces(CollectionId="big", FaceIds=[obama[0]])["DeletedFaces"] == [obama[0]]
+        assert found(c, "test/obama1.jpg") == {obama[1]}  # honoured at once
+        saved = snapshot.read_bytes()  # one change since: not rewritten yet
+    finally:
+        server.stop()
+    server = Server(tmp_path, env=env)
+    try:
+        c = server.client()
+        assert found(c, "test/obama1.jpg") == {obama[1]}  # the snapshot's obama[0] removed
+        assert found(c, "test/johnsnow_test1.jpg") == set(ids["kit_harington"])
+        r = c.search_faces(CollectionId="big", FaceId=biden[1])
+        assert [m["Face"]["FaceId"] for m in r["FaceMatches"]] == [biden[0]]
+        assert snapshot.read_bytes() == saved  # loaded and caught up, not rebuilt
+        c.delete_faces(CollectionId="big", FaceIds=[biden[0]])
+        r = c.search_faces(CollectionId="big", FaceId=biden[1])
+        assert r["FaceMatches"] == []
+        assert c.describe_collection(CollectionId="big")["FaceCount"] == 7
+    finally:
+        server.stop()
