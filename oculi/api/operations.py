@@ -10,6 +10,7 @@ from oculi.api import user_ops as u
 from oculi.api.face_detail import face_details
 from oculi.api.labels_ops import detect_labels_op
 from oculi.api.moderation_ops import detect_moderation_labels_op
+from oculi.api.ppe_ops import detect_protective_equipment_op
 from oculi.api.text_ops import detect_text_op
 from oculi.service.context import ServiceContext
 from oculi.service.detect_faces import detect_faces
@@ -77,4 +78,5 @@ HANDLERS: dict[str, Handler] = {
     "DetectText": detect_text_op,
     "DetectModerationLabels": detect_moderation_labels_op,
     "DetectLabels": detect_labels_op,
+    "DetectProtectiveEquipment": detect_protective_equipment_op,
 }

@@ -1,0 +1,182 @@
+"""DetectProtectiveEquipment: persons, their faces, face covers, and the summary.
+
+What oculi can see: a face (its face detector) and whether it is covered (face-mask-
+detector's classifier, oculi/vision/face_cover.py). Head covers and hand covers have no
+model here, and neither do heads or hands as body parts: they are never reported, and a
+Summary that requires HEAD_COVER or HAND_COVER puts every person in PersonsIndeterminate
+(never a guess). See docs/ppe.md.
+
+Persons come from a `PersonFinder`: the Person boxes of DetectLabels' object detector at
+its default MinConfidence (55). Each face is matched to a person whose box holds it; a face
+that no person box holds (the detector misses close-ups and crowds) is a person of its own,
+whose body box is not known and so left out.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from oculi.models.catalogue import CATALOGUE
+from oculi.models.fetch import default_model_dir, fetch, verified_path
+from oculi.models.runtime import OnnxModel
+from oculi.service.labels import DEFAULT_MIN_CONFIDENCE as PERSON_MIN_CONFIDENCE
+from oculi.vision.face_cover import FaceCoverClassifier
+from oculi.vision.faces import FaceAnalyzer
+from oculi.vision.labels import ObjectDetector
+from oculi.vision.types import FaceDetections
+
+MODEL_VERSION = "oculi-face-cover-1.0"
+MAX_PERSONS = 15
+# The carrier package's own rule: covered when P(mask) > P(no mask).
+COVERED = 0.5
+DETECTABLE = frozenset({"FACE_COVER"})
+
+# (boxes (N, 4) x1 y1 x2 y2 pixels, scores (N,) in [0, 1]) of whole persons in an RGB image.
+PersonFinder = Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]]
+
+
+@dataclass(frozen=True)
+class Face:
+    box: np.ndarray  # x1 y1 x2 y2 pixels
+    score: float  # detector's, 0..1
+    covered: float  # P(face cover), 0..1
+
+    @property
+    def is_covered(self) -> bool:
+        return self.covered >= COVERED
+
+
+@dataclass(frozen=True)
+class Person:
+    id: int
+    box: np.ndarray | None  # x1 y1 x2 y2 pixels; None when only the face was seen
+    score: float  # 0..1
+    face: Face | None
+
+
+@dataclass(frozen=True)
+class Summary:
+    with_required: list[int]
+    without_required: list[int]
+    indeterminate: list[int]
+
+
+def _contains(person: np.ndarray, face: np.ndarray) -> bool:
+    """Is the face's centre inside the person's box, in its upper half?"""
+    cx, cy = (face[0] + face[2]) / 2, (face[1] + face[3]) / 2
+    mid = (person[1] + person[3]) / 2
+    return bool(person[0] <= cx <= person[2] and person[1] <= cy <= mid)
+
+
+@dataclass(frozen=True)
+class Match:
+    box: np.ndarray | None  # the person's box; None for a face without a person box
+    score: float
+    face: int | None  # index into the faces
+
+
+def match_persons(person_boxes: np.ndarray, person_scores: np.ndarray,
+                  faces: FaceDetections) -> list[Match]:
+    """Persons with at most one face each: faces, largest first, go to the most confident
+    free person whose box holds them; a face that no person box holds is a person of its
+    own. Persons from boxes come first (most confident first), then face-only persons
+    (largest face first); at most MAX_PERSONS."""
+    order = [int(i) for i in np.argsort(-person_scores, kind="stable")]
+    taken: dict[int, int] = {}
+    alone: list[int] = []
+    for f in np.argsort(-faces.areas, kind="stable"):
+        home = next((i for i in order
+                     if i not in taken and _contains(person_boxes[i], faces.boxes[f])), None)
+        if home is None:
+            alone.append(int(f))
+        else:
+            taken[home] = int(f)
+    found = [Match(person_boxes[i], float(person_scores[i]), taken.get(i)) for i in order]
+    found += [Match(None, float(faces.scores[f]), f) for f in alone]
+    return found[:MAX_PERSONS]
+
+
+def has_equipment(person: Person, kind: str, min_confidence: float) -> bool | None:
+    """True or False when oculi can tell with at least `min_confidence` percent, else
+    None (no model for `kind`, no face seen, or a probability between the two)."""
+    if kind not in DETECTABLE or person.face is None:
+        return None
+    p = 100.0 * person.face.covered
+    sure = p if person.face.is_covered else 100.0 - p
+    return person.face.is_covered if sure >= min_confidence else None
+
+
+def summarize(persons: list[Person], required: list[str], min_confidence: float) -> Summary:
+    """A person lacking any required equipment is without it; one with all of it is with
+    it; any other person is indeterminate."""
+    out = Summary([], [], [])
+    for person in persons:
+        verdicts = [has_equipment(person, kind, min_confidence) for kind in required]
+        if any(v is False for v in verdicts):
+            out.without_required.append(person.id)
+        elif verdicts and all(v is True for v in verdicts):
+            out.with_required.append(person.id)
+        else:
+            out.indeterminate.append(person.id)
+    return out
+
+
+def detect_protective_equipment(analyzer: FaceAnalyzer, classifier: FaceCoverClassifier,
+                                rgb: np.ndarray, find_persons: PersonFinder | None = None
+                                ) -> list[Person]:
+    """Persons (at most MAX_PERSONS), each with its face and the face's cover probability."""
+    faces = analyzer.detect(rgb)
+    if find_persons is None:
+        boxes, scores = np.zeros((0, 4), np.float32), np.zeros((0,), np.float32)
+    else:
+        boxes, scores = find_persons(rgb)
+    matches = match_persons(boxes, scores, faces)
+    seen = [m.face for m in matches if m.face is not None]
+    covered = dict(zip(seen, classifier(rgb, faces.boxes[seen])))
+    return [Person(i, m.box, m.score, None if m.face is None else
+                   Face(faces.boxes[m.face].copy(), float(faces.scores[m.face]),
+                        float(covered[m.face])))
+            for i, m in enumerate(matches)]
+
+
+def person_finder(detector: ObjectDetector, min_confidence: float = PERSON_MIN_CONFIDENCE
+                  ) -> PersonFinder:
+    """Person boxes from DetectLabels' object detector, at DetectLabels' default
+    MinConfidence: the persons DetectLabels itself reports."""
+    def find(rgb: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        objects = detector(rgb)
+        keep = np.array([name == "Person" for name in objects.class_names()], bool)
+        keep &= objects.scores * 100.0 >= min_confidence
+        return objects.boxes[keep], objects.scores[keep]
+
+    return find
+
+
+def load_face_cover_classifier(model_dir: Path | None = None, threads: int | None = None,
+                               device: str = "auto", auto_fetch: bool = True
+                               ) -> FaceCoverClassifier:
+    """The face-cover classifier on its verified model file, fetching it if allowed."""
+    model_dir = model_dir or default_model_dir()
+    if auto_fetch:
+        fetch(["face_cover"], model_dir)
+    return FaceCoverClassifier(OnnxModel(verified_path(CATALOGUE["face_cover"], model_dir),
+                                         threads, device))
+
+
+_classifiers: dict[tuple[Path | None, int | None, str], FaceCoverClassifier] = {}
+_lock = threading.Lock()
+
+
+def shared_face_cover_classifier(model_dir: Path | None, threads: int | None,
+                                 device: str) -> FaceCoverClassifier:
+    """One classifier per (model folder, threads, device), loaded on first use and shared."""
+    key = (model_dir, threads, device)
+    with _lock:
+        if key not in _classifiers:
+            _classifiers[key] = load_face_cover_classifier(model_dir, threads, device)
+        return _classifiers[key]
