@@ -176,12 +176,16 @@ def test_faces_are_matched_to_the_person_that_holds_them() -> None:
 
 
 def test_summary_rules() -> None:
-    def person(i: int, covered: float | None) -> Person:
-        face = None if covered is None else CoveredFace(np.zeros(4), 0.9, covered)
+    def person(i: int, covered: float | None, face_score: float = 0.9) -> Person:
+        face = None if covered is None else CoveredFace(np.zeros(4), face_score, covered)
         return Person(i, None, 0.9, face)
 
-    people = [person(0, 0.97), person(1, 0.02), person(2, 0.6), person(3, None)]
+    # Covered, bare, unsure, no face seen, a face found with 70% confidence only.
+    people = [person(0, 0.97), person(1, 0.02), person(2, 0.6), person(3, None),
+              person(4, 0.01, face_score=0.7)]
     s = summarize(people, ["FACE_COVER"], 80)
-    assert (s.with_required, s.without_required, s.indeterminate) == ([0], [1], [2, 3])
+    assert (s.with_required, s.without_required, s.indeterminate) == ([0], [1], [2, 3, 4])
     s = summarize(people, ["FACE_COVER"], 50)
-    assert (s.with_required, s.without_required, s.indeterminate) == ([0, 2], [1], [3])
+    assert (s.with_required, s.without_required, s.indeterminate) == ([0, 2], [1, 4], [3])
+    # Below 50 counts as 50, as in Rekognition.
+    assert summarize(people, ["FACE_COVER"], 0) == s

@@ -35,6 +35,7 @@ MAX_PERSONS = 15
 # The carrier package's own rule: covered when P(mask) > P(no mask).
 COVERED = 0.5
 DETECTABLE = frozenset({"FACE_COVER"})
+SUMMARY_FLOOR = 50.0  # Rekognition treats a MinConfidence below 50 as 50
 
 # (boxes (N, 4) x1 y1 x2 y2 pixels, scores (N,) in [0, 1]) of whole persons in an RGB image.
 PersonFinder = Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]]
@@ -102,21 +103,27 @@ def match_persons(person_boxes: np.ndarray, person_scores: np.ndarray,
 
 
 def has_equipment(person: Person, kind: str, min_confidence: float) -> bool | None:
-    """True or False when oculi can tell with at least `min_confidence` percent, else
-    None (no model for `kind`, no face seen, or a probability between the two)."""
-    if kind not in DETECTABLE or person.face is None:
+    """True or False when oculi can tell, else None: no model for `kind`, no face seen, or
+    the person, the face or the cover verdict less sure than `min_confidence` percent."""
+    face = person.face
+    if kind not in DETECTABLE or face is None:
         return None
-    p = 100.0 * person.face.covered
-    sure = p if person.face.is_covered else 100.0 - p
-    return person.face.is_covered if sure >= min_confidence else None
+    if 100.0 * min(person.score, face.score) < min_confidence:
+        return None
+    p = 100.0 * face.covered
+    sure = p if face.is_covered else 100.0 - p
+    return face.is_covered if sure >= min_confidence else None
 
 
 def summarize(persons: list[Person], required: list[str], min_confidence: float) -> Summary:
-    """A person lacking any required equipment is without it; one with all of it is with
-    it; any other person is indeterminate."""
+    """A person surely lacking any required equipment is without it; one surely wearing all
+    of it is with it; any other person is indeterminate. As in Rekognition, MinConfidence
+    applies to the person, the body part and the equipment, and values below 50 count as
+    50."""
+    floor = max(min_confidence, SUMMARY_FLOOR)
     out = Summary([], [], [])
     for person in persons:
-        verdicts = [has_equipment(person, kind, min_confidence) for kind in required]
+        verdicts = [has_equipment(person, kind, floor) for kind in required]
         if any(v is False for v in verdicts):
             out.without_required.append(person.id)
         elif verdicts and all(v is True for v in verdicts):
