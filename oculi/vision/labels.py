@@ -36,6 +36,9 @@ BOX_SCALE = np.array([10.0, 10.0, 5.0, 5.0], np.float32)  # y, x, h, w
 SCORE_FLOOR = 0.05  # boxes below this are dropped before NMS
 NMS_IOU = 0.5
 MAX_DETECTIONS = 100
+TILE = 0.6  # share of the image's width and height that each crop spans
+TILE_OFFSETS = (0.0, 0.4)  # crop origins, in shares of the width and height
+CUT_MARGIN = 0.01  # a crop's box this close to a cut edge (share of the crop) is dropped
 
 
 @dataclass(frozen=True)
@@ -104,38 +107,98 @@ def decode_boxes(raw: np.ndarray, anchors: np.ndarray) -> np.ndarray:
     return np.stack([cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2], axis=1)
 
 
-def decode(box_offsets: np.ndarray, logits: np.ndarray, width: int, height: int,
-           names: Sequence[str], score_floor: float = SCORE_FLOOR, iou: float = NMS_IOU,
-           max_detections: int = MAX_DETECTIONS) -> Objects:
-    """One image's raw outputs (anchors, 4) and (anchors, classes) -> objects in image
-    pixels, most confident first; the background class (0) is never reported."""
+@dataclass(frozen=True)
+class Candidates:
+    """Boxes before suppression: x1 y1 x2 y2 pixels (N, 4), scores (N,), classes (N,)."""
+
+    boxes: np.ndarray
+    scores: np.ndarray
+    classes: np.ndarray
+
+
+def candidates(box_offsets: np.ndarray, logits: np.ndarray, width: int, height: int,
+               score_floor: float = SCORE_FLOOR) -> Candidates:
+    """One input's raw outputs (anchors, 4) and (anchors, classes) -> every (anchor, class)
+    scoring at least `score_floor`, in pixels of a width x height image; the background
+    class (0) is never reported."""
     scores = 1.0 / (1.0 + np.exp(-logits[:, 1:].astype(np.float32)))
     anchor, cls = np.nonzero(scores >= score_floor)
-    score = scores[anchor, cls]
     boxes = decode_boxes(box_offsets[anchor].astype(np.float32), ssd_anchors()[anchor])
     boxes = np.clip(boxes * [width, height, width, height], 0,
                     [width, height, width, height]).astype(np.float32)
-    kept = [idx[nms(boxes[idx], score[idx], iou)]
+    return Candidates(boxes, scores[anchor, cls].astype(np.float32), cls + 1)
+
+
+def suppress(found: Candidates, names: Sequence[str], iou: float = NMS_IOU,
+             max_detections: int = MAX_DETECTIONS) -> Objects:
+    """Per-class NMS; the most confident `max_detections` objects, best first."""
+    cls, score = found.classes, found.scores
+    kept = [idx[nms(found.boxes[idx], score[idx], iou)]
             for idx in (np.nonzero(cls == c)[0] for c in np.unique(cls))]
     keep = np.concatenate(kept) if kept else np.zeros(0, np.int64)
     keep = keep[np.argsort(-score[keep], kind="stable")][:max_detections]
-    return Objects(boxes[keep], score[keep].astype(np.float32),
-                   (cls[keep] + 1).astype(np.int64), tuple(names))
+    return Objects(found.boxes[keep], score[keep], cls[keep].astype(np.int64), tuple(names))
+
+
+def tiles(width: int, height: int) -> list[tuple[int, int, int, int]]:
+    """The whole image, then TILE-sized crops at TILE_OFFSETS (x0, y0, x1, y1 pixels)."""
+    out = [(0, 0, width, height)]
+    for fy in TILE_OFFSETS:
+        for fx in TILE_OFFSETS:
+            x0, y0 = round(fx * width), round(fy * height)
+            out.append((x0, y0, min(width, x0 + round(TILE * width)),
+                        min(height, y0 + round(TILE * height))))
+    return out
+
+
+def away_from_cuts(found: Candidates, tile: tuple[int, int, int, int], width: int,
+                   height: int) -> Candidates:
+    """A tile's candidates (in image pixels) minus those touching an edge where the tile
+    cuts the image: an object cut there is whole in another tile or in the full view."""
+    x0, y0, x1, y1 = tile
+    mx, my = CUT_MARGIN * (x1 - x0), CUT_MARGIN * (y1 - y0)
+    b = found.boxes
+    keep = np.ones(len(b), bool)
+    if x0 > 0:
+        keep &= b[:, 0] > x0 + mx
+    if y0 > 0:
+        keep &= b[:, 1] > y0 + my
+    if x1 < width:
+        keep &= b[:, 2] < x1 - mx
+    if y1 < height:
+        keep &= b[:, 3] < y1 - my
+    return Candidates(b[keep], found.scores[keep], found.classes[keep])
 
 
 class ObjectDetector:
-    """Find objects of the model's classes in an RGB image."""
+    """Find objects of the model's classes in an RGB image: in the whole image and, with
+    `tiled`, also in four overlapping crops (each TILE of the width and height), which
+    find people and objects too small for the network's 300 x 300 view of the whole."""
 
     def __init__(self, model: Model, names: Sequence[str]) -> None:
         self.model = model
         self.names = tuple(names)
 
-    def __call__(self, rgb: np.ndarray, score_floor: float = SCORE_FLOOR) -> Objects:
+    def _candidates(self, rgb: np.ndarray, score_floor: float) -> Candidates:
         h, w = rgb.shape[:2]
         outputs = self.model(preprocess(rgb))
         box_offsets = next(o for o in outputs if o.shape[-1] == 4)
         logits = next(o for o in outputs if o.shape[-1] == len(self.names))
-        return decode(box_offsets[0], logits[0], w, h, self.names, score_floor)
+        return candidates(box_offsets[0], logits[0], w, h, score_floor)
+
+    def __call__(self, rgb: np.ndarray, score_floor: float = SCORE_FLOOR,
+                 tiled: bool = True) -> Objects:
+        h, w = rgb.shape[:2]
+        parts = []
+        for tile in tiles(w, h) if tiled else [(0, 0, w, h)]:
+            x0, y0, x1, y1 = tile
+            found = self._candidates(rgb[y0:y1, x0:x1], score_floor)
+            shifted = Candidates(found.boxes + np.float32([x0, y0, x0, y0]), found.scores,
+                                 found.classes)
+            parts.append(away_from_cuts(shifted, tile, w, h))
+        merged = Candidates(*(np.concatenate([getattr(p, f) for p in parts])
+                              for f in ("boxes", "scores", "classes")))
+        return suppress(merged, self.names)
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,220 @@
+"""Benchmark DetectLabels' object detector: person recall, per-class AP, ms per image.
+
+Two labelled sets, both small:
+
+1. dlib's 9 PASCAL VOC group photos in ../shared/dev-data/dlib_faces_voc, whose 43 faces
+   dlib labelled by hand (no person boxes exist for them here). A labelled face counts as
+   a person found when a Person instance holds at least 70% of the face box, is at least
+   1.5 face heights tall (more than a head) and at most 6 face widths wide; one instance
+   per face, best score first. Every face is 37-109 px, so every such person is taller
+   than 60 px. Person instances left unmatched are counted too (an upper bound on false
+   positives: people whose face is not labelled, e.g. seen from behind, also land there).
+2. bench/labels_boxes.csv: person, dog, bicycle and car boxes hand-labelled by oculi on 7
+   photos from Debian's darknet and opencv-doc packages and tests/fixtures (see the CSV's
+   header). Per-class AP at IoU 0.5 (all-point interpolated, VOC 2010+ style) and person
+   recall at IoU 0.5 for people taller than 60 px.
+
+Both at the network alone (one 300 x 300 view) and tiled (the whole image plus four
+overlapping crops, oculi's default), at several MinConfidence values; and milliseconds per
+image (median of --repeat runs over all the photos) for each. Debian's packages are
+fetched with `--fetch DIR` (apt-get download + dpkg -x) or given unpacked with
+`--debian DIR`.
+
+    python -m bench.labels --fetch ~/.cache/oculi/bench-data [--threads N]
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import statistics
+import time
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import numpy as np
+
+from bench.moderation import fetch
+from oculi.service.image_source import ANALYSIS_SIDE
+from oculi.service.labels import load_object_detector
+from oculi.vision.decode import decode
+from oculi.vision.label_taxonomy import CLASS_LABEL
+from oculi.vision.labels import ObjectDetector, Objects
+from oculi.vision.nms import iou_matrix
+
+ROOT = Path(__file__).resolve().parents[1]
+DEV_DATA = ROOT.parent / "shared" / "dev-data"
+BOXES_CSV = Path(__file__).with_name("labels_boxes.csv")
+THRESHOLDS = (10.0, 15.0, 20.0, 30.0, 55.0)
+MIN_PERSON_HEIGHT = 60
+FLOOR = 0.05
+
+
+def load(path: Path) -> np.ndarray:
+    return decode(path.read_bytes(), reduce_to=ANALYSIS_SIDE).rgb
+
+
+def labelled_faces(folder: Path) -> dict[Path, np.ndarray]:
+    """dlib's face boxes (N, 4) x1 y1 x2 y2 per photo."""
+    out: dict[Path, np.ndarray] = {}
+    for xml in ("training.xml", "testing.xml"):
+        for im in ET.parse(folder / xml).findall(".//image"):
+            boxes = [(int(b.get("left", 0)), int(b.get("top", 0)),
+                      int(b.get("left", 0)) + int(b.get("width", 0)),
+                      int(b.get("top", 0)) + int(b.get("height", 0)))
+                     for b in im.findall("box")]
+            out[folder / Path(im.get("file", "")).name] = np.array(boxes, np.float32)
+    return out
+
+
+def labelled_boxes(debian: Path) -> dict[Path, list[tuple[str, np.ndarray]]]:
+    roots = {"darknet": debian / "usr/share/darknet/data",
+             "opencv": debian / "usr/share/doc/opencv-doc/examples/data",
+             "fixtures": ROOT / "tests" / "fixtures"}
+    lines = [ln for ln in BOXES_CSV.read_text().splitlines() if not ln.startswith("#")]
+    out: dict[Path, list[tuple[str, np.ndarray]]] = {}
+    for row in csv.DictReader(lines):
+        box = np.array([float(row[k]) for k in ("x1", "y1", "x2", "y2")], np.float32)
+        out.setdefault(roots[row["source"]] / row["image"], []).append((row["label"], box))
+    return out
+
+
+def of_label(objects: Objects, label: str) -> tuple[np.ndarray, np.ndarray]:
+    mask = np.array([CLASS_LABEL.get(n) == label for n in objects.class_names()], bool)
+    return objects.boxes[mask], 100.0 * objects.scores[mask]
+
+
+def face_matches(faces: np.ndarray, boxes: np.ndarray, scores: np.ndarray,
+                 threshold: float) -> tuple[int, int]:
+    """(faces whose person was found, Person instances left unmatched) at a threshold."""
+    order = [i for i in np.argsort(-scores) if scores[i] >= threshold]
+    used: set[int] = set()
+    for fx1, fy1, fx2, fy2 in faces:
+        fw, fh = fx2 - fx1, fy2 - fy1
+        for i in order:
+            if i in used:
+                continue
+            x1, y1, x2, y2 = boxes[i]
+            inter = max(0.0, min(x2, fx2) - max(x1, fx1)) * max(0.0, min(y2, fy2) - max(y1, fy1))
+            if inter >= 0.7 * fw * fh and y2 - y1 >= 1.5 * fh and x2 - x1 <= 6 * fw:
+                used.add(i)
+                break
+    return len(used), len(order) - len(used)
+
+
+def match_iou(truth: np.ndarray, boxes: np.ndarray, scores: np.ndarray,
+              iou: float = 0.5) -> np.ndarray:
+    """For each detection, best score first: whether it is a true positive (one-to-one)."""
+    order = np.argsort(-scores, kind="stable")
+    taken = np.zeros(len(truth), bool)
+    tp = np.zeros(len(order), bool)
+    if not len(truth):
+        return tp
+    ious = iou_matrix(boxes[order], truth)
+    for k in range(len(order)):
+        cand = np.where(~taken & (ious[k] >= iou))[0]
+        if len(cand):
+            taken[cand[np.argmax(ious[k][cand])]] = True
+            tp[k] = True
+    return tp
+
+
+def average_precision(tp: np.ndarray, scores: np.ndarray, n_truth: int) -> float:
+    """All-point interpolated AP of detections pooled over images."""
+    order = np.argsort(-scores, kind="stable")
+    hits = tp[order].astype(np.float64)
+    recall = np.cumsum(hits) / max(1, n_truth)
+    precision = np.cumsum(hits) / np.arange(1, len(hits) + 1)
+    r = np.concatenate([[0.0], recall, [1.0]])
+    p = np.concatenate([[0.0], precision, [0.0]])
+    p = np.maximum.accumulate(p[::-1])[::-1]
+    return float(np.sum((r[1:] - r[:-1]) * p[1:]))
+
+
+def detect_all(detector: ObjectDetector, images: dict[Path, np.ndarray], tiled: bool,
+               repeat: int) -> tuple[dict[Path, Objects], float]:
+    found: dict[Path, Objects] = {}
+    times = []
+    for _ in range(repeat):
+        for path, rgb in images.items():
+            t = time.perf_counter()
+            found[path] = detector(rgb, FLOOR, tiled=tiled)
+            times.append(1000 * (time.perf_counter() - t))
+    return found, statistics.median(times)
+
+
+def report_faces(faces: dict[Path, np.ndarray], found: dict[Path, Objects]) -> None:
+    total = sum(len(f) for f in faces.values())
+    for threshold in THRESHOLDS:
+        hit = extra = 0
+        for path, boxes in faces.items():
+            h, e = face_matches(boxes, *of_label(found[path], "Person"), threshold)
+            hit, extra = hit + h, extra + e
+        print(f"    MinConfidence {threshold:4.0f}: persons found {hit}/{total} "
+              f"({100 * hit / total:.1f}%), unmatched Person instances {extra} "
+              f"({extra / len(faces):.1f} per photo)")
+
+
+def report_boxes(truth: dict[Path, list[tuple[str, np.ndarray]]],
+                 found: dict[Path, Objects]) -> None:
+    labels = sorted({lab for items in truth.values() for lab, _ in items})
+    aps = []
+    for label in labels:
+        tps, scores, n = [], [], 0
+        for path, items in truth.items():
+            gt = np.array([b for lab, b in items if lab == label], np.float32).reshape(-1, 4)
+            boxes, sc = of_label(found[path], label)
+            order = np.argsort(-sc, kind="stable")
+            tps.append(match_iou(gt, boxes, sc))
+            scores.append(sc[order])
+            n += len(gt)
+        ap = average_precision(np.concatenate(tps), np.concatenate(scores), n)
+        aps.append(ap)
+        print(f"    AP50 {label:8s} {100 * ap:5.1f}  ({n} boxes)")
+    print(f"    mAP50 over {len(labels)} classes: {100 * np.mean(aps):.1f}")
+    for threshold in THRESHOLDS:
+        hit = total = 0
+        for path, items in truth.items():
+            gt = np.array([b for lab, b in items if lab == "Person"
+                           and b[3] - b[1] > MIN_PERSON_HEIGHT], np.float32).reshape(-1, 4)
+            boxes, sc = of_label(found[path], "Person")
+            keep = sc >= threshold
+            hit += int(match_iou(gt, boxes[keep], sc[keep]).sum())
+            total += len(gt)
+        print(f"    MinConfidence {threshold:4.0f}: persons taller than {MIN_PERSON_HEIGHT} px "
+              f"found (IoU 0.5) {hit}/{total} ({100 * hit / max(1, total):.1f}%)")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--data", type=Path, default=DEV_DATA)
+    ap.add_argument("--debian", type=Path, help="darknet and opencv-doc unpacked here")
+    ap.add_argument("--fetch", type=Path, help="download and unpack them into this folder")
+    ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--repeat", type=int, default=3)
+    args = ap.parse_args()
+    debian = fetch(args.fetch) if args.fetch else args.debian
+    if debian is None:
+        ap.error("give --fetch DIR or --debian DIR")
+    detector = load_object_detector(threads=args.threads)
+    faces = labelled_faces(args.data / "dlib_faces_voc")
+    truth = labelled_boxes(debian)
+    face_images = {p: load(p) for p in faces}
+    box_images = {p: load(p) for p in truth}
+    print(f"object detector: threads={args.threads}; {len(faces)} VOC photos with "
+          f"{sum(len(f) for f in faces.values())} labelled faces; {len(truth)} photos with "
+          f"{sum(len(v) for v in truth.values())} hand-labelled boxes")
+    for tiled in (False, True):
+        mode = "tiled (whole image + 4 crops)" if tiled else "whole image only"
+        found_f, ms_f = detect_all(detector, face_images, tiled, args.repeat)
+        found_b, ms_b = detect_all(detector, box_images, tiled, args.repeat)
+        print(f"\n{mode}: median {ms_f:.1f} ms per VOC photo (about 500x375), "
+              f"{ms_b:.1f} ms per hand-labelled photo")
+        print("  persons of dlib's labelled faces (VOC group photos):")
+        report_faces(faces, found_f)
+        print("  hand-labelled boxes (bench/labels_boxes.csv):")
+        report_boxes(truth, found_b)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,222 @@
+"""DetectLabels through boto3 against a real server: the real OpenImages SSD on real photos."""
+
+from __future__ import annotations
+
+import io
+import json
+
+import cv2
+import numpy as np
+import pytest
+from PIL import Image
+
+from oculi.models.catalogue import CATALOGUE
+from oculi.models.fetch import default_model_dir, verified_path
+from oculi.vision.label_taxonomy import CLASS_LABEL, TAXONOMY, ancestors
+from oculi.vision.labels import read_label_map, ssd_anchors, tiles
+from tests.conftest import fixture_bytes
+from tests.test_detect_faces_api import raw_call
+
+DOG = "labels/dog.jpg"  # a dog, a bicycle and a pickup truck
+PEOPLE = "two_people.jpg"  # two men, waist up
+TARGET = "RekognitionService.DetectLabels"
+
+
+def jpeg(rgb: np.ndarray) -> bytes:
+    buf = io.BytesIO()
+    Image.fromarray(rgb).save(buf, "JPEG", quality=92)
+    return buf.getvalue()
+
+
+def photo(name: str) -> np.ndarray:
+    return np.array(Image.open(io.BytesIO(fixture_bytes(name))).convert("RGB"))
+
+
+def by_name(response: dict) -> dict[str, dict]:
+    return {lab["Name"]: lab for lab in response["Labels"]}
+
+
+@pytest.fixture(scope="module")
+def dog(client) -> dict:
+    return client.detect_labels(Image={"Bytes": fixture_bytes(DOG)})
+
+
+def test_dog_bicycle_and_car_found_with_boxes(dog) -> None:
+    labels = by_name(dog)
+    for name in ("Dog", "Bicycle", "Car"):
+        assert labels[name]["Confidence"] >= 55, name
+    (box,) = [i["BoundingBox"] for i in labels["Dog"]["Instances"]]
+    # The dog sits at the lower left: hand-labelled at x 133-310, y 220-540 of 768 x 576.
+    assert box["Left"] == pytest.approx(133 / 768, abs=0.05)
+    assert box["Top"] == pytest.approx(220 / 576, abs=0.05)
+    assert box["Left"] + box["Width"] == pytest.approx(310 / 768, abs=0.05)
+    assert dog["LabelModelVersion"]
+
+
+def test_parents_are_chains_and_labels_without_instances(dog) -> None:
+    labels = by_name(dog)
+    assert [p["Name"] for p in labels["Car"]["Parents"]] == ["Vehicle", "Transportation"]
+    assert {p["Name"] for p in labels["Dog"]["Parents"]} == {"Canine", "Pet", "Mammal",
+                                                            "Animal"}
+    assert labels["Car"]["Aliases"] == [{"Name": "Automobile"}]
+    assert labels["Car"]["Categories"] == [{"Name": "Vehicles and Automotive"}]
+    for parent in ("Vehicle", "Transportation", "Animal", "Mammal", "Pet", "Canine"):
+        assert labels[parent]["Instances"] == [], parent
+    assert labels["Animal"]["Confidence"] == labels["Dog"]["Confidence"]
+    best_vehicle = max(labels["Car"]["Confidence"], labels["Bicycle"]["Confidence"])
+    assert labels["Transportation"]["Confidence"] == pytest.approx(best_vehicle)
+    confidences = [lab["Confidence"] for lab in dog["Labels"]]
+    assert confidences == sorted(confidences, reverse=True)
+
+
+def test_persons_found_with_boxes(client) -> None:
+    response = client.detect_labels(Image={"Bytes": fixture_bytes(PEOPLE)}, MinConfidence=15)
+    person = by_name(response)["Person"]
+    assert person["Parents"] == [] and person["Aliases"] == [{"Name": "Human"}]
+    lefts = sorted(i["BoundingBox"]["Left"] + i["BoundingBox"]["Width"] / 2
+                   for i in person["Instances"] if i["BoundingBox"]["Height"] > 0.5)
+    # Tall boxes on each man (Obama on the left half, Biden on the right).
+    assert len(lefts) >= 2 and lefts[0] < 0.5 < lefts[-1]
+    for inst in person["Instances"]:
+        assert inst["Confidence"] >= 15
+        b = inst["BoundingBox"]
+        assert 0 <= b["Left"] and b["Left"] + b["Width"] <= 1 + 1e-6
+        assert 0 <= b["Top"] and b["Top"] + b["Height"] <= 1 + 1e-6
+
+
+def test_s3_object(server, moto_s3) -> None:
+    client = server.client()
+    response = client.detect_labels(Image={"S3Object": {"Bucket": "photos",
+                                                        "Name": "two_people.jpg"}},
+                                    MinConfidence=15)
+    assert "Person" in by_name(response)
+
+
+def test_min_confidence_and_max_labels(client) -> None:
+    image = {"Bytes": fixture_bytes(DOG)}
+    everything = client.detect_labels(Image=image, MinConfidence=0)["Labels"]
+    assert client.detect_labels(Image=image, MinConfidence=100)["Labels"] == []
+    two = client.detect_labels(Image=image, MinConfidence=0, MaxLabels=2)["Labels"]
+    assert [lab["Name"] for lab in two] == [lab["Name"] for lab in everything[:2]]
+    for lab in everything:
+        assert all(i["Confidence"] >= 0 for i in lab["Instances"])
+
+
+def test_label_and_category_filters(client) -> None:
+    image = {"Bytes": fixture_bytes(DOG)}
+
+    def names(**general) -> set[str]:
+        response = client.detect_labels(Image=image, Settings={"GeneralLabels": general})
+        return set(by_name(response))
+
+    assert names(LabelInclusionFilters=["Dog"]) == {"Dog"}
+    assert "Dog" not in names(LabelExclusionFilters=["Dog"])
+    assert "Animal" in names(LabelExclusionFilters=["Dog"])
+    assert names(LabelCategoryInclusionFilters=["Vehicles and Automotive"]) == {
+        "Car", "Bicycle", "Vehicle", "Transportation"}
+    assert not names(LabelCategoryExclusionFilters=["Animals and Pets"]) & {
+        "Dog", "Animal", "Mammal", "Pet", "Canine"}
+    assert names(LabelInclusionFilters=["Dog"], LabelCategoryInclusionFilters=[
+        "Vehicles and Automotive"], LabelExclusionFilters=["Car"]) == {
+        "Dog", "Bicycle", "Vehicle", "Transportation"}
+
+
+def test_image_properties(client) -> None:
+    response = client.detect_labels(Image={"Bytes": fixture_bytes(DOG)},
+                                    Features=["GENERAL_LABELS", "IMAGE_PROPERTIES"])
+    props = response["ImageProperties"]
+    q = props["Quality"]
+    for key in ("Brightness", "Sharpness", "Contrast"):
+        assert 0 <= q[key] <= 100
+    colors = props["DominantColors"]
+    assert 1 <= len(colors) <= 10
+    assert sum(c["PixelPercent"] for c in colors) <= 100 + 1e-6
+    for c in colors:
+        assert c["HexCode"] == f"#{c['Red']:02x}{c['Green']:02x}{c['Blue']:02x}"
+        assert c["CSSColor"] and c["SimplifiedColor"]
+    # Foreground: inside the objects' boxes (dog, bicycle, car); background: the rest.
+    assert set(props["Foreground"]["Quality"]) == {"Brightness", "Sharpness"}
+    assert props["Background"]["DominantColors"]
+    assert by_name(response)["Dog"]["Instances"][0]["DominantColors"]
+
+
+def test_image_properties_only(client) -> None:
+    response = client.detect_labels(Image={"Bytes": fixture_bytes(DOG)},
+                                    Features=["IMAGE_PROPERTIES"],
+                                    Settings={"ImageProperties": {"MaxDominantColors": 3}})
+    assert response["Labels"] == []
+    assert len(response["ImageProperties"]["DominantColors"]) <= 3
+
+
+def quality(client, rgb: np.ndarray) -> dict:
+    return client.detect_labels(Image={"Bytes": jpeg(rgb)}, Features=["IMAGE_PROPERTIES"]
+                                )["ImageProperties"]["Quality"]
+
+
+def test_quality_orders_dark_bright_blurred_and_flat(client) -> None:
+    rgb = photo(DOG)
+    normal = quality(client, rgb)
+    dark = quality(client, (rgb * 0.3).astype(np.uint8))
+    blurred = quality(client, cv2.GaussianBlur(rgb, (0, 0), 3))
+    flat = quality(client, np.full_like(rgb, 128))
+    assert dark["Brightness"] < normal["Brightness"] - 20
+    assert blurred["Sharpness"] < normal["Sharpness"] - 30
+    assert normal["Sharpness"] > 60
+    assert flat["Contrast"] < 1 < dark["Contrast"] < normal["Contrast"]
+    assert flat["Brightness"] == pytest.approx(50.2, abs=1)
+
+
+def test_dominant_colours_of_a_two_colour_image(client) -> None:
+    rgb = np.zeros((200, 300, 3), np.uint8)
+    rgb[:, :200] = (255, 0, 0)
+    rgb[:, 200:] = (0, 0, 255)
+    png = io.BytesIO()
+    Image.fromarray(rgb).save(png, "PNG")
+    colors = client.detect_labels(Image={"Bytes": png.getvalue()}, Features=[
+        "IMAGE_PROPERTIES"])["ImageProperties"]["DominantColors"]
+    top = [(c["CSSColor"], c["SimplifiedColor"]) for c in colors]
+    assert top[:2] == [("red", "red"), ("blue", "blue")]
+    # Shares of the image shrunk to 128 px, where one column blends the two colours.
+    assert colors[0]["PixelPercent"] == pytest.approx(200 / 3, abs=1.5)
+    assert colors[1]["PixelPercent"] == pytest.approx(100 / 3, abs=1.5)
+    assert (colors[0]["Red"], colors[0]["Green"], colors[0]["Blue"]) == (255, 0, 0)
+    assert colors[0]["HexCode"] == "#ff0000"
+
+
+def test_no_objects_no_foreground(client) -> None:
+    flat = np.full((120, 160, 3), 200, np.uint8)
+    response = client.detect_labels(Image={"Bytes": jpeg(flat)},
+                                    Features=["GENERAL_LABELS", "IMAGE_PROPERTIES"])
+    assert response["Labels"] == []
+    assert "Foreground" not in response["ImageProperties"]
+
+
+def test_bad_input(client, server) -> None:
+    with pytest.raises(client.exceptions.InvalidImageFormatException):
+        client.detect_labels(Image={"Bytes": b"not an image at all"})
+    with pytest.raises(client.exceptions.InvalidParameterException):
+        client.detect_labels(Image={"Bytes": fixture_bytes(DOG)}, MinConfidence=101)
+    for body in ({"Image": {"Bytes": "aGVsbG8="}, "Features": ["SCENES"]},
+                 {"Image": {}},
+                 {"Image": {"Bytes": "aGVsbG8="}, "MaxLabels": -1},
+                 {"Image": {"Bytes": "aGVsbG8="},
+                  "Settings": {"GeneralLabels": {"LabelInclusionFilters": "Dog"}}}):
+        status, _, payload = raw_call(server.url, TARGET, json.dumps(body).encode())
+        assert status == 400 and payload["__type"] == "InvalidParameterException", body
+
+
+def test_taxonomy_covers_every_class_of_the_shipped_label_map() -> None:
+    path = verified_path(CATALOGUE["objects_oidv4_labels"], default_model_dir())
+    names = read_label_map(path.read_text())
+    assert len(names) == 24 and names[0] == "???" and names[4] == "Person"
+    assert set(names[1:]) == set(CLASS_LABEL)
+    for label in CLASS_LABEL.values():
+        assert label in TAXONOMY
+        assert all(parent in TAXONOMY for parent in ancestors(label))
+    assert ancestors("High Heel") == ["Shoe", "Footwear", "Clothing"]
+
+
+def test_anchors_and_tiles() -> None:
+    assert ssd_anchors().shape == (1917, 4)  # the model's box count
+    assert tiles(1000, 500) == [(0, 0, 1000, 500), (0, 0, 600, 300), (400, 0, 1000, 300),
+                                (0, 200, 600, 500), (400, 200, 1000, 500)]
