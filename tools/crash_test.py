@@ -1,7 +1,10 @@
 """Kill oculi with SIGKILL at random moments while clients index and delete faces, restart
-it, and check that every acknowledged face is there and every acknowledged deletion held.
+it, and check that every acknowledged face is there and every acknowledged deletion held:
+in the store (ListFaces, and DescribeCollection's FaceCount) and in the vector index (a
+SearchFaces that returns every face must return exactly the stored ones).
 
     python tools/crash_test.py --cycles 20 --images tests/fixtures/people/train
+    python tools/crash_test.py --cycles 20 --ann-threshold 10   # AnnIndex and its snapshots
 
 Exits non-zero on the first lost face or resurrected deletion.
 """
@@ -34,8 +37,11 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def start(data_dir: Path, port: int, log) -> subprocess.Popen:
+def start(data_dir: Path, port: int, log, ann_threshold: int | None) -> subprocess.Popen:
     env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+    env["OCULI_MATCH_FLOOR"] = "0"  # let the index check ask for every face
+    if ann_threshold is not None:
+        env["OCULI_ANN_THRESHOLD"] = str(ann_threshold)
     proc = subprocess.Popen([sys.executable, "-m", "oculi", "serve", "--port", str(port),
                              "--data-dir", str(data_dir)], env=env, stdout=log, stderr=log)
     deadline = time.monotonic() + 120
@@ -69,15 +75,35 @@ def check(port: int, cycle: int, added: set[str], deleted: set[str]) -> bool:
         faces |= {f["FaceId"] for f in page["Faces"]}
     lost = (added - deleted) - faces
     back = deleted & faces
+    count = c.describe_collection(CollectionId=COLLECTION)["FaceCount"]
+    indexed = searchable(c, faces)
     print(f"start {cycle}: {len(faces)} faces stored, {len(added)} acknowledged adds, "
-          f"{len(deleted)} acknowledged deletes, lost {len(lost)}, resurrected {len(back)}",
+          f"{len(deleted)} acknowledged deletes, lost {len(lost)}, resurrected {len(back)}, "
+          f"FaceCount {count}, index {'matches' if indexed == faces else 'DIFFERS'}",
           flush=True)
     if lost or back:
         print(f"FAIL: lost {sorted(lost)[:5]} resurrected {sorted(back)[:5]}")
-    return not (lost or back)
+    if indexed != faces:
+        print(f"FAIL: index lacks {sorted(faces - indexed)[:5]}, "
+              f"holds deleted {sorted(indexed - faces)[:5]}")
+    if count != len(faces):
+        print(f"FAIL: FaceCount {count} for {len(faces)} faces")
+    return not (lost or back) and indexed == faces and count == len(faces)
 
 
-def run(cycles: int, images: list[Path], seed: int, data_dir: Path) -> int:
+def searchable(c, faces: set[str]) -> set[str]:
+    """The faces the vector index holds: one stored face and all the faces a search from
+    it returns at threshold 0 (the collection stays far below SearchFaces' 4096)."""
+    if not faces:
+        return set()
+    probe = min(faces)
+    r = c.search_faces(CollectionId=COLLECTION, FaceId=probe, MaxFaces=4096,
+                       FaceMatchThreshold=0)
+    return {probe} | {m["Face"]["FaceId"] for m in r["FaceMatches"]}
+
+
+def run(cycles: int, images: list[Path], seed: int, data_dir: Path,
+        ann_threshold: int | None = None) -> int:
     rng = random.Random(seed)
     added: set[str] = set()
     deleted: set[str] = set()
@@ -85,7 +111,7 @@ def run(cycles: int, images: list[Path], seed: int, data_dir: Path) -> int:
     port = free_port()
     log = open(data_dir / "server.log", "ab")
     for cycle in range(cycles):
-        proc = start(data_dir, port, log)
+        proc = start(data_dir, port, log, ann_threshold)
         if not check(port, cycle, added, deleted):
             proc.kill()
             return 1
@@ -122,7 +148,7 @@ def run(cycles: int, images: list[Path], seed: int, data_dir: Path) -> int:
         stop.set()
         for t in threads:
             t.join()
-    proc = start(data_dir, port, log)
+    proc = start(data_dir, port, log, ann_threshold)
     ok = check(port, cycles, added, deleted)
     proc.terminate()
     proc.wait()
@@ -139,13 +165,15 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--images", default="tests/fixtures/people/train")
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--data-dir", help="default: a fresh temporary directory")
+    p.add_argument("--ann-threshold", type=int,
+                   help="OCULI_ANN_THRESHOLD for the server (default: the server's)")
     a = p.parse_args(argv)
     images = sorted(q for q in Path(a.images).rglob("*") if q.suffix.lower() in
                     (".jpg", ".jpeg", ".png"))
     if a.data_dir:
-        return run(a.cycles, images, a.seed, Path(a.data_dir))
+        return run(a.cycles, images, a.seed, Path(a.data_dir), a.ann_threshold)
     with tempfile.TemporaryDirectory() as tmp:
-        return run(a.cycles, images, a.seed, Path(tmp))
+        return run(a.cycles, images, a.seed, Path(tmp), a.ann_threshold)
 
 
 if __name__ == "__main__":
