@@ -4,6 +4,7 @@ A key in the keys file may carry
 
     "allow": ["DetectFaces", "Search*"]          # operations (globs); default: all
     "collections": {"read": ["*"], "write": ["staff"], "search": ["staff"]}
+    "expires": "2027-01-31T00:00:00Z"             # ISO-8601 with a UTC offset; default: never
 
 Collection access kinds: `search` for Search* operations, `read` for Describe*/List*, and
 `write` for every other operation that names a collection. A kind left out of
@@ -14,6 +15,7 @@ from __future__ import annotations
 
 import fnmatch
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from oculi.errors import AccessDenied
@@ -25,6 +27,7 @@ class KeySpec:
     secret_access_key: str
     allow: tuple[str, ...] = ("*",)
     collections: dict[str, tuple[str, ...]] | None = None
+    expires: datetime | None = None  # timezone-aware
 
     @classmethod
     def from_json(cls, doc: dict[str, Any]) -> KeySpec:
@@ -36,7 +39,20 @@ class KeySpec:
             cols = {k: tuple(str(p) for p in v) for k, v in cols.items()}
         return cls(access_key_id=str(doc["access_key_id"]),
                    secret_access_key=str(doc["secret_access_key"]),
-                   allow=tuple(str(p) for p in doc.get("allow", ["*"])), collections=cols)
+                   allow=tuple(str(p) for p in doc.get("allow", ["*"])), collections=cols,
+                   expires=parse_expiry(doc["expires"]) if "expires" in doc else None)
+
+    def expired(self, now: datetime) -> bool:
+        return self.expires is not None and now >= self.expires
+
+
+def parse_expiry(value: Any) -> datetime:
+    """An ISO-8601 timestamp that names its offset ("2027-01-31T00:00:00Z"): a time without
+    one would depend on the server's time zone."""
+    expires = datetime.fromisoformat(str(value))
+    if expires.utcoffset() is None:
+        raise ValueError(f"expires {value!r} has no UTC offset (end it with Z or +00:00)")
+    return expires
 
 
 def access_kind(operation: str) -> str:

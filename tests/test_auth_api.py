@@ -9,14 +9,20 @@ import subprocess
 import sys
 import threading
 import time
+import urllib.error
 import urllib.request
+from datetime import datetime, timedelta, timezone
 
 import boto3
 import pytest
 from botocore import UNSIGNED
+from botocore.auth import SigV4Auth
+from botocore.awsrequest import AWSRequest
 from botocore.config import Config
+from botocore.credentials import Credentials
 from botocore.exceptions import ClientError
 
+from oculi.settings import KeysError, load_keys
 from tests.conftest import Server, clean_env, fixture_bytes, free_port
 
 KEY, SECRET = "AKIAOCULITEST0000001", "s3cr3t/with+chars"
@@ -173,3 +179,79 @@ def test_tls(tmp_path) -> None:
     finally:
         proc.terminate()
         proc.wait(10)
+
+
+# ---- key expiry ----------------------------------------------------------------------------
+
+EXPIRED_KEY = {"access_key_id": "AKEXPIRED", "secret_access_key": "old",
+               "expires": "2020-01-01T00:00:00Z"}
+LASTING_KEY = {"access_key_id": "AKLASTING", "secret_access_key": "new",
+               "expires": "2999-01-01T00:00:00+00:00"}
+SOON_S = 10.0  # the short-lived key expires this long after the server is started
+# (its test runs first: it needs no model)
+
+
+@pytest.fixture(scope="module")
+def expiry_server(tmp_path_factory: pytest.TempPathFactory):
+    soon = datetime.now(timezone.utc) + timedelta(seconds=SOON_S)
+    keys = [EXPIRED_KEY, LASTING_KEY, {"access_key_id": "AKSOON", "secret_access_key": "soon",
+                                       "expires": soon.isoformat()}]
+    srv = Server(tmp_path_factory.mktemp("expiry"), keys=keys)
+    yield srv, soon
+    srv.stop()
+
+
+def test_key_expires_while_server_runs(expiry_server) -> None:
+    """Expiry is checked on every request, not when the keys file is read."""
+    srv, soon = expiry_server
+    client = srv.client("AKSOON", "soon")
+    assert client.list_collections()["CollectionIds"] == []
+    time.sleep(max(0.0, (soon - datetime.now(timezone.utc)).total_seconds()) + 0.5)
+    assert code_of(client.list_collections) == "ExpiredTokenException"
+
+
+def test_expired_key_refused_and_audited(expiry_server) -> None:
+    srv, _ = expiry_server
+    photo = {"Bytes": fixture_bytes("obama-480p.jpg")}
+    assert len(as_key(srv, LASTING_KEY).detect_faces(Image=photo)["FaceDetails"]) == 1
+    with pytest.raises(ClientError) as e:
+        as_key(srv, EXPIRED_KEY).detect_faces(Image=photo)
+    meta = e.value.response["ResponseMetadata"]
+    assert e.value.response["Error"]["Code"] == "ExpiredTokenException"
+    assert (meta["HTTPStatusCode"], meta["RetryAttempts"]) == (400, 0)
+    out = subprocess.run([sys.executable, "-m", "oculi", "audit", "export", "--data-dir",
+                          str(srv.data_dir)], env=clean_env(), capture_output=True, text=True,
+                         timeout=60)
+    refused = [r for r in map(json.loads, out.stdout.splitlines())
+               if r["outcome"] == "ExpiredTokenException"]
+    assert ("AKEXPIRED", "DetectFaces") in [(r["access_key"], r["operation"]) for r in refused]
+    assert "AKLASTING" not in {r["access_key"] for r in refused}
+
+
+def signed_redact(srv: Server, key: dict) -> tuple[int, dict]:
+    """POST a photo to the native redact endpoint, signed by `key` for service `oculi`."""
+    req = AWSRequest(method="POST", url=srv.url + "/oculi/redact",
+                     data=fixture_bytes("obama-480p.jpg"))
+    SigV4Auth(Credentials(key["access_key_id"], key["secret_access_key"]), "oculi",
+              "us-east-1").add_auth(req)
+    http = urllib.request.Request(req.url, data=req.body, headers=dict(req.headers),
+                                  method="POST")
+    try:
+        with urllib.request.urlopen(http, timeout=60) as r:
+            return r.status, {}
+    except urllib.error.HTTPError as e:
+        return e.code, json.loads(e.read())
+
+
+def test_expired_key_refused_on_redact_endpoint(expiry_server) -> None:
+    srv, _ = expiry_server
+    status, doc = signed_redact(srv, EXPIRED_KEY)
+    assert (status, doc["__type"]) == (400, "ExpiredTokenException")
+
+
+@pytest.mark.parametrize("expires", ["2027-01-31T00:00:00", "next tuesday", 20270131])
+def test_expiry_must_be_iso_8601_with_offset(tmp_path, expires) -> None:
+    keys_file = tmp_path / "keys.json"
+    keys_file.write_text(json.dumps({"keys": [{**EXPIRED_KEY, "expires": expires}]}))
+    with pytest.raises(KeysError):
+        load_keys(keys_file)

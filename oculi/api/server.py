@@ -12,6 +12,7 @@ import json
 import logging
 import uuid
 from dataclasses import dataclass
+from datetime import datetime, timezone
 from typing import Any
 
 import anyio
@@ -36,6 +37,8 @@ CONTENT_TYPE = "application/x-amz-json-1.1"
 TARGET_PREFIX = "RekognitionService."
 # 5 MiB of image as base64 plus the rest of the request.
 MAX_BODY = 7 * 1024 * 1024 + 64 * 1024
+# What AWS answers (HTTP 400) for credentials past their expiry; botocore does not retry it.
+EXPIRED = "ExpiredTokenException"
 
 
 class ProtocolError(Exception):
@@ -76,7 +79,7 @@ async def _read_body(request: Request) -> bytes:
 
 
 def _auth_error(e: AuthError, request_id: str) -> Response:
-    status = 400 if e.code == "UnrecognizedClientException" else 403
+    status = 400 if e.code in ("UnrecognizedClientException", EXPIRED) else 403
     return _error(e.code, e.message, status, request_id)
 
 
@@ -154,15 +157,29 @@ def build_app(ctx: ServiceContext, keys: dict[str, KeySpec]) -> Starlette:
     pending = 0
 
     def authenticate(request: Request, body: bytes, service: str) -> str | None:
-        """The caller's access key: SigV4-verified when keys are configured (AuthError
-        otherwise), else the key the request merely claims."""
+        """The caller's access key: SigV4-verified and unexpired when keys are configured
+        (AuthError otherwise), else the key the request merely claims."""
         claimed = claimed_access_key(request.headers.get("authorization", ""))
         if not keys:
             return claimed
-        return verify_request(request.method, request.scope["raw_path"].decode("latin-1"),
-                              request.scope["query_string"].decode("latin-1"), request.headers,
-                              body, secrets, service=service,
-                              max_skew_seconds=ctx.settings.max_clock_skew_s)
+        key = verify_request(request.method, request.scope["raw_path"].decode("latin-1"),
+                             request.scope["query_string"].decode("latin-1"), request.headers,
+                             body, secrets, service=service,
+                             max_skew_seconds=ctx.settings.max_clock_skew_s)
+        if keys[key].expired(datetime.now(timezone.utc)):
+            raise AuthError(EXPIRED, "The security token included in the request is expired",
+                            access_key=key)
+        return key
+
+    async def refuse(e: AuthError, request: Request, operation: str, request_id: str
+                     ) -> Response:
+        """The error answer to a failed authentication; a verified key refused for its
+        expiry is audited like a denied call."""
+        if e.access_key is not None:
+            source = request.client.host if request.client else None
+            await anyio.to_thread.run_sync(ctx.audit().append, event_for(
+                operation, {}, None, e.code, e.access_key, source, request_id))
+        return _auth_error(e, request_id)
 
     async def rekognition(request: Request) -> Response:
         nonlocal pending
@@ -174,15 +191,15 @@ def build_app(ctx: ServiceContext, keys: dict[str, KeySpec]) -> Starlette:
         try:
             body = await _read_body(request)
             target = request.headers.get("x-amz-target", "")
+            name = target[len(TARGET_PREFIX):] if target.startswith(TARGET_PREFIX) else ""
+            op = spec.operation(name)
             try:
                 access_key = authenticate(request, body, "rekognition")
             except AuthError as e:
-                return _auth_error(e, request_id)
+                return await refuse(e, request, name if op else "UnknownOperation", request_id)
             if not target.startswith(TARGET_PREFIX):
                 raise ProtocolError("UnknownOperationException",
                                     "Missing or malformed X-Amz-Target header")
-            name = target[len(TARGET_PREFIX):]
-            op = spec.operation(name)
             if op is None:
                 raise ProtocolError("UnknownOperationException", f"Unknown operation {name}")
             try:
@@ -230,7 +247,7 @@ def build_app(ctx: ServiceContext, keys: dict[str, KeySpec]) -> Starlette:
             try:
                 authenticate(request, body, "oculi")
             except AuthError as e:
-                return _auth_error(e, request_id)
+                return await refuse(e, request, "Redact", request_id)
             q = request.query_params
             data, media, count = await anyio.to_thread.run_sync(
                 redact_bytes, ctx, body, q, limiter=limiter)

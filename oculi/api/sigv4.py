@@ -48,10 +48,11 @@ _MISMATCH_MESSAGE = (
 class AuthError(Exception):
     """A request whose signature cannot be accepted; ``code`` is the AWS error code."""
 
-    def __init__(self, code: str, message: str) -> None:
+    def __init__(self, code: str, message: str, access_key: str | None = None) -> None:
         super().__init__(message)
         self.code = code
         self.message = message
+        self.access_key = access_key  # set once the signature has been verified
 
 
 @dataclass(frozen=True)
