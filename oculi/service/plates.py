@@ -1,0 +1,47 @@
+"""Licence plates in one image: the shared text reader's lines, then the plate filters.
+
+Used by `oculi plates` and the native endpoint POST /oculi/plates; both answer the JSON
+that `plates_json` writes.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from oculi.service.context import ServiceContext
+from oculi.service.text import shared_text_reader
+from oculi.vision.decode import decode
+from oculi.vision.plates import Plate, find_plates
+from oculi.vision.text import TextReader
+
+METHOD = "oculi-plates-ppocrv6-small"  # plate filters on DetectText's reader
+
+
+def detect_plates(reader: TextReader, rgb: np.ndarray) -> list[Plate]:
+    """The plates in an RGB image, most confident first."""
+    return find_plates(rgb, reader(rgb))
+
+
+def plates_json(plates: list[Plate], width: int, height: int) -> dict[str, Any]:
+    """Plates as JSON: text, what was read, confidence in percent, and the box both in
+    ratios of the image (as Rekognition's BoundingBox) and in pixels."""
+    out = []
+    for p in plates:
+        x0, y0, x1, y1 = p.box
+        out.append({"Text": p.text, "Reading": p.reading, "Confidence": 100.0 * p.confidence,
+                    "BoundingBox": {"Width": (x1 - x0) / width, "Height": (y1 - y0) / height,
+                                    "Left": x0 / width, "Top": y0 / height},
+                    "Box": [x0, y0, x1, y1]})
+    return {"Plates": out, "ImageWidth": width, "ImageHeight": height, "Method": METHOD}
+
+
+def plates_for_bytes(ctx: ServiceContext, body: bytes) -> dict[str, Any]:
+    """The native endpoint's work: decode a JPEG or PNG (InvalidImageFormatException
+    otherwise), find its plates with the server's shared text reader, answer JSON."""
+    image = decode(body)
+    s = ctx.settings
+    plates = detect_plates(shared_text_reader(s.model_dir, ctx.threads, s.device), image.rgb)
+    height, width = image.rgb.shape[:2]
+    return plates_json(plates, width, height)
