@@ -141,6 +141,31 @@ def _cmd_detect_faces(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_plates(args: argparse.Namespace) -> int:
+    from oculi.errors import OculiError
+    from oculi.service.plates import detect_plates, plates_json
+    from oculi.service.text import load_text_reader
+    from oculi.vision.decode import decode
+
+    s = _settings(args)
+    try:
+        image = decode(Path(args.image).read_bytes())
+    except OSError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 1
+    except OculiError as e:
+        print(f"error: {e.code}: {e.message}", file=sys.stderr)
+        return 1
+    plates = detect_plates(load_text_reader(s.model_dir, s.threads, s.device), image.rgb)
+    if args.json:
+        height, width = image.rgb.shape[:2]
+        print(json.dumps(plates_json(plates, width, height), indent=2))
+    else:
+        for p in plates:
+            print(f"{p.text}\t{100 * p.confidence:.1f}\t{','.join(map(str, p.box))}\t{p.reading}")
+    return 0
+
+
 def _cmd_audit(args: argparse.Namespace) -> int:
     import csv
 
@@ -391,6 +416,13 @@ def build_parser() -> argparse.ArgumentParser:
     dp.add_argument("--draw", metavar="OUT.jpg", help="write the image with faces drawn")
     common(dp)
     dp.set_defaults(func=_cmd_detect_faces)
+
+    lp = sub.add_parser("plates", help="licence plates in a local image: text, confidence, "
+                        "box (x0,y0,x1,y1 pixels), reading")
+    lp.add_argument("image")
+    lp.add_argument("--json", action="store_true", help="print JSON (boxes also as ratios)")
+    common(lp)
+    lp.set_defaults(func=_cmd_plates)
     return p
 
 

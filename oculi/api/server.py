@@ -258,6 +258,25 @@ def build_app(ctx: ServiceContext, keys: dict[str, KeySpec]) -> Starlette:
         except Exception:
             return _internal_error(request_id)
 
+    async def plates_endpoint(request: Request) -> Response:
+        """POST /oculi/plates with a JPEG or PNG body; answers the plates as JSON."""
+        from oculi.service.plates import plates_for_bytes
+
+        request_id = str(uuid.uuid4())
+        try:
+            body = await _read_body(request)
+            try:
+                authenticate(request, body, "oculi")
+            except AuthError as e:
+                return _auth_error(e, request_id)
+            result = await anyio.to_thread.run_sync(plates_for_bytes, ctx, body,
+                                                    limiter=limiter)
+            return JSONResponse(result, headers={"x-amzn-RequestId": request_id})
+        except OculiError as e:
+            return _error(e.code, e.message, e.status, request_id)
+        except Exception:
+            return _internal_error(request_id)
+
     async def health(request: Request) -> Response:
         return JSONResponse({"service": "oculi", "version": __version__, "status": "ok"})
 
@@ -265,4 +284,5 @@ def build_app(ctx: ServiceContext, keys: dict[str, KeySpec]) -> Starlette:
         Route("/", rekognition, methods=["POST"]),
         Route("/health", health, methods=["GET"]),
         Route("/oculi/redact", redact_endpoint, methods=["POST"]),
+        Route("/oculi/plates", plates_endpoint, methods=["POST"]),
     ])
