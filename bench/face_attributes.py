@@ -1,5 +1,5 @@
-"""Measure oculi's face attributes (AgeRange, Gender, Emotions, Smile, MouthOpen) against
-hand labels, and their speed.
+"""Measure oculi's face attributes (AgeRange, Gender, Emotions, Smile, MouthOpen, EyesOpen,
+EyeDirection) against hand labels, and their speed.
 
 Labels: bench/face_attributes_labels.csv, hand-made (how: docs/face-attributes.md). Each row
 names a photo under the dev-data folder and a face box; the face that oculi's detector
@@ -8,8 +8,10 @@ absolute error, the rate at which the labelled age lies inside AgeRange, and the
 range width), broken down by the labelled gender and age band; the emotion confusion
 matrix; reliability tables of the confidences (answers binned by confidence; a calibrated
 attribute is right about as often as its bin says); a 5-fold cross-validated check of the
-two fitted curves (Smile, MouthOpen), since they were fitted on these same faces; and
-milliseconds per face for the attributes after warm-up.
+three fitted curves (Smile, MouthOpen, EyesOpen), since they were fitted on these same
+faces; consistency checks of EyeDirection (no ground-truth gaze exists here: mirrored
+photos, and faces labelled as looking at the camera); and milliseconds per face for the
+attributes after warm-up.
 
     python bench/face_attributes.py [--data DIR] [--threads N] [--fit]
 
@@ -32,14 +34,16 @@ from oculi.models.zoo import load_face_analyzer
 from oculi.vision.attributes import (
     AGE_HALF_WIDTH,
     ATTRIBUTES,
+    EYES_OPEN,
     MOUTH_OPEN,
     SMILE,
     analyze_attributes,
     raw_scores,
 )
-from oculi.vision.attributes.age_gender import expected_age
+from oculi.vision.attributes.age_gender import AGES, expected_age
 from oculi.vision.attributes.calibration import Logistic, fit_logistic
 from oculi.vision.attributes.emotion import CLASSES
+from oculi.vision.attributes.gaze import EYEBALL_RATIO, PITCH_OFFSET_DEG, eye_direction
 from oculi.vision.attributes.models import load_attribute_models
 from oculi.vision.decode import decode
 from oculi.vision.types import FaceDetections
@@ -120,7 +124,8 @@ def load_faces(data: Path, analyzer, models) -> list[dict]:
             print(f"  labelled face {row['box']} in {row['file']} not found; skipped")
             continue
         raw = raw_scores(models, rgb, faces.take(np.array([j])), set(ATTRIBUTES))
-        out.append({**row, **{f"raw_{k}": v[0] for k, v in raw.items()}})
+        out.append({**row, **{f"raw_{k}": v[0] for k, v in raw.items()},
+                    "head_pose": faces.pose[j], "found_box": faces.boxes[j]})
     return out
 
 
@@ -162,6 +167,29 @@ def report_age(faces: list[dict]) -> None:
                   f"bias {err[sel].mean():+5.1f}  inside {100 * inside[sel].mean():5.1f}%")
     for hw in (6, 8, 10, 11, 12):
         print(f"  half-width {hw:2d}: inside {100 * (np.abs(err) <= hw + 0.5).mean():5.1f}%")
+    report_age_per_face_width(age, est, np.stack([f["raw_age"] for f in rows]))
+
+
+def report_age_per_face_width(age: np.ndarray, est: np.ndarray, probs: np.ndarray,
+                              folds: int = 5) -> None:
+    """A per-face range, expected age +- (a + b * the network's own standard deviation),
+    with (a, b) chosen on the other folds as the narrowest (median width) that holds the
+    labelled age for >= 80% of them: does the network know when it is unsure?"""
+    sd = np.sqrt(np.maximum(probs @ AGES**2 - est**2, 0.0))
+    order = np.random.default_rng(0).permutation(len(age))
+    grid = [(a, b) for a in np.arange(0.0, 14.0, 0.5) for b in np.arange(0.0, 3.01, 0.25)]
+    inside, width = np.zeros(len(age), bool), np.zeros(len(age))
+    for k in range(folds):
+        test = order[k::folds]
+        train = np.setdiff1d(order, test)
+        best = min((np.median(2 * np.rint(a + b * sd[train])), a, b) for a, b in grid
+                   if (np.abs(age[train] - est[train]) <= a + b * sd[train] + 0.5).mean() >= 0.8)
+        half = np.rint(best[1] + best[2] * sd[test])
+        inside[test] = np.abs(age[test] - est[test]) <= half + 0.5
+        width[test] = 2 * half
+    print(f"  per-face width from the network's spread (median sd {np.median(sd):.1f} y), "
+          f"{folds}-fold cross-validated: inside {100 * inside.mean():.1f}%, median width "
+          f"{np.median(width):.0f} y")
 
 
 def report_emotions(faces: list[dict]) -> None:
@@ -191,7 +219,8 @@ def report_binary(name: str, faces: list[dict], key: str, feature: str, curve: L
         x = np.array([f[f"raw_{feature}"] for f in rows], np.float64)
     value, conf = binary_conf(curve(x))
     right = value == y
-    print(f"\n{name}: n={len(rows)} ({y.sum()} true), accuracy {100 * right.mean():.1f}%")
+    print(f"\n{name}: n={len(rows)} ({y.sum()} true), accuracy {100 * right.mean():.1f}%; "
+          f"recall of true {100 * right[y].mean():.1f}%, of false {100 * right[~y].mean():.1f}%")
     for g in ("Female", "Male"):
         sel = np.array([f["gender"] == g for f in rows])
         print(f"  labelled {g:6s}: n={sel.sum():3d}  accuracy {100 * right[sel].mean():5.1f}%")
@@ -199,11 +228,74 @@ def report_binary(name: str, faces: list[dict], key: str, feature: str, curve: L
     cv_value, cv_conf = binary_conf(cross_validated(x, y))
     cv_right = cv_value == y
     print(f"  5-fold cross-validated (curve refitted without the fold): accuracy "
-          f"{100 * cv_right.mean():.1f}%")
+          f"{100 * cv_right.mean():.1f}%; recall of true {100 * cv_right[y].mean():.1f}%, "
+          f"of false {100 * cv_right[~y].mean():.1f}%")
     reliability(f"{name}, cross-validated", cv_conf, cv_right)
     if fit:
         c = fit_logistic(x, y)
         print(f"  fitted: Logistic(slope={c.slope:.4f}, bias={c.bias:.4f})")
+
+
+def mirrored_gaze(data: Path, analyzer, faces: list[dict]) -> np.ndarray:
+    """(N, 2) EyeDirection of each labelled face found again in its mirrored photo."""
+    out = np.full((len(faces), 2), np.nan)
+    by_file: dict[str, list[int]] = {}
+    for i, f in enumerate(faces):
+        by_file.setdefault(f["file"], []).append(i)
+    for name, idx in by_file.items():
+        rgb = np.ascontiguousarray(decode((data / name).read_bytes()).rgb[:, ::-1])
+        found = analyzer.analyze(rgb)
+        width = rgb.shape[1]
+        for i in idx:
+            x1, y1, x2, y2 = faces[i]["found_box"]
+            mirrored = np.array([width - x2, y1, width - x1, y2])
+            scores = [iou(mirrored, b) for b in found.boxes]
+            if scores and max(scores) >= 0.5:
+                j = int(np.argmax(scores))
+                out[i] = eye_direction(found.mesh[j:j + 1])[0]
+    return out
+
+
+def report_eye_direction(data: Path, analyzer, faces: list[dict], fit: bool) -> None:
+    gaze = np.stack([f["raw_gaze"] for f in faces])
+    head = np.stack([f["head_pose"] for f in faces])[:, 1:].astype(np.float64)
+    seen = gaze + head  # the eyes' direction as seen from the camera
+    ok = ~np.isnan(gaze[:, 0])
+    print(f"\nEyeDirection (iris offset on a {EYEBALL_RATIO}-eye-width eyeball, minus head pose; "
+          f"no ground truth): n={len(faces)}, estimate given for {ok.sum()} "
+          f"({len(faces) - ok.sum()} irises missed)")
+    mirror = mirrored_gaze(data, analyzer, faces)
+    both = ok & ~np.isnan(mirror[:, 0])
+    yaw_gap = np.abs(gaze[both, 0] + mirror[both, 0])
+    pitch_gap = np.abs(gaze[both, 1] - mirror[both, 1])
+    print(f"  mirrored photo (expect yaw negated, pitch equal), {both.sum()} faces: "
+          f"|yaw + mirrored yaw| median {np.median(yaw_gap):.1f}, 90th pct "
+          f"{np.quantile(yaw_gap, 0.9):.1f} deg; |pitch - mirrored pitch| median "
+          f"{np.median(pitch_gap):.1f}, 90th pct {np.quantile(pitch_gap, 0.9):.1f} deg")
+    turned = both & (np.abs(gaze[:, 0]) >= 5)
+    flipped = np.sign(gaze[turned, 0]) != np.sign(mirror[turned, 0])
+    print(f"  of {turned.sum()} faces with |yaw| >= 5 deg, the mirrored yaw has the opposite "
+          f"sign for {100 * flipped.mean():.0f}%")
+    label = np.array([f["gaze_at_camera"] for f in faces])
+    for value, name in (("1", "looking at the camera"), ("0", "looking away")):
+        sel = ok & (label == value)
+        if sel.any():
+            print(f"  labelled {name:21s}: n={sel.sum():3d}  as seen from the camera |yaw| "
+                  f"median {np.median(np.abs(seen[sel, 0])):5.1f}, 90th pct "
+                  f"{np.quantile(np.abs(seen[sel, 0]), 0.9):5.1f}; |pitch| median "
+                  f"{np.median(np.abs(seen[sel, 1])):5.1f}, 90th pct "
+                  f"{np.quantile(np.abs(seen[sel, 1]), 0.9):5.1f} deg")
+    sel = ok & (label == "1")
+    for k, axis in enumerate(("yaw", "pitch")):
+        slope = np.polyfit(head[sel, k], gaze[sel, k], 1)[0]
+        corr = np.corrcoef(head[sel, k], gaze[sel, k])[0, 1]
+        print(f"  looking at the camera: eye {axis} vs head {axis} slope {slope:+.2f}, "
+              f"correlation {corr:+.2f} (eyes that turn back to the camera give slope -1)")
+    if fit:
+        frontal = sel & (np.abs(head).max(axis=1) < 10)
+        raw_pitch = seen[frontal, 1] + PITCH_OFFSET_DEG
+        print(f"  fitted: PITCH_OFFSET_DEG = {np.median(raw_pitch):.1f} (median raw pitch of "
+              f"{frontal.sum()} frontal faces looking at the camera)")
 
 
 def report_speed(data: Path, analyzer, models, repeat: int = 5) -> None:
@@ -256,6 +348,9 @@ def main() -> None:
     report_binary("Smile (from P(happy))", faces, "smile", "emotion", SMILE, args.fit)
     report_binary("MouthOpen (inner-lip gap / mouth width)", faces, "mouth_open", "mouth",
                   MOUTH_OPEN, args.fit)
+    report_binary("EyesOpen (eyelid gap / eye width)", faces, "eyes_open", "eyes", EYES_OPEN,
+                  args.fit)
+    report_eye_direction(args.data, analyzer, faces, args.fit)
     if args.fit:
         rows = [f for f in faces if f["age"]]
         err = np.abs(expected_age(np.stack([f["raw_age"] for f in rows]))

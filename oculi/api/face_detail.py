@@ -28,6 +28,7 @@ def face_details(result: FaceResult) -> list[dict[str, Any]]:
             b, s = (float(v) for v in faces.quality[i])
             d["Quality"] = {"Brightness": b, "Sharpness": s}
         d["Confidence"] = float(faces.scores[i]) * 100.0
-        d.update({name: values[i] for name, values in result.details.items()})
+        d.update({name: values[i] for name, values in result.details.items()
+                  if values[i] is not None})
         out.append(d)
     return out

@@ -2,15 +2,16 @@
 image and its `FaceDetections` (with mesh).
 
 `analyze_attributes(models, rgb, faces, wanted)` returns, per Rekognition attribute name,
-one JSON value per face, exactly as Rekognition spells it. Only the models an asked-for
-attribute needs are run. Attributes without a measured method (EyesOpen, EyeDirection,
-Eyeglasses, Sunglasses, Beard, Mustache, FaceOccluded, and the emotion CONFUSED) are not
-produced at all: see docs/face-attributes.md for the reasons and the measured accuracy of
-what is produced.
+one JSON value per face, exactly as Rekognition spells it (None where a face has no
+estimate: it is left out of that face's answer). Only the models an asked-for attribute
+needs are run. Attributes without a measured method (Eyeglasses, Sunglasses, Beard,
+Mustache, FaceOccluded, and the emotion CONFUSED) are not produced at all: see
+docs/face-attributes.md for the reasons and the measured accuracy of what is produced.
 
 Confidences are probabilities x 100 that were checked against hand labels
 (bench/face_attributes.py): Gender and Emotions are the networks' own probabilities,
-Smile and MouthOpen go through logistic curves fitted there (`calibration`).
+Smile, MouthOpen and EyesOpen go through logistic curves fitted there (`calibration`).
+EyeDirection has no Confidence: no ground-truth gaze was available to calibrate one.
 """
 
 from __future__ import annotations
@@ -24,7 +25,8 @@ from oculi.vision.attributes.age_gender import age_probabilities, age_range, mal
 from oculi.vision.attributes.align import face_canvas
 from oculi.vision.attributes.calibration import Logistic, binary_answer
 from oculi.vision.attributes.emotion import CLASSES, emotion_probabilities
-from oculi.vision.attributes.geometry import mouth_opening
+from oculi.vision.attributes.gaze import eye_direction
+from oculi.vision.attributes.geometry import eye_opening, mouth_opening
 from oculi.vision.types import FaceDetections
 
 # Which catalogue models each attribute runs (none: read off the mesh).
@@ -34,6 +36,8 @@ MODELS_FOR: dict[str, tuple[str, ...]] = {
     "Emotions": ("emotion",),
     "Smile": ("emotion",),
     "MouthOpen": (),
+    "EyesOpen": (),
+    "EyeDirection": (),
 }
 ATTRIBUTES = tuple(MODELS_FOR)
 
@@ -44,6 +48,8 @@ AGE_HALF_WIDTH = 11
 SMILE = Logistic(slope=0.8642, bias=0.9699)
 # MouthOpen: P(open) from the inner-lip gap / mouth width.
 MOUTH_OPEN = Logistic(slope=32.608, bias=-2.4496)
+# EyesOpen: P(open) from the eyelid gap / eye width.
+EYES_OPEN = Logistic(slope=25.7131, bias=-2.1785)
 
 ModelSource = Mapping[str, Callable[[np.ndarray], Any]]
 
@@ -56,13 +62,18 @@ def _logit(p: np.ndarray) -> np.ndarray:
 def raw_scores(models: ModelSource, rgb: np.ndarray, faces: FaceDetections,
                wanted: set[str]) -> dict[str, np.ndarray]:
     """The uncalibrated per-face outputs the asked-for attributes are built from:
-    'age' (N, 81), 'male' (N,), 'emotion' (N, 7), 'mouth' (N,)."""
+    'age' (N, 81), 'male' (N,), 'emotion' (N, 7), 'mouth' (N,), 'eyes' (N,),
+    'gaze' (N, 2) yaw and pitch in degrees."""
     if faces.mesh is None:
         raise ValueError("attributes need the face mesh (run the DEFAULT analysis first)")
     mesh = faces.mesh
     out: dict[str, np.ndarray] = {}
     if "MouthOpen" in wanted:
         out["mouth"] = mouth_opening(mesh)
+    if "EyesOpen" in wanted:
+        out["eyes"] = eye_opening(mesh)
+    if "EyeDirection" in wanted:
+        out["gaze"] = eye_direction(mesh)
     if not wanted & {"AgeRange", "Gender", "Emotions", "Smile"}:
         return out
     canvases = [face_canvas(rgb, m) for m in mesh]
@@ -103,6 +114,13 @@ def format_attributes(raw: dict[str, np.ndarray], wanted: set[str]) -> dict[str,
         out["Smile"] = _binary(SMILE(_logit(raw["emotion"][:, CLASSES.index("HAPPY")])))
     if "MouthOpen" in wanted:
         out["MouthOpen"] = _binary(MOUTH_OPEN(raw["mouth"]))
+    if "EyesOpen" in wanted:
+        out["EyesOpen"] = _binary(EYES_OPEN(raw["eyes"]))
+    if "EyeDirection" in wanted:
+        out["EyeDirection"] = [
+            None if np.isnan(yaw) else {"Yaw": float(yaw), "Pitch": float(pitch)}
+            for yaw, pitch in raw["gaze"]
+        ]
     return out
 
 
