@@ -14,9 +14,10 @@ Two labelled sets, both small:
    header). Per-class AP at IoU 0.5 (all-point interpolated, VOC 2010+ style) and person
    recall at IoU 0.5 for people taller than 60 px.
 
-Both at the network alone (one 300 x 300 view) and tiled (the whole image plus four
-overlapping crops, oculi's default), at several MinConfidence values; and milliseconds per
-image (median of --repeat runs over all the photos) for each. Debian's packages are
+Each detector (the OpenImages SSD, and the SSDLite person detector whose persons
+DetectLabels reports) is run on the whole image alone (one 300 x 300 view) and tiled (the
+whole image plus four overlapping crops), at several MinConfidence values; and
+milliseconds per image (median of --repeat runs over all the photos) for each. Debian's packages are
 fetched with `--fetch DIR` (apt-get download + dpkg -x) or given unpacked with
 `--debian DIR`.
 
@@ -27,19 +28,21 @@ from __future__ import annotations
 
 import argparse
 import csv
+import functools
 import statistics
 import time
 import xml.etree.ElementTree as ET
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 
 from bench.moderation import fetch
 from oculi.service.image_source import ANALYSIS_SIDE
-from oculi.service.labels import load_object_detector
+from oculi.service.labels import load_label_detectors
 from oculi.vision.decode import decode
 from oculi.vision.label_taxonomy import CLASS_LABEL
-from oculi.vision.labels import ObjectDetector, Objects
+from oculi.vision.labels import Objects
 from oculi.vision.nms import iou_matrix
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -81,6 +84,7 @@ def labelled_boxes(debian: Path) -> dict[Path, list[tuple[str, np.ndarray]]]:
 
 def of_label(objects: Objects, label: str) -> tuple[np.ndarray, np.ndarray]:
     mask = np.array([CLASS_LABEL.get(n) == label for n in objects.class_names()], bool)
+    mask = mask.reshape(-1)
     return objects.boxes[mask], 100.0 * objects.scores[mask]
 
 
@@ -131,14 +135,14 @@ def average_precision(tp: np.ndarray, scores: np.ndarray, n_truth: int) -> float
     return float(np.sum((r[1:] - r[:-1]) * p[1:]))
 
 
-def detect_all(detector: ObjectDetector, images: dict[Path, np.ndarray], tiled: bool,
+def detect_all(run: Callable[[np.ndarray], Objects], images: dict[Path, np.ndarray],
                repeat: int) -> tuple[dict[Path, Objects], float]:
     found: dict[Path, Objects] = {}
     times = []
     for _ in range(repeat):
         for path, rgb in images.items():
             t = time.perf_counter()
-            found[path] = detector(rgb, FLOOR, tiled=tiled)
+            found[path] = run(rgb)
             times.append(1000 * (time.perf_counter() - t))
     return found, statistics.median(times)
 
@@ -157,7 +161,8 @@ def report_faces(faces: dict[Path, np.ndarray], found: dict[Path, Objects]) -> N
 
 def report_boxes(truth: dict[Path, list[tuple[str, np.ndarray]]],
                  found: dict[Path, Objects]) -> None:
-    labels = sorted({lab for items in truth.values() for lab, _ in items})
+    known = {CLASS_LABEL.get(n) for n in next(iter(found.values())).names}
+    labels = sorted({lab for items in truth.values() for lab, _ in items} & known)
     aps = []
     for label in labels:
         tps, scores, n = [], [], 0
@@ -196,24 +201,35 @@ def main() -> None:
     debian = fetch(args.fetch) if args.fetch else args.debian
     if debian is None:
         ap.error("give --fetch DIR or --debian DIR")
-    detector = load_object_detector(threads=args.threads)
+    pair = load_label_detectors(threads=args.threads)
     faces = labelled_faces(args.data / "dlib_faces_voc")
     truth = labelled_boxes(debian)
     face_images = {p: load(p) for p in faces}
     box_images = {p: load(p) for p in truth}
-    print(f"object detector: threads={args.threads}; {len(faces)} VOC photos with "
+    print(f"threads={args.threads}; {len(faces)} VOC photos with "
           f"{sum(len(f) for f in faces.values())} labelled faces; {len(truth)} photos with "
           f"{sum(len(v) for v in truth.values())} hand-labelled boxes")
     for tiled in (False, True):
         mode = "tiled (whole image + 4 crops)" if tiled else "whole image only"
-        found_f, ms_f = detect_all(detector, face_images, tiled, args.repeat)
-        found_b, ms_b = detect_all(detector, box_images, tiled, args.repeat)
-        print(f"\n{mode}: median {ms_f:.1f} ms per VOC photo (about 500x375), "
-              f"{ms_b:.1f} ms per hand-labelled photo")
-        print("  persons of dlib's labelled faces (VOC group photos):")
-        report_faces(faces, found_f)
-        print("  hand-labelled boxes (bench/labels_boxes.csv):")
-        report_boxes(truth, found_b)
+        for name, detector in (("OpenImages SSD", pair.objects),
+                               ("SSDLite person", pair.persons)):
+            run = functools.partial(detector, score_floor=FLOOR, tiled=tiled)
+            found_f, ms_f = detect_all(run, face_images, args.repeat)
+            found_b, ms_b = detect_all(run, box_images, args.repeat)
+            print(f"\n{name}, {mode}: median {ms_f:.1f} ms per VOC photo (about 500x375), "
+                  f"{ms_b:.1f} ms per hand-labelled photo")
+            print("  persons of dlib's labelled faces (VOC group photos):")
+            report_faces(faces, found_f)
+            print("  hand-labelled boxes (bench/labels_boxes.csv):")
+            report_boxes(truth, found_b)
+    found_f, ms_f = detect_all(pair, face_images, args.repeat)
+    found_b, ms_b = detect_all(pair, box_images, args.repeat)
+    print("\noculi's DetectLabels (OpenImages SSD on the whole image, Person from SSDLite "
+          f"tiled): median {ms_f:.1f} ms per VOC photo, {ms_b:.1f} ms per hand-labelled photo")
+    print("  persons of dlib's labelled faces (VOC group photos):")
+    report_faces(faces, found_f)
+    print("  hand-labelled boxes (bench/labels_boxes.csv):")
+    report_boxes(truth, found_b)
 
 
 if __name__ == "__main__":

@@ -70,15 +70,20 @@ def test_parents_are_chains_and_labels_without_instances(dog) -> None:
 
 
 def test_persons_found_with_boxes(client) -> None:
-    response = client.detect_labels(Image={"Bytes": fixture_bytes(PEOPLE)}, MinConfidence=15)
+    response = client.detect_labels(Image={"Bytes": fixture_bytes(PEOPLE)})
     person = by_name(response)["Person"]
+    assert person["Confidence"] >= 90
     assert person["Parents"] == [] and person["Aliases"] == [{"Name": "Human"}]
-    lefts = sorted(i["BoundingBox"]["Left"] + i["BoundingBox"]["Width"] / 2
-                   for i in person["Instances"] if i["BoundingBox"]["Height"] > 0.5)
-    # Tall boxes on each man (Obama on the left half, Biden on the right).
-    assert len(lefts) >= 2 and lefts[0] < 0.5 < lefts[-1]
+    # One box on each man, hand-labelled at x 10-560 and 580-1120 of 1126, full height.
+    (left, right) = sorted((i["BoundingBox"] for i in person["Instances"]),
+                           key=lambda b: b["Left"])
+    assert left["Left"] == pytest.approx(10 / 1126, abs=0.05)
+    assert left["Left"] + left["Width"] == pytest.approx(560 / 1126, abs=0.05)
+    assert right["Left"] == pytest.approx(580 / 1126, abs=0.05)
+    assert right["Left"] + right["Width"] == pytest.approx(1120 / 1126, abs=0.05)
+    assert min(left["Height"], right["Height"]) > 0.9
     for inst in person["Instances"]:
-        assert inst["Confidence"] >= 15
+        assert inst["Confidence"] >= 55
         b = inst["BoundingBox"]
         assert 0 <= b["Left"] and b["Left"] + b["Width"] <= 1 + 1e-6
         assert 0 <= b["Top"] and b["Top"] + b["Height"] <= 1 + 1e-6
@@ -87,9 +92,8 @@ def test_persons_found_with_boxes(client) -> None:
 def test_s3_object(server, moto_s3) -> None:
     client = server.client()
     response = client.detect_labels(Image={"S3Object": {"Bucket": "photos",
-                                                        "Name": "two_people.jpg"}},
-                                    MinConfidence=15)
-    assert "Person" in by_name(response)
+                                                        "Name": "two_people.jpg"}})
+    assert len(by_name(response)["Person"]["Instances"]) == 2
 
 
 def test_min_confidence_and_max_labels(client) -> None:
@@ -214,6 +218,15 @@ def test_taxonomy_covers_every_class_of_the_shipped_label_map() -> None:
         assert label in TAXONOMY
         assert all(parent in TAXONOMY for parent in ancestors(label))
     assert ancestors("High Heel") == ["Shoe", "Footwear", "Clothing"]
+
+
+def test_group_photo_persons(client) -> None:
+    """dlib's VOC photo 2008_002079.jpg: six people, faces hand-labelled by dlib."""
+    response = client.detect_labels(Image={"Bytes": fixture_bytes("2008_002079.jpg")},
+                                    Settings={"GeneralLabels": {
+                                        "LabelInclusionFilters": ["Person"]}})
+    (person,) = response["Labels"]
+    assert 5 <= len(person["Instances"]) <= 8
 
 
 def test_anchors_and_tiles() -> None:

@@ -239,3 +239,16 @@ def test_objectron_ssd_and_label_map_from_the_npm_tarball() -> None:
     assert model[4:8] == b"TFL3" and len(model) == 9987728
     names = build_model_bytes(CATALOGUE["objects_oidv4_labels"], tarball).decode()
     assert names.split("\n")[:5] == ["???", "Bicycle", "Boot", "Laptop", "Person"]
+
+
+def test_person_ssd_conversion_is_repeatable_and_installed() -> None:
+    """The SSDLite graph converts to the same ONNX bytes every time, and those are the
+    installed model's (the detections it gives are checked in tests/test_labels_api.py)."""
+    spec, wheel = wheel_of("persons_ssdlite")
+    first = build_model_bytes(spec, wheel)
+    assert build_model_bytes(spec, wheel) == first
+    assert verified_path(spec, default_model_dir()).read_bytes() == first
+    session = OnnxModel(verified_path(spec, default_model_dir()), threads=1)
+    out = session(np.zeros((1, 300, 300, 3), np.float32))
+    assert out["box_encodings"].shape == (1, 1917, 4)
+    assert out["class_logits"].shape == (1, 1917, 2)

@@ -18,7 +18,7 @@ from oculi.service.labels import (
     MODEL_VERSION,
     Region,
     detect_labels,
-    shared_object_detector,
+    shared_label_detectors,
 )
 from oculi.vision.image_properties import DominantColor
 from oculi.vision.labels import Label
@@ -61,7 +61,8 @@ def region_json(region: Region, contrast: bool) -> dict[str, Any]:
 
 def detect_labels_op(ctx: ServiceContext, params: dict[str, Any]) -> dict[str, Any]:
     image = load_image(params["Image"], ctx.s3)
-    detector = shared_object_detector(ctx.settings.model_dir, ctx.threads)
+    s = ctx.settings
+    detector = shared_label_detectors(s.model_dir, ctx.threads, s.device)
     result = detect_labels(detector, image.rgb, params)
     height, width = image.rgb.shape[:2]
     out: dict[str, Any] = {

