@@ -15,7 +15,7 @@ import numpy as np
 
 from oculi.service.context import ServiceContext
 from oculi.service.image_source import load_image
-from oculi.service.labels import shared_object_detector
+from oculi.service.labels import shared_label_detectors
 from oculi.service.ppe import (
     MODEL_VERSION,
     Person,
@@ -55,7 +55,8 @@ def detect_protective_equipment_op(ctx: ServiceContext, params: dict[str, Any]
     image = load_image(params["Image"], ctx.s3)
     s = ctx.settings
     classifier = shared_face_cover_classifier(s.model_dir, ctx.threads, s.device)
-    find_persons = person_finder(shared_object_detector(s.model_dir, ctx.threads))
+    find_persons = person_finder(shared_label_detectors(s.model_dir, ctx.threads,
+                                                        s.device).persons)
     persons = detect_protective_equipment(ctx.face_analyzer(), classifier, image.rgb,
                                           find_persons)
     height, width = image.rgb.shape[:2]

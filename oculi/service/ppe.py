@@ -6,10 +6,11 @@ model here, and neither do heads or hands as body parts: they are never reported
 Summary that requires HEAD_COVER or HAND_COVER puts every person in PersonsIndeterminate
 (never a guess). See docs/ppe.md.
 
-Persons come from a `PersonFinder`: the Person boxes of DetectLabels' object detector at
-its default MinConfidence (55). Each face is matched to a person whose box holds it; a face
-that no person box holds (the detector misses close-ups and crowds) is a person of its own,
-whose body box is not known and so left out.
+Persons come from a `PersonFinder`: the Person boxes of DetectLabels' person detector at
+DetectLabels' default MinConfidence (55). Each face is matched to a person whose box holds
+it; a face that no person box holds (a person the detector missed) is a person of its own,
+whose body box is not known and so left out. A person box in which no face is found (a
+back, a head turned away, a second box on the same body) is a person without body parts.
 """
 
 from __future__ import annotations
@@ -153,8 +154,8 @@ def detect_protective_equipment(analyzer: FaceAnalyzer, classifier: FaceCoverCla
 
 def person_finder(detector: ObjectDetector, min_confidence: float = PERSON_MIN_CONFIDENCE
                   ) -> PersonFinder:
-    """Person boxes from DetectLabels' object detector, at DetectLabels' default
-    MinConfidence: the persons DetectLabels itself reports."""
+    """Person boxes from DetectLabels' person detector at DetectLabels' default
+    MinConfidence: the Person instances DetectLabels itself reports."""
     def find(rgb: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         objects = detector(rgb)
         keep = np.array([name == "Person" for name in objects.class_names()], bool)
