@@ -320,7 +320,7 @@ def report_speed(data: Path, analyzer, models, repeat: int = 5) -> None:
     print(f"\nSpeed: attributes on top of DEFAULT, {n_faces} faces in {len(images)} photos, "
           f"median of {repeat} runs, ms per face")
     for label, runs in per_face.items():
-        print(f"  {label:10s} {statistics.median(runs):6.2f} ms/face")
+        print(f"  {label:12s} {statistics.median(runs):6.2f} ms/face")
     t = time.perf_counter()
     for rgb in images:
         analyzer.analyze(rgb)

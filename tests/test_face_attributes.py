@@ -159,3 +159,34 @@ def test_fit_logistic_recovers_a_known_curve() -> None:
     y = rng.random(4000) < truth(x)
     fit = fit_logistic(x, y)
     assert abs(fit.slope - 1.5) < 0.2 and abs(fit.bias + 0.5) < 0.15
+
+
+def test_compare_faces_returns_emotions_and_smile(client) -> None:
+    # botocore's ComparedFace carries Emotions and Smile: the same answers as DetectFaces
+    # gives for the same faces. obama_and_biden.jpg: Biden (leftmost) smiles broadly.
+    people = FIXTURES / "people" / "test"
+    target = {"Bytes": (people / "obama_and_biden.jpg").read_bytes()}
+    r = client.compare_faces(SourceImage={"Bytes": (people / "obama1.jpg").read_bytes()},
+                             TargetImage=target, SimilarityThreshold=0)
+    faces = sorted((m["Face"] for m in r["FaceMatches"]), key=lambda f: f["BoundingBox"]["Left"])
+    detected = sorted(client.detect_faces(Image=target, Attributes=["SMILE", "EMOTIONS"])
+                      ["FaceDetails"], key=lambda f: f["BoundingBox"]["Left"])
+    assert len(faces) == len(detected) == 3
+    assert faces[0]["Smile"]["Value"] is True
+    assert faces[0]["Emotions"][0]["Type"] == "HAPPY"
+    for compared, face in zip(faces, detected):
+        assert compared["Smile"] == face["Smile"]
+        assert compared["Emotions"] == face["Emotions"]
+
+
+def test_index_faces_all_returns_every_measured_attribute(client) -> None:
+    cid = "attributes-all"
+    client.create_collection(CollectionId=cid)
+    try:
+        r = client.index_faces(CollectionId=cid, DetectionAttributes=["ALL"],
+                               Image={"Bytes": (FIXTURES / "two_people.jpg").read_bytes()})
+        assert len(r["FaceRecords"]) == 2
+        for rec in r["FaceRecords"]:
+            assert set(ATTRIBUTES) <= set(rec["FaceDetail"])
+    finally:
+        client.delete_collection(CollectionId=cid)

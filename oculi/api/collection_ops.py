@@ -18,6 +18,9 @@ from oculi.store.faces import FaceRecord
 DEFAULT_MAX_RESULTS = 1000
 DEFAULT_THRESHOLD = 80.0
 COMPARED_LANDMARKS = ("eyeLeft", "eyeRight", "mouthLeft", "mouthRight", "nose")
+# ComparedFace carries Emotions and Smile; both come from one small network (about 5 ms a
+# face, bench/face_attributes.py), so CompareFaces computes them for the target's faces.
+COMPARED_ATTRIBUTES = frozenset({"EMOTIONS", "SMILE"})
 
 
 def page_token(value: object) -> str:
@@ -155,7 +158,8 @@ def search_faces_by_image(ctx: ServiceContext, p: dict[str, Any]) -> dict[str, A
 
 
 def _compared(detail: dict[str, Any]) -> dict[str, Any]:
-    out = {k: detail[k] for k in ("BoundingBox", "Confidence", "Pose", "Quality") if k in detail}
+    out = {k: detail[k] for k in ("BoundingBox", "Confidence", "Pose", "Quality", "Emotions",
+                                  "Smile") if k in detail}
     out["Landmarks"] = [lm for lm in detail.get("Landmarks", [])
                         if lm["Type"] in COMPARED_LANDMARKS]
     return out
@@ -168,7 +172,8 @@ def compare_faces(ctx: ServiceContext, p: dict[str, Any]) -> dict[str, Any]:
     src, tgt, sims = ctx.collections().compare(source.rgb, target.rgb,
                                                p.get("QualityFilter", "NONE"))
     (src_detail,) = face_details(src)
-    details = face_details(tgt)
+    details = face_details(with_attributes(tgt, target.rgb, COMPARED_ATTRIBUTES,
+                                           ctx.attribute_models()))
     order = sorted(range(len(details)), key=lambda i: -float(sims[i]))
     return {
         "SourceImageFace": {"BoundingBox": src_detail["BoundingBox"],
