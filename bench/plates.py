@@ -25,7 +25,8 @@ Printed per set: exact-read rate (a labelled plate counts when a plate found in 
 reads exactly its characters), character error rate (each labelled plate against the
 nearest reading found in its photo, edit distance over the label's characters; a plate not
 found counts all its characters), plates found that match no label, and milliseconds per
-image (median; text reader and plate filters, one image at a time).
+image (median; text reader and plate filters, one image at a time). Each set is run at
+DetectText's detection size and at the fine one (`--fine`, `?fine=1`).
 
     python -m bench.plates --fetch ~/.cache/oculi/bench-data [--threads N] [--repeat N]
 """
@@ -79,7 +80,20 @@ CLEAR = {
     "litealpr-0.1.7/dataset/det/val/images/carlong_0174.png": ["51G31691"],
     "fast_alpr-0.4.0/assets/test_image.png": ["5AU5341"],
 }
-TRAFFIC: dict[str, list[str]] = {}
+TRAFFIC = {
+    "litealpr-0.1.7/dataset/wild/1.png": ["30E75520", "60B615952"],
+    "litealpr-0.1.7/dataset/wild/2.png": ["59P217632"],
+    "litealpr-0.1.7/dataset/wild/3.png": ["60B615952", "30E75520"],
+    "litealpr-0.1.7/dataset/wild/4.png": ["51D33051", "59E226156", "59F203797"],
+    "litealpr-0.1.7/dataset/wild/5.png": ["59K184446", "72A32118", "59L251907", "59L196721"],
+    "litealpr-0.1.7/dataset/wild/6.png": ["52K61769", "51H28532"],
+    "litealpr-0.1.7/dataset/wild/7.png": ["51R29271", "59C293061", "59Y372479", "59U265143"],
+    "litealpr-0.1.7/dataset/wild/8.png": ["59S308498", "51R29271", "59Y372479", "54Y2874"],
+    "litealpr-0.1.7/dataset/wild/9.png": ["59U142427", "54Y67136", "59K217828", "59F221779"],
+    "litealpr-0.1.7/dataset/wild/10.png": ["60A54892", "51F88826"],
+    "litealpr-0.1.7/dataset/wild/11.png": ["62A13659", "51D71167"],
+    "litealpr-0.1.7/dataset/wild/12.png": [],
+}
 NOT_ORDINARY = ("licenseplate_motion.jpg",)
 
 
@@ -110,21 +124,22 @@ def fetch(dest: Path) -> Path:
     return dest
 
 
-def timed(reader: TextReader, path: Path, repeat: int) -> tuple[list[Plate], float]:
+def timed(reader: TextReader, path: Path, repeat: int, fine: bool = False
+          ) -> tuple[list[Plate], float]:
     rgb = decode(path.read_bytes()).rgb
     times = []
     for _ in range(repeat):
         t = time.perf_counter()
-        plates = detect_plates(reader, rgb)
+        plates = detect_plates(reader, rgb, fine)
         times.append(time.perf_counter() - t)
     return plates, 1000 * statistics.median(times)
 
 
 def score_set(reader: TextReader, root: Path, labels: dict[str, list[str]], name: str,
-              repeat: int) -> None:
+              repeat: int, fine: bool = False) -> None:
     tally, ms = Tally(), []
     for rel, truth in labels.items():
-        plates, t = timed(reader, root / rel, repeat)
+        plates, t = timed(reader, root / rel, repeat, fine)
         ms.append(t)
         found = [p.text for p in plates]
         for label in truth:
@@ -152,11 +167,11 @@ def ordinary(debian: Path | None) -> list[Path]:
     return [p for p in paths if p.name not in NOT_ORDINARY]
 
 
-def score_ordinary(reader: TextReader, paths: list[Path]) -> None:
+def score_ordinary(reader: TextReader, paths: list[Path], fine: bool) -> None:
     false, flagged, ms = 0, 0, []
     for path in paths:
         try:
-            plates, t = timed(reader, path, 1)
+            plates, t = timed(reader, path, 1, fine)
         except Exception as e:  # noqa: BLE001 - a file the API would refuse is skipped
             print(f"  skipped {path.name}: {e}")
             continue
@@ -165,7 +180,8 @@ def score_ordinary(reader: TextReader, paths: list[Path]) -> None:
             false += len(plates)
             flagged += 1
             print(f"  {path}: {[(p.reading, round(100 * p.confidence, 1)) for p in plates]}")
-    print(f"ordinary photos: {false} false plate(s) on {flagged}/{len(ms)} images "
+    name = "ordinary photos, fine" if fine else "ordinary photos"
+    print(f"{name}: {false} false plate(s) on {flagged}/{len(ms)} images "
           f"({100 * flagged / max(1, len(ms)):.1f}%), {statistics.median(ms):.0f} ms/image "
           "median")
 
@@ -187,10 +203,12 @@ def main() -> None:
         raise SystemExit("give --fetch DIR or --data DIR")
     reader = load_text_reader(threads=args.threads)
     score_set(reader, data, CLEAR, "clear", args.repeat)
-    if TRAFFIC:
-        score_set(reader, data, TRAFFIC, "traffic", args.repeat)
+    score_set(reader, data, CLEAR, "clear, fine", args.repeat, fine=True)
+    score_set(reader, data, TRAFFIC, "traffic", args.repeat)
+    score_set(reader, data, TRAFFIC, "traffic, fine", args.repeat, fine=True)
     if not args.skip_ordinary:
-        score_ordinary(reader, ordinary(debian))
+        for fine in (False, True):
+            score_ordinary(reader, ordinary(debian), fine)
 
 
 if __name__ == "__main__":

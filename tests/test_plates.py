@@ -115,3 +115,16 @@ def test_http_plates_endpoint(server) -> None:
         urllib.request.urlopen(req, timeout=60)
     assert e.value.code == 400
     assert json.loads(e.value.read())["__type"] == "InvalidImageFormatException"
+
+
+def test_http_plates_fine_flag(server) -> None:
+    body = SKODA.read_bytes()
+    req = urllib.request.Request(server.url + "/oculi/plates?fine=1", data=body, method="POST")
+    with urllib.request.urlopen(req, timeout=300) as r:
+        assert [p["Text"] for p in json.loads(r.read())["Plates"]] == ["5AU5341"]
+    req = urllib.request.Request(server.url + "/oculi/plates?fine=maybe", data=body,
+                                 method="POST")
+    with pytest.raises(urllib.error.HTTPError) as e:
+        urllib.request.urlopen(req, timeout=60)
+    assert e.value.code == 400
+    assert json.loads(e.value.read())["__type"] == "InvalidParameterException"

@@ -259,7 +259,8 @@ def build_app(ctx: ServiceContext, keys: dict[str, KeySpec]) -> Starlette:
             return _internal_error(request_id)
 
     async def plates_endpoint(request: Request) -> Response:
-        """POST /oculi/plates with a JPEG or PNG body; answers the plates as JSON."""
+        """POST /oculi/plates[?fine=1] with a JPEG or PNG body; answers the plates as
+        JSON."""
         from oculi.service.plates import plates_for_bytes
 
         request_id = str(uuid.uuid4())
@@ -270,7 +271,7 @@ def build_app(ctx: ServiceContext, keys: dict[str, KeySpec]) -> Starlette:
             except AuthError as e:
                 return _auth_error(e, request_id)
             result = await anyio.to_thread.run_sync(plates_for_bytes, ctx, body,
-                                                    limiter=limiter)
+                                                    request.query_params, limiter=limiter)
             return JSONResponse(result, headers={"x-amzn-RequestId": request_id})
         except OculiError as e:
             return _error(e.code, e.message, e.status, request_id)

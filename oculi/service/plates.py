@@ -6,10 +6,13 @@ that `plates_json` writes.
 
 from __future__ import annotations
 
+import copy
+from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
 
+from oculi.errors import InvalidParameter
 from oculi.service.context import ServiceContext
 from oculi.service.text import shared_text_reader
 from oculi.vision.decode import decode
@@ -17,11 +20,24 @@ from oculi.vision.plates import Plate, find_plates
 from oculi.vision.text import TextReader
 
 METHOD = "oculi-plates-ppocrv6-small"  # plate filters on DetectText's reader
+# "fine": the text detector sees the image at twice DetectText's size (short side 1472
+# instead of 736, long side up to 2944), which finds plates about half as wide; about three
+# times the time (bench/plates.py, docs/plates.md).
+FINE_SIDES = (1472, 2944)
 
 
-def detect_plates(reader: TextReader, rgb: np.ndarray) -> list[Plate]:
+def plate_reader(reader: TextReader, fine: bool) -> TextReader:
+    """The reader as plates use it: DetectText's own sizes, or the fine ones (same models)."""
+    if not fine:
+        return reader
+    finer = copy.copy(reader)
+    finer.min_side, finer.max_side = FINE_SIDES
+    return finer
+
+
+def detect_plates(reader: TextReader, rgb: np.ndarray, fine: bool = False) -> list[Plate]:
     """The plates in an RGB image, most confident first."""
-    return find_plates(rgb, reader(rgb))
+    return find_plates(rgb, plate_reader(reader, fine)(rgb))
 
 
 def plates_json(plates: list[Plate], width: int, height: int) -> dict[str, Any]:
@@ -37,11 +53,18 @@ def plates_json(plates: list[Plate], width: int, height: int) -> dict[str, Any]:
     return {"Plates": out, "ImageWidth": width, "ImageHeight": height, "Method": METHOD}
 
 
-def plates_for_bytes(ctx: ServiceContext, body: bytes) -> dict[str, Any]:
+def plates_for_bytes(ctx: ServiceContext, body: bytes, query: Mapping[str, str]
+                     ) -> dict[str, Any]:
     """The native endpoint's work: decode a JPEG or PNG (InvalidImageFormatException
-    otherwise), find its plates with the server's shared text reader, answer JSON."""
+    otherwise), find its plates with the server's shared text reader, answer JSON.
+    `query` may hold fine=1 (or true) for the fine detection size."""
+    flag = query.get("fine", "0").lower()
+    if flag not in ("0", "1", "false", "true"):
+        raise InvalidParameter("fine must be 0, 1, false or true")
+    fine = flag in ("1", "true")
     image = decode(body)
     s = ctx.settings
-    plates = detect_plates(shared_text_reader(s.model_dir, ctx.threads, s.device), image.rgb)
+    plates = detect_plates(shared_text_reader(s.model_dir, ctx.threads, s.device), image.rgb,
+                           fine)
     height, width = image.rgb.shape[:2]
     return plates_json(plates, width, height)
