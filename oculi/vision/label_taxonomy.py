@@ -1,7 +1,8 @@
 """Rekognition-style names, parents, aliases and categories for the labels oculi can output.
 
-Only labels that the object detector (oculi/vision/labels.py, 24 Open Images classes) gives
-evidence for are here: each detector class maps to one label, and a label's parents are
+Only labels that oculi's detectors give evidence for are here (the 23 Open Images classes of
+oculi/vision/labels.py's SSD, Person from the SSDLite person detector, which reports under
+the same Open Images name): each class maps to one label, and a label's parents are
 reported as labels too (with the best confidence of their children, without Instances), as
 Rekognition does. The names follow Rekognition's label list where it has the same concept
 (e.g. Open Images "Computer monitor" is Rekognition's "Monitor"); the parent chains,
