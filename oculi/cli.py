@@ -220,6 +220,9 @@ def _cmd_redact(args: argparse.Namespace) -> int:
                              threshold=args.threshold if args.threshold is not None
                              else s.match_floor, detect_every=args.detect_every)
         is_image = src.suffix.lower() in IMAGE_SUFFIXES
+        if args.plates and not is_image:
+            print("error: --plates is for images only", file=sys.stderr)
+            return 1
         if args.detector is None:
             # Images: both detectors (the bench found no face left uncovered that way);
             # videos: YuNet alone, for speed, with tracking across missed frames.
@@ -230,6 +233,15 @@ def _cmd_redact(args: argparse.Namespace) -> int:
         if is_image:
             image = decode(src.read_bytes())
             out, n = redact_image(analyzer, collections, image.rgb, opts)
+            if args.plates:
+                from oculi.service.plates import plate_boxes
+                from oculi.service.text import load_text_reader
+                from oculi.vision.redact import redact
+
+                boxes = plate_boxes(load_text_reader(s.model_dir, s.threads, s.device),
+                                    image.rgb)
+                out = redact(out, boxes, opts.mode, opts.margin)
+                print(f"{len(boxes)} plate(s) redacted")
             if not cv2.imwrite(str(dst), out[:, :, ::-1]):
                 print(f"error: could not write {dst}", file=sys.stderr)
                 return 1
@@ -383,6 +395,8 @@ def build_parser() -> argparse.ArgumentParser:
     rp.add_argument("--detect-every", type=int, default=1, metavar="N",
                     help="video: detect on every Nth frame, track in between")
     rp.add_argument("--data-dir", help="the server's data directory (for --collection)")
+    rp.add_argument("--plates", action="store_true", help="images: also cover the licence "
+                    "plates that `oculi plates --fine` reads (docs/plates.md)")
     common(rp)
     rp.set_defaults(func=_cmd_redact)
 

@@ -128,3 +128,22 @@ def test_http_plates_fine_flag(server) -> None:
         urllib.request.urlopen(req, timeout=60)
     assert e.value.code == 400
     assert json.loads(e.value.read())["__type"] == "InvalidParameterException"
+
+
+def test_cli_redact_plates(tmp_path, reader) -> None:
+    dst = tmp_path / "out.png"
+    r = subprocess.run([sys.executable, "-m", "oculi", "redact", str(SKODA), "-o", str(dst),
+                        "--plates"], capture_output=True, text=True, env=clean_env(),
+                       timeout=300)
+    assert r.returncode == 0, r.stderr
+    assert "1 plate(s) redacted" in r.stdout
+    before, after = decode(SKODA.read_bytes()).rgb, decode(dst.read_bytes()).rgb
+    assert detect_plates(reader, after, fine=True) == []
+    x0, y0, x1, y1 = detect_plates(reader, before)[0].box
+    changed = np.abs(after.astype(int) - before.astype(int)).max(axis=2) > 0
+    assert changed[y0:y1, x0:x1].mean() > 0.95  # the whole plate box is covered
+    assert changed.mean() < 0.1  # and little else
+    r = subprocess.run([sys.executable, "-m", "oculi", "redact", str(tmp_path / "v.mp4"),
+                        "-o", str(tmp_path / "o.mp4"), "--plates"], capture_output=True,
+                       text=True, env=clean_env(), timeout=300)
+    assert r.returncode == 1 and "images only" in r.stderr
