@@ -11,13 +11,16 @@ import urllib.request
 
 import numpy as np
 import pytest
+from botocore.auth import SigV4Auth
+from botocore.awsrequest import AWSRequest
+from botocore.credentials import Credentials
 
 from oculi.service.plates import detect_plates
 from oculi.service.text import load_text_reader
 from oculi.vision.decode import decode
 from oculi.vision.plates import find_plates, group_rows, plate_text
 from oculi.vision.text import TextLine
-from tests.conftest import FIXTURES, clean_env
+from tests.conftest import FIXTURES, Server, clean_env
 
 SKODA = FIXTURES / "plates" / "skoda_5AU5341.png"
 
@@ -147,3 +150,27 @@ def test_cli_redact_plates(tmp_path, reader) -> None:
                         "-o", str(tmp_path / "o.mp4"), "--plates"], capture_output=True,
                        text=True, env=clean_env(), timeout=300)
     assert r.returncode == 1 and "images only" in r.stderr
+
+
+def test_http_plates_endpoint_checks_keys(tmp_path) -> None:
+    """With keys configured, the endpoint answers only SigV4-signed requests."""
+    srv = Server(tmp_path, keys={"AKIAPLATES": "secret"})
+    try:
+        def post(key: str, secret: str) -> tuple[int, dict]:
+            req = AWSRequest(method="POST", url=srv.url + "/oculi/plates",
+                             data=SKODA.read_bytes())
+            SigV4Auth(Credentials(key, secret), "oculi", "us-east-1").add_auth(req)
+            http = urllib.request.Request(req.url, data=req.body, headers=dict(req.headers),
+                                          method="POST")
+            try:
+                with urllib.request.urlopen(http, timeout=300) as r:
+                    return r.status, json.loads(r.read())
+            except urllib.error.HTTPError as e:
+                return e.code, json.loads(e.read())
+
+        status, doc = post("AKIAPLATES", "secret")
+        assert status == 200 and [p["Text"] for p in doc["Plates"]] == ["5AU5341"]
+        status, doc = post("AKIAPLATES", "wrong")
+        assert (status, doc["__type"]) == (403, "InvalidSignatureException")
+    finally:
+        srv.stop()
