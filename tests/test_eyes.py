@@ -9,7 +9,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from oculi.api.face_detail import face_details
 from oculi.models.zoo import load_face_analyzer
+from oculi.service.detect_faces import FaceResult
 from oculi.vision.attributes import analyze_attributes
 from oculi.vision.attributes.gaze import eye_direction
 from oculi.vision.attributes.geometry import eye_opening
@@ -103,3 +105,14 @@ def test_detect_faces_boto3_eyes(client) -> None:
         assert all(-90 <= v <= 90 for v in f["EyeDirection"].values())
     for f in client.detect_faces(Image=image, Attributes=["ALL"])["FaceDetails"]:
         assert {"EyesOpen", "EyeDirection", "MouthOpen", "Gender"} <= set(f)
+
+
+def test_face_without_an_estimate_leaves_the_field_out(analyzer) -> None:
+    rgb = decode((FIXTURES / "two_people.jpg").read_bytes()).rgb
+    faces = analyzer.analyze(rgb)
+    result = FaceResult(faces=faces, width=rgb.shape[1], height=rgb.shape[0],
+                        attributes=frozenset({"EYE_DIRECTION"}),
+                        details={"EyeDirection": [None, {"Yaw": 1.0, "Pitch": 2.0}]})
+    first, second = face_details(result)
+    assert "EyeDirection" not in first
+    assert second["EyeDirection"] == {"Yaw": 1.0, "Pitch": 2.0}
