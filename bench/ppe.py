@@ -17,6 +17,10 @@ a throwaway venv with tensorflow-cpu and tf_keras); it loads the original .h5 fr
 pinned carrier wheel with Keras and runs it on the same face crops, and the largest
 absolute difference from oculi's ONNX outputs is printed.
 
+Also printed: how the persons of DetectProtectiveEquipment come out (person boxes of
+DetectLabels' person detector with a face matched in, without one, and faces no person box
+holds) and the person detector's time per image.
+
 Printed: faces per source with each face called covered, the false-positive share,
 the true-positive share (if measured), and the classifier's median milliseconds per face
 (crop + network, one face a call) beside the face detector's median per image in the
@@ -44,7 +48,13 @@ from moderation import fetch, files, sources, still  # bench/moderation.py
 from oculi.models.catalogue import CATALOGUE
 from oculi.models.fetch import default_model_dir
 from oculi.models.zoo import load_face_analyzer
-from oculi.service.ppe import load_face_cover_classifier
+from oculi.service.labels import load_label_detectors
+from oculi.service.ppe import (
+    MAX_PERSONS,
+    load_face_cover_classifier,
+    match_persons,
+    person_finder,
+)
 from oculi.vision.face_cover import face_crops
 
 THRESHOLDS = (0.5, 0.8, 0.9)
@@ -79,12 +89,15 @@ def main() -> None:
     debian = fetch(args.fetch.expanduser()) if args.fetch else args.debian
     analyzer = load_face_analyzer(threads=args.threads)
     classifier = load_face_cover_classifier(threads=args.threads)
+    find_persons = person_finder(load_label_detectors(threads=args.threads).persons)
 
     seen: set[str] = set()
     probs: list[np.ndarray] = []
     crops: list[np.ndarray] = []
     took: list[float] = []
     detect_ms: list[float] = []
+    person_ms: list[float] = []
+    persons: dict[tuple[bool, bool], int] = {}  # (has a person box, has a face) -> count
     for name, images in sources(debian).items():
         n_img = n_face = 0
         flagged: list[str] = []
@@ -94,7 +107,8 @@ def main() -> None:
                 continue
             seen.add(digest)
             t = time.perf_counter()
-            boxes = analyzer.detect(rgb).boxes
+            faces = analyzer.detect(rgb)
+            boxes = faces.boxes
             detect_ms.append(1000 * (time.perf_counter() - t))
             for box in boxes:
                 t = time.perf_counter()
@@ -107,6 +121,12 @@ def main() -> None:
                 crops.append(face_crops(rgb, boxes))
             n_img += 1
             n_face += len(boxes)
+            t = time.perf_counter()
+            matches = match_persons(*find_persons(rgb), faces)
+            person_ms.append(1000 * (time.perf_counter() - t))
+            kinds = [(m.box is not None, m.face is not None) for m in matches]
+            for kind in kinds:
+                persons[kind] = persons.get(kind, 0) + 1
         print(f"{name:22} {n_img:4d} images {n_face:4d} faces {len(flagged):3d} called covered"
               + "".join(f"\n    {f}" for f in flagged))
     p = np.concatenate(probs)
@@ -126,10 +146,15 @@ def main() -> None:
     else:
         print("masked faces: none available (true-positive rate not measured)")
 
+    print(f"\npersons (at most {MAX_PERSONS} an image): person box with a face "
+          f"{persons.get((True, True), 0)}, person box without a face "
+          f"{persons.get((True, False), 0)}, face without a person box "
+          f"{persons.get((False, True), 0)}")
     cls_ms, det_ms = statistics.median(took), statistics.median(detect_ms)
     print(f"\nclassifier: median {cls_ms:.1f} ms per face (crop + network, one face a call); "
           f"baseline in the same run, face detection: median {det_ms:.1f} ms per image; "
           f"ratio {cls_ms / det_ms:.2f} (threads={args.threads or 'default'})")
+    print(f"person detector + matching: median {statistics.median(person_ms):.1f} ms per image")
 
     if args.keras_python:
         x = np.concatenate(crops)

@@ -68,11 +68,22 @@ class Summary:
     indeterminate: list[int]
 
 
-def _contains(person: np.ndarray, face: np.ndarray) -> bool:
-    """Is the face's centre inside the person's box, in its upper half?"""
-    cx, cy = (face[0] + face[2]) / 2, (face[1] + face[3]) / 2
-    mid = (person[1] + person[3]) / 2
-    return bool(person[0] <= cx <= person[2] and person[1] <= cy <= mid)
+# A face belongs to a person box that holds at least half of the face and has the face's
+# centre in its top two thirds (head-and-shoulders boxes put it near the middle).
+FACE_INSIDE = 0.5
+FACE_TOP = 2 / 3
+
+
+def face_height_in_box(person: np.ndarray, face: np.ndarray) -> float | None:
+    """Where the face's centre lies down the person's box (0 top, 1 bottom), or None when
+    the face does not belong to that box."""
+    iw = min(person[2], face[2]) - max(person[0], face[0])
+    ih = min(person[3], face[3]) - max(person[1], face[1])
+    area = (face[2] - face[0]) * (face[3] - face[1])
+    if iw <= 0 or ih <= 0 or iw * ih < FACE_INSIDE * area:
+        return None
+    down = ((face[1] + face[3]) / 2 - person[1]) / max(person[3] - person[1], 1e-6)
+    return float(down) if down <= FACE_TOP else None
 
 
 @dataclass(frozen=True)
@@ -84,21 +95,21 @@ class Match:
 
 def match_persons(person_boxes: np.ndarray, person_scores: np.ndarray,
                   faces: FaceDetections) -> list[Match]:
-    """Persons with at most one face each: faces, largest first, go to the most confident
-    free person whose box holds them; a face that no person box holds is a person of its
-    own. Persons from boxes come first (most confident first), then face-only persons
-    (largest face first); at most MAX_PERSONS."""
+    """Persons with at most one face each. Face-box pairs that belong together are taken
+    greedily, the face highest up its box first (in a group, a face lower in a box is
+    usually someone standing in front); a face left over is a person of its own. Persons
+    from boxes come first (most confident first), then face-only persons (largest face
+    first); at most MAX_PERSONS."""
+    pairs = sorted((down, p, f) for p in range(len(person_boxes)) for f in range(len(faces))
+                   if (down := face_height_in_box(person_boxes[p], faces.boxes[f])) is not None)
+    face_of: dict[int, int] = {}
+    for _, p, f in pairs:
+        if p not in face_of and f not in face_of.values():
+            face_of[p] = f
     order = [int(i) for i in np.argsort(-person_scores, kind="stable")]
-    taken: dict[int, int] = {}
-    alone: list[int] = []
-    for f in np.argsort(-faces.areas, kind="stable"):
-        home = next((i for i in order
-                     if i not in taken and _contains(person_boxes[i], faces.boxes[f])), None)
-        if home is None:
-            alone.append(int(f))
-        else:
-            taken[home] = int(f)
-    found = [Match(person_boxes[i], float(person_scores[i]), taken.get(i)) for i in order]
+    found = [Match(person_boxes[i], float(person_scores[i]), face_of.get(i)) for i in order]
+    alone = [int(f) for f in np.argsort(-faces.areas, kind="stable")
+             if int(f) not in face_of.values()]
     found += [Match(None, float(faces.scores[f]), f) for f in alone]
     return found[:MAX_PERSONS]
 
