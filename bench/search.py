@@ -28,14 +28,34 @@ Queries are fresh samples of enrolled identities (a probe photo of a known perso
 re-ranking depth, printing recall and latency per depth and N: the measurement behind
 `candidates_for`. Recall there is computed with a thread per CPU; latency on one thread.
 
+`--service` measures the embedded default below the HTTP API, as the server runs it: the
+SQLite `FaceStore` (WAL, synchronous=FULL) with `VectorIndexes` (exact search up to the
+threshold, then AnnIndex with its snapshot file). It prints the insert rate (1,000 faces
+per transaction, as `oculi import` writes, and one face per transaction, as an IndexFaces of
+one face), the snapshot's size and write time, DescribeCollection's face count against a
+COUNT(*), and, each in a fresh process, the restart (store open + index ready) from the
+snapshot caught up with --changes faces added and deleted after it, from no snapshot (a
+rebuild from the store), and as exact search (what the server did before): time, memory
+at rest (RSS growth over N) and search latency through the index.
+
     python bench/search.py --sizes 100000,1000000,10000000
     python bench/search.py --curve --sizes 100000,1000000 --pq-m 32,64 --depths 100,300,1000
+    python bench/search.py --service --sizes 1000000
+
+`--scan-split` measures whether AnnIndex's scan, the part of a search that grows with N,
+can be split across threads: the 4-bit PQ scan of N faces for `candidates_for(N, 1)`
+candidates, on one index with faiss's OpenMP threads at 1 and at each count (for one query
+at a time; process CPU time over wall time tells whether faiss used more than one core),
+and split into that many shards (alternate rows) scanned by a thread pool.
+
+    python bench/search.py --scan-split 2 --sizes 1000000
 """
 
 from __future__ import annotations
 
 import argparse
 import gc
+import multiprocessing
 import os
 import pickle
 import platform
@@ -49,7 +69,8 @@ import faiss
 import numpy as np
 
 from oculi.store.ann import PQ_M, AnnIndex, candidates_for
-from oculi.store.vectors import ExactIndex
+from oculi.store.faces import FaceRecord, FaceStore
+from oculi.store.vectors import ExactIndex, VectorIndexes
 
 DIM = 128
 BATCH = 10_000
@@ -274,6 +295,140 @@ def curve(sizes: list[int], pq_ms: list[int], depths: list[int], nq: int,
             gc.collect()
 
 
+def records(ids: list[str]) -> list[FaceRecord]:
+    return [FaceRecord(face_id=fid, collection_id="c", image_id=fid, external_image_id=None,
+                       bbox={"Width": 0.5, "Height": 0.5, "Left": 0.25, "Top": 0.25},
+                       confidence=99.9, model_version="bench", created=time.time())
+            for fid in ids]
+
+
+def store_and_index(indexes: VectorIndexes, store: FaceStore, ids: list[str],
+                    vecs: np.ndarray) -> None:
+    """What Collections.index_faces does after the models: store, then index, one lock."""
+    with indexes.lock:
+        index = indexes.get("c")
+        store.add_faces("c", records(ids), vecs)
+        index.add(ids, vecs)
+
+
+def restart(tmp: Path, threshold: int, queries: np.ndarray) -> dict:
+    """In a fresh process: open the store and make the collection's index ready."""
+    faiss.omp_set_num_threads(1)
+    gc.collect()
+    base = rss()
+    t = time.perf_counter()
+    store = FaceStore(tmp / "faces.sqlite3")
+    index = VectorIndexes(store, DIM, tmp / "ann", threshold).get("c")
+    ready = time.perf_counter() - t
+    _, lat = timed_searches(index.search, queries, 1)
+    return {"s": ready, "rss": rss() - base, "faces": len(index),
+            "p50": float(np.median(lat)), "p99": float(np.percentile(lat, 99))}
+
+
+def service(n: int, changes: int, single: int, tmp: Path) -> None:
+    vecs, queries = face_like(n + changes // 2 + single, 300)
+    ids = face_ids(len(vecs), 3)
+    store = FaceStore(tmp / "faces.sqlite3")
+    store.create_collection("c", "bench")
+    indexes = VectorIndexes(store, DIM, tmp / "ann")
+    faiss.omp_set_num_threads(os.cpu_count() or 1)
+    t = time.perf_counter()
+    for a in range(0, n, 1000):
+        store_and_index(indexes, store, ids[a:a + 1000], vecs[a:a + 1000])
+    bulk = n / (time.perf_counter() - t)
+    t = time.perf_counter()
+    for a in range(n, n + single):
+        store_and_index(indexes, store, ids[a:a + 1], vecs[a:a + 1])
+    one = single / (time.perf_counter() - t)
+    snap = indexes.snapshot_path("c")
+    assert snap is not None
+    loaded = AnnIndex.load(snap)
+    t = time.perf_counter()
+    loaded.save(tmp / "copy.ann")
+    save_s = time.perf_counter() - t
+    snap_b = (tmp / "copy.ann").stat().st_size / len(loaded)
+    del loaded
+    (tmp / "copy.ann").unlink()
+    count_ms, star_ms = [], []
+    for _ in range(20):
+        t = time.perf_counter()
+        store.get_collection("c")
+        count_ms.append((time.perf_counter() - t) * 1e3)
+        t = time.perf_counter()
+        store._read(lambda db: db.execute(  # what DescribeCollection did before the counter
+            "SELECT COUNT(*) FROM faces WHERE collection_id=?", ("c",)).fetchone())
+        star_ms.append((time.perf_counter() - t) * 1e3)
+    print(f"\nN = {n:,} faces in one collection (SQLite store, WAL, synchronous=FULL)")
+    print(f"insert, 1,000 faces per transaction (store + index): {bulk:,.0f} faces/s")
+    print(f"insert, 1 face per transaction, at N: {one:,.0f} faces/s ({single} faces)")
+    print(f"snapshot: {snap_b:,.0f} bytes/face, written in {save_s:.2f} s "
+          "(searches wait meanwhile)")
+    print(f"DescribeCollection face count: counter {np.median(count_ms):.2f} ms, "
+          f"COUNT(*) {np.median(star_ms):.2f} ms (medians of 20)")
+    # Changes the snapshot has not seen: as if the server were killed right after them.
+    store.add_faces("c", records(ids[n + single:]), vecs[n + single:])
+    store.delete_faces("c", ids[: changes - changes // 2])
+    stale = len(np.setxor1d(AnnIndex.load(snap).live()[1], store.face_seqs("c")))
+    store.close()
+    del indexes, store, vecs
+    gc.collect()
+    spawn = multiprocessing.get_context("spawn")
+    print("| restart | faces | ready s | RSS growth bytes/face | k=1 p50 ms | k=1 p99 ms |")
+    print("|---|---|---|---|---|---|")
+    for name, threshold, drop in (
+            (f"snapshot + catch-up of {stale} faces", 10_000, False),
+            ("no snapshot: rebuilt from the store", 10_000, True),
+            ("exact search (loaded from the store)", 1 << 62, False)):
+        if drop:
+            snap.unlink()
+        with spawn.Pool(1) as pool:
+            r = pool.apply(restart, (tmp, threshold, queries))
+        print(f"| {name} | {r['faces']:,} | {r['s']:.2f} | {r['rss'] / r['faces']:,.0f} | "
+              f"{r['p50']:.2f} | {r['p99']:.2f} |", flush=True)
+
+
+def scan_split(n: int, splits: list[int], nq: int) -> None:
+    vecs, queries = face_like(n, nq)
+    k = candidates_for(n, 1)
+    faiss.omp_set_num_threads(1)
+    trained = faiss.IndexPQFastScan(DIM, PQ_M, 4, faiss.METRIC_INNER_PRODUCT)
+    trained.train(vecs[np.random.default_rng(0).choice(n, min(n, 100_000), replace=False)])
+
+    def encoded(rows: np.ndarray) -> faiss.Index:
+        index = faiss.clone_index(trained)
+        for a in range(0, len(rows), 1 << 16):
+            index.add(np.ascontiguousarray(rows[a:a + (1 << 16)]))
+        return index
+
+    whole = encoded(vecs)
+
+    def measure(search) -> str:
+        ms = []
+        cpu = time.process_time()
+        wall = time.perf_counter()
+        for q in queries:
+            t = time.perf_counter()
+            search(q[None])
+            ms.append((time.perf_counter() - t) * 1e3)
+        ratio = (time.process_time() - cpu) / (time.perf_counter() - wall)
+        return f"{np.median(ms):.2f} | {np.percentile(ms, 99):.2f} | {ratio:.2f}"
+
+    print(f"\nN = {n:,}: PQ{PQ_M}x4 scan for {k} candidates, {nq} queries one at a time")
+    print("| scan | p50 ms | p99 ms | CPU/wall |")
+    print("|---|---|---|---|")
+    print(f"| one index, 1 thread | {measure(lambda q: whole.search(q, k))} |", flush=True)
+    for s in splits:
+        faiss.omp_set_num_threads(s)
+        print(f"| one index, {s} OpenMP threads | {measure(lambda q: whole.search(q, k))} |",
+              flush=True)
+        faiss.omp_set_num_threads(1)
+        shards = [encoded(vecs[j::s]) for j in range(s)]
+        with ThreadPoolExecutor(s) as pool:
+            line = measure(lambda q, shards=shards, pool=pool: list(
+                pool.map(lambda sh: sh.search(q, k), shards)))
+        print(f"| {s} shards, {s} threads | {line} |", flush=True)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--sizes", default="100000,1000000")
@@ -289,10 +444,24 @@ def main() -> None:
     ap.add_argument("--pq-m", default=str(PQ_M), help="sub-quantisers, for --curve")
     ap.add_argument("--depths", default="100,300,1000,3000", help="candidates, for --curve")
     ap.add_argument("--latency-queries", type=int, default=300)
+    ap.add_argument("--service", action="store_true",
+                    help="the embedded store + index end to end instead (see above)")
+    ap.add_argument("--scan-split", help="shard counts, comma-separated (see above)")
+    ap.add_argument("--changes", type=int, default=10_000,
+                    help="faces added and deleted after the last snapshot, for --service")
     args = ap.parse_args()
     sizes = [int(s) for s in args.sizes.split(",")]
     print(f"# {platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, "
           f"faiss {faiss.__version__}, numpy {np.__version__}")
+    if args.scan_split:
+        for n in sizes:
+            scan_split(n, [int(x) for x in args.scan_split.split(",")], args.latency_queries)
+        return
+    if args.service:
+        for n in sizes:
+            with tempfile.TemporaryDirectory() as tmp:
+                service(n, args.changes, 500, Path(tmp))
+        return
     if args.curve:
         curve(sizes, [int(m) for m in args.pq_m.split(",")],
               [int(d) for d in args.depths.split(",")], args.queries, args.latency_queries)

@@ -348,10 +348,9 @@ class FaceStore:
     def face_seqs(self, collection_id: str) -> np.ndarray:
         """The sequence numbers of the collection's faces, ascending (read from an index
         alone: about 1 s a million faces in SQLite)."""
-        rows = self._read(lambda db: db.execute(
-            "SELECT seq FROM faces WHERE collection_id=? ORDER BY seq",
-            (collection_id,)).fetchall())
-        return np.fromiter((r[0] for r in rows), np.int64, len(rows))
+        return self._read(lambda db: np.fromiter((r[0] for r in db.execute(
+            "SELECT seq FROM faces WHERE collection_id=? ORDER BY seq", (collection_id,))),
+            np.int64))
 
     def seqs_of(self, collection_id: str, face_ids: list[str]) -> dict[str, int]:
         """face id -> sequence number, for those of `face_ids` in the collection."""

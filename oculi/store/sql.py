@@ -28,6 +28,8 @@ class Cursor(Protocol):
 
     def fetchall(self) -> list[Sequence[Any]]: ...
 
+    def __iter__(self) -> Iterator[Sequence[Any]]: ...
+
 
 class Tx:
     """An open transaction (or, for reads, a connection) taking `?` placeholders."""
