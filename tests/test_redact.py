@@ -98,3 +98,40 @@ def test_http_redact_endpoint(server) -> None:
         urllib.request.urlopen(req, timeout=60)
     assert e.value.code == 400
     assert e.value.headers["x-amzn-ErrorType"] == "InvalidImageFormatException"
+
+
+def test_video_pipeline_keeps_frames_in_order_with_their_boxes(tmp_path, analyzer) -> None:
+    """Decoding, detection and encoding run in separate threads: each output frame must be
+    its own input frame, covered by the boxes VideoFaces chose for that frame."""
+    from oculi.service.redact import RedactOptions, VideoFaces, redact_video
+
+    rgb = decode((FIXTURES / "obama-480p.jpg").read_bytes()).rgb
+    frames = []
+    for i in range(20):
+        frame = np.ascontiguousarray(rgb[:, 100 + 5 * i: 740 + 5 * i][:, :, ::-1])
+        frame[:40, :40] = 12 * i  # the frame's number, readable after lossy encoding
+        frames.append(frame)
+    src, dst = tmp_path / "in.mp4", tmp_path / "out.mp4"
+    w = cv2.VideoWriter(str(src), cv2.VideoWriter_fourcc(*"mp4v"), 10, (640, 480))
+    for frame in frames:
+        w.write(frame)
+    w.release()
+    opts = RedactOptions(detect_every=2)
+    stats = redact_video(analyzer, None, src, dst, opts)
+    cap_in, cap_out = cv2.VideoCapture(str(src)), cv2.VideoCapture(str(dst))
+    decoded_in = [cap_in.read()[1] for _ in range(20)]
+    numbers = np.array([float(f[5:35, 5:35].mean()) for f in decoded_in])
+    faces = VideoFaces(analyzer, None, opts)
+    boxes = 0
+    for i, decoded in enumerate(decoded_in):
+        ok, out = cap_out.read()
+        assert ok
+        assert np.argmin(np.abs(numbers - float(out[5:35, 5:35].mean()))) == i
+        cover = faces.boxes(decoded)
+        assert len(cover) == 1, i
+        x1, y1, x2, y2 = cover[0].astype(int)
+        centre = np.s_[(y1 + y2) // 2 - 5:(y1 + y2) // 2 + 5, (x1 + x2) // 2 - 5:(x1 + x2) // 2 + 5]
+        assert np.abs(out[centre].astype(int) - decoded[centre]).mean() > 8, i  # blurred
+        boxes += len(cover)
+    assert not cap_out.read()[0]
+    assert (stats.frames, stats.boxes_redacted) == (20, boxes)

@@ -9,7 +9,9 @@ blurring only members uses the threshold given.
 from __future__ import annotations
 
 import time
+from collections import deque
 from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -25,6 +27,7 @@ from oculi.vision.track import IouTracker
 from oculi.vision.types import FaceDetections
 
 Which = Literal["all", "except", "only"]
+PIPELINE_DEPTH = 4  # video frames read ahead of detection, and queued for encoding
 
 
 @dataclass(frozen=True)
@@ -81,54 +84,91 @@ def redact_image(analyzer: FaceAnalyzer, collections: Collections | None, rgb: n
     return redact(rgb, chosen, opts.mode, opts.margin), len(chosen)
 
 
+class VideoFaces:
+    """Which face boxes to cover in each frame of a video, in order: detection every
+    `opts.detect_every` frames, tracking between, and each new track decided once (member
+    of the collection or not). Another source of boxes (plates) can sit beside it."""
+
+    def __init__(self, analyzer: FaceAnalyzer, collections: Collections | None,
+                 opts: RedactOptions) -> None:
+        self.analyzer, self.collections, self.opts = analyzer, collections, opts
+        self.side = min(analyzer.max_side, opts.video_detect_side)
+        self.tracker = IouTracker()
+        self.decided: dict[int, bool] = {}  # track id -> redact?
+        self.frames = 0
+
+    def boxes(self, bgr: np.ndarray) -> np.ndarray:
+        """(N, 4) x1 y1 x2 y2 boxes to cover in the next frame `bgr`."""
+        opts = self.opts
+        if self.frames % opts.detect_every == 0:
+            # Scale down in BGR, then turn the small copy to RGB: two full-frame copies fewer
+            # per frame than converting first.
+            small, factor = resize_for_detection(bgr, self.side, self.analyzer.min_side)
+            faces = rescale(self.analyzer.detect(np.ascontiguousarray(small[:, :, ::-1])),
+                            factor)
+            tracks = self.tracker.update(faces.boxes)
+            fresh = [t for t in tracks if t.detection >= 0 and t.track_id not in self.decided]
+            if fresh:
+                seen = faces.take(np.array([t.detection for t in fresh]))
+                rgb = np.ascontiguousarray(bgr[:, :, ::-1]) if opts.which != "all" else bgr
+                flags = _select(_members(self.collections, opts, rgb, seen), opts.which)
+                self.decided.update((t.track_id, bool(f)) for t, f in zip(fresh, flags))
+        else:
+            tracks = self.tracker.predict()
+        self.frames += 1
+        cover = [t.box for t in tracks if self.decided.get(t.track_id, opts.which != "only")]
+        return np.array(cover, np.float32).reshape(-1, 4)
+
+
 def redact_video(analyzer: FaceAnalyzer, collections: Collections | None, src: Path,
                  dst: Path, opts: RedactOptions,
                  progress: Callable[[int, int], None] | None = None) -> VideoStats:
     """Redact every frame of `src` into `dst` (MP4, same size and frame rate). Faces are
-    tracked so that a frame where detection misses a face still covers it."""
+    tracked so that a frame where detection misses a face still covers it.
+
+    Decoding, the choice of boxes (detection) and redaction + encoding run as a pipeline,
+    each stage in its own thread (OpenCV and onnxruntime release the GIL); one thread each
+    keeps the frames in order."""
     cap = cv2.VideoCapture(str(src))
     if not cap.isOpened():
         raise InvalidParameter(f"cannot open video {src}")
     fps = cap.get(cv2.CAP_PROP_FPS) or 25.0
     total = int(cap.get(cv2.CAP_PROP_FRAME_COUNT) or 0)
     writer: cv2.VideoWriter | None = None
-    side = min(analyzer.max_side, opts.video_detect_side)
-    tracker = IouTracker()
-    decided: dict[int, bool] = {}  # track id -> redact?
+    faces = VideoFaces(analyzer, collections, opts)
     frames = boxes_out = 0
     started = time.perf_counter()
+
+    def write(bgr: np.ndarray, cover: np.ndarray) -> None:
+        assert writer is not None
+        # Redaction does not care about channel order: cover the BGR frame directly.
+        writer.write(redact(bgr, cover, opts.mode, opts.margin))
+
     try:
-        while True:
-            ok, bgr = cap.read()
-            if not ok:
-                break
-            if writer is None:
-                h, w = bgr.shape[:2]
-                writer = cv2.VideoWriter(str(dst), cv2.VideoWriter_fourcc(*"mp4v"), fps, (w, h))
-                if not writer.isOpened():
-                    raise InvalidParameter(f"cannot write video {dst}")
-            if frames % opts.detect_every == 0:
-                # Scale down in BGR, then turn the small copy to RGB: two full-frame
-                # copies fewer per frame than converting first.
-                small, factor = resize_for_detection(bgr, side, analyzer.min_side)
-                faces = rescale(analyzer.detect(np.ascontiguousarray(small[:, :, ::-1])),
-                                factor)
-                tracks = tracker.update(faces.boxes)
-                fresh = [t for t in tracks if t.detection >= 0 and t.track_id not in decided]
-                if fresh:
-                    seen = faces.take(np.array([t.detection for t in fresh]))
-                    rgb = np.ascontiguousarray(bgr[:, :, ::-1]) if opts.which != "all" else bgr
-                    flags = _select(_members(collections, opts, rgb, seen), opts.which)
-                    decided.update((t.track_id, bool(f)) for t, f in zip(fresh, flags))
-            else:
-                tracks = tracker.predict()
-            cover = [t.box for t in tracks if decided.get(t.track_id, opts.which != "only")]
-            # Redaction does not care about channel order: cover the BGR frame directly.
-            writer.write(redact(bgr, np.array(cover).reshape(-1, 4), opts.mode, opts.margin))
-            frames += 1
-            boxes_out += len(cover)
-            if progress:
-                progress(frames, total)
+        with ThreadPoolExecutor(1) as reader, ThreadPoolExecutor(1) as encoder:
+            reads = deque(reader.submit(cap.read) for _ in range(PIPELINE_DEPTH))
+            writes: deque[Future[None]] = deque()
+            while True:
+                ok, bgr = reads.popleft().result()
+                if not ok:
+                    break
+                reads.append(reader.submit(cap.read))
+                if writer is None:
+                    h, w = bgr.shape[:2]
+                    writer = cv2.VideoWriter(str(dst), cv2.VideoWriter_fourcc(*"mp4v"), fps,
+                                             (w, h))
+                    if not writer.isOpened():
+                        raise InvalidParameter(f"cannot write video {dst}")
+                cover = faces.boxes(bgr)
+                writes.append(encoder.submit(write, bgr, cover))
+                if len(writes) > PIPELINE_DEPTH:
+                    writes.popleft().result()
+                frames += 1
+                boxes_out += len(cover)
+                if progress:
+                    progress(frames, total)
+            for pending in writes:
+                pending.result()
     finally:
         cap.release()
         if writer is not None:
@@ -137,4 +177,4 @@ def redact_video(analyzer: FaceAnalyzer, collections: Collections | None, src: P
         raise InvalidParameter(f"{src} has no readable video frames")
     return VideoStats(frames=frames, seconds_of_video=frames / fps,
                       seconds_taken=time.perf_counter() - started, boxes_redacted=boxes_out,
-                      tracks=tracker.tracks_started)
+                      tracks=faces.tracker.tracks_started)

@@ -53,5 +53,5 @@ def redact(rgb: np.ndarray, boxes: np.ndarray, mode: Mode = "blur", margin: floa
         mask = np.zeros((rh, rw), np.uint8)
         cv2.ellipse(mask, (rw // 2, rh // 2), (max(1, rw // 2), max(1, rh // 2)), 0, 0, 360,
                     255, -1)
-        region[mask > 0] = covered[mask > 0]
+        cv2.copyTo(covered, mask, region)  # in place; boolean indexing took 8 ms a face
     return out
