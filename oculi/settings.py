@@ -46,6 +46,9 @@ class Settings:
     # faces above which a collection is searched by AnnIndex (vectors.DEFAULT_THRESHOLD)
     ann_threshold: int = field(
         default_factory=lambda: int(os.environ.get("OCULI_ANN_THRESHOLD", "10000")))
+    # threads (shards) scanning one ANN search: more only pays on idle cores (search-scale.md)
+    ann_scan_threads: int = field(
+        default_factory=lambda: int(os.environ.get("OCULI_ANN_SCAN_THREADS", "1")))
     retention_sweep_s: float = field(
         default_factory=lambda: float(os.environ.get("OCULI_RETENTION_SWEEP_S", "600")))
     region: str = field(default_factory=lambda: os.environ.get("OCULI_REGION", "us-east-1"))

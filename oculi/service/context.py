@@ -62,7 +62,8 @@ class ServiceContext:
                         open_qdrant(s.qdrant, s.qdrant_api_key), store, DIM,
                         hnsw_ef=s.qdrant_hnsw_ef)
                 else:
-                    indexes = VectorIndexes(store, DIM, s.data_dir / "ann", s.ann_threshold)
+                    indexes = VectorIndexes(store, DIM, s.data_dir / "ann", s.ann_threshold,
+                                            s.ann_scan_threads)
                 self._collections = Collections(store, analyzer, embedder, indexes)
             return self._collections
 

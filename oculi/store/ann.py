@@ -29,14 +29,22 @@ it back, so a restart need not re-encode. The caller owns consistency with the f
 as for any cache: a file saved before later adds or deletes is stale
 (`oculi.store.vectors` catches a loaded file up with the store).
 
+The codes can be split into `shards` (alternate rows), scanned side by side by a thread
+pool for each search (faiss does not split one query's scan across its own threads, and it
+releases the GIL): the candidates of every shard are re-ranked together, so the results
+are at least as good as with one shard, in about 1/shards of the scan time on idle cores
+(`bench/search.py --scan-split`).
+
 Not thread-safe: callers hold a lock around `add`, `remove`, `search` and `save`.
 """
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 import os
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import faiss
@@ -52,7 +60,7 @@ CAND_BASE = 300
 CAND_PER_K = 100
 CAND_MIN = 64
 
-_MAGIC = b"OCULI-ANN\x03"
+_MAGIC = b"OCULI-ANN\x04"
 _CHUNK = 1 << 16
 
 
@@ -66,18 +74,21 @@ class AnnIndex:
     """Exhaustive 4-bit PQ scan plus exact float16 re-ranking, with tombstoned deletes.
 
     `candidates` fixes the re-ranking depth when set (benchmarks sweep it); None follows
-    `candidates_for`."""
+    `candidates_for`. `shards`: how many parts the codes are split into, each scanned by a
+    thread of its own."""
 
-    def __init__(self, dim: int, pq_m: int = PQ_M, candidates: int | None = None) -> None:
+    def __init__(self, dim: int, pq_m: int = PQ_M, candidates: int | None = None,
+                 shards: int = 1) -> None:
         self.dim = dim
         self.pq_m = pq_m
         self.candidates = candidates
+        self.shards = max(1, shards)
         self._ids: list[str | None] = []  # row -> id; None marks a tombstone
         self._rows: dict[str, int] = {}  # live id -> row
         self._vecs = np.zeros((0, dim), np.float16)
         self._alive = np.zeros(0, bool)
         self._seqs = np.zeros(0, np.int64)  # row -> store sequence (0: not given)
-        self._pq: faiss.IndexPQFastScan | None = None
+        self._pq: list[faiss.IndexPQFastScan] | None = None  # one per shard
         self._trained_rows = 0
 
     def __len__(self) -> int:
@@ -108,7 +119,7 @@ class AnnIndex:
                 stale.append(old)
             self._rows[fid] = row
         if self._pq is not None:
-            self._pq.add(vecs)
+            self._encode(first, vecs)
         self._bury(stale)
         if self._pq is None and len(self._rows) >= TRAIN_MIN:
             self._rebuild()
@@ -154,6 +165,7 @@ class AnnIndex:
         lengths = np.fromiter((len(fid or "") for fid in self._ids), np.int32, rows)
         header = json.dumps({"dim": self.dim, "pq_m": self.pq_m, "rows": rows,
                              "candidates": self.candidates, "id_bytes": len(text),
+                             "shards": self.shards,
                              "trained_rows": self._trained_rows,
                              "quantiser": self._pq is not None}).encode()
         try:
@@ -164,8 +176,8 @@ class AnnIndex:
                 f.write(self._alive[:rows].tobytes())
                 f.write(self._seqs[:rows].tobytes())
                 f.write(memoryview(self._vecs[:rows]).cast("B"))
-                if self._pq is not None:
-                    faiss.write_index(self._pq, faiss.PyCallbackIOWriter(f.write))
+                for shard in self._pq or []:
+                    faiss.write_index(shard, faiss.PyCallbackIOWriter(f.write))
                 f.flush()
                 os.fsync(f.fileno())
             os.replace(tmp, path)
@@ -186,16 +198,18 @@ class AnnIndex:
                 raise ValueError(f"{path} is not an oculi ANN index")
             meta = json.loads(f.read(int.from_bytes(f.read(4), "little")))
             rows, dim = meta["rows"], meta["dim"]
-            index = cls(dim, meta["pq_m"], meta["candidates"])
+            index = cls(dim, meta["pq_m"], meta["candidates"], meta["shards"])
             lengths = _read_array(f, np.int32, (rows,))
             text = f.read(meta["id_bytes"]).decode("utf-8", "surrogatepass")
             index._alive = _read_array(f, bool, (rows,))
             index._seqs = _read_array(f, np.int64, (rows,))
             index._vecs = _read_array(f, np.float16, (rows, dim))
             if meta["quantiser"]:
-                index._pq = faiss.read_index(faiss.PyCallbackIOReader(f.read))
-                if index._pq.ntotal != rows or index._pq.d != dim:
-                    raise ValueError(f"{path}: quantiser of {index._pq.ntotal} rows, not {rows}")
+                index._pq = [faiss.read_index(faiss.PyCallbackIOReader(f.read))
+                             for _ in range(index.shards)]
+                held = sum(shard.ntotal for shard in index._pq)
+                if held != rows or index._pq[0].d != dim:
+                    raise ValueError(f"{path}: quantiser of {held} rows, not {rows}")
         index._trained_rows = meta["trained_rows"]
         ends = np.cumsum(lengths, dtype=np.int64).tolist()
         index._ids = [text[e - n:e] if a else None
@@ -208,13 +222,34 @@ class AnnIndex:
         r = self.candidates or candidates_for(rows, want)
         fetch = min(rows, math.ceil(max(r, want) * rows / live))  # room for tombstones
         while True:
-            cand = self._pq.search(q[None], fetch)[1][0]
-            cand = cand[cand >= 0]
+            cand = self._scan(q, fetch)
             cand = cand[self._alive[cand]]
             # Tombstones clustered around the query can leave too few live candidates.
             if len(cand) >= want or fetch >= rows:
                 return cand
             fetch = min(rows, 4 * fetch)
+
+    def _scan(self, q: np.ndarray, fetch: int) -> np.ndarray:
+        """Rows of the `fetch` best quantised scores of each shard."""
+        assert self._pq is not None
+        n = len(self._pq)
+
+        def best(j: int) -> np.ndarray:
+            labels = self._pq[j].search(q[None], fetch)[1][0]  # type: ignore[index]
+            return labels[labels >= 0] * n + j
+
+        if n == 1:
+            return best(0)
+        return np.concatenate(list(_pool(n).map(best, range(n))))
+
+    def _encode(self, first: int, vecs: np.ndarray) -> None:
+        """Add the codes of rows first, first+1, ... to their shards (row r: shard r % n)."""
+        assert self._pq is not None
+        n = len(self._pq)
+        for j, shard in enumerate(self._pq):
+            part = vecs[(j - first) % n::n]
+            if len(part):
+                shard.add(np.ascontiguousarray(part, np.float32))
 
     def _bury(self, rows: list[int]) -> None:
         if not rows:
@@ -249,10 +284,15 @@ class AnnIndex:
             pq.train(self._vecs[np.sort(sample)].astype(np.float32))
         finally:
             faiss.omp_set_num_threads(threads)
+        self._pq = [faiss.clone_index(pq) for _ in range(self.shards)]
         for a in range(0, n, _CHUNK):
-            pq.add(self._vecs[a:a + _CHUNK].astype(np.float32))
-        self._pq = pq
+            self._encode(a, self._vecs[a:a + _CHUNK].astype(np.float32))
         self._trained_rows = n
+
+
+@functools.cache
+def _pool(threads: int) -> ThreadPoolExecutor:
+    return ThreadPoolExecutor(threads, thread_name_prefix="ann-scan")
 
 
 def _grown(a: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:

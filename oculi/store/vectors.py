@@ -103,10 +103,11 @@ class CollectionIndex:
     registry's lock around every call, as around the store write it follows."""
 
     def __init__(self, store: FaceStore, collection_id: str, dim: int, threshold: int,
-                 path: Path | None) -> None:
+                 path: Path | None, shards: int = 1) -> None:
         self._store = store
         self._cid = collection_id
         self._threshold = threshold
+        self._shards = shards
         self._path = path
         self._changes = 0  # since the snapshot was written
         self._index: ExactIndex | AnnIndex = ExactIndex(dim)
@@ -146,7 +147,7 @@ class CollectionIndex:
 
     def _build(self) -> AnnIndex:
         """An ANN index of every face in the store (then saved)."""
-        index = AnnIndex(self._index.dim)
+        index = AnnIndex(self._index.dim, shards=self._shards)
         after = 0
         while True:
             seqs, ids, vecs = self._store.faces_after(self._cid, after, LOAD_CHUNK)
@@ -195,14 +196,16 @@ class CollectionIndex:
 
 class VectorIndexes:
     """One `CollectionIndex` per collection, loaded lazily from the store. Snapshots of ANN
-    indexes live in `directory` (None: none are kept, every start rebuilds)."""
+    indexes live in `directory` (None: none are kept, every start rebuilds); `shards`: the
+    threads that scan an ANN index built here (a loaded snapshot keeps its own count)."""
 
     def __init__(self, store: FaceStore, dim: int, directory: Path | None = None,
-                 threshold: int = DEFAULT_THRESHOLD) -> None:
+                 threshold: int = DEFAULT_THRESHOLD, shards: int = 1) -> None:
         self._store = store
         self.dim = dim
         self.directory = directory
         self.threshold = threshold
+        self.shards = shards
         self.lock = threading.RLock()
         self._indexes: dict[str, CollectionIndex] = {}
         if directory is not None and directory.is_dir():
@@ -214,7 +217,7 @@ class VectorIndexes:
             index = self._indexes.get(collection_id)
             if index is None:
                 index = CollectionIndex(self._store, collection_id, self.dim, self.threshold,
-                                        self.snapshot_path(collection_id))
+                                        self.snapshot_path(collection_id), self.shards)
                 self._indexes[collection_id] = index
             return index
 
