@@ -437,7 +437,7 @@ def build_parser() -> argparse.ArgumentParser:
     lp.add_argument("image")
     lp.add_argument("--json", action="store_true", help="print JSON (boxes also as ratios)")
     lp.add_argument("--fine", action="store_true", help="look at twice the size: finds "
-                    "smaller plates, about 3x slower")
+                    "smaller plates, 2-3x slower")
     common(lp)
     lp.set_defaults(func=_cmd_plates)
     return p

@@ -1,7 +1,7 @@
 """Licence plates in one image: the shared text reader's lines, then the plate filters.
 
-Used by `oculi plates` and the native endpoint POST /oculi/plates; both answer the JSON
-that `plates_json` writes.
+Used by `oculi plates` and the native endpoint POST /oculi/plates (both answer the JSON
+that `plates_json` writes), and by `oculi redact --plates` (`plate_boxes`).
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from oculi.vision.text import TextReader
 
 METHOD = "oculi-plates-ppocrv6-small"  # plate filters on DetectText's reader
 # "fine": the text detector sees the image at twice DetectText's size (short side 1472
-# instead of 736, long side up to 2944), which finds plates about half as wide; about three
+# instead of 736, long side up to 2944), which finds plates about half as wide, at 2-3
 # times the time (bench/plates.py, docs/plates.md).
 FINE_SIDES = (1472, 2944)
 
