@@ -6,16 +6,25 @@ overlaps a face of the original is a face left unblurred.
 Speed: frames per second of `oculi redact` on a video, as a multiple of real time, at the
 clip's own size and upscaled to 1280x720.
 
-    python bench/redact.py [--video PATH] [--photos DIR ...] [--threads 2]
+    python bench/redact.py [--video PATH] [--photos DIR ...] [--threads 2] [--video-only]
+                           [--baseline-rev REV]
+
+--baseline-rev runs the video redaction code of an earlier git revision too, in the same
+run, so that a speed-up is measured under the same load.
 """
 
 from __future__ import annotations
 
 import argparse
 import glob
+import importlib.util
+import subprocess
+import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
+from types import ModuleType
 
 import cv2
 import numpy as np
@@ -73,9 +82,27 @@ def scaled_copy(src: Path, dst: Path, size: tuple[int, int]) -> None:
     w.release()
 
 
-def video(best, default, src: Path, tmp: Path, every: int) -> None:
-    dst = tmp / f"out_{src.stem}_{every}.mp4"
-    stats = redact_video(default, None, src, dst, RedactOptions(detect_every=every))
+def load_revision(rev: str, tmp: Path) -> Callable[..., object]:
+    """redact_video as it was at git revision `rev` (its service and vision modules)."""
+    root = Path(__file__).resolve().parents[1]
+    modules: dict[str, ModuleType] = {}
+    for name, path in (("vision", "oculi/vision/redact.py"),
+                       ("service", "oculi/service/redact.py")):
+        file = tmp / f"baseline_{name}_redact.py"
+        file.write_text(subprocess.run(["git", "show", f"{rev}:{path}"], cwd=root, check=True,
+                                       capture_output=True, text=True).stdout)
+        spec = importlib.util.spec_from_file_location(f"baseline_{name}_redact", file)
+        assert spec is not None and spec.loader is not None
+        modules[name] = sys.modules[spec.name] = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(modules[name])
+    modules["service"].redact = modules["vision"].redact  # type: ignore[attr-defined]
+    return modules["service"].redact_video  # type: ignore[no-any-return]
+
+
+def video(best, default, src: Path, tmp: Path, every: int,
+          run: Callable[..., object] = redact_video, label: str = "") -> None:
+    dst = tmp / f"out_{src.stem}_{every}{label}.mp4"
+    stats = run(default, None, src, dst, RedactOptions(detect_every=every))
     a, b = cv2.VideoCapture(str(src)), cv2.VideoCapture(str(dst))
     total = missed = found = frames = 0
     h = w = 0
@@ -91,7 +118,7 @@ def video(best, default, src: Path, tmp: Path, every: int) -> None:
         n, m, f = uncovered(best, np.ascontiguousarray(f1[:, :, ::-1]),
                             np.ascontiguousarray(f2[:, :, ::-1]))
         total, missed, found = total + n, missed + m, found + f
-    print(f"video {src.name} {w}x{h}, detect every {every}: "
+    print(f"video{label} {src.name} {w}x{h}, detect every {every}: "
           f"{stats.frames / stats.seconds_taken:.1f} fps = "
           f"{stats.seconds_of_video / stats.seconds_taken:.2f}x real time; "
           f"{missed}/{total} face-frames left uncovered, {found}/{total} still detectable "
@@ -106,6 +133,9 @@ def main() -> None:
         + glob.glob(str(DEV / "face_recognition_examples" / "**" / "*.jpg"), recursive=True)))
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--video-only", action="store_true")
+    ap.add_argument("--baseline-rev", help="also time this git revision's video redaction")
+    ap.add_argument("--sizes", default="native,720p", help="video sizes: native and/or 720p")
+    ap.add_argument("--every", default="1,2", help="--detect-every values to run")
     a = ap.parse_args()
     best = load_face_analyzer(detector="yunet+retinaface", threads=a.threads)
     default = load_face_analyzer(threads=a.threads)
@@ -117,11 +147,16 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         hd = Path(tmp) / f"{src.stem}_720p.mp4"
         scaled_copy(src, hd, (1280, 720))
-        for clip in (src, hd):
-            for every in (1, 2):
-                t = time.perf_counter()
-                video(best, default, clip, Path(tmp), every)
-                print(f"  (bench wall time {time.perf_counter() - t:.0f} s)")
+        runs: list[tuple[Callable[..., object], str]] = [(redact_video, "")]
+        if a.baseline_rev:
+            runs.append((load_revision(a.baseline_rev, Path(tmp)), f" [{a.baseline_rev}]"))
+        sizes = a.sizes.split(",")
+        for clip in [c for c, size in ((src, "native"), (hd, "720p")) if size in sizes]:
+            for every in map(int, a.every.split(",")):
+                for run, label in runs:
+                    t = time.perf_counter()
+                    video(best, default, clip, Path(tmp), every, run, label)
+                    print(f"  (bench wall time {time.perf_counter() - t:.0f} s)")
 
 
 if __name__ == "__main__":
