@@ -93,8 +93,10 @@ def test_attributes_all_returns_measured_attributes_only(client) -> None:
     emotions = face["Emotions"]
     assert emotions[0]["Type"] == "HAPPY"
     assert sum(e["Confidence"] for e in emotions) == pytest.approx(100, abs=0.5)
+    assert face["EyesOpen"]["Value"] is True  # eyes open, looking near the camera
+    assert abs(face["EyeDirection"]["Yaw"]) < 30 and abs(face["EyeDirection"]["Pitch"]) < 30
     # Attributes without a measured model are left out, never guessed.
-    for name in ("Eyeglasses", "Sunglasses", "Beard", "Mustache", "EyesOpen", "FaceOccluded"):
+    for name in ("Eyeglasses", "Sunglasses", "Beard", "Mustache", "FaceOccluded"):
         assert name not in face
 
 

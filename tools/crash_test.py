@@ -63,8 +63,11 @@ def client(port: int):
                         config=Config(retries={"max_attempts": 0}, read_timeout=30))
 
 
-def check(port: int, cycle: int, added: set[str], deleted: set[str]) -> bool:
-    """After a (re)start: every acknowledged add is stored, no acknowledged delete is."""
+def check(port: int, cycle: int, added: set[str], deleted: set[str],
+          in_doubt: set[str]) -> bool:
+    """After a (re)start: every acknowledged add is stored, no acknowledged delete is.
+    A delete sent but never answered (`in_doubt`: the kill came first) may or may not
+    have committed; whichever the store shows now is settled and must hold from here on."""
     c = client(port)
     try:
         c.create_collection(CollectionId=COLLECTION)
@@ -73,12 +76,16 @@ def check(port: int, cycle: int, added: set[str], deleted: set[str]) -> bool:
     faces: set[str] = set()
     for page in c.get_paginator("list_faces").paginate(CollectionId=COLLECTION):
         faces |= {f["FaceId"] for f in page["Faces"]}
+    settled = in_doubt - faces  # those deletes did commit: they count as acknowledged
+    deleted |= settled
+    in_doubt.clear()
     lost = (added - deleted) - faces
     back = deleted & faces
     count = c.describe_collection(CollectionId=COLLECTION)["FaceCount"]
     indexed = searchable(c, faces)
     print(f"start {cycle}: {len(faces)} faces stored, {len(added)} acknowledged adds, "
-          f"{len(deleted)} acknowledged deletes, lost {len(lost)}, resurrected {len(back)}, "
+          f"{len(deleted)} deletes ({len(settled)} unanswered but committed), "
+          f"lost {len(lost)}, resurrected {len(back)}, "
           f"FaceCount {count}, index {'matches' if indexed == faces else 'DIFFERS'}",
           flush=True)
     if lost or back:
@@ -107,12 +114,13 @@ def run(cycles: int, images: list[Path], seed: int, data_dir: Path,
     rng = random.Random(seed)
     added: set[str] = set()
     deleted: set[str] = set()
+    in_doubt: set[str] = set()  # deletes sent whose answer the kill cut off
     lock = threading.Lock()
     port = free_port()
     log = open(data_dir / "server.log", "ab")
     for cycle in range(cycles):
         proc = start(data_dir, port, log, ann_threshold)
-        if not check(port, cycle, added, deleted):
+        if not check(port, cycle, added, deleted, in_doubt):
             proc.kill()
             return 1
         stop = threading.Event()
@@ -133,9 +141,12 @@ def run(cycles: int, images: list[Path], seed: int, data_dir: Path,
                             live = sorted(added - deleted)
                         if live:
                             victim = r.choice(live)
-                            out = wc.delete_faces(CollectionId=COLLECTION, FaceIds=[victim])
                             with lock:
-                                deleted.update(out["DeletedFaces"])
+                                in_doubt.add(victim)
+                            wc.delete_faces(CollectionId=COLLECTION, FaceIds=[victim])
+                            with lock:  # answered: gone now, by this call or an earlier one
+                                deleted.add(victim)
+                                in_doubt.discard(victim)
                 except (BotoCoreError, ClientError, OSError):
                     return  # the server was killed under us: unacknowledged, not counted
 
@@ -149,7 +160,7 @@ def run(cycles: int, images: list[Path], seed: int, data_dir: Path,
         for t in threads:
             t.join()
     proc = start(data_dir, port, log, ann_threshold)
-    ok = check(port, cycles, added, deleted)
+    ok = check(port, cycles, added, deleted, in_doubt)
     proc.terminate()
     proc.wait()
     if not ok:
