@@ -14,12 +14,14 @@ import numpy as np
 
 from oculi.service.context import ServiceContext
 from oculi.service.image_source import load_image
+from oculi.service.label_plates import PlateLabels
 from oculi.service.labels import (
     MODEL_VERSION,
     Region,
     detect_labels,
     shared_label_detectors,
 )
+from oculi.service.text import shared_text_reader
 from oculi.vision.image_properties import DominantColor
 from oculi.vision.labels import Label
 
@@ -62,7 +64,11 @@ def region_json(region: Region, contrast: bool) -> dict[str, Any]:
 def detect_labels_op(ctx: ServiceContext, params: dict[str, Any]) -> dict[str, Any]:
     image = load_image(params["Image"], ctx.s3)
     s = ctx.settings
-    detector = shared_label_detectors(s.model_dir, ctx.threads, s.device)
+    included = ((params.get("Settings") or {}).get("GeneralLabels") or {}).get(
+        "LabelInclusionFilters") or []
+    detector = PlateLabels(shared_label_detectors(s.model_dir, ctx.threads, s.device),
+                           shared_text_reader(s.model_dir, ctx.threads, s.device),
+                           asked="License Plate" in included)
     result = detect_labels(detector, image.rgb, params)
     height, width = image.rgb.shape[:2]
     out: dict[str, Any] = {

@@ -2,7 +2,8 @@
 
 Only labels that oculi's detectors give evidence for are here (the 23 Open Images classes of
 oculi/vision/labels.py's SSD, Person from the SSDLite person detector, which reports under
-the same Open Images name): each class maps to one label, and a label's parents are
+the same Open Images name, and License Plate from the plate finder of
+oculi/service/label_plates.py): each class maps to one label, and a label's parents are
 reported as labels too (with the best confidence of their children, without Instances), as
 Rekognition does. The names follow Rekognition's label list where it has the same concept
 (e.g. Open Images "Computer monitor" is Rekognition's "Monitor"); the parent chains,
@@ -54,6 +55,7 @@ CLASS_LABEL: dict[str, str] = {
     "Stationary bicycle": "Exercise Bike",
     "Bottle": "Bottle",
     "Book": "Book",
+    "License plate": "License Plate",
 }
 
 TAXONOMY: dict[str, LabelInfo] = {
@@ -62,6 +64,7 @@ TAXONOMY: dict[str, LabelInfo] = {
     "Vehicle": LabelInfo(parents=("Transportation",), categories=(VEHICLES,)),
     "Car": LabelInfo(parents=("Vehicle",), aliases=("Automobile",), categories=(VEHICLES,)),
     "Bicycle": LabelInfo(parents=("Vehicle",), aliases=("Bike",), categories=(VEHICLES,)),
+    "License Plate": LabelInfo(parents=("Transportation",), categories=(VEHICLES,)),
     "Clothing": LabelInfo(aliases=("Apparel",), categories=(APPAREL,)),
     "Footwear": LabelInfo(parents=("Clothing",), categories=(APPAREL,)),
     "Shoe": LabelInfo(parents=("Footwear",), categories=(APPAREL,)),
