@@ -234,14 +234,12 @@ def _cmd_redact(args: argparse.Namespace) -> int:
             image = decode(src.read_bytes())
             out, n = redact_image(analyzer, collections, image.rgb, opts)
             if args.plates:
-                from oculi.service.plates import plate_boxes
+                from oculi.service.plates import redact_plates
                 from oculi.service.text import load_text_reader
-                from oculi.vision.redact import redact
 
-                boxes = plate_boxes(load_text_reader(s.model_dir, s.threads, s.device),
-                                    image.rgb)
-                out = redact(out, boxes, opts.mode, opts.margin)
-                print(f"{len(boxes)} plate(s) redacted")
+                out, plates = redact_plates(load_text_reader(s.model_dir, s.threads, s.device),
+                                            image.rgb, out, opts)
+                print(f"{plates} plate(s) redacted")
             if not cv2.imwrite(str(dst), out[:, :, ::-1]):
                 print(f"error: could not write {dst}", file=sys.stderr)
                 return 1

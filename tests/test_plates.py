@@ -8,6 +8,7 @@ import subprocess
 import sys
 import urllib.error
 import urllib.request
+from email.message import Message
 
 import numpy as np
 import pytest
@@ -15,7 +16,7 @@ from botocore.auth import SigV4Auth
 from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
 
-from oculi.service.plates import detect_plates
+from oculi.service.plates import detect_plates, plate_boxes
 from oculi.service.text import load_text_reader
 from oculi.vision.decode import decode
 from oculi.vision.plates import find_plates, group_rows, plate_text
@@ -172,5 +173,52 @@ def test_http_plates_endpoint_checks_keys(tmp_path) -> None:
         assert status == 200 and [p["Text"] for p in doc["Plates"]] == ["5AU5341"]
         status, doc = post("AKIAPLATES", "wrong")
         assert (status, doc["__type"]) == (403, "InvalidSignatureException")
+    finally:
+        srv.stop()
+
+
+def test_http_redact_plates(tmp_path, reader) -> None:
+    """POST /oculi/redact?plates=1, signed: the plate read in the photo is covered, every
+    other pixel is as sent (PNG in, PNG out, no face in the photo); bad flags and videos
+    with plates are refused with InvalidParameterException."""
+    srv = Server(tmp_path, keys={"AKIAREDACT": "secret"})
+    try:
+        def post(query: str, body: bytes) -> tuple[int, Message, bytes]:
+            req = AWSRequest(method="POST", url=f"{srv.url}/oculi/redact?{query}", data=body)
+            SigV4Auth(Credentials("AKIAREDACT", "secret"), "oculi", "us-east-1").add_auth(req)
+            http = urllib.request.Request(req.url, data=req.body, headers=dict(req.headers),
+                                          method="POST")
+            try:
+                with urllib.request.urlopen(http, timeout=300) as r:
+                    return r.status, r.headers, r.read()
+            except urllib.error.HTTPError as e:
+                return e.code, e.headers, e.read()
+
+        body = SKODA.read_bytes()
+        before = decode(body).rgb
+        status, headers, data = post("mode=pixelate&plates=1", body)
+        assert status == 200, data
+        assert headers["Content-Type"] == "image/png"
+        assert (headers["x-oculi-faces-redacted"], headers["x-oculi-plates-redacted"]) == \
+            ("0", "1")
+        after = decode(data).rgb
+        changed = np.abs(after.astype(int) - before.astype(int)).max(axis=2) > 0
+        [(x0, y0, x1, y1)] = plate_boxes(reader, before).astype(int)
+        assert changed[y0:y1, x0:x1].mean() > 0.95  # the whole plate box is covered
+        dx, dy = (x1 - x0) // 4 + 1, (y1 - y0) // 4 + 1  # the 25% margin, rounded up
+        changed[y0 - dy:y1 + dy, x0 - dx:x1 + dx] = False
+        assert not changed.any()  # nothing outside the plate and its margin
+        status, headers, data = post("mode=pixelate", body)  # plates are opt-in
+        assert status == 200 and "x-oculi-plates-redacted" not in headers
+        assert np.array_equal(decode(data).rgb, before)
+        status, _, data = post("plates=maybe", body)
+        assert (status, json.loads(data)["__type"]) == (400, "InvalidParameterException")
+        video = b"\x00\x00\x00\x20ftypisom\x00\x00\x02\x00isomiso2avc1mp41" + bytes(64)
+        status, _, data = post("plates=1", video)
+        error = json.loads(data)
+        assert (status, error["__type"]) == (400, "InvalidParameterException")
+        assert "images only" in error["Message"]
+        status, _, data = post("plates=0", video)  # not a plate question: not an image
+        assert (status, json.loads(data)["__type"]) == (400, "InvalidImageFormatException")
     finally:
         srv.stop()

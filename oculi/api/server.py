@@ -121,13 +121,17 @@ def call_audited(ctx: ServiceContext, name: str, handler: Handler, params: dict[
     return result
 
 
-def redact_bytes(ctx: ServiceContext, body: bytes, query: Any) -> tuple[bytes, str, int]:
-    """Decode, redact and re-encode one image for the native endpoint."""
+def redact_bytes(ctx: ServiceContext, body: bytes, query: Any
+                 ) -> tuple[bytes, str, dict[str, str]]:
+    """Decode, redact and re-encode one image for the native endpoint; the answer's bytes,
+    media type and count headers. plates=1 also covers licence plates (images only)."""
     import cv2
 
     from oculi.errors import InvalidParameter
+    from oculi.service.plates import query_flag, redact_plates
     from oculi.service.redact import RedactOptions, redact_image
-    from oculi.vision.decode import decode
+    from oculi.service.text import shared_text_reader
+    from oculi.vision.decode import decode, looks_like_video
 
     try:
         opts = RedactOptions(mode=query.get("mode", "blur"), which=query.get("faces", "all"),
@@ -138,14 +142,25 @@ def redact_bytes(ctx: ServiceContext, body: bytes, query: Any) -> tuple[bytes, s
     if opts.mode not in ("blur", "pixelate", "fill") or opts.which not in ("all", "except",
                                                                              "only"):
         raise InvalidParameter("mode must be blur|pixelate|fill and faces all|except|only")
+    plates = query_flag(query, "plates")
+    if plates and looks_like_video(body):
+        raise InvalidParameter("plates=1 covers plates in JPEG and PNG images only: videos "
+                               "with plates are refused, reading plates in every frame is far "
+                               "slower than real time")
     image = decode(body)
     collections = ctx.collections() if opts.which != "all" else None
     out, count = redact_image(ctx.face_analyzer(), collections, image.rgb, opts)
+    headers = {"x-oculi-faces-redacted": str(count)}
+    if plates:
+        s = ctx.settings
+        out, covered = redact_plates(shared_text_reader(s.model_dir, ctx.threads, s.device),
+                                     image.rgb, out, opts)
+        headers["x-oculi-plates-redacted"] = str(covered)
     ext, media = (".png", "image/png") if image.format == "PNG" else (".jpg", "image/jpeg")
     ok, buf = cv2.imencode(ext, np.ascontiguousarray(out[:, :, ::-1]))
     if not ok:
         raise InvalidParameter("could not encode the redacted image")
-    return buf.tobytes(), media, count
+    return buf.tobytes(), media, headers
 
 
 def build_app(ctx: ServiceContext, keys: dict[str, KeySpec]) -> Starlette:
@@ -240,7 +255,8 @@ def build_app(ctx: ServiceContext, keys: dict[str, KeySpec]) -> Starlette:
 
     async def redact_endpoint(request: Request) -> Response:
         """POST /oculi/redact?mode=blur|pixelate|fill&faces=all|except|only&collection=C
-        with a JPEG or PNG body; answers the redacted image in the same format."""
+        &plates=0|1 with a JPEG or PNG body; answers the redacted image in the same
+        format."""
         request_id = str(uuid.uuid4())
         try:
             body = await _read_body(request)
@@ -249,10 +265,10 @@ def build_app(ctx: ServiceContext, keys: dict[str, KeySpec]) -> Starlette:
             except AuthError as e:
                 return await refuse(e, request, "Redact", request_id)
             q = request.query_params
-            data, media, count = await anyio.to_thread.run_sync(
+            data, media, counts = await anyio.to_thread.run_sync(
                 redact_bytes, ctx, body, q, limiter=limiter)
-            return Response(data, media_type=media, headers={
-                "x-amzn-RequestId": request_id, "x-oculi-faces-redacted": str(count)})
+            return Response(data, media_type=media,
+                            headers={"x-amzn-RequestId": request_id, **counts})
         except OculiError as e:
             return _error(e.code, e.message, e.status, request_id)
         except Exception:

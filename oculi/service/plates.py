@@ -1,7 +1,8 @@
 """Licence plates in one image: the shared text reader's lines, then the plate filters.
 
 Used by `oculi plates` and the native endpoint POST /oculi/plates (both answer the JSON
-that `plates_json` writes), and by `oculi redact --plates` (`plate_boxes`).
+that `plates_json` writes), and by `oculi redact --plates` and POST /oculi/redact?plates=1
+(`redact_plates`).
 """
 
 from __future__ import annotations
@@ -14,9 +15,11 @@ import numpy as np
 
 from oculi.errors import InvalidParameter
 from oculi.service.context import ServiceContext
+from oculi.service.redact import RedactOptions
 from oculi.service.text import shared_text_reader
 from oculi.vision.decode import decode
 from oculi.vision.plates import Plate, find_plates
+from oculi.vision.redact import redact
 from oculi.vision.text import TextReader
 
 METHOD = "oculi-plates-ppocrv6-small"  # plate filters on DetectText's reader
@@ -40,6 +43,15 @@ def detect_plates(reader: TextReader, rgb: np.ndarray, fine: bool = False) -> li
     return find_plates(rgb, plate_reader(reader, fine)(rgb))
 
 
+def query_flag(query: Mapping[str, str], name: str) -> bool:
+    """A native endpoint's on/off query parameter: 0, 1, false or true (absent: off);
+    InvalidParameterException for anything else."""
+    flag = query.get(name, "0").lower()
+    if flag not in ("0", "1", "false", "true"):
+        raise InvalidParameter(f"{name} must be 0, 1, false or true")
+    return flag in ("1", "true")
+
+
 def plates_json(plates: list[Plate], width: int, height: int) -> dict[str, Any]:
     """Plates as JSON: text, what was read, confidence in percent, and the box both in
     ratios of the image (as Rekognition's BoundingBox) and in pixels."""
@@ -58,10 +70,7 @@ def plates_for_bytes(ctx: ServiceContext, body: bytes, query: Mapping[str, str]
     """The native endpoint's work: decode a JPEG or PNG (InvalidImageFormatException
     otherwise), find its plates with the server's shared text reader, answer JSON.
     `query` may hold fine=1 (or true) for the fine detection size."""
-    flag = query.get("fine", "0").lower()
-    if flag not in ("0", "1", "false", "true"):
-        raise InvalidParameter("fine must be 0, 1, false or true")
-    fine = flag in ("1", "true")
+    fine = query_flag(query, "fine")
     image = decode(body)
     s = ctx.settings
     plates = detect_plates(shared_text_reader(s.model_dir, ctx.threads, s.device), image.rgb,
@@ -75,3 +84,11 @@ def plate_boxes(reader: TextReader, rgb: np.ndarray, fine: bool = True) -> np.nd
     (the fine size by default: a plate missed is a plate left readable)."""
     boxes = [p.box for p in detect_plates(reader, rgb, fine)]
     return np.array(boxes, np.float32).reshape(-1, 4)
+
+
+def redact_plates(reader: TextReader, original: np.ndarray, out: np.ndarray,
+                  opts: RedactOptions) -> tuple[np.ndarray, int]:
+    """`out`, a redaction of the RGB image `original`, with the plates read in `original`
+    covered too (same mode and margin as the faces), and how many plates that was."""
+    boxes = plate_boxes(reader, original)
+    return redact(out, boxes, opts.mode, opts.margin), len(boxes)

@@ -170,3 +170,17 @@ def decode(data: bytes, max_pixels: int = MAX_PIXELS, reduce_to: int | None = No
             f"Request has invalid image format: the {fmt} data is damaged or truncated ({e})"
         ) from None
     return DecodedImage(rgb=np.ascontiguousarray(rgb), format=fmt)
+
+
+# Signatures of the common video containers: ISO media (MP4, MOV, 3GP) has its box type at
+# byte 4; Matroska/WebM, AVI, MPEG program streams, FLV and ASF/WMV start with a magic.
+_VIDEO_BOXES = (b"ftyp", b"moov", b"mdat", b"wide", b"free")
+_VIDEO_MAGIC = (b"\x1a\x45\xdf\xa3", b"\x00\x00\x01\xba", b"FLV\x01",
+                b"\x30\x26\xb2\x75\x8e\x66\xcf\x11")
+
+
+def looks_like_video(data: bytes) -> bool:
+    """Whether `data` starts like a video file (to name the refusal), not a full check."""
+    return (data[4:8] in _VIDEO_BOXES or data.startswith(_VIDEO_MAGIC)
+            or (data[:4] == b"RIFF" and data[8:12] == b"AVI ")
+            or (len(data) > 376 and data[0] == data[188] == data[376] == 0x47))  # MPEG-TS
