@@ -12,6 +12,7 @@ from PIL import Image
 
 from oculi.models.catalogue import CATALOGUE
 from oculi.models.fetch import default_model_dir, verified_path
+from oculi.service.label_plates import PLATE_CLASS
 from oculi.vision.label_taxonomy import CLASS_LABEL, TAXONOMY, ancestors
 from oculi.vision.labels import read_label_map, ssd_anchors, tiles
 from tests.conftest import fixture_bytes
@@ -213,7 +214,7 @@ def test_taxonomy_covers_every_class_of_the_shipped_label_map() -> None:
     path = verified_path(CATALOGUE["objects_oidv4_labels"], default_model_dir())
     names = read_label_map(path.read_text())
     assert len(names) == 24 and names[0] == "???" and names[4] == "Person"
-    assert set(names[1:]) == set(CLASS_LABEL)
+    assert set(names[1:]) | {PLATE_CLASS} == set(CLASS_LABEL)  # plates: the plate finder
     for label in CLASS_LABEL.values():
         assert label in TAXONOMY
         assert all(parent in TAXONOMY for parent in ancestors(label))
