@@ -28,6 +28,11 @@ found counts all its characters), plates found that match no label, and millisec
 image (median; text reader and plate filters, one image at a time). Each set is run at
 DetectText's detection size and at the fine one (`--fine`, `?fine=1`).
 
+With `--labels`, also how often DetectLabels would look for plates (its License Plate
+label runs the plate finder only where its detectors see a car or vehicle,
+oculi/service/label_plates.py): the photos of each set that open that gate, and the
+ordinary photos that do (each costs a plate search).
+
     python -m bench.plates --fetch ~/.cache/oculi/bench-data [--threads N] [--repeat N]
 """
 
@@ -47,6 +52,8 @@ from pathlib import Path
 from bench.moderation import DEV_DATA, ROOT, files
 from bench.moderation import fetch as fetch_debian
 from bench.text import edit_distance
+from oculi.service.label_plates import shows_vehicle
+from oculi.service.labels import LabelDetectors, load_label_detectors
 from oculi.service.plates import detect_plates
 from oculi.service.text import load_text_reader
 from oculi.vision.decode import decode
@@ -186,6 +193,19 @@ def score_ordinary(reader: TextReader, paths: list[Path], fine: bool) -> None:
           "median")
 
 
+def score_gate(labels: LabelDetectors, name: str, paths: list[Path]) -> None:
+    opened, seen = 0, 0
+    for path in paths:
+        try:
+            rgb = decode(path.read_bytes()).rgb
+        except Exception:  # noqa: BLE001 - a file the API would refuse is skipped
+            continue
+        seen += 1
+        opened += shows_vehicle(labels(rgb))
+    print(f"{name}: DetectLabels looks for plates in {opened}/{seen} photos "
+          f"({100 * opened / max(1, seen):.1f}%; a car or vehicle seen)")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--fetch", type=Path, help="download and unpack the photos here")
@@ -194,6 +214,7 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=None)
     ap.add_argument("--repeat", type=int, default=3, help="timed runs per plate photo")
     ap.add_argument("--skip-ordinary", action="store_true")
+    ap.add_argument("--labels", action="store_true", help="also DetectLabels' plate gate")
     args = ap.parse_args()
     data, debian = args.data, args.debian
     if args.fetch:
@@ -209,6 +230,12 @@ def main() -> None:
     if not args.skip_ordinary:
         for fine in (False, True):
             score_ordinary(reader, ordinary(debian), fine)
+    if args.labels:
+        labels = load_label_detectors(threads=args.threads)
+        for name, labelled in (("clear", CLEAR), ("traffic", TRAFFIC)):
+            score_gate(labels, name, [data / rel for rel in labelled])
+        if not args.skip_ordinary:
+            score_gate(labels, "ordinary photos", ordinary(debian))
 
 
 if __name__ == "__main__":
