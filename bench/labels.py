@@ -17,9 +17,11 @@ Two labelled sets, both small:
 Each detector (the OpenImages SSD, and the SSDLite person detector whose persons
 DetectLabels reports) is run on the whole image alone (one 300 x 300 view) and tiled (the
 whole image plus four overlapping crops), at several MinConfidence values; and
-milliseconds per image (median of --repeat runs over all the photos) for each. Debian's packages are
-fetched with `--fetch DIR` (apt-get download + dpkg -x) or given unpacked with
-`--debian DIR`.
+milliseconds per image (median of --repeat runs over all the photos) for each. Then
+DetectLabels' whole detection step in VARIANTS of the person fusion (the default before
+2026-12-02 first; the others' times as ratios of its time in the same run), and as
+shipped. Debian's packages are fetched with `--fetch DIR` (apt-get download + dpkg -x) or
+given unpacked with `--debian DIR`.
 
     python -m bench.labels --fetch ~/.cache/oculi/bench-data [--threads N]
 """
@@ -39,10 +41,19 @@ import numpy as np
 
 from bench.moderation import fetch
 from oculi.service.image_source import ANALYSIS_SIDE
-from oculi.service.labels import load_label_detectors
+from oculi.service.labels import PERSON, LabelDetectors, load_label_detectors
 from oculi.vision.decode import decode
 from oculi.vision.label_taxonomy import CLASS_LABEL
-from oculi.vision.labels import Objects
+from oculi.vision.labels import (
+    NMS_IOU,
+    PERSON_IOU,
+    Candidates,
+    ObjectDetector,
+    Objects,
+    fuse,
+    to_objects,
+    with_class_from,
+)
 from oculi.vision.nms import iou_matrix
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -178,16 +189,56 @@ def report_boxes(truth: dict[Path, list[tuple[str, np.ndarray]]],
         print(f"    AP50 {label:8s} {100 * ap:5.1f}  ({n} boxes)")
     print(f"    mAP50 over {len(labels)} classes: {100 * np.mean(aps):.1f}")
     for threshold in THRESHOLDS:
-        hit = total = 0
+        hit = total = wrong = 0
         for path, items in truth.items():
-            gt = np.array([b for lab, b in items if lab == "Person"
-                           and b[3] - b[1] > MIN_PERSON_HEIGHT], np.float32).reshape(-1, 4)
+            people = [b for lab, b in items if lab == "Person"]
+            gt = np.array([b for b in people if b[3] - b[1] > MIN_PERSON_HEIGHT],
+                          np.float32).reshape(-1, 4)
             boxes, sc = of_label(found[path], "Person")
             keep = sc >= threshold
             hit += int(match_iou(gt, boxes[keep], sc[keep]).sum())
             total += len(gt)
+            wrong += int((~match_iou(np.array(people, np.float32).reshape(-1, 4), boxes[keep],
+                                     sc[keep])).sum())
         print(f"    MinConfidence {threshold:4.0f}: persons taller than {MIN_PERSON_HEIGHT} px "
-              f"found (IoU 0.5) {hit}/{total} ({100 * hit / max(1, total):.1f}%)")
+              f"found (IoU 0.5) {hit}/{total} ({100 * hit / max(1, total):.1f}%); Person "
+              f"instances matching no labelled person {wrong}")
+
+
+def person_candidates(objects: Objects) -> Candidates:
+    keep = np.array([n == PERSON for n in objects.class_names()], bool).reshape(-1)
+    return Candidates(objects.boxes[keep], objects.scores[keep],
+                      np.ones(int(keep.sum()), np.int64))
+
+
+def combination(pair: LabelDetectors, iou: float, vote: bool,
+                openimages: bool) -> Callable[[np.ndarray], Objects]:
+    """DetectLabels' detection step with the person views' boxes fused at `iou`, their
+    scores combined (`vote`) or the best one kept, and with `openimages` the OpenImages
+    SSD's Person boxes fused in as one more voting view. (NMS_IOU, False, False) is the
+    default before 2026-12-02; (PERSON_IOU, True, False) is oculi's now."""
+    persons = ObjectDetector(pair.persons.model, pair.persons.names, iou, vote)
+
+    def run(rgb: np.ndarray) -> Objects:
+        objects = pair.objects(rgb, tiled=False)
+        found = persons(rgb, tiled=True)
+        if openimages:
+            found = to_objects(fuse([person_candidates(found), person_candidates(objects)],
+                                    iou, vote=True), found.names)
+        return with_class_from(objects, found, PERSON)
+
+    return run
+
+
+VARIANTS = (
+    ("previous default: person NMS at IoU 0.5, best view's score, SSDLite persons only",
+     (NMS_IOU, False, False)),
+    (f"person boxes fused at IoU {PERSON_IOU}, best view's score", (PERSON_IOU, False, False)),
+    (f"person boxes fused at IoU {PERSON_IOU}, views vote (the new default)",
+     (PERSON_IOU, True, False)),
+    (f"person boxes fused at IoU {PERSON_IOU}, views vote, OpenImages SSD's Person boxes "
+     "fused in as one more view (not adopted)", (PERSON_IOU, True, True)),
+)
 
 
 def main() -> None:
@@ -222,15 +273,21 @@ def main() -> None:
             report_faces(faces, found_f)
             print("  hand-labelled boxes (bench/labels_boxes.csv):")
             report_boxes(truth, found_b)
-    found_f, ms_f = detect_all(pair, face_images, args.repeat)
-    found_b, ms_b = detect_all(pair, box_images, args.repeat)
-    print("\noculi's DetectLabels (OpenImages SSD on the whole image, Person from SSDLite "
-          f"tiled): median {ms_f:.1f} ms per VOC photo, {ms_b:.1f} ms per hand-labelled photo")
-    print("  persons of dlib's labelled faces (VOC group photos):")
-    report_faces(faces, found_f)
-    print("  hand-labelled boxes (bench/labels_boxes.csv):")
-    report_boxes(truth, found_b)
-
+    runs = [(name, combination(pair, *params)) for name, params in VARIANTS]
+    runs.append(("oculi's DetectLabels as shipped (OpenImages SSD on the whole image, "
+                 "Person from SSDLite tiled)", pair))
+    base_f = base_b = 0.0
+    for name, run in runs:
+        found_f, ms_f = detect_all(run, face_images, args.repeat)
+        found_b, ms_b = detect_all(run, box_images, args.repeat)
+        base_f, base_b = base_f or ms_f, base_b or ms_b
+        print(f"\n{name}: median {ms_f:.1f} ms per VOC photo ({ms_f / base_f:.2f}x the "
+              f"previous default), {ms_b:.1f} ms per hand-labelled photo "
+              f"({ms_b / base_b:.2f}x)")
+        print("  persons of dlib's labelled faces (VOC group photos):")
+        report_faces(faces, found_f)
+        print("  hand-labelled boxes (bench/labels_boxes.csv):")
+        report_boxes(truth, found_b)
 
 if __name__ == "__main__":
     main()

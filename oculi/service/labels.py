@@ -24,6 +24,7 @@ from oculi.models.fetch import default_model_dir, fetch, verified_path
 from oculi.models.runtime import OnnxModel, TfliteModel
 from oculi.vision import image_properties as props
 from oculi.vision.labels import (
+    PERSON_IOU,
     Label,
     ObjectDetector,
     Objects,
@@ -65,7 +66,8 @@ class LabelsResult:
 class LabelDetectors:
     """The OpenImages SSD on the whole image for its 23 object classes, and the SSDLite
     person detector, tiled, for Person: far more confident and better placed on people
-    than the OpenImages model, and tiling finds the smaller people (bench/labels.py)."""
+    than the OpenImages model, and tiling finds the smaller people; its views' boxes are
+    fused at PERSON_IOU with their scores combined (bench/labels.py)."""
 
     objects: ObjectDetector
     persons: ObjectDetector
@@ -86,7 +88,8 @@ def load_label_detectors(model_dir: Path | None = None, threads: int | None = No
     onnx = OnnxModel(person, threads, device)
     return LabelDetectors(
         objects=ObjectDetector(TfliteModel(ssd, threads), read_label_map(names.read_text())),
-        persons=ObjectDetector(lambda x: list(onnx(x).values()), ("???", PERSON)))
+        persons=ObjectDetector(lambda x: list(onnx(x).values()), ("???", PERSON),
+                               iou=PERSON_IOU, vote=True))
 
 
 _detectors: dict[tuple[Path | None, int | None, str], LabelDetectors] = {}

@@ -11,7 +11,8 @@ serialised in the same npm package's WebAssembly module: 6 layers with strides 1
 scales 0.2 to 0.95, aspect ratios 1, 2, 1/2, 3, 1/3 (and an interpolated scale), the lowest
 layer reduced to 3 boxes; the SSDLite person model has the same 1,917 anchors. Unlike
 MediaPipe, which keeps each anchor's best class only, every class above the score floor is
-kept and NMS runs per class (IoU 0.5, as MediaPipe's).
+kept and NMS runs per class (IoU 0.5, as MediaPipe's). Person boxes from several views
+(the whole image and its tiles) are fused at IoU 0.7 with their scores combined (`fuse`).
 
 Class names come from the label map shipped in the same asset bundle; their Rekognition
 names, parents, aliases and categories are in oculi/vision/label_taxonomy.py.
@@ -27,7 +28,7 @@ import cv2
 import numpy as np
 
 from oculi.vision.label_taxonomy import CLASS_LABEL, TAXONOMY, ancestors
-from oculi.vision.nms import nms
+from oculi.vision.nms import iou_matrix, nms
 
 Model = Callable[[np.ndarray], list[np.ndarray]]
 
@@ -38,6 +39,9 @@ ASPECT_RATIOS = (1.0, 2.0, 0.5, 3.0, 1.0 / 3.0)
 BOX_SCALE = np.array([10.0, 10.0, 5.0, 5.0], np.float32)  # y, x, h, w
 SCORE_FLOOR = 0.05  # boxes below this are dropped before NMS
 NMS_IOU = 0.5
+# Person boxes are fused at this IoU, not 0.5: people side by side in group photos overlap
+# by more than half, and at 0.5 one box swallowed its neighbour (bench/labels.py).
+PERSON_IOU = 0.7
 MAX_DETECTIONS = 100
 TILE = 0.6  # share of the image's width and height that each crop spans
 TILE_OFFSETS = (0.0, 0.4)  # crop origins, in shares of the width and height
@@ -135,15 +139,56 @@ def candidates(box_offsets: np.ndarray, logits: np.ndarray, width: int, height: 
     return Candidates(boxes, scores[anchor, cls].astype(np.float32), cls + 1)
 
 
-def suppress(found: Candidates, names: Sequence[str], iou: float = NMS_IOU,
-             max_detections: int = MAX_DETECTIONS) -> Objects:
-    """Per-class NMS; the most confident `max_detections` objects, best first."""
-    cls, score = found.classes, found.scores
-    kept = [idx[nms(found.boxes[idx], score[idx], iou)]
-            for idx in (np.nonzero(cls == c)[0] for c in np.unique(cls))]
+def _per_class_nms(found: Candidates, iou: float) -> Candidates:
+    kept = [idx[nms(found.boxes[idx], found.scores[idx], iou)]
+            for idx in (np.nonzero(found.classes == c)[0] for c in np.unique(found.classes))]
     keep = np.concatenate(kept) if kept else np.zeros(0, np.int64)
-    keep = keep[np.argsort(-score[keep], kind="stable")][:max_detections]
-    return Objects(found.boxes[keep], score[keep], cls[keep].astype(np.int64), tuple(names))
+    return Candidates(found.boxes[keep], found.scores[keep], found.classes[keep])
+
+
+def fuse(views: Sequence[Candidates], iou: float = NMS_IOU, vote: bool = False) -> Candidates:
+    """Candidates of several views of one image (in the image's pixels) -> one per object.
+
+    Each view is thinned by NMS per class at `iou`; then, most confident first, each box
+    takes in every remaining box of its class (from any view) overlapping it by more than
+    `iou`, and keeps its own place. Its score stays its own or, with `vote`, becomes
+    1 - prod(1 - s) over the best score of each view in its group: an object seen in
+    several views is surer than in any one of them. With one view this is per-class NMS."""
+    thinned = [_per_class_nms(v, iou) for v in views]
+    boxes = np.concatenate([v.boxes for v in thinned]).reshape(-1, 4)
+    scores = np.concatenate([v.scores for v in thinned])
+    classes = np.concatenate([v.classes for v in thinned])
+    view = np.concatenate([np.full(len(v.boxes), k) for k, v in enumerate(thinned)])
+    keep, fused = [], []
+    for c in np.unique(classes):
+        idx = np.nonzero(classes == c)[0]
+        idx = idx[np.argsort(-scores[idx], kind="stable")]
+        ious = iou_matrix(boxes[idx], boxes[idx])
+        left = np.ones(len(idx), bool)
+        for i in range(len(idx)):
+            if not left[i]:
+                continue
+            group = idx[left & (ious[i] > iou)]
+            left &= ious[i] <= iou
+            left[i] = False
+            score = scores[idx[i]]
+            if vote and len(group):
+                # np.unique's first index per view is its best box (the group is sorted)
+                _, first = np.unique(view[group], return_index=True)
+                others = group[first][view[group[first]] != view[idx[i]]]
+                score = 1.0 - (1.0 - score) * np.prod(1.0 - scores[others])
+            keep.append(idx[i])
+            fused.append(score)
+    at = np.asarray(keep, np.int64)
+    return Candidates(boxes[at], np.asarray(fused, np.float32), classes[at])
+
+
+def to_objects(found: Candidates, names: Sequence[str],
+               max_detections: int = MAX_DETECTIONS) -> Objects:
+    """The most confident `max_detections` candidates, best first."""
+    order = np.argsort(-found.scores, kind="stable")[:max_detections]
+    return Objects(found.boxes[order], found.scores[order],
+                   found.classes[order].astype(np.int64), tuple(names))
 
 
 def tiles(width: int, height: int) -> list[tuple[int, int, int, int]]:
@@ -179,11 +224,15 @@ def away_from_cuts(found: Candidates, tile: tuple[int, int, int, int], width: in
 class ObjectDetector:
     """Find objects of the model's classes in an RGB image: in the whole image and, with
     `tiled`, also in four overlapping crops (each TILE of the width and height), which
-    find people and objects too small for the network's 300 x 300 view of the whole."""
+    find people and objects too small for the network's 300 x 300 view of the whole. The
+    views' boxes are fused (`fuse`) at IoU `iou`, their scores combined with `vote`."""
 
-    def __init__(self, model: Model, names: Sequence[str]) -> None:
+    def __init__(self, model: Model, names: Sequence[str], iou: float = NMS_IOU,
+                 vote: bool = False) -> None:
         self.model = model
         self.names = tuple(names)
+        self.iou = iou
+        self.vote = vote
 
     def _candidates(self, rgb: np.ndarray, score_floor: float) -> Candidates:
         h, w = rgb.shape[:2]
@@ -202,9 +251,7 @@ class ObjectDetector:
             shifted = Candidates(found.boxes + np.float32([x0, y0, x0, y0]), found.scores,
                                  found.classes)
             parts.append(away_from_cuts(shifted, tile, w, h))
-        merged = Candidates(*(np.concatenate([getattr(p, f) for p in parts])
-                              for f in ("boxes", "scores", "classes")))
-        return suppress(merged, self.names)
+        return to_objects(fuse(parts, self.iou, self.vote), self.names)
 
 
 def with_class_from(objects: Objects, other: Objects, name: str) -> Objects:
