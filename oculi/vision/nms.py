@@ -1,4 +1,4 @@
-"""Non-maximum suppression over axis-aligned boxes."""
+"""Non-maximum suppression and greedy matching over axis-aligned boxes."""
 
 from __future__ import annotations
 
@@ -14,6 +14,27 @@ def iou_matrix(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     area_b = np.prod(np.clip(b[:, 2:] - b[:, :2], 0, None), axis=1)
     union = area_a[:, None] + area_b[None, :] - inter
     return inter / np.maximum(union, 1e-9)
+
+
+def greedy_match(a: np.ndarray, b: np.ndarray, min_iou: float) -> list[tuple[int, int]]:
+    """Pairs (i in a, j in b), each box used once, taken by decreasing IoU while it is at
+    least `min_iou`."""
+    if not len(a) or not len(b):
+        return []
+    ious = iou_matrix(np.asarray(a, np.float64).reshape(-1, 4),
+                      np.asarray(b, np.float64).reshape(-1, 4))
+    pairs: list[tuple[int, int]] = []
+    used_a: set[int] = set()
+    used_b: set[int] = set()
+    for i, j in zip(*np.unravel_index(np.argsort(-ious, axis=None, kind="stable"), ious.shape)):
+        if ious[i, j] < min_iou:
+            break
+        if i in used_a or j in used_b:
+            continue
+        pairs.append((int(i), int(j)))
+        used_a.add(int(i))
+        used_b.add(int(j))
+    return pairs
 
 
 def nms(boxes: np.ndarray, scores: np.ndarray, iou_threshold: float) -> np.ndarray:

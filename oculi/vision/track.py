@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from oculi.vision.nms import iou_matrix
+from oculi.vision.nms import greedy_match
 
 
 @dataclass
@@ -39,19 +39,15 @@ class IouTracker:
             t.detection = -1
         matched_t: set[int] = set()
         matched_d: set[int] = set()
-        if self.tracks and len(boxes):
-            ious = iou_matrix(np.stack([t.box for t in self.tracks]), boxes)
-            for ti, di in zip(*np.unravel_index(np.argsort(-ious, axis=None), ious.shape)):
-                if ious[ti, di] < self.iou_threshold:
-                    break
-                if ti in matched_t or di in matched_d:
-                    continue
+        if self.tracks:
+            for ti, di in greedy_match(np.stack([t.box for t in self.tracks]), boxes,
+                                       self.iou_threshold):
                 t = self.tracks[ti]
                 t.velocity = 0.5 * t.velocity + 0.5 * (boxes[di] - (t.box - t.velocity))
                 t.box, t.missed, t.hits = boxes[di].copy(), 0, t.hits + 1
-                t.detection = int(di)
-                matched_t.add(int(ti))
-                matched_d.add(int(di))
+                t.detection = di
+                matched_t.add(ti)
+                matched_d.add(di)
         for ti, t in enumerate(self.tracks):
             if ti not in matched_t:
                 t.missed += 1
