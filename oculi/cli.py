@@ -48,7 +48,7 @@ def _settings(args: argparse.Namespace):  # -> Settings
 
     s = Settings()
     for name in ("host", "port", "detector", "threads", "device", "workers", "match_floor",
-                 "queue_per_worker", "store_url", "qdrant"):
+                 "queue_per_worker", "store_url", "qdrant", "keep_images"):
         v = getattr(args, name, None)
         if v is not None:
             setattr(s, name, v)
@@ -99,6 +99,9 @@ def _cmd_serve(args: argparse.Namespace) -> int:
           f"(data {s.data_dir}; {auth})", file=sys.stderr, flush=True)
     from oculi.service.retention import start_sweeper
 
+    swept = ctx.collections().sweep_images()
+    if swept:
+        print(f"removed {swept} kept image(s) whose faces were deleted", file=sys.stderr)
     start_sweeper(ctx, s.retention_sweep_s)
     if bool(s.tls_cert) != bool(s.tls_key):
         print("error: give both --tls-cert and --tls-key", file=sys.stderr)
@@ -334,6 +337,40 @@ def _cmd_import(args: argparse.Namespace) -> int:
         store.close()
 
 
+def _cmd_reindex(args: argparse.Namespace) -> int:
+    from oculi.errors import OculiError
+    from oculi.models.fetch import ModelFetchError
+    from oculi.service.context import ServiceContext
+    from oculi.service.reindex import reindex_collection
+
+    s = _settings(args)
+
+    def progress(done: int, total: int) -> None:
+        print(f"\r  image {done}/{total}", end="" if done < total else "\n", file=sys.stderr,
+              flush=True)
+
+    try:
+        cols = ServiceContext(s).collections()
+        r = reindex_collection(cols, args.collection, args.drop_unmatched, progress)
+    except (OculiError, ModelFetchError) as e:
+        print(f"error: {getattr(e, 'message', e)}", file=sys.stderr)
+        return 1
+    print(f"{args.collection}: {r.faces} faces, {r.images} kept images; {len(r.updated)} "
+          f"re-embedded with {r.model_version}; {len(r.not_kept)} without a kept image; "
+          f"{len(r.not_found)} not found again; {len(r.unreadable)} unreadable images")
+    for label, ids in (("without a kept image", r.not_kept), ("not found again", r.not_found),
+                       ("unreadable image", r.unreadable)):
+        for i in ids:
+            print(f"  {label}: {i}")
+    if args.drop_unmatched:
+        print(f"dropped {len(r.dropped)} unmatched faces" + (
+            f"; {len(r.held)} kept because a user holds them: "
+            + ", ".join(f for f, _ in r.held) if r.held else ""))
+    print(f"FaceModelVersion: {r.model_version}" if r.collection_version_set else
+          "FaceModelVersion unchanged: some faces still carry an older model version")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="oculi", description="Self-hosted Rekognition-compatible "
                                 "image analysis")
@@ -365,6 +402,9 @@ def build_parser() -> argparse.ArgumentParser:
                     "ThrottlingException (default 8)")
     sp.add_argument("--match-floor", type=float, help="identity-search similarity floor "
                     "(default 99; env OCULI_MATCH_FLOOR)")
+    sp.add_argument("--keep-images", action="store_true", default=None,
+                    help="keep the images IndexFaces indexes, under the data directory, "
+                    "so that `oculi reindex` can re-embed them (env OCULI_KEEP_IMAGES=1)")
     common(sp)
     sp.set_defaults(func=_cmd_serve)
 
@@ -421,6 +461,17 @@ def build_parser() -> argparse.ArgumentParser:
     ip.add_argument("--data-dir")
     ip.add_argument("--store-url")
     ip.set_defaults(func=_cmd_import)
+
+    xp = sub.add_parser("reindex", help="re-embed a collection's faces from the images kept "
+                        "by `serve --keep-images` (stop the server first)")
+    xp.add_argument("collection")
+    xp.add_argument("--drop-unmatched", action="store_true", help="delete the faces whose "
+                    "image was not kept or that are not found again")
+    xp.add_argument("--data-dir", help="the server's data directory")
+    xp.add_argument("--store-url", help="postgresql://... when the server uses PostgreSQL")
+    xp.add_argument("--qdrant", help="the server's --qdrant, when it uses Qdrant")
+    common(xp)
+    xp.set_defaults(func=_cmd_reindex)
 
     dp = sub.add_parser("detect-faces", help="DetectFaces on a local image; prints JSON")
     dp.add_argument("image")

@@ -51,6 +51,9 @@ class Settings:
         default_factory=lambda: int(os.environ.get("OCULI_ANN_SCAN_THREADS", "1")))
     retention_sweep_s: float = field(
         default_factory=lambda: float(os.environ.get("OCULI_RETENTION_SWEEP_S", "600")))
+    # keep the images IndexFaces indexed, for `oculi reindex` (docs/reindex.md); off by default
+    keep_images: bool = field(
+        default_factory=lambda: os.environ.get("OCULI_KEEP_IMAGES", "") == "1")
     region: str = field(default_factory=lambda: os.environ.get("OCULI_REGION", "us-east-1"))
     account_id: str = "000000000000"
 

@@ -12,7 +12,7 @@ from oculi.errors import InvalidPaginationToken
 from oculi.service.collections import Match
 from oculi.service.context import ServiceContext
 from oculi.service.detect_faces import with_attributes
-from oculi.service.image_source import load_image
+from oculi.service.image_source import load_image, read_image
 from oculi.store.faces import FaceRecord
 
 DEFAULT_MAX_RESULTS = 1000
@@ -98,9 +98,9 @@ def delete_collection(ctx: ServiceContext, p: dict[str, Any]) -> dict[str, Any]:
 def index_faces(ctx: ServiceContext, p: dict[str, Any]) -> dict[str, Any]:
     cols = ctx.collections()
     cols.describe(p["CollectionId"])  # a missing collection fails before any analysis
-    image = load_image(p["Image"], ctx.s3)
+    data, image = read_image(p["Image"], ctx.s3)
     done = cols.index_faces(p["CollectionId"], image.rgb, p.get("ExternalImageId"),
-                            p.get("MaxFaces"), p.get("QualityFilter", "AUTO"))
+                            p.get("MaxFaces"), p.get("QualityFilter", "AUTO"), data)
     asked = frozenset(p.get("DetectionAttributes") or ["DEFAULT"])
     details = face_details(with_attributes(done.result, image.rgb, asked,
                                            ctx.attribute_models()))

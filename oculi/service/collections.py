@@ -16,6 +16,7 @@ import numpy as np
 from oculi.errors import InvalidParameter, ResourceAlreadyExists, ResourceNotFound
 from oculi.service.detect_faces import FaceResult
 from oculi.store.faces import Collection, FaceRecord, FaceStore
+from oculi.store.images import ImageStore
 from oculi.store.vectors import VectorIndexes
 from oculi.vision.embed import DIM, FaceEmbedder
 from oculi.vision.faces import FaceAnalyzer
@@ -92,11 +93,16 @@ def box_ratios(box: np.ndarray, width: int, height: int) -> dict[str, float]:
 
 class Collections:
     def __init__(self, store: FaceStore, analyzer: FaceAnalyzer, embedder: FaceEmbedder,
-                 indexes: VectorIndexes | QdrantIndexes | None = None) -> None:
+                 indexes: VectorIndexes | QdrantIndexes | None = None,
+                 images: ImageStore | None = None, keep_images: bool = False) -> None:
+        """`images`: where kept images live (deleting faces removes theirs whether or not
+        new ones are kept); `keep_images`: IndexFaces keeps the images it indexes there."""
         self.store = store
         self.analyzer = analyzer
         self.embedder = embedder
         self.indexes = indexes if indexes is not None else VectorIndexes(store, DIM)
+        self.images = images
+        self.keep_images = keep_images and images is not None
 
     @property
     def model_version(self) -> str:
@@ -125,10 +131,25 @@ class Collections:
             if not self.store.delete_collection(collection_id):
                 raise ResourceNotFound(f"The collection id: {collection_id} does not exist")
             self.indexes.drop(collection_id)
+            if self.images is not None:
+                self.images.drop(collection_id)
+
+    def sweep_images(self) -> int:
+        """Remove kept images whose faces are all gone (a crash between a deletion's commit
+        and the file's removal leaves one behind); run at start, before any IndexFaces.
+        Returns how many files were removed."""
+        if self.images is None:
+            return 0
+        with self.indexes.lock:
+            return self.images.sweep(lambda cid: self.store.get_collection(cid) is not None,
+                                     self.store.images_with_faces)
 
     # faces -------------------------------------------------------------------------
     def index_faces(self, collection_id: str, rgb: np.ndarray, external_image_id: str | None,
-                    max_faces: int | None, quality_filter: str) -> IndexedFaces:
+                    max_faces: int | None, quality_filter: str,
+                    image_bytes: bytes | None = None) -> IndexedFaces:
+        """Index the image's faces; `image_bytes` (what `rgb` was decoded from) is kept
+        when images are kept and at least one face is indexed, durably before the commit."""
         self._require(collection_id)
         faces = self.analyzer.analyze(rgb)
         h, w = rgb.shape[:2]
@@ -147,11 +168,21 @@ class Collections:
             created=now)) for i in keep]
         if records:
             emb = self.embedder(rgb, faces.take(np.asarray(keep)))
-            with self.indexes.lock:
-                index = self.indexes.get(collection_id)  # loaded before the new rows exist
-                if not self.store.add_faces(collection_id, [r for _, r in records], emb):
-                    raise ResourceNotFound(f"The collection id: {collection_id} does not exist")
-                index.add([r.face_id for _, r in records], emb)
+            keeper = self.images if self.keep_images and image_bytes is not None else None
+            if keeper is not None and image_bytes is not None:
+                keeper.put(collection_id, image_id, image_bytes)
+            try:
+                with self.indexes.lock:
+                    index = self.indexes.get(collection_id)  # loaded before the new rows exist
+                    if not self.store.add_faces(collection_id, [r for _, r in records], emb):
+                        raise ResourceNotFound(
+                            f"The collection id: {collection_id} does not exist")
+                    index.add([r.face_id for _, r in records], emb)
+            except BaseException:
+                if keeper is not None and not self.store.images_with_faces(collection_id,
+                                                                           [image_id]):
+                    keeper.remove(collection_id, [image_id])
+                raise
         result = FaceResult(faces=faces, width=w, height=h, attributes=frozenset({"DEFAULT"}))
         unindexed = [(i, reasons[i]) for i in range(len(faces)) if reasons[i]]
         return IndexedFaces(result=result, records=records, unindexed=unindexed)
@@ -188,8 +219,13 @@ class Collections:
         """Ids deleted, and (face id, user id) of faces kept because a user holds them."""
         self._require(collection_id)
         with self.indexes.lock:
+            images = ({r.image_id for r in self.store.get_faces(collection_id, face_ids).values()}
+                      if self.images is not None else set())
             deleted, held = self.store.delete_faces(collection_id, face_ids)
             self.indexes.get(collection_id).remove(deleted)
+            if self.images is not None and deleted:
+                still = self.store.images_with_faces(collection_id, sorted(images))
+                self.images.remove(collection_id, sorted(images - still))
         return deleted, held
 
     def search_vector(self, collection_id: str, query: np.ndarray, max_faces: int,

@@ -13,6 +13,7 @@ from oculi.service.image_source import S3Settings
 from oculi.service.users import Users
 from oculi.settings import Settings
 from oculi.store.faces import FaceStore
+from oculi.store.images import ImageStore
 from oculi.store.vectors import VectorIndexes
 from oculi.vision.attributes import ATTRIBUTES
 from oculi.vision.attributes.models import AttributeModels, load_attribute_models
@@ -64,7 +65,9 @@ class ServiceContext:
                 else:
                     indexes = VectorIndexes(store, DIM, s.data_dir / "ann", s.ann_threshold,
                                             s.ann_scan_threads)
-                self._collections = Collections(store, analyzer, embedder, indexes)
+                self._collections = Collections(store, analyzer, embedder, indexes,
+                                                ImageStore(s.data_dir / "images"),
+                                                s.keep_images)
             return self._collections
 
     def users(self) -> Users:

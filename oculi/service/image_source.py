@@ -58,6 +58,11 @@ def read_s3_object(s3: dict[str, Any], settings: S3Settings) -> bytes:
 
 def load_image(image: dict[str, Any], s3_settings: S3Settings) -> DecodedImage:
     """Exactly one of Bytes or S3Object, read and decoded."""
+    return read_image(image, s3_settings)[1]
+
+
+def read_image(image: dict[str, Any], s3_settings: S3Settings) -> tuple[bytes, DecodedImage]:
+    """Exactly one of Bytes or S3Object: its bytes, and their decoding."""
     has_bytes, has_s3 = "Bytes" in image, "S3Object" in image
     if has_bytes == has_s3:
         raise InvalidParameter("Image must contain exactly one of Bytes or S3Object")
@@ -70,4 +75,4 @@ def load_image(image: dict[str, Any], s3_settings: S3Settings) -> DecodedImage:
         if "Bucket" not in s3 or "Name" not in s3:
             raise InvalidParameter("Image.S3Object needs both Bucket and Name")
         data = read_s3_object(s3, s3_settings)
-    return decode(data, reduce_to=ANALYSIS_SIDE)
+    return data, decode(data, reduce_to=ANALYSIS_SIDE)

@@ -52,6 +52,7 @@ CREATE TABLE IF NOT EXISTS faces (
 );
 CREATE INDEX IF NOT EXISTS faces_by_collection ON faces(collection_id, seq);
 CREATE INDEX IF NOT EXISTS faces_by_user ON faces(collection_id, user_id);
+CREATE INDEX IF NOT EXISTS faces_by_image ON faces(collection_id, image_id);
 CREATE TABLE IF NOT EXISTS face_counts (
     collection_id TEXT PRIMARY KEY REFERENCES collections(collection_id) ON DELETE CASCADE,
     faces BIGINT NOT NULL
@@ -283,6 +284,51 @@ class FaceStore:
                 deleted.append(fid)
             count_faces(db, collection_id, -len(deleted))
             return deleted, held
+
+        return self._write(tx)
+
+    def images_with_faces(self, collection_id: str, image_ids: list[str]) -> set[str]:
+        """Those of `image_ids` that still have at least one face in the collection."""
+        if not image_ids:
+            return set()
+        rows = self._read(lambda db: db.execute(
+            f"SELECT DISTINCT image_id FROM faces WHERE collection_id=? AND image_id IN "
+            f"({_marks(image_ids)})", [collection_id, *image_ids]).fetchall())
+        return {r[0] for r in rows}
+
+    def faces_of_image(self, collection_id: str, image_id: str) -> list[FaceRecord]:
+        rows = self._read(lambda db: db.execute(
+            f"SELECT {FACE_COLUMNS} FROM faces WHERE collection_id=? AND image_id=? "
+            "ORDER BY seq", (collection_id, image_id)).fetchall())
+        return [_record(r) for r in rows]
+
+    def set_embeddings(self, collection_id: str, embeddings: dict[str, np.ndarray],
+                       model_version: str) -> int:
+        """Replace the embeddings (and their model version) of existing faces, in one
+        transaction; the face ids, sequence numbers and users stay. Returns how many faces
+        were updated. Vector indexes are not told: see `oculi.service.reindex`."""
+        rows = [(np.asarray(e, np.float32).tobytes(), model_version, collection_id, fid)
+                for fid, e in embeddings.items()]
+
+        def tx(db: Tx) -> int:
+            n = 0
+            for row in rows:
+                n += db.execute("UPDATE faces SET embedding=?, model_version=? WHERE "
+                                "collection_id=? AND face_id=?", row).rowcount
+            return n
+
+        return self._write(tx)
+
+    def set_face_model_version(self, collection_id: str, model_version: str) -> bool:
+        """Set the collection's FaceModelVersion if every face now has that version."""
+        def tx(db: Tx) -> bool:
+            other = db.execute("SELECT 1 FROM faces WHERE collection_id=? AND "
+                               "model_version<>? LIMIT 1",
+                               (collection_id, model_version)).fetchone()
+            if other is not None:
+                return False
+            return db.execute("UPDATE collections SET face_model_version=? WHERE "
+                              "collection_id=?", (model_version, collection_id)).rowcount > 0
 
         return self._write(tx)
 
