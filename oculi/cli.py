@@ -212,6 +212,7 @@ def _cmd_redact(args: argparse.Namespace) -> int:
     import cv2
 
     from oculi.errors import OculiError
+    from oculi.models.runtime import default_threads
     from oculi.service.context import ServiceContext
     from oculi.service.redact import RedactOptions, redact_image, redact_video
     from oculi.vision.decode import decode
@@ -230,6 +231,10 @@ def _cmd_redact(args: argparse.Namespace) -> int:
             # Images: both detectors (the bench found no face left uncovered that way);
             # videos: YuNet alone, for speed, with tracking across missed frames.
             s.detector = "yunet+retinaface" if is_image else "yunet"
+        # Videos: one frame detected per core at once, each with one inference thread.
+        detectors = s.threads or default_threads()
+        if not is_image:
+            s.threads = 1
         ctx = ServiceContext(s)
         analyzer = ctx.face_analyzer()
         collections = ctx.collections() if opts.which != "all" else None
@@ -253,7 +258,7 @@ def _cmd_redact(args: argparse.Namespace) -> int:
             if done % 25 == 0 or done == total:
                 print(f"\r  frame {done}/{total or '?'}", end="", file=sys.stderr, flush=True)
 
-        stats = redact_video(analyzer, collections, src, dst, opts, progress)
+        stats = redact_video(analyzer, collections, src, dst, opts, progress, detectors)
         print(file=sys.stderr)
         print(f"{stats.frames} frames ({stats.seconds_of_video:.1f} s of video) in "
               f"{stats.seconds_taken:.1f} s ({stats.seconds_of_video / stats.seconds_taken:.2f}x "
@@ -431,7 +436,8 @@ def build_parser() -> argparse.ArgumentParser:
     rp.add_argument("--threshold", type=float, help="similarity for membership (default: "
                     "the identity floor, 99)")
     rp.add_argument("--detect-every", type=int, default=1, metavar="N",
-                    help="video: detect on every Nth frame, track in between")
+                    help="video: detect on every Nth frame; the frames between are "
+                    "covered from the detections on both sides (docs/privacy.md)")
     rp.add_argument("--data-dir", help="the server's data directory (for --collection)")
     rp.add_argument("--plates", action="store_true", help="images: also cover the licence "
                     "plates that `oculi plates --fine` reads (docs/plates.md)")

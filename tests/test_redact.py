@@ -14,6 +14,7 @@ from oculi.models.zoo import load_face_analyzer
 from oculi.vision.decode import decode
 from oculi.vision.redact import redact
 from oculi.vision.track import IouTracker
+from oculi.vision.types import FaceDetections
 from tests.conftest import FIXTURES, clean_env
 
 
@@ -100,9 +101,12 @@ def test_http_redact_endpoint(server) -> None:
     assert e.value.headers["x-amzn-ErrorType"] == "InvalidImageFormatException"
 
 
-def test_video_pipeline_keeps_frames_in_order_with_their_boxes(tmp_path, analyzer) -> None:
-    """Decoding, detection and encoding run in separate threads: each output frame must be
-    its own input frame, covered by the boxes VideoFaces chose for that frame."""
+@pytest.mark.parametrize("every", [1, 2])
+def test_video_pipeline_keeps_frames_in_order_with_their_boxes(tmp_path, analyzer,
+                                                               every) -> None:
+    """Decoding, detection (two frames at once), tracking and encoding run in separate
+    threads, and frames between detections are held back: each output frame must be its own
+    input frame, covered by the boxes VideoFaces chose for that frame fed one at a time."""
     from oculi.service.redact import RedactOptions, VideoFaces, redact_video
 
     rgb = decode((FIXTURES / "obama-480p.jpg").read_bytes()).rgb
@@ -116,18 +120,19 @@ def test_video_pipeline_keeps_frames_in_order_with_their_boxes(tmp_path, analyze
     for frame in frames:
         w.write(frame)
     w.release()
-    opts = RedactOptions(detect_every=2)
-    stats = redact_video(analyzer, None, src, dst, opts)
+    opts = RedactOptions(detect_every=every)
+    stats = redact_video(analyzer, None, src, dst, opts, detectors=2)
     cap_in, cap_out = cv2.VideoCapture(str(src)), cv2.VideoCapture(str(dst))
     decoded_in = [cap_in.read()[1] for _ in range(20)]
     numbers = np.array([float(f[5:35, 5:35].mean()) for f in decoded_in])
     faces = VideoFaces(analyzer, None, opts)
+    chosen = [ready for frame in decoded_in for ready in faces.push(frame)] + faces.flush()
+    assert [id(frame) for frame, _ in chosen] == [id(frame) for frame in decoded_in]
     boxes = 0
-    for i, decoded in enumerate(decoded_in):
+    for i, (decoded, (_, cover)) in enumerate(zip(decoded_in, chosen)):
         ok, out = cap_out.read()
         assert ok
         assert np.argmin(np.abs(numbers - float(out[5:35, 5:35].mean()))) == i
-        cover = faces.boxes(decoded)
         assert len(cover) == 1, i
         x1, y1, x2, y2 = cover[0].astype(int)
         centre = np.s_[(y1 + y2) // 2 - 5:(y1 + y2) // 2 + 5, (x1 + x2) // 2 - 5:(x1 + x2) // 2 + 5]
@@ -135,3 +140,35 @@ def test_video_pipeline_keeps_frames_in_order_with_their_boxes(tmp_path, analyze
         boxes += len(cover)
     assert not cap_out.read()[0]
     assert (stats.frames, stats.boxes_redacted) == (20, boxes)
+
+
+def found(*boxes: tuple[float, float, float, float]) -> FaceDetections:
+    """Detections at these boxes, as the detector would hand them to the tracker."""
+    n = len(boxes)
+    return FaceDetections(np.array(boxes, np.float32).reshape(n, 4), np.ones(n, np.float32),
+                          np.zeros((n, 5, 2), np.float32))
+
+
+def test_held_frames_are_covered_from_both_neighbouring_detections(analyzer) -> None:
+    """detect_every=2: the frame between two detections waits for the second one, then is
+    covered by the box enclosing a face's boxes on both (a moving face stays inside), and a
+    face first found on the second is covered on the held frame too."""
+    from oculi.service.redact import RedactOptions, VideoFaces
+
+    faces = VideoFaces(analyzer, None, RedactOptions(detect_every=2))
+    frames = [np.full((360, 640, 3), i, np.uint8) for i in range(4)]
+    first = faces.push(frames[0], found((100, 100, 140, 150)))
+    assert [f is frames[0] for f, _ in first] == [True]
+    assert first[0][1].tolist() == [[100, 100, 140, 150]]
+    assert faces.push(frames[1]) == []  # held until the next detection
+    ready = faces.push(frames[2], found((120, 104, 160, 154), (400, 50, 430, 90)))
+    assert [f is g for (f, _), g in zip(ready, frames[1:3], strict=True)] == [True, True]
+    held, detected = (sorted(cover.tolist()) for _, cover in ready)
+    assert detected == [[120, 104, 160, 154], [400, 50, 430, 90]]
+    assert held == [[100, 100, 160, 154], [400, 50, 430, 90]]
+    assert faces.push(frames[3]) == []
+    # The end of the video: the held last frame is detected (blank: nothing found), and the
+    # faces' tracks still cover it, coasting.
+    last = faces.flush()
+    assert len(last) == 1 and last[0][0] is frames[3] and len(last[0][1]) == 2
+    assert faces.flush() == []

@@ -27,7 +27,7 @@ from oculi.vision.track import IouTracker
 from oculi.vision.types import FaceDetections
 
 Which = Literal["all", "except", "only"]
-PIPELINE_DEPTH = 4  # video frames read ahead of detection, and queued for encoding
+PIPELINE_DEPTH = 4  # video frames read ahead, detected ahead, and queued for encoding
 
 
 @dataclass(frozen=True)
@@ -85,9 +85,14 @@ def redact_image(analyzer: FaceAnalyzer, collections: Collections | None, rgb: n
 
 
 class VideoFaces:
-    """Which face boxes to cover in each frame of a video, in order: detection every
-    `opts.detect_every` frames, tracking between, and each new track decided once (member
-    of the collection or not). Another source of boxes (plates) can sit beside it."""
+    """Which face boxes to cover in each frame of a video, in order.
+
+    Detection runs on every `opts.detect_every`-th frame (and on the last one); the frames
+    between are held back until the next detection, then covered, track by track, with the
+    box enclosing the track's boxes on the detected frames before and after them: a face
+    moving between the two stays inside it, and a face first found on the later frame is
+    covered on the held frames too. Each new track is decided once (member of the collection
+    or not). Another source of boxes (plates) can sit beside it."""
 
     def __init__(self, analyzer: FaceAnalyzer, collections: Collections | None,
                  opts: RedactOptions) -> None:
@@ -95,40 +100,91 @@ class VideoFaces:
         self.side = min(analyzer.max_side, opts.video_detect_side)
         self.tracker = IouTracker()
         self.decided: dict[int, bool] = {}  # track id -> redact?
+        self.held: list[np.ndarray] = []  # frames waiting for the next detection
+        self.before: dict[int, np.ndarray] = {}  # track id -> box covered at the last one
         self.frames = 0
 
-    def boxes(self, bgr: np.ndarray) -> np.ndarray:
-        """(N, 4) x1 y1 x2 y2 boxes to cover in the next frame `bgr`."""
-        opts = self.opts
-        if self.frames % opts.detect_every == 0:
-            # Scale down in BGR, then turn the small copy to RGB: two full-frame copies fewer
-            # per frame than converting first.
-            small, factor = resize_for_detection(bgr, self.side, self.analyzer.min_side)
-            faces = rescale(self.analyzer.detect(np.ascontiguousarray(small[:, :, ::-1])),
-                            factor)
-            tracks = self.tracker.update(faces.boxes)
-            fresh = [t for t in tracks if t.detection >= 0 and t.track_id not in self.decided]
-            if fresh:
-                seen = faces.take(np.array([t.detection for t in fresh]))
-                rgb = np.ascontiguousarray(bgr[:, :, ::-1]) if opts.which != "all" else bgr
-                flags = _select(_members(self.collections, opts, rgb, seen), opts.which)
-                self.decided.update((t.track_id, bool(f)) for t, f in zip(fresh, flags))
-        else:
-            tracks = self.tracker.predict()
+    def detects(self, index: int) -> bool:
+        """Whether frame `index` (from 0) is one that detection runs on."""
+        return index % self.opts.detect_every == 0
+
+    def detect(self, bgr: np.ndarray) -> FaceDetections:
+        """The faces in one BGR frame, in its pixels: no state, so frames can be detected
+        ahead, several at once, in other threads."""
+        # Scale down in BGR, then turn the small copy to RGB: two full-frame copies fewer
+        # per frame than converting first.
+        small, factor = resize_for_detection(bgr, self.side, self.analyzer.min_side)
+        return rescale(self.analyzer.detect(np.ascontiguousarray(small[:, :, ::-1])), factor)
+
+    def push(self, bgr: np.ndarray, found: FaceDetections | None = None
+             ) -> list[tuple[np.ndarray, np.ndarray]]:
+        """Feed the next frame (with `detect(bgr)` when it was computed ahead); answer the
+        frames whose boxes are now known, in order, each with its (N, 4) x1 y1 x2 y2 boxes
+        to cover (none while a frame is held back)."""
         self.frames += 1
-        cover = [t.box for t in tracks if self.decided.get(t.track_id, opts.which != "only")]
-        return np.array(cover, np.float32).reshape(-1, 4)
+        if not self.detects(self.frames - 1):
+            self.held.append(bgr)
+            return []
+        return self._release(bgr, self.detect(bgr) if found is None else found)
+
+    def flush(self) -> list[tuple[np.ndarray, np.ndarray]]:
+        """The frames still held at the end of the video, the last one detected."""
+        if not self.held:
+            return []
+        last = self.held.pop()
+        return self._release(last, self.detect(last))
+
+    def _release(self, bgr: np.ndarray, faces: FaceDetections
+                 ) -> list[tuple[np.ndarray, np.ndarray]]:
+        """Track the detected frame `bgr`; answer the held frames and it, with their boxes."""
+        after = self._cover(bgr, faces)
+        between = _boxes([_enclose(self.before.get(i), after.get(i))
+                          for i in self.before.keys() | after.keys()])
+        ready = [(frame, between) for frame in self.held]
+        ready.append((bgr, _boxes(list(after.values()))))
+        self.held, self.before = [], after
+        return ready
+
+    def _cover(self, bgr: np.ndarray, faces: FaceDetections) -> dict[int, np.ndarray]:
+        """Track this frame's faces; the boxes of the live tracks to cover, by track id."""
+        opts = self.opts
+        tracks = self.tracker.update(faces.boxes)
+        fresh = [t for t in tracks if t.detection >= 0 and t.track_id not in self.decided]
+        if fresh:
+            seen = faces.take(np.array([t.detection for t in fresh]))
+            rgb = np.ascontiguousarray(bgr[:, :, ::-1]) if opts.which != "all" else bgr
+            flags = _select(_members(self.collections, opts, rgb, seen), opts.which)
+            self.decided.update((t.track_id, bool(f)) for t, f in zip(fresh, flags))
+        return {t.track_id: t.box for t in tracks
+                if self.decided.get(t.track_id, opts.which != "only")}
+
+
+def _enclose(a: np.ndarray | None, b: np.ndarray | None) -> np.ndarray:
+    """The box enclosing two x1 y1 x2 y2 boxes, either of which may be missing."""
+    if a is None or b is None:
+        box = a if b is None else b
+        assert box is not None
+        return box
+    return np.concatenate([np.minimum(a[:2], b[:2]), np.maximum(a[2:], b[2:])])
+
+
+def _boxes(boxes: list[np.ndarray]) -> np.ndarray:
+    return np.array(boxes, np.float32).reshape(-1, 4)
 
 
 def redact_video(analyzer: FaceAnalyzer, collections: Collections | None, src: Path,
                  dst: Path, opts: RedactOptions,
-                 progress: Callable[[int, int], None] | None = None) -> VideoStats:
+                 progress: Callable[[int, int], None] | None = None,
+                 detectors: int = 1) -> VideoStats:
     """Redact every frame of `src` into `dst` (MP4, same size and frame rate). Faces are
     tracked so that a frame where detection misses a face still covers it.
 
-    Decoding, the choice of boxes (detection) and redaction + encoding run as a pipeline,
-    each stage in its own thread (OpenCV and onnxruntime release the GIL); one thread each
-    keeps the frames in order."""
+    Decoding, detection, the choice of boxes (tracking, the collection check) and
+    redaction + encoding run as a pipeline (OpenCV and onnxruntime release the GIL).
+    Detection runs on up to `detectors` frames at once, ahead of tracking: with one
+    inference thread per model in `analyzer` and one detector per core, this is faster
+    than one detection at a time on all the cores (bench/redact.py, docs/privacy.md).
+    Tracking takes the frames in order, so the boxes are the same either way."""
     cap = cv2.VideoCapture(str(src))
     if not cap.isOpened():
         raise InvalidParameter(f"cannot open video {src}")
@@ -144,10 +200,31 @@ def redact_video(analyzer: FaceAnalyzer, collections: Collections | None, src: P
         # Redaction does not care about channel order: cover the BGR frame directly.
         writer.write(redact(bgr, cover, opts.mode, opts.margin))
 
+    writes: deque[Future[None]] = deque()
+
+    def emit(bgr: np.ndarray, cover: np.ndarray) -> None:
+        nonlocal frames, boxes_out
+        writes.append(encoder.submit(write, bgr, cover))
+        if len(writes) > PIPELINE_DEPTH:
+            writes.popleft().result()
+        frames += 1
+        boxes_out += len(cover)
+        if progress:
+            progress(frames, total)
+
+    # Frames read, each with its detection running ahead (None: a frame not detected).
+    ahead: deque[tuple[np.ndarray, Future[FaceDetections] | None]] = deque()
+
+    def track() -> None:
+        bgr, found = ahead.popleft()
+        for frame, cover in faces.push(bgr, None if found is None else found.result()):
+            emit(frame, cover)
+
     try:
-        with ThreadPoolExecutor(1) as reader, ThreadPoolExecutor(1) as encoder:
+        with ThreadPoolExecutor(1) as reader, ThreadPoolExecutor(detectors) as detector, \
+                ThreadPoolExecutor(1) as encoder:
             reads = deque(reader.submit(cap.read) for _ in range(PIPELINE_DEPTH))
-            writes: deque[Future[None]] = deque()
+            index = 0
             while True:
                 ok, bgr = reads.popleft().result()
                 if not ok:
@@ -159,14 +236,15 @@ def redact_video(analyzer: FaceAnalyzer, collections: Collections | None, src: P
                                              (w, h))
                     if not writer.isOpened():
                         raise InvalidParameter(f"cannot write video {dst}")
-                cover = faces.boxes(bgr)
-                writes.append(encoder.submit(write, bgr, cover))
-                if len(writes) > PIPELINE_DEPTH:
-                    writes.popleft().result()
-                frames += 1
-                boxes_out += len(cover)
-                if progress:
-                    progress(frames, total)
+                ahead.append((bgr, detector.submit(faces.detect, bgr)
+                              if faces.detects(index) else None))
+                index += 1
+                if len(ahead) > PIPELINE_DEPTH:
+                    track()
+            while ahead:
+                track()
+            for frame, cover in faces.flush():
+                emit(frame, cover)
             for pending in writes:
                 pending.result()
     finally:
