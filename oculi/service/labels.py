@@ -13,6 +13,7 @@ are non-empty (no segmentation model is used).
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -139,7 +140,7 @@ def image_properties(rgb: np.ndarray, labels: list[Label], max_colors: int) -> I
                            region(rgb, ~inside, max_colors))
 
 
-def detect_labels(detector: LabelDetectors, rgb: np.ndarray, params: dict[str, Any]
+def detect_labels(detector: Callable[[np.ndarray], Objects], rgb: np.ndarray, params: dict[str, Any]
                   ) -> LabelsResult:
     """DetectLabels' use case on validated parameters."""
     features = params.get("Features") or [GENERAL_LABELS]
