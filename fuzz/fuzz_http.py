@@ -134,9 +134,10 @@ def requests(draw: st.DrawFn) -> Req:
     sign = keyed and draw(st.booleans())
     if percent() >= 92:  # the native redaction endpoint
         query = draw(st.dictionaries(
-            st.sampled_from(["mode", "faces", "collection", "threshold", "x"]),
+            st.sampled_from(["mode", "faces", "collection", "threshold", "plates", "x"]),
             st.one_of(st.sampled_from(["blur", "pixelate", "fill", "all", "except", "only",
-                                       "fuzz1", "nan", "inf", "-1", "1e999", "99", ""]),
+                                       "fuzz1", "nan", "inf", "-1", "1e999", "99", "", "1",
+                                       "true"]),
                       texts(max_size=6)), max_size=4))
         q = "&".join(f"{k}={v}" for k, v in query.items()).encode("utf-8", "surrogatepass")
         body = base64.b64decode(draw(images())) if percent() < 80 else draw(
