@@ -1,8 +1,12 @@
 """Redaction coverage and speed.
 
 Coverage: the strongest detector setting oculi has (YuNet + RetinaFace) is run on each
-original photo/frame and again on the redacted output; a face it finds in the output that
-overlaps a face of the original is a face left unblurred.
+original photo/frame. A face it finds there is "left uncovered" when fewer than half the
+pixels of its box's inner 60% are covered; that is read off a run with `--mode fill`
+(black, so every covered pixel changes; the boxes do not depend on the mode — a blur can
+leave a smooth face's pixels within a few grey levels and would look uncovered). A face it
+finds again in the blurred (or pixelated) output, overlapping a face of the original, is
+"still detectable".
 Speed: frames per second of `oculi redact` on a video, as a multiple of real time, at the
 clip's own size and upscaled to 1280x720.
 
@@ -42,14 +46,15 @@ from oculi.vision.nms import iou_matrix
 DEV = Path(__file__).resolve().parents[2] / "shared" / "dev-data"
 
 
-def uncovered(best, original: np.ndarray, redacted: np.ndarray) -> tuple[int, int, int]:
+def uncovered(best, original: np.ndarray, filled: np.ndarray, redacted: np.ndarray
+              ) -> tuple[int, int, int]:
     """(faces the strong detector finds in the original, of which left uncovered — fewer
-    than half the pixels of the box's inner 60% changed —, of which still detected in the
-    redacted image)."""
+    than half the pixels of the box's inner 60% changed in the black-`filled` output —, of
+    which still detected in the `redacted` output)."""
     before = best.detect(original)
     if not len(before):
         return 0, 0, 0
-    diff = np.abs(original.astype(np.int16) - redacted.astype(np.int16)).max(axis=2) > 8
+    diff = np.abs(original.astype(np.int16) - filled.astype(np.int16)).max(axis=2) > 8
     missed = 0
     for x1, y1, x2, y2 in before.boxes:
         dx, dy = (x2 - x1) * 0.2, (y2 - y1) * 0.2
@@ -67,7 +72,8 @@ def photos(best, redactor, name: str, paths: list[str], mode: str) -> None:
     for p in paths:
         rgb = decode(Path(p).read_bytes()).rgb
         out, _ = redact_image(redactor, None, rgb, RedactOptions(mode=mode))  # type: ignore[arg-type]
-        n, m, f = uncovered(best, rgb, out)
+        filled, _ = redact_image(redactor, None, rgb, RedactOptions(mode="fill"))  # type: ignore[arg-type]
+        n, m, f = uncovered(best, rgb, filled, out)
         total, missed, found = total + n, missed + m, found + f
         if m:
             where.append(f"{Path(p).name}:{m}")
@@ -107,30 +113,31 @@ def load_revision(rev: str, tmp: Path) -> Callable[..., object]:
 Run = tuple[Callable[..., object], object, str]  # redact_video, its analyzer, a label
 
 
-def coverage(best, src: Path, dst: Path) -> tuple[int, int, int, int, int]:
+def coverage(best, src: Path, filled: Path, dst: Path) -> tuple[int, int, int, int, int]:
     """(width, height, face-frames, left uncovered, still detectable), every third frame of
-    the original `src` against the redacted `dst`."""
-    a, b = cv2.VideoCapture(str(src)), cv2.VideoCapture(str(dst))
+    the original `src` against its black-`filled` and its redacted `dst` copies."""
+    a, c, b = (cv2.VideoCapture(str(x)) for x in (src, filled, dst))
     total = missed = found = frames = 0
     h = w = 0
     while True:
         ok1, f1 = a.read()
+        ok3, f3 = c.read()
         ok2, f2 = b.read()
-        if not (ok1 and ok2):
+        if not (ok1 and ok2 and ok3):
             break
         frames += 1
         h, w = f1.shape[:2]
         if frames % 3:  # check every third frame: the strong detector is slow
             continue
-        n, m, f = uncovered(best, np.ascontiguousarray(f1[:, :, ::-1]),
-                            np.ascontiguousarray(f2[:, :, ::-1]))
+        n, m, f = uncovered(best, *(np.ascontiguousarray(x[:, :, ::-1]) for x in (f1, f3, f2)))
         total, missed, found = total + n, missed + m, found + f
     return w, h, total, missed, found
 
 
 def video(best, src: Path, tmp: Path, every: int, runs: list[Run], repeats: int) -> None:
     """Time each run `repeats` times, interleaved (the load on a shared machine drifts), and
-    check the coverage of its output once (the boxes do not depend on timing)."""
+    check the coverage of its output once (the boxes do not depend on timing), with one more
+    run in fill mode for the boxes' coverage."""
     speeds: dict[str, list[float]] = {label: [] for _, _, label in runs}
     for _ in range(repeats):
         for run, analyzer, label in runs:
@@ -138,8 +145,10 @@ def video(best, src: Path, tmp: Path, every: int, runs: list[Run], repeats: int)
                         RedactOptions(detect_every=every))
             speeds[label].append(stats.seconds_of_video / stats.seconds_taken)  # type: ignore[attr-defined]
     mark = " (default)" if every == RedactOptions().detect_every else ""
-    for _, _, label in runs:
-        w, h, total, missed, found = coverage(best, src,
+    for run, analyzer, label in runs:
+        filled = tmp / f"fill_{src.stem}_{every}{label}.mp4"
+        run(analyzer, None, src, filled, RedactOptions(detect_every=every, mode="fill"))
+        w, h, total, missed, found = coverage(best, src, filled,
                                               tmp / f"out_{src.stem}_{every}{label}.mp4")
         x = sorted(speeds[label])
         print(f"video{label} {src.name} {w}x{h}, detect every {every}{mark}: "
