@@ -14,11 +14,12 @@ clip's own size and upscaled to 1280x720.
                            [--baseline-rev REV] [--sizes native,720p] [--every 1,2]
                            [--repeats 3]
 
-Videos run as `oculi redact` runs them: YuNet with one inference thread, `--threads`
-frames detected at once. --baseline-rev runs the video redaction code of an earlier git
-revision too (with `--threads` inference threads and one detection at a time, as its
-`oculi redact` did), in the same run, so that a change is measured under the same load;
-each setting is timed --repeats times, interleaved, and the median printed.
+Videos run as `oculi redact` runs them: YuNet + RetinaFace (`--video-detector`) with one
+inference thread, `--threads` frames detected at once. --baseline-rev runs the video
+redaction code of an earlier git revision too (YuNet with `--threads` inference threads and
+one detection at a time, as its `oculi redact` did), in the same run, so that a change is
+measured under the same load; each setting is timed --repeats times, interleaved, and the
+median printed.
 """
 
 from __future__ import annotations
@@ -169,6 +170,9 @@ def main() -> None:
     ap.add_argument("--sizes", default="native,720p", help="video sizes: native and/or 720p")
     ap.add_argument("--every", default="1,2", help="--detect-every values to run")
     ap.add_argument("--repeats", type=int, default=3, help="timed runs of each video setting")
+    ap.add_argument("--video-detector", default="yunet+retinaface",
+                    choices=["yunet", "retinaface", "yunet+retinaface"],
+                    help="the detector(s) of the video runs (oculi redact's default)")
     a = ap.parse_args()
     best = load_face_analyzer(detector="yunet+retinaface", threads=a.threads)
     default = load_face_analyzer(threads=a.threads)
@@ -180,8 +184,9 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         hd = Path(tmp) / f"{src.stem}_720p.mp4"
         scaled_copy(src, hd, (1280, 720))
-        single = load_face_analyzer(threads=1)
-        runs: list[Run] = [(partial(redact_video, detectors=a.threads), single, "")]
+        single = load_face_analyzer(detector=a.video_detector, threads=1)
+        runs: list[Run] = [(partial(redact_video, detectors=a.threads), single,
+                            f" ({a.video_detector})")]
         if a.baseline_rev:
             runs.append((load_revision(a.baseline_rev, Path(tmp)), default,
                          f" [{a.baseline_rev}]"))

@@ -214,7 +214,12 @@ def _cmd_redact(args: argparse.Namespace) -> int:
     from oculi.errors import OculiError
     from oculi.models.runtime import default_threads
     from oculi.service.context import ServiceContext
-    from oculi.service.redact import RedactOptions, redact_image, redact_video
+    from oculi.service.redact import (
+        REDACTION_DETECTOR,
+        RedactOptions,
+        redact_image,
+        redact_video,
+    )
     from oculi.vision.decode import decode
 
     s = _settings(args)
@@ -228,9 +233,8 @@ def _cmd_redact(args: argparse.Namespace) -> int:
             print("error: --plates is for images only", file=sys.stderr)
             return 1
         if args.detector is None:
-            # Images: both detectors (the bench found no face left uncovered that way);
-            # videos: YuNet alone, for speed, with tracking across missed frames.
-            s.detector = "yunet+retinaface" if is_image else "yunet"
+            # YuNet alone (--detector yunet) is about twice as fast on video.
+            s.detector = REDACTION_DETECTOR
         # Videos: one frame detected per core at once, each with one inference thread.
         detectors = s.threads or default_threads()
         if not is_image:

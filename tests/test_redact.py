@@ -101,6 +101,32 @@ def test_http_redact_endpoint(server) -> None:
     assert e.value.headers["x-amzn-ErrorType"] == "InvalidImageFormatException"
 
 
+def uncovered_faces(faces: FaceDetections, original: np.ndarray, filled: np.ndarray) -> int:
+    """Faces of which fewer than half the pixels of the box's inner 60% were covered."""
+    changed = np.abs(original.astype(np.int16) - filled.astype(np.int16)).max(axis=2) > 8
+    missed = 0
+    for x1, y1, x2, y2 in faces.boxes:
+        dx, dy = (x2 - x1) * 0.2, (y2 - y1) * 0.2
+        inner = changed[int(y1 + dy):int(y2 - dy), int(x1 + dx):int(x2 - dx)]
+        missed += int(inner.mean() < 0.5)
+    return missed
+
+
+def test_http_redact_uses_both_detectors(server, analyzer) -> None:
+    """The server detects with YuNet alone, yet the endpoint covers the face that only
+    RetinaFace finds in this group photo (bench/redact.py: YuNet alone leaves it)."""
+    body = (FIXTURES / "2008_002079.jpg").read_bytes()
+    rgb = decode(body).rgb
+    both = load_face_analyzer(detector="yunet+retinaface", threads=1).detect(rgb)
+    yunet_only = redact(rgb, analyzer.detect(rgb).boxes, "fill")
+    assert uncovered_faces(both, rgb, yunet_only) >= 1  # what YuNet alone leaves visible
+    req = urllib.request.Request(server.url + "/oculi/redact?mode=fill", data=body,
+                                 method="POST")
+    with urllib.request.urlopen(req, timeout=120) as r:
+        out = decode(r.read()).rgb
+    assert uncovered_faces(both, rgb, out) == 0
+
+
 @pytest.mark.parametrize("every", [1, 2])
 def test_video_pipeline_keeps_frames_in_order_with_their_boxes(tmp_path, analyzer,
                                                                every) -> None:

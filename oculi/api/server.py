@@ -149,7 +149,7 @@ def redact_bytes(ctx: ServiceContext, body: bytes, query: Any
                                "slower than real time")
     image = decode(body)
     collections = ctx.collections() if opts.which != "all" else None
-    out, count = redact_image(ctx.face_analyzer(), collections, image.rgb, opts)
+    out, count = redact_image(ctx.redaction_analyzer(), collections, image.rgb, opts)
     headers = {"x-oculi-faces-redacted": str(count)}
     if plates:
         s = ctx.settings

@@ -10,6 +10,7 @@ from oculi.models.runtime import default_threads
 from oculi.models.zoo import load_face_analyzer, load_face_embedder
 from oculi.service.collections import Collections
 from oculi.service.image_source import S3Settings
+from oculi.service.redact import REDACTION_DETECTOR
 from oculi.service.users import Users
 from oculi.settings import Settings
 from oculi.store.faces import FaceStore
@@ -25,6 +26,7 @@ from oculi.vision.faces import FaceAnalyzer
 class ServiceContext:
     settings: Settings
     _analyzer: FaceAnalyzer | None = None
+    _redaction_analyzer: FaceAnalyzer | None = None
     _collections: Collections | None = None
     _users: Users | None = None
     _audit: AuditLog | None = None
@@ -48,6 +50,18 @@ class ServiceContext:
                 self._analyzer = load_face_analyzer(s.model_dir, s.detector, self.threads,
                                                     s.device)
             return self._analyzer
+
+    def redaction_analyzer(self) -> FaceAnalyzer:
+        """The analyzer with both face detectors (REDACTION_DETECTOR), whatever the
+        server's --detector: a face redaction misses is a face left visible."""
+        if self.settings.detector == REDACTION_DETECTOR:
+            return self.face_analyzer()
+        with self._lock:
+            if self._redaction_analyzer is None:
+                s = self.settings
+                self._redaction_analyzer = load_face_analyzer(
+                    s.model_dir, REDACTION_DETECTOR, self.threads, s.device)
+            return self._redaction_analyzer
 
     def collections(self) -> Collections:
         analyzer = self.face_analyzer()
