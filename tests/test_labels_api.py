@@ -14,11 +14,13 @@ from oculi.models.catalogue import CATALOGUE
 from oculi.models.fetch import default_model_dir, verified_path
 from oculi.service.label_plates import PLATE_CLASS
 from oculi.vision.label_taxonomy import CLASS_LABEL, TAXONOMY, ancestors
-from oculi.vision.labels import read_label_map, ssd_anchors, tiles
+from oculi.vision.labels import Objects, merge, read_label_map, ssd_anchors, tiles
+from oculi.vision.nanodet import BINS, COCO_CLASSES, level_boxes
 from tests.conftest import fixture_bytes
 from tests.test_detect_faces_api import raw_call
 
 DOG = "labels/dog.jpg"  # a dog, a bicycle and a pickup truck
+GIRAFFE = "labels/giraffe.jpg"  # a giraffe and a zebra (classes only NanoDet has)
 PEOPLE = "two_people.jpg"  # two men, waist up
 TARGET = "RekognitionService.DetectLabels"
 
@@ -214,11 +216,38 @@ def test_taxonomy_covers_every_class_of_the_shipped_label_map() -> None:
     path = verified_path(CATALOGUE["objects_oidv4_labels"], default_model_dir())
     names = read_label_map(path.read_text())
     assert len(names) == 24 and names[0] == "???" and names[4] == "Person"
-    assert set(names[1:]) | {PLATE_CLASS} == set(CLASS_LABEL)  # plates: the plate finder
+    # plates: the plate finder; lower-case names: NanoDet's COCO classes
+    assert set(names[1:]) | {PLATE_CLASS} | set(COCO_CLASSES) == set(CLASS_LABEL)
+    assert len(COCO_CLASSES) == 80 and not set(names) & set(COCO_CLASSES)
     for label in CLASS_LABEL.values():
         assert label in TAXONOMY
         assert all(parent in TAXONOMY for parent in ancestors(label))
     assert ancestors("High Heel") == ["Shoe", "Footwear", "Clothing"]
+
+
+def test_giraffe_and_zebra_found_with_boxes(client) -> None:
+    """Classes only NanoDet (COCO) has, on darknet's giraffe.jpg (500 x 500), boxes
+    hand-labelled in bench/labels_boxes.csv."""
+    labels = by_name(client.detect_labels(Image={"Bytes": fixture_bytes(GIRAFFE)}))
+    boxes = {}
+    for name in ("Giraffe", "Zebra"):
+        (inst,) = labels[name]["Instances"]
+        assert inst["Confidence"] >= 55, name
+        b = inst["BoundingBox"]
+        boxes[name] = 500 * np.array([b["Left"], b["Top"], b["Left"] + b["Width"],
+                                      b["Top"] + b["Height"]])
+        assert [p["Name"] for p in labels[name]["Parents"]] == ["Mammal", "Wildlife",
+                                                                "Animal"]
+        assert labels[name]["Categories"] == [{"Name": "Animals and Pets"}]
+    np.testing.assert_allclose(boxes["Giraffe"], [165, 30, 445, 440], atol=25)
+    # The zebra's box leaves out its rear, seen between the giraffe's legs: IoU 0.63.
+    zebra = np.array([248, 205, 425, 430])
+    lo, hi = np.maximum(boxes["Zebra"][:2], zebra[:2]), np.minimum(boxes["Zebra"][2:], zebra[2:])
+    inter = np.prod(np.clip(hi - lo, 0, None))
+    area = np.prod(zebra[2:] - zebra[:2]) + np.prod(boxes["Zebra"][2:] - boxes["Zebra"][:2])
+    assert inter / (area - inter) >= 0.5
+    assert labels["Wildlife"]["Instances"] == []
+    assert "Dog" not in labels and "Person" not in labels
 
 
 def test_group_photo_persons(client) -> None:
@@ -234,3 +263,25 @@ def test_anchors_and_tiles() -> None:
     assert ssd_anchors().shape == (1917, 4)  # the model's box count
     assert tiles(1000, 500) == [(0, 0, 1000, 500), (0, 0, 600, 300), (400, 0, 1000, 300),
                                 (0, 200, 600, 500), (400, 200, 1000, 500)]
+
+
+def test_nanodet_box_decoding() -> None:
+    """A cell's box: its centre ((column + 0.5) * stride) less / plus the softmax-weighted
+    distance bins (left, top, right, bottom) in strides."""
+    logits = np.full((1, 4, BINS), -50.0, np.float32)
+    for side, k in enumerate((1, 2, 3, 4)):
+        logits[0, side, k] = 50.0
+    # cell 53 of the stride-8 level (52 x 52 cells): row 1, column 1, centre (12, 12)
+    box = level_boxes(np.array([53]), logits.reshape(1, -1), 8)
+    np.testing.assert_allclose(box, [[12 - 8, 12 - 16, 12 + 24, 12 + 32]], atol=1e-4)
+
+
+def test_merge_keeps_a_shared_label_from_its_owner() -> None:
+    ssd = Objects(np.float32([[0, 0, 10, 10], [5, 5, 9, 9]]), np.float32([0.9, 0.6]),
+                  np.array([1, 2]), ("???", "Car", "Dog"))
+    coco = Objects(np.float32([[1, 1, 11, 11], [2, 2, 8, 8], [3, 3, 4, 4]]),
+                   np.float32([0.8, 0.7, 0.5]), np.array([2, 16, 23]), COCO_CLASSES)
+    merged = merge([ssd, coco], {"Car": 0, "Dog": 1})
+    assert merged.class_names() == ["Car", "dog", "giraffe"]
+    np.testing.assert_allclose(merged.scores, [0.9, 0.7, 0.5])
+    np.testing.assert_allclose(merged.boxes[1], [2, 2, 8, 8])

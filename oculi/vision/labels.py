@@ -304,3 +304,23 @@ def to_labels(objects: Objects, min_confidence: float) -> list[Label]:
                     tuple(ancestors(name)), TAXONOMY[name].aliases, TAXONOMY[name].categories)
               for name, confidence in best.items()]
     return sorted(labels, key=lambda lab: (-lab.confidence, len(lab.parents), lab.name))
+
+
+def merge(parts: Sequence[Objects], owner: dict[str, int]) -> Objects:
+    """Several detectors' objects as one, their class names concatenated: a Rekognition
+    label named in `owner` is kept only from the part it names (the better detector of
+    that label), any other label from every part that finds it; most confident first."""
+    names = tuple(n for p in parts for n in p.names)
+    boxes, scores, classes = [], [], []
+    base = 0
+    for k, part in enumerate(parts):
+        keep = np.array([owner.get(CLASS_LABEL.get(n, ""), k) == k for n in part.class_names()],
+                        bool).reshape(-1)
+        boxes.append(part.boxes[keep].reshape(-1, 4))
+        scores.append(part.scores[keep])
+        classes.append(part.classes[keep] + base)
+        base += len(part.names)
+    s = np.concatenate(scores).astype(np.float32)
+    order = np.argsort(-s, kind="stable")
+    return Objects(np.concatenate(boxes)[order].astype(np.float32), s[order],
+                   np.concatenate(classes)[order].astype(np.int64), names)
