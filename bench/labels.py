@@ -9,19 +9,22 @@ Two labelled sets, both small:
    per face, best score first. Every face is 37-109 px, so every such person is taller
    than 60 px. Person instances left unmatched are counted too (an upper bound on false
    positives: people whose face is not labelled, e.g. seen from behind, also land there).
-2. bench/labels_boxes.csv: person, dog, bicycle and car boxes hand-labelled by oculi on 7
-   photos from Debian's darknet and opencv-doc packages and tests/fixtures (see the CSV's
-   header). Per-class AP at IoU 0.5 (all-point interpolated, VOC 2010+ style) and person
-   recall at IoU 0.5 for people taller than 60 px.
+2. bench/labels_boxes.csv: person, dog, bicycle, car, horse, bird, giraffe and zebra
+   boxes hand-labelled by oculi on 10 photos from Debian's darknet and opencv-doc packages
+   and tests/fixtures (see the CSV's header). Per-class AP at IoU 0.5 (all-point
+   interpolated, VOC 2010+ style), and at MinConfidence 55 the boxes found, their mean IoU
+   and the instances matching no labelled box; person recall at IoU 0.5 for people taller
+   than 60 px.
 
-Each detector (the OpenImages SSD, and the SSDLite person detector whose persons
-DetectLabels reports) is run on the whole image alone (one 300 x 300 view) and tiled (the
-whole image plus four overlapping crops), at several MinConfidence values; and
-milliseconds per image (median of --repeat runs over all the photos) for each. Then
-DetectLabels' whole detection step in VARIANTS of the person fusion (the default before
-2026-12-02 first; the others' times as ratios of its time in the same run), and as
-shipped. Debian's packages are fetched with `--fetch DIR` (apt-get download + dpkg -x) or
-given unpacked with `--debian DIR`.
+NanoDet (COCO) is run on the whole image; each SSD detector (the OpenImages SSD, and the
+SSDLite person detector whose persons DetectLabels reports) on the whole image alone (one
+300 x 300 view) and tiled (the whole image plus four overlapping crops), at several
+MinConfidence values; and milliseconds per image (median of --repeat runs over all the
+photos) for each. Then DetectLabels' whole detection step in VARIANTS of the person fusion
+(the default before 2026-12-02 first; the others' times as ratios of its time in the same
+run), without NanoDet, with NanoDet and the labels both detectors find taken from one or
+the other, and as shipped. Debian's packages are fetched with `--fetch DIR` (apt-get
+download + dpkg -x) or given unpacked with `--debian DIR`.
 
     python -m bench.labels --fetch ~/.cache/oculi/bench-data [--threads N]
 """
@@ -41,7 +44,7 @@ import numpy as np
 
 from bench.moderation import fetch
 from oculi.service.image_source import ANALYSIS_SIDE
-from oculi.service.labels import PERSON, LabelDetectors, load_label_detectors
+from oculi.service.labels import OWNER, PERSON, LabelDetectors, load_label_detectors
 from oculi.vision.decode import decode
 from oculi.vision.label_taxonomy import CLASS_LABEL
 from oculi.vision.labels import (
@@ -54,6 +57,7 @@ from oculi.vision.labels import (
     to_objects,
     with_class_from,
 )
+from oculi.vision.nanodet import COCO_CLASSES
 from oculi.vision.nms import iou_matrix
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -61,6 +65,7 @@ DEV_DATA = ROOT.parent / "shared" / "dev-data"
 BOXES_CSV = Path(__file__).with_name("labels_boxes.csv")
 THRESHOLDS = (10.0, 15.0, 20.0, 30.0, 55.0)
 MIN_PERSON_HEIGHT = 60
+DEFAULT_MIN = 55.0  # Rekognition's default MinConfidence
 FLOOR = 0.05
 
 
@@ -170,9 +175,28 @@ def report_faces(faces: dict[Path, np.ndarray], found: dict[Path, Objects]) -> N
               f"({extra / len(faces):.1f} per photo)")
 
 
+def at_default(truth: dict[Path, list[tuple[str, np.ndarray]]], found: dict[Path, Objects],
+               label: str) -> tuple[int, int, float]:
+    """At DEFAULT_MIN: (labelled boxes found at IoU 0.5, instances matching none, mean IoU
+    of each found box with the labelled box it overlaps most)."""
+    hit = wrong = 0
+    fits = []
+    for path, items in truth.items():
+        gt = np.array([b for lab, b in items if lab == label], np.float32).reshape(-1, 4)
+        boxes, sc = of_label(found[path], label)
+        keep = sc >= DEFAULT_MIN
+        boxes, sc = boxes[keep], sc[keep]
+        tp = match_iou(gt, boxes, sc)
+        hit, wrong = hit + int(tp.sum()), wrong + int((~tp).sum())
+        order = np.argsort(-sc, kind="stable")
+        if len(gt) and tp.any():
+            fits += list(iou_matrix(boxes[order][tp], gt).max(axis=1))
+    return hit, wrong, float(np.mean(fits)) if fits else 0.0
+
+
 def report_boxes(truth: dict[Path, list[tuple[str, np.ndarray]]],
                  found: dict[Path, Objects]) -> None:
-    known = {CLASS_LABEL.get(n) for n in next(iter(found.values())).names}
+    known = {CLASS_LABEL.get(n) for n in next(iter(found.values())).names} - {None}
     labels = sorted({lab for items in truth.values() for lab, _ in items} & known)
     aps = []
     for label in labels:
@@ -186,7 +210,10 @@ def report_boxes(truth: dict[Path, list[tuple[str, np.ndarray]]],
             n += len(gt)
         ap = average_precision(np.concatenate(tps), np.concatenate(scores), n)
         aps.append(ap)
-        print(f"    AP50 {label:8s} {100 * ap:5.1f}  ({n} boxes)")
+        hit, wrong, fit = at_default(truth, found, label)
+        print(f"    AP50 {label:9s} {100 * ap:5.1f}  ({n} boxes); at MinConfidence "
+              f"{DEFAULT_MIN:.0f}: {hit} found, mean IoU {fit:.2f}, {wrong} matching no "
+              "labelled box")
     print(f"    mAP50 over {len(labels)} classes: {100 * np.mean(aps):.1f}")
     for threshold in THRESHOLDS:
         hit = total = wrong = 0
@@ -230,6 +257,16 @@ def combination(pair: LabelDetectors, iou: float, vote: bool,
     return run
 
 
+def both_find() -> list[str]:
+    """Labels that the OpenImages SSD and NanoDet both have, Person aside."""
+    coco = {CLASS_LABEL[n] for n in COCO_CLASSES}
+    return sorted({lab for n, lab in CLASS_LABEL.items() if n[0].isupper()} & coco - {PERSON})
+
+
+def owners(part: int) -> dict[str, int]:
+    return {**{label: part for label in both_find()}, PERSON: 0}
+
+
 VARIANTS = (
     ("previous default: person NMS at IoU 0.5, best view's score, SSDLite persons only",
      (NMS_IOU, False, False)),
@@ -260,6 +297,16 @@ def main() -> None:
     print(f"threads={args.threads}; {len(faces)} VOC photos with "
           f"{sum(len(f) for f in faces.values())} labelled faces; {len(truth)} photos with "
           f"{sum(len(v) for v in truth.values())} hand-labelled boxes")
+    found_f, ms_f = detect_all(functools.partial(pair.coco, score_floor=FLOOR), face_images,
+                               args.repeat)
+    found_b, ms_b = detect_all(functools.partial(pair.coco, score_floor=FLOOR), box_images,
+                               args.repeat)
+    print(f"\nNanoDet-m 416 (COCO), whole image only: median {ms_f:.1f} ms per VOC photo, "
+          f"{ms_b:.1f} ms per hand-labelled photo")
+    print("  persons of dlib's labelled faces (VOC group photos):")
+    report_faces(faces, found_f)
+    print("  hand-labelled boxes (bench/labels_boxes.csv):")
+    report_boxes(truth, found_b)
     for tiled in (False, True):
         mode = "tiled (whole image + 4 crops)" if tiled else "whole image only"
         for name, detector in (("OpenImages SSD", pair.objects),
@@ -274,8 +321,15 @@ def main() -> None:
             print("  hand-labelled boxes (bench/labels_boxes.csv):")
             report_boxes(truth, found_b)
     runs = [(name, combination(pair, *params)) for name, params in VARIANTS]
-    runs.append(("oculi's DetectLabels as shipped (OpenImages SSD on the whole image, "
-                 "Person from SSDLite tiled)", pair))
+    runs.append(("DetectLabels before NanoDet (OpenImages SSD on the whole image, Person "
+                 "from SSDLite tiled)", LabelDetectors(pair.objects, pair.persons)))
+    for part, source in ((0, "the OpenImages SSD"), (1, "NanoDet")):
+        runs.append((f"+ NanoDet on the whole image, labels both find ({', '.join(both_find())}"
+                     f") from {source}", LabelDetectors(pair.objects, pair.persons, pair.coco,
+                                                        owners(part))))
+    runs.append(("oculi's DetectLabels as shipped (labels both find from the OpenImages SSD "
+                 f"but {', '.join(k for k, v in OWNER.items() if v == 1)} from NanoDet)",
+                 pair))
     base_f = base_b = 0.0
     for name, run in runs:
         found_f, ms_f = detect_all(run, face_images, args.repeat)
