@@ -4,7 +4,8 @@ For each size N it prints one table: insert rate (vectors/s), bytes per face (th
 and the process's RSS growth, each over N), search latency p50/p99 (one thread, or one per
 shard for AnnIndex with --shards above 1: faiss's own threads at 1) for k=1
 and k=10, recall@1 and recall@10 against exact search, and the time to load the saved index
-(a restart), for three methods measured in the same run on the same data and queries:
+(a restart; for AnnIndex on a line after its rows), for three methods measured in the same
+run on the same data and queries:
 
 - `AnnIndex` (oculi/store/ann.py): exhaustive 4-bit PQ fast scan, then exact re-ranking of
   `candidates_for(N, k)` candidates from float16 vectors; faces added 10,000 per call;
@@ -43,6 +44,14 @@ at rest (RSS growth over N) and search latency through the index.
     python bench/search.py --curve --sizes 100000,1000000 --pq-m 32,64 --depths 100,300,1000
     python bench/search.py --service --sizes 1000000
 
+AnnIndex variants can be compared in one run, each build printing a row per combination of
+`--probes` (fractions of the inverted lists scanned), `--rerank` (re-ranking depths, `rule`
+for `candidates_for`) and `--omp` (faiss OpenMP threads in searches), for each `--shards`
+and `--lists` (1: the exhaustive scan; e.g. 4096: an inverted file, made at 1M faces):
+
+    python bench/search.py --sizes 10000000 --lists 1,4096 --probes 0.5,0.625 \
+        --rerank rule,100 --omp 1,2 --exact-queries 0 --deepface-max 0
+
 `--scan-split` measures whether AnnIndex's scan, the part of a search that grows with N,
 can be split across threads: the 4-bit PQ scan of N faces for `candidates_for(N, 1)`
 candidates, on one index with faiss's OpenMP threads at 1 and at each count (for one query
@@ -69,7 +78,7 @@ from pathlib import Path
 import faiss
 import numpy as np
 
-from oculi.store.ann import PQ_M, AnnIndex, candidates_for
+from oculi.store.ann import LISTS, PQ_M, PROBE, AnnIndex, candidates_for
 from oculi.store.faces import FaceRecord, FaceStore
 from oculi.store.vectors import ExactIndex, VectorIndexes
 
@@ -156,13 +165,16 @@ def row(name: str, rate: float, file_b: float | None, rss_b: float, lat: dict,
 
 
 def bench_ann(vecs: np.ndarray, queries: np.ndarray, truth: np.ndarray, tmp: Path,
-              shards: int = 1) -> str:
+              shards: int = 1, lists: int = LISTS, probes: tuple[float, ...] = (PROBE,),
+              depths: tuple[int | None, ...] = (None,), omp: tuple[int, ...] = (1,)) -> None:
+    """Build one AnnIndex, then print a row per probe fraction x re-rank depth x faiss
+    threads in searches (insert rate, sizes and load time are the build's)."""
     n = len(vecs)
     gc.collect()
     base = rss()
     ids = face_ids(n, 1)
     faiss.omp_set_num_threads(os.cpu_count() or 1)
-    index = AnnIndex(DIM, shards=shards)
+    index = AnnIndex(DIM, shards=shards, lists=lists)
     t = time.perf_counter()
     for a in range(0, n, BATCH):
         index.add(ids[a:a + BATCH], vecs[a:a + BATCH])
@@ -170,24 +182,35 @@ def bench_ann(vecs: np.ndarray, queries: np.ndarray, truth: np.ndarray, tmp: Pat
     row_of = {fid: i for i, fid in enumerate(ids)}
     del ids
     grown = (rss() - base) / n
-    faiss.omp_set_num_threads(1)
-    lat, got = {}, {}
-    for k in (1, 10):
-        hits, lat[k] = timed_searches(index.search, queries, k)
-        got[k] = [[row_of[fid] for fid, _ in h] for h in hits]
-    rec = (recalls(got[1], truth)[0], recalls(got[10], truth)[1])
     path = tmp / "ann.idx"
     index.save(path)
     size = path.stat().st_size / n
+    held = index.held_lists()
+    scan = f"IVF{held},PQ{PQ_M}x4" if held > 1 else f"PQ{PQ_M}x4 scan"
+    for probe in probes if held > 1 else (1.0,):
+        index.probe = probe
+        for depth in depths:
+            index.candidates = depth
+            for threads in omp:
+                faiss.omp_set_num_threads(threads)
+                lat, got = {}, {}
+                for k in (1, 10):
+                    hits, lat[k] = timed_searches(index.search, queries, k)
+                    got[k] = [[row_of[fid] for fid, _ in h] for h in hits]
+                rec = (recalls(got[1], truth)[0], recalls(got[10], truth)[1])
+                rerank = (f"{depth}" if depth else
+                          f"{candidates_for(n, 1)}/{candidates_for(n, 10)}")
+                name = (f"oculi AnnIndex ({scan}{f', probe {probe:g}' if held > 1 else ''}"
+                        f", re-rank {rerank}{f', {shards} shards' if shards > 1 else ''}"
+                        f"{f', {threads} faiss threads' if threads > 1 else ''})")
+                print(row(name, rate, size, grown, lat, rec, None, len(queries)), flush=True)
+    faiss.omp_set_num_threads(1)
     del index
     gc.collect()
     t = time.perf_counter()
     AnnIndex.load(path)
-    load_s = time.perf_counter() - t
+    print(f"(load of the saved {scan} index: {time.perf_counter() - t:.2f} s)", flush=True)
     path.unlink()
-    name = (f"oculi AnnIndex (PQ{PQ_M}x4 scan, re-rank {candidates_for(n, 1)}/"
-            f"{candidates_for(n, 10)}{f', {shards} shards' if shards > 1 else ''})")
-    return row(name, rate, size, grown, lat, rec, load_s, len(queries))
 
 
 def bench_exact(vecs: np.ndarray, queries: np.ndarray, truth: np.ndarray) -> str:
@@ -436,7 +459,8 @@ def main() -> None:
     ap.add_argument("--sizes", default="100000,1000000")
     ap.add_argument("--queries", type=int, default=1000, help="AnnIndex queries per size")
     ap.add_argument("--exact-queries", default="200,200,50",
-                    help="ExactIndex queries per size, comma-separated (last one repeats)")
+                    help="ExactIndex queries per size, comma-separated (last one repeats; "
+                    "0 skips it)")
     ap.add_argument("--deepface-queries", default="5,1",
                     help="DeepFace queries per size, comma-separated (last one repeats)")
     ap.add_argument("--deepface-max", type=int, default=1_000_000,
@@ -451,6 +475,14 @@ def main() -> None:
     ap.add_argument("--scan-split", help="shard counts, comma-separated (see above)")
     ap.add_argument("--shards", default="1",
                     help="AnnIndex shard counts (scan threads), comma-separated")
+    ap.add_argument("--lists", default=str(LISTS),
+                    help="AnnIndex inverted lists, comma-separated (1: exhaustive scan)")
+    ap.add_argument("--probes", default=str(PROBE),
+                    help="fractions of the lists probed, comma-separated (swept per build)")
+    ap.add_argument("--rerank", default="rule",
+                    help="re-rank depths, comma-separated ('rule': candidates_for)")
+    ap.add_argument("--omp", default="1",
+                    help="faiss OpenMP threads in AnnIndex searches, comma-separated")
     ap.add_argument("--changes", type=int, default=10_000,
                     help="faces added and deleted after the last snapshot, for --service")
     args = ap.parse_args()
@@ -482,9 +514,15 @@ def main() -> None:
                   "k=1 p99 | k=10 p50 | k=10 p99 | recall@1 | recall@10 | load s | queries |")
             print("|---|---|---|---|---|---|---|---|---|---|---|---|")
             for shards in (int(x) for x in args.shards.split(",")):
-                print(bench_ann(vecs, queries, truth, Path(tmp), shards), flush=True)
+                for lists in (int(x) for x in args.lists.split(",")):
+                    bench_ann(vecs, queries, truth, Path(tmp), shards, lists,
+                              tuple(float(x) for x in args.probes.split(",")),
+                              tuple(None if x == "rule" else int(x)
+                                    for x in args.rerank.split(",")),
+                              tuple(int(x) for x in args.omp.split(",")))
             ne = exact_q[min(i, len(exact_q) - 1)]
-            print(bench_exact(vecs, queries[:ne], truth[:ne]), flush=True)
+            if ne:
+                print(bench_exact(vecs, queries[:ne], truth[:ne]), flush=True)
             if n <= args.deepface_max:
                 nd = deep_q[min(i, len(deep_q) - 1)]
                 print(bench_deepface(vecs, queries[:nd], truth[:nd], Path(tmp)), flush=True)

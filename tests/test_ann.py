@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 
@@ -66,7 +68,7 @@ def test_semantics_match_exact_search(data, monkeypatch) -> None:
     ids, vecs, queries = data
     # Re-ranking every row makes AnnIndex exact, so any difference is one of semantics.
     monkeypatch.setattr(ann, "TRAIN_MIN", 2000)
-    index, exact = build(ids[:4000], vecs[:4000], candidates=4000)
+    index, exact = build(ids[:4000], vecs[:4000], candidates=4000, probe=1.0)
     assert index._pq is not None
     small, small_exact = build(ids[:500], vecs[:500])  # below TRAIN_MIN: the exact path
     assert small._pq is None
@@ -191,3 +193,78 @@ def test_sharded_scan_finds_what_one_shard_does(data, tmp_path) -> None:
     assert loaded.shards == 3
     for q in queries[:50]:
         assert loaded.search(q, 10) == three.search(q, 10)
+
+
+@pytest.fixture
+def ivf(monkeypatch) -> None:
+    """The inverted file at test scale: made when the index first holds 8,000 faces."""
+    monkeypatch.setattr(ann, "TRAIN_MIN", 2000)
+    monkeypatch.setattr(ann, "IVF_MIN", 8000)
+
+
+def test_inverted_file_made_at_its_size_deterministically(data, ivf, tmp_path) -> None:
+    ids, vecs, queries = data
+    small, _ = build(ids[:7000], vecs[:7000], lists=16)
+    assert small._pq is not None and small.held_lists() == 1  # exhaustive below IVF_MIN
+    index, exact = build(ids, vecs, lists=16, probe=0.75)
+    assert index.held_lists() == 16 and index._trained_rows == 8000 + 1000  # batch of 3000
+    again, _ = build(ids, vecs, lists=16, probe=0.75)
+    assert faiss_bytes(again) == faiss_bytes(index)  # same faces, same quantiser
+    hits = [index.search(q, 1)[0][0] == exact.search(q, 1)[0][0] for q in queries]
+    assert np.mean(hits) >= 0.99
+    flat, _ = build(ids, vecs, lists=1)
+    assert flat.held_lists() == 1
+    index.remove(ids[::50])
+    index.save(tmp_path / "ivf.ann")
+    loaded = AnnIndex.load(tmp_path / "ivf.ann")
+    assert loaded.held_lists() == 16 and loaded.probe == 0.75
+    for q in queries[:50]:
+        assert loaded.search(q, 10) == index.search(q, 10)
+
+
+def faiss_bytes(index: AnnIndex) -> bytes:
+    assert index._pq is not None
+    return bytes(ann.faiss.serialize_index(index._pq[0]))
+
+
+def test_inverted_file_semantics_and_k_filled(data, ivf) -> None:
+    ids, vecs, queries = data
+    index, exact = build(ids[:9000], vecs[:9000], lists=16, candidates=9000, probe=1.0)
+    assert index.held_lists() == 16
+    vec_of = dict(zip(ids, vecs))
+    for q in queries[:10]:  # every list and every row re-ranked: exact search
+        assert same_hits(index.search(q, 10), exact.search(q, 10), vec_of, q)
+        assert same_hits(index.search(q, 5, 0.3, ids[0]), exact.search(q, 5, 0.3, ids[0]),
+                         vec_of, q)
+    # The lists probed first hold only tombstones: more lists are probed until k are found.
+    narrow, _ = build(ids[:9000], vecs[:9000], lists=16, candidates=64, probe=1 / 16)
+    q = queries[0]
+    first = narrow._pq[0].quantizer.search(q[None], 1)[1][0][0]  # type: ignore[index]
+    rows = np.flatnonzero(narrow._pq[0].quantizer.search(  # type: ignore[index]
+        vecs[:9000], 1)[1][:, 0] == first)
+    narrow.remove([ids[r] for r in rows])
+    exact.remove([ids[r] for r in rows])
+    got = narrow.search(q, 20)
+    assert len(got) == 20 and not {ids[r] for r in rows} & {f for f, _ in got}
+
+
+def test_snapshot_from_before_the_inverted_file_still_loads(data, tmp_path) -> None:
+    ids, vecs, queries = data
+    index, _ = build(ids[:9000], vecs[:9000])
+    index.remove(ids[:100])
+    index.save(tmp_path / "a.ann")
+    raw = (tmp_path / "a.ann").read_bytes()
+    start = len(b"OCULI-ANN\x05") + 4
+    end = start + int.from_bytes(raw[start - 4:start], "little")
+    meta = json.loads(raw[start:end])
+    assert meta.pop("lists") == 1 and meta.pop("probe") == ann.PROBE
+    header = json.dumps(meta).encode()  # the \x04 header: the same rows, no lists
+    (tmp_path / "v4.ann").write_bytes(
+        b"OCULI-ANN\x04" + len(header).to_bytes(4, "little") + header + raw[end:])
+    old = AnnIndex.load(tmp_path / "v4.ann")
+    assert old.lists == 1 and old.held_lists() == 1 and len(old) == len(index)
+    for q in queries[:50]:
+        assert old.search(q, 10) == index.search(q, 10)
+    (tmp_path / "v3.ann").write_bytes(b"OCULI-ANN\x03" + raw[len(b"OCULI-ANN\x05"):])
+    with pytest.raises(ValueError):  # older still: the service rebuilds from the store
+        AnnIndex.load(tmp_path / "v3.ann")

@@ -5,7 +5,8 @@ million faces in one machine. Every face is kept twice, compactly:
 
 - a 4-bit product-quantised code (faiss `IndexPQFastScan`, `PQ_M` sub-quantisers of 16
   centroids: 32 bytes at 128-d), scanned exhaustively with faiss's in-register SIMD lookup
-  tables to pick the best candidates;
+  tables to pick the best candidates (or, with `lists` above 1, in an inverted file whose
+  `probe` fraction of lists nearest the query is scanned: see below);
 - its float16 vector (256 bytes at 128-d), from which the candidates are re-ranked by
   exact cosine (within about 1e-3 of float32), so the returned cosines, the `min_cosine`
   cut-off and the order are those of exact search on the candidates.
@@ -21,6 +22,15 @@ that size the quantiser is trained on the faces held, and it is retrained from t
 vectors whenever the collection has grown `RETRAIN_GROWTH`-fold since, or deleted faces
 (tombstones: skipped by every search until then) pass `REBUILD_FRACTION` of the rows. A
 rebuild also compacts the rows; it re-encodes from memory, in seconds per million faces.
+Training is deterministic (a fixed sample of the rows, fixed k-means seeds).
+
+The inverted file is an option that `bench/search.py --lists` compares, off by default
+(`LISTS` = 1): with `lists` (e.g. 4096) it is made by a training when the index first holds
+`IVF_MIN` faces (one million; retrained at 4M and 16M by the growth rule), as a faiss
+`IndexIVFPQFastScan` (codes of residuals from the lists' spherical k-means centroids),
+and a search scans the `probe` fraction of the lists nearest the query. On face-like data
+it needs half the lists for recall@1 0.99, and faiss scans half of ten million faces in
+lists no faster than all of them in one exhaustive scan (docs/search-scale.md).
 
 Each row may carry the face's store sequence number (`seqs` in `add`, read back by `live`),
 so that a caller can tell which faces a saved index lacks or holds in excess of the store.
@@ -51,8 +61,12 @@ import faiss
 import numpy as np
 
 PQ_M = 64
+LISTS = 1  # inverted lists (1: none, an exhaustive scan)
+IVF_MIN = 1_000_000  # faces a training needs for an inverted file
+PROBE = 0.5  # fraction of the inverted lists scanned per search
 TRAIN_MIN = 8192
 TRAIN_SAMPLE = 100_000
+LIST_SAMPLE = 64  # training faces per inverted list, at least
 RETRAIN_GROWTH = 4
 REBUILD_FRACTION = 0.25
 # Candidates re-ranked per search: CAND_BASE * sqrt(rows / 1M), at least CAND_PER_K * k.
@@ -60,7 +74,8 @@ CAND_BASE = 300
 CAND_PER_K = 100
 CAND_MIN = 64
 
-_MAGIC = b"OCULI-ANN\x04"
+_MAGIC = b"OCULI-ANN\x05"
+_MAGIC_V4 = b"OCULI-ANN\x04"  # before the inverted file: read as an exhaustive index
 _CHUNK = 1 << 16
 
 
@@ -70,25 +85,33 @@ def candidates_for(rows: int, k: int) -> int:
     return max(CAND_MIN, CAND_PER_K * k, math.ceil(grow))
 
 
+def lists_for(rows: int, lists: int = LISTS) -> int:
+    """Inverted lists for a quantiser trained on `rows` faces (1: no inverted file)."""
+    return lists if rows >= IVF_MIN else 1
+
+
 class AnnIndex:
-    """Exhaustive 4-bit PQ scan plus exact float16 re-ranking, with tombstoned deletes.
+    """4-bit PQ scan plus exact float16 re-ranking, with tombstoned deletes.
 
     `candidates` fixes the re-ranking depth when set (benchmarks sweep it); None follows
     `candidates_for`. `shards`: how many parts the codes are split into, each scanned by a
-    thread of its own."""
+    thread of its own. `lists`: inverted lists, once trained on `IVF_MIN` faces (1: an
+    exhaustive scan at every size); `probe`: the fraction of them scanned per search."""
 
     def __init__(self, dim: int, pq_m: int = PQ_M, candidates: int | None = None,
-                 shards: int = 1) -> None:
+                 shards: int = 1, lists: int = LISTS, probe: float = PROBE) -> None:
         self.dim = dim
         self.pq_m = pq_m
         self.candidates = candidates
         self.shards = max(1, shards)
+        self.lists = max(1, lists)
+        self.probe = probe
         self._ids: list[str | None] = []  # row -> id; None marks a tombstone
         self._rows: dict[str, int] = {}  # live id -> row
         self._vecs = np.zeros((0, dim), np.float16)
         self._alive = np.zeros(0, bool)
         self._seqs = np.zeros(0, np.int64)  # row -> store sequence (0: not given)
-        self._pq: list[faiss.IndexPQFastScan] | None = None  # one per shard
+        self._pq: list[faiss.Index] | None = None  # one per shard
         self._trained_rows = 0
 
     def __len__(self) -> int:
@@ -123,13 +146,19 @@ class AnnIndex:
         self._bury(stale)
         if self._pq is None and len(self._rows) >= TRAIN_MIN:
             self._rebuild()
-        elif self._pq is not None and len(self._rows) >= RETRAIN_GROWTH * self._trained_rows:
+        elif self._pq is not None and (
+                len(self._rows) >= RETRAIN_GROWTH * self._trained_rows
+                or self.held_lists() < lists_for(len(self._rows), self.lists)):
             self._rebuild()
 
     def remove(self, ids: list[str]) -> None:
         """Tombstone the given ids (unknown ids are ignored); rebuild when too many are dead."""
         self._bury([row for row in (self._rows.pop(fid, None) for fid in ids)
                     if row is not None])
+
+    def held_lists(self) -> int:
+        """Inverted lists of the quantiser (1: exhaustive scan or none trained)."""
+        return getattr(self._pq[0], "nlist", 1) if self._pq else 1
 
     def live(self) -> tuple[list[str], np.ndarray]:
         """The ids held and their store sequence numbers, in row order."""
@@ -165,7 +194,8 @@ class AnnIndex:
         lengths = np.fromiter((len(fid or "") for fid in self._ids), np.int32, rows)
         header = json.dumps({"dim": self.dim, "pq_m": self.pq_m, "rows": rows,
                              "candidates": self.candidates, "id_bytes": len(text),
-                             "shards": self.shards,
+                             "shards": self.shards, "lists": self.lists,
+                             "probe": self.probe,
                              "trained_rows": self._trained_rows,
                              "quantiser": self._pq is not None}).encode()
         try:
@@ -194,11 +224,13 @@ class AnnIndex:
     def load(cls, path: str | os.PathLike) -> AnnIndex:
         """Read an index written by `save`."""
         with open(path, "rb") as f:
-            if f.read(len(_MAGIC)) != _MAGIC:
+            if f.read(len(_MAGIC)) not in (_MAGIC, _MAGIC_V4):
                 raise ValueError(f"{path} is not an oculi ANN index")
-            meta = json.loads(f.read(int.from_bytes(f.read(4), "little")))
+            meta = {"lists": 1, "probe": PROBE}
+            meta |= json.loads(f.read(int.from_bytes(f.read(4), "little")))
             rows, dim = meta["rows"], meta["dim"]
-            index = cls(dim, meta["pq_m"], meta["candidates"], meta["shards"])
+            index = cls(dim, meta["pq_m"], meta["candidates"], meta["shards"],
+                        meta["lists"], meta["probe"])
             lengths = _read_array(f, np.int32, (rows,))
             text = f.read(meta["id_bytes"]).decode("utf-8", "surrogatepass")
             index._alive = _read_array(f, bool, (rows,))
@@ -221,21 +253,25 @@ class AnnIndex:
         """Live rows of the best quantised scores: enough to re-rank, and at least `want`."""
         r = self.candidates or candidates_for(rows, want)
         fetch = min(rows, math.ceil(max(r, want) * rows / live))  # room for tombstones
+        lists = self.held_lists()
+        probes = min(lists, max(1, math.ceil(self.probe * lists)))
         while True:
-            cand = self._scan(q, fetch)
+            cand = self._scan(q, fetch, probes)
             cand = cand[self._alive[cand]]
-            # Tombstones clustered around the query can leave too few live candidates.
-            if len(cand) >= want or fetch >= rows:
+            # Tombstones clustered around the query, or probed lists holding fewer faces
+            # than asked for, can leave too few live candidates.
+            if len(cand) >= want or (fetch >= rows and probes >= lists):
                 return cand
-            fetch = min(rows, 4 * fetch)
+            fetch, probes = min(rows, 4 * fetch), min(lists, 4 * probes)
 
-    def _scan(self, q: np.ndarray, fetch: int) -> np.ndarray:
-        """Rows of the `fetch` best quantised scores of each shard."""
+    def _scan(self, q: np.ndarray, fetch: int, probes: int) -> np.ndarray:
+        """Rows of the `fetch` best quantised scores of each shard, in `probes` lists."""
         assert self._pq is not None
         n = len(self._pq)
+        params = faiss.SearchParametersIVF(nprobe=probes) if probes > 1 else None
 
         def best(j: int) -> np.ndarray:
-            labels = self._pq[j].search(q[None], fetch)[1][0]  # type: ignore[index]
+            labels = self._pq[j].search(q[None], fetch, params=params)[1][0]  # type: ignore[index]
             return labels[labels >= 0] * n + j
 
         if n == 1:
@@ -274,14 +310,28 @@ class AnnIndex:
         if n < TRAIN_MIN:
             self._pq, self._trained_rows = None, 0
             return
-        pq = faiss.IndexPQFastScan(self.dim, self.pq_m, 4, faiss.METRIC_INNER_PRODUCT)
-        sample = np.random.default_rng(0).choice(n, min(n, TRAIN_SAMPLE), replace=False)
+        lists = lists_for(n, self.lists)
+        ip = faiss.METRIC_INNER_PRODUCT
+        size = min(n, max(TRAIN_SAMPLE, LIST_SAMPLE * lists))
+        sample = np.random.default_rng(0).choice(n, size, replace=False)
+        sample = self._vecs[np.sort(sample)].astype(np.float32)
+        if lists == 1:
+            pq = faiss.IndexPQFastScan(self.dim, self.pq_m, 4, ip)
+        else:  # the lists' centroids: spherical k-means (seeded), on faiss's threads
+            km = faiss.Kmeans(self.dim, lists, niter=10, spherical=True, seed=1234,
+                              max_points_per_centroid=LIST_SAMPLE)
+            km.train(sample)
+            coarse = faiss.IndexFlatIP(self.dim)
+            coarse.add(km.centroids)
+            pq = faiss.IndexIVFPQFastScan(coarse, self.dim, lists, self.pq_m, 4, ip)
+            pq.own_fields = True
+            coarse.this.disown()
         # k-means on 2-d sub-spaces gains nothing from threads, and OpenMP's spin-waits
-        # made it ~7x slower on two busy cores: train on one thread.
+        # made it ~7x slower on two busy cores: train the codebooks on one thread.
         threads = faiss.omp_get_max_threads()
         faiss.omp_set_num_threads(1)
         try:
-            pq.train(self._vecs[np.sort(sample)].astype(np.float32))
+            pq.train(sample)
         finally:
             faiss.omp_set_num_threads(threads)
         self._pq = [faiss.clone_index(pq) for _ in range(self.shards)]
