@@ -193,6 +193,14 @@ def test_sharded_scan_finds_what_one_shard_does(data, tmp_path) -> None:
     assert loaded.shards == 3
     for q in queries[:50]:
         assert loaded.search(q, 10) == three.search(q, 10)
+    # Re-split with the trained codebooks kept: the same scan as an index built that way.
+    loaded.reshard(1)
+    assert loaded.shards == 1
+    for q in queries[:50]:
+        assert loaded.search(q, 10) == one.search(q, 10)
+    one.reshard(3)
+    for q in queries[:50]:
+        assert one.search(q, 10) == three.search(q, 10)
 
 
 @pytest.fixture

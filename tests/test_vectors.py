@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from oculi.store.ann import AnnIndex
 from oculi.store.faces import FaceRecord, FaceStore
 from oculi.store.vectors import ExactIndex, VectorIndexes
 
@@ -165,3 +166,14 @@ def test_collection_below_threshold_drops_stale_snapshot(tmp_path: Path) -> None
     restarted = VectorIndexes(store, 128, snap_dir, threshold=10)
     assert_matches_store(restarted, store)
     assert not any(snap_dir.iterdir())
+
+
+def test_snapshot_resplit_when_scan_threads_change(tmp_path: Path) -> None:
+    store, _, _ = store_with(tmp_path, 12)
+    snap_dir = tmp_path / "ann"
+    VectorIndexes(store, 128, snap_dir, threshold=10, shards=1).get("c")
+    path = snap_dir / "c.ann"
+    assert AnnIndex.load(path).shards == 1
+    restarted = VectorIndexes(store, 128, snap_dir, threshold=10, shards=2)
+    assert_matches_store(restarted, store)
+    assert AnnIndex.load(path).shards == 2  # re-split on load and saved so

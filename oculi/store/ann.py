@@ -156,6 +156,21 @@ class AnnIndex:
         self._bury([row for row in (self._rows.pop(fid, None) for fid in ids)
                     if row is not None])
 
+    def reshard(self, shards: int) -> None:
+        """Split the codes into `shards` parts (scan threads) instead: the trained quantiser
+        is kept and every row re-encoded from its float16 vector (no retraining)."""
+        shards = max(1, shards)
+        if shards == self.shards:
+            return
+        self.shards = shards
+        if self._pq is None:
+            return
+        empty = faiss.clone_index(self._pq[0])
+        empty.reset()  # keeps the codebooks (and the lists' centroids), drops the codes
+        self._pq = [faiss.clone_index(empty) for _ in range(shards)]
+        for a in range(0, len(self._ids), _CHUNK):
+            self._encode(a, self._vecs[a:min(a + _CHUNK, len(self._ids))].astype(np.float32))
+
     def held_lists(self) -> int:
         """Inverted lists of the quantiser (1: exhaustive scan or none trained)."""
         return getattr(self._pq[0], "nlist", 1) if self._pq else 1

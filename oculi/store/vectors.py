@@ -166,6 +166,8 @@ class CollectionIndex:
             index = AnnIndex.load(self._path)
         except (OSError, ValueError, RuntimeError):  # unreadable (faiss raises RuntimeError)
             return self._build()
+        resharded = index.shards != self._shards  # the operator changed the scan threads
+        index.reshard(self._shards)
         ids, held = index.live()
         gone = np.flatnonzero(~np.isin(held, seqs))
         index.remove([ids[i] for i in gone])
@@ -174,7 +176,7 @@ class CollectionIndex:
             got, new_ids, vecs = self._store.faces_by_seq(self._cid, missing[a:a + LOAD_CHUNK])
             index.add(new_ids, vecs, got)
         self._changes = len(gone) + len(missing)
-        if self._changes >= self._save_every(len(index)):
+        if resharded or self._changes >= self._save_every(len(index)):
             self._save(index)
         return index
 
@@ -197,7 +199,7 @@ class CollectionIndex:
 class VectorIndexes:
     """One `CollectionIndex` per collection, loaded lazily from the store. Snapshots of ANN
     indexes live in `directory` (None: none are kept, every start rebuilds); `shards`: the
-    threads that scan an ANN index built here (a loaded snapshot keeps its own count)."""
+    threads that scan an ANN index (a snapshot saved with another count is re-split on load)."""
 
     def __init__(self, store: FaceStore, dim: int, directory: Path | None = None,
                  threshold: int = DEFAULT_THRESHOLD, shards: int = 1) -> None:
