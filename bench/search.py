@@ -38,7 +38,9 @@ one face), the snapshot's size and write time, DescribeCollection's face count a
 COUNT(*), and, each in a fresh process, the restart (store open + index ready) from the
 snapshot caught up with --changes faces added and deleted after it, from no snapshot (a
 rebuild from the store), and as exact search (what the server did before): time, memory
-at rest (RSS growth over N) and search latency through the index.
+at rest (RSS growth over N) and search latency through the index. Its index is split into
+the server's default scan threads (`OCULI_ANN_SCAN_THREADS`), or the first of `--shards`;
+each further `--shards` count adds a restart that re-splits the snapshot to it.
 
     python bench/search.py --sizes 100000,1000000,10000000
     python bench/search.py --curve --sizes 100000,1000000 --pq-m 32,64 --depths 100,300,1000
@@ -78,6 +80,7 @@ from pathlib import Path
 import faiss
 import numpy as np
 
+from oculi.settings import Settings
 from oculi.store.ann import LISTS, PQ_M, PROBE, AnnIndex, candidates_for
 from oculi.store.faces import FaceRecord, FaceStore
 from oculi.store.vectors import ExactIndex, VectorIndexes
@@ -336,26 +339,27 @@ def store_and_index(indexes: VectorIndexes, store: FaceStore, ids: list[str],
         index.add(ids, vecs)
 
 
-def restart(tmp: Path, threshold: int, queries: np.ndarray) -> dict:
-    """In a fresh process: open the store and make the collection's index ready."""
+def restart(tmp: Path, threshold: int, queries: np.ndarray, shards: int) -> dict:
+    """In a fresh process: open the store and make the collection's index ready (a snapshot
+    saved with another shard count is re-split, and saved again, within that time)."""
     faiss.omp_set_num_threads(1)
     gc.collect()
     base = rss()
     t = time.perf_counter()
     store = FaceStore(tmp / "faces.sqlite3")
-    index = VectorIndexes(store, DIM, tmp / "ann", threshold).get("c")
+    index = VectorIndexes(store, DIM, tmp / "ann", threshold, shards).get("c")
     ready = time.perf_counter() - t
     _, lat = timed_searches(index.search, queries, 1)
     return {"s": ready, "rss": rss() - base, "faces": len(index),
             "p50": float(np.median(lat)), "p99": float(np.percentile(lat, 99))}
 
 
-def service(n: int, changes: int, single: int, tmp: Path) -> None:
+def service(n: int, changes: int, single: int, tmp: Path, shards: list[int]) -> None:
     vecs, queries = face_like(n + changes // 2 + single, 300)
     ids = face_ids(len(vecs), 3)
     store = FaceStore(tmp / "faces.sqlite3")
     store.create_collection("c", "bench")
-    indexes = VectorIndexes(store, DIM, tmp / "ann")
+    indexes = VectorIndexes(store, DIM, tmp / "ann", shards=shards[0])
     faiss.omp_set_num_threads(os.cpu_count() or 1)
     t = time.perf_counter()
     for a in range(0, n, 1000):
@@ -398,18 +402,21 @@ def service(n: int, changes: int, single: int, tmp: Path) -> None:
     del indexes, store, vecs
     gc.collect()
     spawn = multiprocessing.get_context("spawn")
-    print("| restart | faces | ready s | RSS growth bytes/face | k=1 p50 ms | k=1 p99 ms |")
-    print("|---|---|---|---|---|---|")
-    for name, threshold, drop in (
-            (f"snapshot + catch-up of {stale} faces", 10_000, False),
-            ("no snapshot: rebuilt from the store", 10_000, True),
-            ("exact search (loaded from the store)", 1 << 62, False)):
+    print("| restart | scan threads | faces | ready s | RSS growth bytes/face | k=1 p50 ms "
+          "| k=1 p99 ms |")
+    print("|---|---|---|---|---|---|---|")
+    runs = [(f"snapshot + catch-up of {stale} faces", 10_000, False, shards[0])]
+    runs += [(f"snapshot of {prev} shards, re-split", 10_000, False, s)
+             for prev, s in zip(shards, shards[1:])]
+    runs += [("no snapshot: rebuilt from the store", 10_000, True, shards[-1]),
+             ("exact search (loaded from the store)", 1 << 62, False, 1)]
+    for name, threshold, drop, s in runs:
         if drop:
             snap.unlink()
         with spawn.Pool(1) as pool:
-            r = pool.apply(restart, (tmp, threshold, queries))
-        print(f"| {name} | {r['faces']:,} | {r['s']:.2f} | {r['rss'] / r['faces']:,.0f} | "
-              f"{r['p50']:.2f} | {r['p99']:.2f} |", flush=True)
+            r = pool.apply(restart, (tmp, threshold, queries, s))
+        print(f"| {name} | {s} | {r['faces']:,} | {r['s']:.2f} | "
+              f"{r['rss'] / r['faces']:,.0f} | {r['p50']:.2f} | {r['p99']:.2f} |", flush=True)
 
 
 def scan_split(n: int, splits: list[int], nq: int) -> None:
@@ -473,8 +480,10 @@ def main() -> None:
     ap.add_argument("--service", action="store_true",
                     help="the embedded store + index end to end instead (see above)")
     ap.add_argument("--scan-split", help="shard counts, comma-separated (see above)")
-    ap.add_argument("--shards", default="1",
-                    help="AnnIndex shard counts (scan threads), comma-separated")
+    ap.add_argument("--shards",
+                    help="AnnIndex shard counts (scan threads), comma-separated (default 1; "
+                         "with --service the server's default, then each restart re-splits "
+                         "the snapshot to the next count)")
     ap.add_argument("--lists", default=str(LISTS),
                     help="AnnIndex inverted lists, comma-separated (1: exhaustive scan)")
     ap.add_argument("--probes", default=str(PROBE),
@@ -496,7 +505,9 @@ def main() -> None:
     if args.service:
         for n in sizes:
             with tempfile.TemporaryDirectory() as tmp:
-                service(n, args.changes, 500, Path(tmp))
+                service(n, args.changes, 500, Path(tmp),
+                        [int(x) for x in (args.shards or
+                                          str(Settings().ann_scan_threads)).split(",")])
         return
     if args.curve:
         curve(sizes, [int(m) for m in args.pq_m.split(",")],
@@ -513,7 +524,7 @@ def main() -> None:
             print("| method | insert/s | bytes/face (file) | bytes/face (RSS) | k=1 p50 | "
                   "k=1 p99 | k=10 p50 | k=10 p99 | recall@1 | recall@10 | load s | queries |")
             print("|---|---|---|---|---|---|---|---|---|---|---|---|")
-            for shards in (int(x) for x in args.shards.split(",")):
+            for shards in (int(x) for x in (args.shards or "1").split(",")):
                 for lists in (int(x) for x in args.lists.split(",")):
                     bench_ann(vecs, queries, truth, Path(tmp), shards, lists,
                               tuple(float(x) for x in args.probes.split(",")),
