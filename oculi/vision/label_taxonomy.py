@@ -1,15 +1,17 @@
 """Rekognition-style names, parents, aliases and categories for the labels oculi can output.
 
-Only labels that oculi's detectors give evidence for are here (the 23 Open Images classes of
+Only labels that oculi's models give evidence for are here (the 23 Open Images classes of
 oculi/vision/labels.py's SSD, the 80 COCO classes of oculi/vision/nanodet.py's NanoDet,
-Person from the SSDLite person detector, which reports under the same Open Images name, and
-License Plate from the plate finder of oculi/service/label_plates.py): each class maps to
-one label (a class both detectors have maps to the same label), and a label's parents are
-reported as labels too (with the best confidence of their children, without Instances), as
-Rekognition does. The names follow Rekognition's label list where it has the same concept
-(e.g. Open Images "Computer monitor" is Rekognition's "Monitor"); the parent chains,
-aliases and categories follow Rekognition's published style and category names, written
-for these labels by oculi (Rekognition's own label list cannot be fetched here).
+Person from the SSDLite person detector, which reports under the same Open Images name,
+License Plate from the plate finder of oculi/service/label_plates.py, and the image-level
+labels that oculi/vision/imagenet_labels.py gives the ImageNet-1k classes of
+oculi/vision/classify.py): each class maps to one label (a class both detectors have maps
+to the same label), and a label's parents are reported as labels too (with the best
+confidence of their children, without Instances), as Rekognition does. The names follow
+Rekognition's label list where it has the same concept (e.g. Open Images "Computer monitor"
+is Rekognition's "Monitor"); the parent chains, aliases and categories follow Rekognition's
+published style and category names, written for these labels by oculi (Rekognition's own
+label list cannot be fetched here).
 """
 
 from __future__ import annotations
@@ -39,6 +41,20 @@ TRAVEL = "Travel and Adventure"
 TOOLS = "Tools and Machinery"
 SAFETY = "Public Safety"
 EVERYDAY = "Everyday Objects"
+NATURE = "Nature and Outdoors"
+BUILDINGS = "Buildings and Architecture"
+EVENTS = "Events and Attractions"
+HOLIDAYS = "Holidays and Seasonal"
+MUSIC = "Performing Arts"
+WEAPONS = "Weapons and Military"
+MEDICAL = "Medical"
+TEXT = "Text and Documents"
+
+
+def _each(parents: tuple[str, ...], category: str, *names: str) -> dict[str, LabelInfo]:
+    """The same parents and category for several labels."""
+    return {name: LabelInfo(parents=parents, categories=(category,)) for name in names}
+
 
 # Open Images class (the detector's label map) -> Rekognition label.
 CLASS_LABEL: dict[str, str] = {
@@ -293,6 +309,156 @@ TAXONOMY: dict[str, LabelInfo] = {
     "Phone": LabelInfo(parents=("Electronics",), categories=(TECH,)),
     "Mobile Phone": LabelInfo(parents=("Phone",), aliases=("Cell Phone",),
                               categories=(TECH,)),
+    # Image-level labels of the ImageNet classifier (oculi/vision/imagenet_labels.py),
+    # those above excepted.
+    **_each((), NATURE, "Outdoors", "Nature", "Water"),
+    **_each(("Water", "Nature", "Outdoors"), NATURE, "Sea", "Shoreline", "Lake"),
+    **_each(("Nature", "Outdoors"), NATURE, "Mountain", "Cliff", "Geyser", "Valley", "Field"),
+    "Coast": LabelInfo(parents=("Shoreline", "Sea"), categories=(NATURE,)),
+    "Beach": LabelInfo(parents=("Coast",), aliases=("Seashore",), categories=(NATURE,)),
+    "Volcano": LabelInfo(parents=("Mountain",), categories=(NATURE,)),
+    "Promontory": LabelInfo(parents=("Cliff", "Coast"), aliases=("Headland",),
+                            categories=(NATURE,)),
+    "Reef": LabelInfo(parents=("Sea",), categories=(NATURE,)),
+    "Architecture": LabelInfo(categories=(BUILDINGS,)),
+    **_each(("Architecture",), BUILDINGS, "Building", "Bridge", "Dam", "Monument", "Arch",
+            "Patio", "Dome", "Roof", "Wall", "Door", "Window", "Altar"),
+    **_each(("Architecture", "Water"), BUILDINGS, "Pier", "Fountain"),
+    **_each(("Building",), BUILDINGS, "Church", "Mosque", "Temple", "Monastery", "Palace",
+            "Castle", "Theater", "Greenhouse", "Barn", "Prison", "Tower"),
+    "Lighthouse": LabelInfo(parents=("Tower",), categories=(BUILDINGS,)),
+    "Fence": LabelInfo(categories=(BUILDINGS,)),
+    "Shop": LabelInfo(aliases=("Store",), categories=(BUILDINGS,)),
+    **_each(("Shop",), BUILDINGS, "Bookstore", "Barbershop", "Butcher Shop", "Toy Store",
+            "Shoe Store", "Candy Store", "Grocery Store", "Bakery"),
+    "Room": LabelInfo(parents=("Indoors",), categories=(HOME,)),
+    **_each(("Room",), HOME, "Library", "Living Room"),
+    **_each(("Indoors",), HOME, "Restaurant", "Fireplace"),
+    **_each(("Outdoors",), EVENTS, "Amusement Park", "Playground"),
+    "Carousel": LabelInfo(parents=("Amusement Park",), aliases=("Merry-Go-Round",),
+                          categories=(EVENTS,)),
+    "Swing": LabelInfo(parents=("Playground",), categories=(EVENTS,)),
+    **_each((), EVENTS, "Wedding", "Graduation"),
+    "Tent": LabelInfo(categories=(TRAVEL,)),
+    "Stage": LabelInfo(categories=(MUSIC,)),
+    **_each(("Animal",), ANIMALS, "Fish", "Amphibian", "Reptile", "Invertebrate", "Sea Life"),
+    "Shark": LabelInfo(parents=("Fish", "Sea Life"), categories=(ANIMALS,)),
+    "Poultry": LabelInfo(parents=("Bird",), categories=(ANIMALS,)),
+    "Chicken": LabelInfo(parents=("Poultry",), aliases=("Hen", "Rooster"),
+                         categories=(ANIMALS,)),
+    **_each(("Bird",), ANIMALS, "Parrot", "Owl", "Eagle", "Penguin", "Duck", "Goose", "Swan",
+            "Flamingo", "Peacock", "Hummingbird", "Pelican", "Ostrich"),
+    "Frog": LabelInfo(parents=("Amphibian",), categories=(ANIMALS,)),
+    **_each(("Reptile",), ANIMALS, "Turtle", "Lizard", "Snake", "Crocodile", "Dinosaur"),
+    **_each(("Invertebrate",), ANIMALS, "Insect", "Spider", "Crustacean", "Snail"),
+    **_each(("Invertebrate", "Sea Life"), ANIMALS, "Jellyfish", "Starfish"),
+    **_each(("Insect",), ANIMALS, "Butterfly", "Bee", "Ant", "Beetle"),
+    **_each(("Crustacean",), ANIMALS, "Crab", "Lobster"),
+    "Spider Web": LabelInfo(aliases=("Cobweb",), categories=(ANIMALS,)),
+    **_each(("Canine",), ANIMALS, "Wolf", "Fox"),
+    **_each(("Mammal", "Wildlife"), ANIMALS, "Hyena", "Lion", "Tiger", "Cheetah", "Leopard",
+            "Jaguar", "Cougar", "Lynx", "Red Panda", "Hippo", "Kangaroo", "Koala",
+            "Antelope", "Bison", "Buffalo"),
+    "Giant Panda": LabelInfo(parents=("Bear",), categories=(ANIMALS,)),
+    **_each(("Mammal",), ANIMALS, "Rodent", "Rabbit", "Primate", "Otter", "Camel", "Llama"),
+    **_each(("Mammal", "Sea Life"), ANIMALS, "Whale", "Seal"),
+    **_each(("Livestock", "Mammal"), ANIMALS, "Pig", "Goat"),
+    "Squirrel": LabelInfo(parents=("Rodent",), categories=(ANIMALS,)),
+    **_each(("Rodent", "Pet"), ANIMALS, "Hamster", "Guinea Pig"),
+    **_each(("Primate",), ANIMALS, "Monkey", "Ape"),
+    **_each(("Ape",), ANIMALS, "Gorilla", "Chimpanzee", "Orangutan"),
+    "Flower": LabelInfo(parents=("Plant",), categories=(PLANTS,)),
+    **_each(("Flower",), PLANTS, "Daisy", "Orchid"),
+    **_each((), PLANTS, "Fungus", "Hay"),
+    "Mushroom": LabelInfo(parents=("Fungus", "Vegetable"), categories=(FOOD,)),
+    **_each(("Vegetable",), FOOD, "Corn", "Cabbage", "Cauliflower", "Squash", "Cucumber",
+            "Artichoke", "Bell Pepper"),
+    **_each(("Fruit",), FOOD, "Strawberry", "Pineapple", "Pomegranate"),
+    "Lemon": LabelInfo(parents=("Citrus Fruit",), categories=(FOOD,)),
+    **_each(("Food",), FOOD, "Meal", "Burger", "Burrito", "Pasta", "Soup", "Bread"),
+    "Ice Cream": LabelInfo(parents=("Dessert",), categories=(FOOD,)),
+    "Beverage": LabelInfo(aliases=("Drink",), categories=(FOOD,)),
+    **_each(("Beverage",), FOOD, "Alcohol", "Coffee"),
+    "Wine": LabelInfo(parents=("Alcohol",), categories=(FOOD,)),
+    **_each((), TEXT, "Menu", "Envelope"),
+    "Comics": LabelInfo(parents=("Publication",), categories=(TEXT,)),
+    **_each(("Vehicle",), VEHICLES, "Van", "Tricycle", "Tram", "Forklift", "Tractor",
+            "Snowmobile", "Kart", "Golf Cart", "Cart", "Sled", "Military Vehicle",
+            "Space Shuttle", "Submarine"),
+    "RV": LabelInfo(parents=("Vehicle",), aliases=("Recreational Vehicle",),
+                    categories=(VEHICLES,)),
+    "Ambulance": LabelInfo(parents=("Van",), categories=(VEHICLES,)),
+    **_each(("Car",), VEHICLES, "Sports Car", "Taxi"),
+    "School Bus": LabelInfo(parents=("Bus",), categories=(VEHICLES,)),
+    **_each(("Truck",), VEHICLES, "Fire Truck", "Pickup Truck", "Tow Truck"),
+    "Scooter": LabelInfo(parents=("Motorcycle",), categories=(VEHICLES,)),
+    **_each(("Aircraft",), VEHICLES, "Airship", "Hot Air Balloon"),
+    **_each(("Boat",), VEHICLES, "Ship", "Sailboat", "Canoe", "Speedboat"),
+    "Shipwreck": LabelInfo(parents=("Ship",), categories=(VEHICLES,)),
+    "Tank": LabelInfo(parents=("Military Vehicle",), categories=(VEHICLES, WEAPONS)),
+    **_each((), VEHICLES, "Wheel", "Gas Pump"),
+    "Shopping Cart": LabelInfo(aliases=("Trolley",), categories=(EVERYDAY,)),
+    "Weapon": LabelInfo(categories=(WEAPONS,)),
+    **_each(("Weapon",), WEAPONS, "Gun", "Cannon", "Missile", "Bow"),
+    "Machine": LabelInfo(categories=(TOOLS,)),
+    "Crane": LabelInfo(parents=("Machine",), aliases=("Construction Crane",),
+                       categories=(TOOLS,)),
+    **_each(("Machine",), TOOLS, "ATM", "Vending Machine"),
+    **_each(("Electronics",), TECH, "Speaker", "Microphone", "Joystick", "Projector",
+            "Radio"),
+    "Printer": LabelInfo(parents=("Computer Hardware",), categories=(TECH,)),
+    "Tripod": LabelInfo(categories=(TECH,)),
+    **_each(("Appliance",), HOME, "Dishwasher", "Washing Machine", "Stove", "Coffee Maker",
+            "Iron", "Vacuum Cleaner", "Sewing Machine", "Heater", "Fan"),
+    "Cookware": LabelInfo(categories=(KITCHEN,)),
+    **_each(("Cookware",), KITCHEN, "Pot", "Frying Pan", "Wok"),
+    "Teapot": LabelInfo(parents=("Pot",), categories=(KITCHEN,)),
+    **_each((), KITCHEN, "Kitchen Utensil", "Jug"),
+    **_each(("Bathroom",), HOME, "Bathtub"),
+    **_each(("Furniture",), FURNITURE, "Bookcase", "Cabinet", "Dresser", "Wardrobe",
+            "Entertainment Center", "Crib"),
+    **_each(("Light",), HOME, "Lamp", "Lighting"),
+    **_each((), HOME, "Cushion", "Quilt", "Rug", "Curtain", "Candle", "Broom",
+            "Toilet Paper"),
+    "Shower Curtain": LabelInfo(parents=("Curtain", "Bathroom"), categories=(HOME,)),
+    **_each((), HOLIDAYS, "Halloween", "Christmas"),
+    "Jack-o'-lantern": LabelInfo(parents=("Halloween",), categories=(HOLIDAYS,)),
+    "Christmas Stocking": LabelInfo(parents=("Christmas",), categories=(HOLIDAYS,)),
+    **_each((), EVERYDAY, "Trash Can", "Barrel", "Bucket", "Basket", "Mailbox",
+            "Piggy Bank", "Cosmetics", "Pen", "Lock", "Chain", "Knot", "Hourglass", "Sundial",
+            "Stopwatch", "Compass", "Binoculars"),
+    "Lipstick": LabelInfo(parents=("Cosmetics",), categories=(EVERYDAY,)),
+    "Flag": LabelInfo(parents=("Symbol",), categories=(EVERYDAY,)),
+    "Plastic Bag": LabelInfo(parents=("Bag",), categories=(EVERYDAY,)),
+    **_each(("Accessories",), APPAREL, "Wallet", "Bow Tie", "Scarf", "Sunglasses", "Mask",
+            "Wristwatch", "Jewelry"),
+    "Necklace": LabelInfo(parents=("Jewelry",), categories=(APPAREL,)),
+    "Gas Mask": LabelInfo(parents=("Mask",), categories=(APPAREL, SAFETY)),
+    "Sandal": LabelInfo(parents=("Footwear",), categories=(APPAREL,)),
+    **_each(("Clothing",), APPAREL, "Sock", "Hat", "Helmet", "Pants", "Shirt", "Sweater",
+            "Formal Wear", "Dress", "Skirt", "Robe", "Coat", "Swimwear", "Underwear",
+            "Diaper", "Pajamas", "Apron", "Military Uniform", "Glove"),
+    **_each(("Hat",), APPAREL, "Cowboy Hat", "Sombrero"),
+    "Jeans": LabelInfo(parents=("Pants",), aliases=("Denim",), categories=(APPAREL,)),
+    "Sweatshirt": LabelInfo(parents=("Sweater",), categories=(APPAREL,)),
+    "Suit": LabelInfo(parents=("Formal Wear",), categories=(APPAREL,)),
+    "Gown": LabelInfo(parents=("Dress",), categories=(APPAREL,)),
+    "Kimono": LabelInfo(parents=("Robe",), categories=(APPAREL,)),
+    "Bra": LabelInfo(parents=("Underwear",), categories=(APPAREL,)),
+    **_each(("Sport",), SPORTS, "Baseball", "American Football", "Weight Lifting",
+            "Gymnastics", "Ice Hockey", "Punching Bag", "Water Sports"),
+    **_each(("Water Sports",), SPORTS, "Scuba Diving", "Snorkeling"),
+    **_each(("Ball",), SPORTS, "Basketball", "Soccer Ball", "Rugby Ball", "Tennis Ball",
+            "Golf Ball", "Volleyball"),
+    **_each((), SPORTS, "Pool Table", "Parachute", "Scoreboard"),
+    "Jigsaw Puzzle": LabelInfo(parents=("Toy",), categories=(TOYS,)),
+    "Musical Instrument": LabelInfo(categories=(MUSIC,)),
+    **_each(("Musical Instrument",), MUSIC, "Guitar", "Piano", "Violin", "Cello", "Drum",
+            "Saxophone", "Flute", "Harp", "Accordion", "Banjo"),
+    "Tool": LabelInfo(categories=(TOOLS,)),
+    **_each(("Tool",), TOOLS, "Hammer", "Screwdriver", "Power Drill", "Chainsaw", "Shovel",
+            "Axe", "Lawn Mower", "Brush"),
+    **_each((), MEDICAL, "Stethoscope", "Syringe", "Bandage"),
 }
 
 

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import cv2
 import numpy as np
@@ -303,7 +303,25 @@ def to_labels(objects: Objects, min_confidence: float) -> list[Label]:
     labels = [Label(name, confidence, tuple(instances.get(name, ())),
                     tuple(ancestors(name)), TAXONOMY[name].aliases, TAXONOMY[name].categories)
               for name, confidence in best.items()]
+    return ranked(labels)
+
+
+def ranked(labels: Sequence[Label]) -> list[Label]:
+    """Most confident first; at equal confidence the more general label (fewer ancestors)
+    first, then by name."""
     return sorted(labels, key=lambda lab: (-lab.confidence, len(lab.parents), lab.name))
+
+
+def with_image_labels(objects: Sequence[Label], image: Sequence[Label]) -> list[Label]:
+    """Object labels (with instances) and image-level labels (without) as one list: a
+    label both give keeps the object label's instances and takes the higher of the two
+    confidences; most confident first."""
+    merged = {lab.name: lab for lab in image}
+    for lab in objects:
+        other = merged.get(lab.name)
+        merged[lab.name] = lab if other is None or lab.confidence >= other.confidence \
+            else replace(lab, confidence=other.confidence)
+    return ranked(list(merged.values()))
 
 
 def merge(parts: Sequence[Objects], owner: dict[str, int]) -> Objects:
