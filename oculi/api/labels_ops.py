@@ -19,6 +19,7 @@ from oculi.service.labels import (
     MODEL_VERSION,
     Region,
     detect_labels,
+    shared_image_classifier,
     shared_label_detectors,
 )
 from oculi.service.text import shared_text_reader
@@ -69,7 +70,8 @@ def detect_labels_op(ctx: ServiceContext, params: dict[str, Any]) -> dict[str, A
     detector = PlateLabels(shared_label_detectors(s.model_dir, ctx.threads, s.device),
                            shared_text_reader(s.model_dir, ctx.threads, s.device),
                            asked="License Plate" in included)
-    result = detect_labels(detector, image.rgb, params)
+    result = detect_labels(detector, image.rgb, params,
+                           shared_image_classifier(s.model_dir, ctx.threads, s.device))
     height, width = image.rgb.shape[:2]
     out: dict[str, Any] = {
         "Labels": [label_json(lab, width, height, result.instance_colors.get(lab.name)

@@ -1,5 +1,9 @@
-"""DetectLabels: objects with boxes and their parent labels (GENERAL_LABELS), and image
-quality and colours (IMAGE_PROPERTIES), filtered as Rekognition filters them.
+"""DetectLabels: objects with boxes and their parent labels, and image-level labels from an
+ImageNet classifier (GENERAL_LABELS), and image quality and colours (IMAGE_PROPERTIES),
+filtered as Rekognition filters them.
+
+A label that both an object detector (with instances) and the classifier (without) give is
+reported once, with the detector's instances and the higher of the two confidences.
 
 Labels below MinConfidence (default 55) are dropped first; then Settings.GeneralLabels'
 filters: a label is kept when it is named in LabelInclusionFilters (if given) or has a
@@ -24,6 +28,7 @@ from oculi.models.catalogue import CATALOGUE
 from oculi.models.fetch import default_model_dir, fetch, verified_path
 from oculi.models.runtime import OnnxModel, TfliteModel
 from oculi.vision import image_properties as props
+from oculi.vision.classify import image_labels, probabilities
 from oculi.vision.labels import (
     PERSON_IOU,
     Label,
@@ -33,6 +38,7 @@ from oculi.vision.labels import (
     read_label_map,
     to_labels,
     with_class_from,
+    with_image_labels,
 )
 from oculi.vision.nanodet import NanoDetector
 
@@ -41,7 +47,11 @@ GENERAL_LABELS = "GENERAL_LABELS"
 IMAGE_PROPERTIES = "IMAGE_PROPERTIES"
 LABEL_MODELS = ("objects_oidv4", "objects_oidv4_labels", "persons_ssdlite",
                 "objects_coco_nanodet")
-MODEL_VERSION = "oculi-oidv4-ssd+ssdlite-person+nanodet-coco"
+CLASSIFIER_MODEL = "imagenet_efficientnet_lite2"
+# Image-level labels under this confidence (percent) are never reported, whatever the
+# MinConfidence: the detectors drop boxes under 5% too (oculi.vision.labels.SCORE_FLOOR).
+IMAGE_LABEL_FLOOR = 5.0
+MODEL_VERSION = "oculi-oidv4-ssd+ssdlite-person+nanodet-coco+efficientnet-lite2-imagenet"
 PERSON = "Person"
 # Labels both the OpenImages SSD (with the SSDLite's persons; part 0) and NanoDet (part 1)
 # find, and which one reports them; the others come from whichever finds them. Measured
@@ -114,7 +124,21 @@ def load_label_detectors(model_dir: Path | None = None, threads: int | None = No
         coco=NanoDetector(OnnxModel(nanodet, threads, device)))
 
 
+Classifier = Callable[[np.ndarray], np.ndarray]  # RGB image -> 1000 class probabilities
+
+
+def load_image_classifier(model_dir: Path | None = None, threads: int | None = None,
+                          device: str = "auto", auto_fetch: bool = True) -> Classifier:
+    """EfficientNet-Lite2 on its verified model file, fetching it if allowed."""
+    model_dir = model_dir or default_model_dir()
+    if auto_fetch:
+        fetch([CLASSIFIER_MODEL], model_dir)
+    model = OnnxModel(verified_path(CATALOGUE[CLASSIFIER_MODEL], model_dir), threads, device)
+    return lambda rgb: probabilities(model, rgb)
+
+
 _detectors: dict[tuple[Path | None, int | None, str], LabelDetectors] = {}
+_classifiers: dict[tuple[Path | None, int | None, str], Classifier] = {}
 _lock = threading.Lock()
 
 
@@ -128,6 +152,16 @@ def shared_label_detectors(model_dir: Path | None, threads: int | None,
         if key not in _detectors:
             _detectors[key] = load_label_detectors(model_dir, threads, device)
         return _detectors[key]
+
+
+def shared_image_classifier(model_dir: Path | None, threads: int | None,
+                            device: str) -> Classifier:
+    """One classifier per (model folder, threads, device), loaded on first use and shared."""
+    key = (model_dir, threads, device)
+    with _lock:
+        if key not in _classifiers:
+            _classifiers[key] = load_image_classifier(model_dir, threads, device)
+        return _classifiers[key]
 
 
 def keep_label(label: Label, settings: dict[str, Any]) -> bool:
@@ -161,9 +195,11 @@ def image_properties(rgb: np.ndarray, labels: list[Label], max_colors: int) -> I
                            region(rgb, ~inside, max_colors))
 
 
-def detect_labels(detector: Callable[[np.ndarray], Objects], rgb: np.ndarray, params: dict[str, Any]
+def detect_labels(detector: Callable[[np.ndarray], Objects], rgb: np.ndarray,
+                  params: dict[str, Any], classifier: Classifier | None = None
                   ) -> LabelsResult:
-    """DetectLabels' use case on validated parameters."""
+    """DetectLabels' use case on validated parameters; the classifier's image-level labels
+    join the detector's when GENERAL_LABELS are asked for and a classifier is given."""
     features = params.get("Features") or [GENERAL_LABELS]
     settings = params.get("Settings") or {}
     min_confidence = float(params.get("MinConfidence", DEFAULT_MIN_CONFIDENCE))
@@ -173,7 +209,9 @@ def detect_labels(detector: Callable[[np.ndarray], Objects], rgb: np.ndarray, pa
     labels: list[Label] = []
     if GENERAL_LABELS in features:
         general = settings.get("GeneralLabels") or {}
-        labels = [lab for lab in found if keep_label(lab, general)]
+        merged = found if classifier is None else with_image_labels(
+            found, image_labels(classifier(rgb), max(min_confidence, IMAGE_LABEL_FLOOR)))
+        labels = [lab for lab in merged if keep_label(lab, general)]
         if "MaxLabels" in params:
             labels = labels[:int(params["MaxLabels"])]
     if IMAGE_PROPERTIES not in features:
