@@ -11,9 +11,9 @@ Preprocessing is the one the weights were trained and evaluated with in TensorFl
 EfficientNet-Lite code (efficientnet/lite/efficientnet_lite_builder.py: MEAN_RGB 127,
 STDDEV_RGB 128; preprocessing.py's eval path): the centre square of the image's shorter
 side, shrunk by 260 / (260 + 32), resized to 260 x 260 with bicubic interpolation, RGB
-scaled to (x - 127) / 128. (efficientnet_lite_pytorch's README shows the torchvision
-ImageNet mean and std instead; that is the original EfficientNet's, not Lite's: on the
-photos of bench/classify.py it gives lower top-1 confidence on the true class.)
+scaled to (x - 127) / 128. (efficientnet_lite_pytorch's README shows torchvision's
+ImageNet mean and standard deviation, copied from the original EfficientNet package's
+README; the Lite checkpoints it converted were trained with 127 / 128.)
 """
 
 from __future__ import annotations
