@@ -48,11 +48,15 @@ THRESHOLDS = (30.0, 50.0, 70.0, 90.0)
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png")
 
 
-def fetch(dest: Path) -> Path:
-    """Download and unpack opencv-doc and darknet with apt into dest."""
+DEBIAN_PHOTOS = (("opencv-doc", "usr/share/doc/opencv-doc/examples"),
+                 ("darknet", "usr/share/darknet/data"))
+
+
+def fetch(dest: Path, packages: tuple[tuple[str, str], ...] = DEBIAN_PHOTOS) -> Path:
+    """Download and unpack Debian packages (name, a folder marking it unpacked) with apt
+    into dest; by default opencv-doc and darknet."""
     dest.mkdir(parents=True, exist_ok=True)
-    for package, marker in (("opencv-doc", "usr/share/doc/opencv-doc/examples"),
-                            ("darknet", "usr/share/darknet/data")):
+    for package, marker in packages:
         if (dest / marker).is_dir():
             continue
         with tempfile.TemporaryDirectory() as tmp:
