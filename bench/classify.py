@@ -43,20 +43,24 @@ from oculi.vision.label_taxonomy import TAXONOMY, ancestors
 ROOT = Path(__file__).resolve().parents[1]
 DEV_DATA = ROOT.parent / "shared" / "dev-data"
 TRUTH_CSV = Path(__file__).with_name("labels_image.csv")
-PACKAGES = DEBIAN_PHOTOS + (("lomiri-wallpapers-16.04", "usr/share/doc/lomiri-wallpapers-16.04"),
-                            ("lomiri-wallpapers-20.04", "usr/share/doc/lomiri-wallpapers-20.04"))
+PACKAGES = DEBIAN_PHOTOS + (
+    ("lomiri-wallpapers-16.04", "usr/share/doc/lomiri-wallpapers-16.04"),
+    ("lomiri-wallpapers-20.04", "usr/share/doc/lomiri-wallpapers-20.04"),
+)
 DEFAULT_MIN = 55.0
 THRESHOLDS = (30.0, 40.0, 55.0, 70.0)
 
 
 def truth(debian: Path) -> dict[Path, set[str]]:
     """Each photo's true labels with their ancestors."""
-    roots = {"darknet": debian / "usr/share/darknet/data",
-             "opencv": debian / "usr/share/doc/opencv-doc/examples/data",
-             "lomiri": debian / "usr/share/backgrounds",
-             "voc": DEV_DATA / "dlib_faces_voc",
-             "deepface": DEV_DATA / "deepface_pairs" / "images",
-             "fixtures": ROOT / "tests" / "fixtures"}
+    roots = {
+        "darknet": debian / "usr/share/darknet/data",
+        "opencv": debian / "usr/share/doc/opencv-doc/examples/data",
+        "lomiri": debian / "usr/share/backgrounds",
+        "voc": DEV_DATA / "dlib_faces_voc",
+        "deepface": DEV_DATA / "deepface_pairs" / "images",
+        "fixtures": ROOT / "tests" / "fixtures",
+    }
     lines = [ln for ln in TRUTH_CSV.read_text().splitlines() if not ln.startswith("#")]
     out: dict[Path, set[str]] = {}
     for row in csv.DictReader(lines):
@@ -65,7 +69,8 @@ def truth(debian: Path) -> dict[Path, set[str]]:
         if unknown:
             raise ValueError(f"{row['image']}: labels not in the taxonomy: {unknown}")
         out[roots[row["source"]] / row["image"]] = labels | {
-            a for lab in labels for a in ancestors(lab)}
+            a for lab in labels for a in ancestors(lab)
+        }
     return out
 
 
@@ -75,8 +80,9 @@ def sayable() -> set[str]:
     return own | {a for lab in own for a in ancestors(lab)}
 
 
-def scores(returned: dict[Path, set[str]], true: dict[Path, set[str]], vocab: set[str]
-           ) -> tuple[Counter[str], Counter[str], Counter[str]]:
+def scores(
+    returned: dict[Path, set[str]], true: dict[Path, set[str]], vocab: set[str]
+) -> tuple[Counter[str], Counter[str], Counter[str]]:
     """Per label: labels returned, returned and true, true (and sayable)."""
     got, right, want = Counter[str](), Counter[str](), Counter[str]()
     for path, labels in returned.items():
@@ -92,31 +98,43 @@ def ratio(a: int, b: int) -> str:
 
 def report_accuracy(probs: dict[Path, np.ndarray], true: dict[Path, set[str]]) -> None:
     vocab = sayable()
-    print(f"{len(true)} photos; the classifier can say {len(vocab)} labels "
-          f"({sum(lab is not None for lab in IMAGENET_LABELS)} of 1000 classes mapped)")
-    print("\noverall (micro) by MinConfidence: returned, right, precision, true, found, "
-          "recall, photos with >= 1 label")
+    print(
+        f"{len(true)} photos; the classifier can say {len(vocab)} labels "
+        f"({sum(lab is not None for lab in IMAGENET_LABELS)} of 1000 classes mapped)"
+    )
+    print(
+        "\noverall (micro) by MinConfidence: returned, right, precision, true, found, "
+        "recall, photos with >= 1 label"
+    )
     for t in THRESHOLDS:
         returned = {p: {lab.name for lab in image_labels(pr, t)} for p, pr in probs.items()}
         got, right, want = scores(returned, true, vocab)
         found = sum((right & want).values())
-        print(f"  {t:>4.0f}  {sum(got.values()):4d} {sum(right.values()):4d} "
-              f"{ratio(sum(right.values()), sum(got.values())):>5}  {sum(want.values()):4d} "
-              f"{found:4d} {ratio(found, sum(want.values())):>5}  "
-              f"{sum(bool(r) for r in returned.values())}/{len(returned)}")
-    returned = {p: {lab.name for lab in image_labels(pr, DEFAULT_MIN)}
-                for p, pr in probs.items()}
+        print(
+            f"  {t:>4.0f}  {sum(got.values()):4d} {sum(right.values()):4d} "
+            f"{ratio(sum(right.values()), sum(got.values())):>5}  {sum(want.values()):4d} "
+            f"{found:4d} {ratio(found, sum(want.values())):>5}  "
+            f"{sum(bool(r) for r in returned.values())}/{len(returned)}"
+        )
+    returned = {p: {lab.name for lab in image_labels(pr, DEFAULT_MIN)} for p, pr in probs.items()}
     got, right, want = scores(returned, true, vocab)
-    print(f"\nper label at MinConfidence {DEFAULT_MIN:.0f}: returned, right, precision, "
-          "true, found, recall")
+    print(
+        f"\nper label at MinConfidence {DEFAULT_MIN:.0f}: returned, right, precision, "
+        "true, found, recall"
+    )
     for name in sorted(got.keys() | want.keys(), key=lambda n: (-want[n], -got[n], n)):
-        print(f"  {name:<22} {got[name]:3d} {right[name]:3d} {ratio(right[name], got[name]):>5}"
-              f"  {want[name]:3d} {right[name]:3d} {ratio(right[name], want[name]):>5}")
+        print(
+            f"  {name:<22} {got[name]:3d} {right[name]:3d} {ratio(right[name], got[name]):>5}"
+            f"  {want[name]:3d} {right[name]:3d} {ratio(right[name], want[name]):>5}"
+        )
     for t in (DEFAULT_MIN, THRESHOLDS[0]):
         print(f"\nwrong labels at MinConfidence {t:.0f}:")
         for path, pr in probs.items():
-            wrong = [f"{lab.name} {lab.confidence:.0f}" for lab in image_labels(pr, t)
-                     if lab.name not in true[path]]
+            wrong = [
+                f"{lab.name} {lab.confidence:.0f}"
+                for lab in image_labels(pr, t)
+                if lab.name not in true[path]
+            ]
             if wrong:
                 print(f"  {path.name}: {', '.join(wrong)}")
 
@@ -133,18 +151,20 @@ def report_speed(images: list[np.ndarray], threads: int | None, repeat: int) -> 
     for rgb in images[:2]:  # warm-up
         detect_labels(detectors, rgb, params, classifier)
     for _ in range(repeat):
-        for name, call in (("classifier", lambda rgb: classifier(rgb)),
-                           ("without", lambda rgb: detect_labels(detectors, rgb, params)),
-                           ("with", lambda rgb: detect_labels(detectors, rgb, params,
-                                                              classifier))):
+        for name, call in (
+            ("classifier", lambda rgb: classifier(rgb)),
+            ("without", lambda rgb: detect_labels(detectors, rgb, params)),
+            ("with", lambda rgb: detect_labels(detectors, rgb, params, classifier)),
+        ):
             start = time.perf_counter()
             for rgb in images:
                 call(rgb)
             runs[name].append(time.perf_counter() - start)
     n = len(images)
     without, with_ = median_ms(runs["without"], n), median_ms(runs["with"], n)
-    print(f"\nms per image, median of {repeat} passes over {n} photos "
-          f"(threads={threads or 'all'}):")
+    print(
+        f"\nms per image, median of {repeat} passes over {n} photos (threads={threads or 'all'}):"
+    )
     print(f"  classifier alone                 {median_ms(runs['classifier'], n):7.1f}")
     print(f"  DetectLabels without classifier  {without:7.1f}")
     print(f"  DetectLabels with classifier     {with_:7.1f}  ({with_ / without:.2f}x)")

@@ -136,7 +136,7 @@ def portrait_640x480(data: Path) -> np.ndarray:
     h, w = rgb.shape[:2]
     cw = h * 4 // 3
     x0 = (w - cw) // 2
-    crop = np.ascontiguousarray(rgb[:, x0:x0 + cw])
+    crop = np.ascontiguousarray(rgb[:, x0 : x0 + cw])
     return cv2.resize(crop, (640, 480), interpolation=cv2.INTER_AREA)
 
 
@@ -149,8 +149,10 @@ def group_1280x720(data: Path) -> np.ndarray:
 
 
 def xml_boxes(image: ET.Element) -> np.ndarray:
-    boxes = [[int(b.get(k, "0")) for k in ("left", "top", "width", "height")]
-             for b in image.findall("box")]
+    boxes = [
+        [int(b.get(k, "0")) for k in ("left", "top", "width", "height")]
+        for b in image.findall("box")
+    ]
     xywh = np.array(boxes, np.float32).reshape(-1, 4)
     return np.concatenate([xywh[:, :2], xywh[:, :2] + xywh[:, 2:]], axis=1)
 
@@ -159,18 +161,32 @@ def load_voc(data: Path) -> list[VocImage]:
     out = []
     for split in VOC_SPLITS:
         plain = ET.parse(data / VOC_DIR / f"{split}.xml").findall(".//image")
-        marked = {im.get("file"): im for im in
-                  ET.parse(data / VOC_DIR / f"{split}_with_face_landmarks.xml").findall(".//image")}
+        marked = {
+            im.get("file"): im
+            for im in ET.parse(data / VOC_DIR / f"{split}_with_face_landmarks.xml").findall(
+                ".//image"
+            )
+        }
         for im in plain:
             name = im.get("file", "")
             lm = marked[name]
-            parts = [sorted((int(p.get("name", "0")), float(p.get("x", "0")),
-                              float(p.get("y", "0"))) for p in b.findall("part"))
-                     for b in lm.findall("box")]
+            parts = [
+                sorted(
+                    (int(p.get("name", "0")), float(p.get("x", "0")), float(p.get("y", "0")))
+                    for p in b.findall("part")
+                )
+                for b in lm.findall("box")
+            ]
             pts = np.array([[xy[1:] for xy in face] for face in parts], np.float32)
-            out.append(VocImage(name=name, rgb=read_rgb(data / VOC_DIR / name),
-                                boxes=xml_boxes(im), lm_boxes=xml_boxes(lm),
-                                parts=pts.reshape(-1, 68, 2)))
+            out.append(
+                VocImage(
+                    name=name,
+                    rgb=read_rgb(data / VOC_DIR / name),
+                    boxes=xml_boxes(im),
+                    lm_boxes=xml_boxes(lm),
+                    parts=pts.reshape(-1, 68, 2),
+                )
+            )
     return out
 
 
@@ -181,16 +197,22 @@ def load_peer() -> tuple[dict[str, Fn], str]:
     """HOG detectors by name, or none and the reason."""
     # face_recognition_models needs pkg_resources (setuptools < 82); face_recognition
     # quits the interpreter when face_recognition_models fails to import.
-    missing = [m for m in ("dlib", "pkg_resources", "face_recognition_models",
-                           "face_recognition") if importlib.util.find_spec(m) is None]
+    missing = [
+        m
+        for m in ("dlib", "pkg_resources", "face_recognition_models", "face_recognition")
+        if importlib.util.find_spec(m) is None
+    ]
     if missing:
-        return {}, (f"SKIPPED peer rows: {', '.join(missing)} not importable; install the "
-                    "peer with bench/requirements-peers.txt (see bench/README.md)")
+        return {}, (
+            f"SKIPPED peer rows: {', '.join(missing)} not importable; install the "
+            "peer with bench/requirements-peers.txt (see bench/README.md)"
+        )
     import face_recognition
 
     return {
         f"HOG upsample={up}" + (" (default)" if up == 1 else ""): functools.partial(
-            face_recognition.face_locations, number_of_times_to_upsample=up, model="hog")
+            face_recognition.face_locations, number_of_times_to_upsample=up, model="hog"
+        )
         for up in (1, 0)
     }, ""
 
@@ -204,8 +226,9 @@ def peer_boxes(hog: Fn, rgb: np.ndarray) -> np.ndarray:
 # ---------------------------------------------------------------- timing
 
 
-def run_images(fn: Fn, images: Sequence[np.ndarray], workers: int,
-               pool: ThreadPoolExecutor) -> tuple[float, float]:
+def run_images(
+    fn: Fn, images: Sequence[np.ndarray], workers: int, pool: ThreadPoolExecutor
+) -> tuple[float, float]:
     """Run fn over all images, on this thread or on `workers` pool threads taking the next
     image as they finish one: images/s, and this process's CPU time over wall time (cores
     kept busy; shows whether threads really ran in parallel)."""
@@ -289,8 +312,9 @@ def match(dets: np.ndarray, labels: np.ndarray) -> list[tuple[int, int]]:
     return pairs
 
 
-def by_score(analyzer: FaceAnalyzer, rgb: np.ndarray, full: bool) -> tuple[np.ndarray,
-                                                                           np.ndarray | None]:
+def by_score(
+    analyzer: FaceAnalyzer, rgb: np.ndarray, full: bool
+) -> tuple[np.ndarray, np.ndarray | None]:
     """oculi's boxes (and named landmarks if `full`), in descending score order."""
     faces = analyzer.analyze(rgb) if full else analyzer.detect(rgb)
     order = np.argsort(-faces.scores, kind="stable")
@@ -344,13 +368,24 @@ def header(s: Settings, peer_note: str) -> None:
     print("oculi DetectFaces benchmark")
     print(f"command: python {' '.join(sys.argv)}")
     print(f"cpu: {cpu_name()}, {os.cpu_count()} logical cores; python {platform.python_version()}")
-    pkgs = ["onnxruntime", "ai-edge-litert", "opencv-python-headless", "numpy", "dlib-bin",
-            "face-recognition"]
-    print("versions: " + ", ".join(f"{p} {version(p)}" for p in pkgs)
-          + f"; cv2 threads {cv2.getNumThreads()}")
+    pkgs = [
+        "onnxruntime",
+        "ai-edge-litert",
+        "opencv-python-headless",
+        "numpy",
+        "dlib-bin",
+        "face-recognition",
+    ]
+    print(
+        "versions: "
+        + ", ".join(f"{p} {version(p)}" for p in pkgs)
+        + f"; cv2 threads {cv2.getNumThreads()}"
+    )
     print(f"load average at start: {load()}")
-    print(f"runs: {s.repeat} repeats, ~{s.target_s:g} s per single-threaded measurement "
-          f"(at least {s.min_images} images); oculi on CPU, models from the local cache")
+    print(
+        f"runs: {s.repeat} repeats, ~{s.target_s:g} s per single-threaded measurement "
+        f"(at least {s.min_images} images); oculi on CPU, models from the local cache"
+    )
     if peer_note:
         print(peer_note)
     print()
@@ -359,16 +394,29 @@ def header(s: Settings, peer_note: str) -> None:
 # ---------------------------------------------------------------- sections
 
 
-def throughput(images: dict[str, np.ndarray], oculi1: dict[str, FaceAnalyzer],
-               oculi2: dict[str, FaceAnalyzer], peers: dict[str, Fn], s: Settings,
-               pool: ThreadPoolExecutor) -> None:
+def throughput(
+    images: dict[str, np.ndarray],
+    oculi1: dict[str, FaceAnalyzer],
+    oculi2: dict[str, FaceAnalyzer],
+    peers: dict[str, Fn],
+    s: Settings,
+    pool: ThreadPoolExecutor,
+) -> None:
     print("== 1. Throughput, images/s: median (min-max) over repeats ==")
     methods: list[tuple[str, Fn, Fn | None, bool]] = [
         ("oculi yunet detect", oculi1["yunet"].detect, oculi2["yunet"].detect, False),
-        ("oculi DEFAULT (yunet+mesh+pose+quality)", oculi1["yunet"].analyze,
-         oculi2["yunet"].analyze, False),
-        ("oculi retinaface detect", oculi1["retinaface"].detect,
-         oculi2["retinaface"].detect, False),
+        (
+            "oculi DEFAULT (yunet+mesh+pose+quality)",
+            oculi1["yunet"].analyze,
+            oculi2["yunet"].analyze,
+            False,
+        ),
+        (
+            "oculi retinaface detect",
+            oculi1["retinaface"].detect,
+            oculi2["retinaface"].detect,
+            False,
+        ),
         *[(name, fn, None, True) for name, fn in peers.items()],
     ]
     configs: list[Config] = []
@@ -401,8 +449,14 @@ def throughput(images: dict[str, np.ndarray], oculi1: dict[str, FaceAnalyzer],
         for c in configs:
             r = rates[(c.method, c.mode)]
             scale = np.array(r) / np.array(rates[(c.method, SINGLE)])
-            row = [c.method, c.mode, str(counts[c.method]), fmt_rate(r),
-                   f"{median(cpu[(c.method, c.mode)]):.2f}", f"{np.median(scale):.2f}x"]
+            row = [
+                c.method,
+                c.mode,
+                str(counts[c.method]),
+                fmt_rate(r),
+                f"{median(cpu[(c.method, c.mode)]):.2f}",
+                f"{np.median(scale):.2f}x",
+            ]
             for hog in hog_names:
                 if c.peer:
                     row.append("")
@@ -410,19 +464,44 @@ def throughput(images: dict[str, np.ndarray], oculi1: dict[str, FaceAnalyzer],
                 base = rates[(hog, SINGLE if c.mode == SINGLE else PY2)]
                 row.append(f"{np.median(np.array(r) / np.array(base)):.1f}x")
             rows.append(row)
-        print(table(["method", "parallelism", "n/run", "images/s", "CPU/wall", "vs own 1 thread",
-                     *(f"oculi/{h.split(' (')[0]}" for h in hog_names)], rows))
-    print("\nn/run: images per timed run. CPU/wall: this process's CPU seconds per wall "
-          "second (median), i.e. cores it kept busy. Ratios are medians of per-repeat ratios "
-          "(same repeat, same image)."
-          + (" oculi/HOG compares like parallelism: 1 thread with HOG 1 thread, and both "
-             "2-thread modes with HOG on 2 Python threads." if peers else "") + "\n")
+        print(
+            table(
+                [
+                    "method",
+                    "parallelism",
+                    "n/run",
+                    "images/s",
+                    "CPU/wall",
+                    "vs own 1 thread",
+                    *(f"oculi/{h.split(' (')[0]}" for h in hog_names),
+                ],
+                rows,
+            )
+        )
+    print(
+        "\nn/run: images per timed run. CPU/wall: this process's CPU seconds per wall "
+        "second (median), i.e. cores it kept busy. Ratios are medians of per-repeat ratios "
+        "(same repeat, same image)."
+        + (
+            " oculi/HOG compares like parallelism: 1 thread with HOG 1 thread, and both "
+            "2-thread modes with HOG on 2 Python threads."
+            if peers
+            else ""
+        )
+        + "\n"
+    )
 
 
-def stages(images: dict[str, np.ndarray], oculi1: dict[str, FaceAnalyzer],
-           oculi2: dict[str, FaceAnalyzer], s: Settings) -> None:
-    print("== 2. Full DEFAULT analysis (yunet), ms per stage: median over "
-          f"{s.stage_calls * s.repeat} calls ==")
+def stages(
+    images: dict[str, np.ndarray],
+    oculi1: dict[str, FaceAnalyzer],
+    oculi2: dict[str, FaceAnalyzer],
+    s: Settings,
+) -> None:
+    print(
+        "== 2. Full DEFAULT analysis (yunet), ms per stage: median over "
+        f"{s.stage_calls * s.repeat} calls =="
+    )
     cols: list[tuple[str, dict[str, float], int]] = []
     for label, img in images.items():
         size = label.split()[0]
@@ -444,17 +523,19 @@ def stages(images: dict[str, np.ndarray], oculi1: dict[str, FaceAnalyzer],
     print()
 
 
-def detection_accuracy(voc: list[VocImage], oculi1: dict[str, FaceAnalyzer],
-                       peers: dict[str, Fn], s: Settings) -> None:
+def detection_accuracy(
+    voc: list[VocImage], oculi1: dict[str, FaceAnalyzer], peers: dict[str, Fn], s: Settings
+) -> None:
     n_labels = sum(len(v.boxes) for v in voc)
-    print(f"== 3. Face detection on dlib's PASCAL VOC photos ({len(voc)} images, {n_labels} "
-          "faces; match: IoU >= 0.3 or label centre in box, one-to-one, greedy by score) ==")
+    print(
+        f"== 3. Face detection on dlib's PASCAL VOC photos ({len(voc)} images, {n_labels} "
+        "faces; match: IoU >= 0.3 or label centre in box, one-to-one, greedy by score) =="
+    )
     dets: dict[str, Callable[[np.ndarray], np.ndarray]] = {
         f"oculi {name}": functools.partial(oculi_boxes, a) for name, a in oculi1.items()
     }
     dets.update({name: functools.partial(peer_boxes, f) for name, f in peers.items()})
-    timed: dict[str, Fn] = {**dets, **{f"oculi {n} DEFAULT": a.analyze
-                                       for n, a in oculi1.items()}}
+    timed: dict[str, Fn] = {**dets, **{f"oculi {n} DEFAULT": a.analyze for n, a in oculi1.items()}}
     for fn in timed.values():
         fn(voc[0].rgb)
     rates: dict[str, list[float]] = {name: [] for name in timed}
@@ -473,20 +554,44 @@ def detection_accuracy(voc: list[VocImage], oculi1: dict[str, FaceAnalyzer],
             found += len(pairs)
             fps += len(boxes) - len(pairs)
         full = rates.get(f"{name} DEFAULT")
-        rows.append([name, f"{found}/{n_labels}", str(fps), f"{found / n_labels:.2f}",
-                     f"{found / max(found + fps, 1):.2f}", fmt_rate(rates[name]),
-                     fmt_rate(full) if full else "-"])
-    print(table(["detector", "found", "false pos", "recall", "precision",
-                 "detect images/s", "DEFAULT images/s"], rows))
-    print("single-threaded (oculi threads=1); images/s: median (min-max) over "
-          f"{s.repeat} passes over the {len(voc)} photos. oculi upscales images whose long "
-          "side is under 640 px to 640 before detecting. Unlabelled real faces count as "
-          "false positives.\n")
+        rows.append(
+            [
+                name,
+                f"{found}/{n_labels}",
+                str(fps),
+                f"{found / n_labels:.2f}",
+                f"{found / max(found + fps, 1):.2f}",
+                fmt_rate(rates[name]),
+                fmt_rate(full) if full else "-",
+            ]
+        )
+    print(
+        table(
+            [
+                "detector",
+                "found",
+                "false pos",
+                "recall",
+                "precision",
+                "detect images/s",
+                "DEFAULT images/s",
+            ],
+            rows,
+        )
+    )
+    print(
+        "single-threaded (oculi threads=1); images/s: median (min-max) over "
+        f"{s.repeat} passes over the {len(voc)} photos. oculi upscales images whose long "
+        "side is under 640 px to 640 before detecting. Unlabelled real faces count as "
+        "false positives.\n"
+    )
 
 
 def landmark_accuracy(voc: list[VocImage], oculi1: dict[str, FaceAnalyzer]) -> None:
-    print("== 4. Landmark error vs dlib's 68 points (from dlib's shape predictor), mean "
-          "|oculi - dlib| / inter-ocular distance, on matched faces ==")
+    print(
+        "== 4. Landmark error vs dlib's 68 points (from dlib's shape predictor), mean "
+        "|oculi - dlib| / inter-ocular distance, on matched faces =="
+    )
     errors: dict[str, dict[str, list[float]]] = {}
     jaw: dict[str, list[np.ndarray]] = {}  # approx landmark -> per face, error to 0..16
     for det, analyzer in oculi1.items():
@@ -501,32 +606,54 @@ def landmark_accuracy(voc: list[VocImage], oculi1: dict[str, FaceAnalyzer]) -> N
                     errs[name].append(float(np.linalg.norm(got - pts[list(idx)].mean(0))) / iod)
                     if approx and det == "yunet":
                         jaw.setdefault(name, []).append(
-                            np.linalg.norm(pts[:17] - got, axis=1) / iod)
+                            np.linalg.norm(pts[:17] - got, axis=1) / iod
+                        )
         errors[det] = errs
     dets = list(errors)
     rows = []
     for name, (idx, approx) in DLIB68.items():
-        ref = f"mean({idx[0]}..{idx[-1]})" if len(idx) > 2 else (
-            f"mean({idx[0]},{idx[1]})" if len(idx) == 2 else str(idx[0]))
-        cells = [f"{np.mean(errors[d][name]):.3f}"
-                 + (" !" if np.mean(errors[d][name]) > SUSPICIOUS else "") for d in dets]
+        ref = (
+            f"mean({idx[0]}..{idx[-1]})"
+            if len(idx) > 2
+            else (f"mean({idx[0]},{idx[1]})" if len(idx) == 2 else str(idx[0]))
+        )
+        cells = [
+            f"{np.mean(errors[d][name]):.3f}"
+            + (" !" if np.mean(errors[d][name]) > SUSPICIOUS else "")
+            for d in dets
+        ]
         rows.append([name, ref + (" (approx)" if approx else ""), *cells])
     exact = [n for n, (_, approx) in DLIB68.items() if not approx]
-    rows.append(["overall, exact only", f"{len(exact)} landmarks",
-                 *(f"{np.mean([np.mean(errors[d][n]) for n in exact]):.3f}" for d in dets)])
-    rows.append(["overall, all", f"{len(DLIB68)} landmarks",
-                 *(f"{np.mean([np.mean(errors[d][n]) for n in DLIB68]):.3f}" for d in dets)])
+    rows.append(
+        [
+            "overall, exact only",
+            f"{len(exact)} landmarks",
+            *(f"{np.mean([np.mean(errors[d][n]) for n in exact]):.3f}" for d in dets),
+        ]
+    )
+    rows.append(
+        [
+            "overall, all",
+            f"{len(DLIB68)} landmarks",
+            *(f"{np.mean([np.mean(errors[d][n]) for n in DLIB68]):.3f}" for d in dets),
+        ]
+    )
     rows.append(["faces matched", "", *(str(len(errors[d]["nose"])) for d in dets)])
     print(table(["landmark", "dlib 68 index", *(f"oculi {d}" for d in dets)], rows))
     skipped = [n for n in LANDMARK_NAMES if n not in DLIB68]
-    print(f"'!' marks a mean error > {SUSPICIOUS}. Not compared (no dlib counterpart): "
-          f"{', '.join(skipped)}. (approx): dlib's jaw contour point nearest in meaning.")
+    print(
+        f"'!' marks a mean error > {SUSPICIOUS}. Not compared (no dlib counterpart): "
+        f"{', '.join(skipped)}. (approx): dlib's jaw contour point nearest in meaning."
+    )
     nearest = []
     for name, per_face in jaw.items():
         mean = np.mean(per_face, axis=0)
         nearest.append(f"{name} {int(np.argmin(mean))} ({mean.min():.3f})")
-    print("Nearest dlib jaw point (0-16) on average to oculi yunet's jaw landmarks (error): "
-          + ", ".join(nearest) + ".")
+    print(
+        "Nearest dlib jaw point (0-16) on average to oculi yunet's jaw landmarks (error): "
+        + ", ".join(nearest)
+        + "."
+    )
 
 
 # ---------------------------------------------------------------- main
@@ -535,10 +662,17 @@ def landmark_accuracy(voc: list[VocImage], oculi1: dict[str, FaceAnalyzer]) -> N
 def parse_args(argv: Sequence[str] | None) -> tuple[Settings, Path]:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--repeat", type=int, help="repeats per measurement (default 7, 2 if --quick)")
-    p.add_argument("--quick", action="store_true",
-                   help="short measurements and 2 repeats: a smoke run, not numbers to quote")
-    p.add_argument("--data", type=Path, default=DEFAULT_DATA,
-                   help=f"the dev-data folder (default {DEFAULT_DATA})")
+    p.add_argument(
+        "--quick",
+        action="store_true",
+        help="short measurements and 2 repeats: a smoke run, not numbers to quote",
+    )
+    p.add_argument(
+        "--data",
+        type=Path,
+        default=DEFAULT_DATA,
+        help=f"the dev-data folder (default {DEFAULT_DATA})",
+    )
     a = p.parse_args(argv)
     repeat = a.repeat or (2 if a.quick else 7)
     if repeat < 1:
@@ -554,13 +688,17 @@ def main(argv: Sequence[str] | None = None) -> None:
         raise SystemExit(f"no dev-data at {data}; pass --data DIR")
     peers, peer_note = load_peer()
     header(s, peer_note)
-    oculi1 = {d: load_face_analyzer(detector=d, threads=1, device="cpu", auto_fetch=False)
-              for d in ("yunet", "retinaface", "yunet+retinaface")}
-    oculi2 = {d: load_face_analyzer(detector=d, threads=2, device="cpu", auto_fetch=False)
-              for d in ("yunet", "retinaface")}
+    oculi1 = {
+        d: load_face_analyzer(detector=d, threads=1, device="cpu", auto_fetch=False)
+        for d in ("yunet", "retinaface", "yunet+retinaface")
+    }
+    oculi2 = {
+        d: load_face_analyzer(detector=d, threads=2, device="cpu", auto_fetch=False)
+        for d in ("yunet", "retinaface")
+    }
     images = {
-        "640x480 portrait: obama-720p.jpg centre-cropped to 4:3 and resized, 1 face":
-            portrait_640x480(data),
+        "640x480 portrait: obama-720p.jpg centre-cropped to 4:3 and resized, "
+        "1 face": portrait_640x480(data),
         "1280x720 group: dlib_faces_voc/2007_007763.jpg (500x375, 7 labelled faces) upscaled "
         "1.92x to 960x720, padded with black to 1280x720": group_1280x720(data),
     }

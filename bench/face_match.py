@@ -157,8 +157,13 @@ def load_knn(data: Path, pipe: Pipeline) -> tuple[list[Face], list[Face]]:
     train = []
     for path in sorted((root / "train").glob("*/*")):
         _, emb = pipe.faces(path)
-        train.append(Face(path.parent.name, f"{path.parent.name}/{path.name}",
-                          {v: e[0] for v, e in emb.items()}))
+        train.append(
+            Face(
+                path.parent.name,
+                f"{path.parent.name}/{path.name}",
+                {v: e[0] for v, e in emb.items()},
+            )
+        )
     test = []
     for name, people in TEST_PEOPLE.items():
         det, emb = pipe.faces(root / "test" / name, n=0)
@@ -178,15 +183,20 @@ def labelled_pairs(faces: dict[str, Face], rows: list[list[str]]) -> Pairs:
     keys = sorted(label)
     same = np.array([label[k] for k in keys])
     cos = {v: np.array([faces[a].emb[v] @ faces[b].emb[v] for a, b in keys]) for v in VARIANTS}
-    title = (f"labelled pairs: deepface pairs_all.csv, {len(rows)} rows = {len(keys)} distinct "
-             f"pairs ({same.sum()} same, {(~same).sum()} different person)")
+    title = (
+        f"labelled pairs: deepface pairs_all.csv, {len(rows)} rows = {len(keys)} distinct "
+        f"pairs ({same.sum()} same, {(~same).sum()} different person)"
+    )
     return Pairs(title, cos, same)
 
 
 def all_pairs(groups: dict[str, list[Face]]) -> Pairs:
     """Every pair of labelled faces within each group (none across groups)."""
-    pairs = [p for faces in groups.values()
-             for p in itertools.combinations([f for f in faces if f.identity], 2)]
+    pairs = [
+        p
+        for faces in groups.values()
+        for p in itertools.combinations([f for f in faces if f.identity], 2)
+    ]
     same = np.array([a.identity == b.identity for a, b in pairs])
     cos = {v: np.array([a.emb[v] @ b.emb[v] for a, b in pairs]) for v in VARIANTS}
     parts = []
@@ -195,10 +205,15 @@ def all_pairs(groups: dict[str, list[Face]]) -> Pairs:
         k = len({f.identity for f in labelled})
         n_same = sum(a.identity == b.identity for a, b in itertools.combinations(labelled, 2))
         n_all = len(labelled) * (len(labelled) - 1) // 2
-        parts.append(f"{name}: {len(labelled)} faces of {k} identities, {n_same} same + "
-                     f"{n_all - n_same} different")
-    title = (f"all pairs: {same.sum()} same, {(~same).sum()} different person ("
-             + "; ".join(parts) + "; no pairs across the two sets)")
+        parts.append(
+            f"{name}: {len(labelled)} faces of {k} identities, {n_same} same + "
+            f"{n_all - n_same} different"
+        )
+    title = (
+        f"all pairs: {same.sum()} same, {(~same).sum()} different person ("
+        + "; ".join(parts)
+        + "; no pairs across the two sets)"
+    )
     return Pairs(title, cos, same)
 
 
@@ -259,8 +274,9 @@ def logit(p: float) -> float:
 
 def table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
     widths = [max(len(str(r[i])) for r in [headers, *rows]) for i in range(len(headers))]
-    lines = ["  ".join(str(c).ljust(w) for c, w in zip(r, widths)).rstrip()
-             for r in [headers, *rows]]
+    lines = [
+        "  ".join(str(c).ljust(w) for c, w in zip(r, widths)).rstrip() for r in [headers, *rows]
+    ]
     lines.insert(1, "  ".join("-" * w for w in widths))
     return "\n".join(lines)
 
@@ -284,32 +300,56 @@ def header(data: Path) -> None:
 
     print("oculi face matching benchmark")
     print(f"command: python {' '.join(sys.argv)}")
-    print(f"cpu: {cpu_name()}, {os.cpu_count()} logical cores; "
-          f"python {platform.python_version()}; onnxruntime {version('onnxruntime')}; "
-          f"load average {os.getloadavg()[0]:.1f} at start")
+    print(
+        f"cpu: {cpu_name()}, {os.cpu_count()} logical cores; "
+        f"python {platform.python_version()}; onnxruntime {version('onnxruntime')}; "
+        f"load average {os.getloadavg()[0]:.1f} at start"
+    )
     print(f"data: {data}; detector YuNet, largest face; threads=1, CPU, local models")
-    print(f"similarity map: 100 / (1 + exp(-{simmap.SLOPE:g} * (cosine - {simmap.CENTRE:g}))); "
-          + ", ".join(f"Similarity {t:g} at cosine {simmap.cosine_at(t):.3f}"
-                      for t in (50.0, *THRESHOLDS)))
+    print(
+        f"similarity map: 100 / (1 + exp(-{simmap.SLOPE:g} * (cosine - {simmap.CENTRE:g}))); "
+        + ", ".join(
+            f"Similarity {t:g} at cosine {simmap.cosine_at(t):.3f}" for t in (50.0, *THRESHOLDS)
+        )
+    )
     print()
 
 
 def verification(sets: list[Pairs]) -> None:
-    print("== 1. Pair verification (match: cosine >= t; FMR: different-person pairs at or above "
-          "the threshold, FNMR: same-person pairs below it) ==")
+    print(
+        "== 1. Pair verification (match: cosine >= t; FMR: different-person pairs at or above "
+        "the threshold, FNMR: same-person pairs below it) =="
+    )
     for pairs in sets:
         same = pairs.same
         print(f"\n{pairs.title}")
-        print(table(["embedding", "best accuracy", "FNMR at FMR <= 1%", "FNMR at FMR = 0"],
-                    [[v, best_accuracy(pairs.cos[v], same), miss_at_fmr(pairs.cos[v], same, 0.01),
-                      miss_at_fmr(pairs.cos[v], same, 0.0)] for v in VARIANTS]))
+        print(
+            table(
+                ["embedding", "best accuracy", "FNMR at FMR <= 1%", "FNMR at FMR = 0"],
+                [
+                    [
+                        v,
+                        best_accuracy(pairs.cos[v], same),
+                        miss_at_fmr(pairs.cos[v], same, 0.01),
+                        miss_at_fmr(pairs.cos[v], same, 0.0),
+                    ]
+                    for v in VARIANTS
+                ],
+            )
+        )
         rows = []
         for t in THRESHOLDS:
             for v in VARIANTS:
                 hit = simmap.similarity(pairs.cos[v]) >= t
-                rows.append([f"{t:g}", f"{simmap.cosine_at(t):.3f}", v,
-                             count(int(np.sum(hit & ~same)), int((~same).sum())),
-                             count(int(np.sum(~hit & same)), int(same.sum()))])
+                rows.append(
+                    [
+                        f"{t:g}",
+                        f"{simmap.cosine_at(t):.3f}",
+                        v,
+                        count(int(np.sum(hit & ~same)), int((~same).sum())),
+                        count(int(np.sum(~hit & same)), int(same.sum())),
+                    ]
+                )
         print(table(["Similarity >=", "cosine", "embedding", "FMR", "FNMR"], rows))
     print()
 
@@ -342,27 +382,52 @@ def summary(hits: list[Hit]) -> str:
     for t in THRESHOLDS[0], THRESHOLDS[-1]:
         ok = sum(h.similarity >= t for h in right)
         wrong = sum(h.other >= t for h in known)
-        parts.append(f"correct and >= {t:g}: {ok}/{len(known)}, another identity >= {t:g}: "
-                     f"{wrong}/{len(known)}")
+        parts.append(
+            f"correct and >= {t:g}: {ok}/{len(known)}, another identity >= {t:g}: "
+            f"{wrong}/{len(known)}"
+        )
     strangers = [h.similarity for h in hits if not h.query.identity]
     if strangers:
-        parts.append(f"not-enrolled faces >= {THRESHOLDS[0]:g}: "
-                     f"{sum(s >= THRESHOLDS[0] for s in strangers)}/{len(strangers)} "
-                     f"(top Similarity {max(strangers):.2f})")
+        parts.append(
+            f"not-enrolled faces >= {THRESHOLDS[0]:g}: "
+            f"{sum(s >= THRESHOLDS[0] for s in strangers)}/{len(strangers)} "
+            f"(top Similarity {max(strangers):.2f})"
+        )
     return "; ".join(parts)
 
 
 def one_to_n(train: list[Face], test: list[Face], deepface: dict[str, Face]) -> None:
     print("== 2. 1:N search, rank-1 (SearchFacesByImage-like: best enrolled face) ==")
     people = len({f.identity for f in train})
-    print(f"\nface_recognition knn: {len(train)} train photos of {people} people enrolled, "
-          f"{len(test)} faces of {len(TEST_PEOPLE)} test photos queried")
-    rows = [[h.query.name, h.query.identity or "(not enrolled)", str(h.top.identity),
-             f"{h.cosine:.3f}", f"{h.similarity:.2f}", f"{h.other:.2f}"]
-            for h in search(train, test, FLIP)]
+    print(
+        f"\nface_recognition knn: {len(train)} train photos of {people} people enrolled, "
+        f"{len(test)} faces of {len(TEST_PEOPLE)} test photos queried"
+    )
+    rows = [
+        [
+            h.query.name,
+            h.query.identity or "(not enrolled)",
+            str(h.top.identity),
+            f"{h.cosine:.3f}",
+            f"{h.similarity:.2f}",
+            f"{h.other:.2f}",
+        ]
+        for h in search(train, test, FLIP)
+    ]
     print(f"{FLIP}:")
-    print(table(["query face", "expected", "rank-1 identity", "cosine", "Similarity",
-                 "best other identity"], rows))
+    print(
+        table(
+            [
+                "query face",
+                "expected",
+                "rank-1 identity",
+                "cosine",
+                "Similarity",
+                "best other identity",
+            ],
+            rows,
+        )
+    )
     for v in VARIANTS:
         print(f"{v}: {summary(search(train, test, v))}")
     first: dict[str | None, Face] = {}
@@ -371,56 +436,96 @@ def one_to_n(train: list[Face], test: list[Face], deepface: dict[str, Face]) -> 
     gallery = list(first.values())
     enrolled = {f.name for f in gallery}
     queries = [f for f in deepface.values() if f.name not in enrolled]
-    print(f"\ndeepface clusters: first photo of each of {len(gallery)} clusters enrolled, "
-          f"the other {len(queries)} queried")
+    print(
+        f"\ndeepface clusters: first photo of each of {len(gallery)} clusters enrolled, "
+        f"the other {len(queries)} queried"
+    )
     for v in VARIANTS:
         print(f"{v}: {summary(search(gallery, queries, v))}")
     print()
 
 
 def speed(pipe: Pipeline) -> None:
-    print(f"== 3. Embedding time per face (alignment + SFace, 1 thread, CPU; each face embedded "
-          f"{TIMING_RUNS} times) ==")
+    print(
+        f"== 3. Embedding time per face (alignment + SFace, 1 thread, CPU; each face embedded "
+        f"{TIMING_RUNS} times) =="
+    )
     rows = []
     for v, per_face in pipe.ms.items():
         best = [min(runs) for runs in per_face]
         every = [t for runs in per_face for t in runs]
-        rows.append([v, str(len(per_face)), f"{np.median(best):.1f}",
-                     f"{min(best):.1f}-{max(best):.1f}", f"{np.median(every):.1f}"])
-    print(table(["embedding", "faces", "median of fastest run, ms", "min-max", "median of all "
-                 "runs, ms"], rows))
-    print(f"load average {os.getloadavg()[0]:.1f} at the end (other processes slow the runs; "
-          "the fastest of each face's runs is the least disturbed)\n")
+        rows.append(
+            [
+                v,
+                str(len(per_face)),
+                f"{np.median(best):.1f}",
+                f"{min(best):.1f}-{max(best):.1f}",
+                f"{np.median(every):.1f}",
+            ]
+        )
+    print(
+        table(
+            [
+                "embedding",
+                "faces",
+                "median of fastest run, ms",
+                "min-max",
+                "median of all runs, ms",
+            ],
+            rows,
+        )
+    )
+    print(
+        f"load average {os.getloadavg()[0]:.1f} at the end (other processes slow the runs; "
+        "the fastest of each face's runs is the least disturbed)\n"
+    )
 
 
 def fit(pairs: Pairs) -> None:
     cos, same = pairs.cos[FLIP], pairs.same
     print(f"== Fit of the similarity map on {pairs.title}, {FLIP} ==")
     intercept, slope = firth_logistic(cos, same.astype(np.float64))
-    print(f"Firth logistic regression: P(same) = 1 / (1 + exp(-{slope:.2f} * (cosine - "
-          f"{-intercept / slope:.3f}))); its 50% point reflects this pair set's "
-          f"{100 * same.mean():.1f}% same pairs, so only its slope is kept")
+    print(
+        f"Firth logistic regression: P(same) = 1 / (1 + exp(-{slope:.2f} * (cosine - "
+        f"{-intercept / slope:.3f}))); its 50% point reflects this pair set's "
+        f"{100 * same.mean():.1f}% same pairs, so only its slope is kept"
+    )
     edge = fmr_edge(cos, same, FMR_AT_80)
     c80 = max(float(np.nextafter(edge, 1.0)), LFW_FLOOR)  # the edge pair itself must not pass
-    print(f"FMR <= {100 * FMR_AT_80:g}% above cosine {edge:.3f}; floor from LFW {LFW_FLOOR}: "
-          f"Similarity 80 at cosine {c80:.3f}")
+    print(
+        f"FMR <= {100 * FMR_AT_80:g}% above cosine {edge:.3f}; floor from LFW {LFW_FLOOR}: "
+        f"Similarity 80 at cosine {c80:.3f}"
+    )
     slope_r = round(slope, 1)
     centre_r = math.ceil((c80 - logit(0.8) / slope_r) * 1e4) / 1e4
     print(f"\nCENTRE = {centre_r}\nSLOPE = {slope_r}\n")
     rows = []
     for t in (50.0, *THRESHOLDS):
         c = centre_r + logit(t / 100) / slope_r
-        rows.append([f"{t:g}", f"{c:.3f}", count(int(np.sum(cos[~same] >= c)), int((~same).sum())),
-                     count(int(np.sum(cos[same] < c)), int(same.sum()))])
+        rows.append(
+            [
+                f"{t:g}",
+                f"{c:.3f}",
+                count(int(np.sum(cos[~same] >= c)), int((~same).sum())),
+                count(int(np.sum(cos[same] < c)), int(same.sum())),
+            ]
+        )
     print(table(["Similarity", "cosine", "FMR", "FNMR"], rows))
 
 
 def main(argv: Sequence[str] | None = None) -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--fit", action="store_true",
-                   help="print the fitted CENTRE and SLOPE instead of the benchmark")
-    p.add_argument("--data", type=Path, default=DEFAULT_DATA,
-                   help=f"the dev-data folder (default {DEFAULT_DATA})")
+    p.add_argument(
+        "--fit",
+        action="store_true",
+        help="print the fitted CENTRE and SLOPE instead of the benchmark",
+    )
+    p.add_argument(
+        "--data",
+        type=Path,
+        default=DEFAULT_DATA,
+        help=f"the dev-data folder (default {DEFAULT_DATA})",
+    )
     a = p.parse_args(argv)
     if not (a.data / DEEPFACE).is_dir() or not (a.data / KNN).is_dir():
         raise SystemExit(f"no dev-data at {a.data}; pass --data DIR")
@@ -429,11 +534,17 @@ def main(argv: Sequence[str] | None = None) -> None:
     pipe = Pipeline(1 if a.fit else TIMING_RUNS)
     deepface, rows = load_deepface(a.data, pipe)
     train, test = load_knn(a.data, pipe)
-    everything = all_pairs({"deepface clusters": list(deepface.values()),
-                            "face_recognition knn train+test": train + test})
+    everything = all_pairs(
+        {
+            "deepface clusters": list(deepface.values()),
+            "face_recognition knn train+test": train + test,
+        }
+    )
     if pipe.via_pillow:
-        print(f"decoded with Pillow (not JPEG or PNG, refused by oculi's decoder): "
-              f"{', '.join(pipe.via_pillow)}\n")
+        print(
+            f"decoded with Pillow (not JPEG or PNG, refused by oculi's decoder): "
+            f"{', '.join(pipe.via_pillow)}\n"
+        )
     if a.fit:
         fit(everything)
     else:

@@ -43,24 +43,24 @@ def main() -> None:
         return
     names = ["two_people.jpg", "2008_007676.jpg", "obama-480p.jpg"]
     images = [decode((FIXTURES / n).read_bytes()).rgb for n in names]
-    images += [cv2.resize(im, (1920, round(1920 * im.shape[0] / im.shape[1])))
-               for im in images[:1]]
+    images += [cv2.resize(im, (1920, round(1920 * im.shape[0] / im.shape[1]))) for im in images[:1]]
     for detector in ("yunet", "retinaface"):
-        cpu = load_face_analyzer(a.model_dir, detector, threads=4, device="cpu",
-                                 auto_fetch=False)
-        gpu = load_face_analyzer(a.model_dir, detector, threads=4, device="cuda",
-                                 auto_fetch=False)
+        cpu = load_face_analyzer(a.model_dir, detector, threads=4, device="cpu", auto_fetch=False)
+        gpu = load_face_analyzer(a.model_dir, detector, threads=4, device="cuda", auto_fetch=False)
         used = gpu.detectors[0].model.session.get_providers()  # type: ignore[attr-defined]
         print(f"\n{detector}: GPU session providers {used}")
         for name, im in zip(names + ["two_people 1920px"], images):
             fc, fg = cpu.detect(im), gpu.detect(im)
-            same = len(fc) == len(fg) and (len(fc) == 0 or float(
-                np.abs(fc.boxes - fg.boxes).max()) < 1.0)
-            print(f"  {name:<22} {im.shape[1]}x{im.shape[0]}: faces cpu {len(fc)} gpu {len(fg)} "
-                  f"{'same boxes (<1 px)' if same else 'DIFFERENT'}; detect ms: cpu "
-                  f"{median_ms(cpu.detect, im):.1f}, gpu {median_ms(gpu.detect, im):.1f}; "
-                  f"full DEFAULT ms: cpu {median_ms(cpu.analyze, im):.1f}, "
-                  f"gpu {median_ms(gpu.analyze, im):.1f}")
+            same = len(fc) == len(fg) and (
+                len(fc) == 0 or float(np.abs(fc.boxes - fg.boxes).max()) < 1.0
+            )
+            print(
+                f"  {name:<22} {im.shape[1]}x{im.shape[0]}: faces cpu {len(fc)} gpu {len(fg)} "
+                f"{'same boxes (<1 px)' if same else 'DIFFERENT'}; detect ms: cpu "
+                f"{median_ms(cpu.detect, im):.1f}, gpu {median_ms(gpu.detect, im):.1f}; "
+                f"full DEFAULT ms: cpu {median_ms(cpu.analyze, im):.1f}, "
+                f"gpu {median_ms(gpu.analyze, im):.1f}"
+            )
 
 
 if __name__ == "__main__":

@@ -78,18 +78,25 @@ def labelled_faces(folder: Path) -> dict[Path, np.ndarray]:
     out: dict[Path, np.ndarray] = {}
     for xml in ("training.xml", "testing.xml"):
         for im in ET.parse(folder / xml).findall(".//image"):
-            boxes = [(int(b.get("left", 0)), int(b.get("top", 0)),
-                      int(b.get("left", 0)) + int(b.get("width", 0)),
-                      int(b.get("top", 0)) + int(b.get("height", 0)))
-                     for b in im.findall("box")]
+            boxes = [
+                (
+                    int(b.get("left", 0)),
+                    int(b.get("top", 0)),
+                    int(b.get("left", 0)) + int(b.get("width", 0)),
+                    int(b.get("top", 0)) + int(b.get("height", 0)),
+                )
+                for b in im.findall("box")
+            ]
             out[folder / Path(im.get("file", "")).name] = np.array(boxes, np.float32)
     return out
 
 
 def labelled_boxes(debian: Path) -> dict[Path, list[tuple[str, np.ndarray]]]:
-    roots = {"darknet": debian / "usr/share/darknet/data",
-             "opencv": debian / "usr/share/doc/opencv-doc/examples/data",
-             "fixtures": ROOT / "tests" / "fixtures"}
+    roots = {
+        "darknet": debian / "usr/share/darknet/data",
+        "opencv": debian / "usr/share/doc/opencv-doc/examples/data",
+        "fixtures": ROOT / "tests" / "fixtures",
+    }
     lines = [ln for ln in BOXES_CSV.read_text().splitlines() if not ln.startswith("#")]
     out: dict[Path, list[tuple[str, np.ndarray]]] = {}
     for row in csv.DictReader(lines):
@@ -104,8 +111,9 @@ def of_label(objects: Objects, label: str) -> tuple[np.ndarray, np.ndarray]:
     return objects.boxes[mask], 100.0 * objects.scores[mask]
 
 
-def face_matches(faces: np.ndarray, boxes: np.ndarray, scores: np.ndarray,
-                 threshold: float) -> tuple[int, int]:
+def face_matches(
+    faces: np.ndarray, boxes: np.ndarray, scores: np.ndarray, threshold: float
+) -> tuple[int, int]:
     """(faces whose person was found, Person instances left unmatched) at a threshold."""
     order = [i for i in np.argsort(-scores) if scores[i] >= threshold]
     used: set[int] = set()
@@ -122,8 +130,9 @@ def face_matches(faces: np.ndarray, boxes: np.ndarray, scores: np.ndarray,
     return len(used), len(order) - len(used)
 
 
-def match_iou(truth: np.ndarray, boxes: np.ndarray, scores: np.ndarray,
-              iou: float = 0.5) -> np.ndarray:
+def match_iou(
+    truth: np.ndarray, boxes: np.ndarray, scores: np.ndarray, iou: float = 0.5
+) -> np.ndarray:
     """For each detection, best score first: whether it is a true positive (one-to-one)."""
     order = np.argsort(-scores, kind="stable")
     taken = np.zeros(len(truth), bool)
@@ -151,8 +160,9 @@ def average_precision(tp: np.ndarray, scores: np.ndarray, n_truth: int) -> float
     return float(np.sum((r[1:] - r[:-1]) * p[1:]))
 
 
-def detect_all(run: Callable[[np.ndarray], Objects], images: dict[Path, np.ndarray],
-               repeat: int) -> tuple[dict[Path, Objects], float]:
+def detect_all(
+    run: Callable[[np.ndarray], Objects], images: dict[Path, np.ndarray], repeat: int
+) -> tuple[dict[Path, Objects], float]:
     found: dict[Path, Objects] = {}
     times = []
     for _ in range(repeat):
@@ -170,13 +180,16 @@ def report_faces(faces: dict[Path, np.ndarray], found: dict[Path, Objects]) -> N
         for path, boxes in faces.items():
             h, e = face_matches(boxes, *of_label(found[path], "Person"), threshold)
             hit, extra = hit + h, extra + e
-        print(f"    MinConfidence {threshold:4.0f}: persons found {hit}/{total} "
-              f"({100 * hit / total:.1f}%), unmatched Person instances {extra} "
-              f"({extra / len(faces):.1f} per photo)")
+        print(
+            f"    MinConfidence {threshold:4.0f}: persons found {hit}/{total} "
+            f"({100 * hit / total:.1f}%), unmatched Person instances {extra} "
+            f"({extra / len(faces):.1f} per photo)"
+        )
 
 
-def at_default(truth: dict[Path, list[tuple[str, np.ndarray]]], found: dict[Path, Objects],
-               label: str) -> tuple[int, int, float]:
+def at_default(
+    truth: dict[Path, list[tuple[str, np.ndarray]]], found: dict[Path, Objects], label: str
+) -> tuple[int, int, float]:
     """At DEFAULT_MIN: (labelled boxes found at IoU 0.5, instances matching none, mean IoU
     of each found box with the labelled box it overlaps most)."""
     hit = wrong = 0
@@ -194,8 +207,9 @@ def at_default(truth: dict[Path, list[tuple[str, np.ndarray]]], found: dict[Path
     return hit, wrong, float(np.mean(fits)) if fits else 0.0
 
 
-def report_boxes(truth: dict[Path, list[tuple[str, np.ndarray]]],
-                 found: dict[Path, Objects]) -> None:
+def report_boxes(
+    truth: dict[Path, list[tuple[str, np.ndarray]]], found: dict[Path, Objects]
+) -> None:
     known = {CLASS_LABEL.get(n) for n in next(iter(found.values())).names} - {None}
     labels = sorted({lab for items in truth.values() for lab, _ in items} & known)
     aps = []
@@ -211,35 +225,43 @@ def report_boxes(truth: dict[Path, list[tuple[str, np.ndarray]]],
         ap = average_precision(np.concatenate(tps), np.concatenate(scores), n)
         aps.append(ap)
         hit, wrong, fit = at_default(truth, found, label)
-        print(f"    AP50 {label:9s} {100 * ap:5.1f}  ({n} boxes); at MinConfidence "
-              f"{DEFAULT_MIN:.0f}: {hit} found, mean IoU {fit:.2f}, {wrong} matching no "
-              "labelled box")
+        print(
+            f"    AP50 {label:9s} {100 * ap:5.1f}  ({n} boxes); at MinConfidence "
+            f"{DEFAULT_MIN:.0f}: {hit} found, mean IoU {fit:.2f}, {wrong} matching no "
+            "labelled box"
+        )
     print(f"    mAP50 over {len(labels)} classes: {100 * np.mean(aps):.1f}")
     for threshold in THRESHOLDS:
         hit = total = wrong = 0
         for path, items in truth.items():
             people = [b for lab, b in items if lab == "Person"]
-            gt = np.array([b for b in people if b[3] - b[1] > MIN_PERSON_HEIGHT],
-                          np.float32).reshape(-1, 4)
+            gt = np.array(
+                [b for b in people if b[3] - b[1] > MIN_PERSON_HEIGHT], np.float32
+            ).reshape(-1, 4)
             boxes, sc = of_label(found[path], "Person")
             keep = sc >= threshold
             hit += int(match_iou(gt, boxes[keep], sc[keep]).sum())
             total += len(gt)
-            wrong += int((~match_iou(np.array(people, np.float32).reshape(-1, 4), boxes[keep],
-                                     sc[keep])).sum())
-        print(f"    MinConfidence {threshold:4.0f}: persons taller than {MIN_PERSON_HEIGHT} px "
-              f"found (IoU 0.5) {hit}/{total} ({100 * hit / max(1, total):.1f}%); Person "
-              f"instances matching no labelled person {wrong}")
+            wrong += int(
+                (
+                    ~match_iou(np.array(people, np.float32).reshape(-1, 4), boxes[keep], sc[keep])
+                ).sum()
+            )
+        print(
+            f"    MinConfidence {threshold:4.0f}: persons taller than {MIN_PERSON_HEIGHT} px "
+            f"found (IoU 0.5) {hit}/{total} ({100 * hit / max(1, total):.1f}%); Person "
+            f"instances matching no labelled person {wrong}"
+        )
 
 
 def person_candidates(objects: Objects) -> Candidates:
     keep = np.array([n == PERSON for n in objects.class_names()], bool).reshape(-1)
-    return Candidates(objects.boxes[keep], objects.scores[keep],
-                      np.ones(int(keep.sum()), np.int64))
+    return Candidates(objects.boxes[keep], objects.scores[keep], np.ones(int(keep.sum()), np.int64))
 
 
-def combination(pair: LabelDetectors, iou: float, vote: bool,
-                openimages: bool) -> Callable[[np.ndarray], Objects]:
+def combination(
+    pair: LabelDetectors, iou: float, vote: bool, openimages: bool
+) -> Callable[[np.ndarray], Objects]:
     """DetectLabels' detection step with the person views' boxes fused at `iou`, their
     scores combined (`vote`) or the best one kept, and with `openimages` the OpenImages
     SSD's Person boxes fused in as one more voting view. (NMS_IOU, False, False) is the
@@ -250,8 +272,10 @@ def combination(pair: LabelDetectors, iou: float, vote: bool,
         objects = pair.objects(rgb, tiled=False)
         found = persons(rgb, tiled=True)
         if openimages:
-            found = to_objects(fuse([person_candidates(found), person_candidates(objects)],
-                                    iou, vote=True), found.names)
+            found = to_objects(
+                fuse([person_candidates(found), person_candidates(objects)], iou, vote=True),
+                found.names,
+            )
         return with_class_from(objects, found, PERSON)
 
     return run
@@ -268,13 +292,20 @@ def owners(part: int) -> dict[str, int]:
 
 
 VARIANTS = (
-    ("previous default: person NMS at IoU 0.5, best view's score, SSDLite persons only",
-     (NMS_IOU, False, False)),
+    (
+        "previous default: person NMS at IoU 0.5, best view's score, SSDLite persons only",
+        (NMS_IOU, False, False),
+    ),
     (f"person boxes fused at IoU {PERSON_IOU}, best view's score", (PERSON_IOU, False, False)),
-    (f"person boxes fused at IoU {PERSON_IOU}, views vote (the new default)",
-     (PERSON_IOU, True, False)),
-    (f"person boxes fused at IoU {PERSON_IOU}, views vote, OpenImages SSD's Person boxes "
-     "fused in as one more view (not adopted)", (PERSON_IOU, True, True)),
+    (
+        f"person boxes fused at IoU {PERSON_IOU}, views vote (the new default)",
+        (PERSON_IOU, True, False),
+    ),
+    (
+        f"person boxes fused at IoU {PERSON_IOU}, views vote, OpenImages SSD's Person boxes "
+        "fused in as one more view (not adopted)",
+        (PERSON_IOU, True, True),
+    ),
 )
 
 
@@ -294,54 +325,77 @@ def main() -> None:
     truth = labelled_boxes(debian)
     face_images = {p: load(p) for p in faces}
     box_images = {p: load(p) for p in truth}
-    print(f"threads={args.threads}; {len(faces)} VOC photos with "
-          f"{sum(len(f) for f in faces.values())} labelled faces; {len(truth)} photos with "
-          f"{sum(len(v) for v in truth.values())} hand-labelled boxes")
-    found_f, ms_f = detect_all(functools.partial(pair.coco, score_floor=FLOOR), face_images,
-                               args.repeat)
-    found_b, ms_b = detect_all(functools.partial(pair.coco, score_floor=FLOOR), box_images,
-                               args.repeat)
-    print(f"\nNanoDet-m 416 (COCO), whole image only: median {ms_f:.1f} ms per VOC photo, "
-          f"{ms_b:.1f} ms per hand-labelled photo")
+    print(
+        f"threads={args.threads}; {len(faces)} VOC photos with "
+        f"{sum(len(f) for f in faces.values())} labelled faces; {len(truth)} photos with "
+        f"{sum(len(v) for v in truth.values())} hand-labelled boxes"
+    )
+    found_f, ms_f = detect_all(
+        functools.partial(pair.coco, score_floor=FLOOR), face_images, args.repeat
+    )
+    found_b, ms_b = detect_all(
+        functools.partial(pair.coco, score_floor=FLOOR), box_images, args.repeat
+    )
+    print(
+        f"\nNanoDet-m 416 (COCO), whole image only: median {ms_f:.1f} ms per VOC photo, "
+        f"{ms_b:.1f} ms per hand-labelled photo"
+    )
     print("  persons of dlib's labelled faces (VOC group photos):")
     report_faces(faces, found_f)
     print("  hand-labelled boxes (bench/labels_boxes.csv):")
     report_boxes(truth, found_b)
     for tiled in (False, True):
         mode = "tiled (whole image + 4 crops)" if tiled else "whole image only"
-        for name, detector in (("OpenImages SSD", pair.objects),
-                               ("SSDLite person", pair.persons)):
+        for name, detector in (("OpenImages SSD", pair.objects), ("SSDLite person", pair.persons)):
             run = functools.partial(detector, score_floor=FLOOR, tiled=tiled)
             found_f, ms_f = detect_all(run, face_images, args.repeat)
             found_b, ms_b = detect_all(run, box_images, args.repeat)
-            print(f"\n{name}, {mode}: median {ms_f:.1f} ms per VOC photo (about 500x375), "
-                  f"{ms_b:.1f} ms per hand-labelled photo")
+            print(
+                f"\n{name}, {mode}: median {ms_f:.1f} ms per VOC photo (about 500x375), "
+                f"{ms_b:.1f} ms per hand-labelled photo"
+            )
             print("  persons of dlib's labelled faces (VOC group photos):")
             report_faces(faces, found_f)
             print("  hand-labelled boxes (bench/labels_boxes.csv):")
             report_boxes(truth, found_b)
     runs = [(name, combination(pair, *params)) for name, params in VARIANTS]
-    runs.append(("DetectLabels before NanoDet (OpenImages SSD on the whole image, Person "
-                 "from SSDLite tiled)", LabelDetectors(pair.objects, pair.persons)))
+    runs.append(
+        (
+            "DetectLabels before NanoDet (OpenImages SSD on the whole image, Person "
+            "from SSDLite tiled)",
+            LabelDetectors(pair.objects, pair.persons),
+        )
+    )
     for part, source in ((0, "the OpenImages SSD"), (1, "NanoDet")):
-        runs.append((f"+ NanoDet on the whole image, labels both find ({', '.join(both_find())}"
-                     f") from {source}", LabelDetectors(pair.objects, pair.persons, pair.coco,
-                                                        owners(part))))
-    runs.append(("oculi's DetectLabels as shipped (labels both find from the OpenImages SSD "
-                 f"but {', '.join(k for k, v in OWNER.items() if v == 1)} from NanoDet)",
-                 pair))
+        runs.append(
+            (
+                f"+ NanoDet on the whole image, labels both find ({', '.join(both_find())}"
+                f") from {source}",
+                LabelDetectors(pair.objects, pair.persons, pair.coco, owners(part)),
+            )
+        )
+    runs.append(
+        (
+            "oculi's DetectLabels as shipped (labels both find from the OpenImages SSD "
+            f"but {', '.join(k for k, v in OWNER.items() if v == 1)} from NanoDet)",
+            pair,
+        )
+    )
     base_f = base_b = 0.0
     for name, run in runs:
         found_f, ms_f = detect_all(run, face_images, args.repeat)
         found_b, ms_b = detect_all(run, box_images, args.repeat)
         base_f, base_b = base_f or ms_f, base_b or ms_b
-        print(f"\n{name}: median {ms_f:.1f} ms per VOC photo ({ms_f / base_f:.2f}x the "
-              f"previous default), {ms_b:.1f} ms per hand-labelled photo "
-              f"({ms_b / base_b:.2f}x)")
+        print(
+            f"\n{name}: median {ms_f:.1f} ms per VOC photo ({ms_f / base_f:.2f}x the "
+            f"previous default), {ms_b:.1f} ms per hand-labelled photo "
+            f"({ms_b / base_b:.2f}x)"
+        )
         print("  persons of dlib's labelled faces (VOC group photos):")
         report_faces(faces, found_f)
         print("  hand-labelled boxes (bench/labels_boxes.csv):")
         report_boxes(truth, found_b)
+
 
 if __name__ == "__main__":
     main()

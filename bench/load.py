@@ -46,10 +46,14 @@ def run_clients(url: str, n: int, seconds: float) -> tuple[dict, set[str]]:
     stop = time.monotonic() + seconds
 
     def client_loop(i: int) -> None:
-        c = boto3.client("rekognition", endpoint_url=url, region_name="us-east-1",
-                         aws_access_key_id="load", aws_secret_access_key="load",
-                         config=Config(retries={"max_attempts": 0}, read_timeout=120,
-                                       max_pool_connections=2))
+        c = boto3.client(
+            "rekognition",
+            endpoint_url=url,
+            region_name="us-east-1",
+            aws_access_key_id="load",
+            aws_secret_access_key="load",
+            config=Config(retries={"max_attempts": 0}, read_timeout=120, max_pool_connections=2),
+        )
         k = i
         while time.monotonic() < stop:
             op = OPS[k % 3]
@@ -85,14 +89,18 @@ def run_clients(url: str, n: int, seconds: float) -> tuple[dict, set[str]]:
 
 def report(title: str, stats: dict, seconds: float) -> None:
     print(f"\n{title}")
-    print(f"{'operation':<20} {'served':>7} {'/s':>6} {'throttled':>9} {'other':>6} "
-          f"{'p50 ms':>8} {'p99 ms':>8}")
+    print(
+        f"{'operation':<20} {'served':>7} {'/s':>6} {'throttled':>9} {'other':>6} "
+        f"{'p50 ms':>8} {'p99 ms':>8}"
+    )
     for op, by in stats.items():
         served = by.get("served", [])
         other = sum(len(v) for k, v in by.items() if k not in ("served", "ThrottlingException"))
-        p50, p99 = (np.percentile(np.array(served) * 1000, [50, 99]) if served else (0, 0))
-        print(f"{op:<20} {len(served):>7} {len(served) / seconds:>6.1f} "
-              f"{len(by.get('ThrottlingException', [])):>9} {other:>6} {p50:>8.0f} {p99:>8.0f}")
+        p50, p99 = np.percentile(np.array(served) * 1000, [50, 99]) if served else (0, 0)
+        print(
+            f"{op:<20} {len(served):>7} {len(served) / seconds:>6.1f} "
+            f"{len(by.get('ThrottlingException', [])):>9} {other:>6} {p50:>8.0f} {p99:>8.0f}"
+        )
         for k, v in by.items():
             if k not in ("served", "ThrottlingException"):
                 print(f"    unexpected outcome {k}: {len(v)}")
@@ -109,9 +117,23 @@ def main() -> int:
     with tempfile.TemporaryDirectory() as tmp:
         env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
         env["OCULI_MATCH_FLOOR"] = "80"
-        proc = subprocess.Popen([sys.executable, "-m", "oculi", "serve", "--port", str(port),
-                                 "--data-dir", tmp, "--workers", str(a.workers)], env=env,
-                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        proc = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "oculi",
+                "serve",
+                "--port",
+                str(port),
+                "--data-dir",
+                tmp,
+                "--workers",
+                str(a.workers),
+            ],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
         try:
             for _ in range(600):
                 try:
@@ -119,23 +141,45 @@ def main() -> int:
                     break
                 except OSError:
                     time.sleep(0.2)
-            boto3.client("rekognition", endpoint_url=url, region_name="us-east-1",
-                         aws_access_key_id="x", aws_secret_access_key="y"
-                         ).create_collection(CollectionId="load")
+            boto3.client(
+                "rekognition",
+                endpoint_url=url,
+                region_name="us-east-1",
+                aws_access_key_id="x",
+                aws_secret_access_key="y",
+            ).create_collection(CollectionId="load")
             base, acked1 = run_clients(url, a.workers, a.seconds)
             report(f"capacity: {a.workers} clients for {a.seconds:.0f} s", base, a.seconds)
             over, acked2 = run_clients(url, a.workers * a.overload, a.seconds)
-            report(f"overload: {a.workers * a.overload} clients ({a.overload}x) for "
-                   f"{a.seconds:.0f} s", over, a.seconds)
-            c = boto3.client("rekognition", endpoint_url=url, region_name="us-east-1",
-                             aws_access_key_id="x", aws_secret_access_key="y")
-            listed = {f["FaceId"] for p in c.get_paginator("list_faces").paginate(
-                CollectionId="load") for f in p["Faces"]}
+            report(
+                f"overload: {a.workers * a.overload} clients ({a.overload}x) for {a.seconds:.0f} s",
+                over,
+                a.seconds,
+            )
+            c = boto3.client(
+                "rekognition",
+                endpoint_url=url,
+                region_name="us-east-1",
+                aws_access_key_id="x",
+                aws_secret_access_key="y",
+            )
+            listed = {
+                f["FaceId"]
+                for p in c.get_paginator("list_faces").paginate(CollectionId="load")
+                for f in p["Faces"]
+            }
             lost = (acked1 | acked2) - listed
-            print(f"\nacknowledged IndexFaces: {len(acked1 | acked2)}, listed: {len(listed)}, "
-                  f"lost: {len(lost)}")
-            bad = sum(len(v) for s in (base, over) for by in s.values() for k, v in by.items()
-                      if k not in ("served", "ThrottlingException"))
+            print(
+                f"\nacknowledged IndexFaces: {len(acked1 | acked2)}, listed: {len(listed)}, "
+                f"lost: {len(lost)}"
+            )
+            bad = sum(
+                len(v)
+                for s in (base, over)
+                for by in s.values()
+                for k, v in by.items()
+                if k not in ("served", "ThrottlingException")
+            )
             return 1 if lost or bad else 0
         finally:
             proc.terminate()

@@ -48,8 +48,10 @@ THRESHOLDS = (30.0, 50.0, 70.0, 90.0)
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png")
 
 
-DEBIAN_PHOTOS = (("opencv-doc", "usr/share/doc/opencv-doc/examples"),
-                 ("darknet", "usr/share/darknet/data"))
+DEBIAN_PHOTOS = (
+    ("opencv-doc", "usr/share/doc/opencv-doc/examples"),
+    ("darknet", "usr/share/darknet/data"),
+)
 
 
 def fetch(dest: Path, packages: tuple[tuple[str, str], ...] = DEBIAN_PHOTOS) -> Path:
@@ -67,8 +69,11 @@ def fetch(dest: Path, packages: tuple[tuple[str, str], ...] = DEBIAN_PHOTOS) -> 
 
 
 def files(folder: Path, pattern: str = "**/*") -> list[Path]:
-    return sorted(p for p in folder.glob(pattern)
-                  if p.suffix.lower() in IMAGE_SUFFIXES and "fuzz" not in p.parts)
+    return sorted(
+        p
+        for p in folder.glob(pattern)
+        if p.suffix.lower() in IMAGE_SUFFIXES and "fuzz" not in p.parts
+    )
 
 
 def video_frames(path: Path, every: int) -> Iterator[tuple[str, np.ndarray]]:
@@ -126,8 +131,9 @@ def main() -> None:
     count = 0
     took: list[float] = []
     flagged: list[str] = []
-    print(f"{'source':22} {'images':>6} " + " ".join(f"{'FP@' + str(int(t)):>7}"
-                                                     for t in THRESHOLDS))
+    print(
+        f"{'source':22} {'images':>6} " + " ".join(f"{'FP@' + str(int(t)):>7}" for t in THRESHOLDS)
+    )
     for name, images in sources(debian).items():
         hits: dict[float, int] = dict.fromkeys(THRESHOLDS, 0)
         n = 0
@@ -140,17 +146,27 @@ def main() -> None:
             for th in THRESHOLDS:
                 hits[th] += any(lab.confidence >= th for lab in labels)
             if any(lab.confidence >= 50.0 for lab in labels):
-                flagged.append(f"{name}: {label}: " + ", ".join(
-                    f"{lab.name} {lab.confidence:.0f}" for lab in labels if lab.level == 3))
+                flagged.append(
+                    f"{name}: {label}: "
+                    + ", ".join(
+                        f"{lab.name} {lab.confidence:.0f}" for lab in labels if lab.level == 3
+                    )
+                )
         count += n
         for th in THRESHOLDS:
             total[th] += hits[th]
-        print(f"{name:22} {n:6d} " + " ".join(f"{100 * hits[th] / max(1, n):6.2f}%"
-                                              for th in THRESHOLDS))
-    print(f"{'all':22} {count:6d} " + " ".join(f"{100 * total[th] / max(1, count):6.2f}%"
-                                               for th in THRESHOLDS))
-    print(f"\nmedian {statistics.median(took):.0f} ms per image "
-          f"({'BGR' if args.bgr else 'RGB'} input)")
+        print(
+            f"{name:22} {n:6d} "
+            + " ".join(f"{100 * hits[th] / max(1, n):6.2f}%" for th in THRESHOLDS)
+        )
+    print(
+        f"{'all':22} {count:6d} "
+        + " ".join(f"{100 * total[th] / max(1, count):6.2f}%" for th in THRESHOLDS)
+    )
+    print(
+        f"\nmedian {statistics.median(took):.0f} ms per image "
+        f"({'BGR' if args.bgr else 'RGB'} input)"
+    )
     print("flagged at MinConfidence 50:" if flagged else "nothing flagged at MinConfidence 50")
     for line in flagged:
         print("  " + line)

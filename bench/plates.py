@@ -61,10 +61,14 @@ from oculi.vision.plates import Plate
 from oculi.vision.text import TextReader
 
 SDISTS = {  # PyPI requirement -> (sdist, sha256)
-    "litealpr==0.1.7": ("litealpr-0.1.7.tar.gz",
-                        "a9a06f98d48d608a8fecc7876f6a2fe102987fe9a749f47ac555e6eb46b9d00b"),
-    "fast-alpr==0.4.0": ("fast_alpr-0.4.0.tar.gz",
-                         "02e3011598c5c83c260e215f7bec8cae9f67a1e9b903db1079a14bdb15d4eb0d"),
+    "litealpr==0.1.7": (
+        "litealpr-0.1.7.tar.gz",
+        "a9a06f98d48d608a8fecc7876f6a2fe102987fe9a749f47ac555e6eb46b9d00b",
+    ),
+    "fast-alpr==0.4.0": (
+        "fast_alpr-0.4.0.tar.gz",
+        "02e3011598c5c83c260e215f7bec8cae9f67a1e9b903db1079a14bdb15d4eb0d",
+    ),
 }
 
 CLEAR = {
@@ -120,8 +124,21 @@ def fetch(dest: Path) -> Path:
         if (dest / name.removesuffix(".tar.gz")).is_dir():
             continue
         with tempfile.TemporaryDirectory() as tmp:
-            subprocess.run([sys.executable, "-m", "pip", "download", "--no-deps", "--no-binary",
-                            ":all:", "-d", tmp, requirement], check=True)
+            subprocess.run(
+                [
+                    sys.executable,
+                    "-m",
+                    "pip",
+                    "download",
+                    "--no-deps",
+                    "--no-binary",
+                    ":all:",
+                    "-d",
+                    tmp,
+                    requirement,
+                ],
+                check=True,
+            )
             tarball = Path(tmp) / name
             got = hashlib.sha256(tarball.read_bytes()).hexdigest()
             if got != digest:
@@ -131,8 +148,9 @@ def fetch(dest: Path) -> Path:
     return dest
 
 
-def timed(reader: TextReader, path: Path, repeat: int, fine: bool = False
-          ) -> tuple[list[Plate], float]:
+def timed(
+    reader: TextReader, path: Path, repeat: int, fine: bool = False
+) -> tuple[list[Plate], float]:
     rgb = decode(path.read_bytes()).rgb
     times = []
     for _ in range(repeat):
@@ -142,8 +160,14 @@ def timed(reader: TextReader, path: Path, repeat: int, fine: bool = False
     return plates, 1000 * statistics.median(times)
 
 
-def score_set(reader: TextReader, root: Path, labels: dict[str, list[str]], name: str,
-              repeat: int, fine: bool = False) -> None:
+def score_set(
+    reader: TextReader,
+    root: Path,
+    labels: dict[str, list[str]],
+    name: str,
+    repeat: int,
+    fine: bool = False,
+) -> None:
     tally, ms = Tally(), []
     for rel, truth in labels.items():
         plates, t = timed(reader, root / rel, repeat, fine)
@@ -159,10 +183,12 @@ def score_set(reader: TextReader, root: Path, labels: dict[str, list[str]], name
         wrong = [t for t in truth if t not in found]
         if wrong or extra:
             print(f"  {rel}: labelled {truth}, found {found}")
-    print(f"{name}: {tally.exact}/{tally.labelled} exact reads "
-          f"({100 * tally.exact / tally.labelled:.1f}%), CER "
-          f"{100 * tally.edits / tally.chars:.2f}%, {tally.unmatched} found plate(s) matching "
-          f"no label, {statistics.median(ms):.0f} ms/image median over {len(ms)} images")
+    print(
+        f"{name}: {tally.exact}/{tally.labelled} exact reads "
+        f"({100 * tally.exact / tally.labelled:.1f}%), CER "
+        f"{100 * tally.edits / tally.chars:.2f}%, {tally.unmatched} found plate(s) matching "
+        f"no label, {statistics.median(ms):.0f} ms/image median over {len(ms)} images"
+    )
 
 
 def ordinary(debian: Path | None) -> list[Path]:
@@ -188,9 +214,11 @@ def score_ordinary(reader: TextReader, paths: list[Path], fine: bool) -> None:
             flagged += 1
             print(f"  {path}: {[(p.reading, round(100 * p.confidence, 1)) for p in plates]}")
     name = "ordinary photos, fine" if fine else "ordinary photos"
-    print(f"{name}: {false} false plate(s) on {flagged}/{len(ms)} images "
-          f"({100 * flagged / max(1, len(ms)):.1f}%), {statistics.median(ms):.0f} ms/image "
-          "median")
+    print(
+        f"{name}: {false} false plate(s) on {flagged}/{len(ms)} images "
+        f"({100 * flagged / max(1, len(ms)):.1f}%), {statistics.median(ms):.0f} ms/image "
+        "median"
+    )
 
 
 def score_gate(labels: LabelDetectors, name: str, paths: list[Path]) -> None:
@@ -202,8 +230,10 @@ def score_gate(labels: LabelDetectors, name: str, paths: list[Path]) -> None:
             continue
         seen += 1
         opened += shows_vehicle(labels(rgb))
-    print(f"{name}: DetectLabels looks for plates in {opened}/{seen} photos "
-          f"({100 * opened / max(1, seen):.1f}%; a car or vehicle seen)")
+    print(
+        f"{name}: DetectLabels looks for plates in {opened}/{seen} photos "
+        f"({100 * opened / max(1, seen):.1f}%; a car or vehicle seen)"
+    )
 
 
 def main() -> None:

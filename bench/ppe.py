@@ -73,8 +73,10 @@ def keras_outputs(python: str, crops: np.ndarray) -> np.ndarray:
         h5 = Path(tmp) / "model.h5"
         h5.write_bytes(z.read(spec.member))
         np.save(Path(tmp) / "x.npy", crops)
-        subprocess.run([python, "-c", KERAS_RUN, str(h5), str(Path(tmp) / "x.npy"),
-                        str(Path(tmp) / "y.npy")], check=True)
+        subprocess.run(
+            [python, "-c", KERAS_RUN, str(h5), str(Path(tmp) / "x.npy"), str(Path(tmp) / "y.npy")],
+            check=True,
+        )
         return np.load(Path(tmp) / "y.npy")
 
 
@@ -127,8 +129,10 @@ def main() -> None:
             kinds = [(m.box is not None, m.face is not None) for m in matches]
             for kind in kinds:
                 persons[kind] = persons.get(kind, 0) + 1
-        print(f"{name:22} {n_img:4d} images {n_face:4d} faces {len(flagged):3d} called covered"
-              + "".join(f"\n    {f}" for f in flagged))
+        print(
+            f"{name:22} {n_img:4d} images {n_face:4d} faces {len(flagged):3d} called covered"
+            + "".join(f"\n    {f}" for f in flagged)
+        )
     p = np.concatenate(probs)
     print(f"\nunmasked faces: {len(p)}")
     for th in THRESHOLDS:
@@ -137,8 +141,10 @@ def main() -> None:
     print(f"  highest covered probability on an unmasked face: {p.max():.3f}")
 
     if args.masked:
-        masked = [classifier(rgb, analyzer.detect(rgb).boxes)
-                  for rgb in (still(f) for f in files(args.masked))]
+        masked = [
+            classifier(rgb, analyzer.detect(rgb).boxes)
+            for rgb in (still(f) for f in files(args.masked))
+        ]
         m = np.concatenate(masked) if masked else np.zeros(0)
         for th in THRESHOLDS:
             tp = int((m >= th).sum())
@@ -146,25 +152,32 @@ def main() -> None:
     else:
         print("masked faces: none available (true-positive rate not measured)")
 
-    print(f"\npersons (at most {MAX_PERSONS} an image): person box with a face "
-          f"{persons.get((True, True), 0)}, person box without a face "
-          f"{persons.get((True, False), 0)}, face without a person box "
-          f"{persons.get((False, True), 0)}")
+    print(
+        f"\npersons (at most {MAX_PERSONS} an image): person box with a face "
+        f"{persons.get((True, True), 0)}, person box without a face "
+        f"{persons.get((True, False), 0)}, face without a person box "
+        f"{persons.get((False, True), 0)}"
+    )
     cls_ms, det_ms = statistics.median(took), statistics.median(detect_ms)
-    print(f"\nclassifier: median {cls_ms:.1f} ms per face (crop + network, one face a call); "
-          f"baseline in the same run, face detection: median {det_ms:.1f} ms per image; "
-          f"ratio {cls_ms / det_ms:.2f} (threads={args.threads or 'default'})")
+    print(
+        f"\nclassifier: median {cls_ms:.1f} ms per face (crop + network, one face a call); "
+        f"baseline in the same run, face detection: median {det_ms:.1f} ms per image; "
+        f"ratio {cls_ms / det_ms:.2f} (threads={args.threads or 'default'})"
+    )
     print(f"person detector + matching: median {statistics.median(person_ms):.1f} ms per image")
 
     if args.keras_python:
         x = np.concatenate(crops)
-        ours = np.concatenate([classifier.model(x[i:i + 32])["output"]
-                               for i in range(0, len(x), 32)])
+        ours = np.concatenate(
+            [classifier.model(x[i : i + 32])["output"] for i in range(0, len(x), 32)]
+        )
         theirs = keras_outputs(args.keras_python, x)
         diff = np.abs(ours - theirs)
         agree = int((np.argmax(ours, 1) == np.argmax(theirs, 1)).sum())
-        print(f"\nONNX vs Keras (tf_keras) on {len(x)} face crops: max |diff| {diff.max():.2e}, "
-              f"mean {diff.mean():.2e}, same class on {agree}/{len(x)}")
+        print(
+            f"\nONNX vs Keras (tf_keras) on {len(x)} face crops: max |diff| {diff.max():.2e}, "
+            f"mean {diff.mean():.2e}, same class on {agree}/{len(x)}"
+        )
     sys.stdout.flush()
 
 

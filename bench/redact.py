@@ -47,8 +47,9 @@ from oculi.vision.nms import iou_matrix
 DEV = Path(__file__).resolve().parents[2] / "shared" / "dev-data"
 
 
-def uncovered(best, original: np.ndarray, filled: np.ndarray, redacted: np.ndarray
-              ) -> tuple[int, int, int]:
+def uncovered(
+    best, original: np.ndarray, filled: np.ndarray, redacted: np.ndarray
+) -> tuple[int, int, int]:
     """(faces the strong detector finds in the original, of which left uncovered — fewer
     than half the pixels of the box's inner 60% changed in the black-`filled` output —, of
     which still detected in the `redacted` output)."""
@@ -59,11 +60,12 @@ def uncovered(best, original: np.ndarray, filled: np.ndarray, redacted: np.ndarr
     missed = 0
     for x1, y1, x2, y2 in before.boxes:
         dx, dy = (x2 - x1) * 0.2, (y2 - y1) * 0.2
-        inner = diff[int(y1 + dy):int(np.ceil(y2 - dy)), int(x1 + dx):int(np.ceil(x2 - dx))]
+        inner = diff[int(y1 + dy) : int(np.ceil(y2 - dy)), int(x1 + dx) : int(np.ceil(x2 - dx))]
         missed += int(inner.size == 0 or inner.mean() < 0.5)
     after = best.detect(redacted)
-    found = int((iou_matrix(before.boxes, after.boxes) > 0.3).any(axis=1).sum()) \
-        if len(after) else 0
+    found = (
+        int((iou_matrix(before.boxes, after.boxes) > 0.3).any(axis=1).sum()) if len(after) else 0
+    )
     return len(before), missed, found
 
 
@@ -78,8 +80,10 @@ def photos(best, redactor, name: str, paths: list[str], mode: str) -> None:
         total, missed, found = total + n, missed + m, found + f
         if m:
             where.append(f"{Path(p).name}:{m}")
-    print(f"photos ({len(paths)}), detector {name}, mode {mode}: {missed}/{total} faces left "
-          f"uncovered {' '.join(where)}; {found}/{total} still detectable after redaction")
+    print(
+        f"photos ({len(paths)}), detector {name}, mode {mode}: {missed}/{total} faces left "
+        f"uncovered {' '.join(where)}; {found}/{total} still detectable after redaction"
+    )
 
 
 def scaled_copy(src: Path, dst: Path, size: tuple[int, int]) -> None:
@@ -98,11 +102,20 @@ def load_revision(rev: str, tmp: Path) -> Callable[..., object]:
     """redact_video as it was at git revision `rev` (its service and vision modules)."""
     root = Path(__file__).resolve().parents[1]
     modules: dict[str, ModuleType] = {}
-    for name, path in (("vision", "oculi/vision/redact.py"),
-                       ("service", "oculi/service/redact.py")):
+    for name, path in (
+        ("vision", "oculi/vision/redact.py"),
+        ("service", "oculi/service/redact.py"),
+    ):
         file = tmp / f"baseline_{name}_redact.py"
-        file.write_text(subprocess.run(["git", "show", f"{rev}:{path}"], cwd=root, check=True,
-                                       capture_output=True, text=True).stdout)
+        file.write_text(
+            subprocess.run(
+                ["git", "show", f"{rev}:{path}"],
+                cwd=root,
+                check=True,
+                capture_output=True,
+                text=True,
+            ).stdout
+        )
         spec = importlib.util.spec_from_file_location(f"baseline_{name}_redact", file)
         assert spec is not None and spec.loader is not None
         modules[name] = sys.modules[spec.name] = importlib.util.module_from_spec(spec)
@@ -142,37 +155,54 @@ def video(best, src: Path, tmp: Path, every: int, runs: list[Run], repeats: int)
     speeds: dict[str, list[float]] = {label: [] for _, _, label in runs}
     for _ in range(repeats):
         for run, analyzer, label in runs:
-            stats = run(analyzer, None, src, tmp / f"out_{src.stem}_{every}{label}.mp4",
-                        RedactOptions(detect_every=every))
+            stats = run(
+                analyzer,
+                None,
+                src,
+                tmp / f"out_{src.stem}_{every}{label}.mp4",
+                RedactOptions(detect_every=every),
+            )
             speeds[label].append(stats.seconds_of_video / stats.seconds_taken)  # type: ignore[attr-defined]
     mark = " (default)" if every == RedactOptions().detect_every else ""
     for run, analyzer, label in runs:
         filled = tmp / f"fill_{src.stem}_{every}{label}.mp4"
         run(analyzer, None, src, filled, RedactOptions(detect_every=every, mode="fill"))
-        w, h, total, missed, found = coverage(best, src, filled,
-                                              tmp / f"out_{src.stem}_{every}{label}.mp4")
+        w, h, total, missed, found = coverage(
+            best, src, filled, tmp / f"out_{src.stem}_{every}{label}.mp4"
+        )
         x = sorted(speeds[label])
-        print(f"video{label} {src.name} {w}x{h}, detect every {every}{mark}: "
-              f"{float(np.median(x)):.2f}x real time (median of {len(x)}, {x[0]:.2f}-{x[-1]:.2f});"
-              f" {missed}/{total} face-frames left uncovered, {found}/{total} still detectable "
-              "(every 3rd frame checked)", flush=True)
+        print(
+            f"video{label} {src.name} {w}x{h}, detect every {every}{mark}: "
+            f"{float(np.median(x)):.2f}x real time (median of {len(x)}, {x[0]:.2f}-{x[-1]:.2f});"
+            f" {missed}/{total} face-frames left uncovered, {found}/{total} still detectable "
+            "(every 3rd frame checked)",
+            flush=True,
+        )
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--video", default=str(DEV / "video" / "short_hamilton_clip.mp4"))
-    ap.add_argument("--photos", nargs="*", default=sorted(
-        glob.glob(str(DEV / "dlib_faces_voc" / "*.jpg"))
-        + glob.glob(str(DEV / "face_recognition_examples" / "**" / "*.jpg"), recursive=True)))
+    ap.add_argument(
+        "--photos",
+        nargs="*",
+        default=sorted(
+            glob.glob(str(DEV / "dlib_faces_voc" / "*.jpg"))
+            + glob.glob(str(DEV / "face_recognition_examples" / "**" / "*.jpg"), recursive=True)
+        ),
+    )
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--video-only", action="store_true")
     ap.add_argument("--baseline-rev", help="also time this git revision's video redaction")
     ap.add_argument("--sizes", default="native,720p", help="video sizes: native and/or 720p")
     ap.add_argument("--every", default="1,2", help="--detect-every values to run")
     ap.add_argument("--repeats", type=int, default=3, help="timed runs of each video setting")
-    ap.add_argument("--video-detector", default="yunet+retinaface",
-                    choices=["yunet", "retinaface", "yunet+retinaface"],
-                    help="the detector(s) of the video runs (oculi redact's default)")
+    ap.add_argument(
+        "--video-detector",
+        default="yunet+retinaface",
+        choices=["yunet", "retinaface", "yunet+retinaface"],
+        help="the detector(s) of the video runs (oculi redact's default)",
+    )
     a = ap.parse_args()
     best = load_face_analyzer(detector="yunet+retinaface", threads=a.threads)
     default = load_face_analyzer(threads=a.threads)
@@ -185,11 +215,11 @@ def main() -> None:
         hd = Path(tmp) / f"{src.stem}_720p.mp4"
         scaled_copy(src, hd, (1280, 720))
         single = load_face_analyzer(detector=a.video_detector, threads=1)
-        runs: list[Run] = [(partial(redact_video, detectors=a.threads), single,
-                            f" ({a.video_detector})")]
+        runs: list[Run] = [
+            (partial(redact_video, detectors=a.threads), single, f" ({a.video_detector})")
+        ]
         if a.baseline_rev:
-            runs.append((load_revision(a.baseline_rev, Path(tmp)), default,
-                         f" [{a.baseline_rev}]"))
+            runs.append((load_revision(a.baseline_rev, Path(tmp)), default, f" [{a.baseline_rev}]"))
         sizes = a.sizes.split(",")
         for clip in [c for c, size in ((src, "native"), (hd, "720p")) if size in sizes]:
             for every in map(int, a.every.split(",")):

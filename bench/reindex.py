@@ -60,9 +60,11 @@ def main() -> None:
             t0 = time.perf_counter()
             r = reindex_collection(again, "bench")
             took = time.perf_counter() - t0
-            print(f"re-indexed with {detector:17} {len(r.updated):3} re-embedded, "
-                  f"{len(r.not_found):2} not found again, "
-                  f"{took / max(1, r.images):.2f} s per kept image")
+            print(
+                f"re-indexed with {detector:17} {len(r.updated):3} re-embedded, "
+                f"{len(r.not_found):2} not found again, "
+                f"{took / max(1, r.images):.2f} s per kept image"
+            )
             again.store.close()
 
 

@@ -93,7 +93,7 @@ def face_like(n: int, queries: int, seed: int = 0) -> tuple[np.ndarray, np.ndarr
     """n face-like unit vectors and `queries` fresh probes of their identities."""
     rng = np.random.default_rng(seed)
     std = (np.arange(DIM) + 1.0) ** -0.25
-    std = (std / np.sqrt((std ** 2).sum())).astype(np.float32)
+    std = (std / np.sqrt((std**2).sum())).astype(np.float32)
     mean_dir = rng.standard_normal(DIM).astype(np.float32)
     mean_dir /= np.linalg.norm(mean_dir)
     counts = rng.integers(1, 9, n // 4 + 8)
@@ -110,7 +110,7 @@ def face_like(n: int, queries: int, seed: int = 0) -> tuple[np.ndarray, np.ndarr
         return x / np.linalg.norm(x, axis=1, keepdims=True)
 
     owner = np.repeat(np.arange(n_ids), counts)
-    vecs = np.concatenate([draw(owner[a:a + (1 << 20)]) for a in range(0, n, 1 << 20)])
+    vecs = np.concatenate([draw(owner[a : a + (1 << 20)]) for a in range(0, n, 1 << 20)])
     return vecs, draw(rng.integers(0, n_ids, queries))
 
 
@@ -119,7 +119,7 @@ def exact_top(vecs: np.ndarray, queries: np.ndarray, k: int = 10) -> np.ndarray:
     best_s = np.full((len(queries), 0), -np.inf, np.float32)
     best_i = np.zeros((len(queries), 0), np.int64)
     for a in range(0, len(vecs), 200_000):
-        s = queries @ vecs[a:a + 200_000].T
+        s = queries @ vecs[a : a + 200_000].T
         top = np.argpartition(-s, k - 1, axis=1)[:, :k]
         best_s = np.hstack([best_s, np.take_along_axis(s, top, 1)])
         best_i = np.hstack([best_i, top + a])
@@ -137,7 +137,7 @@ def rss() -> int:
 def face_ids(n: int, seed: int) -> list[str]:
     """n random UUID4 strings, as oculi's face ids."""
     raw = np.random.default_rng(seed).bytes(16 * n)
-    return [str(uuid.UUID(bytes=raw[i:i + 16], version=4)) for i in range(0, 16 * n, 16)]
+    return [str(uuid.UUID(bytes=raw[i : i + 16], version=4)) for i in range(0, 16 * n, 16)]
 
 
 def recalls(got: list[list[int]], truth: np.ndarray) -> tuple[float, float]:
@@ -157,19 +157,38 @@ def timed_searches(search, queries: np.ndarray, k: int) -> tuple[list[list], np.
     return out, np.array(ms)
 
 
-def row(name: str, rate: float, file_b: float | None, rss_b: float, lat: dict,
-        rec: tuple[float, float], load_s: float | None, nq: int) -> str:
+def row(
+    name: str,
+    rate: float,
+    file_b: float | None,
+    rss_b: float,
+    lat: dict,
+    rec: tuple[float, float],
+    load_s: float | None,
+    nq: int,
+) -> str:
     def f(v: float | None, fmt: str) -> str:
         return "n/a" if v is None else format(v, fmt)
-    return (f"| {name} | {rate:,.0f} | {f(file_b, ',.0f')} | {rss_b:,.0f} | "
-            f"{np.median(lat[1]):.2f} | {np.percentile(lat[1], 99):.2f} | "
-            f"{np.median(lat[10]):.2f} | {np.percentile(lat[10], 99):.2f} | "
-            f"{rec[0]:.3f} | {rec[1]:.3f} | {f(load_s, '.2f')} | {nq} |")
+
+    return (
+        f"| {name} | {rate:,.0f} | {f(file_b, ',.0f')} | {rss_b:,.0f} | "
+        f"{np.median(lat[1]):.2f} | {np.percentile(lat[1], 99):.2f} | "
+        f"{np.median(lat[10]):.2f} | {np.percentile(lat[10], 99):.2f} | "
+        f"{rec[0]:.3f} | {rec[1]:.3f} | {f(load_s, '.2f')} | {nq} |"
+    )
 
 
-def bench_ann(vecs: np.ndarray, queries: np.ndarray, truth: np.ndarray, tmp: Path,
-              shards: int = 1, lists: int = LISTS, probes: tuple[float, ...] = (PROBE,),
-              depths: tuple[int | None, ...] = (None,), omp: tuple[int, ...] = (1,)) -> None:
+def bench_ann(
+    vecs: np.ndarray,
+    queries: np.ndarray,
+    truth: np.ndarray,
+    tmp: Path,
+    shards: int = 1,
+    lists: int = LISTS,
+    probes: tuple[float, ...] = (PROBE,),
+    depths: tuple[int | None, ...] = (None,),
+    omp: tuple[int, ...] = (1,),
+) -> None:
     """Build one AnnIndex, then print a row per probe fraction x re-rank depth x faiss
     threads in searches (insert rate, sizes and load time are the build's)."""
     n = len(vecs)
@@ -180,7 +199,7 @@ def bench_ann(vecs: np.ndarray, queries: np.ndarray, truth: np.ndarray, tmp: Pat
     index = AnnIndex(DIM, shards=shards, lists=lists)
     t = time.perf_counter()
     for a in range(0, n, BATCH):
-        index.add(ids[a:a + BATCH], vecs[a:a + BATCH])
+        index.add(ids[a : a + BATCH], vecs[a : a + BATCH])
     rate = n / (time.perf_counter() - t)
     row_of = {fid: i for i, fid in enumerate(ids)}
     del ids
@@ -201,11 +220,12 @@ def bench_ann(vecs: np.ndarray, queries: np.ndarray, truth: np.ndarray, tmp: Pat
                     hits, lat[k] = timed_searches(index.search, queries, k)
                     got[k] = [[row_of[fid] for fid, _ in h] for h in hits]
                 rec = (recalls(got[1], truth)[0], recalls(got[10], truth)[1])
-                rerank = (f"{depth}" if depth else
-                          f"{candidates_for(n, 1)}/{candidates_for(n, 10)}")
-                name = (f"oculi AnnIndex ({scan}{f', probe {probe:g}' if held > 1 else ''}"
-                        f", re-rank {rerank}{f', {shards} shards' if shards > 1 else ''}"
-                        f"{f', {threads} faiss threads' if threads > 1 else ''})")
+                rerank = f"{depth}" if depth else f"{candidates_for(n, 1)}/{candidates_for(n, 10)}"
+                name = (
+                    f"oculi AnnIndex ({scan}{f', probe {probe:g}' if held > 1 else ''}"
+                    f", re-rank {rerank}{f', {shards} shards' if shards > 1 else ''}"
+                    f"{f', {threads} faiss threads' if threads > 1 else ''})"
+                )
                 print(row(name, rate, size, grown, lat, rec, None, len(queries)), flush=True)
     faiss.omp_set_num_threads(1)
     del index
@@ -224,7 +244,7 @@ def bench_exact(vecs: np.ndarray, queries: np.ndarray, truth: np.ndarray) -> str
     index = ExactIndex(DIM)
     t = time.perf_counter()
     for a in range(0, n, BATCH):
-        index.add(ids[a:a + BATCH], vecs[a:a + BATCH])
+        index.add(ids[a : a + BATCH], vecs[a : a + BATCH])
     rate = n / (time.perf_counter() - t)
     row_of = {fid: i for i, fid in enumerate(ids)}
     del ids
@@ -259,16 +279,16 @@ def deepface_find(df, target: list[float], k: int):
     return result_df.sort_values(by=["distance"], ascending=True).reset_index(drop=True)[:k]
 
 
-def bench_deepface(vecs: np.ndarray, queries: np.ndarray, truth: np.ndarray,
-                   tmp: Path) -> str:
+def bench_deepface(vecs: np.ndarray, queries: np.ndarray, truth: np.ndarray, tmp: Path) -> str:
     import pandas as pd
 
     n = len(vecs)
     gc.collect()
     base = rss()
     t = time.perf_counter()
-    representations = [{"identity": f"db/{i}.jpg", "embedding": v.tolist()}
-                        for i, v in enumerate(vecs)]
+    representations = [
+        {"identity": f"db/{i}.jpg", "embedding": v.tolist()} for i, v in enumerate(vecs)
+    ]
     df = pd.DataFrame(representations)
     rate = n / (time.perf_counter() - t)
     grown = (rss() - base) / n
@@ -286,14 +306,16 @@ def bench_deepface(vecs: np.ndarray, queries: np.ndarray, truth: np.ndarray,
     hits, ms = timed_searches(lambda q, k: deepface_find(df, q.tolist(), k), queries, 10)
     got = [[int(p[3:-4]) for p in h["identity"]] for h in hits]
     lat, rec = {1: ms, 10: ms}, recalls(got, truth)
-    return row("DeepFace find() (pandas iterrows)", rate, size, grown, lat, rec, load_s,
-               len(queries))
+    return row(
+        "DeepFace find() (pandas iterrows)", rate, size, grown, lat, rec, load_s, len(queries)
+    )
 
 
-def curve(sizes: list[int], pq_ms: list[int], depths: list[int], nq: int,
-          latency_q: int) -> None:
-    print("| N | PQ | build vectors/s | candidates | recall@1 | recall@10 | k=10 p50 ms | "
-          "k=10 p99 ms |")
+def curve(sizes: list[int], pq_ms: list[int], depths: list[int], nq: int, latency_q: int) -> None:
+    print(
+        "| N | PQ | build vectors/s | candidates | recall@1 | recall@10 | k=10 p50 ms | "
+        "k=10 p99 ms |"
+    )
     print("|---|---|---|---|---|---|---|---|")
     threads = os.cpu_count() or 1
     for n in sizes:
@@ -305,7 +327,7 @@ def curve(sizes: list[int], pq_ms: list[int], depths: list[int], nq: int,
             index = AnnIndex(DIM, pq_m)
             t = time.perf_counter()
             for a in range(0, n, 100_000):
-                index.add(ids[a:a + 100_000], vecs[a:a + 100_000])
+                index.add(ids[a : a + 100_000], vecs[a : a + 100_000])
             rate = n / (time.perf_counter() - t)
             faiss.omp_set_num_threads(1)
             for depth in [*depths, None]:
@@ -316,22 +338,35 @@ def curve(sizes: list[int], pq_ms: list[int], depths: list[int], nq: int,
                 r1, r10 = recalls(got, truth)
                 _, ms = timed_searches(index.search, queries[:latency_q], 10)
                 label = depth or f"rule {candidates_for(n, 10)}"
-                print(f"| {n:,} | {pq_m}x4 | {rate:,.0f} ({threads} threads) | {label} | "
-                      f"{r1:.4f} | {r10:.4f} | {np.median(ms):.2f} | "
-                      f"{np.percentile(ms, 99):.2f} |", flush=True)
+                print(
+                    f"| {n:,} | {pq_m}x4 | {rate:,.0f} ({threads} threads) | {label} | "
+                    f"{r1:.4f} | {r10:.4f} | {np.median(ms):.2f} | "
+                    f"{np.percentile(ms, 99):.2f} |",
+                    flush=True,
+                )
             del index
             gc.collect()
 
 
 def records(ids: list[str]) -> list[FaceRecord]:
-    return [FaceRecord(face_id=fid, collection_id="c", image_id=fid, external_image_id=None,
-                       bbox={"Width": 0.5, "Height": 0.5, "Left": 0.25, "Top": 0.25},
-                       confidence=99.9, model_version="bench", created=time.time())
-            for fid in ids]
+    return [
+        FaceRecord(
+            face_id=fid,
+            collection_id="c",
+            image_id=fid,
+            external_image_id=None,
+            bbox={"Width": 0.5, "Height": 0.5, "Left": 0.25, "Top": 0.25},
+            confidence=99.9,
+            model_version="bench",
+            created=time.time(),
+        )
+        for fid in ids
+    ]
 
 
-def store_and_index(indexes: VectorIndexes, store: FaceStore, ids: list[str],
-                    vecs: np.ndarray) -> None:
+def store_and_index(
+    indexes: VectorIndexes, store: FaceStore, ids: list[str], vecs: np.ndarray
+) -> None:
     """What Collections.index_faces does after the models: store, then index, one lock."""
     with indexes.lock:
         index = indexes.get("c")
@@ -350,8 +385,13 @@ def restart(tmp: Path, threshold: int, queries: np.ndarray, shards: int) -> dict
     index = VectorIndexes(store, DIM, tmp / "ann", threshold, shards).get("c")
     ready = time.perf_counter() - t
     _, lat = timed_searches(index.search, queries, 1)
-    return {"s": ready, "rss": rss() - base, "faces": len(index),
-            "p50": float(np.median(lat)), "p99": float(np.percentile(lat, 99))}
+    return {
+        "s": ready,
+        "rss": rss() - base,
+        "faces": len(index),
+        "p50": float(np.median(lat)),
+        "p99": float(np.percentile(lat, 99)),
+    }
 
 
 def service(n: int, changes: int, single: int, tmp: Path, shards: list[int]) -> None:
@@ -363,11 +403,11 @@ def service(n: int, changes: int, single: int, tmp: Path, shards: list[int]) -> 
     faiss.omp_set_num_threads(os.cpu_count() or 1)
     t = time.perf_counter()
     for a in range(0, n, 1000):
-        store_and_index(indexes, store, ids[a:a + 1000], vecs[a:a + 1000])
+        store_and_index(indexes, store, ids[a : a + 1000], vecs[a : a + 1000])
     bulk = n / (time.perf_counter() - t)
     t = time.perf_counter()
     for a in range(n, n + single):
-        store_and_index(indexes, store, ids[a:a + 1], vecs[a:a + 1])
+        store_and_index(indexes, store, ids[a : a + 1], vecs[a : a + 1])
     one = single / (time.perf_counter() - t)
     snap = indexes.snapshot_path("c")
     assert snap is not None
@@ -384,39 +424,54 @@ def service(n: int, changes: int, single: int, tmp: Path, shards: list[int]) -> 
         store.get_collection("c")
         count_ms.append((time.perf_counter() - t) * 1e3)
         t = time.perf_counter()
-        store._read(lambda db: db.execute(  # what DescribeCollection did before the counter
-            "SELECT COUNT(*) FROM faces WHERE collection_id=?", ("c",)).fetchone())
+        store._read(
+            lambda db: db.execute(  # what DescribeCollection did before the counter
+                "SELECT COUNT(*) FROM faces WHERE collection_id=?", ("c",)
+            ).fetchone()
+        )
         star_ms.append((time.perf_counter() - t) * 1e3)
     print(f"\nN = {n:,} faces in one collection (SQLite store, WAL, synchronous=FULL)")
     print(f"insert, 1,000 faces per transaction (store + index): {bulk:,.0f} faces/s")
     print(f"insert, 1 face per transaction, at N: {one:,.0f} faces/s ({single} faces)")
-    print(f"snapshot: {snap_b:,.0f} bytes/face, written in {save_s:.2f} s "
-          "(searches wait meanwhile)")
-    print(f"DescribeCollection face count: counter {np.median(count_ms):.2f} ms, "
-          f"COUNT(*) {np.median(star_ms):.2f} ms (medians of 20)")
+    print(
+        f"snapshot: {snap_b:,.0f} bytes/face, written in {save_s:.2f} s (searches wait meanwhile)"
+    )
+    print(
+        f"DescribeCollection face count: counter {np.median(count_ms):.2f} ms, "
+        f"COUNT(*) {np.median(star_ms):.2f} ms (medians of 20)"
+    )
     # Changes the snapshot has not seen: as if the server were killed right after them.
-    store.add_faces("c", records(ids[n + single:]), vecs[n + single:])
+    store.add_faces("c", records(ids[n + single :]), vecs[n + single :])
     store.delete_faces("c", ids[: changes - changes // 2])
     stale = len(np.setxor1d(AnnIndex.load(snap).live()[1], store.face_seqs("c")))
     store.close()
     del indexes, store, vecs
     gc.collect()
     spawn = multiprocessing.get_context("spawn")
-    print("| restart | scan threads | faces | ready s | RSS growth bytes/face | k=1 p50 ms "
-          "| k=1 p99 ms |")
+    print(
+        "| restart | scan threads | faces | ready s | RSS growth bytes/face | k=1 p50 ms "
+        "| k=1 p99 ms |"
+    )
     print("|---|---|---|---|---|---|---|")
     runs = [(f"snapshot + catch-up of {stale} faces", 10_000, False, shards[0])]
-    runs += [(f"snapshot of {prev} shards, re-split", 10_000, False, s)
-             for prev, s in zip(shards, shards[1:])]
-    runs += [("no snapshot: rebuilt from the store", 10_000, True, shards[-1]),
-             ("exact search (loaded from the store)", 1 << 62, False, 1)]
+    runs += [
+        (f"snapshot of {prev} shards, re-split", 10_000, False, s)
+        for prev, s in zip(shards, shards[1:])
+    ]
+    runs += [
+        ("no snapshot: rebuilt from the store", 10_000, True, shards[-1]),
+        ("exact search (loaded from the store)", 1 << 62, False, 1),
+    ]
     for name, threshold, drop, s in runs:
         if drop:
             snap.unlink()
         with spawn.Pool(1) as pool:
             r = pool.apply(restart, (tmp, threshold, queries, s))
-        print(f"| {name} | {s} | {r['faces']:,} | {r['s']:.2f} | "
-              f"{r['rss'] / r['faces']:,.0f} | {r['p50']:.2f} | {r['p99']:.2f} |", flush=True)
+        print(
+            f"| {name} | {s} | {r['faces']:,} | {r['s']:.2f} | "
+            f"{r['rss'] / r['faces']:,.0f} | {r['p50']:.2f} | {r['p99']:.2f} |",
+            flush=True,
+        )
 
 
 def scan_split(n: int, splits: list[int], nq: int) -> None:
@@ -429,7 +484,7 @@ def scan_split(n: int, splits: list[int], nq: int) -> None:
     def encoded(rows: np.ndarray) -> faiss.Index:
         index = faiss.clone_index(trained)
         for a in range(0, len(rows), 1 << 16):
-            index.add(np.ascontiguousarray(rows[a:a + (1 << 16)]))
+            index.add(np.ascontiguousarray(rows[a : a + (1 << 16)]))
         return index
 
     whole = encoded(vecs)
@@ -451,13 +506,18 @@ def scan_split(n: int, splits: list[int], nq: int) -> None:
     print(f"| one index, 1 thread | {measure(lambda q: whole.search(q, k))} |", flush=True)
     for s in splits:
         faiss.omp_set_num_threads(s)
-        print(f"| one index, {s} OpenMP threads | {measure(lambda q: whole.search(q, k))} |",
-              flush=True)
+        print(
+            f"| one index, {s} OpenMP threads | {measure(lambda q: whole.search(q, k))} |",
+            flush=True,
+        )
         faiss.omp_set_num_threads(1)
         shards = [encoded(vecs[j::s]) for j in range(s)]
         with ThreadPoolExecutor(s) as pool:
-            line = measure(lambda q, shards=shards, pool=pool: list(
-                pool.map(lambda sh: sh.search(q, k), shards)))
+            line = measure(
+                lambda q, shards=shards, pool=pool: list(
+                    pool.map(lambda sh: sh.search(q, k), shards)
+                )
+            )
         print(f"| {s} shards, {s} threads | {line} |", flush=True)
 
 
@@ -465,39 +525,65 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--sizes", default="100000,1000000")
     ap.add_argument("--queries", type=int, default=1000, help="AnnIndex queries per size")
-    ap.add_argument("--exact-queries", default="200,200,50",
-                    help="ExactIndex queries per size, comma-separated (last one repeats; "
-                    "0 skips it)")
-    ap.add_argument("--deepface-queries", default="5,1",
-                    help="DeepFace queries per size, comma-separated (last one repeats)")
-    ap.add_argument("--deepface-max", type=int, default=1_000_000,
-                    help="skip DeepFace above this size")
-    ap.add_argument("--curve", action="store_true",
-                    help="sweep the re-ranking depth instead (AnnIndex only)")
+    ap.add_argument(
+        "--exact-queries",
+        default="200,200,50",
+        help="ExactIndex queries per size, comma-separated (last one repeats; 0 skips it)",
+    )
+    ap.add_argument(
+        "--deepface-queries",
+        default="5,1",
+        help="DeepFace queries per size, comma-separated (last one repeats)",
+    )
+    ap.add_argument(
+        "--deepface-max", type=int, default=1_000_000, help="skip DeepFace above this size"
+    )
+    ap.add_argument(
+        "--curve", action="store_true", help="sweep the re-ranking depth instead (AnnIndex only)"
+    )
     ap.add_argument("--pq-m", default=str(PQ_M), help="sub-quantisers, for --curve")
     ap.add_argument("--depths", default="100,300,1000,3000", help="candidates, for --curve")
     ap.add_argument("--latency-queries", type=int, default=300)
-    ap.add_argument("--service", action="store_true",
-                    help="the embedded store + index end to end instead (see above)")
+    ap.add_argument(
+        "--service",
+        action="store_true",
+        help="the embedded store + index end to end instead (see above)",
+    )
     ap.add_argument("--scan-split", help="shard counts, comma-separated (see above)")
-    ap.add_argument("--shards",
-                    help="AnnIndex shard counts (scan threads), comma-separated (default 1; "
-                         "with --service the server's default, then each restart re-splits "
-                         "the snapshot to the next count)")
-    ap.add_argument("--lists", default=str(LISTS),
-                    help="AnnIndex inverted lists, comma-separated (1: exhaustive scan)")
-    ap.add_argument("--probes", default=str(PROBE),
-                    help="fractions of the lists probed, comma-separated (swept per build)")
-    ap.add_argument("--rerank", default="rule",
-                    help="re-rank depths, comma-separated ('rule': candidates_for)")
-    ap.add_argument("--omp", default="1",
-                    help="faiss OpenMP threads in AnnIndex searches, comma-separated")
-    ap.add_argument("--changes", type=int, default=10_000,
-                    help="faces added and deleted after the last snapshot, for --service")
+    ap.add_argument(
+        "--shards",
+        help="AnnIndex shard counts (scan threads), comma-separated (default 1; "
+        "with --service the server's default, then each restart re-splits "
+        "the snapshot to the next count)",
+    )
+    ap.add_argument(
+        "--lists",
+        default=str(LISTS),
+        help="AnnIndex inverted lists, comma-separated (1: exhaustive scan)",
+    )
+    ap.add_argument(
+        "--probes",
+        default=str(PROBE),
+        help="fractions of the lists probed, comma-separated (swept per build)",
+    )
+    ap.add_argument(
+        "--rerank", default="rule", help="re-rank depths, comma-separated ('rule': candidates_for)"
+    )
+    ap.add_argument(
+        "--omp", default="1", help="faiss OpenMP threads in AnnIndex searches, comma-separated"
+    )
+    ap.add_argument(
+        "--changes",
+        type=int,
+        default=10_000,
+        help="faces added and deleted after the last snapshot, for --service",
+    )
     args = ap.parse_args()
     sizes = [int(s) for s in args.sizes.split(",")]
-    print(f"# {platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, "
-          f"faiss {faiss.__version__}, numpy {np.__version__}")
+    print(
+        f"# {platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, "
+        f"faiss {faiss.__version__}, numpy {np.__version__}"
+    )
     if args.scan_split:
         for n in sizes:
             scan_split(n, [int(x) for x in args.scan_split.split(",")], args.latency_queries)
@@ -505,13 +591,22 @@ def main() -> None:
     if args.service:
         for n in sizes:
             with tempfile.TemporaryDirectory() as tmp:
-                service(n, args.changes, 500, Path(tmp),
-                        [int(x) for x in (args.shards or
-                                          str(Settings().ann_scan_threads)).split(",")])
+                service(
+                    n,
+                    args.changes,
+                    500,
+                    Path(tmp),
+                    [int(x) for x in (args.shards or str(Settings().ann_scan_threads)).split(",")],
+                )
         return
     if args.curve:
-        curve(sizes, [int(m) for m in args.pq_m.split(",")],
-              [int(d) for d in args.depths.split(",")], args.queries, args.latency_queries)
+        curve(
+            sizes,
+            [int(m) for m in args.pq_m.split(",")],
+            [int(d) for d in args.depths.split(",")],
+            args.queries,
+            args.latency_queries,
+        )
         return
     deep_q = [int(s) for s in args.deepface_queries.split(",")]
     exact_q = [int(s) for s in args.exact_queries.split(",")]
@@ -521,16 +616,24 @@ def main() -> None:
             vecs, queries = face_like(n, args.queries)
             truth = exact_top(vecs, queries)
             print(f"\nN = {n:,} face-like vectors, {DIM}-d; latency ms (1 thread per shard)")
-            print("| method | insert/s | bytes/face (file) | bytes/face (RSS) | k=1 p50 | "
-                  "k=1 p99 | k=10 p50 | k=10 p99 | recall@1 | recall@10 | load s | queries |")
+            print(
+                "| method | insert/s | bytes/face (file) | bytes/face (RSS) | k=1 p50 | "
+                "k=1 p99 | k=10 p50 | k=10 p99 | recall@1 | recall@10 | load s | queries |"
+            )
             print("|---|---|---|---|---|---|---|---|---|---|---|---|")
             for shards in (int(x) for x in (args.shards or "1").split(",")):
                 for lists in (int(x) for x in args.lists.split(",")):
-                    bench_ann(vecs, queries, truth, Path(tmp), shards, lists,
-                              tuple(float(x) for x in args.probes.split(",")),
-                              tuple(None if x == "rule" else int(x)
-                                    for x in args.rerank.split(",")),
-                              tuple(int(x) for x in args.omp.split(",")))
+                    bench_ann(
+                        vecs,
+                        queries,
+                        truth,
+                        Path(tmp),
+                        shards,
+                        lists,
+                        tuple(float(x) for x in args.probes.split(",")),
+                        tuple(None if x == "rule" else int(x) for x in args.rerank.split(",")),
+                        tuple(int(x) for x in args.omp.split(",")),
+                    )
             ne = exact_q[min(i, len(exact_q) - 1)]
             if ne:
                 print(bench_exact(vecs, queries[:ne], truth[:ne]), flush=True)

@@ -66,44 +66,53 @@ MATCHES = 0.5  # a predicted line is assigned when at least this share of it mat
 # Hand transcriptions of opencv-doc's photos (no labels ship with them): every line a
 # person reads at full size, in the image's own spelling and case.
 HAND_LABELS: dict[str, tuple[str, list[str]]] = {
-    "text/scenetext01.jpg": ("scene", ["NOTICE", "DOUBLE", "PARKING", "PROHIBITED",
-                                       "AT ALL TIMES", "The", "Washington", "Post"]),
-    "text/scenetext02.jpg": ("scene", ["Sports Centre", "Wivenhoe Park", "Conference Centre",
-                                       "Car Parks"]),
+    "text/scenetext01.jpg": (
+        "scene",
+        ["NOTICE", "DOUBLE", "PARKING", "PROHIBITED", "AT ALL TIMES", "The", "Washington", "Post"],
+    ),
+    "text/scenetext02.jpg": (
+        "scene",
+        ["Sports Centre", "Wivenhoe Park", "Conference Centre", "Car Parks"],
+    ),
     "text/scenetext03.jpg": ("scene", ["the", "copy centre"]),
     "text/scenetext04.jpg": ("scene", ["Gmmco", "GM 125"]),
     "text/scenetext05.jpg": ("scene", ["NO PARKING", "NO PARKING"]),
-    "text/scenetext06.jpg": ("scene", ["priory", "galleries", "at", "the ship",
-                                       "priory galleries at the ship"]),
+    "text/scenetext06.jpg": (
+        "scene",
+        ["priory", "galleries", "at", "the ship", "priory galleries at the ship"],
+    ),
     "text/scenetext_word01.jpg": ("scene", ["CHINA"]),
     "text/scenetext_word02.jpg": ("scene", ["HERE"]),
     "text/scenetext_word03.jpg": ("scene", ["riser"]),
     "text/scenetext_word04.jpg": ("scene", ["Produkt"]),
-    "data/imageTextN.png": ("printed", [
-        "technical details are too complex to cover in the book itself.",
-        "In teaching our courses, we have found it useful for the students to attempt a "
-        "number of",
-        "small implementation projects, which often build on one another, in order to get "
-        "them used to",
-        "working with real-world images and the challenges that these present. The students "
-        "are then",
-        "asked to choose an individual topic for each of their small-group, final projects. "
-        "(Sometimes",
-        "these projects even turn into conference papers!) The exercises at the end of each "
-        "chapter",
-        "contain numerous suggestions for smaller mid-term projects, as well as more "
-        "open-ended",
-        "problems whose solutions are still active research topics. Wherever possible, I "
-        "encourage",
-        "students to try their algorithms on their own personal photographs, since this "
-        "better motivates",
-        "them, often leads to creative variants on the problems, and better acquaints them "
-        "with the",
-        "variety and complexity of real-world imagery.",
-        "In formulating and solving computer vision problems, I have often found it useful "
-        "to draw",
-        "inspiration from three high-level approaches:",
-    ]),
+    "data/imageTextN.png": (
+        "printed",
+        [
+            "technical details are too complex to cover in the book itself.",
+            "In teaching our courses, we have found it useful for the students to attempt a "
+            "number of",
+            "small implementation projects, which often build on one another, in order to get "
+            "them used to",
+            "working with real-world images and the challenges that these present. The students "
+            "are then",
+            "asked to choose an individual topic for each of their small-group, final projects. "
+            "(Sometimes",
+            "these projects even turn into conference papers!) The exercises at the end of each "
+            "chapter",
+            "contain numerous suggestions for smaller mid-term projects, as well as more "
+            "open-ended",
+            "problems whose solutions are still active research topics. Wherever possible, I "
+            "encourage",
+            "students to try their algorithms on their own personal photographs, since this "
+            "better motivates",
+            "them, often leads to creative variants on the problems, and better acquaints them "
+            "with the",
+            "variety and complexity of real-world imagery.",
+            "In formulating and solving computer vision problems, I have often found it useful "
+            "to draw",
+            "inspiration from three high-level approaches:",
+        ],
+    ),
 }
 
 # Tesseract's test pages and the ground-truth file each is labelled by.
@@ -135,9 +144,21 @@ class Score:
     predicted: int
 
 
-QUOTES = str.maketrans({"\u201c": '"', "\u201d": '"', "\u201e": '"', "\u00ab": '"',
-                        "\u00bb": '"', "\u2018": "'", "\u2019": "'", "\u201a": "'",
-                        "\u2014": "-", "\u2013": "-", "\u2010": "-"})
+QUOTES = str.maketrans(
+    {
+        "\u201c": '"',
+        "\u201d": '"',
+        "\u201e": '"',
+        "\u00ab": '"',
+        "\u00bb": '"',
+        "\u2018": "'",
+        "\u2019": "'",
+        "\u201a": "'",
+        "\u2014": "-",
+        "\u2013": "-",
+        "\u2010": "-",
+    }
+)
 
 
 def clean(text: str) -> str:
@@ -182,8 +203,10 @@ def score(labels: list[str], readings: list[str]) -> Score:
         if not text:
             continue
         # Best fit first; among equal fits (repeated labels) the least-used label.
-        fits = [(substring_distance(text, lab), sum(len(t) for _, t in assigned[i]), i)
-                for i, lab in enumerate(labels)]
+        fits = [
+            (substring_distance(text, lab), sum(len(t) for _, t in assigned[i]), i)
+            for i, lab in enumerate(labels)
+        ]
         best = min(fits, key=lambda f: (f[0][0], f[1], f[2]), default=None)
         if best is None or best[0][0] > (1 - MATCHES) * len(text):
             stray += len(text)
@@ -199,8 +222,14 @@ def score(labels: list[str], readings: list[str]) -> Score:
         edits += d
         found += d < FOUND * len(lab)
     predicted = sum(1 for t in readings if clean(t))
-    return Score(edits=edits, chars=sum(len(t) for t in labels), found=found,
-                 labelled=len(labels), right=right, predicted=predicted)
+    return Score(
+        edits=edits,
+        chars=sum(len(t) for t in labels),
+        found=found,
+        labelled=len(labels),
+        right=right,
+        predicted=predicted,
+    )
 
 
 def summary(scores: list[Score]) -> tuple[float, float, float, float]:
@@ -227,11 +256,18 @@ def fetch(dest: Path) -> tuple[Path, Path]:
             (lists / "partial").mkdir(parents=True)
             src = Path(tmp) / "src.list"
             src.write_text("deb-src http://deb.debian.org/debian bookworm main\n")
-            opts = ["-o", f"Dir::Etc::SourceList={src}", "-o", "Dir::Etc::SourceParts=/dev/null",
-                    "-o", f"Dir::State::Lists={lists}"]
+            opts = [
+                "-o",
+                f"Dir::Etc::SourceList={src}",
+                "-o",
+                "Dir::Etc::SourceParts=/dev/null",
+                "-o",
+                f"Dir::State::Lists={lists}",
+            ]
             subprocess.run(["apt-get", *opts, "update"], check=True)
-            subprocess.run(["apt-get", *opts, "source", "--download-only", "tesseract"],
-                           cwd=tmp, check=True)
+            subprocess.run(
+                ["apt-get", *opts, "source", "--download-only", "tesseract"], cwd=tmp, check=True
+            )
             tarball = next(Path(tmp).glob("tesseract_*.orig-test.tar.gz"))
             tess.mkdir(exist_ok=True)
             with tarfile.open(tarball) as tar:
@@ -263,8 +299,7 @@ def as_served(path: Path) -> np.ndarray:
 
 
 def run(reader: TextReader, items: list[Sample], repeat: int) -> None:
-    print(f"{'image':28} {'set':8} {'lines':>5} {'CER %':>6} {'folded':>6} {'F1':>5} "
-          f"{'ms':>7}")
+    print(f"{'image':28} {'set':8} {'lines':>5} {'CER %':>6} {'folded':>6} {'F1':>5} {'ms':>7}")
     by_kind: dict[str, tuple[list[Score], list[Score]]] = {}
     times: dict[str, list[float]] = {}
     for s in items:
@@ -282,16 +317,22 @@ def run(reader: TextReader, items: list[Sample], repeat: int) -> None:
         folded_all.append(folded)
         times.setdefault(s.kind, []).append(statistics.median(took))
         cer, _, _, f1 = summary([exact])
-        print(f"{s.name:28} {s.kind:8} {exact.labelled:5d} {100 * cer:6.2f} "
-              f"{100 * summary([folded])[0]:6.2f} {f1:5.2f} {statistics.median(took):7.0f}")
+        print(
+            f"{s.name:28} {s.kind:8} {exact.labelled:5d} {100 * cer:6.2f} "
+            f"{100 * summary([folded])[0]:6.2f} {f1:5.2f} {statistics.median(took):7.0f}"
+        )
     print()
-    print(f"{'set':8} {'images':>6} {'lines':>5} {'CER %':>6} {'folded':>6} {'recall':>6} "
-          f"{'prec.':>6} {'F1':>5} {'median ms':>9}")
+    print(
+        f"{'set':8} {'images':>6} {'lines':>5} {'CER %':>6} {'folded':>6} {'recall':>6} "
+        f"{'prec.':>6} {'F1':>5} {'median ms':>9}"
+    )
     for kind, (exact_all, folded_all) in by_kind.items():
         cer, recall, precision, f1 = summary(exact_all)
-        print(f"{kind:8} {len(exact_all):6d} {sum(s.labelled for s in exact_all):5d} "
-              f"{100 * cer:6.2f} {100 * summary(folded_all)[0]:6.2f} {recall:6.2f} "
-              f"{precision:6.2f} {f1:5.2f} {statistics.median(times[kind]):9.0f}")
+        print(
+            f"{kind:8} {len(exact_all):6d} {sum(s.labelled for s in exact_all):5d} "
+            f"{100 * cer:6.2f} {100 * summary(folded_all)[0]:6.2f} {recall:6.2f} "
+            f"{precision:6.2f} {f1:5.2f} {statistics.median(times[kind]):9.0f}"
+        )
 
 
 def main() -> None:

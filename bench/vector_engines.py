@@ -54,11 +54,17 @@ class Data:
         self.deleted = set(range(0, len(self.x), 10))
         self.live = np.array([i for i in range(len(self.x)) if i not in self.deleted])
         self.truth = self.live[np.argsort(-(self.q @ self.x[self.live].T), axis=1)[:, :10]]
-        same = float(np.mean(np.sum(self.x[0:PER - 1] * self.x[1:PER], axis=1)))
+        same = float(np.mean(np.sum(self.x[0 : PER - 1] * self.x[1:PER], axis=1)))
         print(f"N={len(self.x)} dim={DIM} same-identity cosine ≈ {same:.2f}")
 
-    def report(self, name: str, insert_s: float, search: Callable[[np.ndarray, int], list[str]],
-               reopened: bool, disk: int) -> None:
+    def report(
+        self,
+        name: str,
+        insert_s: float,
+        search: Callable[[np.ndarray, int], list[str]],
+        reopened: bool,
+        disk: int,
+    ) -> None:
         lat, rows = [], []
         for q in self.q:
             t = time.perf_counter()
@@ -69,10 +75,13 @@ class Data:
         r10 = np.mean([len(set(r) & set(t)) / 10 for r, t in zip(rows, self.truth)])
         ghosts = sum(i in self.deleted for r in rows for i in r)
         n = len(self.x)
-        print(f"{name:36s} insert {n / insert_s:7.0f}/s  p50 {1e3 * np.percentile(lat, 50):7.2f} ms"
-              f"  p99 {1e3 * np.percentile(lat, 99):7.2f} ms  recall@1 {r1:.3f} @10 {r10:.3f}"
-              f"  deleted returned {ghosts}  reopen {'ok' if reopened else 'LOST'}"
-              f"  disk {disk / n:.0f} B/vector", flush=True)
+        print(
+            f"{name:36s} insert {n / insert_s:7.0f}/s  p50 {1e3 * np.percentile(lat, 50):7.2f} ms"
+            f"  p99 {1e3 * np.percentile(lat, 99):7.2f} ms  recall@1 {r1:.3f} @10 {r10:.3f}"
+            f"  deleted returned {ghosts}  reopen {'ok' if reopened else 'LOST'}"
+            f"  disk {disk / n:.0f} B/vector",
+            flush=True,
+        )
 
 
 def qdrant_local(d: Data) -> None:
@@ -80,12 +89,16 @@ def qdrant_local(d: Data) -> None:
 
     path = f"{ROOT}/qlocal"
     client = QdrantClient(path=path)
-    client.create_collection("f", vectors_config=models.VectorParams(
-        size=DIM, distance=models.Distance.COSINE))
+    client.create_collection(
+        "f", vectors_config=models.VectorParams(size=DIM, distance=models.Distance.COSINE)
+    )
     t = time.perf_counter()
     for a in range(0, len(d.x), 1024):
-        client.upsert("f", wait=True, points=models.Batch(ids=d.ids[a:a + 1024],
-                                                            vectors=d.x[a:a + 1024].tolist()))
+        client.upsert(
+            "f",
+            wait=True,
+            points=models.Batch(ids=d.ids[a : a + 1024], vectors=d.x[a : a + 1024].tolist()),
+        )
     took = time.perf_counter() - t
     client.delete("f", points_selector=models.PointIdsList(points=[d.ids[i] for i in d.deleted]))
     client.close()
@@ -104,15 +117,23 @@ def qdrant_edge(d: Data) -> None:
     import qdrant_edge as qe
 
     path = f"{ROOT}/qedge"
-    shard = qe.EdgeShard.create(path, qe.EdgeConfig(
-        vectors=qe.EdgeVectorParams(size=DIM, distance=qe.Distance.Cosine),
-        hnsw_config=qe.HnswIndexConfig(m=16, ef_construct=100, full_scan_threshold=1000),
-        quantization_config=qe.ScalarQuantizationConfig(type=qe.ScalarType.Int8,
-                                                        always_ram=True)))
+    shard = qe.EdgeShard.create(
+        path,
+        qe.EdgeConfig(
+            vectors=qe.EdgeVectorParams(size=DIM, distance=qe.Distance.Cosine),
+            hnsw_config=qe.HnswIndexConfig(m=16, ef_construct=100, full_scan_threshold=1000),
+            quantization_config=qe.ScalarQuantizationConfig(
+                type=qe.ScalarType.Int8, always_ram=True
+            ),
+        ),
+    )
     t = time.perf_counter()
     for a in range(0, len(d.x), 1024):
-        shard.update(qe.UpdateOperation.upsert_points(
-            [qe.Point(d.ids[i], d.x[i].tolist()) for i in range(a, min(len(d.x), a + 1024))]))
+        shard.update(
+            qe.UpdateOperation.upsert_points(
+                [qe.Point(d.ids[i], d.x[i].tolist()) for i in range(a, min(len(d.x), a + 1024))]
+            )
+        )
     shard.optimize()
     shard.flush()
     took = time.perf_counter() - t
@@ -122,19 +143,26 @@ def qdrant_edge(d: Data) -> None:
     shard = qe.EdgeShard.load(path)
     reopened = shard.count(qe.CountRequest()) == len(d.live)
     rescore = qe.QuantizationSearchParams(rescore=True, oversampling=2.0)
-    variants = [(64, None, ""), (128, None, ""), (256, None, ""), (128, rescore, " rescore x2"),
-                (256, rescore, " rescore x2"),
-                (128, qe.QuantizationSearchParams(ignore=True), " float32")]
+    variants = [
+        (64, None, ""),
+        (128, None, ""),
+        (256, None, ""),
+        (128, rescore, " rescore x2"),
+        (256, rescore, " rescore x2"),
+        (128, qe.QuantizationSearchParams(ignore=True), " float32"),
+    ]
     for ef, quant, label in variants:
         params = qe.SearchParams(hnsw_ef=ef, quantization=quant)
 
         def search(q: np.ndarray, k: int, params: qe.SearchParams = params) -> list[str]:
-            hits = shard.query(qe.QueryRequest(limit=k, query=qe.Query.Nearest(q.tolist()),
-                                               params=params, with_payload=False))
+            hits = shard.query(
+                qe.QueryRequest(
+                    limit=k, query=qe.Query.Nearest(q.tolist()), params=params, with_payload=False
+                )
+            )
             return [str(p.id) for p in hits]
 
-        d.report(f"qdrant-edge HNSW+int8 ef={ef}{label}", took, search, reopened,
-                 disk_bytes(path))
+        d.report(f"qdrant-edge HNSW+int8 ef={ef}{label}", took, search, reopened, disk_bytes(path))
     shard.close()
 
 
@@ -147,13 +175,15 @@ def milvus(d: Data) -> None:
     schema.add_field("id", DataType.VARCHAR, is_primary=True, max_length=36)
     schema.add_field("v", DataType.FLOAT_VECTOR, dim=DIM)
     index = client.prepare_index_params()
-    index.add_index("v", index_type="HNSW", metric_type="COSINE",
-                    params={"M": 16, "efConstruction": 100})
+    index.add_index(
+        "v", index_type="HNSW", metric_type="COSINE", params={"M": 16, "efConstruction": 100}
+    )
     client.create_collection("f", schema=schema, index_params=index)
     t = time.perf_counter()
     for a in range(0, len(d.x), 1024):
-        client.insert("f", [{"id": d.ids[i], "v": d.x[i].tolist()}
-                            for i in range(a, min(len(d.x), a + 1024))])
+        client.insert(
+            "f", [{"id": d.ids[i], "v": d.x[i].tolist()} for i in range(a, min(len(d.x), a + 1024))]
+        )
     client.load_collection("f")
     took = time.perf_counter() - t
     print("milvus-lite reports:", client.describe_index("f", "v"))
@@ -161,12 +191,18 @@ def milvus(d: Data) -> None:
     client.close()
     client = MilvusClient(path)
     client.load_collection("f")
-    reopened = client.query("f", filter="", output_fields=["count(*)"])[0]["count(*)"] \
-        == len(d.live)
+    reopened = client.query("f", filter="", output_fields=["count(*)"])[0]["count(*)"] == len(
+        d.live
+    )
 
     def search(q: np.ndarray, k: int) -> list[str]:
-        hits = client.search("f", data=[q.tolist()], limit=k, anns_field="v",
-                             search_params={"metric_type": "COSINE", "params": {"ef": 128}})
+        hits = client.search(
+            "f",
+            data=[q.tolist()],
+            limit=k,
+            anns_field="v",
+            search_params={"metric_type": "COSINE", "params": {"ef": 128}},
+        )
         return [h["id"] for h in hits[0]]
 
     d.report("milvus-lite HNSW ef=128", took, search, reopened, disk_bytes(path))

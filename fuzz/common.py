@@ -40,8 +40,7 @@ class Tally:
             path = self.artifacts / f"slow-{self.name}-{digest}"
             path.write_bytes(data)
             self.slow.append((str(path), elapsed))
-            print(f"#SLOW {elapsed:.2f}s {len(data)} bytes -> {path}", file=sys.stderr,
-                  flush=True)
+            print(f"#SLOW {elapsed:.2f}s {len(data)} bytes -> {path}", file=sys.stderr, flush=True)
         if self.runs % 100_000 == 0:
             self.print_summary(final=False)
         if self.limit and self.runs >= self.limit:
@@ -54,8 +53,11 @@ class Tally:
         wall = time.monotonic() - self.started
         label = "DONE" if final else "PROGRESS"
         outcomes = ", ".join(f"{k}={v}" for k, v in self.outcomes.most_common())
-        print(f"[{self.name}] {label}: {self.runs} inputs in {wall:.0f}s "
-              f"({self.runs / max(wall, 1e-9):.0f}/s); crashes=0; slow(>{self.slow_s:g}s)="
-              f"{len(self.slow)}; outcomes: {outcomes}", flush=True)
+        print(
+            f"[{self.name}] {label}: {self.runs} inputs in {wall:.0f}s "
+            f"({self.runs / max(wall, 1e-9):.0f}/s); crashes=0; slow(>{self.slow_s:g}s)="
+            f"{len(self.slow)}; outcomes: {outcomes}",
+            flush=True,
+        )
         for path, elapsed in self.slow:
             print(f"[{self.name}]   slow input {path}: {elapsed:.2f}s", flush=True)

@@ -17,29 +17,68 @@ from pathlib import Path
 from PIL import Image
 
 PNG_SIG = b"\x89PNG\r\n\x1a\n"
-SOF_MARKERS = frozenset({0xC0, 0xC1, 0xC2, 0xC3, 0xC5, 0xC6, 0xC7, 0xC9, 0xCA, 0xCB, 0xCD,
-                         0xCE, 0xCF})
+SOF_MARKERS = frozenset(
+    {0xC0, 0xC1, 0xC2, 0xC3, 0xC5, 0xC6, 0xC7, 0xC9, 0xCA, 0xCB, 0xCD, 0xCE, 0xCF}
+)
 FIXTURES = Path(__file__).resolve().parent.parent / "tests" / "fixtures"
 # Interesting sizes for a side: zero, one, limits either side of MAX_SIDE, 16/32-bit edges.
-EDGE_SIDES = (0, 1, 2, 7, 8, 9, 255, 256, 4096, 5000, 8000, 16_383, 16_384, 16_385, 65_535,
-              65_536, 100_000, 2**31 - 1, 2**31, 2**32 - 1)
+EDGE_SIDES = (
+    0,
+    1,
+    2,
+    7,
+    8,
+    9,
+    255,
+    256,
+    4096,
+    5000,
+    8000,
+    16_383,
+    16_384,
+    16_385,
+    65_535,
+    65_536,
+    100_000,
+    2**31 - 1,
+    2**31,
+    2**32 - 1,
+)
 
 
 def png_chunk(kind: bytes, data: bytes) -> bytes:
-    return (struct.pack(">I", len(data)) + kind + data
-            + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF))
+    return (
+        struct.pack(">I", len(data))
+        + kind
+        + data
+        + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+    )
 
 
-def png_raw(width: int, height: int, depth: int = 8, color_type: int = 2, interlace: int = 0,
-            idat: bytes | None = None, extra: bytes = b"") -> bytes:
+def png_raw(
+    width: int,
+    height: int,
+    depth: int = 8,
+    color_type: int = 2,
+    interlace: int = 0,
+    idat: bytes | None = None,
+    extra: bytes = b"",
+) -> bytes:
     """A PNG from parts; `idat` defaults to a small zlib stream of zeros (a bomb's header
     when the dimensions are large)."""
-    ihdr = struct.pack(">IIBBBBB", width & 0xFFFFFFFF, height & 0xFFFFFFFF, depth, color_type,
-                       0, 0, interlace)
+    ihdr = struct.pack(
+        ">IIBBBBB", width & 0xFFFFFFFF, height & 0xFFFFFFFF, depth, color_type, 0, 0, interlace
+    )
     plte = png_chunk(b"PLTE", b"\0\0\0\xff\xff\xff") if color_type == 3 else b""
     data = zlib.compress(b"\0" * 1000) if idat is None else idat
-    return (PNG_SIG + png_chunk(b"IHDR", ihdr) + extra + plte + png_chunk(b"IDAT", data)
-            + png_chunk(b"IEND", b""))
+    return (
+        PNG_SIG
+        + png_chunk(b"IHDR", ihdr)
+        + extra
+        + plte
+        + png_chunk(b"IDAT", data)
+        + png_chunk(b"IEND", b"")
+    )
 
 
 def fix_png_crcs(data: bytes) -> bytes:
@@ -53,7 +92,7 @@ def fix_png_crcs(data: bytes) -> bytes:
         end = pos + 8 + length
         if end + 4 > len(out):
             break
-        struct.pack_into(">I", out, end, zlib.crc32(bytes(out[pos + 4:end])) & 0xFFFFFFFF)
+        struct.pack_into(">I", out, end, zlib.crc32(bytes(out[pos + 4 : end])) & 0xFFFFFFFF)
         pos = end + 4
     return bytes(out)
 
@@ -151,15 +190,28 @@ def small_seeds() -> dict[str, bytes]:
     seeds["png-I16"] = grey16_png(size, 0x8000)
     seeds["png-p-trns"] = save(_pattern("P", size), "PNG", transparency=0)
     seeds["png-text"] = save(_pattern("RGB", size), "PNG", pnginfo=_pnginfo())
-    seeds["png-16bit-rgb"] = png_raw(3, 2, 16, 2, idat=zlib.compress(
-        b"".join(b"\0" + bytes(range(36))[i * 18:(i + 1) * 18] for i in range(2))))
-    seeds["png-16bit-rgba"] = png_raw(2, 2, 16, 6, idat=zlib.compress(b"\0" + b"\x80" * 16
-                                                                        + b"\0" + b"\x40" * 16))
-    seeds["png-16bit-grey-alpha"] = png_raw(2, 2, 16, 4, idat=zlib.compress(
-        (b"\0" + b"\x12\x34\xff\xff" * 2) * 2))
+    seeds["png-16bit-rgb"] = png_raw(
+        3,
+        2,
+        16,
+        2,
+        idat=zlib.compress(
+            b"".join(b"\0" + bytes(range(36))[i * 18 : (i + 1) * 18] for i in range(2))
+        ),
+    )
+    seeds["png-16bit-rgba"] = png_raw(
+        2, 2, 16, 6, idat=zlib.compress(b"\0" + b"\x80" * 16 + b"\0" + b"\x40" * 16)
+    )
+    seeds["png-16bit-grey-alpha"] = png_raw(
+        2, 2, 16, 4, idat=zlib.compress((b"\0" + b"\x12\x34\xff\xff" * 2) * 2)
+    )
     seeds["png-adam7"] = png_raw(9, 9, 8, 0, interlace=1, idat=zlib.compress(b"\0" * 200))
-    seeds["apng"] = save(_pattern("RGB", size), "PNG", save_all=True,
-                         append_images=[_pattern("RGB", size).rotate(90)])
+    seeds["apng"] = save(
+        _pattern("RGB", size),
+        "PNG",
+        save_all=True,
+        append_images=[_pattern("RGB", size).rotate(90)],
+    )
     for mode in ("RGB", "L", "CMYK"):
         seeds[f"jpeg-{mode}"] = save(_pattern(mode, size), "JPEG", quality=80)
     seeds["jpeg-progressive"] = save(_pattern("RGB", size), "JPEG", progressive=True)
@@ -171,10 +223,13 @@ def small_seeds() -> dict[str, bytes]:
     seeds["jpeg-icc"] = save(_pattern("RGB", size), "JPEG", icc_profile=b"\0" * 200)
     seeds["jpeg-comment"] = save(_pattern("RGB", size), "JPEG", comment=b"hello")
     for o in (0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 255, 65535):
-        seeds[f"jpeg-exif-orientation-{o}"] = save(_pattern("RGB", size), "JPEG",
-                                                   exif=exif_with(o))
-    seeds["mpo"] = save(_pattern("RGB", size), "MPO", save_all=True,
-                        append_images=[_pattern("RGB", size).rotate(90)])
+        seeds[f"jpeg-exif-orientation-{o}"] = save(_pattern("RGB", size), "JPEG", exif=exif_with(o))
+    seeds["mpo"] = save(
+        _pattern("RGB", size),
+        "MPO",
+        save_all=True,
+        append_images=[_pattern("RGB", size).rotate(90)],
+    )
     seeds["jpeg-many-scans"] = many_scans_jpeg(64, 64, 40)
     jpeg = seeds["jpeg-RGB"]
     png = seeds["png-RGB"]
@@ -182,12 +237,18 @@ def small_seeds() -> dict[str, bytes]:
         seeds[f"jpeg-truncated-{n}"] = jpeg[:n]
     for n in (8, 33, len(png) // 2, len(png) - 12):
         seeds[f"png-truncated-{n}"] = png[:n]
-    for w, h in ((100_000, 100_000), (16_385, 10), (9_000, 9_000), (0, 0), (1, 0),
-                 (2**31 - 1, 1), (8_000, 5_000)):
+    for w, h in (
+        (100_000, 100_000),
+        (16_385, 10),
+        (9_000, 9_000),
+        (0, 0),
+        (1, 0),
+        (2**31 - 1, 1),
+        (8_000, 5_000),
+    ):
         seeds[f"png-bomb-{w}x{h}"] = png_raw(w, h)
         seeds[f"jpeg-bomb-{w}x{h}"] = set_jpeg_size(jpeg, w, h)
-    seeds["jpeg-bomb-progressive-65535"] = set_jpeg_size(seeds["jpeg-progressive"], 65535,
-                                                          65535)
+    seeds["jpeg-bomb-progressive-65535"] = set_jpeg_size(seeds["jpeg-progressive"], 65535, 65535)
     seeds["empty"] = b""
     seeds["gif"] = b"GIF89a" + b"\0" * 20
     seeds["bmp"] = save(_pattern("RGB", (4, 4)), "BMP")
@@ -206,8 +267,11 @@ def _pnginfo() -> object:
 
 def fixture_seeds() -> dict[str, bytes]:
     """Every JPEG/PNG under tests/fixtures."""
-    return {str(p.relative_to(FIXTURES)): p.read_bytes()
-            for p in sorted(FIXTURES.rglob("*")) if p.suffix.lower() in (".jpg", ".jpeg", ".png")}
+    return {
+        str(p.relative_to(FIXTURES)): p.read_bytes()
+        for p in sorted(FIXTURES.rglob("*"))
+        if p.suffix.lower() in (".jpg", ".jpeg", ".png")
+    }
 
 
 def structured_mutation(data: bytes, rng: random.Random) -> bytes:
@@ -224,8 +288,24 @@ def structured_mutation(data: bytes, rng: random.Random) -> bytes:
             _, start, end = rng.choice(segs)
             return data[:end] + data[start:end] * rng.randint(1, 64) + data[end:]
     if data.startswith(PNG_SIG) and len(data) > 33:
-        kind = rng.choice([b"tEXt", b"zTXt", b"iTXt", b"eXIf", b"iCCP", b"sRGB", b"gAMA",
-                           b"pHYs", b"tRNS", b"acTL", b"fcTL", b"fdAT", b"IDAT", b"abCd"])
+        kind = rng.choice(
+            [
+                b"tEXt",
+                b"zTXt",
+                b"iTXt",
+                b"eXIf",
+                b"iCCP",
+                b"sRGB",
+                b"gAMA",
+                b"pHYs",
+                b"tRNS",
+                b"acTL",
+                b"fcTL",
+                b"fdAT",
+                b"IDAT",
+                b"abCd",
+            ]
+        )
         body = bytes(rng.randrange(256) for _ in range(rng.randrange(24)))
         return data[:33] + png_chunk(kind, body) * rng.randint(1, 16) + data[33:]
     return data

@@ -50,8 +50,7 @@ MAX_PIXELS = 1_000_000
 def check(data: bytes) -> str:
     """Run one input; return the outcome's name, raise on a contract violation."""
     try:
-        image = (decode_module.decode(data, MAX_PIXELS) if MAX_PIXELS
-                 else decode_module.decode(data))
+        image = decode_module.decode(data, MAX_PIXELS) if MAX_PIXELS else decode_module.decode(data)
     except InvalidImageFormat:
         return "InvalidImageFormat"
     except ImageTooLarge:

@@ -93,14 +93,37 @@ class Capture(logging.Handler):
 
 MALFORMED = st.one_of(
     st.binary(max_size=64),
-    st.sampled_from([b"", b"null", b"[]", b"1", b'"x"', b"{", b'{"a":}', b"\xef\xbb\xbf{}",
-                     "{}".encode("utf-16"), b"{}\x00", b'{"Image": {"Bytes": "' + b"A" * 7 + b'"}}',
-                     b'{"MaxResults": 1' + b"0" * 5000 + b"}", b'{"MaxResults": 1e400}',
-                     b'{"MaxResults": NaN}', b'{"MaxResults": -Infinity}',
-                     b'{"CollectionId": "\\ud800"}', b'{"CollectionId": "a", "CollectionId": 1}']),
-    st.integers(1, 200_000).flatmap(lambda n: st.sampled_from([
-        b"[" * n + b"]" * n, b'{"a":' * n + b"1" + b"}" * n, b"[" * n,
-        b'{"Image": ' * n + b"{}" + b"}" * n])),
+    st.sampled_from(
+        [
+            b"",
+            b"null",
+            b"[]",
+            b"1",
+            b'"x"',
+            b"{",
+            b'{"a":}',
+            b"\xef\xbb\xbf{}",
+            "{}".encode("utf-16"),
+            b"{}\x00",
+            b'{"Image": {"Bytes": "' + b"A" * 7 + b'"}}',
+            b'{"MaxResults": 1' + b"0" * 5000 + b"}",
+            b'{"MaxResults": 1e400}',
+            b'{"MaxResults": NaN}',
+            b'{"MaxResults": -Infinity}',
+            b'{"CollectionId": "\\ud800"}',
+            b'{"CollectionId": "a", "CollectionId": 1}',
+        ]
+    ),
+    st.integers(1, 200_000).flatmap(
+        lambda n: st.sampled_from(
+            [
+                b"[" * n + b"]" * n,
+                b'{"a":' * n + b"1" + b"}" * n,
+                b"[" * n,
+                b'{"Image": ' * n + b"{}" + b"}" * n,
+            ]
+        )
+    ),
 )
 
 
@@ -114,13 +137,24 @@ class Req:
     sign: bool
 
     def describe(self) -> str:
-        body = self.body if len(self.body) <= 300 else (
-            self.body[:200] + f"...<{len(self.body)} bytes, sha1 "
-            f"{hashlib.sha1(self.body).hexdigest()[:12]}>...".encode() + self.body[-40:])
-        headers = [(k, v if len(v) <= 100 else v[:60] + f"...<{len(v)} bytes>".encode())
-                   for k, v in self.headers]
-        return (f"POST {self.path}?{self.query.decode('latin-1')} keyed={self.keyed} "
-                f"signed={self.sign}\n  headers={headers}\n  body={body!r}")
+        body = (
+            self.body
+            if len(self.body) <= 300
+            else (
+                self.body[:200]
+                + f"...<{len(self.body)} bytes, sha1 "
+                f"{hashlib.sha1(self.body).hexdigest()[:12]}>...".encode()
+                + self.body[-40:]
+            )
+        )
+        headers = [
+            (k, v if len(v) <= 100 else v[:60] + f"...<{len(v)} bytes>".encode())
+            for k, v in self.headers
+        ]
+        return (
+            f"POST {self.path}?{self.query.decode('latin-1')} keyed={self.keyed} "
+            f"signed={self.sign}\n  headers={headers}\n  body={body!r}"
+        )
 
 
 @st.composite
@@ -133,55 +167,143 @@ def requests(draw: st.DrawFn) -> Req:
     keyed = percent() >= 80
     sign = keyed and draw(st.booleans())
     if percent() >= 92:  # the native redaction endpoint
-        query = draw(st.dictionaries(
-            st.sampled_from(["mode", "faces", "collection", "threshold", "plates", "x"]),
-            st.one_of(st.sampled_from(["blur", "pixelate", "fill", "all", "except", "only",
-                                       "fuzz1", "nan", "inf", "-1", "1e999", "99", "", "1",
-                                       "true"]),
-                      texts(max_size=6)), max_size=4))
+        query = draw(
+            st.dictionaries(
+                st.sampled_from(["mode", "faces", "collection", "threshold", "plates", "x"]),
+                st.one_of(
+                    st.sampled_from(
+                        [
+                            "blur",
+                            "pixelate",
+                            "fill",
+                            "all",
+                            "except",
+                            "only",
+                            "fuzz1",
+                            "nan",
+                            "inf",
+                            "-1",
+                            "1e999",
+                            "99",
+                            "",
+                            "1",
+                            "true",
+                        ]
+                    ),
+                    texts(max_size=6),
+                ),
+                max_size=4,
+            )
+        )
         q = "&".join(f"{k}={v}" for k, v in query.items()).encode("utf-8", "surrogatepass")
-        body = base64.b64decode(draw(images())) if percent() < 80 else draw(
-            st.binary(max_size=64))
+        body = base64.b64decode(draw(images())) if percent() < 80 else draw(st.binary(max_size=64))
         return Req("/oculi/redact", q, [], body, keyed, sign)
     name = draw(st.sampled_from(SERVED_OPS if percent() < 80 else ALL_OPS))
-    target = f"RekognitionService.{name}" if percent() < 85 else draw(st.one_of(
-        st.sampled_from(["", "RekognitionService.", "rekognitionservice.DetectFaces",
-                         "RekognitionService.DetectFaces ", "RekognitionService.__init__",
-                         "RekognitionService.DetectFaces\x00", "X.DetectFaces"]),
-        texts(max_size=30)))
+    target = (
+        f"RekognitionService.{name}"
+        if percent() < 85
+        else draw(
+            st.one_of(
+                st.sampled_from(
+                    [
+                        "",
+                        "RekognitionService.",
+                        "rekognitionservice.DetectFaces",
+                        "RekognitionService.DetectFaces ",
+                        "RekognitionService.__init__",
+                        "RekognitionService.DetectFaces\x00",
+                        "X.DetectFaces",
+                    ]
+                ),
+                texts(max_size=30),
+            )
+        )
+    )
     if percent() < 80:
         body = encode(draw(op_params(name)), draw(st.integers(0, 3)))
     else:
         body = draw(MALFORMED)
-    headers: list[tuple[bytes, bytes]] = [(b"content-type", draw(st.sampled_from(
-        [b"application/x-amz-json-1.1", b"application/json", b"", b"text/plain\xff"])))]
+    headers: list[tuple[bytes, bytes]] = [
+        (
+            b"content-type",
+            draw(
+                st.sampled_from(
+                    [b"application/x-amz-json-1.1", b"application/json", b"", b"text/plain\xff"]
+                )
+            ),
+        )
+    ]
     if target or draw(st.booleans()):
         headers.append((b"x-amz-target", target.encode("utf-8", "surrogatepass")))
-    length = "right" if percent() < 75 else draw(st.sampled_from([
-        "none", "zero", "bigger", "smaller", "huge", "super2", "long", "neg", "junk"]))
-    value = {"right": str(len(body)), "zero": "0", "bigger": str(len(body) + 10),
-             "smaller": str(max(len(body) - 1, 0)), "huge": str(2**64), "super2": "\xb2",
-             "long": "9" * 5000, "neg": "-1", "junk": " 12 "}.get(length)
+    length = (
+        "right"
+        if percent() < 75
+        else draw(
+            st.sampled_from(
+                ["none", "zero", "bigger", "smaller", "huge", "super2", "long", "neg", "junk"]
+            )
+        )
+    )
+    value = {
+        "right": str(len(body)),
+        "zero": "0",
+        "bigger": str(len(body) + 10),
+        "smaller": str(max(len(body) - 1, 0)),
+        "huge": str(2**64),
+        "super2": "\xb2",
+        "long": "9" * 5000,
+        "neg": "-1",
+        "junk": " 12 ",
+    }.get(length)
     if value is not None:
         headers.append((b"content-length", value.encode("latin-1")))
     if keyed and not sign:
-        headers.append((b"authorization", draw(st.one_of(
-            texts(max_size=40).map(lambda s: s.encode("utf-8", "surrogatepass")),
-            st.sampled_from([b"AWS4-HMAC-SHA256 Credential=AKIDFUZZ/20240101/us-east-1/"
-                             b"rekognition/aws4_request, SignedHeaders=host;x-amz-date, "
-                             b"Signature=00", b"AWS4-HMAC-SHA256 ", b"AWS4-HMAC-SHA256 a=b,,",
-                             b"AWS4-HMAC-SHA256 Credential=\xff/x, SignedHeaders=;, "
-                             b"Signature=\xe9"])))))
+        headers.append(
+            (
+                b"authorization",
+                draw(
+                    st.one_of(
+                        texts(max_size=40).map(lambda s: s.encode("utf-8", "surrogatepass")),
+                        st.sampled_from(
+                            [
+                                b"AWS4-HMAC-SHA256 Credential=AKIDFUZZ/20240101/us-east-1/"
+                                b"rekognition/aws4_request, SignedHeaders=host;x-amz-date, "
+                                b"Signature=00",
+                                b"AWS4-HMAC-SHA256 ",
+                                b"AWS4-HMAC-SHA256 a=b,,",
+                                b"AWS4-HMAC-SHA256 Credential=\xff/x, SignedHeaders=;, "
+                                b"Signature=\xe9",
+                            ]
+                        ),
+                    )
+                ),
+            )
+        )
         if draw(st.booleans()):
-            headers.append((b"x-amz-date", draw(st.sampled_from(
-                [b"20240101T000000Z", b"99991231T235959Z", b"0", b"\xff" * 4]))))
+            headers.append(
+                (
+                    b"x-amz-date",
+                    draw(
+                        st.sampled_from(
+                            [b"20240101T000000Z", b"99991231T235959Z", b"0", b"\xff" * 4]
+                        )
+                    ),
+                )
+            )
     return Req("/", b"", headers, body, keyed, sign)
 
 
 def signed_headers(req: Req) -> list[tuple[bytes, bytes]]:
-    aws = AWSRequest(method="POST", url="http://oculi.test/", data=req.body,
-                     headers={k.decode("latin-1"): v.decode("latin-1") for k, v in req.headers
-                              if k != b"content-length"})
+    aws = AWSRequest(
+        method="POST",
+        url="http://oculi.test/",
+        data=req.body,
+        headers={
+            k.decode("latin-1"): v.decode("latin-1")
+            for k, v in req.headers
+            if k != b"content-length"
+        },
+    )
     SigV4Auth(Credentials(ACCESS_KEY, SECRET), "rekognition", "us-east-1").add_auth(aws)
     out = [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in aws.headers.items()]
     return out + [(k, v) for k, v in req.headers if k == b"content-length"]
@@ -189,14 +311,23 @@ def signed_headers(req: Req) -> list[tuple[bytes, bytes]]:
 
 # ---- driving the app ---------------------------------------------------------------------
 
-async def asgi_call(app: Any, req: Req, headers: list[tuple[bytes, bytes]]
-                    ) -> tuple[int, bytes]:
-    scope = {"type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1",
-             "method": "POST", "scheme": "http", "path": req.path,
-             "raw_path": req.path.encode(), "query_string": req.query, "root_path": "",
-             "headers": [(b"host", b"oculi.test"), *headers], "client": ("127.0.0.1", 1234),
-             "server": ("oculi.test", 80)}
-    chunks = [req.body[i:i + 65536] for i in range(0, len(req.body), 65536)] or [b""]
+
+async def asgi_call(app: Any, req: Req, headers: list[tuple[bytes, bytes]]) -> tuple[int, bytes]:
+    scope = {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": "POST",
+        "scheme": "http",
+        "path": req.path,
+        "raw_path": req.path.encode(),
+        "query_string": req.query,
+        "root_path": "",
+        "headers": [(b"host", b"oculi.test"), *headers],
+        "client": ("127.0.0.1", 1234),
+        "server": ("oculi.test", 80),
+    }
+    chunks = [req.body[i : i + 65536] for i in range(0, len(req.body), 65536)] or [b""]
     sent: list[dict[str, Any]] = []
 
     async def receive() -> dict[str, Any]:
@@ -217,11 +348,18 @@ async def asgi_call(app: Any, req: Req, headers: list[tuple[bytes, bytes]]
 
 class Harness:
     def __init__(self, data_dir: Path, slow_s: float) -> None:
-        settings_ = Settings(data_dir=data_dir, s3_endpoint_url="http://127.0.0.1:9",
-                             workers=2, match_floor=80.0)
+        settings_ = Settings(
+            data_dir=data_dir, s3_endpoint_url="http://127.0.0.1:9", workers=2, match_floor=80.0
+        )
         ctx = ServiceContext(settings_)
-        keys = {ACCESS_KEY: KeySpec(ACCESS_KEY, SECRET, allow=("*",), collections={
-            "read": ("*",), "write": ("fuzz*",), "search": ("fuzz*",)})}
+        keys = {
+            ACCESS_KEY: KeySpec(
+                ACCESS_KEY,
+                SECRET,
+                allow=("*",),
+                collections={"read": ("*",), "write": ("fuzz*",), "search": ("fuzz*",)},
+            )
+        }
         self.open_app = build_app(ctx, {})
         self.keyed_app = build_app(ctx, keys)
         self.capture = Capture()
@@ -243,20 +381,36 @@ class Harness:
     def setup_state(self) -> None:
         """A collection with one indexed face and a user holding it, so that the list,
         search and user operations reach their deep paths."""
+
         def call(op: str, params: dict[str, Any]) -> dict[str, Any]:
             body = json.dumps(params).encode()
-            status, out = self.send(Req("/", b"", [(b"x-amz-target", (
-                "RekognitionService." + op).encode())], body, False, False))
+            status, out = self.send(
+                Req(
+                    "/",
+                    b"",
+                    [(b"x-amz-target", ("RekognitionService." + op).encode())],
+                    body,
+                    False,
+                    False,
+                )
+            )
             doc = json.loads(out)
             print(f"  setup {op}: {status} {str(doc)[:100]}", flush=True)
             return doc
+
         call("CreateCollection", {"CollectionId": "fuzz1"})
-        done = call("IndexFaces", {"CollectionId": "fuzz1", "Image": {"Bytes": b64(FACE)},
-                                   "ExternalImageId": "seed", "QualityFilter": "NONE"})
+        done = call(
+            "IndexFaces",
+            {
+                "CollectionId": "fuzz1",
+                "Image": {"Bytes": b64(FACE)},
+                "ExternalImageId": "seed",
+                "QualityFilter": "NONE",
+            },
+        )
         face_id = done["FaceRecords"][0]["Face"]["FaceId"]
         call("CreateUser", {"CollectionId": "fuzz1", "UserId": "u1"})
-        call("AssociateFaces", {"CollectionId": "fuzz1", "UserId": "u1",
-                                "FaceIds": [face_id]})
+        call("AssociateFaces", {"CollectionId": "fuzz1", "UserId": "u1", "FaceIds": [face_id]})
         strategies.KNOWN_IDS[2] = face_id
 
     def check(self, req: Req) -> None:
@@ -265,8 +419,7 @@ class Harness:
         try:
             status, body = self.send(req)
         except Exception as e:  # the app itself raised: Starlette would answer 500
-            self.findings.add(f"app raised {type(e).__name__}: {str(e)[:100]}",
-                              req.describe())
+            self.findings.add(f"app raised {type(e).__name__}: {str(e)[:100]}", req.describe())
             return
         elapsed = time.perf_counter() - start
         f = self.findings
@@ -298,8 +451,13 @@ def main() -> None:
         try:
             harness.setup_state()
 
-            @settings(max_examples=args.examples, deadline=None, database=None,
-                      derandomize=False, suppress_health_check=list(HealthCheck))
+            @settings(
+                max_examples=args.examples,
+                deadline=None,
+                database=None,
+                derandomize=False,
+                suppress_health_check=list(HealthCheck),
+            )
             @given(requests())
             def fuzz(req: Req) -> None:
                 harness.check(req)
@@ -312,14 +470,18 @@ def main() -> None:
     f = harness.findings
     wall = time.monotonic() - started
     statuses = ", ".join(f"{k}={v}" for k, v in sorted(f.statuses.items()))
-    print(f"[http] DONE: {f.requests} requests in {wall:.0f}s; statuses: {statuses}; "
-          f"slowest {f.slowest:.2f}s; distinct failures: {len(f.by_key)}", flush=True)
+    print(
+        f"[http] DONE: {f.requests} requests in {wall:.0f}s; statuses: {statuses}; "
+        f"slowest {f.slowest:.2f}s; distinct failures: {len(f.by_key)}",
+        flush=True,
+    )
     out = Path(args.artifacts)
     for i, (key, (_, request)) in enumerate(sorted(f.by_key.items())):
         print(f"\n--- failure {i + 1}: {key}\n{request}", flush=True)
         out.mkdir(parents=True, exist_ok=True)
-        (out / f"http-failure-{i + 1}.txt").write_text(f"{key}\n{request}\n",
-                                                       errors="backslashreplace")
+        (out / f"http-failure-{i + 1}.txt").write_text(
+            f"{key}\n{request}\n", errors="backslashreplace"
+        )
     sys.exit(1 if f.by_key else 0)
 
 

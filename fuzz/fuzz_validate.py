@@ -42,11 +42,50 @@ from common import Tally  # noqa: E402
 
 TALLY: Tally
 OPERATIONS = sorted(spec.service_model().operation_names)
-WEIRD_STRINGS = ("", " ", "a", "\x00", "\ud800", "\udfff", "\U0001f600", "é", "aws:x",
-                 "../../etc/passwd", "a" * 256, "A" * 1025, "%s%n", "\n", "*", "[", "\\")
-WEIRD_VALUES: tuple[Any, ...] = (None, True, False, 0, -1, 1, 2**31, -(2**63) - 1, 2**64,
-                                 10**300, 0.5, -0.0, math.nan, math.inf, -math.inf, 1e308,
-                                 "", "\ud800", [], {}, [None], {"": None}, [[[[]]]])
+WEIRD_STRINGS = (
+    "",
+    " ",
+    "a",
+    "\x00",
+    "\ud800",
+    "\udfff",
+    "\U0001f600",
+    "é",
+    "aws:x",
+    "../../etc/passwd",
+    "a" * 256,
+    "A" * 1025,
+    "%s%n",
+    "\n",
+    "*",
+    "[",
+    "\\",
+)
+WEIRD_VALUES: tuple[Any, ...] = (
+    None,
+    True,
+    False,
+    0,
+    -1,
+    1,
+    2**31,
+    -(2**63) - 1,
+    2**64,
+    10**300,
+    0.5,
+    -0.0,
+    math.nan,
+    math.inf,
+    -math.inf,
+    1e308,
+    "",
+    "\ud800",
+    [],
+    {},
+    [None],
+    {"": None},
+    [[[[]]]],
+)
 BOTOCORE = ParamValidator()
 
 
@@ -79,8 +118,10 @@ class Gen:
         if t == "map":
             n = self.length(meta, 4)
             # JSON object keys are always strings.
-            return {self.string(shape.key.metadata): self.value(shape.value, depth + 1)
-                    for _ in range(n)}
+            return {
+                self.string(shape.key.metadata): self.value(shape.value, depth + 1)
+                for _ in range(n)
+            }
         if t == "string":
             enum = getattr(shape, "enum", None) or []
             if enum and self.fdp.ConsumeIntInRange(0, 3):
@@ -116,9 +157,11 @@ class Gen:
         if mode == 2 and meta.get("max") is not None and meta["max"] <= 70_000:
             ch = str(self.pick(("a", "1", "é", "\ud800", " ")))
             return ch * int(self.pick((meta["max"], meta["max"] + 1)))
-        return self.fdp.ConsumeUnicodeNoSurrogates(self.fdp.ConsumeIntInRange(0, 64)) \
-            if self.fdp.ConsumeBool() else self.fdp.ConsumeUnicode(
-                self.fdp.ConsumeIntInRange(0, 64))
+        return (
+            self.fdp.ConsumeUnicodeNoSurrogates(self.fdp.ConsumeIntInRange(0, 64))
+            if self.fdp.ConsumeBool()
+            else self.fdp.ConsumeUnicode(self.fdp.ConsumeIntInRange(0, 64))
+        )
 
     def number(self, meta: dict[str, Any], integer: bool) -> Any:
         lo, hi = meta.get("min"), meta.get("max")
@@ -127,20 +170,48 @@ class Gen:
             if bound is not None:
                 edges += [bound, bound - 1, bound + 1]
         if not integer:
-            edges += [0.5, math.nan, math.inf, -math.inf, 1e-320, -0.0, 1e308,
-                      self.fdp.ConsumeRegularFloat()]
-        v = self.pick(edges) if self.fdp.ConsumeIntInRange(0, 3) else \
-            self.fdp.ConsumeIntInRange(-(2**40), 2**40)
-        return float(v) if not integer and isinstance(v, int) and v < 2**1000 and \
-            self.fdp.ConsumeBool() else v
+            edges += [
+                0.5,
+                math.nan,
+                math.inf,
+                -math.inf,
+                1e-320,
+                -0.0,
+                1e308,
+                self.fdp.ConsumeRegularFloat(),
+            ]
+        v = (
+            self.pick(edges)
+            if self.fdp.ConsumeIntInRange(0, 3)
+            else self.fdp.ConsumeIntInRange(-(2**40), 2**40)
+        )
+        return (
+            float(v)
+            if not integer and isinstance(v, int) and v < 2**1000 and self.fdp.ConsumeBool()
+            else v
+        )
 
     def blob(self, meta: dict[str, Any]) -> Any:
         import base64
 
         mode = self.fdp.ConsumeIntInRange(0, 7)
         if mode == 0:
-            return self.pick(("", "=", "====", "AAA", "AA==", "A===", "!!!!", " AAAA",
-                              "AA\nAA", "\ud800AAA", "AAAA" * 3 + "=", "AA=A"))
+            return self.pick(
+                (
+                    "",
+                    "=",
+                    "====",
+                    "AAA",
+                    "AA==",
+                    "A===",
+                    "!!!!",
+                    " AAAA",
+                    "AA\nAA",
+                    "\ud800AAA",
+                    "AAAA" * 3 + "=",
+                    "AA=A",
+                )
+            )
         if mode == 1 and meta.get("max") and self.fdp.ConsumeIntInRange(0, 63) == 0:
             n = int(meta["max"]) + self.fdp.ConsumeIntInRange(-1, 1)
             return base64.b64encode(b"\0" * n).decode()  # at the size limit, either side
@@ -148,14 +219,17 @@ class Gen:
         text = base64.b64encode(raw).decode()
         if mode == 2 and text:
             cut = self.fdp.ConsumeIntInRange(0, len(text) - 1)
-            text = text[:cut] + self.fdp.ConsumeUnicode(2) + text[cut + 1:]
+            text = text[:cut] + self.fdp.ConsumeUnicode(2) + text[cut + 1 :]
         return text
 
     def wrong(self, depth: int) -> Any:
         v = self.pick(WEIRD_VALUES)
         if depth < 4 and self.fdp.ConsumeIntInRange(0, 7) == 0:
-            return [self.wrong(depth + 1)] if self.fdp.ConsumeBool() else {
-                self.string(None): self.wrong(depth + 1)}
+            return (
+                [self.wrong(depth + 1)]
+                if self.fdp.ConsumeBool()
+                else {self.string(None): self.wrong(depth + 1)}
+            )
         return v
 
 
@@ -235,10 +309,17 @@ def test_one_input(data: bytes) -> None:
 def fill_corpus(corpus: Path) -> None:
     if any(corpus.iterdir()):
         return
-    docs = [b'{"Image": {"Bytes": "AAAA"}}', b'{"CollectionId": "c1"}', b"{}", b"[]",
-            b'{"Image": {"S3Object": {"Bucket": "b", "Name": "k"}}, "Attributes": ["ALL"]}',
-            b'{"MaxResults": 4096, "NextToken": "eyJ4Ijp9"}', b'{"FaceMatchThreshold": 1e999}',
-            b'{"CollectionId": "c", "FaceIds": ["x"], "UserId": "u"}', b"[" * 60 + b"]" * 60]
+    docs = [
+        b'{"Image": {"Bytes": "AAAA"}}',
+        b'{"CollectionId": "c1"}',
+        b"{}",
+        b"[]",
+        b'{"Image": {"S3Object": {"Bucket": "b", "Name": "k"}}, "Attributes": ["ALL"]}',
+        b'{"MaxResults": 4096, "NextToken": "eyJ4Ijp9"}',
+        b'{"FaceMatchThreshold": 1e999}',
+        b'{"CollectionId": "c", "FaceIds": ["x"], "UserId": "u"}',
+        b"[" * 60 + b"]" * 60,
+    ]
     n = 0
     for i in range(len(OPERATIONS)):
         for doc in docs:

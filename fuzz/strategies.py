@@ -29,8 +29,9 @@ def face_jpeg(width: int) -> bytes:
 
 
 FACE = face_jpeg(240)  # big enough for a face to pass QualityFilter AUTO
-IMAGES = [FACE, face_jpeg(48)] + [v for k, v in craft.small_seeds().items()
-                                  if "bomb" not in k and "many-scans" not in k]
+IMAGES = [FACE, face_jpeg(48)] + [
+    v for k, v in craft.small_seeds().items() if "bomb" not in k and "many-scans" not in k
+]
 
 
 # Hypothesis leaves lone surrogates out of text by default; JSON can carry them.
@@ -41,13 +42,21 @@ def texts(max_size: int | None = None) -> st.SearchStrategy[str]:
     """Any text, one time in four with a lone surrogate spliced in."""
     plain = st.text(CHARS, max_size=max_size)
     spliced = st.tuples(plain, st.sampled_from(["\ud800", "\udfff", "\udc80"])).map(
-        lambda t: (t[0][: len(t[0]) // 2] + t[1] + t[0][len(t[0]) // 2:])[:max_size or None])
+        lambda t: (t[0][: len(t[0]) // 2] + t[1] + t[0][len(t[0]) // 2 :])[: max_size or None]
+    )
     return st.one_of(plain, plain, plain, spliced)
 
 
-WRONG = st.one_of(st.none(), st.booleans(), st.integers(), st.floats(),
-                  texts(max_size=8), st.just([]), st.just({}),
-                  st.sampled_from([10**400, -(10**400), 2**63, math.nan, math.inf, "\ud800"]))
+WRONG = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(),
+    st.floats(),
+    texts(max_size=8),
+    st.just([]),
+    st.just({}),
+    st.sampled_from([10**400, -(10**400), 2**63, math.nan, math.inf, "\ud800"]),
+)
 
 
 def b64(data: bytes) -> str:
@@ -60,22 +69,33 @@ def images(draw: st.DrawFn) -> str:
     kind = draw(st.integers(0, 5))
     if kind == 1:  # mutated bytes
         pos = draw(st.integers(0, max(len(data) - 1, 0)))
-        data = data[:pos] + draw(st.binary(max_size=8)) + data[pos + 8:]
+        data = data[:pos] + draw(st.binary(max_size=8)) + data[pos + 8 :]
     elif kind == 2:
-        data = data[:draw(st.integers(0, len(data)))]
+        data = data[: draw(st.integers(0, len(data)))]
     elif kind == 3:
         side = draw(st.sampled_from(craft.EDGE_SIDES))
-        data = (craft.set_png_size(data, side, side) if data.startswith(craft.PNG_SIG)
-                else craft.set_jpeg_size(data, side, side))
+        data = (
+            craft.set_png_size(data, side, side)
+            if data.startswith(craft.PNG_SIG)
+            else craft.set_jpeg_size(data, side, side)
+        )
     return b64(data)
 
 
 def page_tokens() -> st.SearchStrategy[str]:
-    values = st.one_of(st.integers(), st.sampled_from([10**30, -1, 2**63, "\ud800", "", "\x00",
-                                                      None, [], 1.5, True, "zzz"]),
-                       texts(max_size=20))
-    return st.one_of(values.map(lambda v: base64.urlsafe_b64encode(
-        json.dumps(v).encode("utf-8", "surrogatepass")).decode()), texts(max_size=40))
+    values = st.one_of(
+        st.integers(),
+        st.sampled_from([10**30, -1, 2**63, "\ud800", "", "\x00", None, [], 1.5, True, "zzz"]),
+        texts(max_size=20),
+    )
+    return st.one_of(
+        values.map(
+            lambda v: base64.urlsafe_b64encode(
+                json.dumps(v).encode("utf-8", "surrogatepass")
+            ).decode()
+        ),
+        texts(max_size=40),
+    )
 
 
 _strategies: dict[str, st.SearchStrategy[Any]] = {}
@@ -96,14 +116,17 @@ def for_shape(shape: Shape, depth: int = 0) -> st.SearchStrategy[Any]:
         strat = st.one_of(good, good, good, dropped, extra)
     elif t == "list":
         hi = meta.get("max")
-        strat = st.lists(for_shape(shape.member, depth + 1),
-                         max_size=min(hi + 1 if hi is not None else 4, 6))
+        strat = st.lists(
+            for_shape(shape.member, depth + 1), max_size=min(hi + 1 if hi is not None else 4, 6)
+        )
     elif t == "map":
-        strat = st.dictionaries(texts(max_size=10), for_shape(shape.value, depth + 1),
-                                max_size=3)
+        strat = st.dictionaries(texts(max_size=10), for_shape(shape.value, depth + 1), max_size=3)
     elif t == "string":
-        if shape.name == "PaginationToken" or shape.name.endswith("Token") and "NextToken" in \
-                shape.name:
+        if (
+            shape.name == "PaginationToken"
+            or shape.name.endswith("Token")
+            and "NextToken" in shape.name
+        ):
             strat = page_tokens()
         elif getattr(shape, "enum", None):
             strat = st.one_of(st.sampled_from(shape.enum), texts(max_size=8))
@@ -116,16 +139,24 @@ def for_shape(shape: Shape, depth: int = 0) -> st.SearchStrategy[Any]:
     elif t in ("integer", "long"):
         lo, hi = meta.get("min"), meta.get("max")
         edges = [v for b in (lo, hi) if b is not None for v in (b - 1, b, b + 1)]
-        strat = st.one_of(st.integers(min_value=lo, max_value=hi),
-                          st.sampled_from(edges + [0, 2**63, 10**30, -(2**63) - 1]))
+        strat = st.one_of(
+            st.integers(min_value=lo, max_value=hi),
+            st.sampled_from(edges + [0, 2**63, 10**30, -(2**63) - 1]),
+        )
     elif t in ("float", "double"):
-        strat = st.one_of(st.floats(-1, 101), st.floats(),
-                          st.sampled_from([10**400, 1e308, -0.0, 100, 0]))
+        strat = st.one_of(
+            st.floats(-1, 101), st.floats(), st.sampled_from([10**400, 1e308, -0.0, 100, 0])
+        )
     elif t == "boolean":
         strat = st.booleans()
     elif t == "blob":
-        strat = st.one_of(images(), images(), st.binary(max_size=40).map(b64),
-                          texts(max_size=12), st.sampled_from(["A", "AA=", "====", "A\nAAA"]))
+        strat = st.one_of(
+            images(),
+            images(),
+            st.binary(max_size=40).map(b64),
+            texts(max_size=12),
+            st.sampled_from(["A", "AA=", "====", "A\nAAA"]),
+        )
     else:
         strat = texts(max_size=20)
     # About one node in twelve gets a wrong type: enough to reach every type check, rare
@@ -137,13 +168,14 @@ def op_params(name: str) -> st.SearchStrategy[Any]:
     if name not in _strategies:
         op = spec.operation(name)
         # The top level stays an object (the server's own check covers the rest).
-        _strategies[name] = for_shape(op.input_shape).filter(
-            lambda v: isinstance(v, dict)) if op and op.input_shape else st.just({})
+        _strategies[name] = (
+            for_shape(op.input_shape).filter(lambda v: isinstance(v, dict))
+            if op and op.input_shape
+            else st.just({})
+        )
     return _strategies[name]
 
 
 def encode(value: Any, how: int) -> bytes:
     text = json.dumps(value, ensure_ascii=how % 2 == 0, allow_nan=True)
     return text.encode("utf-8", "surrogatepass")
-
-

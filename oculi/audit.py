@@ -46,8 +46,9 @@ THRESHOLD_FIELDS = ("FaceMatchThreshold", "SimilarityThreshold", "UserMatchThres
 
 def _digest(record: dict[str, Any]) -> str:
     body = {k: v for k, v in record.items() if k != "hash"}
-    return hashlib.sha256(json.dumps(body, sort_keys=True, separators=(",", ":")).encode()
-                          ).hexdigest()
+    return hashlib.sha256(
+        json.dumps(body, sort_keys=True, separators=(",", ":")).encode()
+    ).hexdigest()
 
 
 @dataclass(frozen=True)
@@ -105,11 +106,17 @@ class AuditLog:
         try:
             for n, rec in enumerate(self.records(), 1):
                 if rec.get("seq") != n:
-                    return Verification(False, n - 1, prev, f"record {n}: sequence number "
-                                        f"{rec.get('seq')} (a record was removed or inserted)")
+                    return Verification(
+                        False,
+                        n - 1,
+                        prev,
+                        f"record {n}: sequence number "
+                        f"{rec.get('seq')} (a record was removed or inserted)",
+                    )
                 if rec.get("prev") != prev:
-                    return Verification(False, n - 1, prev,
-                                        f"record {n}: chain broken (previous hash differs)")
+                    return Verification(
+                        False, n - 1, prev, f"record {n}: chain broken (previous hash differs)"
+                    )
                 if _digest(rec) != rec.get("hash"):
                     return Verification(False, n - 1, prev, f"record {n}: contents were edited")
                 prev = rec["hash"]
@@ -117,19 +124,33 @@ class AuditLog:
             return Verification(False, n, prev, f"record {n + 1}: not valid JSON ({e})")
         count, head = self._read_head()
         if (count, head) != (n, prev):
-            return Verification(False, n, prev, f"head says {count} records ending {head[:12]}, "
-                                f"the log has {n} ending {prev[:12]} (records cut off the end?)")
+            return Verification(
+                False,
+                n,
+                prev,
+                f"head says {count} records ending {head[:12]}, "
+                f"the log has {n} ending {prev[:12]} (records cut off the end?)",
+            )
         return Verification(True, n, prev)
 
 
-def event_for(operation: str, params: dict[str, Any], result: dict[str, Any] | None,
-              error: str | None, access_key: str | None, source: str | None,
-              request_id: str) -> dict[str, Any]:
+def event_for(
+    operation: str,
+    params: dict[str, Any],
+    result: dict[str, Any] | None,
+    error: str | None,
+    access_key: str | None,
+    source: str | None,
+    request_id: str,
+) -> dict[str, Any]:
     """The audit fields of one call (no images, no embeddings)."""
     count_field = AUDITED.get(operation)
     event: dict[str, Any] = {
-        "operation": operation, "request_id": request_id, "access_key": access_key,
-        "source": source, "collection": params.get("CollectionId"),
+        "operation": operation,
+        "request_id": request_id,
+        "access_key": access_key,
+        "source": source,
+        "collection": params.get("CollectionId"),
         "outcome": error or "OK",
     }
     for name in THRESHOLD_FIELDS:

@@ -25,20 +25,36 @@ def _cmd_models(args: argparse.Namespace) -> int:
             return 1
     rows = []
     for s in CATALOGUE.values():
-        rows.append({
-            "name": s.name, "task": s.task, "source": f"{s.carrier.package}=={s.carrier.version}",
-            "file": s.member, "sha256": s.member_sha256, "licence": s.licence,
-            "upstream": s.upstream, "accuracy": s.accuracy, "homepage": s.carrier.homepage,
-            "installed": is_ready(s, model_dir),
-        })
+        rows.append(
+            {
+                "name": s.name,
+                "task": s.task,
+                "source": f"{s.carrier.package}=={s.carrier.version}",
+                "file": s.member,
+                "sha256": s.member_sha256,
+                "licence": s.licence,
+                "upstream": s.upstream,
+                "accuracy": s.accuracy,
+                "homepage": s.carrier.homepage,
+                "installed": is_ready(s, model_dir),
+            }
+        )
     if args.json:
         print(json.dumps(rows, indent=2))
         return 0
     print(f"models in {model_dir}")
     for r in rows:
         print(f"\n{r['name']}  [{'installed' if r['installed'] else 'not installed'}]")
-        for k in ("task", "source", "homepage", "file", "sha256", "licence", "upstream",
-                  "accuracy"):
+        for k in (
+            "task",
+            "source",
+            "homepage",
+            "file",
+            "sha256",
+            "licence",
+            "upstream",
+            "accuracy",
+        ):
             print(f"  {k:8} {r[k]}")
     return 0
 
@@ -47,8 +63,19 @@ def _settings(args: argparse.Namespace):  # -> Settings
     from oculi.settings import Settings
 
     s = Settings()
-    for name in ("host", "port", "detector", "threads", "device", "workers", "match_floor",
-                 "queue_per_worker", "store_url", "qdrant", "keep_images"):
+    for name in (
+        "host",
+        "port",
+        "detector",
+        "threads",
+        "device",
+        "workers",
+        "match_floor",
+        "queue_per_worker",
+        "store_url",
+        "qdrant",
+        "keep_images",
+    ):
         v = getattr(args, name, None)
         if v is not None:
             setattr(s, name, v)
@@ -80,9 +107,12 @@ def _cmd_serve(args: argparse.Namespace) -> int:
         print(f"error: {e}", file=sys.stderr)
         return 2
     if not keys and not is_loopback(s.host):
-        print(f"error: refusing to listen on {s.host} without access keys; configure keys "
-              "(--keys-file or OCULI_ACCESS_KEY_ID/OCULI_SECRET_ACCESS_KEY) or bind to "
-              "127.0.0.1", file=sys.stderr)
+        print(
+            f"error: refusing to listen on {s.host} without access keys; configure keys "
+            "(--keys-file or OCULI_ACCESS_KEY_ID/OCULI_SECRET_ACCESS_KEY) or bind to "
+            "127.0.0.1",
+            file=sys.stderr,
+        )
         return 2
     s.data_dir.mkdir(parents=True, exist_ok=True)
     ctx = ServiceContext(s)
@@ -92,11 +122,18 @@ def _cmd_serve(args: argparse.Namespace) -> int:
     except ModelFetchError as e:
         print(f"error: {e}", file=sys.stderr)
         return 1
-    auth = (f"SigV4 required ({len(keys)} access key(s))" if keys
-            else "no access keys configured: authentication is off, loopback only")
+    auth = (
+        f"SigV4 required ({len(keys)} access key(s))"
+        if keys
+        else "no access keys configured: authentication is off, loopback only"
+    )
     scheme = "https" if s.tls_cert else "http"
-    print(f"oculi {__version__} serving Rekognition on {scheme}://{s.host}:{s.port} "
-          f"(data {s.data_dir}; {auth})", file=sys.stderr, flush=True)
+    print(
+        f"oculi {__version__} serving Rekognition on {scheme}://{s.host}:{s.port} "
+        f"(data {s.data_dir}; {auth})",
+        file=sys.stderr,
+        flush=True,
+    )
     from oculi.service.retention import start_sweeper
 
     swept = ctx.collections().sweep_images()
@@ -106,10 +143,15 @@ def _cmd_serve(args: argparse.Namespace) -> int:
     if bool(s.tls_cert) != bool(s.tls_key):
         print("error: give both --tls-cert and --tls-key", file=sys.stderr)
         return 2
-    uvicorn.run(build_app(ctx, keys), host=s.host, port=s.port, log_level="warning",
-                timeout_graceful_shutdown=5,
-                ssl_certfile=str(s.tls_cert) if s.tls_cert else None,
-                ssl_keyfile=str(s.tls_key) if s.tls_key else None)
+    uvicorn.run(
+        build_app(ctx, keys),
+        host=s.host,
+        port=s.port,
+        log_level="warning",
+        timeout_graceful_shutdown=5,
+        ssl_certfile=str(s.tls_cert) if s.tls_cert else None,
+        ssl_keyfile=str(s.tls_key) if s.tls_key else None,
+    )
     return 0
 
 
@@ -133,8 +175,12 @@ def _cmd_detect_faces(args: argparse.Namespace) -> int:
         print(f"error: {e.code}: {e.message}", file=sys.stderr)
         return 1
     ctx = ServiceContext(s)
-    result = detect_faces(ctx.face_analyzer(), image.rgb, args.attributes,
-                          ctx.attribute_models() if args.attributes else None)
+    result = detect_faces(
+        ctx.face_analyzer(),
+        image.rgb,
+        args.attributes,
+        ctx.attribute_models() if args.attributes else None,
+    )
     print(json.dumps({"FaceDetails": face_details(result)}, indent=2))
     if args.draw:
         drawn = draw_faces(image.rgb, result.faces)
@@ -159,8 +205,7 @@ def _cmd_plates(args: argparse.Namespace) -> int:
     except OculiError as e:
         print(f"error: {e.code}: {e.message}", file=sys.stderr)
         return 1
-    plates = detect_plates(load_text_reader(s.model_dir, s.threads, s.device), image.rgb,
-                           args.fine)
+    plates = detect_plates(load_text_reader(s.model_dir, s.threads, s.device), image.rgb, args.fine)
     if args.json:
         height, width = image.rgb.shape[:2]
         print(json.dumps(plates_json(plates, width, height), indent=2))
@@ -196,12 +241,17 @@ def _cmd_audit(args: argparse.Namespace) -> int:
         for r in records:
             print(json.dumps(r, sort_keys=True))
         return 0
-    for r in records[-args.last:] if args.last else records:
+    for r in records[-args.last :] if args.last else records:
         when = time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(r["time"]))
-        extra = " ".join(f"{k}={r[k]}" for k in ("collection", "threshold", "matches", "outcome")
-                         if r.get(k) is not None)
-        print(f"{r['seq']:>6} {when}Z {r['operation']:<20} key={r.get('access_key')} "
-              f"from={r.get('source')} {extra} req={r['request_id']}")
+        extra = " ".join(
+            f"{k}={r[k]}"
+            for k in ("collection", "threshold", "matches", "outcome")
+            if r.get(k) is not None
+        )
+        print(
+            f"{r['seq']:>6} {when}Z {r['operation']:<20} key={r.get('access_key')} "
+            f"from={r.get('source')} {extra} req={r['request_id']}"
+        )
     return 0
 
 
@@ -225,9 +275,13 @@ def _cmd_redact(args: argparse.Namespace) -> int:
     s = _settings(args)
     src, dst = Path(args.input), Path(args.output)
     try:
-        opts = RedactOptions(mode=args.mode, which=args.faces, collection=args.collection,
-                             threshold=args.threshold if args.threshold is not None
-                             else s.match_floor, detect_every=args.detect_every)
+        opts = RedactOptions(
+            mode=args.mode,
+            which=args.faces,
+            collection=args.collection,
+            threshold=args.threshold if args.threshold is not None else s.match_floor,
+            detect_every=args.detect_every,
+        )
         is_image = src.suffix.lower() in IMAGE_SUFFIXES
         if args.plates and not is_image:
             print("error: --plates is for images only", file=sys.stderr)
@@ -249,8 +303,9 @@ def _cmd_redact(args: argparse.Namespace) -> int:
                 from oculi.service.plates import redact_plates
                 from oculi.service.text import load_text_reader
 
-                out, plates = redact_plates(load_text_reader(s.model_dir, s.threads, s.device),
-                                            image.rgb, out, opts)
+                out, plates = redact_plates(
+                    load_text_reader(s.model_dir, s.threads, s.device), image.rgb, out, opts
+                )
                 print(f"{plates} plate(s) redacted")
             if not cv2.imwrite(str(dst), out[:, :, ::-1]):
                 print(f"error: could not write {dst}", file=sys.stderr)
@@ -264,9 +319,11 @@ def _cmd_redact(args: argparse.Namespace) -> int:
 
         stats = redact_video(analyzer, collections, src, dst, opts, progress, detectors)
         print(file=sys.stderr)
-        print(f"{stats.frames} frames ({stats.seconds_of_video:.1f} s of video) in "
-              f"{stats.seconds_taken:.1f} s ({stats.seconds_of_video / stats.seconds_taken:.2f}x "
-              f"real time); {stats.tracks} face tracks, {stats.boxes_redacted} boxes -> {dst}")
+        print(
+            f"{stats.frames} frames ({stats.seconds_of_video:.1f} s of video) in "
+            f"{stats.seconds_taken:.1f} s ({stats.seconds_of_video / stats.seconds_taken:.2f}x "
+            f"real time); {stats.tracks} face tracks, {stats.boxes_redacted} boxes -> {dst}"
+        )
         return 0
     except OSError as e:
         print(f"error: {e}", file=sys.stderr)
@@ -303,8 +360,14 @@ def _cmd_retention(args: argparse.Namespace) -> int:
         if not store.set_retention(args.collection, days):
             print(f"error: no collection {args.collection}", file=sys.stderr)
             return 1
-        print(f"{args.collection}: " + (f"faces expire {days:g} days after indexing" if days
-                                        else "faces are kept until deleted"))
+        print(
+            f"{args.collection}: "
+            + (
+                f"faces expire {days:g} days after indexing"
+                if days
+                else "faces are kept until deleted"
+            )
+        )
         return 0
     finally:
         store.close()
@@ -355,8 +418,12 @@ def _cmd_reindex(args: argparse.Namespace) -> int:
     s = _settings(args)
 
     def progress(done: int, total: int) -> None:
-        print(f"\r  image {done}/{total}", end="" if done < total else "\n", file=sys.stderr,
-              flush=True)
+        print(
+            f"\r  image {done}/{total}",
+            end="" if done < total else "\n",
+            file=sys.stderr,
+            flush=True,
+        )
 
     try:
         cols = ServiceContext(s).collections()
@@ -364,36 +431,59 @@ def _cmd_reindex(args: argparse.Namespace) -> int:
     except (OculiError, ModelFetchError) as e:
         print(f"error: {getattr(e, 'message', e)}", file=sys.stderr)
         return 1
-    print(f"{args.collection}: {r.faces} faces, {r.images} kept images; {len(r.updated)} "
-          f"re-embedded with {r.model_version}; {len(r.not_kept)} without a kept image; "
-          f"{len(r.not_found)} not found again; {len(r.unreadable)} unreadable images")
-    for label, ids in (("without a kept image", r.not_kept), ("not found again", r.not_found),
-                       ("unreadable image", r.unreadable)):
+    print(
+        f"{args.collection}: {r.faces} faces, {r.images} kept images; {len(r.updated)} "
+        f"re-embedded with {r.model_version}; {len(r.not_kept)} without a kept image; "
+        f"{len(r.not_found)} not found again; {len(r.unreadable)} unreadable images"
+    )
+    for label, ids in (
+        ("without a kept image", r.not_kept),
+        ("not found again", r.not_found),
+        ("unreadable image", r.unreadable),
+    ):
         for i in ids:
             print(f"  {label}: {i}")
     if args.drop_unmatched:
-        print(f"dropped {len(r.dropped)} unmatched faces" + (
-            f"; {len(r.held)} kept because a user holds them: "
-            + ", ".join(f for f, _ in r.held) if r.held else ""))
-    print(f"FaceModelVersion: {r.model_version}" if r.collection_version_set else
-          "FaceModelVersion unchanged: some faces still carry an older model version")
+        print(
+            f"dropped {len(r.dropped)} unmatched faces"
+            + (
+                f"; {len(r.held)} kept because a user holds them: "
+                + ", ".join(f for f, _ in r.held)
+                if r.held
+                else ""
+            )
+        )
+    print(
+        f"FaceModelVersion: {r.model_version}"
+        if r.collection_version_set
+        else "FaceModelVersion unchanged: some faces still carry an older model version"
+    )
     return 0
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="oculi", description="Self-hosted Rekognition-compatible "
-                                "image analysis")
+    p = argparse.ArgumentParser(
+        prog="oculi", description="Self-hosted Rekognition-compatible image analysis"
+    )
     p.add_argument("--version", action="version", version=f"oculi {__version__}")
     sub = p.add_subparsers(dest="command", required=True)
 
     def common(sp: argparse.ArgumentParser) -> None:
-        sp.add_argument("--model-dir", help="where model files live (default "
-                        "$OCULI_MODEL_DIR or ~/.cache/oculi/models)")
-        sp.add_argument("--detector", choices=["yunet", "retinaface", "yunet+retinaface"],
-                        help="face detector(s) (default yunet; env OCULI_DETECTOR)")
+        sp.add_argument(
+            "--model-dir",
+            help="where model files live (default $OCULI_MODEL_DIR or ~/.cache/oculi/models)",
+        )
+        sp.add_argument(
+            "--detector",
+            choices=["yunet", "retinaface", "yunet+retinaface"],
+            help="face detector(s) (default yunet; env OCULI_DETECTOR)",
+        )
         sp.add_argument("--threads", type=int, help="inference threads per model")
-        sp.add_argument("--device", choices=["auto", "cpu", "cuda"],
-                        help="inference device (default auto: CUDA when available)")
+        sp.add_argument(
+            "--device",
+            choices=["auto", "cpu", "cuda"],
+            help="inference device (default auto: CUDA when available)",
+        )
 
     sp = sub.add_parser("serve", help="run the Rekognition-compatible server")
     sp.add_argument("--host", help="address to bind (default 127.0.0.1)")
@@ -401,19 +491,35 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--data-dir", help="data directory (default ~/.local/share/oculi)")
     sp.add_argument("--keys-file", help="JSON file of access keys; enables SigV4 checks")
     sp.add_argument("--workers", type=int, help="requests analysed at once (default 2)")
-    sp.add_argument("--store-url", help="metadata store: postgresql://... (default: SQLite "
-                    "in the data directory; env OCULI_STORE_URL)")
-    sp.add_argument("--qdrant", help="vector engine: Qdrant URL, folder or :memory: (default: "
-                    "the embedded index; env OCULI_QDRANT)")
+    sp.add_argument(
+        "--store-url",
+        help="metadata store: postgresql://... (default: SQLite "
+        "in the data directory; env OCULI_STORE_URL)",
+    )
+    sp.add_argument(
+        "--qdrant",
+        help="vector engine: Qdrant URL, folder or :memory: (default: "
+        "the embedded index; env OCULI_QDRANT)",
+    )
     sp.add_argument("--tls-cert", help="PEM certificate: serve HTTPS")
     sp.add_argument("--tls-key", help="PEM private key for --tls-cert")
-    sp.add_argument("--queue-per-worker", type=int, help="requests queued per worker before "
-                    "ThrottlingException (default 8)")
-    sp.add_argument("--match-floor", type=float, help="identity-search similarity floor "
-                    "(default 99; env OCULI_MATCH_FLOOR)")
-    sp.add_argument("--keep-images", action="store_true", default=None,
-                    help="keep the images IndexFaces indexes, under the data directory, "
-                    "so that `oculi reindex` can re-embed them (env OCULI_KEEP_IMAGES=1)")
+    sp.add_argument(
+        "--queue-per-worker",
+        type=int,
+        help="requests queued per worker before ThrottlingException (default 8)",
+    )
+    sp.add_argument(
+        "--match-floor",
+        type=float,
+        help="identity-search similarity floor (default 99; env OCULI_MATCH_FLOOR)",
+    )
+    sp.add_argument(
+        "--keep-images",
+        action="store_true",
+        default=None,
+        help="keep the images IndexFaces indexes, under the data directory, "
+        "so that `oculi reindex` can re-embed them (env OCULI_KEEP_IMAGES=1)",
+    )
     common(sp)
     sp.set_defaults(func=_cmd_serve)
 
@@ -434,17 +540,33 @@ def build_parser() -> argparse.ArgumentParser:
     rp.add_argument("input", help="JPEG/PNG image or a video file")
     rp.add_argument("-o", "--output", required=True, help="output image or video (.mp4)")
     rp.add_argument("--mode", choices=["blur", "pixelate", "fill"], default="blur")
-    rp.add_argument("--faces", choices=["all", "except", "only"], default="all",
-                    help="all faces, all except members of --collection, or only them")
+    rp.add_argument(
+        "--faces",
+        choices=["all", "except", "only"],
+        default="all",
+        help="all faces, all except members of --collection, or only them",
+    )
     rp.add_argument("--collection", help="collection whose members --faces refers to")
-    rp.add_argument("--threshold", type=float, help="similarity for membership (default: "
-                    "the identity floor, 99)")
-    rp.add_argument("--detect-every", type=int, default=1, metavar="N",
-                    help="video: detect on every Nth frame; the frames between are "
-                    "covered from the detections on both sides (docs/privacy.md)")
+    rp.add_argument(
+        "--threshold",
+        type=float,
+        help="similarity for membership (default: the identity floor, 99)",
+    )
+    rp.add_argument(
+        "--detect-every",
+        type=int,
+        default=1,
+        metavar="N",
+        help="video: detect on every Nth frame; the frames between are "
+        "covered from the detections on both sides (docs/privacy.md)",
+    )
     rp.add_argument("--data-dir", help="the server's data directory (for --collection)")
-    rp.add_argument("--plates", action="store_true", help="images: also cover the licence "
-                    "plates that `oculi plates --fine` reads (docs/plates.md)")
+    rp.add_argument(
+        "--plates",
+        action="store_true",
+        help="images: also cover the licence "
+        "plates that `oculi plates --fine` reads (docs/plates.md)",
+    )
     common(rp)
     rp.set_defaults(func=_cmd_redact)
 
@@ -466,17 +588,24 @@ def build_parser() -> argparse.ArgumentParser:
     ip = sub.add_parser("import", help="create a collection from an `oculi export` file")
     ip.add_argument("input")
     ip.add_argument("--as", dest="as_id", help="import under another collection id")
-    ip.add_argument("--force", action="store_true",
-                    help="import embeddings of another model version")
+    ip.add_argument(
+        "--force", action="store_true", help="import embeddings of another model version"
+    )
     ip.add_argument("--data-dir")
     ip.add_argument("--store-url")
     ip.set_defaults(func=_cmd_import)
 
-    xp = sub.add_parser("reindex", help="re-embed a collection's faces from the images kept "
-                        "by `serve --keep-images` (stop the server first)")
+    xp = sub.add_parser(
+        "reindex",
+        help="re-embed a collection's faces from the images kept "
+        "by `serve --keep-images` (stop the server first)",
+    )
     xp.add_argument("collection")
-    xp.add_argument("--drop-unmatched", action="store_true", help="delete the faces whose "
-                    "image was not kept or that are not found again")
+    xp.add_argument(
+        "--drop-unmatched",
+        action="store_true",
+        help="delete the faces whose image was not kept or that are not found again",
+    )
     xp.add_argument("--data-dir", help="the server's data directory")
     xp.add_argument("--store-url", help="postgresql://... when the server uses PostgreSQL")
     xp.add_argument("--qdrant", help="the server's --qdrant, when it uses Qdrant")
@@ -485,18 +614,28 @@ def build_parser() -> argparse.ArgumentParser:
 
     dp = sub.add_parser("detect-faces", help="DetectFaces on a local image; prints JSON")
     dp.add_argument("image")
-    dp.add_argument("--attributes", nargs="+", default=None, metavar="ATTR",
-                    help="DEFAULT (default), ALL, or attribute names")
+    dp.add_argument(
+        "--attributes",
+        nargs="+",
+        default=None,
+        metavar="ATTR",
+        help="DEFAULT (default), ALL, or attribute names",
+    )
     dp.add_argument("--draw", metavar="OUT.jpg", help="write the image with faces drawn")
     common(dp)
     dp.set_defaults(func=_cmd_detect_faces)
 
-    lp = sub.add_parser("plates", help="licence plates in a local image: text, confidence, "
-                        "box (x0,y0,x1,y1 pixels), reading")
+    lp = sub.add_parser(
+        "plates",
+        help="licence plates in a local image: text, confidence, box (x0,y0,x1,y1 pixels), reading",
+    )
     lp.add_argument("image")
     lp.add_argument("--json", action="store_true", help="print JSON (boxes also as ratios)")
-    lp.add_argument("--fine", action="store_true", help="look at twice the size: finds "
-                    "smaller plates, 2-3x slower")
+    lp.add_argument(
+        "--fine",
+        action="store_true",
+        help="look at twice the size: finds smaller plates, 2-3x slower",
+    )
     common(lp)
     lp.set_defaults(func=_cmd_plates)
     return p

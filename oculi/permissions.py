@@ -37,10 +37,13 @@ class KeySpec:
             if unknown:
                 raise ValueError(f"unknown collection access kind(s): {sorted(unknown)}")
             cols = {k: tuple(str(p) for p in v) for k, v in cols.items()}
-        return cls(access_key_id=str(doc["access_key_id"]),
-                   secret_access_key=str(doc["secret_access_key"]),
-                   allow=tuple(str(p) for p in doc.get("allow", ["*"])), collections=cols,
-                   expires=parse_expiry(doc["expires"]) if "expires" in doc else None)
+        return cls(
+            access_key_id=str(doc["access_key_id"]),
+            secret_access_key=str(doc["secret_access_key"]),
+            allow=tuple(str(p) for p in doc.get("allow", ["*"])),
+            collections=cols,
+            expires=parse_expiry(doc["expires"]) if "expires" in doc else None,
+        )
 
     def expired(self, now: datetime) -> bool:
         return self.expires is not None and now >= self.expires
@@ -72,5 +75,6 @@ def authorize(key: KeySpec, operation: str, params: dict[str, Any]) -> None:
         return
     kind = access_kind(operation)
     if not any(fnmatch.fnmatchcase(collection, p) for p in key.collections.get(kind, ())):
-        raise AccessDenied(f"Access key {key.access_key_id} has no {kind} access to "
-                           f"collection {collection}")
+        raise AccessDenied(
+            f"Access key {key.access_key_id} has no {kind} access to collection {collection}"
+        )

@@ -27,35 +27,44 @@ class Settings:
     device: str = field(default_factory=lambda: os.environ.get("OCULI_DEVICE", "auto"))
     workers: int = field(default_factory=lambda: int(os.environ.get("OCULI_WORKERS", "2")))
     queue_per_worker: int = field(
-        default_factory=lambda: int(os.environ.get("OCULI_QUEUE_PER_WORKER", "8")))
+        default_factory=lambda: int(os.environ.get("OCULI_QUEUE_PER_WORKER", "8"))
+    )
     tls_cert: Path | None = None
     tls_key: Path | None = None
     keys_file: Path | None = None
     s3_endpoint_url: str | None = field(
-        default_factory=lambda: os.environ.get("OCULI_S3_ENDPOINT_URL") or None)
+        default_factory=lambda: os.environ.get("OCULI_S3_ENDPOINT_URL") or None
+    )
     max_clock_skew_s: int = 900
     match_floor: float = field(
-        default_factory=lambda: float(os.environ.get("OCULI_MATCH_FLOOR", "99")))
-    store_url: str | None = field(default_factory=lambda: os.environ.get("OCULI_STORE_URL")
-                                  or None)
+        default_factory=lambda: float(os.environ.get("OCULI_MATCH_FLOOR", "99"))
+    )
+    store_url: str | None = field(default_factory=lambda: os.environ.get("OCULI_STORE_URL") or None)
     qdrant: str | None = field(default_factory=lambda: os.environ.get("OCULI_QDRANT") or None)
     qdrant_api_key: str | None = field(
-        default_factory=lambda: os.environ.get("OCULI_QDRANT_API_KEY") or None)
+        default_factory=lambda: os.environ.get("OCULI_QDRANT_API_KEY") or None
+    )
     qdrant_hnsw_ef: int = field(
-        default_factory=lambda: int(os.environ.get("OCULI_QDRANT_HNSW_EF", "128")))
+        default_factory=lambda: int(os.environ.get("OCULI_QDRANT_HNSW_EF", "128"))
+    )
     # faces above which a collection is searched by AnnIndex (vectors.DEFAULT_THRESHOLD)
     ann_threshold: int = field(
-        default_factory=lambda: int(os.environ.get("OCULI_ANN_THRESHOLD", "10000")))
+        default_factory=lambda: int(os.environ.get("OCULI_ANN_THRESHOLD", "10000"))
+    )
     # threads (shards) scanning one ANN search; default 2 where there are 2 cores or more
     # (10M faces: p99 14-16 ms against 14-20 ms on one thread, docs/search-scale.md)
     ann_scan_threads: int = field(
-        default_factory=lambda: int(os.environ.get("OCULI_ANN_SCAN_THREADS")
-                                    or min(2, os.cpu_count() or 1)))
+        default_factory=lambda: int(
+            os.environ.get("OCULI_ANN_SCAN_THREADS") or min(2, os.cpu_count() or 1)
+        )
+    )
     retention_sweep_s: float = field(
-        default_factory=lambda: float(os.environ.get("OCULI_RETENTION_SWEEP_S", "600")))
+        default_factory=lambda: float(os.environ.get("OCULI_RETENTION_SWEEP_S", "600"))
+    )
     # keep the images IndexFaces indexed, for `oculi reindex` (docs/reindex.md); off by default
     keep_images: bool = field(
-        default_factory=lambda: os.environ.get("OCULI_KEEP_IMAGES", "") == "1")
+        default_factory=lambda: os.environ.get("OCULI_KEEP_IMAGES", "") == "1"
+    )
     region: str = field(default_factory=lambda: os.environ.get("OCULI_REGION", "us-east-1"))
     account_id: str = "000000000000"
 
@@ -78,8 +87,9 @@ def load_keys(keys_file: Path | None) -> dict[str, KeySpec]:
     ..., optional "allow" and "collections" (see oculi/permissions.py)}]}) and/or
     OCULI_ACCESS_KEY_ID + OCULI_SECRET_ACCESS_KEY (all permissions). Empty = no auth."""
     keys: dict[str, KeySpec] = {}
-    path = keys_file or (Path(os.environ["OCULI_KEYS_FILE"])
-                         if os.environ.get("OCULI_KEYS_FILE") else None)
+    path = keys_file or (
+        Path(os.environ["OCULI_KEYS_FILE"]) if os.environ.get("OCULI_KEYS_FILE") else None
+    )
     if path is not None:
         try:
             doc = json.loads(Path(path).read_text())

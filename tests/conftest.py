@@ -48,29 +48,52 @@ def clean_env(**extra: str) -> dict[str, str]:
 
 
 class Server:
-    def __init__(self, tmp: Path, keys: dict[str, str] | list[dict] | None = None,
-                 env: dict[str, str] | None = None, args: list[str] | None = None) -> None:
+    def __init__(
+        self,
+        tmp: Path,
+        keys: dict[str, str] | list[dict] | None = None,
+        env: dict[str, str] | None = None,
+        args: list[str] | None = None,
+    ) -> None:
         tmp.mkdir(parents=True, exist_ok=True)
         self.data_dir = tmp / "data"
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        cmd = [sys.executable, "-m", "oculi", "serve", "--port", str(self.port),
-               "--data-dir", str(tmp / "data")]
+        cmd = [
+            sys.executable,
+            "-m",
+            "oculi",
+            "serve",
+            "--port",
+            str(self.port),
+            "--data-dir",
+            str(tmp / "data"),
+        ]
         if keys:
-            entries = keys if isinstance(keys, list) else [
-                {"access_key_id": k, "secret_access_key": v} for k, v in keys.items()]
+            entries = (
+                keys
+                if isinstance(keys, list)
+                else [{"access_key_id": k, "secret_access_key": v} for k, v in keys.items()]
+            )
             kf = tmp / "keys.json"
             kf.write_text(json.dumps({"keys": entries}))
             cmd += ["--keys-file", str(kf)]
         cmd += args or []
         self.log = open(tmp / f"server-{self.port}.log", "wb")
-        self.proc = subprocess.Popen(cmd, env=clean_env(**(env or {})), stdout=self.log,
-                                     stderr=subprocess.STDOUT)
+        self.proc = subprocess.Popen(
+            cmd, env=clean_env(**(env or {})), stdout=self.log, stderr=subprocess.STDOUT
+        )
         wait_http(self.url + "/health", self.proc)
 
     def client(self, key: str = "testing", secret: str = "testing", **kw):  # boto3 client
-        return boto3.client("rekognition", endpoint_url=self.url, region_name=REGION,
-                            aws_access_key_id=key, aws_secret_access_key=secret, **kw)
+        return boto3.client(
+            "rekognition",
+            endpoint_url=self.url,
+            region_name=REGION,
+            aws_access_key_id=key,
+            aws_secret_access_key=secret,
+            **kw,
+        )
 
     def stop(self) -> None:
         self.proc.terminate()
@@ -96,16 +119,25 @@ def moto_s3(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     log = open(tmp_path_factory.mktemp("moto") / "moto.log", "wb")
-    proc = subprocess.Popen([sys.executable, "-m", "moto.server", "-H", "127.0.0.1",
-                             "-p", str(port)], stdout=log, stderr=subprocess.STDOUT,
-                            env=clean_env())
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        env=clean_env(),
+    )
     try:
         wait_http(url + "/moto-api/", proc, 60)
-        s3 = boto3.client("s3", endpoint_url=url, region_name=REGION,
-                          aws_access_key_id="testing", aws_secret_access_key="testing")
+        s3 = boto3.client(
+            "s3",
+            endpoint_url=url,
+            region_name=REGION,
+            aws_access_key_id="testing",
+            aws_secret_access_key="testing",
+        )
         s3.create_bucket(Bucket="photos")
-        s3.put_object(Bucket="photos", Key="two_people.jpg",
-                      Body=(FIXTURES / "two_people.jpg").read_bytes())
+        s3.put_object(
+            Bucket="photos", Key="two_people.jpg", Body=(FIXTURES / "two_people.jpg").read_bytes()
+        )
         s3.put_object(Bucket="photos", Key="big.jpg", Body=b"\xff" * (15 * 1024 * 1024 + 10))
         yield url
     finally:
@@ -121,10 +153,17 @@ def server(tmp_path_factory: pytest.TempPathFactory, moto_s3: str) -> Iterator[S
     lowered to Rekognition's default threshold (80) so that search semantics can be tested;
     tests/test_privacy.py checks the default floor. The AGPL moderation model is opted into
     here (tests/test_moderation_api.py checks that a default server refuses it)."""
-    srv = Server(tmp_path_factory.mktemp("oculi"), env={
-        "AWS_ENDPOINT_URL_S3": moto_s3, "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing", "AWS_DEFAULT_REGION": REGION,
-        "OCULI_MATCH_FLOOR": "80", "OCULI_ENABLE_AGPL_MODELS": "1"})
+    srv = Server(
+        tmp_path_factory.mktemp("oculi"),
+        env={
+            "AWS_ENDPOINT_URL_S3": moto_s3,
+            "AWS_ACCESS_KEY_ID": "testing",
+            "AWS_SECRET_ACCESS_KEY": "testing",
+            "AWS_DEFAULT_REGION": REGION,
+            "OCULI_MATCH_FLOOR": "80",
+            "OCULI_ENABLE_AGPL_MODELS": "1",
+        },
+    )
     yield srv
     srv.stop()
 

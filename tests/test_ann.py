@@ -19,7 +19,7 @@ def face_like(n: int, queries: int, seed: int = 0) -> tuple[np.ndarray, np.ndarr
     within-identity cosine 0.5-0.8; queries are fresh faces of enrolled identities."""
     rng = np.random.default_rng(seed)
     std = (np.arange(DIM) + 1.0) ** -0.25
-    std /= np.sqrt((std ** 2).sum())
+    std /= np.sqrt((std**2).sum())
     mean = rng.standard_normal(DIM)
     centres = rng.standard_normal((n, DIM)) * std + 0.33 * mean / np.linalg.norm(mean)
     centres /= np.linalg.norm(centres, axis=1, keepdims=True)
@@ -42,18 +42,23 @@ def data() -> tuple[list[str], np.ndarray, np.ndarray]:
 def build(ids: list[str], vecs: np.ndarray, **kw) -> tuple[AnnIndex, ExactIndex]:
     index, exact = AnnIndex(DIM, **kw), ExactIndex(DIM)
     for a in range(0, len(ids), 3000):  # several adds: training happens part-way
-        index.add(ids[a:a + 3000], vecs[a:a + 3000])
+        index.add(ids[a : a + 3000], vecs[a : a + 3000])
     exact.add(ids, vecs)
     return index, exact
 
 
-def same_hits(got: list[tuple[str, float]], want: list[tuple[str, float]],
-              vec_of: dict[str, np.ndarray], query: np.ndarray) -> bool:
+def same_hits(
+    got: list[tuple[str, float]],
+    want: list[tuple[str, float]],
+    vec_of: dict[str, np.ndarray],
+    query: np.ndarray,
+) -> bool:
     """The same hits up to float16 rounding: the i-th hit of each has the same cosine, to
     1e-3, by its own score and by the float32 vectors (near-ties may swap ids)."""
     return len(got) == len(want) and all(
         abs(gc - wc) < 1e-3 and abs(float(vec_of[g] @ query) - wc) < 1e-3
-        for (g, gc), (_, wc) in zip(got, want))
+        for (g, gc), (_, wc) in zip(got, want)
+    )
 
 
 def test_recall_at_1_against_exact(data) -> None:
@@ -79,8 +84,7 @@ def test_semantics_match_exact_search(data, monkeypatch) -> None:
             # thresholds between two scores, clear of float16 rounding
             cuts = [(a + b) / 2 for a, b in zip(scores, scores[1:]) if a - b > 4e-3][:3]
             for cut in [-1.0, *cuts, 1.5]:
-                assert same_hits(ann_index.search(q, 10, cut), ref.search(q, 10, cut),
-                                 vec_of, q)
+                assert same_hits(ann_index.search(q, 10, cut), ref.search(q, 10, cut), vec_of, q)
             top = ref.search(q, 1)[0][0]
             for excl in (top, "not-there", None):
                 got = ann_index.search(q, 5, exclude=excl)
@@ -160,10 +164,10 @@ def test_sequence_numbers_follow_rows_through_rebuild_and_save(data, tmp_path) -
     index = AnnIndex(DIM)
     seqs = np.arange(n, dtype=np.int64) * 3 + 7
     for a in range(0, n, 4000):
-        index.add(ids[a:min(a + 4000, n)], vecs[a:min(a + 4000, n)], seqs[a:a + 4000])
+        index.add(ids[a : min(a + 4000, n)], vecs[a : min(a + 4000, n)], seqs[a : a + 4000])
     index.remove(ids[: n // 3])  # past REBUILD_FRACTION: compacted
     index.add([ids[n - 1]], vecs[:1], np.array([10**12]))  # replaced: the new seq holds
-    want = dict(zip(ids[n // 3:n - 1], seqs[n // 3:n - 1].tolist())) | {ids[n - 1]: 10**12}
+    want = dict(zip(ids[n // 3 : n - 1], seqs[n // 3 : n - 1].tolist())) | {ids[n - 1]: 10**12}
     got_ids, got_seqs = index.live()
     assert dict(zip(got_ids, got_seqs.tolist())) == want
     index.save(tmp_path / "s.ann")
@@ -242,14 +246,19 @@ def test_inverted_file_semantics_and_k_filled(data, ivf) -> None:
     vec_of = dict(zip(ids, vecs))
     for q in queries[:10]:  # every list and every row re-ranked: exact search
         assert same_hits(index.search(q, 10), exact.search(q, 10), vec_of, q)
-        assert same_hits(index.search(q, 5, 0.3, ids[0]), exact.search(q, 5, 0.3, ids[0]),
-                         vec_of, q)
+        assert same_hits(
+            index.search(q, 5, 0.3, ids[0]), exact.search(q, 5, 0.3, ids[0]), vec_of, q
+        )
     # The lists probed first hold only tombstones: more lists are probed until k are found.
     narrow, _ = build(ids[:9000], vecs[:9000], lists=16, candidates=64, probe=1 / 16)
     q = queries[0]
     first = narrow._pq[0].quantizer.search(q[None], 1)[1][0][0]  # type: ignore[index]
-    rows = np.flatnonzero(narrow._pq[0].quantizer.search(  # type: ignore[index]
-        vecs[:9000], 1)[1][:, 0] == first)
+    rows = np.flatnonzero(
+        narrow._pq[0].quantizer.search(  # type: ignore[index]
+            vecs[:9000], 1
+        )[1][:, 0]
+        == first
+    )
     narrow.remove([ids[r] for r in rows])
     exact.remove([ids[r] for r in rows])
     got = narrow.search(q, 20)
@@ -263,16 +272,17 @@ def test_snapshot_from_before_the_inverted_file_still_loads(data, tmp_path) -> N
     index.save(tmp_path / "a.ann")
     raw = (tmp_path / "a.ann").read_bytes()
     start = len(b"OCULI-ANN\x05") + 4
-    end = start + int.from_bytes(raw[start - 4:start], "little")
+    end = start + int.from_bytes(raw[start - 4 : start], "little")
     meta = json.loads(raw[start:end])
     assert meta.pop("lists") == 1 and meta.pop("probe") == ann.PROBE
     header = json.dumps(meta).encode()  # the \x04 header: the same rows, no lists
     (tmp_path / "v4.ann").write_bytes(
-        b"OCULI-ANN\x04" + len(header).to_bytes(4, "little") + header + raw[end:])
+        b"OCULI-ANN\x04" + len(header).to_bytes(4, "little") + header + raw[end:]
+    )
     old = AnnIndex.load(tmp_path / "v4.ann")
     assert old.lists == 1 and old.held_lists() == 1 and len(old) == len(index)
     for q in queries[:50]:
         assert old.search(q, 10) == index.search(q, 10)
-    (tmp_path / "v3.ann").write_bytes(b"OCULI-ANN\x03" + raw[len(b"OCULI-ANN\x05"):])
+    (tmp_path / "v3.ann").write_bytes(b"OCULI-ANN\x03" + raw[len(b"OCULI-ANN\x05") :])
     with pytest.raises(ValueError):  # older still: the service rebuilds from the store
         AnnIndex.load(tmp_path / "v3.ann")

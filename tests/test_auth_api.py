@@ -43,8 +43,7 @@ def code_of(call) -> str:
 
 def test_signed_request_accepted(auth_server) -> None:
     c = auth_server.client(KEY, SECRET)
-    assert len(c.detect_faces(Image={"Bytes": fixture_bytes("obama-480p.jpg")})
-               ["FaceDetails"]) == 1
+    assert len(c.detect_faces(Image={"Bytes": fixture_bytes("obama-480p.jpg")})["FaceDetails"]) == 1
 
 
 def test_wrong_secret(auth_server) -> None:
@@ -54,35 +53,61 @@ def test_wrong_secret(auth_server) -> None:
 
 def test_unknown_key(auth_server) -> None:
     c = auth_server.client("AKIANOBODY", SECRET)
-    assert code_of(lambda: c.detect_faces(Image={"Bytes": b"x"})) == \
-        "UnrecognizedClientException"
+    assert code_of(lambda: c.detect_faces(Image={"Bytes": b"x"})) == "UnrecognizedClientException"
 
 
 def test_unsigned_request(auth_server) -> None:
     c = auth_server.client(config=Config(signature_version=UNSIGNED))
-    assert code_of(lambda: c.detect_faces(Image={"Bytes": b"x"})) == \
-        "MissingAuthenticationTokenException"
+    assert (
+        code_of(lambda: c.detect_faces(Image={"Bytes": b"x"}))
+        == "MissingAuthenticationTokenException"
+    )
 
 
 def test_refuses_public_bind_without_keys(tmp_path) -> None:
-    out = subprocess.run([sys.executable, "-m", "oculi", "serve", "--host", "0.0.0.0",
-                          "--port", "1", "--data-dir", str(tmp_path)],
-                         env=clean_env(), capture_output=True, text=True, timeout=60)
+    out = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "oculi",
+            "serve",
+            "--host",
+            "0.0.0.0",
+            "--port",
+            "1",
+            "--data-dir",
+            str(tmp_path),
+        ],
+        env=clean_env(),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert out.returncode == 2
     assert "without access keys" in out.stderr
 
 
 ADMIN = {"access_key_id": "AKADMIN", "secret_access_key": "admin-secret"}
-READER = {"access_key_id": "AKREADER", "secret_access_key": "reader-secret",
-          "allow": ["Describe*", "List*", "DetectFaces"], "collections": {"read": ["*"]}}
-SEARCHER = {"access_key_id": "AKSEARCH", "secret_access_key": "search-secret",
-            "collections": {"search": ["staff"], "read": ["staff"]}}
+READER = {
+    "access_key_id": "AKREADER",
+    "secret_access_key": "reader-secret",
+    "allow": ["Describe*", "List*", "DetectFaces"],
+    "collections": {"read": ["*"]},
+}
+SEARCHER = {
+    "access_key_id": "AKSEARCH",
+    "secret_access_key": "search-secret",
+    "collections": {"search": ["staff"], "read": ["staff"]},
+}
 
 
 @pytest.fixture(scope="module")
 def perm_server(tmp_path_factory: pytest.TempPathFactory):
-    srv = Server(tmp_path_factory.mktemp("perm"), keys=[ADMIN, READER, SEARCHER],
-                 env={"OCULI_MATCH_FLOOR": "80"})
+    srv = Server(
+        tmp_path_factory.mktemp("perm"),
+        keys=[ADMIN, READER, SEARCHER],
+        env={"OCULI_MATCH_FLOOR": "80"},
+    )
     yield srv
     srv.stop()
 
@@ -96,8 +121,10 @@ def test_per_key_permissions(perm_server) -> None:
     for cid in ("staff", "other"):
         admin.create_collection(CollectionId=cid)
     assert reader.describe_collection(CollectionId="other")["FaceCount"] == 0
-    assert len(reader.detect_faces(Image={"Bytes": fixture_bytes("obama-480p.jpg")})
-               ["FaceDetails"]) == 1
+    assert (
+        len(reader.detect_faces(Image={"Bytes": fixture_bytes("obama-480p.jpg")})["FaceDetails"])
+        == 1
+    )
     photo = {"Bytes": fixture_bytes("obama-480p.jpg")}
     denied = [
         lambda: reader.create_collection(CollectionId="mine"),  # operation not allowed
@@ -108,11 +135,18 @@ def test_per_key_permissions(perm_server) -> None:
     for call in denied:
         assert code_of(call) == "AccessDeniedException"
     assert searcher.search_faces_by_image(CollectionId="staff", Image=photo)["FaceMatches"] == []
-    out = subprocess.run([sys.executable, "-m", "oculi", "audit", "export", "--data-dir",
-                          str(perm_server.data_dir)], env=clean_env(), capture_output=True,
-                         text=True, timeout=60)
-    denials = [r for r in map(json.loads, out.stdout.splitlines())
-               if r["outcome"] == "AccessDeniedException"]
+    out = subprocess.run(
+        [sys.executable, "-m", "oculi", "audit", "export", "--data-dir", str(perm_server.data_dir)],
+        env=clean_env(),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    denials = [
+        r
+        for r in map(json.loads, out.stdout.splitlines())
+        if r["outcome"] == "AccessDeniedException"
+    ]
     assert len(denials) == 4
     assert {r["access_key"] for r in denials} == {"AKREADER", "AKSEARCH"}
 
@@ -150,32 +184,73 @@ def test_overload_answers_throttling(tmp_path) -> None:
 @pytest.mark.skipif(shutil.which("openssl") is None, reason="openssl not installed")
 def test_tls(tmp_path) -> None:
     cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
-    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
-                    "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1",
-                    "-keyout", str(key), "-out", str(cert)],
-                   check=True, capture_output=True)
+    subprocess.run(
+        [
+            "openssl",
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-days",
+            "1",
+            "-subj",
+            "/CN=127.0.0.1",
+            "-addext",
+            "subjectAltName=IP:127.0.0.1",
+            "-keyout",
+            str(key),
+            "-out",
+            str(cert),
+        ],
+        check=True,
+        capture_output=True,
+    )
     port = free_port()
-    proc = subprocess.Popen([sys.executable, "-m", "oculi", "serve", "--port", str(port),
-                             "--data-dir", str(tmp_path / "d"), "--tls-cert", str(cert),
-                             "--tls-key", str(key)], env=clean_env(),
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "oculi",
+            "serve",
+            "--port",
+            str(port),
+            "--data-dir",
+            str(tmp_path / "d"),
+            "--tls-cert",
+            str(cert),
+            "--tls-key",
+            str(key),
+        ],
+        env=clean_env(),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     try:
         ctx = ssl.create_default_context(cafile=str(cert))
         ctx.check_hostname = False
         deadline = time.monotonic() + 120
         while True:
             try:
-                urllib.request.urlopen(f"https://127.0.0.1:{port}/health", context=ctx,
-                                       timeout=1).read()
+                urllib.request.urlopen(
+                    f"https://127.0.0.1:{port}/health", context=ctx, timeout=1
+                ).read()
                 break
             except OSError:
                 assert time.monotonic() < deadline and proc.poll() is None
                 time.sleep(0.2)
-        c = boto3.client("rekognition", endpoint_url=f"https://127.0.0.1:{port}",
-                         region_name="us-east-1", aws_access_key_id="a",
-                         aws_secret_access_key="b", verify=str(cert))
-        assert len(c.detect_faces(Image={"Bytes": fixture_bytes("obama-480p.jpg")})
-                   ["FaceDetails"]) == 1
+        c = boto3.client(
+            "rekognition",
+            endpoint_url=f"https://127.0.0.1:{port}",
+            region_name="us-east-1",
+            aws_access_key_id="a",
+            aws_secret_access_key="b",
+            verify=str(cert),
+        )
+        assert (
+            len(c.detect_faces(Image={"Bytes": fixture_bytes("obama-480p.jpg")})["FaceDetails"])
+            == 1
+        )
     finally:
         proc.terminate()
         proc.wait(10)
@@ -183,10 +258,16 @@ def test_tls(tmp_path) -> None:
 
 # ---- key expiry ----------------------------------------------------------------------------
 
-EXPIRED_KEY = {"access_key_id": "AKEXPIRED", "secret_access_key": "old",
-               "expires": "2020-01-01T00:00:00Z"}
-LASTING_KEY = {"access_key_id": "AKLASTING", "secret_access_key": "new",
-               "expires": "2999-01-01T00:00:00+00:00"}
+EXPIRED_KEY = {
+    "access_key_id": "AKEXPIRED",
+    "secret_access_key": "old",
+    "expires": "2020-01-01T00:00:00Z",
+}
+LASTING_KEY = {
+    "access_key_id": "AKLASTING",
+    "secret_access_key": "new",
+    "expires": "2999-01-01T00:00:00+00:00",
+}
 SOON_S = 10.0  # the short-lived key expires this long after the server is started
 # (its test runs first: it needs no model)
 
@@ -194,8 +275,11 @@ SOON_S = 10.0  # the short-lived key expires this long after the server is start
 @pytest.fixture(scope="module")
 def expiry_server(tmp_path_factory: pytest.TempPathFactory):
     soon = datetime.now(timezone.utc) + timedelta(seconds=SOON_S)
-    keys = [EXPIRED_KEY, LASTING_KEY, {"access_key_id": "AKSOON", "secret_access_key": "soon",
-                                       "expires": soon.isoformat()}]
+    keys = [
+        EXPIRED_KEY,
+        LASTING_KEY,
+        {"access_key_id": "AKSOON", "secret_access_key": "soon", "expires": soon.isoformat()},
+    ]
     srv = Server(tmp_path_factory.mktemp("expiry"), keys=keys)
     yield srv, soon
     srv.stop()
@@ -219,23 +303,31 @@ def test_expired_key_refused_and_audited(expiry_server) -> None:
     meta = e.value.response["ResponseMetadata"]
     assert e.value.response["Error"]["Code"] == "ExpiredTokenException"
     assert (meta["HTTPStatusCode"], meta["RetryAttempts"]) == (400, 0)
-    out = subprocess.run([sys.executable, "-m", "oculi", "audit", "export", "--data-dir",
-                          str(srv.data_dir)], env=clean_env(), capture_output=True, text=True,
-                         timeout=60)
-    refused = [r for r in map(json.loads, out.stdout.splitlines())
-               if r["outcome"] == "ExpiredTokenException"]
+    out = subprocess.run(
+        [sys.executable, "-m", "oculi", "audit", "export", "--data-dir", str(srv.data_dir)],
+        env=clean_env(),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    refused = [
+        r
+        for r in map(json.loads, out.stdout.splitlines())
+        if r["outcome"] == "ExpiredTokenException"
+    ]
     assert ("AKEXPIRED", "DetectFaces") in [(r["access_key"], r["operation"]) for r in refused]
     assert "AKLASTING" not in {r["access_key"] for r in refused}
 
 
 def signed_redact(srv: Server, key: dict) -> tuple[int, dict]:
     """POST a photo to the native redact endpoint, signed by `key` for service `oculi`."""
-    req = AWSRequest(method="POST", url=srv.url + "/oculi/redact",
-                     data=fixture_bytes("obama-480p.jpg"))
-    SigV4Auth(Credentials(key["access_key_id"], key["secret_access_key"]), "oculi",
-              "us-east-1").add_auth(req)
-    http = urllib.request.Request(req.url, data=req.body, headers=dict(req.headers),
-                                  method="POST")
+    req = AWSRequest(
+        method="POST", url=srv.url + "/oculi/redact", data=fixture_bytes("obama-480p.jpg")
+    )
+    SigV4Auth(
+        Credentials(key["access_key_id"], key["secret_access_key"]), "oculi", "us-east-1"
+    ).add_auth(req)
+    http = urllib.request.Request(req.url, data=req.body, headers=dict(req.headers), method="POST")
     try:
         with urllib.request.urlopen(http, timeout=60) as r:
             return r.status, {}

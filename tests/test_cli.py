@@ -13,8 +13,13 @@ from tests.conftest import FIXTURES, clean_env
 
 
 def run(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "oculi", *args], env=clean_env(),
-                          capture_output=True, text=True, timeout=300)
+    return subprocess.run(
+        [sys.executable, "-m", "oculi", *args],
+        env=clean_env(),
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
 
 
 def test_detect_faces_prints_json_and_draws(tmp_path, client) -> None:
@@ -24,8 +29,9 @@ def test_detect_faces_prints_json_and_draws(tmp_path, client) -> None:
     faces = json.loads(r.stdout)["FaceDetails"]
     assert len(faces) == 2 and len(faces[0]["Landmarks"]) == 30
     # Same answer as the server gives (same models, same code path).
-    served = client.detect_faces(
-        Image={"Bytes": (FIXTURES / "two_people.jpg").read_bytes()})["FaceDetails"]
+    served = client.detect_faces(Image={"Bytes": (FIXTURES / "two_people.jpg").read_bytes()})[
+        "FaceDetails"
+    ]
     for a, b in zip(faces, served, strict=True):
         assert a["BoundingBox"] == b["BoundingBox"]
     with Image.open(out_img) as im, Image.open(FIXTURES / "two_people.jpg") as src:

@@ -26,8 +26,12 @@ def people(client):
     cid = new_id()
     client.create_collection(CollectionId=cid)
     for path in sorted((PEOPLE / "train").glob("*/*")):
-        r = client.index_faces(CollectionId=cid, Image={"Bytes": path.read_bytes()},
-                               ExternalImageId=path.parent.name, MaxFaces=1)
+        r = client.index_faces(
+            CollectionId=cid,
+            Image={"Bytes": path.read_bytes()},
+            ExternalImageId=path.parent.name,
+            MaxFaces=1,
+        )
         assert len(r["FaceRecords"]) == 1, path
     yield cid
     client.delete_collection(CollectionId=cid)
@@ -44,10 +48,12 @@ def test_collection_lifecycle(client) -> None:
     assert d["FaceCount"] == 0 and d["CollectionARN"] == r["CollectionArn"]
     assert cid in client.list_collections()["CollectionIds"]
     assert client.delete_collection(CollectionId=cid)["StatusCode"] == 200
-    for call in (lambda: client.describe_collection(CollectionId=cid),
-                 lambda: client.delete_collection(CollectionId=cid),
-                 lambda: client.list_faces(CollectionId=cid),
-                 lambda: client.index_faces(CollectionId=cid, Image={"Bytes": b"x"})):
+    for call in (
+        lambda: client.describe_collection(CollectionId=cid),
+        lambda: client.delete_collection(CollectionId=cid),
+        lambda: client.list_faces(CollectionId=cid),
+        lambda: client.index_faces(CollectionId=cid, Image={"Bytes": b"x"}),
+    ):
         with pytest.raises(client.exceptions.ResourceNotFoundException):
             call()
 
@@ -70,11 +76,21 @@ def test_list_collections_pagination(client) -> None:
 
 def test_index_faces_records(client, people) -> None:
     assert client.describe_collection(CollectionId=people)["FaceCount"] == 9
-    faces = [f for p in client.get_paginator("list_faces").paginate(
-        CollectionId=people, PaginationConfig={"PageSize": 4}) for f in p["Faces"]]
+    faces = [
+        f
+        for p in client.get_paginator("list_faces").paginate(
+            CollectionId=people, PaginationConfig={"PageSize": 4}
+        )
+        for f in p["Faces"]
+    ]
     assert len(faces) == 9 and len({f["FaceId"] for f in faces}) == 9
     assert {f["ExternalImageId"] for f in faces} == {
-        "alex_lacamoire", "biden", "kit_harington", "obama", "rose_leslie"}
+        "alex_lacamoire",
+        "biden",
+        "kit_harington",
+        "obama",
+        "rose_leslie",
+    }
     for f in faces:
         assert f["IndexFacesModelVersion"] and 0 < f["BoundingBox"]["Width"] <= 1
 
@@ -82,8 +98,13 @@ def test_index_faces_records(client, people) -> None:
 def test_index_faces_max_faces_and_unindexed(client) -> None:
     cid = new_id()
     client.create_collection(CollectionId=cid)
-    r = client.index_faces(CollectionId=cid, Image={"Bytes": photo("test/obama_and_biden.jpg")},
-                           MaxFaces=1, QualityFilter="NONE", DetectionAttributes=["DEFAULT"])
+    r = client.index_faces(
+        CollectionId=cid,
+        Image={"Bytes": photo("test/obama_and_biden.jpg")},
+        MaxFaces=1,
+        QualityFilter="NONE",
+        DetectionAttributes=["DEFAULT"],
+    )
     # Three faces: Biden, Obama and a child in the corner (checked by drawing them).
     assert len(r["FaceRecords"]) == 1
     assert [u["Reasons"] for u in r["UnindexedFaces"]] == [["EXCEEDS_MAX_FACES"]] * 2
@@ -95,11 +116,14 @@ def test_index_faces_max_faces_and_unindexed(client) -> None:
     client.delete_collection(CollectionId=cid)
 
 
-@pytest.mark.parametrize("query,expected", [
-    ("test/obama1.jpg", "obama"),
-    ("test/johnsnow_test1.jpg", "kit_harington"),
-    ("test/kit_with_rose.jpg", "kit_harington"),  # the largest face is searched
-])
+@pytest.mark.parametrize(
+    "query,expected",
+    [
+        ("test/obama1.jpg", "obama"),
+        ("test/johnsnow_test1.jpg", "kit_harington"),
+        ("test/kit_with_rose.jpg", "kit_harington"),  # the largest face is searched
+    ],
+)
 def test_search_faces_by_image_finds_the_person(client, people, query, expected) -> None:
     r = client.search_faces_by_image(CollectionId=people, Image={"Bytes": photo(query)})
     assert r["FaceMatches"], query
@@ -127,6 +151,7 @@ def _blank_jpeg() -> bytes:
     import io
 
     from PIL import Image
+
     buf = io.BytesIO()
     Image.new("RGB", (200, 200), (128, 128, 128)).save(buf, format="JPEG")
     return buf.getvalue()
@@ -159,34 +184,47 @@ def test_delete_faces_holds(client) -> None:
 
 
 def test_compare_faces(client) -> None:
-    r = client.compare_faces(SourceImage={"Bytes": photo("test/obama1.jpg")},
-                             TargetImage={"Bytes": photo("test/obama_and_biden.jpg")})
+    r = client.compare_faces(
+        SourceImage={"Bytes": photo("test/obama1.jpg")},
+        TargetImage={"Bytes": photo("test/obama_and_biden.jpg")},
+    )
     assert len(r["FaceMatches"]) == 1 and len(r["UnmatchedFaces"]) == 2
     match = r["FaceMatches"][0]
     assert match["Similarity"] >= 80
     assert {lm["Type"] for lm in match["Face"]["Landmarks"]} == {
-        "eyeLeft", "eyeRight", "mouthLeft", "mouthRight", "nose"}
+        "eyeLeft",
+        "eyeRight",
+        "mouthLeft",
+        "mouthRight",
+        "nose",
+    }
     assert 0 < r["SourceImageFace"]["BoundingBox"]["Width"] <= 1
     # Obama stands right of Biden in obama_and_biden.jpg; the child is lower still.
     biden = min(r["UnmatchedFaces"], key=lambda f: f["BoundingBox"]["Left"])
     assert match["Face"]["BoundingBox"]["Left"] > biden["BoundingBox"]["Left"]
-    r = client.compare_faces(SourceImage={"Bytes": photo("test/obama1.jpg")},
-                             TargetImage={"Bytes": photo("test/obama_and_biden.jpg")},
-                             SimilarityThreshold=0)
+    r = client.compare_faces(
+        SourceImage={"Bytes": photo("test/obama1.jpg")},
+        TargetImage={"Bytes": photo("test/obama_and_biden.jpg")},
+        SimilarityThreshold=0,
+    )
     assert len(r["FaceMatches"]) == 3 and r["UnmatchedFaces"] == []
 
 
 def test_compare_faces_errors(client) -> None:
     with pytest.raises(client.exceptions.InvalidParameterException):
-        client.compare_faces(SourceImage={"Bytes": _blank_jpeg()},
-                             TargetImage={"Bytes": photo("test/obama1.jpg")})
+        client.compare_faces(
+            SourceImage={"Bytes": _blank_jpeg()}, TargetImage={"Bytes": photo("test/obama1.jpg")}
+        )
     with pytest.raises(client.exceptions.InvalidImageFormatException):
-        client.compare_faces(SourceImage={"Bytes": photo("test/obama1.jpg")},
-                             TargetImage={"Bytes": b"nope"})
+        client.compare_faces(
+            SourceImage={"Bytes": photo("test/obama1.jpg")}, TargetImage={"Bytes": b"nope"}
+        )
     with pytest.raises(client.exceptions.InvalidParameterException):
-        client.compare_faces(SourceImage={"Bytes": photo("test/obama1.jpg")},
-                             TargetImage={"Bytes": photo("test/obama1.jpg")},
-                             SimilarityThreshold=101)
+        client.compare_faces(
+            SourceImage={"Bytes": photo("test/obama1.jpg")},
+            TargetImage={"Bytes": photo("test/obama1.jpg")},
+            SimilarityThreshold=101,
+        )
 
 
 def test_parameter_constraints(client) -> None:
@@ -209,12 +247,14 @@ def test_concurrent_indexing_and_search_lose_nothing(client) -> None:
     def worker(n: int) -> None:
         try:
             for path in paths[n::3]:
-                r = client.index_faces(CollectionId=cid, Image={"Bytes": path.read_bytes()},
-                                       MaxFaces=1)
+                r = client.index_faces(
+                    CollectionId=cid, Image={"Bytes": path.read_bytes()}, MaxFaces=1
+                )
                 with lock:
                     ids.extend(f["Face"]["FaceId"] for f in r["FaceRecords"])
-                client.search_faces_by_image(CollectionId=cid,
-                                             Image={"Bytes": photo("test/obama1.jpg")})
+                client.search_faces_by_image(
+                    CollectionId=cid, Image={"Bytes": photo("test/obama1.jpg")}
+                )
         except BaseException as e:  # noqa: BLE001 - collected and re-raised below
             errors.append(e)
 
@@ -240,8 +280,12 @@ def test_collection_past_the_ann_threshold_searches_and_survives_restart(tmp_pat
         c.create_collection(CollectionId="big")
         ids: dict[str, list[str]] = {}
         for path in sorted((PEOPLE / "train").glob("*/*")):
-            r = c.index_faces(CollectionId="big", Image={"Bytes": path.read_bytes()},
-                              ExternalImageId=path.parent.name, MaxFaces=1)
+            r = c.index_faces(
+                CollectionId="big",
+                Image={"Bytes": path.read_bytes()},
+                ExternalImageId=path.parent.name,
+                MaxFaces=1,
+            )
             ids.setdefault(path.parent.name, []).append(r["FaceRecords"][0]["Face"]["FaceId"])
         snapshot = server.data_dir / "ann" / "big.ann"
         assert snapshot.exists()  # crossed the threshold: built and saved

@@ -57,8 +57,9 @@ def check_face_detail(face: dict) -> None:
 
 
 def test_two_people_boto3(client) -> None:
-    r = client.detect_faces(Image={"Bytes": fixture_bytes("two_people.jpg")},
-                            Attributes=["DEFAULT"])
+    r = client.detect_faces(
+        Image={"Bytes": fixture_bytes("two_people.jpg")}, Attributes=["DEFAULT"]
+    )
     faces = r["FaceDetails"]
     assert len(faces) == 2
     for f in faces:
@@ -71,8 +72,9 @@ def test_two_people_boto3(client) -> None:
 
 
 def test_response_matches_service_model_exactly(server) -> None:
-    body = json.dumps({"Image": {"Bytes": base64.b64encode(
-        fixture_bytes("obama-480p.jpg")).decode()}}).encode()
+    body = json.dumps(
+        {"Image": {"Bytes": base64.b64encode(fixture_bytes("obama-480p.jpg")).decode()}}
+    ).encode()
     status, headers, doc = raw_call(server.url, "RekognitionService.DetectFaces", body)
     assert status == 200
     assert headers["x-amzn-RequestId"]
@@ -83,8 +85,7 @@ def test_response_matches_service_model_exactly(server) -> None:
 
 
 def test_attributes_all_returns_measured_attributes_only(client) -> None:
-    r = client.detect_faces(Image={"Bytes": fixture_bytes("obama-480p.jpg")},
-                            Attributes=["ALL"])
+    r = client.detect_faces(Image={"Bytes": fixture_bytes("obama-480p.jpg")}, Attributes=["ALL"])
     (face,) = r["FaceDetails"]
     check_face_detail(face)
     assert face["Gender"]["Value"] == "Male" and face["Gender"]["Confidence"] > 50
@@ -101,8 +102,7 @@ def test_attributes_all_returns_measured_attributes_only(client) -> None:
 
 
 def test_single_attribute_adds_only_that_one(client) -> None:
-    r = client.detect_faces(Image={"Bytes": fixture_bytes("obama-480p.jpg")},
-                            Attributes=["GENDER"])
+    r = client.detect_faces(Image={"Bytes": fixture_bytes("obama-480p.jpg")}, Attributes=["GENDER"])
     (face,) = r["FaceDetails"]
     assert "Gender" in face and "Emotions" not in face and "AgeRange" not in face
     check_face_detail(face)  # DEFAULT is always there
@@ -153,15 +153,26 @@ def test_no_face(client) -> None:
 
 def test_endpoint_from_environment_variable(server, tmp_path) -> None:
     """AWS_ENDPOINT_URL_REKOGNITION and no code change."""
-    code = ("import boto3,sys; c=boto3.client('rekognition'); "
-            "r=c.detect_faces(Image={'Bytes': open(sys.argv[1],'rb').read()}); "
-            "print(len(r['FaceDetails']))")
-    env = clean_env(AWS_ENDPOINT_URL_REKOGNITION=server.url, AWS_ACCESS_KEY_ID="x",
-                    AWS_SECRET_ACCESS_KEY="y", AWS_DEFAULT_REGION=REGION)
+    code = (
+        "import boto3,sys; c=boto3.client('rekognition'); "
+        "r=c.detect_faces(Image={'Bytes': open(sys.argv[1],'rb').read()}); "
+        "print(len(r['FaceDetails']))"
+    )
+    env = clean_env(
+        AWS_ENDPOINT_URL_REKOGNITION=server.url,
+        AWS_ACCESS_KEY_ID="x",
+        AWS_SECRET_ACCESS_KEY="y",
+        AWS_DEFAULT_REGION=REGION,
+    )
     path = tmp_path / "p.jpg"
     path.write_bytes(fixture_bytes("two_people.jpg"))
-    out = subprocess.run([sys.executable, "-c", code, str(path)], env=env, capture_output=True,
-                         text=True, timeout=120)
+    out = subprocess.run(
+        [sys.executable, "-c", code, str(path)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "2"
 
@@ -169,22 +180,52 @@ def test_endpoint_from_environment_variable(server, tmp_path) -> None:
 def test_aws_cli(server, tmp_path) -> None:
     path = tmp_path / "photo.jpg"
     path.write_bytes(fixture_bytes("two_people.jpg"))
-    env = clean_env(AWS_ACCESS_KEY_ID="x", AWS_SECRET_ACCESS_KEY="y",
-                    AWS_DEFAULT_REGION=REGION, AWS_CONFIG_FILE=os.devnull,
-                    AWS_SHARED_CREDENTIALS_FILE=os.devnull)
+    env = clean_env(
+        AWS_ACCESS_KEY_ID="x",
+        AWS_SECRET_ACCESS_KEY="y",
+        AWS_DEFAULT_REGION=REGION,
+        AWS_CONFIG_FILE=os.devnull,
+        AWS_SHARED_CREDENTIALS_FILE=os.devnull,
+    )
     aws = [sys.executable, "-m", "awscli"]
-    out = subprocess.run(aws + ["--endpoint-url", server.url, "rekognition", "detect-faces",
-                                "--image-bytes", f"fileb://{path}", "--attributes", "DEFAULT"],
-                         env=env, capture_output=True, text=True, timeout=120)
+    out = subprocess.run(
+        aws
+        + [
+            "--endpoint-url",
+            server.url,
+            "rekognition",
+            "detect-faces",
+            "--image-bytes",
+            f"fileb://{path}",
+            "--attributes",
+            "DEFAULT",
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert out.returncode == 0, out.stderr
     faces = json.loads(out.stdout)["FaceDetails"]
     assert len(faces) == 2
     # An error through the CLI: exit code 254 and the modelled exception name.
     bad = tmp_path / "bad.jpg"
     bad.write_bytes(b"not an image at all")
-    out = subprocess.run(aws + ["--endpoint-url", server.url, "rekognition", "detect-faces",
-                                "--image-bytes", f"fileb://{bad}"],
-                         env=env, capture_output=True, text=True, timeout=120)
+    out = subprocess.run(
+        aws
+        + [
+            "--endpoint-url",
+            server.url,
+            "rekognition",
+            "detect-faces",
+            "--image-bytes",
+            f"fileb://{bad}",
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert out.returncode != 0
     assert "InvalidImageFormatException" in out.stderr
 
@@ -194,10 +235,13 @@ def test_s3_object(client) -> None:
     assert len(r["FaceDetails"]) == 2
 
 
-@pytest.mark.parametrize("s3", [
-    {"Bucket": "photos", "Name": "missing.jpg"},
-    {"Bucket": "no-such-bucket", "Name": "two_people.jpg"},
-])
+@pytest.mark.parametrize(
+    "s3",
+    [
+        {"Bucket": "photos", "Name": "missing.jpg"},
+        {"Bucket": "no-such-bucket", "Name": "two_people.jpg"},
+    ],
+)
 def test_s3_missing_object_or_bucket(client, s3) -> None:
     with pytest.raises(client.exceptions.InvalidS3ObjectException):
         client.detect_faces(Image={"S3Object": s3})

@@ -7,14 +7,39 @@ from tools.crash_test import main as crash_test
 
 
 def test_kill_minus_nine_keeps_acknowledged_writes(tmp_path) -> None:
-    assert crash_test(["--cycles", "4", "--images", str(FIXTURES / "people" / "train"),
-                       "--data-dir", str(tmp_path)]) == 0
+    assert (
+        crash_test(
+            [
+                "--cycles",
+                "4",
+                "--images",
+                str(FIXTURES / "people" / "train"),
+                "--data-dir",
+                str(tmp_path),
+            ]
+        )
+        == 0
+    )
 
 
 def test_kill_minus_nine_with_the_ann_index_and_its_snapshots(tmp_path) -> None:
     """Past a threshold of 3 faces the collection is searched by AnnIndex, whose snapshot
     is rewritten every 3 changes: kills land before, during and after those writes."""
-    assert crash_test(["--cycles", "6", "--images", str(FIXTURES / "people" / "train"),
-                       "--data-dir", str(tmp_path), "--ann-threshold", "3",
-                       "--seed", "2"]) == 0
+    assert (
+        crash_test(
+            [
+                "--cycles",
+                "6",
+                "--images",
+                str(FIXTURES / "people" / "train"),
+                "--data-dir",
+                str(tmp_path),
+                "--ann-threshold",
+                "3",
+                "--seed",
+                "2",
+            ]
+        )
+        == 0
+    )
     assert (tmp_path / "ann" / "crash-test.ann").exists()  # the ANN path was taken

@@ -15,9 +15,15 @@ from tests.test_detect_faces_api import raw_call
 
 def png_header_only(width: int, height: int) -> bytes:
     """A tiny PNG that declares huge dimensions (a decompression bomb's header)."""
+
     def chunk(kind: bytes, data: bytes) -> bytes:
-        return (struct.pack(">I", len(data)) + kind + data
-                + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF))
+        return (
+            struct.pack(">I", len(data))
+            + kind
+            + data
+            + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+        )
+
     ihdr = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
     idat = zlib.compress(b"\0" * 1000)
     return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", idat) + chunk(b"IEND", b"")
@@ -27,12 +33,16 @@ def status_of(err) -> int:
     return err.value.response["ResponseMetadata"]["HTTPStatusCode"]
 
 
-@pytest.mark.parametrize("data", [
-    b"this is not an image",
-    fixture_bytes("obama-480p.jpg")[:20000],  # truncated JPEG
-    fixture_bytes("obama-480p.jpg")[:100],  # header only
-    b"GIF89a" + b"\0" * 200,  # a format Rekognition refuses
-], ids=["text", "truncated", "header-only", "gif"])
+@pytest.mark.parametrize(
+    "data",
+    [
+        b"this is not an image",
+        fixture_bytes("obama-480p.jpg")[:20000],  # truncated JPEG
+        fixture_bytes("obama-480p.jpg")[:100],  # header only
+        b"GIF89a" + b"\0" * 200,  # a format Rekognition refuses
+    ],
+    ids=["text", "truncated", "header-only", "gif"],
+)
 def test_invalid_image_format(client, data) -> None:
     with pytest.raises(client.exceptions.InvalidImageFormatException) as e:
         client.detect_faces(Image={"Bytes": data})
@@ -60,17 +70,22 @@ def test_decompression_bomb_refused_before_decoding(client, w, h) -> None:
 
 def test_unknown_attribute(client) -> None:
     with pytest.raises(client.exceptions.InvalidParameterException) as e:
-        client.detect_faces(Image={"Bytes": fixture_bytes("obama-480p.jpg")},
-                            Attributes=["HAIR_COLOUR"])
+        client.detect_faces(
+            Image={"Bytes": fixture_bytes("obama-480p.jpg")}, Attributes=["HAIR_COLOUR"]
+        )
     assert "Attributes" in str(e.value)
 
 
-@pytest.mark.parametrize("image", [
-    {},
-    {"Bytes": b"x", "S3Object": {"Bucket": "photos", "Name": "two_people.jpg"}},
-    {"S3Object": {"Bucket": "photos"}},
-    {"S3Object": {"Bucket": "bad bucket!", "Name": "x"}},
-], ids=["empty", "both", "no-name", "bad-bucket-pattern"])
+@pytest.mark.parametrize(
+    "image",
+    [
+        {},
+        {"Bytes": b"x", "S3Object": {"Bucket": "photos", "Name": "two_people.jpg"}},
+        {"S3Object": {"Bucket": "photos"}},
+        {"S3Object": {"Bucket": "bad bucket!", "Name": "x"}},
+    ],
+    ids=["empty", "both", "no-name", "bad-bucket-pattern"],
+)
 def test_bad_image_parameter(client, image) -> None:
     with pytest.raises(client.exceptions.InvalidParameterException):
         client.detect_faces(Image=image)
@@ -94,9 +109,13 @@ def test_bad_base64(server) -> None:
 
 
 def test_wrong_types(server) -> None:
-    for body in (b'{"Image": "x"}', b'{"Image": {"Bytes": 5}}',
-                 b'{"Image": {"Bytes": "AAAA"}, "Attributes": "ALL"}',
-                 b'{"Image": {"Bytes": "AAAA"}, "Extra": 1}', b'{}'):
+    for body in (
+        b'{"Image": "x"}',
+        b'{"Image": {"Bytes": 5}}',
+        b'{"Image": {"Bytes": "AAAA"}, "Attributes": "ALL"}',
+        b'{"Image": {"Bytes": "AAAA"}, "Extra": 1}',
+        b"{}",
+    ):
         status, _, doc = raw_call(server.url, "RekognitionService.DetectFaces", body)
         assert status == 400 and doc["__type"] == "InvalidParameterException", body
 

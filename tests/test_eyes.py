@@ -110,9 +110,13 @@ def test_detect_faces_boto3_eyes(client) -> None:
 def test_face_without_an_estimate_leaves_the_field_out(analyzer) -> None:
     rgb = decode((FIXTURES / "two_people.jpg").read_bytes()).rgb
     faces = analyzer.analyze(rgb)
-    result = FaceResult(faces=faces, width=rgb.shape[1], height=rgb.shape[0],
-                        attributes=frozenset({"EYE_DIRECTION"}),
-                        details={"EyeDirection": [None, {"Yaw": 1.0, "Pitch": 2.0}]})
+    result = FaceResult(
+        faces=faces,
+        width=rgb.shape[1],
+        height=rgb.shape[0],
+        attributes=frozenset({"EYE_DIRECTION"}),
+        details={"EyeDirection": [None, {"Yaw": 1.0, "Pitch": 2.0}]},
+    )
     first, second = face_details(result)
     assert "EyeDirection" not in first
     assert second["EyeDirection"] == {"Yaw": 1.0, "Pitch": 2.0}

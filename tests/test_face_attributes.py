@@ -36,8 +36,9 @@ def models() -> AttributeModels:
     return load_attribute_models(attributes=ATTRIBUTES)
 
 
-def analyse(analyzer: FaceAnalyzer, models: Any, name: str,
-            wanted: set[str] = ALL) -> tuple[FaceDetections, dict[str, list[Any]]]:
+def analyse(
+    analyzer: FaceAnalyzer, models: Any, name: str, wanted: set[str] = ALL
+) -> tuple[FaceDetections, dict[str, list[Any]]]:
     rgb = decode((FIXTURES / name).read_bytes()).rgb
     faces = analyzer.analyze(rgb)
     return faces, analyze_attributes(models, rgb, faces, wanted)
@@ -54,8 +55,7 @@ def face_at(faces: FaceDetections, x: float, y: float) -> int:
 def test_laughing_women_read_female_smiling_open_mouthed_happy(analyzer, models) -> None:
     # 2008_007676.jpg: seven young women laughing, mouths open (dlib's labelled faces).
     faces, out = analyse(analyzer, models, "2008_007676.jpg")
-    centres = [(130, 160), (214, 132), (156, 100), (282, 147), (242, 77), (384, 149),
-               (336, 136)]
+    centres = [(130, 160), (214, 132), (156, 100), (282, 147), (242, 77), (384, 149), (336, 136)]
     for x, y in centres:
         i = face_at(faces, x, y)
         assert out["Gender"][i]["Value"] == "Female"
@@ -129,16 +129,16 @@ def test_only_the_models_an_attribute_needs_run(analyzer, models, wanted) -> Non
 
 
 def test_no_faces_and_unknown_attributes() -> None:
-    out = analyze_attributes({}, np.zeros((8, 8, 3), np.uint8), FaceDetections.empty(),
-                             {"Smile", "Beard"})
+    out = analyze_attributes(
+        {}, np.zeros((8, 8, 3), np.uint8), FaceDetections.empty(), {"Smile", "Beard"}
+    )
     assert out == {"Smile": []}
 
 
 def test_loader_loads_only_what_is_asked(tmp_path) -> None:
     from oculi.models.fetch import default_model_dir
 
-    models = load_attribute_models(default_model_dir(), attributes=["Gender"],
-                                   auto_fetch=False)
+    models = load_attribute_models(default_model_dir(), attributes=["Gender"], auto_fetch=False)
     assert list(models._loaded) == ["gender"]
     with pytest.raises(KeyError):
         models["yunet"]
@@ -166,11 +166,16 @@ def test_compare_faces_returns_emotions_and_smile(client) -> None:
     # gives for the same faces. obama_and_biden.jpg: Biden (leftmost) smiles broadly.
     people = FIXTURES / "people" / "test"
     target = {"Bytes": (people / "obama_and_biden.jpg").read_bytes()}
-    r = client.compare_faces(SourceImage={"Bytes": (people / "obama1.jpg").read_bytes()},
-                             TargetImage=target, SimilarityThreshold=0)
+    r = client.compare_faces(
+        SourceImage={"Bytes": (people / "obama1.jpg").read_bytes()},
+        TargetImage=target,
+        SimilarityThreshold=0,
+    )
     faces = sorted((m["Face"] for m in r["FaceMatches"]), key=lambda f: f["BoundingBox"]["Left"])
-    detected = sorted(client.detect_faces(Image=target, Attributes=["SMILE", "EMOTIONS"])
-                      ["FaceDetails"], key=lambda f: f["BoundingBox"]["Left"])
+    detected = sorted(
+        client.detect_faces(Image=target, Attributes=["SMILE", "EMOTIONS"])["FaceDetails"],
+        key=lambda f: f["BoundingBox"]["Left"],
+    )
     assert len(faces) == len(detected) == 3
     assert faces[0]["Smile"]["Value"] is True
     assert faces[0]["Emotions"][0]["Type"] == "HAPPY"
@@ -183,8 +188,11 @@ def test_index_faces_all_returns_every_measured_attribute(client) -> None:
     cid = "attributes-all"
     client.create_collection(CollectionId=cid)
     try:
-        r = client.index_faces(CollectionId=cid, DetectionAttributes=["ALL"],
-                               Image={"Bytes": (FIXTURES / "two_people.jpg").read_bytes()})
+        r = client.index_faces(
+            CollectionId=cid,
+            DetectionAttributes=["ALL"],
+            Image={"Bytes": (FIXTURES / "two_people.jpg").read_bytes()},
+        )
         assert len(r["FaceRecords"]) == 2
         for rec in r["FaceRecords"]:
             assert set(ATTRIBUTES) <= set(rec["FaceDetail"])

@@ -44,38 +44,39 @@ SCANS_JPEG = FUZZ_FIXTURES / "jpeg-1000-empty-scans-8000x5000.jpg"
 
 # ---- decode: inputs that were slow --------------------------------------------------------
 
+
 def _flood(kind: str) -> str:
     """Python source (run in the child) building one 5 MB flood input named `data`."""
     return {
         "jpeg-com": "j = craft.small_seeds()['jpeg-RGB']\n"
-                    "data = j[:2] + b'\\xff\\xfe\\x00\\x02' * ((LIMIT - len(j)) // 4) + j[2:]",
+        "data = j[:2] + b'\\xff\\xfe\\x00\\x02' * ((LIMIT - len(j)) // 4) + j[2:]",
         "jpeg-fill": "j = craft.small_seeds()['jpeg-RGB']\n"
-                     "data = j[:2] + b'\\xff' * (LIMIT - len(j)) + j[2:]",
-        "png-chunks-before-idat":
-            "p = craft.small_seeds()['png-RGB']\n"
-            "data = p[:33] + craft.png_chunk(b'abCd', b'') * ((LIMIT - len(p)) // 12) + p[33:]",
-        "png-chunks-after-idat":
-            "p = craft.small_seeds()['png-RGB']\n"
-            "data = p[:-12] + craft.png_chunk(b'abCd', b'') * ((LIMIT - len(p)) // 12) "
-            "+ p[-12:]",
-        "png-empty-idats":
-            "p = craft.small_seeds()['png-RGB']\n"
-            "data = p[:-12] + craft.png_chunk(b'IDAT', b'') * ((LIMIT - len(p)) // 12) "
-            "+ p[-12:]",
+        "data = j[:2] + b'\\xff' * (LIMIT - len(j)) + j[2:]",
+        "png-chunks-before-idat": "p = craft.small_seeds()['png-RGB']\n"
+        "data = p[:33] + craft.png_chunk(b'abCd', b'') * ((LIMIT - len(p)) // 12) + p[33:]",
+        "png-chunks-after-idat": "p = craft.small_seeds()['png-RGB']\n"
+        "data = p[:-12] + craft.png_chunk(b'abCd', b'') * ((LIMIT - len(p)) // 12) "
+        "+ p[-12:]",
+        "png-empty-idats": "p = craft.small_seeds()['png-RGB']\n"
+        "data = p[:-12] + craft.png_chunk(b'IDAT', b'') * ((LIMIT - len(p)) // 12) "
+        "+ p[-12:]",
         "jpeg-1000-scans": f"data = open({str(SCANS_JPEG)!r}, 'rb').read()",
     }[kind]
 
 
 def decode_in_child(build: str, timeout: float = 15.0) -> tuple[str, float]:
     """Build and decode one input in a fresh interpreter; (outcome, seconds decode took)."""
-    code = textwrap.dedent(f"""
+    code = (
+        textwrap.dedent(f"""
         import sys, time
-        sys.path.insert(0, {str(ROOT / 'fuzz')!r})
+        sys.path.insert(0, {str(ROOT / "fuzz")!r})
         import craft
         from oculi.errors import OculiError
         from oculi.vision.decode import decode
         LIMIT = {LIMIT}
-    """) + build + textwrap.dedent("""
+    """)
+        + build
+        + textwrap.dedent("""
         start = time.perf_counter()
         try:
             decode(data)
@@ -84,9 +85,11 @@ def decode_in_child(build: str, timeout: float = 15.0) -> tuple[str, float]:
             outcome = type(e).__name__
         print(outcome, time.perf_counter() - start)
     """)
+    )
     try:
-        done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                              timeout=timeout, cwd=ROOT)
+        done = subprocess.run(
+            [sys.executable, "-c", code], capture_output=True, text=True, timeout=timeout, cwd=ROOT
+        )
     except subprocess.TimeoutExpired:
         return "hang", timeout
     assert done.returncode == 0, done.stderr[-2000:]
@@ -94,9 +97,17 @@ def decode_in_child(build: str, timeout: float = 15.0) -> tuple[str, float]:
     return outcome, float(seconds)
 
 
-@pytest.mark.parametrize("kind", ["jpeg-1000-scans", "jpeg-com", "jpeg-fill",
-                                  "png-chunks-before-idat", "png-chunks-after-idat",
-                                  "png-empty-idats"])
+@pytest.mark.parametrize(
+    "kind",
+    [
+        "jpeg-1000-scans",
+        "jpeg-com",
+        "jpeg-fill",
+        "png-chunks-before-idat",
+        "png-chunks-after-idat",
+        "png-empty-idats",
+    ],
+)
 def test_structure_floods_are_refused_fast(kind: str) -> None:
     """Work that grows with the number of scans, segments or chunks, not pixels: an 11 KB
     progressive JPEG of 1,000 empty scans took 7-12 s; 5 MB of empty JPEG segments, fill
@@ -116,6 +127,7 @@ def test_reasonable_structure_still_decodes() -> None:
 
 # ---- decode: wrong pixels ----------------------------------------------------------------
 
+
 def test_16bit_greyscale_png_is_scaled_not_clipped() -> None:
     """Pillow opens 16-bit greyscale PNG as mode I;16 and convert("RGB") clips every sample
     above 255 to white: mid-grey 0x8000 came back as 255 (the whole image blown out)."""
@@ -125,6 +137,7 @@ def test_16bit_greyscale_png_is_scaled_not_clipped() -> None:
 
 
 # ---- decode: truncated scans that still end in EOI ----------------------------------------
+
 
 def _jpegs() -> dict[str, bytes]:
     """A real baseline photo and the same photo written progressive (10 scans)."""
@@ -147,7 +160,7 @@ def test_truncated_jpeg_ending_in_eoi_is_refused(kind: str, keep: float) -> None
     without error, the missing part grey: libjpeg fills a short scan with zeros and only
     warns. It must be refused like any truncated file."""
     whole = _jpegs()[kind]
-    cut = whole[:int(len(whole) * keep)] + b"\xff\xd9"
+    cut = whole[: int(len(whole) * keep)] + b"\xff\xd9"
     _pillow_pixels(cut)  # what decode() used to accept: no error from Pillow
     with pytest.raises(InvalidImageFormat, match="truncated"):
         decode(cut)
@@ -164,7 +177,7 @@ def test_whole_jpeg_decodes_unchanged(kind: str) -> None:
 def test_truncated_jpeg_ending_in_eoi_api(client: Any) -> None:
     whole = _jpegs()["baseline"]
     with pytest.raises(client.exceptions.InvalidImageFormatException) as e:
-        client.detect_faces(Image={"Bytes": whole[:len(whole) // 2] + b"\xff\xd9"})
+        client.detect_faces(Image={"Bytes": whole[: len(whole) // 2] + b"\xff\xd9"})
     assert e.value.response["ResponseMetadata"]["HTTPStatusCode"] == 400
 
 
@@ -180,13 +193,14 @@ def mutated_images(draw: st.DrawFn) -> bytes:
         if not data:
             break
         pos = draw(st.integers(0, len(data) - 1))
-        data[pos:pos + draw(st.integers(0, 4))] = draw(st.binary(max_size=4))
+        data[pos : pos + draw(st.integers(0, 4))] = draw(st.binary(max_size=4))
     out = bytes(data)
     return craft.fix_png_crcs(out) if draw(st.booleans()) else out
 
 
-@settings(max_examples=300, deadline=None, database=None,
-          suppress_health_check=[HealthCheck.too_slow])
+@settings(
+    max_examples=300, deadline=None, database=None, suppress_health_check=[HealthCheck.too_slow]
+)
 @given(st.one_of(mutated_images(), st.binary(max_size=200)))
 def test_decode_returns_rgb_or_refuses(data: bytes) -> None:
     try:
@@ -199,6 +213,7 @@ def test_decode_returns_rgb_or_refuses(data: bytes) -> None:
 
 # ---- validate ------------------------------------------------------------------------------
 
+
 def shape_of(operation: str) -> Any:
     op = spec.operation(operation)
     assert op is not None
@@ -208,11 +223,21 @@ def shape_of(operation: str) -> Any:
 FACE_ID = "11111111-2222-3333-4444-555555555555"
 
 
-@pytest.mark.parametrize("operation,params", [
-    ("SearchFaces", {"CollectionId": "c", "FaceId": FACE_ID, "FaceMatchThreshold": 10**400}),
-    ("CompareFaces", {"SourceImage": {"Bytes": "AAAA"}, "TargetImage": {"Bytes": "AAAA"},
-                      "SimilarityThreshold": -(10**400)}),
-], ids=["threshold-10e400", "similarity-minus-10e400"])
+@pytest.mark.parametrize(
+    "operation,params",
+    [
+        ("SearchFaces", {"CollectionId": "c", "FaceId": FACE_ID, "FaceMatchThreshold": 10**400}),
+        (
+            "CompareFaces",
+            {
+                "SourceImage": {"Bytes": "AAAA"},
+                "TargetImage": {"Bytes": "AAAA"},
+                "SimilarityThreshold": -(10**400),
+            },
+        ),
+    ],
+    ids=["threshold-10e400", "similarity-minus-10e400"],
+)
 def test_float_member_with_huge_integer(operation: str, params: dict[str, Any]) -> None:
     """A JSON number written out in 400 digits parses as a Python int; math.isfinite()
     raised OverflowError on it (a 500 from the server)."""
@@ -220,12 +245,18 @@ def test_float_member_with_huge_integer(operation: str, params: dict[str, Any]) 
         spec.validate(shape_of(operation), params)
 
 
-@pytest.mark.parametrize("operation,params", [
-    ("DetectFaces", {"Image": {"S3Object": {"Bucket": "bucket", "Name": "\ud800"}}}),
-    ("DetectFaces", {"Image": {"S3Object": {"Bucket": "bucket", "Name": "k",
-                                            "Version": "\udfff"}}}),
-    ("CreateCollection", {"CollectionId": "c", "Tags": {"\ud800": "v"}}),
-], ids=["s3-name", "s3-version", "tag-key"])
+@pytest.mark.parametrize(
+    "operation,params",
+    [
+        ("DetectFaces", {"Image": {"S3Object": {"Bucket": "bucket", "Name": "\ud800"}}}),
+        (
+            "DetectFaces",
+            {"Image": {"S3Object": {"Bucket": "bucket", "Name": "k", "Version": "\udfff"}}},
+        ),
+        ("CreateCollection", {"CollectionId": "c", "Tags": {"\ud800": "v"}}),
+    ],
+    ids=["s3-name", "s3-version", "tag-key"],
+)
 def test_lone_surrogates_refused(operation: str, params: dict[str, Any]) -> None:
     """`"\\ud800"` is valid JSON but not Unicode text: botocore, sqlite3 and Starlette
     raise UnicodeEncodeError on it later (S3Object.Name was a 500)."""
@@ -233,10 +264,12 @@ def test_lone_surrogates_refused(operation: str, params: dict[str, Any]) -> None
         spec.validate(shape_of(operation), params)
 
 
-@settings(max_examples=400, deadline=None, database=None,
-          suppress_health_check=list(HealthCheck))
-@given(st.sampled_from(sorted(spec.service_model().operation_names)).flatmap(
-    lambda name: st.tuples(st.just(name), strategies.op_params(name))))
+@settings(max_examples=400, deadline=None, database=None, suppress_health_check=list(HealthCheck))
+@given(
+    st.sampled_from(sorted(spec.service_model().operation_names)).flatmap(
+        lambda name: st.tuples(st.just(name), strategies.op_params(name))
+    )
+)
 def test_validate_returns_or_raises_oculi_error(case: tuple[str, Any]) -> None:
     name, params = case
     shape = shape_of(name)
@@ -249,21 +282,34 @@ def test_validate_returns_or_raises_oculi_error(case: tuple[str, Any]) -> None:
     assert isinstance(out, dict)
     for req in shape.required_members:
         assert out.get(req) is not None
-    json.dumps(out, ensure_ascii=False,
-               default=lambda b: base64.b64encode(b).decode()).encode("utf-8")
+    json.dumps(out, ensure_ascii=False, default=lambda b: base64.b64encode(b).decode()).encode(
+        "utf-8"
+    )
 
 
 # ---- the HTTP path -------------------------------------------------------------------------
 
-async def _asgi(app: Any, target: str | None, body: bytes,
-                headers: list[tuple[bytes, bytes]]) -> tuple[int, dict[str, Any]]:
+
+async def _asgi(
+    app: Any, target: str | None, body: bytes, headers: list[tuple[bytes, bytes]]
+) -> tuple[int, dict[str, Any]]:
     hdrs = [(b"host", b"oculi.test"), *headers]
     if target is not None:
         hdrs.append((b"x-amz-target", target.encode()))
-    scope = {"type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1",
-             "method": "POST", "scheme": "http", "path": "/", "raw_path": b"/",
-             "query_string": b"", "root_path": "", "headers": hdrs,
-             "client": ("127.0.0.1", 1), "server": ("oculi.test", 80)}
+    scope = {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": "POST",
+        "scheme": "http",
+        "path": "/",
+        "raw_path": b"/",
+        "query_string": b"",
+        "root_path": "",
+        "headers": hdrs,
+        "client": ("127.0.0.1", 1),
+        "server": ("oculi.test", 80),
+    }
     pending = [{"type": "http.request", "body": body, "more_body": False}]
     sent: list[dict[str, Any]] = []
 
@@ -293,11 +339,16 @@ class App:
         self._portal = anyio.from_thread.start_blocking_portal()
         self.portal = self._portal.__enter__()
 
-    def call(self, target: str | None, body: bytes | dict[str, Any],
-             headers: list[tuple[bytes, bytes]] | None = None) -> tuple[int, dict[str, Any]]:
+    def call(
+        self,
+        target: str | None,
+        body: bytes | dict[str, Any],
+        headers: list[tuple[bytes, bytes]] | None = None,
+    ) -> tuple[int, dict[str, Any]]:
         raw = body if isinstance(body, bytes) else json.dumps(body).encode()
-        return self.portal.call(_asgi, self.app, target and f"RekognitionService.{target}",
-                                raw, headers or [])
+        return self.portal.call(
+            _asgi, self.app, target and f"RekognitionService.{target}", raw, headers or []
+        )
 
 
 @pytest.fixture(scope="module")
@@ -331,8 +382,9 @@ def test_odd_content_length_is_not_a_500(app: App, value: str) -> None:
 
 
 def test_surrogate_s3_name_is_invalid_parameter(app: App) -> None:
-    status, doc = app.call("DetectFaces", b'{"Image": {"S3Object": {"Bucket": "bucket", '
-                                          b'"Name": "\\ud800"}}}')
+    status, doc = app.call(
+        "DetectFaces", b'{"Image": {"S3Object": {"Bucket": "bucket", "Name": "\\ud800"}}}'
+    )
     assert (status, doc["__type"]) == (400, "InvalidParameterException"), doc
 
 
@@ -352,6 +404,12 @@ def test_forged_page_tokens(app: App) -> None:
 
 
 def test_huge_threshold_is_invalid_parameter(app: App) -> None:
-    status, doc = app.call("SearchFaces", b'{"CollectionId": "fuzzed", "FaceId": "' +
-                           FACE_ID.encode() + b'", "FaceMatchThreshold": 1' + b"0" * 400 + b"}")
+    status, doc = app.call(
+        "SearchFaces",
+        b'{"CollectionId": "fuzzed", "FaceId": "'
+        + FACE_ID.encode()
+        + b'", "FaceMatchThreshold": 1'
+        + b"0" * 400
+        + b"}",
+    )
     assert (status, doc["__type"]) == (400, "InvalidParameterException"), doc

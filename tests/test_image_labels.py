@@ -39,12 +39,15 @@ def test_scene_label_from_the_classifier_with_parents(client) -> None:
 def test_scene_label_obeys_min_confidence_and_filters(client) -> None:
     image = {"Bytes": fixture_bytes(MOUNTAIN)}
     assert "Mountain" not in by_name(client.detect_labels(Image=image, MinConfidence=99))
-    only = client.detect_labels(Image=image, Settings={"GeneralLabels": {
-        "LabelCategoryInclusionFilters": ["Nature and Outdoors"]}})["Labels"]
+    only = client.detect_labels(
+        Image=image,
+        Settings={"GeneralLabels": {"LabelCategoryInclusionFilters": ["Nature and Outdoors"]}},
+    )["Labels"]
     assert {lab["Name"] for lab in only} >= {"Mountain", "Nature", "Outdoors"}
     assert all(lab["Categories"] == [{"Name": "Nature and Outdoors"}] for lab in only)
-    without = client.detect_labels(Image=image, Settings={"GeneralLabels": {
-        "LabelExclusionFilters": ["Mountain"]}})["Labels"]
+    without = client.detect_labels(
+        Image=image, Settings={"GeneralLabels": {"LabelExclusionFilters": ["Mountain"]}}
+    )["Labels"]
     assert "Mountain" not in {lab["Name"] for lab in without}
 
 
@@ -77,9 +80,14 @@ def test_confidence_sums_the_classes_under_a_label() -> None:
 
 
 def label(name: str, confidence: float, boxes: int = 0) -> Label:
-    return Label(name, confidence,
-                 tuple(Instance(np.zeros(4), confidence) for _ in range(boxes)),
-                 tuple(ancestors(name)), (), ())
+    return Label(
+        name,
+        confidence,
+        tuple(Instance(np.zeros(4), confidence) for _ in range(boxes)),
+        tuple(ancestors(name)),
+        (),
+        (),
+    )
 
 
 def test_merge_keeps_the_detector_instances_and_the_higher_confidence() -> None:
@@ -93,8 +101,10 @@ def test_merge_keeps_the_detector_instances_and_the_higher_confidence() -> None:
     assert [lab.name for lab in with_image_labels(objects, image)][:2] == ["Bicycle", "Dog"]
 
 
-@pytest.mark.skipif(not (DEBIAN / "usr/share/darknet/data/9k.tree").is_file(),
-                    reason="darknet's WordTree not unpacked (bench/labels.py --fetch)")
+@pytest.mark.skipif(
+    not (DEBIAN / "usr/share/darknet/data/9k.tree").is_file(),
+    reason="darknet's WordTree not unpacked (bench/labels.py --fetch)",
+)
 def test_label_table_is_what_the_rule_gives() -> None:
     from tools.imagenet_labels import OUT, read_chains, render, resolve
 

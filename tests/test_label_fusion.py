@@ -15,8 +15,9 @@ def view(*rows: tuple[float, float, float, float, float], cls: int = 1) -> Candi
 
 
 def test_one_view_is_per_class_nms() -> None:
-    found = fuse([view((0, 0, 10, 20, 0.9), (1, 0, 11, 20, 0.6), (30, 0, 40, 20, 0.5))],
-                 iou=0.5, vote=True)
+    found = fuse(
+        [view((0, 0, 10, 20, 0.9), (1, 0, 11, 20, 0.6), (30, 0, 40, 20, 0.5))], iou=0.5, vote=True
+    )
     assert found.scores.tolist() == pytest.approx([0.9, 0.5])
     assert found.boxes[:, 0].tolist() == [0, 30]
 
@@ -41,7 +42,8 @@ def test_neighbours_overlapping_less_than_iou_stay_apart() -> None:
 
 
 def test_classes_do_not_mix() -> None:
-    found = fuse([view((0, 0, 10, 20, 0.5), cls=1), view((0, 0, 10, 20, 0.5), cls=2)],
-                 iou=0.5, vote=True)
+    found = fuse(
+        [view((0, 0, 10, 20, 0.5), cls=1), view((0, 0, 10, 20, 0.5), cls=2)], iou=0.5, vote=True
+    )
     assert sorted(found.classes.tolist()) == [1, 2]
     assert found.scores.tolist() == pytest.approx([0.5, 0.5])

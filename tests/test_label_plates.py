@@ -33,36 +33,50 @@ def test_license_plate_instance_on_a_car(client) -> None:
 def test_no_plate_label_without_a_readable_plate(client) -> None:
     for photo in (PASSAT, "labels/dog.jpg", "two_people.jpg"):
         assert "License Plate" not in names(
-            client.detect_labels(Image={"Bytes": fixture_bytes(photo)})), photo
+            client.detect_labels(Image={"Bytes": fixture_bytes(photo)})
+        ), photo
 
 
 def test_plate_label_filters(client) -> None:
     image = {"Bytes": fixture_bytes(SKODA)}
-    only = client.detect_labels(Image=image, Settings={
-        "GeneralLabels": {"LabelInclusionFilters": ["License Plate"]}})
+    only = client.detect_labels(
+        Image=image, Settings={"GeneralLabels": {"LabelInclusionFilters": ["License Plate"]}}
+    )
     assert set(names(only)) == {"License Plate"}
-    without = client.detect_labels(Image=image, Settings={
-        "GeneralLabels": {"LabelExclusionFilters": ["License Plate"]}})
+    without = client.detect_labels(
+        Image=image, Settings={"GeneralLabels": {"LabelExclusionFilters": ["License Plate"]}}
+    )
     assert "License Plate" not in names(without) and "Car" in names(without)
 
 
 def objects(classes: list[str], scores: list[float]) -> Objects:
     names = ("Person", "Car", "Vehicle", "Dog")
-    return Objects(np.tile(np.array([[0, 0, 10, 10]], np.float32), (len(classes), 1)),
-                   np.array(scores, np.float32),
-                   np.array([names.index(c) for c in classes], np.int64), names)
+    return Objects(
+        np.tile(np.array([[0, 0, 10, 10]], np.float32), (len(classes), 1)),
+        np.array(scores, np.float32),
+        np.array([names.index(c) for c in classes], np.int64),
+        names,
+    )
 
 
-@pytest.mark.parametrize(("classes", "scores", "expected"), [
-    (["Car"], [0.31], True), (["Vehicle"], [0.9], True), (["Car"], [0.29], False),
-    (["Person", "Dog"], [0.99, 0.99], False), ([], [], False)])
+@pytest.mark.parametrize(
+    ("classes", "scores", "expected"),
+    [
+        (["Car"], [0.31], True),
+        (["Vehicle"], [0.9], True),
+        (["Car"], [0.29], False),
+        (["Person", "Dog"], [0.99, 0.99], False),
+        ([], [], False),
+    ],
+)
 def test_vehicle_gate(classes, scores, expected) -> None:
     assert shows_vehicle(objects(classes, scores)) is expected
 
 
 def test_with_plates_adds_a_class_in_confidence_order() -> None:
-    out = with_plates(objects(["Car", "Dog"], [0.9, 0.5]),
-                      np.array([[1, 2, 3, 4]], np.float32), np.array([0.7]))
+    out = with_plates(
+        objects(["Car", "Dog"], [0.9, 0.5]), np.array([[1, 2, 3, 4]], np.float32), np.array([0.7])
+    )
     assert out.class_names() == ["Car", PLATE_CLASS, "Dog"]
     assert out.boxes[1].tolist() == [1, 2, 3, 4]
     again = with_plates(out, np.zeros((0, 4)), np.zeros(0))

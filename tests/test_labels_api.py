@@ -59,8 +59,7 @@ def test_dog_bicycle_and_car_found_with_boxes(dog) -> None:
 def test_parents_are_chains_and_labels_without_instances(dog) -> None:
     labels = by_name(dog)
     assert [p["Name"] for p in labels["Car"]["Parents"]] == ["Vehicle", "Transportation"]
-    assert {p["Name"] for p in labels["Dog"]["Parents"]} == {"Canine", "Pet", "Mammal",
-                                                            "Animal"}
+    assert {p["Name"] for p in labels["Dog"]["Parents"]} == {"Canine", "Pet", "Mammal", "Animal"}
     assert labels["Car"]["Aliases"] == [{"Name": "Automobile"}]
     assert labels["Car"]["Categories"] == [{"Name": "Vehicles and Automotive"}]
     for parent in ("Vehicle", "Transportation", "Animal", "Mammal", "Pet", "Canine"):
@@ -78,8 +77,7 @@ def test_persons_found_with_boxes(client) -> None:
     assert person["Confidence"] >= 90
     assert person["Parents"] == [] and person["Aliases"] == [{"Name": "Human"}]
     # One box on each man, hand-labelled at x 10-560 and 580-1120 of 1126, full height.
-    (left, right) = sorted((i["BoundingBox"] for i in person["Instances"]),
-                           key=lambda b: b["Left"])
+    (left, right) = sorted((i["BoundingBox"] for i in person["Instances"]), key=lambda b: b["Left"])
     assert left["Left"] == pytest.approx(10 / 1126, abs=0.05)
     assert left["Left"] + left["Width"] == pytest.approx(560 / 1126, abs=0.05)
     assert right["Left"] == pytest.approx(580 / 1126, abs=0.05)
@@ -94,8 +92,9 @@ def test_persons_found_with_boxes(client) -> None:
 
 def test_s3_object(server, moto_s3) -> None:
     client = server.client()
-    response = client.detect_labels(Image={"S3Object": {"Bucket": "photos",
-                                                        "Name": "two_people.jpg"}})
+    response = client.detect_labels(
+        Image={"S3Object": {"Bucket": "photos", "Name": "two_people.jpg"}}
+    )
     assert len(by_name(response)["Person"]["Instances"]) == 2
 
 
@@ -120,17 +119,29 @@ def test_label_and_category_filters(client) -> None:
     assert "Dog" not in names(LabelExclusionFilters=["Dog"])
     assert "Animal" in names(LabelExclusionFilters=["Dog"])
     assert names(LabelCategoryInclusionFilters=["Vehicles and Automotive"]) == {
-        "Car", "Bicycle", "Vehicle", "Transportation"}
+        "Car",
+        "Bicycle",
+        "Vehicle",
+        "Transportation",
+    }
     assert not names(LabelCategoryExclusionFilters=["Animals and Pets"]) & {
-        "Dog", "Animal", "Mammal", "Pet", "Canine"}
-    assert names(LabelInclusionFilters=["Dog"], LabelCategoryInclusionFilters=[
-        "Vehicles and Automotive"], LabelExclusionFilters=["Car"]) == {
-        "Dog", "Bicycle", "Vehicle", "Transportation"}
+        "Dog",
+        "Animal",
+        "Mammal",
+        "Pet",
+        "Canine",
+    }
+    assert names(
+        LabelInclusionFilters=["Dog"],
+        LabelCategoryInclusionFilters=["Vehicles and Automotive"],
+        LabelExclusionFilters=["Car"],
+    ) == {"Dog", "Bicycle", "Vehicle", "Transportation"}
 
 
 def test_image_properties(client) -> None:
-    response = client.detect_labels(Image={"Bytes": fixture_bytes(DOG)},
-                                    Features=["GENERAL_LABELS", "IMAGE_PROPERTIES"])
+    response = client.detect_labels(
+        Image={"Bytes": fixture_bytes(DOG)}, Features=["GENERAL_LABELS", "IMAGE_PROPERTIES"]
+    )
     props = response["ImageProperties"]
     q = props["Quality"]
     for key in ("Brightness", "Sharpness", "Contrast"):
@@ -148,16 +159,19 @@ def test_image_properties(client) -> None:
 
 
 def test_image_properties_only(client) -> None:
-    response = client.detect_labels(Image={"Bytes": fixture_bytes(DOG)},
-                                    Features=["IMAGE_PROPERTIES"],
-                                    Settings={"ImageProperties": {"MaxDominantColors": 3}})
+    response = client.detect_labels(
+        Image={"Bytes": fixture_bytes(DOG)},
+        Features=["IMAGE_PROPERTIES"],
+        Settings={"ImageProperties": {"MaxDominantColors": 3}},
+    )
     assert response["Labels"] == []
     assert len(response["ImageProperties"]["DominantColors"]) <= 3
 
 
 def quality(client, rgb: np.ndarray) -> dict:
-    return client.detect_labels(Image={"Bytes": jpeg(rgb)}, Features=["IMAGE_PROPERTIES"]
-                                )["ImageProperties"]["Quality"]
+    return client.detect_labels(Image={"Bytes": jpeg(rgb)}, Features=["IMAGE_PROPERTIES"])[
+        "ImageProperties"
+    ]["Quality"]
 
 
 def test_quality_orders_dark_bright_blurred_and_flat(client) -> None:
@@ -179,8 +193,9 @@ def test_dominant_colours_of_a_two_colour_image(client) -> None:
     rgb[:, 200:] = (0, 0, 255)
     png = io.BytesIO()
     Image.fromarray(rgb).save(png, "PNG")
-    colors = client.detect_labels(Image={"Bytes": png.getvalue()}, Features=[
-        "IMAGE_PROPERTIES"])["ImageProperties"]["DominantColors"]
+    colors = client.detect_labels(Image={"Bytes": png.getvalue()}, Features=["IMAGE_PROPERTIES"])[
+        "ImageProperties"
+    ]["DominantColors"]
     top = [(c["CSSColor"], c["SimplifiedColor"]) for c in colors]
     assert top[:2] == [("red", "red"), ("blue", "blue")]
     # Shares of the image shrunk to 128 px, where one column blends the two colours.
@@ -192,8 +207,9 @@ def test_dominant_colours_of_a_two_colour_image(client) -> None:
 
 def test_no_objects_no_foreground(client) -> None:
     flat = np.full((120, 160, 3), 200, np.uint8)
-    response = client.detect_labels(Image={"Bytes": jpeg(flat)},
-                                    Features=["GENERAL_LABELS", "IMAGE_PROPERTIES"])
+    response = client.detect_labels(
+        Image={"Bytes": jpeg(flat)}, Features=["GENERAL_LABELS", "IMAGE_PROPERTIES"]
+    )
     assert response["Labels"] == []
     assert "Foreground" not in response["ImageProperties"]
 
@@ -203,11 +219,15 @@ def test_bad_input(client, server) -> None:
         client.detect_labels(Image={"Bytes": b"not an image at all"})
     with pytest.raises(client.exceptions.InvalidParameterException):
         client.detect_labels(Image={"Bytes": fixture_bytes(DOG)}, MinConfidence=101)
-    for body in ({"Image": {"Bytes": "aGVsbG8="}, "Features": ["SCENES"]},
-                 {"Image": {}},
-                 {"Image": {"Bytes": "aGVsbG8="}, "MaxLabels": -1},
-                 {"Image": {"Bytes": "aGVsbG8="},
-                  "Settings": {"GeneralLabels": {"LabelInclusionFilters": "Dog"}}}):
+    for body in (
+        {"Image": {"Bytes": "aGVsbG8="}, "Features": ["SCENES"]},
+        {"Image": {}},
+        {"Image": {"Bytes": "aGVsbG8="}, "MaxLabels": -1},
+        {
+            "Image": {"Bytes": "aGVsbG8="},
+            "Settings": {"GeneralLabels": {"LabelInclusionFilters": "Dog"}},
+        },
+    ):
         status, _, payload = raw_call(server.url, TARGET, json.dumps(body).encode())
         assert status == 400 and payload["__type"] == "InvalidParameterException", body
 
@@ -234,10 +254,10 @@ def test_giraffe_and_zebra_found_with_boxes(client) -> None:
         (inst,) = labels[name]["Instances"]
         assert inst["Confidence"] >= 55, name
         b = inst["BoundingBox"]
-        boxes[name] = 500 * np.array([b["Left"], b["Top"], b["Left"] + b["Width"],
-                                      b["Top"] + b["Height"]])
-        assert [p["Name"] for p in labels[name]["Parents"]] == ["Mammal", "Wildlife",
-                                                                "Animal"]
+        boxes[name] = 500 * np.array(
+            [b["Left"], b["Top"], b["Left"] + b["Width"], b["Top"] + b["Height"]]
+        )
+        assert [p["Name"] for p in labels[name]["Parents"]] == ["Mammal", "Wildlife", "Animal"]
         assert labels[name]["Categories"] == [{"Name": "Animals and Pets"}]
     np.testing.assert_allclose(boxes["Giraffe"], [165, 30, 445, 440], atol=25)
     # The zebra's box leaves out its rear, seen between the giraffe's legs: IoU 0.63.
@@ -252,17 +272,23 @@ def test_giraffe_and_zebra_found_with_boxes(client) -> None:
 
 def test_group_photo_persons(client) -> None:
     """dlib's VOC photo 2008_002079.jpg: six people, faces hand-labelled by dlib."""
-    response = client.detect_labels(Image={"Bytes": fixture_bytes("2008_002079.jpg")},
-                                    Settings={"GeneralLabels": {
-                                        "LabelInclusionFilters": ["Person"]}})
+    response = client.detect_labels(
+        Image={"Bytes": fixture_bytes("2008_002079.jpg")},
+        Settings={"GeneralLabels": {"LabelInclusionFilters": ["Person"]}},
+    )
     (person,) = response["Labels"]
     assert 5 <= len(person["Instances"]) <= 8
 
 
 def test_anchors_and_tiles() -> None:
     assert ssd_anchors().shape == (1917, 4)  # the model's box count
-    assert tiles(1000, 500) == [(0, 0, 1000, 500), (0, 0, 600, 300), (400, 0, 1000, 300),
-                                (0, 200, 600, 500), (400, 200, 1000, 500)]
+    assert tiles(1000, 500) == [
+        (0, 0, 1000, 500),
+        (0, 0, 600, 300),
+        (400, 0, 1000, 300),
+        (0, 200, 600, 500),
+        (400, 200, 1000, 500),
+    ]
 
 
 def test_nanodet_box_decoding() -> None:
@@ -277,10 +303,18 @@ def test_nanodet_box_decoding() -> None:
 
 
 def test_merge_keeps_a_shared_label_from_its_owner() -> None:
-    ssd = Objects(np.float32([[0, 0, 10, 10], [5, 5, 9, 9]]), np.float32([0.9, 0.6]),
-                  np.array([1, 2]), ("???", "Car", "Dog"))
-    coco = Objects(np.float32([[1, 1, 11, 11], [2, 2, 8, 8], [3, 3, 4, 4]]),
-                   np.float32([0.8, 0.7, 0.5]), np.array([2, 16, 23]), COCO_CLASSES)
+    ssd = Objects(
+        np.float32([[0, 0, 10, 10], [5, 5, 9, 9]]),
+        np.float32([0.9, 0.6]),
+        np.array([1, 2]),
+        ("???", "Car", "Dog"),
+    )
+    coco = Objects(
+        np.float32([[1, 1, 11, 11], [2, 2, 8, 8], [3, 3, 4, 4]]),
+        np.float32([0.8, 0.7, 0.5]),
+        np.array([2, 16, 23]),
+        COCO_CLASSES,
+    )
     merged = merge([ssd, coco], {"Car": 0, "Dog": 1})
     assert merged.class_names() == ["Car", "dog", "giraffe"]
     np.testing.assert_allclose(merged.scores, [0.9, 0.7, 0.5])

@@ -85,7 +85,8 @@ def test_corrupt_installed_file_is_refused(tmp_path) -> None:
     src = verified_path(spec, default_model_dir())
     (tmp_path / spec.filename).write_bytes(src.read_bytes()[:-1] + b"\0")
     (tmp_path / (spec.filename + ".sha256")).write_text(
-        (src.parent / (spec.filename + ".sha256")).read_text())
+        (src.parent / (spec.filename + ".sha256")).read_text()
+    )
     with pytest.raises(ModelFetchError, match="corrupt"):
         verified_path(spec, tmp_path)
 
@@ -107,8 +108,15 @@ def test_blocked_dequantize_arithmetic() -> None:
     scale = np.array([[0.5, 1.0], [2.0, 4.0]], np.float32)  # blocks of 2 along axis 0
     zero = np.array([[1, 0], [0, 1]], np.int8)
     got = convert._dequantize(x, scale, zero, axis=0, block_size=2)
-    want = np.array([[(0 - 1) * 0.5, 1 * 1.0], [(2 - 1) * 0.5, 3 * 1.0],
-                     [4 * 2.0, (5 - 1) * 4.0], [6 * 2.0, (7 - 1) * 4.0]], np.float32)
+    want = np.array(
+        [
+            [(0 - 1) * 0.5, 1 * 1.0],
+            [(2 - 1) * 0.5, 3 * 1.0],
+            [4 * 2.0, (5 - 1) * 4.0],
+            [6 * 2.0, (7 - 1) * 4.0],
+        ],
+        np.float32,
+    )
     np.testing.assert_array_equal(got, want)
 
 
@@ -141,10 +149,19 @@ def test_tfjs_graph_conversion_reproduces_its_recorded_output() -> None:
 def test_tfjs_weights_float16_packing_and_length() -> None:
     from oculi.models.tfjs_graph import read_weights
 
-    manifest = [{"weights": [
-        {"name": "a", "shape": [2], "dtype": "float32",
-         "quantization": {"dtype": "float16", "original_dtype": "float32"}},
-        {"name": "b", "shape": [], "dtype": "int32"}]}]
+    manifest = [
+        {
+            "weights": [
+                {
+                    "name": "a",
+                    "shape": [2],
+                    "dtype": "float32",
+                    "quantization": {"dtype": "float16", "original_dtype": "float32"},
+                },
+                {"name": "b", "shape": [], "dtype": "int32"},
+            ]
+        }
+    ]
     shards = np.array([1.5, -2.0], "<f2").tobytes() + np.array(7, "<i4").tobytes()
     got = read_weights(manifest, shards)
     np.testing.assert_array_equal(got["a"], np.array([1.5, -2.0], np.float32))
@@ -163,9 +180,10 @@ def test_keras_h5_conversion_matches_keras_on_real_faces() -> None:
     from oculi.service.ppe import load_face_cover_classifier
     from oculi.vision.decode import decode
 
-    keras = {"two_people.jpg": [0.171695, 0.003612],
-             "2008_002079.jpg": [0.03942, 0.047815, 0.009598, 0.032349, 0.018982, 0.622358,
-                                 0.262814]}
+    keras = {
+        "two_people.jpg": [0.171695, 0.003612],
+        "2008_002079.jpg": [0.03942, 0.047815, 0.009598, 0.032349, 0.018982, 0.622358, 0.262814],
+    }
     analyzer, classifier = load_face_analyzer(), load_face_cover_classifier()
     for name, want in keras.items():
         rgb = decode((FIXTURES / name).read_bytes()).rgb
@@ -182,13 +200,28 @@ def test_keras_h5_refuses_what_it_cannot_convert(tmp_path) -> None:
 
     from oculi.models.keras_h5 import keras_h5_to_onnx
 
-    config = {"class_name": "Model", "config": {
-        "name": "m", "input_layers": [["in", 0, 0]], "output_layers": [["up", 0, 0]],
-        "layers": [
-            {"name": "in", "class_name": "InputLayer",
-             "config": {"batch_input_shape": [None, 8, 8, 3]}, "inbound_nodes": []},
-            {"name": "up", "class_name": "UpSampling2D", "config": {"size": [2, 2]},
-             "inbound_nodes": [[["in", 0, 0, {}]]]}]}}
+    config = {
+        "class_name": "Model",
+        "config": {
+            "name": "m",
+            "input_layers": [["in", 0, 0]],
+            "output_layers": [["up", 0, 0]],
+            "layers": [
+                {
+                    "name": "in",
+                    "class_name": "InputLayer",
+                    "config": {"batch_input_shape": [None, 8, 8, 3]},
+                    "inbound_nodes": [],
+                },
+                {
+                    "name": "up",
+                    "class_name": "UpSampling2D",
+                    "config": {"size": [2, 2]},
+                    "inbound_nodes": [[["in", 0, 0, {}]]],
+                },
+            ],
+        },
+    }
     buf = io.BytesIO()
     with h5py.File(buf, "w") as f:
         f.attrs["model_config"] = json.dumps(config)
@@ -215,12 +248,29 @@ def npm_tarball(folder, members: dict[str, bytes]):
 def npm_spec(tarball_sha: str, member_sha: str):
     from oculi.models.catalogue import Carrier, ModelSpec
 
-    carrier = Carrier(package="@fake/pkg", version="1.0.0", wheel="fake-pkg-1.0.0.tgz",
-                      wheel_sha256=tarball_sha, licence="MIT", homepage="-", kind="npm")
-    return ModelSpec(name="fake_npm", task="-", carrier=carrier, member="package/assets.data",
-                     member_sha256=member_sha, extract="byte-range", byte_range=(4, 10),
-                     convert="none", filename="fake.bin", licence="MIT", upstream="-",
-                     accuracy="-")
+    carrier = Carrier(
+        package="@fake/pkg",
+        version="1.0.0",
+        wheel="fake-pkg-1.0.0.tgz",
+        wheel_sha256=tarball_sha,
+        licence="MIT",
+        homepage="-",
+        kind="npm",
+    )
+    return ModelSpec(
+        name="fake_npm",
+        task="-",
+        carrier=carrier,
+        member="package/assets.data",
+        member_sha256=member_sha,
+        extract="byte-range",
+        byte_range=(4, 10),
+        convert="none",
+        filename="fake.bin",
+        licence="MIT",
+        upstream="-",
+        accuracy="-",
+    )
 
 
 def test_npm_carrier_byte_range_from_wheelhouse(tmp_path, monkeypatch) -> None:
@@ -242,8 +292,9 @@ def test_npm_carrier_sha_mismatch_refused(tmp_path, monkeypatch, wrong: str) -> 
     assets = b"HEADmodel!tail"
     tarball = npm_tarball(tmp_path / "house", {"package/assets.data": assets})
     good_tar, good_member = sha256_file(tarball), hashlib.sha256(assets).hexdigest()
-    spec = npm_spec("0" * 64 if wrong == "tarball" else good_tar,
-                    "0" * 64 if wrong == "member" else good_member)
+    spec = npm_spec(
+        "0" * 64 if wrong == "tarball" else good_tar, "0" * 64 if wrong == "member" else good_member
+    )
     monkeypatch.setitem(fetch_module.CATALOGUE, spec.name, spec)
     monkeypatch.setenv("OCULI_WHEELHOUSE", str(tmp_path / "house"))
     with pytest.raises(ModelFetchError, match="sha256"):
@@ -337,8 +388,11 @@ def test_torch_pth_reader_refuses_code_and_reads_views(monkeypatch) -> None:
 
     class Pickler(pickle.Pickler):
         def persistent_id(self, obj):
-            return ("storage", FloatStorage, "k0", "cpu", 7, None) \
-                if isinstance(obj, Storage) else None
+            return (
+                ("storage", FloatStorage, "k0", "cpu", 7, None)
+                if isinstance(obj, Storage)
+                else None
+            )
 
     def legacy_pth(state: object) -> bytes:
         buf = io.BytesIO()

@@ -19,16 +19,37 @@ from oculi.vision.moderation import BodyParts, decode
 from tests.conftest import Server, fixture_bytes
 from tests.test_detect_faces_api import raw_call
 
-ORDINARY = ["two_people.jpg", "obama-480p.jpg", "2008_002079.jpg", "2008_007676.jpg",
-            "text/scenetext01.jpg", "moderation/person.jpg"]
+ORDINARY = [
+    "two_people.jpg",
+    "obama-480p.jpg",
+    "2008_002079.jpg",
+    "2008_007676.jpg",
+    "text/scenetext01.jpg",
+    "moderation/person.jpg",
+]
 # A woman with a dog and a horse: the detector's strongest evidence of any supported label
 # here is a weak "Exposed Buttocks or Anus" (about 25%), below the default 50.
 WEAK = "moderation/person.jpg"
-NAMES = ("FEMALE_GENITALIA_COVERED", "FACE_FEMALE", "BUTTOCKS_EXPOSED", "FEMALE_BREAST_EXPOSED",
-         "FEMALE_GENITALIA_EXPOSED", "MALE_BREAST_EXPOSED", "ANUS_EXPOSED", "FEET_EXPOSED",
-         "BELLY_COVERED", "FEET_COVERED", "ARMPITS_COVERED", "ARMPITS_EXPOSED", "FACE_MALE",
-         "BELLY_EXPOSED", "MALE_GENITALIA_EXPOSED", "ANUS_COVERED", "FEMALE_BREAST_COVERED",
-         "BUTTOCKS_COVERED")
+NAMES = (
+    "FEMALE_GENITALIA_COVERED",
+    "FACE_FEMALE",
+    "BUTTOCKS_EXPOSED",
+    "FEMALE_BREAST_EXPOSED",
+    "FEMALE_GENITALIA_EXPOSED",
+    "MALE_BREAST_EXPOSED",
+    "ANUS_EXPOSED",
+    "FEET_EXPOSED",
+    "BELLY_COVERED",
+    "FEET_COVERED",
+    "ARMPITS_COVERED",
+    "ARMPITS_EXPOSED",
+    "FACE_MALE",
+    "BELLY_EXPOSED",
+    "MALE_GENITALIA_EXPOSED",
+    "ANUS_COVERED",
+    "FEMALE_BREAST_COVERED",
+    "BUTTOCKS_COVERED",
+)
 
 
 @pytest.mark.parametrize("name", ORDINARY)
@@ -42,8 +63,10 @@ def test_min_confidence_bounds(client) -> None:
     image = {"Bytes": fixture_bytes(WEAK)}
     everything = client.detect_moderation_labels(Image=image, MinConfidence=0)["ModerationLabels"]
     assert [(lab["Name"], lab["ParentName"], lab["TaxonomyLevel"]) for lab in everything] == [
-        ("Explicit", "", 1), ("Explicit Nudity", "Explicit", 2),
-        ("Exposed Buttocks or Anus", "Explicit Nudity", 3)]
+        ("Explicit", "", 1),
+        ("Explicit Nudity", "Explicit", 2),
+        ("Exposed Buttocks or Anus", "Explicit Nudity", 3),
+    ]
     weak = everything[0]["Confidence"]
     assert 10 < weak < 40
     assert all(lab["Confidence"] == weak for lab in everything)  # a parent's is its child's
@@ -58,10 +81,15 @@ def test_min_confidence_bounds(client) -> None:
 
 
 def test_response_matches_service_model_exactly(server) -> None:
-    body = json.dumps({"Image": {"Bytes": base64.b64encode(
-        fixture_bytes("two_people.jpg")).decode()}, "MinConfidence": 0})
-    status, _, doc = raw_call(server.url, "RekognitionService.DetectModerationLabels",
-                              body.encode())
+    body = json.dumps(
+        {
+            "Image": {"Bytes": base64.b64encode(fixture_bytes("two_people.jpg")).decode()},
+            "MinConfidence": 0,
+        }
+    )
+    status, _, doc = raw_call(
+        server.url, "RekognitionService.DetectModerationLabels", body.encode()
+    )
     assert status == 200
     spec.validate(spec.operation("DetectModerationLabels").output_shape, doc)
 
@@ -71,21 +99,32 @@ def test_errors(client) -> None:
         client.detect_moderation_labels(Image={"Bytes": b"GIF89a not a jpeg"})
     arn = "arn:aws:rekognition:us-east-1:000000000000:project/mod/version/v1/1"
     with pytest.raises(client.exceptions.ResourceNotFoundException):
-        client.detect_moderation_labels(Image={"Bytes": fixture_bytes("two_people.jpg")},
-                                        ProjectVersion=arn)
+        client.detect_moderation_labels(
+            Image={"Bytes": fixture_bytes("two_people.jpg")}, ProjectVersion=arn
+        )
 
 
 def parts(**scores: float) -> BodyParts:
     names = list(scores)
-    return BodyParts(boxes=np.zeros((len(names), 4), np.float32),
-                     scores=np.array(list(scores.values()), np.float32),
-                     classes=np.array([NAMES.index(n) for n in names]), names=NAMES)
+    return BodyParts(
+        boxes=np.zeros((len(names), 4), np.float32),
+        scores=np.array(list(scores.values()), np.float32),
+        classes=np.array([NAMES.index(n) for n in names]),
+        names=NAMES,
+    )
 
 
 def test_taxonomy_mapping() -> None:
-    labels = moderation_labels(parts(FEMALE_BREAST_EXPOSED=0.9, BUTTOCKS_EXPOSED=0.6,
-                                     MALE_BREAST_EXPOSED=0.7, FEMALE_BREAST_COVERED=0.99,
-                                     FACE_FEMALE=0.95, BELLY_EXPOSED=0.8))
+    labels = moderation_labels(
+        parts(
+            FEMALE_BREAST_EXPOSED=0.9,
+            BUTTOCKS_EXPOSED=0.6,
+            MALE_BREAST_EXPOSED=0.7,
+            FEMALE_BREAST_COVERED=0.99,
+            FACE_FEMALE=0.95,
+            BELLY_EXPOSED=0.8,
+        )
+    )
     got = [(lab.name, lab.parent, lab.level, round(lab.confidence)) for lab in labels]
     assert got == [
         ("Explicit", "", 1, 90),
@@ -101,7 +140,10 @@ def test_taxonomy_mapping() -> None:
     # Default MinConfidence 50.
     assert moderation_labels(parts(ANUS_EXPOSED=0.49)) == []
     assert [lab.name for lab in moderation_labels(parts(ANUS_EXPOSED=0.49), 40)] == [
-        "Explicit", "Explicit Nudity", "Exposed Buttocks or Anus"]
+        "Explicit",
+        "Explicit Nudity",
+        "Exposed Buttocks or Anus",
+    ]
 
 
 def test_decode_keeps_each_anchors_best_class_in_image_pixels() -> None:

@@ -45,22 +45,33 @@ def plate_image() -> np.ndarray:
     return rgb
 
 
-@pytest.mark.parametrize("reading, expected", [
-    ("51F-869.88", "51F86988"), ("5AU5341", "5AU5341"), ("MH12S H5901", "MH12SH5901"),
-    ("51A·775.29", "51A77529"),
-    ("Passat", None),  # lower case
-    ("2874", None), ("123456", None),  # no letter
-    ("NOTICE", None), ("PARKING", None),  # no digit
-    ("6:00-9:00", None),  # a character plates do not print
-    ("AB1", None), ("AB12345678901", None),  # too short, too long
-])
+@pytest.mark.parametrize(
+    "reading, expected",
+    [
+        ("51F-869.88", "51F86988"),
+        ("5AU5341", "5AU5341"),
+        ("MH12S H5901", "MH12SH5901"),
+        ("51A·775.29", "51A77529"),
+        ("Passat", None),  # lower case
+        ("2874", None),
+        ("123456", None),  # no letter
+        ("NOTICE", None),
+        ("PARKING", None),  # no digit
+        ("6:00-9:00", None),  # a character plates do not print
+        ("AB1", None),
+        ("AB12345678901", None),  # too short, too long
+    ],
+)
 def test_plate_text(reading: str, expected: str | None) -> None:
     assert plate_text(reading) == expected
 
 
 def test_two_rows_are_joined_and_other_lines_are_not() -> None:
-    lines = [line("59-K1", 110, 50, 160, 64), line("844.46", 105, 66, 170, 80),
-             line("SALE 50", 20, 150, 120, 170)]
+    lines = [
+        line("59-K1", 110, 50, 160, 64),
+        line("844.46", 105, 66, 170, 80),
+        line("SALE 50", 20, 150, 120, 170),
+    ]
     assert group_rows(lines) == [(0, 1), (2,)]
     plates = find_plates(plate_image(), lines)
     assert [p.text for p in plates] == ["59K184446"]
@@ -84,30 +95,48 @@ def test_reads_a_real_plate(reader) -> None:
     assert 290 <= x0 <= 320 and 170 <= y0 <= 195 and 380 <= x1 <= 400 and 205 <= y1 <= 225
 
 
-@pytest.mark.parametrize("name", [
-    "plates/passat_display_plate.jpg",  # a dealer's display plate: no registration number
-    "text/scenetext01.jpg", "moderation/person.jpg", "two_people.jpg", "2008_002079.jpg"])
+@pytest.mark.parametrize(
+    "name",
+    [
+        "plates/passat_display_plate.jpg",  # a dealer's display plate: no registration number
+        "text/scenetext01.jpg",
+        "moderation/person.jpg",
+        "two_people.jpg",
+        "2008_002079.jpg",
+    ],
+)
 def test_no_plate_where_there_is_none(reader, name: str) -> None:
     assert detect_plates(reader, decode((FIXTURES / name).read_bytes()).rgb) == []
 
 
 def test_cli_plates(tmp_path) -> None:
-    r = subprocess.run([sys.executable, "-m", "oculi", "plates", str(SKODA), "--json"],
-                       capture_output=True, text=True, env=clean_env(), timeout=300)
+    r = subprocess.run(
+        [sys.executable, "-m", "oculi", "plates", str(SKODA), "--json"],
+        capture_output=True,
+        text=True,
+        env=clean_env(),
+        timeout=300,
+    )
     assert r.returncode == 0, r.stderr
     out = json.loads(r.stdout)
     assert [p["Text"] for p in out["Plates"]] == ["5AU5341"]
     assert out["Plates"][0]["Confidence"] > 80
     bad = tmp_path / "bad.jpg"
     bad.write_bytes(b"not an image")
-    r = subprocess.run([sys.executable, "-m", "oculi", "plates", str(bad)],
-                       capture_output=True, text=True, env=clean_env(), timeout=300)
+    r = subprocess.run(
+        [sys.executable, "-m", "oculi", "plates", str(bad)],
+        capture_output=True,
+        text=True,
+        env=clean_env(),
+        timeout=300,
+    )
     assert r.returncode == 1 and "InvalidImageFormatException" in r.stderr
 
 
 def test_http_plates_endpoint(server) -> None:
-    req = urllib.request.Request(server.url + "/oculi/plates", data=SKODA.read_bytes(),
-                                 method="POST")
+    req = urllib.request.Request(
+        server.url + "/oculi/plates", data=SKODA.read_bytes(), method="POST"
+    )
     with urllib.request.urlopen(req, timeout=120) as r:
         out = json.loads(r.read())
         assert r.headers["x-amzn-RequestId"]
@@ -126,8 +155,7 @@ def test_http_plates_fine_flag(server) -> None:
     req = urllib.request.Request(server.url + "/oculi/plates?fine=1", data=body, method="POST")
     with urllib.request.urlopen(req, timeout=300) as r:
         assert [p["Text"] for p in json.loads(r.read())["Plates"]] == ["5AU5341"]
-    req = urllib.request.Request(server.url + "/oculi/plates?fine=maybe", data=body,
-                                 method="POST")
+    req = urllib.request.Request(server.url + "/oculi/plates?fine=maybe", data=body, method="POST")
     with pytest.raises(urllib.error.HTTPError) as e:
         urllib.request.urlopen(req, timeout=60)
     assert e.value.code == 400
@@ -136,9 +164,13 @@ def test_http_plates_fine_flag(server) -> None:
 
 def test_cli_redact_plates(tmp_path, reader) -> None:
     dst = tmp_path / "out.png"
-    r = subprocess.run([sys.executable, "-m", "oculi", "redact", str(SKODA), "-o", str(dst),
-                        "--plates"], capture_output=True, text=True, env=clean_env(),
-                       timeout=300)
+    r = subprocess.run(
+        [sys.executable, "-m", "oculi", "redact", str(SKODA), "-o", str(dst), "--plates"],
+        capture_output=True,
+        text=True,
+        env=clean_env(),
+        timeout=300,
+    )
     assert r.returncode == 0, r.stderr
     assert "1 plate(s) redacted" in r.stdout
     before, after = decode(SKODA.read_bytes()).rgb, decode(dst.read_bytes()).rgb
@@ -147,9 +179,22 @@ def test_cli_redact_plates(tmp_path, reader) -> None:
     changed = np.abs(after.astype(int) - before.astype(int)).max(axis=2) > 0
     assert changed[y0:y1, x0:x1].mean() > 0.95  # the whole plate box is covered
     assert changed.mean() < 0.1  # and little else
-    r = subprocess.run([sys.executable, "-m", "oculi", "redact", str(tmp_path / "v.mp4"),
-                        "-o", str(tmp_path / "o.mp4"), "--plates"], capture_output=True,
-                       text=True, env=clean_env(), timeout=300)
+    r = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "oculi",
+            "redact",
+            str(tmp_path / "v.mp4"),
+            "-o",
+            str(tmp_path / "o.mp4"),
+            "--plates",
+        ],
+        capture_output=True,
+        text=True,
+        env=clean_env(),
+        timeout=300,
+    )
     assert r.returncode == 1 and "images only" in r.stderr
 
 
@@ -157,12 +202,13 @@ def test_http_plates_endpoint_checks_keys(tmp_path) -> None:
     """With keys configured, the endpoint answers only SigV4-signed requests."""
     srv = Server(tmp_path, keys={"AKIAPLATES": "secret"})
     try:
+
         def post(key: str, secret: str) -> tuple[int, dict]:
-            req = AWSRequest(method="POST", url=srv.url + "/oculi/plates",
-                             data=SKODA.read_bytes())
+            req = AWSRequest(method="POST", url=srv.url + "/oculi/plates", data=SKODA.read_bytes())
             SigV4Auth(Credentials(key, secret), "oculi", "us-east-1").add_auth(req)
-            http = urllib.request.Request(req.url, data=req.body, headers=dict(req.headers),
-                                          method="POST")
+            http = urllib.request.Request(
+                req.url, data=req.body, headers=dict(req.headers), method="POST"
+            )
             try:
                 with urllib.request.urlopen(http, timeout=300) as r:
                     return r.status, json.loads(r.read())
@@ -183,11 +229,13 @@ def test_http_redact_plates(tmp_path, reader) -> None:
     with plates are refused with InvalidParameterException."""
     srv = Server(tmp_path, keys={"AKIAREDACT": "secret"})
     try:
+
         def post(query: str, body: bytes) -> tuple[int, Message, bytes]:
             req = AWSRequest(method="POST", url=f"{srv.url}/oculi/redact?{query}", data=body)
             SigV4Auth(Credentials("AKIAREDACT", "secret"), "oculi", "us-east-1").add_auth(req)
-            http = urllib.request.Request(req.url, data=req.body, headers=dict(req.headers),
-                                          method="POST")
+            http = urllib.request.Request(
+                req.url, data=req.body, headers=dict(req.headers), method="POST"
+            )
             try:
                 with urllib.request.urlopen(http, timeout=300) as r:
                     return r.status, r.headers, r.read()
@@ -199,14 +247,13 @@ def test_http_redact_plates(tmp_path, reader) -> None:
         status, headers, data = post("mode=pixelate&plates=1", body)
         assert status == 200, data
         assert headers["Content-Type"] == "image/png"
-        assert (headers["x-oculi-faces-redacted"], headers["x-oculi-plates-redacted"]) == \
-            ("0", "1")
+        assert (headers["x-oculi-faces-redacted"], headers["x-oculi-plates-redacted"]) == ("0", "1")
         after = decode(data).rgb
         changed = np.abs(after.astype(int) - before.astype(int)).max(axis=2) > 0
         [(x0, y0, x1, y1)] = plate_boxes(reader, before).astype(int)
         assert changed[y0:y1, x0:x1].mean() > 0.95  # the whole plate box is covered
         dx, dy = (x1 - x0) // 4 + 1, (y1 - y0) // 4 + 1  # the 25% margin, rounded up
-        changed[y0 - dy:y1 + dy, x0 - dx:x1 + dx] = False
+        changed[y0 - dy : y1 + dy, x0 - dx : x1 + dx] = False
         assert not changed.any()  # nothing outside the plate and its margin
         status, headers, data = post("mode=pixelate", body)  # plates are opt-in
         assert status == 200 and "x-oculi-plates-redacted" not in headers

@@ -37,8 +37,16 @@ def paint_covers(name: str) -> bytes:
         w = x2 - x1
         eyes = kp[:2, 1].mean()
         top = eyes + 0.45 * (kp[2, 1] - eyes)
-        pts = np.array([[x1 + 0.05 * w, top], [x2 - 0.05 * w, top], [x2 - 0.08 * w, y2 - 0.1 * w],
-                        [(x1 + x2) / 2, y2], [x1 + 0.08 * w, y2 - 0.1 * w]], np.int32)
+        pts = np.array(
+            [
+                [x1 + 0.05 * w, top],
+                [x2 - 0.05 * w, top],
+                [x2 - 0.08 * w, y2 - 0.1 * w],
+                [(x1 + x2) / 2, y2],
+                [x1 + 0.08 * w, y2 - 0.1 * w],
+            ],
+            np.int32,
+        )
         cv2.fillPoly(rgb, [pts], (170, 205, 235))
     ok, jpg = cv2.imencode(".jpg", rgb[:, :, ::-1], [cv2.IMWRITE_JPEG_QUALITY, 95])
     assert ok
@@ -62,7 +70,8 @@ def split(persons: list[dict]) -> tuple[list[int], list[int]]:
 def test_unmasked_faces_have_no_face_cover(client, name, count) -> None:
     r = client.detect_protective_equipment(
         Image={"Bytes": fixture_bytes(name)},
-        SummarizationAttributes={"MinConfidence": 80, "RequiredEquipmentTypes": ["FACE_COVER"]})
+        SummarizationAttributes={"MinConfidence": 80, "RequiredEquipmentTypes": ["FACE_COVER"]},
+    )
     persons = r["Persons"]
     assert [p["Id"] for p in persons] == list(range(len(persons)))
     faced, faceless = split(persons)
@@ -74,8 +83,9 @@ def test_unmasked_faces_have_no_face_cover(client, name, count) -> None:
             assert part["EquipmentDetections"] == []
     s = r["Summary"]
     assert s["PersonsWithRequiredEquipment"] == []
-    assert sorted(s["PersonsWithoutRequiredEquipment"] + s["PersonsIndeterminate"]) == \
-        list(range(len(persons)))
+    assert sorted(s["PersonsWithoutRequiredEquipment"] + s["PersonsIndeterminate"]) == list(
+        range(len(persons))
+    )
     assert set(faceless) <= set(s["PersonsIndeterminate"])
     # A person box found with less than 80% confidence leaves its person undecided.
     assert len(s["PersonsWithoutRequiredEquipment"]) >= count - 1
@@ -86,7 +96,8 @@ def test_painted_covers_are_reported(client) -> None:
     image = {"Bytes": paint_covers("two_people.jpg")}
     r = client.detect_protective_equipment(
         Image=image,
-        SummarizationAttributes={"MinConfidence": 50, "RequiredEquipmentTypes": ["FACE_COVER"]})
+        SummarizationAttributes={"MinConfidence": 50, "RequiredEquipmentTypes": ["FACE_COVER"]},
+    )
     faced, faceless = split(r["Persons"])
     assert len(faced) == 2
     covers = []
@@ -101,25 +112,38 @@ def test_painted_covers_are_reported(client) -> None:
     assert r["Summary"]["PersonsIndeterminate"] == faceless
     # Asking for more certainty than the classifier has makes a person indeterminate.
     strict = client.detect_protective_equipment(
-        Image=image, SummarizationAttributes={"MinConfidence": min(100.0, min(covers) + 0.01),
-                                              "RequiredEquipmentTypes": ["FACE_COVER"]})
+        Image=image,
+        SummarizationAttributes={
+            "MinConfidence": min(100.0, min(covers) + 0.01),
+            "RequiredEquipmentTypes": ["FACE_COVER"],
+        },
+    )
     assert len(strict["Summary"]["PersonsIndeterminate"]) > len(faceless)
 
 
 def test_head_and_hand_cover_are_never_guessed(client) -> None:
     image = {"Bytes": fixture_bytes("two_people.jpg")}
     for required in (["HEAD_COVER"], ["HAND_COVER"], ["HEAD_COVER", "HAND_COVER"]):
-        r = client.detect_protective_equipment(Image=image, SummarizationAttributes={
-            "MinConfidence": 0, "RequiredEquipmentTypes": required})
+        r = client.detect_protective_equipment(
+            Image=image,
+            SummarizationAttributes={"MinConfidence": 0, "RequiredEquipmentTypes": required},
+        )
         every = [p["Id"] for p in r["Persons"]]
         assert len(every) >= 2
-        assert r["Summary"] == {"PersonsWithRequiredEquipment": [],
-                                "PersonsWithoutRequiredEquipment": [],
-                                "PersonsIndeterminate": every}
+        assert r["Summary"] == {
+            "PersonsWithRequiredEquipment": [],
+            "PersonsWithoutRequiredEquipment": [],
+            "PersonsIndeterminate": every,
+        }
         assert {part["Name"] for p in r["Persons"] for part in p["BodyParts"]} == {"FACE"}
     # A person surely without a face cover lacks the set, whatever else is unknown.
-    r = client.detect_protective_equipment(Image=image, SummarizationAttributes={
-        "MinConfidence": 80, "RequiredEquipmentTypes": ["FACE_COVER", "HEAD_COVER"]})
+    r = client.detect_protective_equipment(
+        Image=image,
+        SummarizationAttributes={
+            "MinConfidence": 80,
+            "RequiredEquipmentTypes": ["FACE_COVER", "HEAD_COVER"],
+        },
+    )
     assert r["Summary"]["PersonsWithoutRequiredEquipment"] == split(r["Persons"])[0]
 
 
@@ -128,7 +152,8 @@ def test_person_box_from_the_person_detector(client) -> None:
     horse: DetectLabels' Person box is the person, with no body part to judge."""
     r = client.detect_protective_equipment(
         Image={"Bytes": fixture_bytes("moderation/person.jpg")},
-        SummarizationAttributes={"MinConfidence": 50, "RequiredEquipmentTypes": ["FACE_COVER"]})
+        SummarizationAttributes={"MinConfidence": 50, "RequiredEquipmentTypes": ["FACE_COVER"]},
+    )
     persons = r["Persons"]
     assert persons and all(p["BodyParts"] == [] for p in persons)
     box = persons[0]["BoundingBox"]  # the most confident person: the whole woman
@@ -145,8 +170,10 @@ def test_no_summary_unless_asked(client) -> None:
 
 def test_at_most_15_persons(client) -> None:
     """Three group photos side by side hold more than 15 faces."""
-    rows = [decode(fixture_bytes(n)).rgb for n in ("2008_007676.jpg", "2008_002079.jpg",
-                                                   "2008_007676.jpg")]
+    rows = [
+        decode(fixture_bytes(n)).rgb
+        for n in ("2008_007676.jpg", "2008_002079.jpg", "2008_007676.jpg")
+    ]
     h = min(r.shape[0] for r in rows)
     mosaic = np.concatenate([r[:h] for r in rows], axis=1)
     ok, jpg = cv2.imencode(".jpg", mosaic[:, :, ::-1], [cv2.IMWRITE_JPEG_QUALITY, 95])
@@ -155,12 +182,18 @@ def test_at_most_15_persons(client) -> None:
 
 
 def test_response_matches_service_model_exactly(server) -> None:
-    body = json.dumps({"Image": {"Bytes": base64.b64encode(paint_covers("two_people.jpg"))
-                                 .decode()},
-                       "SummarizationAttributes": {"MinConfidence": 50,
-                                                   "RequiredEquipmentTypes": ["FACE_COVER"]}})
-    status, _, doc = raw_call(server.url, "RekognitionService.DetectProtectiveEquipment",
-                              body.encode())
+    body = json.dumps(
+        {
+            "Image": {"Bytes": base64.b64encode(paint_covers("two_people.jpg")).decode()},
+            "SummarizationAttributes": {
+                "MinConfidence": 50,
+                "RequiredEquipmentTypes": ["FACE_COVER"],
+            },
+        }
+    )
+    status, _, doc = raw_call(
+        server.url, "RekognitionService.DetectProtectiveEquipment", body.encode()
+    )
     assert status == 200
     spec.validate(spec.operation("DetectProtectiveEquipment").output_shape, doc)
 
@@ -169,28 +202,35 @@ def test_errors(client) -> None:
     image = {"Bytes": fixture_bytes("two_people.jpg")}
     with pytest.raises(client.exceptions.InvalidImageFormatException):
         client.detect_protective_equipment(Image={"Bytes": b"GIF89a not a jpeg"})
-    for bad in ({"MinConfidence": 101, "RequiredEquipmentTypes": ["FACE_COVER"]},
-                {"MinConfidence": 50, "RequiredEquipmentTypes": ["GLOVES"]}):
+    for bad in (
+        {"MinConfidence": 101, "RequiredEquipmentTypes": ["FACE_COVER"]},
+        {"MinConfidence": 50, "RequiredEquipmentTypes": ["GLOVES"]},
+    ):
         with pytest.raises(client.exceptions.InvalidParameterException):
             client.detect_protective_equipment(Image=image, SummarizationAttributes=bad)
 
 
 def faces_at(*boxes: tuple[float, float, float, float]) -> FaceDetections:
     n = len(boxes)
-    return FaceDetections(boxes=np.array(boxes, np.float32).reshape(n, 4),
-                          scores=np.full(n, 0.9, np.float32),
-                          keypoints=np.zeros((n, 5, 2), np.float32))
+    return FaceDetections(
+        boxes=np.array(boxes, np.float32).reshape(n, 4),
+        scores=np.full(n, 0.9, np.float32),
+        keypoints=np.zeros((n, 5, 2), np.float32),
+    )
 
 
 def test_faces_are_matched_to_the_person_that_holds_them() -> None:
     persons = np.array([[0, 0, 100, 300], [200, 0, 300, 300]], np.float32)
     scores = np.array([0.6, 0.9], np.float32)
     # One face in each person's upper half, one on the first person's legs, one outside.
-    faces = faces_at((30, 20, 70, 60), (230, 30, 270, 70), (30, 250, 70, 290),
-                     (400, 20, 440, 60))
+    faces = faces_at((30, 20, 70, 60), (230, 30, 270, 70), (30, 250, 70, 290), (400, 20, 440, 60))
     got = match_persons(persons, scores, faces)
-    assert [(m.score, m.face) for m in got] == [(pytest.approx(0.9), 1), (pytest.approx(0.6), 0),
-                                                (pytest.approx(0.9), 2), (pytest.approx(0.9), 3)]
+    assert [(m.score, m.face) for m in got] == [
+        (pytest.approx(0.9), 1),
+        (pytest.approx(0.6), 0),
+        (pytest.approx(0.9), 2),
+        (pytest.approx(0.9), 3),
+    ]
     assert got[2].box is None and got[3].box is None
 
 
@@ -200,8 +240,13 @@ def test_summary_rules() -> None:
         return Person(i, None, 0.9, face)
 
     # Covered, bare, unsure, no face seen, a face found with 70% confidence only.
-    people = [person(0, 0.97), person(1, 0.02), person(2, 0.6), person(3, None),
-              person(4, 0.01, face_score=0.7)]
+    people = [
+        person(0, 0.97),
+        person(1, 0.02),
+        person(2, 0.6),
+        person(3, None),
+        person(4, 0.01, face_score=0.7),
+    ]
     s = summarize(people, ["FACE_COVER"], 80)
     assert (s.with_required, s.without_required, s.indeterminate) == ([0], [1], [2, 3, 4])
     s = summarize(people, ["FACE_COVER"], 50)

@@ -23,9 +23,13 @@ def default_server(tmp_path_factory: pytest.TempPathFactory):
 
 
 def audit(server: Server, *args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "oculi", "audit", *args, "--data-dir",
-                           str(server.data_dir)], env=clean_env(), capture_output=True,
-                          text=True, timeout=60)
+    return subprocess.run(
+        [sys.executable, "-m", "oculi", "audit", *args, "--data-dir", str(server.data_dir)],
+        env=clean_env(),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
 
 
 def test_floor_raises_search_thresholds_and_says_so(default_server) -> None:
@@ -33,19 +37,27 @@ def test_floor_raises_search_thresholds_and_says_so(default_server) -> None:
     c.create_collection(CollectionId="floor")
     for rel in ("train/obama/obama.jpg", "train/obama/obama2.jpg", "train/biden/biden.jpg"):
         c.index_faces(CollectionId="floor", Image={"Bytes": (PEOPLE / rel).read_bytes()})
-    r = c.search_faces_by_image(CollectionId="floor", FaceMatchThreshold=10,
-                                Image={"Bytes": (PEOPLE / "test/obama1.jpg").read_bytes()})
+    r = c.search_faces_by_image(
+        CollectionId="floor",
+        FaceMatchThreshold=10,
+        Image={"Bytes": (PEOPLE / "test/obama1.jpg").read_bytes()},
+    )
     notice = r["ResponseMetadata"]["HTTPHeaders"]["x-oculi-notice"]
     assert "raised to the operator's identity floor 99" in notice
     assert all(m["Similarity"] >= 99 for m in r["FaceMatches"])
     assert all(m["Face"]["FaceId"] for m in r["FaceMatches"])
-    r = c.search_faces_by_image(CollectionId="floor", FaceMatchThreshold=99.5,
-                                Image={"Bytes": (PEOPLE / "test/obama1.jpg").read_bytes()})
+    r = c.search_faces_by_image(
+        CollectionId="floor",
+        FaceMatchThreshold=99.5,
+        Image={"Bytes": (PEOPLE / "test/obama1.jpg").read_bytes()},
+    )
     assert "x-oculi-notice" not in r["ResponseMetadata"]["HTTPHeaders"]
     # CompareFaces still reports similarity, flagged.
-    r = c.compare_faces(SourceImage={"Bytes": (PEOPLE / "test/obama1.jpg").read_bytes()},
-                        TargetImage={"Bytes": (PEOPLE / "train/biden/biden.jpg").read_bytes()},
-                        SimilarityThreshold=0)
+    r = c.compare_faces(
+        SourceImage={"Bytes": (PEOPLE / "test/obama1.jpg").read_bytes()},
+        TargetImage={"Bytes": (PEOPLE / "train/biden/biden.jpg").read_bytes()},
+        SimilarityThreshold=0,
+    )
     assert len(r["FaceMatches"]) == 1
     assert "not identifications" in r["ResponseMetadata"]["HTTPHeaders"]["x-oculi-notice"]
 
@@ -53,8 +65,9 @@ def test_floor_raises_search_thresholds_and_says_so(default_server) -> None:
 def test_audit_records_identity_operations(default_server) -> None:
     c = default_server.client(key="AKIDAUDITED")
     c.create_collection(CollectionId="audited")
-    r = c.index_faces(CollectionId="audited",
-                      Image={"Bytes": (PEOPLE / "train/obama/obama.jpg").read_bytes()})
+    r = c.index_faces(
+        CollectionId="audited", Image={"Bytes": (PEOPLE / "train/obama/obama.jpg").read_bytes()}
+    )
     fid = r["FaceRecords"][0]["Face"]["FaceId"]
     c.search_faces(CollectionId="audited", FaceId=fid)
     c.delete_faces(CollectionId="audited", FaceIds=[fid])
@@ -65,8 +78,13 @@ def test_audit_records_identity_operations(default_server) -> None:
     assert out.returncode == 0, out.stderr
     records = [json.loads(line) for line in out.stdout.splitlines()]
     mine = [r for r in records if r.get("collection") in ("audited", "no-such")]
-    assert [r["operation"] for r in mine] == ["IndexFaces", "SearchFaces", "DeleteFaces",
-                                              "SearchFaces", "DeleteCollection"]
+    assert [r["operation"] for r in mine] == [
+        "IndexFaces",
+        "SearchFaces",
+        "DeleteFaces",
+        "SearchFaces",
+        "DeleteCollection",
+    ]
     assert all(r["access_key"] == "AKIDAUDITED" and r["source"] == "127.0.0.1" for r in mine)
     assert mine[0]["matches"] == 1 and mine[1]["threshold"] == 99  # the floor applied
     assert mine[2]["face_ids"] == [fid]
@@ -93,8 +111,10 @@ def test_audit_verify_detects_tampering(default_server, how) -> None:
     c = default_server.client()
     c.create_collection(CollectionId=f"t-{how}")
     for _ in range(2):
-        c.index_faces(CollectionId=f"t-{how}",
-                      Image={"Bytes": (PEOPLE / "train/obama/obama.jpg").read_bytes()})
+        c.index_faces(
+            CollectionId=f"t-{how}",
+            Image={"Bytes": (PEOPLE / "train/obama/obama.jpg").read_bytes()},
+        )
 
     def edit(lines: list[str]) -> list[str]:
         if how == "edit":
@@ -124,21 +144,52 @@ def test_retention_expires_faces_and_audits(tmp_path) -> None:
         c.create_user(CollectionId="short", UserId="u")
         c.associate_faces(CollectionId="short", UserId="u", FaceIds=[short["FaceId"]])
         c.index_faces(CollectionId="kept", Image=image)
-        out = subprocess.run([sys.executable, "-m", "oculi", "retention", "set", "short",
-                              "--days", str(1 / 86400), "--data-dir", str(srv.data_dir)],
-                             env=clean_env(), capture_output=True, text=True, timeout=60)
+        out = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "oculi",
+                "retention",
+                "set",
+                "short",
+                "--days",
+                str(1 / 86400),
+                "--data-dir",
+                str(srv.data_dir),
+            ],
+            env=clean_env(),
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
         assert out.returncode == 0, out.stderr
-        bad = subprocess.run([sys.executable, "-m", "oculi", "retention", "set", "nope",
-                              "--days", "3", "--data-dir", str(srv.data_dir)],
-                             env=clean_env(), capture_output=True, text=True, timeout=60)
+        bad = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "oculi",
+                "retention",
+                "set",
+                "nope",
+                "--days",
+                "3",
+                "--data-dir",
+                str(srv.data_dir),
+            ],
+            env=clean_env(),
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
         assert bad.returncode == 1 and "no collection" in bad.stderr
         deadline = time.monotonic() + 30
         while c.list_faces(CollectionId="short")["Faces"] and time.monotonic() < deadline:
             time.sleep(0.3)
         assert c.list_faces(CollectionId="short")["Faces"] == []
         assert len(c.list_faces(CollectionId="kept")["Faces"]) == 1
-        r = c.search_faces_by_image(CollectionId="short",
-                                    Image={"Bytes": (PEOPLE / "test/obama1.jpg").read_bytes()})
+        r = c.search_faces_by_image(
+            CollectionId="short", Image={"Bytes": (PEOPLE / "test/obama1.jpg").read_bytes()}
+        )
         assert r["FaceMatches"] == []
         records = [json.loads(line) for line in audit(srv, "export").stdout.splitlines()]
         expiry = [r for r in records if r["operation"] == "RetentionExpiry"]

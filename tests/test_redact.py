@@ -54,9 +54,21 @@ def test_tracker_keeps_a_face_through_missed_frames() -> None:
 
 def test_cli_redacts_image_and_video(tmp_path, analyzer) -> None:
     out_img = tmp_path / "out.jpg"
-    r = subprocess.run([sys.executable, "-m", "oculi", "redact", str(FIXTURES / "two_people.jpg"),
-                        "-o", str(out_img)], env=clean_env(), capture_output=True, text=True,
-                       timeout=300)
+    r = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "oculi",
+            "redact",
+            str(FIXTURES / "two_people.jpg"),
+            "-o",
+            str(out_img),
+        ],
+        env=clean_env(),
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert r.returncode == 0, r.stderr
     assert "2 face(s) redacted" in r.stdout
     assert len(analyzer.detect(decode(out_img.read_bytes()).rgb)) == 0
@@ -66,13 +78,17 @@ def test_cli_redacts_image_and_video(tmp_path, analyzer) -> None:
     w = cv2.VideoWriter(str(src), cv2.VideoWriter_fourcc(*"mp4v"), 10, (640, 480))
     for i in range(12):
         frame = np.zeros((480, 640, 3), np.uint8)
-        frame[:, : 640 - 4 * i] = rgb[:, 180 + 4 * i: 820][:, : 640 - 4 * i]
+        frame[:, : 640 - 4 * i] = rgb[:, 180 + 4 * i : 820][:, : 640 - 4 * i]
         w.write(np.ascontiguousarray(frame[:, :, ::-1]))
     w.release()
     dst = tmp_path / "out.mp4"
-    r = subprocess.run([sys.executable, "-m", "oculi", "redact", str(src), "-o", str(dst),
-                        "--detect-every", "3"], env=clean_env(), capture_output=True,
-                       text=True, timeout=300)
+    r = subprocess.run(
+        [sys.executable, "-m", "oculi", "redact", str(src), "-o", str(dst), "--detect-every", "3"],
+        env=clean_env(),
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert r.returncode == 0, r.stderr
     cap = cv2.VideoCapture(str(dst))
     frames = 0
@@ -87,8 +103,9 @@ def test_cli_redacts_image_and_video(tmp_path, analyzer) -> None:
 
 def test_http_redact_endpoint(server) -> None:
     body = (FIXTURES / "two_people.jpg").read_bytes()
-    req = urllib.request.Request(server.url + "/oculi/redact?mode=pixelate", data=body,
-                                 method="POST")
+    req = urllib.request.Request(
+        server.url + "/oculi/redact?mode=pixelate", data=body, method="POST"
+    )
     with urllib.request.urlopen(req, timeout=120) as r:
         assert r.headers["Content-Type"] == "image/jpeg"
         assert r.headers["x-oculi-faces-redacted"] == "2"
@@ -107,7 +124,7 @@ def uncovered_faces(faces: FaceDetections, original: np.ndarray, filled: np.ndar
     missed = 0
     for x1, y1, x2, y2 in faces.boxes:
         dx, dy = (x2 - x1) * 0.2, (y2 - y1) * 0.2
-        inner = changed[int(y1 + dy):int(y2 - dy), int(x1 + dx):int(x2 - dx)]
+        inner = changed[int(y1 + dy) : int(y2 - dy), int(x1 + dx) : int(x2 - dx)]
         missed += int(inner.mean() < 0.5)
     return missed
 
@@ -120,16 +137,14 @@ def test_http_redact_uses_both_detectors(server, analyzer) -> None:
     both = load_face_analyzer(detector="yunet+retinaface", threads=1).detect(rgb)
     yunet_only = redact(rgb, analyzer.detect(rgb).boxes, "fill")
     assert uncovered_faces(both, rgb, yunet_only) >= 1  # what YuNet alone leaves visible
-    req = urllib.request.Request(server.url + "/oculi/redact?mode=fill", data=body,
-                                 method="POST")
+    req = urllib.request.Request(server.url + "/oculi/redact?mode=fill", data=body, method="POST")
     with urllib.request.urlopen(req, timeout=120) as r:
         out = decode(r.read()).rgb
     assert uncovered_faces(both, rgb, out) == 0
 
 
 @pytest.mark.parametrize("every", [1, 2])
-def test_video_pipeline_keeps_frames_in_order_with_their_boxes(tmp_path, analyzer,
-                                                               every) -> None:
+def test_video_pipeline_keeps_frames_in_order_with_their_boxes(tmp_path, analyzer, every) -> None:
     """Decoding, detection (two frames at once), tracking and encoding run in separate
     threads, and frames between detections are held back: each output frame must be its own
     input frame, covered by the boxes VideoFaces chose for that frame fed one at a time."""
@@ -138,7 +153,7 @@ def test_video_pipeline_keeps_frames_in_order_with_their_boxes(tmp_path, analyze
     rgb = decode((FIXTURES / "obama-480p.jpg").read_bytes()).rgb
     frames = []
     for i in range(20):
-        frame = np.ascontiguousarray(rgb[:, 100 + 5 * i: 740 + 5 * i][:, :, ::-1])
+        frame = np.ascontiguousarray(rgb[:, 100 + 5 * i : 740 + 5 * i][:, :, ::-1])
         frame[:40, :40] = 12 * i  # the frame's number, readable after lossy encoding
         frames.append(frame)
     src, dst = tmp_path / "in.mp4", tmp_path / "out.mp4"
@@ -161,7 +176,9 @@ def test_video_pipeline_keeps_frames_in_order_with_their_boxes(tmp_path, analyze
         assert np.argmin(np.abs(numbers - float(out[5:35, 5:35].mean()))) == i
         assert len(cover) == 1, i
         x1, y1, x2, y2 = cover[0].astype(int)
-        centre = np.s_[(y1 + y2) // 2 - 5:(y1 + y2) // 2 + 5, (x1 + x2) // 2 - 5:(x1 + x2) // 2 + 5]
+        centre = np.s_[
+            (y1 + y2) // 2 - 5 : (y1 + y2) // 2 + 5, (x1 + x2) // 2 - 5 : (x1 + x2) // 2 + 5
+        ]
         assert np.abs(out[centre].astype(int) - decoded[centre]).mean() > 8, i  # blurred
         boxes += len(cover)
     assert not cap_out.read()[0]
@@ -171,8 +188,11 @@ def test_video_pipeline_keeps_frames_in_order_with_their_boxes(tmp_path, analyze
 def found(*boxes: tuple[float, float, float, float]) -> FaceDetections:
     """Detections at these boxes, as the detector would hand them to the tracker."""
     n = len(boxes)
-    return FaceDetections(np.array(boxes, np.float32).reshape(n, 4), np.ones(n, np.float32),
-                          np.zeros((n, 5, 2), np.float32))
+    return FaceDetections(
+        np.array(boxes, np.float32).reshape(n, 4),
+        np.ones(n, np.float32),
+        np.zeros((n, 5, 2), np.float32),
+    )
 
 
 def test_held_frames_are_covered_from_both_neighbouring_detections(analyzer) -> None:

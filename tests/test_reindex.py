@@ -27,8 +27,13 @@ ENV = {"OCULI_MATCH_FLOOR": "80", "OCULI_ANN_THRESHOLD": "2"}
 
 
 def cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "oculi", *args], env=clean_env(**(env or {})),
-                          capture_output=True, text=True, timeout=300)
+    return subprocess.run(
+        [sys.executable, "-m", "oculi", *args],
+        env=clean_env(**(env or {})),
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
 
 
 def photo(rel: str) -> bytes:
@@ -51,10 +56,15 @@ def test_reindex_after_model_change_restores_search_with_same_face_ids(tmp_path)
         c = srv.client()
         c.create_collection(CollectionId="team")
         ids, images = {}, {}
-        for rel in ("train/obama/obama.jpg", "train/biden/biden.jpg",
-                    "train/kit_harington/john1.jpeg", "train/rose_leslie/img1.jpg"):
-            face = c.index_faces(CollectionId="team", Image={"Bytes": photo(rel)},
-                                 ExternalImageId=rel.split("/")[1])["FaceRecords"][0]["Face"]
+        for rel in (
+            "train/obama/obama.jpg",
+            "train/biden/biden.jpg",
+            "train/kit_harington/john1.jpeg",
+            "train/rose_leslie/img1.jpg",
+        ):
+            face = c.index_faces(
+                CollectionId="team", Image={"Bytes": photo(rel)}, ExternalImageId=rel.split("/")[1]
+            )["FaceRecords"][0]["Face"]
             ids[rel.split("/")[1]] = face["FaceId"]
             images[face["ImageId"]] = photo(rel)
         c.create_user(CollectionId="team", UserId="barack")
@@ -75,10 +85,16 @@ def test_reindex_after_model_change_restores_search_with_same_face_ids(tmp_path)
     old = rng.normal(size=(len(ids), DIM)).astype(np.float32)
     old /= np.linalg.norm(old, axis=1, keepdims=True)
     assert store.set_embeddings("team", dict(zip(ids.values(), old)), "old-model") == 4
-    orphan = FaceRecord(face_id=str(uuid.uuid4()), collection_id="team",
-                        image_id=str(uuid.uuid4()), external_image_id="lost",
-                        bbox={"Width": 0.2, "Height": 0.2, "Left": 0.1, "Top": 0.1},
-                        confidence=99.0, model_version="old-model", created=time.time())
+    orphan = FaceRecord(
+        face_id=str(uuid.uuid4()),
+        collection_id="team",
+        image_id=str(uuid.uuid4()),
+        external_image_id="lost",
+        bbox={"Width": 0.2, "Height": 0.2, "Left": 0.1, "Top": 0.1},
+        confidence=99.0,
+        model_version="old-model",
+        created=time.time(),
+    )
     assert store.add_faces("team", [orphan], old[:1])
     assert store.set_face_model_version("team", "old-model")
     store.close()
@@ -103,7 +119,8 @@ def test_reindex_after_model_change_restores_search_with_same_face_ids(tmp_path)
     try:
         faces = store.get_faces("team", [*ids.values(), orphan.face_id])
         assert {f.model_version for fid, f in faces.items() if fid != orphan.face_id} == {
-            FaceEmbedder.version}
+            FaceEmbedder.version
+        }
         assert faces[orphan.face_id].model_version == "old-model"
         assert store.get_collection("team").face_model_version == "old-model"
     finally:
@@ -123,8 +140,9 @@ def test_reindex_after_model_change_restores_search_with_same_face_ids(tmp_path)
         assert set(listed) == set(ids.values())
         assert listed[ids["obama"]]["UserId"] == "barack"
         assert listed[ids["biden"]]["ExternalImageId"] == "biden"
-        assert c.describe_collection(CollectionId="team")["FaceModelVersion"] == \
-            FaceEmbedder.version
+        assert (
+            c.describe_collection(CollectionId="team")["FaceModelVersion"] == FaceEmbedder.version
+        )
     finally:
         srv.stop()
 
@@ -140,8 +158,9 @@ def test_kept_images_go_with_their_last_face(tmp_path) -> None:
         pair_image = pair["FaceRecords"][0]["Face"]["ImageId"]
         single = c.index_faces(CollectionId="c", Image={"Bytes": photo("train/biden/biden.jpg")})
         single_image = single["FaceRecords"][0]["Face"]["ImageId"]
-        faceless = c.index_faces(CollectionId="c",
-                                 Image={"Bytes": (FIXTURES / "labels" / "dog.jpg").read_bytes()})
+        faceless = c.index_faces(
+            CollectionId="c", Image={"Bytes": (FIXTURES / "labels" / "dog.jpg").read_bytes()}
+        )
         assert faceless["FaceRecords"] == []
         assert kept(srv.data_dir, "c") == {pair_image, single_image}
 
@@ -175,8 +194,7 @@ def test_kept_images_go_with_their_last_face(tmp_path) -> None:
     srv = Server(tmp_path, args=KEEP, env={"OCULI_RETENTION_SWEEP_S": "0.5"})
     try:
         deadline = time.monotonic() + 60
-        while srv.client().list_faces(CollectionId="c")["Faces"] and \
-                time.monotonic() < deadline:
+        while srv.client().list_faces(CollectionId="c")["Faces"] and time.monotonic() < deadline:
             time.sleep(0.5)
         assert srv.client().list_faces(CollectionId="c")["Faces"] == []
         assert kept(srv.data_dir, "c") == set()
@@ -220,9 +238,13 @@ def test_store_reembeds_in_place_on_both_backends(any_store: FaceStore) -> None:
     assert store.add_faces("c", [recs[0], shared, recs[2]], vecs)
     gone = str(uuid.uuid4())
     assert store.images_with_faces("c", [recs[0].image_id, recs[2].image_id, gone]) == {
-        recs[0].image_id, recs[2].image_id}
+        recs[0].image_id,
+        recs[2].image_id,
+    }
     assert [r.face_id for r in store.faces_of_image("c", recs[0].image_id)] == [
-        recs[0].face_id, shared.face_id]
+        recs[0].face_id,
+        shared.face_id,
+    ]
     seqs = store.seqs_of("c", [r.face_id for r in recs])
     new = unit(np.random.default_rng(1), 2)
     assert store.set_embeddings("c", {recs[0].face_id: new[0], "nobody": new[1]}, "8.0") == 1

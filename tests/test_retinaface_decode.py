@@ -69,8 +69,7 @@ def test_detector_runs_nms_and_preprocess() -> None:
     # (18, 4, 70, 40) around the first one (IoU 0.82): suppressed by NMS.
     dup = ANCHOR + 1
     out["conf"][0, dup] = (0.2, 0.8)
-    out["loc"][0, dup] = (4 / 12.8, -2 / 12.8, math.log(52 / 128) / 0.2,
-                          math.log(36 / 128) / 0.2)
+    out["loc"][0, dup] = (4 / 12.8, -2 / 12.8, math.log(52 / 128) / 0.2, math.log(36 / 128) / 0.2)
     seen: list[np.ndarray] = []
 
     def model(x: np.ndarray) -> dict[str, np.ndarray]:

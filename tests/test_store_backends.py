@@ -69,11 +69,19 @@ def unit(rng: np.random.Generator, n: int) -> np.ndarray:
 
 def records(collection_id: str, n: int, seed: int = 0) -> tuple[list[FaceRecord], np.ndarray]:
     rng = np.random.default_rng(seed)
-    recs = [FaceRecord(face_id=str(uuid.uuid4()), collection_id=collection_id,
-                       image_id=str(uuid.uuid4()), external_image_id=f"img{i}" if i % 2 else None,
-                       bbox={"Width": 0.25, "Height": 0.5, "Left": 0.125, "Top": 1 / 3},
-                       confidence=99.123456789, model_version="7.0", created=time.time())
-            for i in range(n)]
+    recs = [
+        FaceRecord(
+            face_id=str(uuid.uuid4()),
+            collection_id=collection_id,
+            image_id=str(uuid.uuid4()),
+            external_image_id=f"img{i}" if i % 2 else None,
+            bbox={"Width": 0.25, "Height": 0.5, "Left": 0.125, "Top": 1 / 3},
+            confidence=99.123456789,
+            model_version="7.0",
+            created=time.time(),
+        )
+        for i in range(n)
+    ]
     return recs, unit(rng, n)
 
 
@@ -129,8 +137,7 @@ def test_faces_round_trip_and_deletions_hold(location: str | Path) -> None:
     assert [r for _, r in page + rest] == recs  # every field back as written, in order
     wanted = [recs[5].face_id, recs[1].face_id]
     assert {r.face_id for _, r in store.list_faces("c", 0, 10, wanted)} == set(wanted)
-    assert store.get_faces("c", wanted + ["nope"]) == {f: recs[i] for i, f in
-                                                       zip((5, 1), wanted)}
+    assert store.get_faces("c", wanted + ["nope"]) == {f: recs[i] for i, f in zip((5, 1), wanted)}
     assert np.array_equal(store.embedding("c", recs[3].face_id), vecs[3])
     assert store.embedding("c", "nope") is None
     ids, got = store.all_embeddings("c")
@@ -169,8 +176,7 @@ def test_users_and_association_helpers(store: FaceStore) -> None:
     assert np.array_equal(store.user_embeddings("c", "u1"), vecs[:2])
     assert {r.face_id for _, r in store.list_faces("c", 0, 10, user_id="u1")} == {f0, f1}
     assert store.delete_faces("c", [f0, f2]) == ([f2], [(f0, "u1")])
-    store.run_idempotent("DeleteUser", None, "h", lambda db: sql.delete_user(db, "c", "u1")
-                         or {})
+    store.run_idempotent("DeleteUser", None, "h", lambda db: sql.delete_user(db, "c", "u1") or {})
     assert not store.has_user("c", "u1") and store.user_count("c") == 0
     assert store.get_faces("c", [f0])[f0].user_id is None  # faces stay, unassociated
     assert store.user_embeddings("c", "u1").shape == (0, 0)
@@ -303,12 +309,13 @@ def test_check_then_act_holds_under_concurrency(location: str | Path) -> None:
     stores[0].create_collection("c", "7.0")
     recs, vecs = records("c", 40)
     stores[0].add_faces("c", recs, vecs)
-    stores[0].run_idempotent("CreateUser", None, "h", lambda db: sql.insert_user(db, "c", "u")
-                             or {})
+    stores[0].run_idempotent(
+        "CreateUser", None, "h", lambda db: sql.insert_user(db, "c", "u") or {}
+    )
     answers: list[bool] = [False] * 8
 
     def work(t: int) -> None:
-        mine = [r.face_id for r in recs[t * 5:(t + 1) * 5]]
+        mine = [r.face_id for r in recs[t * 5 : (t + 1) * 5]]
 
         def effect(db: Any) -> dict[str, Any]:
             if sql.user_face_count(db, "c", "u") + len(mine) > 12:
@@ -349,14 +356,15 @@ def test_qdrant_index_matches_exact() -> None:
     if importlib.util.find_spec("qdrant_client") is None:
         unavailable("qdrant-client not installed")
     from oculi.store import qdrant
+
     rng = np.random.default_rng(3)
     ids = [str(uuid.uuid4()) for _ in range(400)]
     vecs = unit(rng, 400)
     client = qdrant.open_qdrant(":memory:")
     exact, index = ExactIndex(DIM), qdrant.QdrantIndex(client, "t", DIM)
     for a in range(0, 400, 150):
-        exact.add(ids[a:a + 150], vecs[a:a + 150])
-        index.add(ids[a:a + 150], vecs[a:a + 150])
+        exact.add(ids[a : a + 150], vecs[a : a + 150])
+        index.add(ids[a : a + 150], vecs[a : a + 150])
     gone = set(ids[::4])
     exact.remove(sorted(gone))
     index.remove(sorted(gone) + [str(uuid.uuid4())])
@@ -376,6 +384,7 @@ def test_qdrant_reopen_and_reconcile_with_store(tmp_path: Path) -> None:
     if importlib.util.find_spec("qdrant_client") is None:
         unavailable("qdrant-client not installed")
     from oculi.store import qdrant
+
     store = FaceStore(tmp_path / "faces.sqlite3")
     store.create_collection("c", "7.0")
     recs, vecs = records("c", 30)

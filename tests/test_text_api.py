@@ -35,14 +35,21 @@ def words_of(response: dict) -> list[dict]:
 def test_sign_is_read(sign) -> None:
     assert lines_of(sign)[:5] == ["NOTICE", "DOUBLE", "PARKING", "PROHIBITED", "AT ALL TIMES"]
     assert [w["DetectedText"] for w in words_of(sign)][:7] == [
-        "NOTICE", "DOUBLE", "PARKING", "PROHIBITED", "AT", "ALL", "TIMES"]
+        "NOTICE",
+        "DOUBLE",
+        "PARKING",
+        "PROHIBITED",
+        "AT",
+        "ALL",
+        "TIMES",
+    ]
     assert sign["TextModelVersion"]
 
 
 def test_lines_first_then_words_linked_to_their_line(sign) -> None:
     dets = sign["TextDetections"]
     lines = [d for d in dets if d["Type"] == "LINE"]
-    assert dets[:len(lines)] == lines  # every LINE before every WORD
+    assert dets[: len(lines)] == lines  # every LINE before every WORD
     assert [d["Id"] for d in dets] == list(range(len(dets)))
     by_id = {d["Id"]: d for d in lines}
     for line in lines:
@@ -83,16 +90,18 @@ def test_word_filter_min_size_and_confidence(client, sign) -> None:
     words = words_of(sign)
     heights = sorted(w["Geometry"]["BoundingBox"]["Height"] for w in words)
     cut = (heights[0] + heights[1]) / 2  # drops the smallest word ("Post" on the news box)
-    r = client.detect_text(Image={"Bytes": fixture_bytes(SIGN)},
-                           Filters={"WordFilter": {"MinBoundingBoxHeight": cut}})
+    r = client.detect_text(
+        Image={"Bytes": fixture_bytes(SIGN)}, Filters={"WordFilter": {"MinBoundingBoxHeight": cut}}
+    )
     kept = words_of(r)
     assert len(kept) == len(words) - 1
     assert all(w["Geometry"]["BoundingBox"]["Height"] >= cut for w in kept)
 
     widths = sorted(w["Geometry"]["BoundingBox"]["Width"] for w in words)
     cut = (widths[2] + widths[3]) / 2
-    r = client.detect_text(Image={"Bytes": fixture_bytes(SIGN)},
-                           Filters={"WordFilter": {"MinBoundingBoxWidth": cut}})
+    r = client.detect_text(
+        Image={"Bytes": fixture_bytes(SIGN)}, Filters={"WordFilter": {"MinBoundingBoxWidth": cut}}
+    )
     assert len(words_of(r)) == len(words) - 3
     assert "AT" not in [w["DetectedText"] for w in words_of(r)]
     # A line keeps the words that pass: "AT ALL TIMES" loses "AT" (and perhaps "ALL").
@@ -100,33 +109,45 @@ def test_word_filter_min_size_and_confidence(client, sign) -> None:
 
     confidences = sorted(w["Confidence"] for w in words)
     cut = (confidences[0] + confidences[1]) / 2
-    r = client.detect_text(Image={"Bytes": fixture_bytes(SIGN)},
-                           Filters={"WordFilter": {"MinConfidence": cut}})
+    r = client.detect_text(
+        Image={"Bytes": fixture_bytes(SIGN)}, Filters={"WordFilter": {"MinConfidence": cut}}
+    )
     assert len(words_of(r)) == len(words) - 1
     assert min(w["Confidence"] for w in words_of(r)) >= cut
 
 
 def test_regions_of_interest_keep_words_more_than_half_inside(client, sign) -> None:
     top_of_sign = {"Left": 0.3, "Top": 0.0, "Width": 0.3, "Height": 0.2}
-    r = client.detect_text(Image={"Bytes": fixture_bytes(SIGN)},
-                           Filters={"RegionsOfInterest": [{"BoundingBox": top_of_sign}]})
+    r = client.detect_text(
+        Image={"Bytes": fixture_bytes(SIGN)},
+        Filters={"RegionsOfInterest": [{"BoundingBox": top_of_sign}]},
+    )
     assert lines_of(r) == ["NOTICE", "DOUBLE"]
     # The same region as a polygon.
-    square = [{"X": 0.3, "Y": 0.0}, {"X": 0.6, "Y": 0.0}, {"X": 0.6, "Y": 0.2},
-              {"X": 0.3, "Y": 0.2}]
-    r2 = client.detect_text(Image={"Bytes": fixture_bytes(SIGN)},
-                            Filters={"RegionsOfInterest": [{"Polygon": square}]})
+    square = [
+        {"X": 0.3, "Y": 0.0},
+        {"X": 0.6, "Y": 0.0},
+        {"X": 0.6, "Y": 0.2},
+        {"X": 0.3, "Y": 0.2},
+    ]
+    r2 = client.detect_text(
+        Image={"Bytes": fixture_bytes(SIGN)}, Filters={"RegionsOfInterest": [{"Polygon": square}]}
+    )
     assert lines_of(r2) == ["NOTICE", "DOUBLE"]
     # Two regions: either one keeps a word. A region cutting "AT ALL TIMES" at x=0.41
     # keeps "AT" (wholly inside) and drops "TIMES" (wholly outside).
     left = {"Left": 0.0, "Top": 0.3, "Width": 0.41, "Height": 0.2}
-    r3 = client.detect_text(Image={"Bytes": fixture_bytes(SIGN)}, Filters={
-        "RegionsOfInterest": [{"BoundingBox": top_of_sign}, {"BoundingBox": left}]})
+    r3 = client.detect_text(
+        Image={"Bytes": fixture_bytes(SIGN)},
+        Filters={"RegionsOfInterest": [{"BoundingBox": top_of_sign}, {"BoundingBox": left}]},
+    )
     texts = [w["DetectedText"] for w in words_of(r3)]
     assert texts[:3] == ["NOTICE", "DOUBLE", "AT"] and "TIMES" not in texts
     empty = {"Left": 0.0, "Top": 0.6, "Width": 0.2, "Height": 0.2}
-    r4 = client.detect_text(Image={"Bytes": fixture_bytes(SIGN)},
-                            Filters={"RegionsOfInterest": [{"BoundingBox": empty}]})
+    r4 = client.detect_text(
+        Image={"Bytes": fixture_bytes(SIGN)},
+        Filters={"RegionsOfInterest": [{"BoundingBox": empty}]},
+    )
     assert r4["TextDetections"] == []
 
 
@@ -141,8 +162,13 @@ def test_at_most_100_words(client) -> None:
 
 
 def test_s3_object(client, moto_s3) -> None:
-    s3 = boto3.client("s3", endpoint_url=moto_s3, region_name=REGION,
-                      aws_access_key_id="testing", aws_secret_access_key="testing")
+    s3 = boto3.client(
+        "s3",
+        endpoint_url=moto_s3,
+        region_name=REGION,
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+    )
     s3.put_object(Bucket="photos", Key="sign.jpg", Body=fixture_bytes(SIGN))
     r = client.detect_text(Image={"S3Object": {"Bucket": "photos", "Name": "sign.jpg"}})
     assert "PROHIBITED" in lines_of(r)
@@ -157,14 +183,20 @@ def test_errors(client) -> None:
     with pytest.raises(client.exceptions.InvalidImageFormatException):
         client.detect_text(Image={"Bytes": b"this is not an image"})
     with pytest.raises(client.exceptions.InvalidParameterException):
-        client.detect_text(Image={"Bytes": fixture_bytes(SIGN)},
-                           Filters={"RegionsOfInterest": [{}]})
+        client.detect_text(
+            Image={"Bytes": fixture_bytes(SIGN)}, Filters={"RegionsOfInterest": [{}]}
+        )
     with pytest.raises(client.exceptions.InvalidParameterException):
-        client.detect_text(Image={"Bytes": fixture_bytes(SIGN)}, Filters={
-            "RegionsOfInterest": [{"Polygon": [{"X": 0.1, "Y": 0.1}, {"X": 0.2, "Y": 0.2}]}]})
+        client.detect_text(
+            Image={"Bytes": fixture_bytes(SIGN)},
+            Filters={
+                "RegionsOfInterest": [{"Polygon": [{"X": 0.1, "Y": 0.1}, {"X": 0.2, "Y": 0.2}]}]
+            },
+        )
     with pytest.raises(client.exceptions.InvalidParameterException):
-        client.detect_text(Image={"Bytes": fixture_bytes(SIGN)},
-                           Filters={"WordFilter": {"MinConfidence": 101}})
+        client.detect_text(
+            Image={"Bytes": fixture_bytes(SIGN)}, Filters={"WordFilter": {"MinConfidence": 101}}
+        )
 
 
 def test_ctc_greedy_collapses_repeats_and_blanks() -> None:

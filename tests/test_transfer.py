@@ -12,8 +12,13 @@ PEOPLE = FIXTURES / "people"
 
 
 def cli(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "oculi", *args], env=clean_env(),
-                          capture_output=True, text=True, timeout=120)
+    return subprocess.run(
+        [sys.executable, "-m", "oculi", *args],
+        env=clean_env(),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
 
 
 def test_export_then_import_keeps_faces_users_and_search(tmp_path) -> None:
@@ -23,24 +28,26 @@ def test_export_then_import_keeps_faces_users_and_search(tmp_path) -> None:
         c.create_collection(CollectionId="team")
         ids = {}
         for rel in ("train/obama/obama.jpg", "train/biden/biden.jpg"):
-            r = c.index_faces(CollectionId="team", Image={"Bytes": (PEOPLE / rel).read_bytes()},
-                              ExternalImageId=rel.split("/")[1])
+            r = c.index_faces(
+                CollectionId="team",
+                Image={"Bytes": (PEOPLE / rel).read_bytes()},
+                ExternalImageId=rel.split("/")[1],
+            )
             ids[rel.split("/")[1]] = r["FaceRecords"][0]["Face"]["FaceId"]
         c.create_user(CollectionId="team", UserId="barack")
         c.associate_faces(CollectionId="team", UserId="barack", FaceIds=[ids["obama"]])
-        out = cli("export", "team", "-o", str(tmp_path / "team.jsonl"), "--data-dir",
-                  str(src.data_dir))
+        out = cli(
+            "export", "team", "-o", str(tmp_path / "team.jsonl"), "--data-dir", str(src.data_dir)
+        )
         assert out.returncode == 0, out.stderr
     finally:
         src.stop()
     lines = (tmp_path / "team.jsonl").read_text().splitlines()
     assert [json.loads(x)["type"] for x in lines] == ["collection", "user", "face", "face"]
     dst_dir = tmp_path / "b" / "data"
-    out = cli("import", str(tmp_path / "team.jsonl"), "--as", "moved", "--data-dir",
-              str(dst_dir))
+    out = cli("import", str(tmp_path / "team.jsonl"), "--as", "moved", "--data-dir", str(dst_dir))
     assert out.returncode == 0, out.stderr
-    again = cli("import", str(tmp_path / "team.jsonl"), "--as", "moved", "--data-dir",
-                str(dst_dir))
+    again = cli("import", str(tmp_path / "team.jsonl"), "--as", "moved", "--data-dir", str(dst_dir))
     assert again.returncode == 1 and "already exists" in again.stderr
     junk = tmp_path / "junk.jsonl"
     junk.write_text('{"type": "nothing"}\n')
@@ -52,8 +59,9 @@ def test_export_then_import_keeps_faces_users_and_search(tmp_path) -> None:
         assert set(faces) == set(ids.values())
         assert faces[ids["obama"]]["UserId"] == "barack"
         assert faces[ids["biden"]]["ExternalImageId"] == "biden"
-        r = c.search_faces_by_image(CollectionId="moved",
-                                    Image={"Bytes": (PEOPLE / "test/obama1.jpg").read_bytes()})
+        r = c.search_faces_by_image(
+            CollectionId="moved", Image={"Bytes": (PEOPLE / "test/obama1.jpg").read_bytes()}
+        )
         assert [m["Face"]["FaceId"] for m in r["FaceMatches"]] == [ids["obama"]]
     finally:
         dst.stop()

@@ -22,8 +22,13 @@ def coll(client):
     cid = f"u-{uuid.uuid4().hex[:10]}"
     client.create_collection(CollectionId=cid)
     faces: dict[str, list[str]] = {}
-    for rel in ("train/obama/obama.jpg", "train/obama/obama2.jpg", "train/biden/biden.jpg",
-                "train/biden/biden2.jpg", "train/kit_harington/john1.jpeg"):
+    for rel in (
+        "train/obama/obama.jpg",
+        "train/obama/obama2.jpg",
+        "train/biden/biden.jpg",
+        "train/biden/biden2.jpg",
+        "train/kit_harington/john1.jpeg",
+    ):
         r = client.index_faces(CollectionId=cid, Image={"Bytes": photo(rel)}, MaxFaces=1)
         faces.setdefault(rel.split("/")[1], []).append(r["FaceRecords"][0]["Face"]["FaceId"])
     yield cid, faces
@@ -37,8 +42,10 @@ def test_user_lifecycle_and_association(client, coll) -> None:
     with pytest.raises(client.exceptions.ConflictException):
         client.create_user(CollectionId=cid, UserId="barack")
     users = client.list_users(CollectionId=cid)["Users"]
-    assert users == [{"UserId": "barack", "UserStatus": "CREATED"},
-                     {"UserId": "joe", "UserStatus": "CREATED"}]
+    assert users == [
+        {"UserId": "barack", "UserStatus": "CREATED"},
+        {"UserId": "joe", "UserStatus": "CREATED"},
+    ]
     r = client.associate_faces(CollectionId=cid, UserId="barack", FaceIds=faces["obama"])
     assert {f["FaceId"] for f in r["AssociatedFaces"]} == set(faces["obama"])
     assert r["UserStatus"] == "ACTIVE" and r["UnsuccessfulFaceAssociations"] == []
@@ -48,11 +55,12 @@ def test_user_lifecycle_and_association(client, coll) -> None:
     assert r["UnsuccessfulFaceAssociations"][0]["Reasons"] == ["LOW_MATCH_CONFIDENCE"]
     # A face held by one user cannot join another; a missing face is reported.
     missing = str(uuid.uuid4())
-    r = client.associate_faces(CollectionId=cid, UserId="joe",
-                               FaceIds=[faces["obama"][0], missing])
+    r = client.associate_faces(CollectionId=cid, UserId="joe", FaceIds=[faces["obama"][0], missing])
     reasons = {f["FaceId"]: f["Reasons"] for f in r["UnsuccessfulFaceAssociations"]}
-    assert reasons == {faces["obama"][0]: ["ASSOCIATED_TO_A_DIFFERENT_USER"],
-                       missing: ["FACE_NOT_FOUND"]}
+    assert reasons == {
+        faces["obama"][0]: ["ASSOCIATED_TO_A_DIFFERENT_USER"],
+        missing: ["FACE_NOT_FOUND"],
+    }
     listed = client.list_faces(CollectionId=cid, UserId="barack")["Faces"]
     assert {f["FaceId"] for f in listed} == set(faces["obama"])
     assert all(f["UserId"] == "barack" for f in listed)
@@ -84,10 +92,12 @@ def test_search_users(client, coll) -> None:
     assert {m["User"]["UserId"] for m in r["UserMatches"]} == {"barack", "barack-again"}
     assert all(m["Similarity"] >= 80 for m in r["UserMatches"])
     assert len(r["SearchedFace"]["FaceDetail"]["Landmarks"]) == 30
-    r = client.search_users_by_image(CollectionId=cid,
-                                     Image={"Bytes": photo("test/obama_and_biden.jpg")})
-    assert r["UnsearchedFaces"] and all("FACE_NOT_LARGEST" in u["Reasons"]
-                                        for u in r["UnsearchedFaces"])
+    r = client.search_users_by_image(
+        CollectionId=cid, Image={"Bytes": photo("test/obama_and_biden.jpg")}
+    )
+    assert r["UnsearchedFaces"] and all(
+        "FACE_NOT_LARGEST" in u["Reasons"] for u in r["UnsearchedFaces"]
+    )
     r = client.search_users(CollectionId=cid, FaceId=faces["kit_harington"][0])
     assert r["UserMatches"] == [] and r["SearchedFace"] == {"FaceId": faces["kit_harington"][0]}
     r = client.search_users(CollectionId=cid, UserId="barack")
@@ -107,11 +117,13 @@ def test_client_request_token_idempotency(client, coll) -> None:
     with pytest.raises(client.exceptions.IdempotentParameterMismatchException):
         client.create_user(CollectionId=cid, UserId="b", ClientRequestToken=token)
     t2 = uuid.uuid4().hex
-    first = client.associate_faces(CollectionId=cid, UserId="a", FaceIds=faces["obama"][:1],
-                                   ClientRequestToken=t2)
+    first = client.associate_faces(
+        CollectionId=cid, UserId="a", FaceIds=faces["obama"][:1], ClientRequestToken=t2
+    )
     client.disassociate_faces(CollectionId=cid, UserId="a", FaceIds=faces["obama"][:1])
-    again = client.associate_faces(CollectionId=cid, UserId="a", FaceIds=faces["obama"][:1],
-                                   ClientRequestToken=t2)
+    again = client.associate_faces(
+        CollectionId=cid, UserId="a", FaceIds=faces["obama"][:1], ClientRequestToken=t2
+    )
     first.pop("ResponseMetadata")
     again.pop("ResponseMetadata")
     assert again == first  # the stored answer, not a second association
@@ -126,5 +138,6 @@ def test_user_limits(client, coll) -> None:
         client.create_user(CollectionId="no-such-collection", UserId="x")
     assert e.value.response["Error"]["Code"] == "ResourceNotFoundException"
     with pytest.raises(client.exceptions.InvalidParameterException):
-        client.associate_faces(CollectionId=cid, UserId="x",
-                               FaceIds=[str(uuid.uuid4()) for _ in range(101)])
+        client.associate_faces(
+            CollectionId=cid, UserId="x", FaceIds=[str(uuid.uuid4()) for _ in range(101)]
+        )

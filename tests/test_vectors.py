@@ -25,7 +25,7 @@ def test_add_remove_search_match_reference() -> None:
     ids = [f"f{i}" for i in range(500)]
     index = ExactIndex(128)
     for a in range(0, 500, 37):  # many small adds exercise growth
-        index.add(ids[a:a + 37], vecs[a:a + 37])
+        index.add(ids[a : a + 37], vecs[a : a + 37])
     gone = set(ids[::3])
     index.remove(sorted(gone) + ["never-added"])
     live = [i for i, fid in enumerate(ids) if fid not in gone]
@@ -75,9 +75,19 @@ def store_with(tmp_path: Path, n: int, seed: int = 0) -> tuple[FaceStore, list[s
 
 
 def add(store: FaceStore, vecs: np.ndarray) -> list[str]:
-    recs = [FaceRecord(face_id=str(uuid.uuid4()), collection_id="c", image_id="i",
-                       external_image_id=None, bbox={}, confidence=99.0, model_version="7.0",
-                       created=0.0) for _ in vecs]
+    recs = [
+        FaceRecord(
+            face_id=str(uuid.uuid4()),
+            collection_id="c",
+            image_id="i",
+            external_image_id=None,
+            bbox={},
+            confidence=99.0,
+            model_version="7.0",
+            created=0.0,
+        )
+        for _ in vecs
+    ]
     assert store.add_faces("c", recs, vecs)
     return [r.face_id for r in recs]
 
@@ -123,8 +133,9 @@ def test_collection_switches_to_ann_and_snapshot_is_caught_up(tmp_path: Path) ->
     delete_through(indexes, store, gone)
     ids += add_through(indexes, store, unit(rng, 6))
     for fid in gone:
-        assert all(h != fid for h, _ in indexes.get("c").search(
-            store.all_embeddings("c")[1][0], 100))
+        assert all(
+            h != fid for h, _ in indexes.get("c").search(store.all_embeddings("c")[1][0], 100)
+        )
     assert path.read_bytes() == saved
     # ... and faces written to the store while no index was in memory (a crash between the
     # store's commit and the index update, or between two snapshots).

@@ -107,11 +107,13 @@ def test_decode_refusals() -> None:
 
 
 def test_face_detections_take_keeps_every_field() -> None:
-    f = FaceDetections(boxes=np.arange(8, dtype=np.float32).reshape(2, 4),
-                       scores=np.array([0.9, 0.8], np.float32),
-                       keypoints=np.zeros((2, 5, 2), np.float32),
-                       pose=np.ones((2, 3), np.float32),
-                       extra={"mesh_score": np.array([1.0, 0.5])})
+    f = FaceDetections(
+        boxes=np.arange(8, dtype=np.float32).reshape(2, 4),
+        scores=np.array([0.9, 0.8], np.float32),
+        keypoints=np.zeros((2, 5, 2), np.float32),
+        pose=np.ones((2, 3), np.float32),
+        extra={"mesh_score": np.array([1.0, 0.5])},
+    )
     one = f.take(np.array([1]))
     assert len(one) == 1 and one.scores[0] == pytest.approx(0.8)
     assert one.pose.shape == (1, 3) and one.extra["mesh_score"][0] == 0.5

@@ -42,8 +42,12 @@ def start(data_dir: Path, port: int, log, ann_threshold: int | None) -> subproce
     env["OCULI_MATCH_FLOOR"] = "0"  # let the index check ask for every face
     if ann_threshold is not None:
         env["OCULI_ANN_THRESHOLD"] = str(ann_threshold)
-    proc = subprocess.Popen([sys.executable, "-m", "oculi", "serve", "--port", str(port),
-                             "--data-dir", str(data_dir)], env=env, stdout=log, stderr=log)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "oculi", "serve", "--port", str(port), "--data-dir", str(data_dir)],
+        env=env,
+        stdout=log,
+        stderr=log,
+    )
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
         try:
@@ -57,14 +61,17 @@ def start(data_dir: Path, port: int, log, ann_threshold: int | None) -> subproce
 
 
 def client(port: int):
-    return boto3.client("rekognition", endpoint_url=f"http://127.0.0.1:{port}",
-                        region_name="us-east-1", aws_access_key_id="x",
-                        aws_secret_access_key="y",
-                        config=Config(retries={"max_attempts": 0}, read_timeout=30))
+    return boto3.client(
+        "rekognition",
+        endpoint_url=f"http://127.0.0.1:{port}",
+        region_name="us-east-1",
+        aws_access_key_id="x",
+        aws_secret_access_key="y",
+        config=Config(retries={"max_attempts": 0}, read_timeout=30),
+    )
 
 
-def check(port: int, cycle: int, added: set[str], deleted: set[str],
-          in_doubt: set[str]) -> bool:
+def check(port: int, cycle: int, added: set[str], deleted: set[str], in_doubt: set[str]) -> bool:
     """After a (re)start: every acknowledged add is stored, no acknowledged delete is.
     A delete sent but never answered (`in_doubt`: the kill came first) may or may not
     have committed; whichever the store shows now is settled and must hold from here on."""
@@ -83,16 +90,20 @@ def check(port: int, cycle: int, added: set[str], deleted: set[str],
     back = deleted & faces
     count = c.describe_collection(CollectionId=COLLECTION)["FaceCount"]
     indexed = searchable(c, faces)
-    print(f"start {cycle}: {len(faces)} faces stored, {len(added)} acknowledged adds, "
-          f"{len(deleted)} deletes ({len(settled)} unanswered but committed), "
-          f"lost {len(lost)}, resurrected {len(back)}, "
-          f"FaceCount {count}, index {'matches' if indexed == faces else 'DIFFERS'}",
-          flush=True)
+    print(
+        f"start {cycle}: {len(faces)} faces stored, {len(added)} acknowledged adds, "
+        f"{len(deleted)} deletes ({len(settled)} unanswered but committed), "
+        f"lost {len(lost)}, resurrected {len(back)}, "
+        f"FaceCount {count}, index {'matches' if indexed == faces else 'DIFFERS'}",
+        flush=True,
+    )
     if lost or back:
         print(f"FAIL: lost {sorted(lost)[:5]} resurrected {sorted(back)[:5]}")
     if indexed != faces:
-        print(f"FAIL: index lacks {sorted(faces - indexed)[:5]}, "
-              f"holds deleted {sorted(indexed - faces)[:5]}")
+        print(
+            f"FAIL: index lacks {sorted(faces - indexed)[:5]}, "
+            f"holds deleted {sorted(indexed - faces)[:5]}"
+        )
     if count != len(faces):
         print(f"FAIL: FaceCount {count} for {len(faces)} faces")
     return not (lost or back) and indexed == faces and count == len(faces)
@@ -104,13 +115,13 @@ def searchable(c, faces: set[str]) -> set[str]:
     if not faces:
         return set()
     probe = min(faces)
-    r = c.search_faces(CollectionId=COLLECTION, FaceId=probe, MaxFaces=4096,
-                       FaceMatchThreshold=0)
+    r = c.search_faces(CollectionId=COLLECTION, FaceId=probe, MaxFaces=4096, FaceMatchThreshold=0)
     return {probe} | {m["Face"]["FaceId"] for m in r["FaceMatches"]}
 
 
-def run(cycles: int, images: list[Path], seed: int, data_dir: Path,
-        ann_threshold: int | None = None) -> int:
+def run(
+    cycles: int, images: list[Path], seed: int, data_dir: Path, ann_threshold: int | None = None
+) -> int:
     rng = random.Random(seed)
     added: set[str] = set()
     deleted: set[str] = set()
@@ -132,8 +143,12 @@ def run(cycles: int, images: list[Path], seed: int, data_dir: Path,
                 try:
                     if n == 0 or r.random() < 0.7:
                         img = images[r.randrange(len(images))].read_bytes()
-                        out = wc.index_faces(CollectionId=COLLECTION, Image={"Bytes": img},
-                                             MaxFaces=1, QualityFilter="NONE")
+                        out = wc.index_faces(
+                            CollectionId=COLLECTION,
+                            Image={"Bytes": img},
+                            MaxFaces=1,
+                            QualityFilter="NONE",
+                        )
                         with lock:
                             added.update(f["Face"]["FaceId"] for f in out["FaceRecords"])
                     else:
@@ -165,8 +180,10 @@ def run(cycles: int, images: list[Path], seed: int, data_dir: Path,
     proc.wait()
     if not ok:
         return 1
-    print(f"OK: {cycles} kills, {len(added)} acknowledged adds and {len(deleted)} "
-          "acknowledged deletes all held")
+    print(
+        f"OK: {cycles} kills, {len(added)} acknowledged adds and {len(deleted)} "
+        "acknowledged deletes all held"
+    )
     return 0
 
 
@@ -176,11 +193,15 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--images", default="tests/fixtures/people/train")
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--data-dir", help="default: a fresh temporary directory")
-    p.add_argument("--ann-threshold", type=int,
-                   help="OCULI_ANN_THRESHOLD for the server (default: the server's)")
+    p.add_argument(
+        "--ann-threshold",
+        type=int,
+        help="OCULI_ANN_THRESHOLD for the server (default: the server's)",
+    )
     a = p.parse_args(argv)
-    images = sorted(q for q in Path(a.images).rglob("*") if q.suffix.lower() in
-                    (".jpg", ".jpeg", ".png"))
+    images = sorted(
+        q for q in Path(a.images).rglob("*") if q.suffix.lower() in (".jpg", ".jpeg", ".png")
+    )
     if a.data_dir:
         return run(a.cycles, images, a.seed, Path(a.data_dir), a.ann_threshold)
     with tempfile.TemporaryDirectory() as tmp:

@@ -53,8 +53,13 @@ def _arn(ctx: ServiceContext, collection_id: str) -> str:
 
 
 def _face(r: FaceRecord) -> dict[str, Any]:
-    face: dict[str, Any] = {"FaceId": r.face_id, "BoundingBox": r.bbox, "ImageId": r.image_id,
-                            "Confidence": r.confidence, "IndexFacesModelVersion": r.model_version}
+    face: dict[str, Any] = {
+        "FaceId": r.face_id,
+        "BoundingBox": r.bbox,
+        "ImageId": r.image_id,
+        "Confidence": r.confidence,
+        "IndexFacesModelVersion": r.model_version,
+    }
     if r.external_image_id is not None:
         face["ExternalImageId"] = r.external_image_id
     if r.user_id is not None:
@@ -68,23 +73,32 @@ def _matches(matches: list[Match]) -> list[dict[str, Any]]:
 
 def create_collection(ctx: ServiceContext, p: dict[str, Any]) -> dict[str, Any]:
     c = ctx.collections().create(p["CollectionId"])
-    return {"StatusCode": 200, "CollectionArn": _arn(ctx, c.collection_id),
-            "FaceModelVersion": c.face_model_version}
+    return {
+        "StatusCode": 200,
+        "CollectionArn": _arn(ctx, c.collection_id),
+        "FaceModelVersion": c.face_model_version,
+    }
 
 
 def describe_collection(ctx: ServiceContext, p: dict[str, Any]) -> dict[str, Any]:
     c = ctx.collections().describe(p["CollectionId"])
-    return {"FaceCount": c.face_count, "FaceModelVersion": c.face_model_version,
-            "CollectionARN": _arn(ctx, c.collection_id), "CreationTimestamp": c.created,
-            "UserCount": ctx.collections().store.user_count(c.collection_id)}
+    return {
+        "FaceCount": c.face_count,
+        "FaceModelVersion": c.face_model_version,
+        "CollectionARN": _arn(ctx, c.collection_id),
+        "CreationTimestamp": c.created,
+        "UserCount": ctx.collections().store.user_count(c.collection_id),
+    }
 
 
 def list_collections(ctx: ServiceContext, p: dict[str, Any]) -> dict[str, Any]:
     after = read_page_token(p.get("NextToken"), str) or ""
     limit = p.get("MaxResults", DEFAULT_MAX_RESULTS) or DEFAULT_MAX_RESULTS
     page = ctx.collections().list(after, limit + 1)
-    out: dict[str, Any] = {"CollectionIds": [c.collection_id for c in page[:limit]],
-                           "FaceModelVersions": [c.face_model_version for c in page[:limit]]}
+    out: dict[str, Any] = {
+        "CollectionIds": [c.collection_id for c in page[:limit]],
+        "FaceModelVersions": [c.face_model_version for c in page[:limit]],
+    }
     if len(page) > limit:
         out["NextToken"] = page_token(page[limit - 1].collection_id)
     return out
@@ -99,16 +113,22 @@ def index_faces(ctx: ServiceContext, p: dict[str, Any]) -> dict[str, Any]:
     cols = ctx.collections()
     cols.describe(p["CollectionId"])  # a missing collection fails before any analysis
     data, image = read_image(p["Image"], ctx.s3)
-    done = cols.index_faces(p["CollectionId"], image.rgb, p.get("ExternalImageId"),
-                            p.get("MaxFaces"), p.get("QualityFilter", "AUTO"), data)
+    done = cols.index_faces(
+        p["CollectionId"],
+        image.rgb,
+        p.get("ExternalImageId"),
+        p.get("MaxFaces"),
+        p.get("QualityFilter", "AUTO"),
+        data,
+    )
     asked = frozenset(p.get("DetectionAttributes") or ["DEFAULT"])
-    details = face_details(with_attributes(done.result, image.rgb, asked,
-                                           ctx.attribute_models()))
+    details = face_details(with_attributes(done.result, image.rgb, asked, ctx.attribute_models()))
     return {
         "FaceRecords": [{"Face": _face(r), "FaceDetail": details[i]} for i, r in done.records],
         "FaceModelVersion": cols.model_version,
-        "UnindexedFaces": [{"Reasons": reasons, "FaceDetail": details[i]}
-                           for i, reasons in done.unindexed],
+        "UnindexedFaces": [
+            {"Reasons": reasons, "FaceDetail": details[i]} for i, reasons in done.unindexed
+        ],
     }
 
 
@@ -116,10 +136,11 @@ def list_faces(ctx: ServiceContext, p: dict[str, Any]) -> dict[str, Any]:
     after = read_page_token(p.get("NextToken"), int) or 0
     limit = p.get("MaxResults", DEFAULT_MAX_RESULTS) or DEFAULT_MAX_RESULTS
     cols = ctx.collections()
-    rows = cols.list_faces(p["CollectionId"], after, limit + 1, p.get("FaceIds"),
-                           p.get("UserId"))
-    out: dict[str, Any] = {"Faces": [_face(r) for _, r in rows[:limit]],
-                           "FaceModelVersion": cols.model_version}
+    rows = cols.list_faces(p["CollectionId"], after, limit + 1, p.get("FaceIds"), p.get("UserId"))
+    out: dict[str, Any] = {
+        "Faces": [_face(r) for _, r in rows[:limit]],
+        "FaceModelVersion": cols.model_version,
+    }
     if len(rows) > limit:
         out["NextToken"] = page_token(rows[limit - 1][0])
     return out
@@ -129,19 +150,29 @@ def delete_faces(ctx: ServiceContext, p: dict[str, Any]) -> dict[str, Any]:
     deleted, held = ctx.collections().delete_faces(p["CollectionId"], p["FaceIds"])
     held_by = dict(held)
     missing = [f for f in dict.fromkeys(p["FaceIds"]) if f not in deleted and f not in held_by]
-    return {"DeletedFaces": deleted,
-            "UnsuccessfulFaceDeletions": [
-                {"FaceId": f, "UserId": u, "Reasons": ["ASSOCIATED_TO_AN_EXISTING_USER"]}
-                for f, u in held] + [{"FaceId": f, "Reasons": ["FACE_NOT_FOUND"]}
-                                     for f in missing]}
+    return {
+        "DeletedFaces": deleted,
+        "UnsuccessfulFaceDeletions": [
+            {"FaceId": f, "UserId": u, "Reasons": ["ASSOCIATED_TO_AN_EXISTING_USER"]}
+            for f, u in held
+        ]
+        + [{"FaceId": f, "Reasons": ["FACE_NOT_FOUND"]} for f in missing],
+    }
 
 
 def search_faces(ctx: ServiceContext, p: dict[str, Any]) -> dict[str, Any]:
     cols = ctx.collections()
-    matches = cols.search_faces(p["CollectionId"], p["FaceId"], p.get("MaxFaces", 80),
-                                p.get("FaceMatchThreshold", DEFAULT_THRESHOLD))
-    return {"SearchedFaceId": p["FaceId"], "FaceMatches": _matches(matches),
-            "FaceModelVersion": cols.model_version}
+    matches = cols.search_faces(
+        p["CollectionId"],
+        p["FaceId"],
+        p.get("MaxFaces", 80),
+        p.get("FaceMatchThreshold", DEFAULT_THRESHOLD),
+    )
+    return {
+        "SearchedFaceId": p["FaceId"],
+        "FaceMatches": _matches(matches),
+        "FaceModelVersion": cols.model_version,
+    }
 
 
 def search_faces_by_image(ctx: ServiceContext, p: dict[str, Any]) -> dict[str, Any]:
@@ -149,19 +180,30 @@ def search_faces_by_image(ctx: ServiceContext, p: dict[str, Any]) -> dict[str, A
     cols.describe(p["CollectionId"])
     image = load_image(p["Image"], ctx.s3)
     searched, matches = cols.search_faces_by_image(
-        p["CollectionId"], image.rgb, p.get("MaxFaces", 80),
-        p.get("FaceMatchThreshold", DEFAULT_THRESHOLD), p.get("QualityFilter", "NONE"))
+        p["CollectionId"],
+        image.rgb,
+        p.get("MaxFaces", 80),
+        p.get("FaceMatchThreshold", DEFAULT_THRESHOLD),
+        p.get("QualityFilter", "NONE"),
+    )
     (detail,) = face_details(searched)
-    return {"SearchedFaceBoundingBox": detail["BoundingBox"],
-            "SearchedFaceConfidence": detail["Confidence"],
-            "FaceMatches": _matches(matches), "FaceModelVersion": cols.model_version}
+    return {
+        "SearchedFaceBoundingBox": detail["BoundingBox"],
+        "SearchedFaceConfidence": detail["Confidence"],
+        "FaceMatches": _matches(matches),
+        "FaceModelVersion": cols.model_version,
+    }
 
 
 def _compared(detail: dict[str, Any]) -> dict[str, Any]:
-    out = {k: detail[k] for k in ("BoundingBox", "Confidence", "Pose", "Quality", "Emotions",
-                                  "Smile") if k in detail}
-    out["Landmarks"] = [lm for lm in detail.get("Landmarks", [])
-                        if lm["Type"] in COMPARED_LANDMARKS]
+    out = {
+        k: detail[k]
+        for k in ("BoundingBox", "Confidence", "Pose", "Quality", "Emotions", "Smile")
+        if k in detail
+    }
+    out["Landmarks"] = [
+        lm for lm in detail.get("Landmarks", []) if lm["Type"] in COMPARED_LANDMARKS
+    ]
     return out
 
 
@@ -169,16 +211,23 @@ def compare_faces(ctx: ServiceContext, p: dict[str, Any]) -> dict[str, Any]:
     source = load_image(p["SourceImage"], ctx.s3)
     target = load_image(p["TargetImage"], ctx.s3)
     threshold = p.get("SimilarityThreshold", DEFAULT_THRESHOLD)
-    src, tgt, sims = ctx.collections().compare(source.rgb, target.rgb,
-                                               p.get("QualityFilter", "NONE"))
+    src, tgt, sims = ctx.collections().compare(
+        source.rgb, target.rgb, p.get("QualityFilter", "NONE")
+    )
     (src_detail,) = face_details(src)
-    details = face_details(with_attributes(tgt, target.rgb, COMPARED_ATTRIBUTES,
-                                           ctx.attribute_models()))
+    details = face_details(
+        with_attributes(tgt, target.rgb, COMPARED_ATTRIBUTES, ctx.attribute_models())
+    )
     order = sorted(range(len(details)), key=lambda i: -float(sims[i]))
     return {
-        "SourceImageFace": {"BoundingBox": src_detail["BoundingBox"],
-                            "Confidence": src_detail["Confidence"]},
-        "FaceMatches": [{"Similarity": float(sims[i]), "Face": _compared(details[i])}
-                        for i in order if sims[i] >= threshold],
+        "SourceImageFace": {
+            "BoundingBox": src_detail["BoundingBox"],
+            "Confidence": src_detail["Confidence"],
+        },
+        "FaceMatches": [
+            {"Similarity": float(sims[i]), "Face": _compared(details[i])}
+            for i in order
+            if sims[i] >= threshold
+        ],
         "UnmatchedFaces": [_compared(details[i]) for i in order if sims[i] < threshold],
     }

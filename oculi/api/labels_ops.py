@@ -29,29 +29,49 @@ from oculi.vision.labels import Label
 
 def bounding_box(box: np.ndarray, width: int, height: int) -> dict[str, float]:
     x1, y1, x2, y2 = (float(v) for v in box)
-    return {"Width": (x2 - x1) / width, "Height": (y2 - y1) / height,
-            "Left": x1 / width, "Top": y1 / height}
+    return {
+        "Width": (x2 - x1) / width,
+        "Height": (y2 - y1) / height,
+        "Left": x1 / width,
+        "Top": y1 / height,
+    }
 
 
 def dominant_colors(colors: list[DominantColor]) -> list[dict[str, Any]]:
-    return [{"Red": c.rgb[0], "Green": c.rgb[1], "Blue": c.rgb[2], "HexCode": c.hex_code,
-             "CSSColor": c.css_color, "SimplifiedColor": c.simplified_color,
-             "PixelPercent": c.pixel_percent} for c in colors]
+    return [
+        {
+            "Red": c.rgb[0],
+            "Green": c.rgb[1],
+            "Blue": c.rgb[2],
+            "HexCode": c.hex_code,
+            "CSSColor": c.css_color,
+            "SimplifiedColor": c.simplified_color,
+            "PixelPercent": c.pixel_percent,
+        }
+        for c in colors
+    ]
 
 
-def label_json(label: Label, width: int, height: int,
-               colors: list[list[DominantColor]] | None) -> dict[str, Any]:
+def label_json(
+    label: Label, width: int, height: int, colors: list[list[DominantColor]] | None
+) -> dict[str, Any]:
     instances = []
     for i, inst in enumerate(label.instances):
-        item: dict[str, Any] = {"BoundingBox": bounding_box(inst.box, width, height),
-                                "Confidence": inst.confidence}
+        item: dict[str, Any] = {
+            "BoundingBox": bounding_box(inst.box, width, height),
+            "Confidence": inst.confidence,
+        }
         if colors is not None:
             item["DominantColors"] = dominant_colors(colors[i])
         instances.append(item)
-    return {"Name": label.name, "Confidence": label.confidence, "Instances": instances,
-            "Parents": [{"Name": p} for p in label.parents],
-            "Aliases": [{"Name": a} for a in label.aliases],
-            "Categories": [{"Name": c} for c in label.categories]}
+    return {
+        "Name": label.name,
+        "Confidence": label.confidence,
+        "Instances": instances,
+        "Parents": [{"Name": p} for p in label.parents],
+        "Aliases": [{"Name": a} for a in label.aliases],
+        "Categories": [{"Name": c} for c in label.categories],
+    }
 
 
 def region_json(region: Region, contrast: bool) -> dict[str, Any]:
@@ -66,16 +86,27 @@ def detect_labels_op(ctx: ServiceContext, params: dict[str, Any]) -> dict[str, A
     image = load_image(params["Image"], ctx.s3)
     s = ctx.settings
     included = ((params.get("Settings") or {}).get("GeneralLabels") or {}).get(
-        "LabelInclusionFilters") or []
-    detector = PlateLabels(shared_label_detectors(s.model_dir, ctx.threads, s.device),
-                           shared_text_reader(s.model_dir, ctx.threads, s.device),
-                           asked="License Plate" in included)
-    result = detect_labels(detector, image.rgb, params,
-                           shared_image_classifier(s.model_dir, ctx.threads, s.device))
+        "LabelInclusionFilters"
+    ) or []
+    detector = PlateLabels(
+        shared_label_detectors(s.model_dir, ctx.threads, s.device),
+        shared_text_reader(s.model_dir, ctx.threads, s.device),
+        asked="License Plate" in included,
+    )
+    result = detect_labels(
+        detector, image.rgb, params, shared_image_classifier(s.model_dir, ctx.threads, s.device)
+    )
     height, width = image.rgb.shape[:2]
     out: dict[str, Any] = {
-        "Labels": [label_json(lab, width, height, result.instance_colors.get(lab.name)
-                              if result.properties else None) for lab in result.labels],
+        "Labels": [
+            label_json(
+                lab,
+                width,
+                height,
+                result.instance_colors.get(lab.name) if result.properties else None,
+            )
+            for lab in result.labels
+        ],
         "LabelModelVersion": MODEL_VERSION,
     }
     p = result.properties

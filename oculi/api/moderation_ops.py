@@ -27,16 +27,24 @@ def detect_moderation_labels_op(ctx: ServiceContext, params: dict[str, Any]) -> 
         raise AccessDenied(
             "DetectModerationLabels uses NudeNet's AGPL-3.0 model, which oculi never enables by "
             "default: start the server with OCULI_ENABLE_AGPL_MODELS=1 to opt in knowingly "
-            "(see docs/text-and-moderation.md)")
+            "(see docs/text-and-moderation.md)"
+        )
     check_adapter(params.get("ProjectVersion"))
     image = load_image(params["Image"], ctx.s3)
     s = ctx.settings
     detector = shared_nudity_detector(s.model_dir, ctx.threads, s.device)
-    labels = moderation_labels(detector(image.rgb),
-                               params.get("MinConfidence", DEFAULT_MIN_CONFIDENCE))
+    labels = moderation_labels(
+        detector(image.rgb), params.get("MinConfidence", DEFAULT_MIN_CONFIDENCE)
+    )
     return {
-        "ModerationLabels": [{"Confidence": lab.confidence, "Name": lab.name,
-                              "ParentName": lab.parent, "TaxonomyLevel": lab.level}
-                             for lab in labels],
+        "ModerationLabels": [
+            {
+                "Confidence": lab.confidence,
+                "Name": lab.name,
+                "ParentName": lab.parent,
+                "TaxonomyLevel": lab.level,
+            }
+            for lab in labels
+        ],
         "ModerationModelVersion": MODEL_VERSION,
     }

@@ -34,9 +34,11 @@ def apply_match_floor(operation: str, params: dict[str, Any], floor: float) -> s
     if operation == "CompareFaces":
         threshold = params.get("SimilarityThreshold", 80.0)
         if threshold < floor:
-            return (f"CompareFaces matches below {floor:g} are similarity scores, not "
-                    "identifications: the operator's identity floor is "
-                    f"{floor:g} (OCULI_MATCH_FLOOR)")
+            return (
+                f"CompareFaces matches below {floor:g} are similarity scores, not "
+                "identifications: the operator's identity floor is "
+                f"{floor:g} (OCULI_MATCH_FLOOR)"
+            )
         return None
     if operation not in FLOORED:
         return None
@@ -45,14 +47,17 @@ def apply_match_floor(operation: str, params: dict[str, Any], floor: float) -> s
     if asked >= floor:
         return None
     params[name] = floor
-    return (f"{name} {asked:g} raised to the operator's identity floor {floor:g} "
-            "(OCULI_MATCH_FLOOR): lower thresholds give known false matches")
+    return (
+        f"{name} {asked:g} raised to the operator's identity floor {floor:g} "
+        "(OCULI_MATCH_FLOOR): lower thresholds give known false matches"
+    )
 
 
 def detect_faces_op(ctx: ServiceContext, params: dict[str, Any]) -> dict[str, Any]:
     image = load_image(params["Image"], ctx.s3)
-    result = detect_faces(ctx.face_analyzer(), image.rgb, params.get("Attributes"),
-                          ctx.attribute_models())
+    result = detect_faces(
+        ctx.face_analyzer(), image.rgb, params.get("Attributes"), ctx.attribute_models()
+    )
     return {"FaceDetails": face_details(result)}
 
 

@@ -85,8 +85,7 @@ def _auth_error(e: AuthError, request_id: str) -> Response:
 
 def _internal_error(request_id: str) -> Response:
     log.exception("request %s failed", request_id)
-    return _error("InternalServerError", f"Internal error (request {request_id})", 500,
-                  request_id)
+    return _error("InternalServerError", f"Internal error (request {request_id})", 500, request_id)
 
 
 def claimed_access_key(authorization: str) -> str | None:
@@ -95,7 +94,7 @@ def claimed_access_key(authorization: str) -> str | None:
     at = authorization.find(marker)
     if at < 0:
         return None
-    return authorization[at + len(marker):].split("/", 1)[0] or None
+    return authorization[at + len(marker) :].split("/", 1)[0] or None
 
 
 @dataclass(frozen=True)
@@ -105,24 +104,28 @@ class Caller:
     request_id: str
 
 
-def call_audited(ctx: ServiceContext, name: str, handler: Handler, params: dict[str, Any],
-                 caller: Caller) -> dict[str, Any]:
+def call_audited(
+    ctx: ServiceContext, name: str, handler: Handler, params: dict[str, Any], caller: Caller
+) -> dict[str, Any]:
     """Run the handler; record audited operations (their outcome too) before answering."""
     if name not in AUDITED:
         return handler(ctx, params)
     try:
         result = handler(ctx, params)
     except OculiError as e:
-        ctx.audit().append(event_for(name, params, None, e.code, caller.access_key,
-                                     caller.source, caller.request_id))
+        ctx.audit().append(
+            event_for(
+                name, params, None, e.code, caller.access_key, caller.source, caller.request_id
+            )
+        )
         raise
-    ctx.audit().append(event_for(name, params, result, None, caller.access_key, caller.source,
-                                 caller.request_id))
+    ctx.audit().append(
+        event_for(name, params, result, None, caller.access_key, caller.source, caller.request_id)
+    )
     return result
 
 
-def redact_bytes(ctx: ServiceContext, body: bytes, query: Any
-                 ) -> tuple[bytes, str, dict[str, str]]:
+def redact_bytes(ctx: ServiceContext, body: bytes, query: Any) -> tuple[bytes, str, dict[str, str]]:
     """Decode, redact and re-encode one image for the native endpoint; the answer's bytes,
     media type and count headers. plates=1 also covers licence plates (images only)."""
     import cv2
@@ -134,27 +137,32 @@ def redact_bytes(ctx: ServiceContext, body: bytes, query: Any
     from oculi.vision.decode import decode, looks_like_video
 
     try:
-        opts = RedactOptions(mode=query.get("mode", "blur"), which=query.get("faces", "all"),
-                             collection=query.get("collection"),
-                             threshold=float(query.get("threshold", ctx.settings.match_floor)))
+        opts = RedactOptions(
+            mode=query.get("mode", "blur"),
+            which=query.get("faces", "all"),
+            collection=query.get("collection"),
+            threshold=float(query.get("threshold", ctx.settings.match_floor)),
+        )
     except (TypeError, ValueError):
         raise InvalidParameter("bad redaction parameters") from None
-    if opts.mode not in ("blur", "pixelate", "fill") or opts.which not in ("all", "except",
-                                                                             "only"):
+    if opts.mode not in ("blur", "pixelate", "fill") or opts.which not in ("all", "except", "only"):
         raise InvalidParameter("mode must be blur|pixelate|fill and faces all|except|only")
     plates = query_flag(query, "plates")
     if plates and looks_like_video(body):
-        raise InvalidParameter("plates=1 covers plates in JPEG and PNG images only: videos "
-                               "with plates are refused, reading plates in every frame is far "
-                               "slower than real time")
+        raise InvalidParameter(
+            "plates=1 covers plates in JPEG and PNG images only: videos "
+            "with plates are refused, reading plates in every frame is far "
+            "slower than real time"
+        )
     image = decode(body)
     collections = ctx.collections() if opts.which != "all" else None
     out, count = redact_image(ctx.redaction_analyzer(), collections, image.rgb, opts)
     headers = {"x-oculi-faces-redacted": str(count)}
     if plates:
         s = ctx.settings
-        out, covered = redact_plates(shared_text_reader(s.model_dir, ctx.threads, s.device),
-                                     image.rgb, out, opts)
+        out, covered = redact_plates(
+            shared_text_reader(s.model_dir, ctx.threads, s.device), image.rgb, out, opts
+        )
         headers["x-oculi-plates-redacted"] = str(covered)
     ext, media = (".png", "image/png") if image.format == "PNG" else (".jpg", "image/jpeg")
     ok, buf = cv2.imencode(ext, np.ascontiguousarray(out[:, :, ::-1]))
@@ -177,71 +185,91 @@ def build_app(ctx: ServiceContext, keys: dict[str, KeySpec]) -> Starlette:
         claimed = claimed_access_key(request.headers.get("authorization", ""))
         if not keys:
             return claimed
-        key = verify_request(request.method, request.scope["raw_path"].decode("latin-1"),
-                             request.scope["query_string"].decode("latin-1"), request.headers,
-                             body, secrets, service=service,
-                             max_skew_seconds=ctx.settings.max_clock_skew_s)
+        key = verify_request(
+            request.method,
+            request.scope["raw_path"].decode("latin-1"),
+            request.scope["query_string"].decode("latin-1"),
+            request.headers,
+            body,
+            secrets,
+            service=service,
+            max_skew_seconds=ctx.settings.max_clock_skew_s,
+        )
         if keys[key].expired(datetime.now(timezone.utc)):
-            raise AuthError(EXPIRED, "The security token included in the request is expired",
-                            access_key=key)
+            raise AuthError(
+                EXPIRED, "The security token included in the request is expired", access_key=key
+            )
         return key
 
-    async def refuse(e: AuthError, request: Request, operation: str, request_id: str
-                     ) -> Response:
+    async def refuse(e: AuthError, request: Request, operation: str, request_id: str) -> Response:
         """The error answer to a failed authentication; a verified key refused for its
         expiry is audited like a denied call."""
         if e.access_key is not None:
             source = request.client.host if request.client else None
-            await anyio.to_thread.run_sync(ctx.audit().append, event_for(
-                operation, {}, None, e.code, e.access_key, source, request_id))
+            await anyio.to_thread.run_sync(
+                ctx.audit().append,
+                event_for(operation, {}, None, e.code, e.access_key, source, request_id),
+            )
         return _auth_error(e, request_id)
 
     async def rekognition(request: Request) -> Response:
         nonlocal pending
         request_id = str(uuid.uuid4())
         if pending >= max_pending:
-            return _error("ThrottlingException", f"oculi is at capacity ({pending} requests "
-                          "in progress); retry with backoff", 400, request_id)
+            return _error(
+                "ThrottlingException",
+                f"oculi is at capacity ({pending} requests in progress); retry with backoff",
+                400,
+                request_id,
+            )
         pending += 1
         try:
             body = await _read_body(request)
             target = request.headers.get("x-amz-target", "")
-            name = target[len(TARGET_PREFIX):] if target.startswith(TARGET_PREFIX) else ""
+            name = target[len(TARGET_PREFIX) :] if target.startswith(TARGET_PREFIX) else ""
             op = spec.operation(name)
             try:
                 access_key = authenticate(request, body, "rekognition")
             except AuthError as e:
                 return await refuse(e, request, name if op else "UnknownOperation", request_id)
             if not target.startswith(TARGET_PREFIX):
-                raise ProtocolError("UnknownOperationException",
-                                    "Missing or malformed X-Amz-Target header")
+                raise ProtocolError(
+                    "UnknownOperationException", "Missing or malformed X-Amz-Target header"
+                )
             if op is None:
                 raise ProtocolError("UnknownOperationException", f"Unknown operation {name}")
             try:
                 params = json.loads(body or b"{}")
             except (ValueError, UnicodeDecodeError, RecursionError):
-                raise ProtocolError("SerializationException",
-                                    "Request body is not valid JSON") from None
+                raise ProtocolError(
+                    "SerializationException", "Request body is not valid JSON"
+                ) from None
             if not isinstance(params, dict):
-                raise ProtocolError("SerializationException",
-                                    "Request body must be a JSON object")
+                raise ProtocolError("SerializationException", "Request body must be a JSON object")
             handler = HANDLERS.get(name)
             if handler is None:
-                raise ProtocolError("NotImplementedException",
-                                    f"oculi {__version__} does not implement {name} yet", 501)
+                raise ProtocolError(
+                    "NotImplementedException",
+                    f"oculi {__version__} does not implement {name} yet",
+                    501,
+                )
             params = spec.validate(op.input_shape, params) if op.input_shape else {}
-            caller = Caller(access_key, request.client.host if request.client else None,
-                            request_id)
+            caller = Caller(access_key, request.client.host if request.client else None, request_id)
             if keys and access_key is not None:
                 try:
                     authorize(keys[access_key], name, params)
                 except AccessDenied as e:
-                    await anyio.to_thread.run_sync(ctx.audit().append, event_for(
-                        name, params, None, e.code, access_key, caller.source, request_id))
+                    await anyio.to_thread.run_sync(
+                        ctx.audit().append,
+                        event_for(
+                            name, params, None, e.code, access_key, caller.source, request_id
+                        ),
+                    )
                     raise
             notice = apply_match_floor(name, params, ctx.settings.match_floor)
             result: dict[str, Any] = await anyio.to_thread.run_sync(
-                call_audited, ctx, name, handler, params, caller, limiter=limiter)
+                call_audited, ctx, name, handler, params, caller, limiter=limiter
+            )
             headers = {"x-amzn-RequestId": request_id}
             if notice:
                 headers["x-oculi-notice"] = notice
@@ -266,9 +294,11 @@ def build_app(ctx: ServiceContext, keys: dict[str, KeySpec]) -> Starlette:
                 return await refuse(e, request, "Redact", request_id)
             q = request.query_params
             data, media, counts = await anyio.to_thread.run_sync(
-                redact_bytes, ctx, body, q, limiter=limiter)
-            return Response(data, media_type=media,
-                            headers={"x-amzn-RequestId": request_id, **counts})
+                redact_bytes, ctx, body, q, limiter=limiter
+            )
+            return Response(
+                data, media_type=media, headers={"x-amzn-RequestId": request_id, **counts}
+            )
         except OculiError as e:
             return _error(e.code, e.message, e.status, request_id)
         except Exception:
@@ -286,8 +316,9 @@ def build_app(ctx: ServiceContext, keys: dict[str, KeySpec]) -> Starlette:
                 authenticate(request, body, "oculi")
             except AuthError as e:
                 return _auth_error(e, request_id)
-            result = await anyio.to_thread.run_sync(plates_for_bytes, ctx, body,
-                                                    request.query_params, limiter=limiter)
+            result = await anyio.to_thread.run_sync(
+                plates_for_bytes, ctx, body, request.query_params, limiter=limiter
+            )
             return JSONResponse(result, headers={"x-amzn-RequestId": request_id})
         except OculiError as e:
             return _error(e.code, e.message, e.status, request_id)
@@ -297,9 +328,11 @@ def build_app(ctx: ServiceContext, keys: dict[str, KeySpec]) -> Starlette:
     async def health(request: Request) -> Response:
         return JSONResponse({"service": "oculi", "version": __version__, "status": "ok"})
 
-    return Starlette(routes=[
-        Route("/", rekognition, methods=["POST"]),
-        Route("/health", health, methods=["GET"]),
-        Route("/oculi/redact", redact_endpoint, methods=["POST"]),
-        Route("/oculi/plates", plates_endpoint, methods=["POST"]),
-    ])
+    return Starlette(
+        routes=[
+            Route("/", rekognition, methods=["POST"]),
+            Route("/health", health, methods=["GET"]),
+            Route("/oculi/redact", redact_endpoint, methods=["POST"]),
+            Route("/oculi/plates", plates_endpoint, methods=["POST"]),
+        ]
+    )

@@ -57,8 +57,10 @@ def validate(shape: Shape, value: Any, path: str = "") -> Any:
             raise _fail(where, f"has unknown member(s) {', '.join(unknown)}")
         for req in shape.required_members:
             if value.get(req) is None:
-                raise _fail(f"{path + '.' if path else ''}{req}",
-                            "failed to satisfy constraint: Member must not be null")
+                raise _fail(
+                    f"{path + '.' if path else ''}{req}",
+                    "failed to satisfy constraint: Member must not be null",
+                )
         return {
             k: validate(members[k], v, f"{path + '.' if path else ''}{k}")
             for k, v in value.items()
@@ -73,8 +75,10 @@ def validate(shape: Shape, value: Any, path: str = "") -> Any:
         if not isinstance(value, dict):
             raise _fail(where, "must be a map")
         _check_length(meta, len(value), where, "length")
-        return {validate(shape.key, k, where): validate(shape.value, v, f"{where}.{k}")
-                for k, v in value.items()}
+        return {
+            validate(shape.key, k, where): validate(shape.value, v, f"{where}.{k}")
+            for k, v in value.items()
+        }
     if t == "string":
         if not isinstance(value, str):
             raise _fail(where, "must be a string")
@@ -85,13 +89,19 @@ def validate(shape: Shape, value: Any, path: str = "") -> Any:
         _check_length(meta, len(value), where, "length")
         enum = getattr(shape, "enum", None) or []
         if enum and value not in enum:
-            raise _fail(where, "failed to satisfy constraint: Member must satisfy enum value "
-                               f"set: [{', '.join(enum)}]")
+            raise _fail(
+                where,
+                "failed to satisfy constraint: Member must satisfy enum value "
+                f"set: [{', '.join(enum)}]",
+            )
         pattern = meta.get("pattern")
         rx = _pattern(pattern) if pattern else None
         if rx is not None and not rx.fullmatch(value):
-            raise _fail(where, "failed to satisfy constraint: Member must satisfy regular "
-                               f"expression pattern: {pattern}")
+            raise _fail(
+                where,
+                "failed to satisfy constraint: Member must satisfy regular "
+                f"expression pattern: {pattern}",
+            )
         return value
     if t in ("integer", "long"):
         if isinstance(value, bool) or not isinstance(value, int):
@@ -137,18 +147,26 @@ def validate(shape: Shape, value: Any, path: str = "") -> Any:
 def _check_length(meta: dict[str, Any], n: int, where: str, what: str) -> None:
     lo, hi = meta.get("min"), meta.get("max")
     if lo is not None and n < lo:
-        raise _fail(where, f"failed to satisfy constraint: Member must have {what} greater "
-                           f"than or equal to {lo}")
+        raise _fail(
+            where,
+            f"failed to satisfy constraint: Member must have {what} greater than or equal to {lo}",
+        )
     if hi is not None and n > hi:
-        raise _fail(where, f"failed to satisfy constraint: Member must have {what} less "
-                           f"than or equal to {hi}")
+        raise _fail(
+            where,
+            f"failed to satisfy constraint: Member must have {what} less than or equal to {hi}",
+        )
 
 
 def _check_range(meta: dict[str, Any], v: float, where: str) -> None:
     lo, hi = meta.get("min"), meta.get("max")
     if lo is not None and v < lo:
-        raise _fail(where, f"failed to satisfy constraint: Member must have value greater "
-                           f"than or equal to {lo}")
+        raise _fail(
+            where,
+            f"failed to satisfy constraint: Member must have value greater than or equal to {lo}",
+        )
     if hi is not None and v > hi:
-        raise _fail(where, f"failed to satisfy constraint: Member must have value less "
-                           f"than or equal to {hi}")
+        raise _fail(
+            where,
+            f"failed to satisfy constraint: Member must have value less than or equal to {hi}",
+        )

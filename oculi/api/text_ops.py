@@ -23,8 +23,12 @@ def geometry(quad: np.ndarray, width: int, height: int) -> dict[str, Any]:
     pts = np.clip(quad / np.array([width, height], np.float32), 0.0, 1.0)
     (x0, y0), (x1, y1) = pts.min(axis=0), pts.max(axis=0)
     return {
-        "BoundingBox": {"Width": float(x1 - x0), "Height": float(y1 - y0),
-                        "Left": float(x0), "Top": float(y0)},
+        "BoundingBox": {
+            "Width": float(x1 - x0),
+            "Height": float(y1 - y0),
+            "Left": float(x0),
+            "Top": float(y0),
+        },
         "Polygon": [{"X": float(x), "Y": float(y)} for x, y in pts],
     }
 
@@ -33,15 +37,28 @@ def text_detections(lines: list[TextLine], width: int, height: int) -> list[dict
     """Lines, then words, as Rekognition's TextDetection list."""
     out: list[dict[str, Any]] = []
     for i, line in enumerate(lines):
-        out.append({"DetectedText": line.text, "Type": "LINE", "Id": i,
-                    "Confidence": 100.0 * line.confidence,
-                    "Geometry": geometry(line.quad, width, height)})
+        out.append(
+            {
+                "DetectedText": line.text,
+                "Type": "LINE",
+                "Id": i,
+                "Confidence": 100.0 * line.confidence,
+                "Geometry": geometry(line.quad, width, height),
+            }
+        )
     next_id = len(lines)
     for i, line in enumerate(lines):
         for word in line.words:
-            out.append({"DetectedText": word.text, "Type": "WORD", "Id": next_id,
-                        "ParentId": i, "Confidence": 100.0 * word.confidence,
-                        "Geometry": geometry(word.quad, width, height)})
+            out.append(
+                {
+                    "DetectedText": word.text,
+                    "Type": "WORD",
+                    "Id": next_id,
+                    "ParentId": i,
+                    "Confidence": 100.0 * word.confidence,
+                    "Geometry": geometry(word.quad, width, height),
+                }
+            )
             next_id += 1
     return out
 
@@ -52,5 +69,7 @@ def detect_text_op(ctx: ServiceContext, params: dict[str, Any]) -> dict[str, Any
     reader = shared_text_reader(s.model_dir, ctx.threads, s.device)
     lines = detect_text(reader, image.rgb, params.get("Filters"))
     height, width = image.rgb.shape[:2]
-    return {"TextDetections": text_detections(lines, width, height),
-            "TextModelVersion": MODEL_VERSION}
+    return {
+        "TextDetections": text_detections(lines, width, height),
+        "TextModelVersion": MODEL_VERSION,
+    }

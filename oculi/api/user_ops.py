@@ -16,8 +16,10 @@ DEFAULT_MAX_USERS = 100
 
 
 def _user_matches(matches: list[UserMatch]) -> list[dict[str, Any]]:
-    return [{"Similarity": m.similarity, "User": {"UserId": m.user_id, "UserStatus": "ACTIVE"}}
-            for m in matches]
+    return [
+        {"Similarity": m.similarity, "User": {"UserId": m.user_id, "UserStatus": "ACTIVE"}}
+        for m in matches
+    ]
 
 
 def create_user(ctx: ServiceContext, p: dict[str, Any]) -> dict[str, Any]:
@@ -48,11 +50,17 @@ def disassociate_faces(ctx: ServiceContext, p: dict[str, Any]) -> dict[str, Any]
 
 def search_users(ctx: ServiceContext, p: dict[str, Any]) -> dict[str, Any]:
     users = ctx.users()
-    matches = users.search(p["CollectionId"], p.get("UserId"), p.get("FaceId"),
-                           p.get("UserMatchThreshold", DEFAULT_THRESHOLD),
-                           p.get("MaxUsers", DEFAULT_MAX_USERS))
-    out: dict[str, Any] = {"UserMatches": _user_matches(matches),
-                           "FaceModelVersion": users.cols.model_version}
+    matches = users.search(
+        p["CollectionId"],
+        p.get("UserId"),
+        p.get("FaceId"),
+        p.get("UserMatchThreshold", DEFAULT_THRESHOLD),
+        p.get("MaxUsers", DEFAULT_MAX_USERS),
+    )
+    out: dict[str, Any] = {
+        "UserMatches": _user_matches(matches),
+        "FaceModelVersion": users.cols.model_version,
+    }
     if "FaceId" in p:
         out["SearchedFace"] = {"FaceId": p["FaceId"]}
     if "UserId" in p:
@@ -66,14 +74,20 @@ def search_users_by_image(ctx: ServiceContext, p: dict[str, Any]) -> dict[str, A
     image = load_image(p["Image"], ctx.s3)
     qf = p.get("QualityFilter", "NONE")
     searched, others, matches = users.search_by_image(
-        p["CollectionId"], image.rgb, p.get("UserMatchThreshold", DEFAULT_THRESHOLD),
-        p.get("MaxUsers", DEFAULT_MAX_USERS), qf)
+        p["CollectionId"],
+        image.rgb,
+        p.get("UserMatchThreshold", DEFAULT_THRESHOLD),
+        p.get("MaxUsers", DEFAULT_MAX_USERS),
+        qf,
+    )
     (detail,) = face_details(searched)
     reasons = quality_reasons(others.faces, qf)
     return {
         "UserMatches": _user_matches(matches),
         "FaceModelVersion": users.cols.model_version,
         "SearchedFace": {"FaceDetail": detail},
-        "UnsearchedFaces": [{"FaceDetails": d, "Reasons": ["FACE_NOT_LARGEST", *r]}
-                            for d, r in zip(face_details(others), reasons)],
+        "UnsearchedFaces": [
+            {"FaceDetails": d, "Reasons": ["FACE_NOT_LARGEST", *r]}
+            for d, r in zip(face_details(others), reasons)
+        ],
     }

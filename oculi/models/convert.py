@@ -31,8 +31,9 @@ def zip_member(archive: bytes, member: str) -> bytes:
         return z.read(member)
 
 
-def _dequantize(x: np.ndarray, scale: np.ndarray, zero: np.ndarray | None, axis: int,
-                block_size: int) -> np.ndarray:
+def _dequantize(
+    x: np.ndarray, scale: np.ndarray, zero: np.ndarray | None, axis: int, block_size: int
+) -> np.ndarray:
     """DequantizeLinear's arithmetic (opset 21): per-tensor, per-axis or blocked."""
     xf = x.astype(np.float32)
     zf = np.zeros_like(scale, np.float32) if zero is None else zero.astype(np.float32)
@@ -65,16 +66,15 @@ def onnx_fold_dequantize(model_bytes: bytes) -> bytes:
     keep_nodes = []
     new_inits: dict[str, onnx.TensorProto] = {}
     for node in graph.node:
-        if node.op_type == "DequantizeLinear" and all(
-            (not i) or i in inits for i in node.input
-        ):
+        if node.op_type == "DequantizeLinear" and all((not i) or i in inits for i in node.input):
             attrs = {a.name: onnx.helper.get_attribute_value(a) for a in node.attribute}
             arrays = [numpy_helper.to_array(inits[i]) if i else None for i in node.input]
             x, scale = arrays[0], arrays[1]
             zero = arrays[2] if len(arrays) > 2 else None
             assert x is not None and scale is not None
-            value = _dequantize(x, scale, zero, int(attrs.get("axis", 1)),
-                                int(attrs.get("block_size", 0)))
+            value = _dequantize(
+                x, scale, zero, int(attrs.get("axis", 1)), int(attrs.get("block_size", 0))
+            )
             new_inits[node.output[0]] = numpy_helper.from_array(
                 value.astype(np.float32), node.output[0]
             )
@@ -110,8 +110,15 @@ def onnx_fold_dequantize(model_bytes: bytes) -> bytes:
 # every anchor in TensorFlow's order (feature map row, column, anchor).
 
 _TF_SSD_INPUT = "FeatureExtractor/MobilenetV2/MobilenetV2/input"
-_TF_SSD_OPS = {"Conv2D", "DepthwiseConv2dNative", "FusedBatchNorm", "Relu6", "Add", "BiasAdd",
-               "Identity"}
+_TF_SSD_OPS = {
+    "Conv2D",
+    "DepthwiseConv2dNative",
+    "FusedBatchNorm",
+    "Relu6",
+    "Add",
+    "BiasAdd",
+    "Identity",
+}
 
 
 def _pb_fields(buf: bytes):  # type: ignore[no-untyped-def]
@@ -126,10 +133,10 @@ def _pb_fields(buf: bytes):  # type: ignore[no-untyped-def]
             value, i = _DecodeVarint(buf, i)
         elif wire == 2:
             size, i = _DecodeVarint(buf, i)
-            value, i = buf[i:i + size], i + size
+            value, i = buf[i : i + size], i + size
         elif wire in (1, 5):
             size = 8 if wire == 1 else 4
-            value, i = buf[i:i + size], i + size
+            value, i = buf[i : i + size], i + size
         else:
             raise ValueError(f"protobuf wire type {wire} not handled")
         yield key >> 3, value
@@ -175,8 +182,12 @@ def _tf_attr(value: bytes, kind: str):  # type: ignore[no-untyped-def]
         if kind == "f" and f == 4:
             return float(np.frombuffer(v, "<f4")[0])
         if kind == "ints" and f == 1:
-            return [x for g, w in _pb_fields(v) if g == 3
-                    for x in (_pb_varints(w) if isinstance(w, bytes) else [w])]
+            return [
+                x
+                for g, w in _pb_fields(v)
+                if g == 3
+                for x in (_pb_varints(w) if isinstance(w, bytes) else [w])
+            ]
         if kind == "tensor" and f == 8:
             shape: list[int] = []
             data = b""
@@ -213,9 +224,14 @@ def tf_ssd_to_onnx(graph: bytes, classes: int, input_size: int = 300, layers: in
         while nodes[name]["op"] == "Identity":
             name = nodes[name]["input"][0]
         array = _tf_attr(nodes[name]["attr"]["value"], "tensor")
-        weights.append(numpy_helper.from_array(
-            np.ascontiguousarray(array if reshape is None else array.reshape(reshape),
-                                 np.float32), name + suffix))
+        weights.append(
+            numpy_helper.from_array(
+                np.ascontiguousarray(
+                    array if reshape is None else array.reshape(reshape), np.float32
+                ),
+                name + suffix,
+            )
+        )
         return name + suffix
 
     for name, node in nodes.items():
@@ -233,31 +249,48 @@ def tf_ssd_to_onnx(graph: bytes, classes: int, input_size: int = 300, layers: in
             else:  # H W C M -> (C*M) 1 H W
                 kh, kw, c, m = w.shape
                 w, group = w.transpose(2, 3, 0, 1).reshape(c * m, 1, kh, kw), c
-            weights.append(numpy_helper.from_array(np.ascontiguousarray(w, np.float32),
-                                                   name + "/W"))
+            weights.append(
+                numpy_helper.from_array(np.ascontiguousarray(w, np.float32), name + "/W")
+            )
             same = _tf_attr(node["attr"]["padding"], "s") == "SAME"
-            out.append(helper.make_node(
-                "Conv", [x, name + "/W"], [name], kernel_shape=list(w.shape[2:]),
-                strides=_tf_attr(node["attr"]["strides"], "ints")[1:3], group=group,
-                auto_pad="SAME_UPPER" if same else "VALID"))
+            out.append(
+                helper.make_node(
+                    "Conv",
+                    [x, name + "/W"],
+                    [name],
+                    kernel_shape=list(w.shape[2:]),
+                    strides=_tf_attr(node["attr"]["strides"], "ints")[1:3],
+                    group=group,
+                    auto_pad="SAME_UPPER" if same else "VALID",
+                )
+            )
         elif op == "FusedBatchNorm":
             params = [const(i, f"/bn{k}") for k, i in enumerate(node["input"][1:5])]
-            out.append(helper.make_node("BatchNormalization", [x, *params], [name],
-                                        epsilon=_tf_attr(node["attr"]["epsilon"], "f")))
+            out.append(
+                helper.make_node(
+                    "BatchNormalization",
+                    [x, *params],
+                    [name],
+                    epsilon=_tf_attr(node["attr"]["epsilon"], "f"),
+                )
+            )
         elif op == "Relu6":
             lo = numpy_helper.from_array(np.float32(0.0), name + "/lo")
             hi = numpy_helper.from_array(np.float32(6.0), name + "/hi")
             weights += [lo, hi]
             out.append(helper.make_node("Clip", [x, lo.name, hi.name], [name]))
         elif op == "BiasAdd":
-            out.append(helper.make_node("Add", [x, const(node["input"][1], "/b", (1, -1, 1, 1))],
-                                        [name]))
+            out.append(
+                helper.make_node("Add", [x, const(node["input"][1], "/b", (1, -1, 1, 1))], [name])
+            )
         else:
             out.append(helper.make_node("Add", [x, src(node["input"][1])], [name]))
 
     outputs = []
-    for kind, width, result in (("BoxEncodingPredictor", 4, "box_encodings"),
-                                ("ClassPredictor", classes, "class_logits")):
+    for kind, width, result in (
+        ("BoxEncodingPredictor", 4, "box_encodings"),
+        ("ClassPredictor", classes, "class_logits"),
+    ):
         shape = numpy_helper.from_array(np.array([1, -1, width], np.int64), result + "/shape")
         weights.append(shape)
         flat = []
@@ -269,10 +302,17 @@ def tf_ssd_to_onnx(graph: bytes, classes: int, input_size: int = 300, layers: in
         out.append(helper.make_node("Concat", flat, [result], axis=1))
         outputs.append(helper.make_tensor_value_info(result, TensorProto.FLOAT, [1, None, width]))
     graph_proto = helper.make_graph(
-        out, "tf_ssd", [helper.make_tensor_value_info(
-            "image", TensorProto.FLOAT, [1, input_size, input_size, 3])], outputs, weights)
-    model = helper.make_model(graph_proto, opset_imports=[helper.make_opsetid("", 13)],
-                              producer_name="oculi.models.convert.tf_ssd_to_onnx")
+        out,
+        "tf_ssd",
+        [helper.make_tensor_value_info("image", TensorProto.FLOAT, [1, input_size, input_size, 3])],
+        outputs,
+        weights,
+    )
+    model = helper.make_model(
+        graph_proto,
+        opset_imports=[helper.make_opsetid("", 13)],
+        producer_name="oculi.models.convert.tf_ssd_to_onnx",
+    )
     model.ir_version = 8
     onnx.checker.check_model(model)
     return model.SerializeToString()

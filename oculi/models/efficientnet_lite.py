@@ -66,8 +66,16 @@ def _same_pads(size: int, kernel: int, stride: int) -> tuple[list[int], int]:
     return [total // 2, total // 2, total - total // 2, total - total // 2], out
 
 
-def _conv_bn(g: _Graph, x: str, conv: str, bn: str, size: int, stride: int, relu6: bool,
-             depthwise: bool = False) -> tuple[str, int]:
+def _conv_bn(
+    g: _Graph,
+    x: str,
+    conv: str,
+    bn: str,
+    size: int,
+    stride: int,
+    relu6: bool,
+    depthwise: bool = False,
+) -> tuple[str, int]:
     """Conv (no bias) + BatchNorm folded, then ReLU6 if asked; returns (tensor, size)."""
     kernel = g.take(f"{conv}.weight")
     scale = g.take(f"{bn}.weight") / np.sqrt(g.take(f"{bn}.running_var") + BN_EPS)
@@ -76,13 +84,25 @@ def _conv_bn(g: _Graph, x: str, conv: str, bn: str, size: int, stride: int, relu
     groups = kernel.shape[0] if depthwise else 1
     k = kernel.shape[-1]
     pads, out_size = _same_pads(size, k, stride)
-    y = g.node("Conv", [x, g.weight(f"{conv}/W", (kernel * scale[:, None, None, None])
-                                    .astype(np.float32)),
-                        g.weight(f"{conv}/B", bias.astype(np.float32))],
-               conv, kernel_shape=[k, k], strides=[stride, stride], pads=pads, group=groups)
+    y = g.node(
+        "Conv",
+        [
+            x,
+            g.weight(f"{conv}/W", (kernel * scale[:, None, None, None]).astype(np.float32)),
+            g.weight(f"{conv}/B", bias.astype(np.float32)),
+        ],
+        conv,
+        kernel_shape=[k, k],
+        strides=[stride, stride],
+        pads=pads,
+        group=groups,
+    )
     if relu6:
-        y = g.node("Clip", [y, g.weight(f"{conv}/lo", np.float32(0.0)),
-                            g.weight(f"{conv}/hi", np.float32(6.0))], f"{conv}/relu6")
+        y = g.node(
+            "Clip",
+            [y, g.weight(f"{conv}/lo", np.float32(0.0)), g.weight(f"{conv}/hi", np.float32(6.0))],
+            f"{conv}/relu6",
+        )
     return y, out_size
 
 
@@ -91,8 +111,9 @@ def _block(g: _Graph, x: str, i: int, size: int, stride: int) -> tuple[str, int]
     y = x
     if f"{prefix}._expand_conv.weight" in g.state:
         y, _ = _conv_bn(g, y, f"{prefix}._expand_conv", f"{prefix}._bn0", size, 1, True)
-    y, size_out = _conv_bn(g, y, f"{prefix}._depthwise_conv", f"{prefix}._bn1", size,
-                           stride, True, depthwise=True)
+    y, size_out = _conv_bn(
+        g, y, f"{prefix}._depthwise_conv", f"{prefix}._bn1", size, stride, True, depthwise=True
+    )
     y, _ = _conv_bn(g, y, f"{prefix}._project_conv", f"{prefix}._bn2", size_out, 1, False)
     width_in = g.state[f"{prefix}._depthwise_conv.weight"].shape[0]
     if f"{prefix}._expand_conv.weight" in g.state:
@@ -109,10 +130,11 @@ def efficientnet_lite2_to_onnx(state: dict[str, np.ndarray]) -> bytes:
 
     g = _Graph(state)
     x, size = _conv_bn(g, "image", "_conv_stem", "_bn0", LITE2_SIZE, 2, True)
-    strides = [s if j == 0 else 1
-               for n, (base, s) in enumerate(LITE2_STAGES)
-               for j in range(base if n in (0, len(LITE2_STAGES) - 1) else
-                              math.ceil(1.2 * base))]
+    strides = [
+        s if j == 0 else 1
+        for n, (base, s) in enumerate(LITE2_STAGES)
+        for j in range(base if n in (0, len(LITE2_STAGES) - 1) else math.ceil(1.2 * base))
+    ]
     blocks = {k.split(".")[1] for k in state if k.startswith("_blocks.")}
     if len(blocks) != len(strides):
         raise ValueError(f"the state dict has {len(blocks)} blocks, Lite2 has {len(strides)}")
@@ -122,21 +144,28 @@ def efficientnet_lite2_to_onnx(state: dict[str, np.ndarray]) -> bytes:
     x = g.node("GlobalAveragePool", [x], "pool")
     x = g.node("Flatten", [x], "features", axis=1)
     fc_w, fc_b = g.take("_fc.weight"), g.take("_fc.bias")
-    g.node("Gemm", [x, g.weight("fc/W", fc_w.astype(np.float32)),
-                    g.weight("fc/B", fc_b.astype(np.float32))], "logits", transB=1)
+    g.node(
+        "Gemm",
+        [x, g.weight("fc/W", fc_w.astype(np.float32)), g.weight("fc/B", fc_b.astype(np.float32))],
+        "logits",
+        transB=1,
+    )
     unused = set(state) - g.used
     if unused:
-        raise ValueError(f"the state dict has weights this graph does not use: "
-                         f"{sorted(unused)[:5]}")
+        raise ValueError(
+            f"the state dict has weights this graph does not use: {sorted(unused)[:5]}"
+        )
     inits = [numpy_helper.from_array(np.asarray(v), k) for k, v in g.weights.items()]
     graph = helper.make_graph(
-        g.nodes, "efficientnet_lite2",
-        [helper.make_tensor_value_info("image", TensorProto.FLOAT,
-                                       [1, 3, LITE2_SIZE, LITE2_SIZE])],
-        [helper.make_tensor_value_info("logits", TensorProto.FLOAT,
-                                       [1, fc_w.shape[0]])], inits)
-    model = helper.make_model(graph, producer_name=PRODUCER,
-                              opset_imports=[helper.make_opsetid("", OPSET)])
+        g.nodes,
+        "efficientnet_lite2",
+        [helper.make_tensor_value_info("image", TensorProto.FLOAT, [1, 3, LITE2_SIZE, LITE2_SIZE])],
+        [helper.make_tensor_value_info("logits", TensorProto.FLOAT, [1, fc_w.shape[0]])],
+        inits,
+    )
+    model = helper.make_model(
+        graph, producer_name=PRODUCER, opset_imports=[helper.make_opsetid("", OPSET)]
+    )
     model.ir_version = IR_VERSION
     onnx.checker.check_model(model)
     return model.SerializeToString()

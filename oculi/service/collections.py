@@ -29,12 +29,30 @@ if TYPE_CHECKING:
 # Quality bars for QualityFilter (LOW, MEDIUM, HIGH; AUTO = MEDIUM). Chosen, not yet
 # measured against recognition errors: see docs/collections.md.
 QUALITY_BARS: dict[str, dict[str, float]] = {
-    "LOW": {"confidence": 60, "min_side_px": 20, "sharpness": 10, "brightness": 10,
-            "yaw": 75, "pitch": 60},
-    "MEDIUM": {"confidence": 80, "min_side_px": 32, "sharpness": 20, "brightness": 15,
-               "yaw": 60, "pitch": 45},
-    "HIGH": {"confidence": 90, "min_side_px": 50, "sharpness": 40, "brightness": 25,
-             "yaw": 45, "pitch": 30},
+    "LOW": {
+        "confidence": 60,
+        "min_side_px": 20,
+        "sharpness": 10,
+        "brightness": 10,
+        "yaw": 75,
+        "pitch": 60,
+    },
+    "MEDIUM": {
+        "confidence": 80,
+        "min_side_px": 32,
+        "sharpness": 20,
+        "brightness": 15,
+        "yaw": 60,
+        "pitch": 45,
+    },
+    "HIGH": {
+        "confidence": 90,
+        "min_side_px": 50,
+        "sharpness": 40,
+        "brightness": 25,
+        "yaw": 45,
+        "pitch": 30,
+    },
 }
 
 
@@ -87,14 +105,24 @@ class Match:
 
 def box_ratios(box: np.ndarray, width: int, height: int) -> dict[str, float]:
     x1, y1, x2, y2 = (float(v) for v in box)
-    return {"Width": (x2 - x1) / width, "Height": (y2 - y1) / height,
-            "Left": x1 / width, "Top": y1 / height}
+    return {
+        "Width": (x2 - x1) / width,
+        "Height": (y2 - y1) / height,
+        "Left": x1 / width,
+        "Top": y1 / height,
+    }
 
 
 class Collections:
-    def __init__(self, store: FaceStore, analyzer: FaceAnalyzer, embedder: FaceEmbedder,
-                 indexes: VectorIndexes | QdrantIndexes | None = None,
-                 images: ImageStore | None = None, keep_images: bool = False) -> None:
+    def __init__(
+        self,
+        store: FaceStore,
+        analyzer: FaceAnalyzer,
+        embedder: FaceEmbedder,
+        indexes: VectorIndexes | QdrantIndexes | None = None,
+        images: ImageStore | None = None,
+        keep_images: bool = False,
+    ) -> None:
         """`images`: where kept images live (deleting faces removes theirs whether or not
         new ones are kept); `keep_images`: IndexFaces keeps the images it indexes there."""
         self.store = store
@@ -141,13 +169,20 @@ class Collections:
         if self.images is None:
             return 0
         with self.indexes.lock:
-            return self.images.sweep(lambda cid: self.store.get_collection(cid) is not None,
-                                     self.store.images_with_faces)
+            return self.images.sweep(
+                lambda cid: self.store.get_collection(cid) is not None, self.store.images_with_faces
+            )
 
     # faces -------------------------------------------------------------------------
-    def index_faces(self, collection_id: str, rgb: np.ndarray, external_image_id: str | None,
-                    max_faces: int | None, quality_filter: str,
-                    image_bytes: bytes | None = None) -> IndexedFaces:
+    def index_faces(
+        self,
+        collection_id: str,
+        rgb: np.ndarray,
+        external_image_id: str | None,
+        max_faces: int | None,
+        quality_filter: str,
+        image_bytes: bytes | None = None,
+    ) -> IndexedFaces:
         """Index the image's faces; `image_bytes` (what `rgb` was decoded from) is kept
         when images are kept and at least one face is indexed, durably before the commit."""
         self._require(collection_id)
@@ -156,16 +191,27 @@ class Collections:
         reasons = quality_reasons(faces, quality_filter)
         passing = [i for i in quality_rank(faces) if not reasons[i]]
         keep = passing if max_faces is None else passing[:max_faces]
-        for i in passing[len(keep):]:
+        for i in passing[len(keep) :]:
             reasons[i] = ["EXCEEDS_MAX_FACES"]
         keep = sorted(keep)
         image_id = str(uuid.uuid4())
         now = time.time()
-        records = [(i, FaceRecord(
-            face_id=str(uuid.uuid4()), collection_id=collection_id, image_id=image_id,
-            external_image_id=external_image_id, bbox=box_ratios(faces.boxes[i], w, h),
-            confidence=float(faces.scores[i]) * 100, model_version=self.model_version,
-            created=now)) for i in keep]
+        records = [
+            (
+                i,
+                FaceRecord(
+                    face_id=str(uuid.uuid4()),
+                    collection_id=collection_id,
+                    image_id=image_id,
+                    external_image_id=external_image_id,
+                    bbox=box_ratios(faces.boxes[i], w, h),
+                    confidence=float(faces.scores[i]) * 100,
+                    model_version=self.model_version,
+                    created=now,
+                ),
+            )
+            for i in keep
+        ]
         if records:
             emb = self.embedder(rgb, faces.take(np.asarray(keep)))
             keeper = self.images if self.keep_images and image_bytes is not None else None
@@ -175,12 +221,12 @@ class Collections:
                 with self.indexes.lock:
                     index = self.indexes.get(collection_id)  # loaded before the new rows exist
                     if not self.store.add_faces(collection_id, [r for _, r in records], emb):
-                        raise ResourceNotFound(
-                            f"The collection id: {collection_id} does not exist")
+                        raise ResourceNotFound(f"The collection id: {collection_id} does not exist")
                     index.add([r.face_id for _, r in records], emb)
             except BaseException:
-                if keeper is not None and not self.store.images_with_faces(collection_id,
-                                                                           [image_id]):
+                if keeper is not None and not self.store.images_with_faces(
+                    collection_id, [image_id]
+                ):
                     keeper.remove(collection_id, [image_id])
                 raise
         result = FaceResult(faces=faces, width=w, height=h, attributes=frozenset({"DEFAULT"}))
@@ -208,19 +254,28 @@ class Collections:
                 out.append((collection_id, deleted))
         return out
 
-    def list_faces(self, collection_id: str, after_seq: int, limit: int,
-                   face_ids: list[str] | None, user_id: str | None = None
-                   ) -> list[tuple[int, FaceRecord]]:
+    def list_faces(
+        self,
+        collection_id: str,
+        after_seq: int,
+        limit: int,
+        face_ids: list[str] | None,
+        user_id: str | None = None,
+    ) -> list[tuple[int, FaceRecord]]:
         self._require(collection_id)
         return self.store.list_faces(collection_id, after_seq, limit, face_ids, user_id)
 
-    def delete_faces(self, collection_id: str, face_ids: list[str]
-                     ) -> tuple[list[str], list[tuple[str, str]]]:
+    def delete_faces(
+        self, collection_id: str, face_ids: list[str]
+    ) -> tuple[list[str], list[tuple[str, str]]]:
         """Ids deleted, and (face id, user id) of faces kept because a user holds them."""
         self._require(collection_id)
         with self.indexes.lock:
-            images = ({r.image_id for r in self.store.get_faces(collection_id, face_ids).values()}
-                      if self.images is not None else set())
+            images = (
+                {r.image_id for r in self.store.get_faces(collection_id, face_ids).values()}
+                if self.images is not None
+                else set()
+            )
             deleted, held = self.store.delete_faces(collection_id, face_ids)
             self.indexes.get(collection_id).remove(deleted)
             if self.images is not None and deleted:
@@ -228,48 +283,64 @@ class Collections:
                 self.images.remove(collection_id, sorted(images - still))
         return deleted, held
 
-    def search_vector(self, collection_id: str, query: np.ndarray, max_faces: int,
-                threshold: float, exclude: str | None = None) -> list[Match]:
+    def search_vector(
+        self,
+        collection_id: str,
+        query: np.ndarray,
+        max_faces: int,
+        threshold: float,
+        exclude: str | None = None,
+    ) -> list[Match]:
         with self.indexes.lock:
-            hits = self.indexes.get(collection_id).search(query, max_faces, cosine_at(threshold),
-                                                          exclude)
+            hits = self.indexes.get(collection_id).search(
+                query, max_faces, cosine_at(threshold), exclude
+            )
             records = self.store.get_faces(collection_id, [fid for fid, _ in hits])
         return [Match(records[fid], float(similarity(c))) for fid, c in hits if fid in records]
 
-    def search_faces(self, collection_id: str, face_id: str, max_faces: int,
-                     threshold: float) -> list[Match]:
+    def search_faces(
+        self, collection_id: str, face_id: str, max_faces: int, threshold: float
+    ) -> list[Match]:
         self._require(collection_id)
         query = self.store.embedding(collection_id, face_id)
         if query is None:
             raise InvalidParameter(f"Face {face_id} is not in collection {collection_id}")
         return self.search_vector(collection_id, query, max_faces, threshold, exclude=face_id)
 
-    def search_faces_by_image(self, collection_id: str, rgb: np.ndarray, max_faces: int,
-                              threshold: float, quality_filter: str
-                              ) -> tuple[FaceResult, list[Match]]:
+    def search_faces_by_image(
+        self,
+        collection_id: str,
+        rgb: np.ndarray,
+        max_faces: int,
+        threshold: float,
+        quality_filter: str,
+    ) -> tuple[FaceResult, list[Match]]:
         """The largest face of the image, and its matches."""
         self._require(collection_id)
         searched, _ = self.largest_face(rgb, quality_filter)
         query = self.embedder(rgb, searched.faces)[0]
         return searched, self.search_vector(collection_id, query, max_faces, threshold)
 
-    def largest_face(self, rgb: np.ndarray, quality_filter: str
-                     ) -> tuple[FaceResult, FaceResult]:
+    def largest_face(self, rgb: np.ndarray, quality_filter: str) -> tuple[FaceResult, FaceResult]:
         """The image's largest face (which must pass `quality_filter`), and all its faces."""
         faces = self.analyzer.analyze(rgb)
         if not len(faces):
             raise InvalidParameter("There are no faces in the image. Should be at least 1.")
         if quality_reasons(faces.take(np.array([0])), quality_filter)[0]:
-            raise InvalidParameter("The largest face in the image does not meet the quality "
-                                   f"bar of QualityFilter {quality_filter}")
+            raise InvalidParameter(
+                "The largest face in the image does not meet the quality "
+                f"bar of QualityFilter {quality_filter}"
+            )
         h, w = rgb.shape[:2]
         everyone = FaceResult(faces=faces, width=w, height=h, attributes=frozenset({"DEFAULT"}))
-        largest = FaceResult(faces=faces.take(np.array([0])), width=w, height=h,
-                             attributes=frozenset({"DEFAULT"}))
+        largest = FaceResult(
+            faces=faces.take(np.array([0])), width=w, height=h, attributes=frozenset({"DEFAULT"})
+        )
         return largest, everyone
 
-    def compare(self, source: np.ndarray, target: np.ndarray, quality_filter: str
-                ) -> tuple[FaceResult, FaceResult, np.ndarray]:
+    def compare(
+        self, source: np.ndarray, target: np.ndarray, quality_filter: str
+    ) -> tuple[FaceResult, FaceResult, np.ndarray]:
         """Source's largest face, target's faces (≤ 100, those passing the filter), and the
         Similarity of each target face to the source face."""
         src, _ = self.largest_face(source, quality_filter)
@@ -283,4 +354,3 @@ class Collections:
         a = self.embedder(source, src.faces)[0]
         b = self.embedder(target, faces)
         return src, tgt, similarity(b @ a)
-

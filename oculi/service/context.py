@@ -47,8 +47,7 @@ class ServiceContext:
         with self._lock:
             if self._analyzer is None:
                 s = self.settings
-                self._analyzer = load_face_analyzer(s.model_dir, s.detector, self.threads,
-                                                    s.device)
+                self._analyzer = load_face_analyzer(s.model_dir, s.detector, self.threads, s.device)
             return self._analyzer
 
     def redaction_analyzer(self) -> FaceAnalyzer:
@@ -60,7 +59,8 @@ class ServiceContext:
             if self._redaction_analyzer is None:
                 s = self.settings
                 self._redaction_analyzer = load_face_analyzer(
-                    s.model_dir, REDACTION_DETECTOR, self.threads, s.device)
+                    s.model_dir, REDACTION_DETECTOR, self.threads, s.device
+                )
             return self._redaction_analyzer
 
     def collections(self) -> Collections:
@@ -74,14 +74,23 @@ class ServiceContext:
                     from oculi.store.qdrant import QdrantIndexes, open_qdrant  # optional extra
 
                     indexes: VectorIndexes | QdrantIndexes = QdrantIndexes(
-                        open_qdrant(s.qdrant, s.qdrant_api_key), store, DIM,
-                        hnsw_ef=s.qdrant_hnsw_ef)
+                        open_qdrant(s.qdrant, s.qdrant_api_key),
+                        store,
+                        DIM,
+                        hnsw_ef=s.qdrant_hnsw_ef,
+                    )
                 else:
-                    indexes = VectorIndexes(store, DIM, s.data_dir / "ann", s.ann_threshold,
-                                            s.ann_scan_threads)
-                self._collections = Collections(store, analyzer, embedder, indexes,
-                                                ImageStore(s.data_dir / "images"),
-                                                s.keep_images)
+                    indexes = VectorIndexes(
+                        store, DIM, s.data_dir / "ann", s.ann_threshold, s.ann_scan_threads
+                    )
+                self._collections = Collections(
+                    store,
+                    analyzer,
+                    embedder,
+                    indexes,
+                    ImageStore(s.data_dir / "images"),
+                    s.keep_images,
+                )
             return self._collections
 
     def users(self) -> Users:

@@ -17,10 +17,18 @@ from oculi.vision.types import FaceDetections
 # measured method for and leaves the rest out (never a constant or a guess): see
 # docs/face-attributes.md.
 ATTRIBUTE_NAMES: dict[str, str] = {
-    "AGE_RANGE": "AgeRange", "GENDER": "Gender", "EMOTIONS": "Emotions", "SMILE": "Smile",
-    "MOUTH_OPEN": "MouthOpen", "EYES_OPEN": "EyesOpen", "EYE_DIRECTION": "EyeDirection",
-    "EYEGLASSES": "Eyeglasses", "SUNGLASSES": "Sunglasses", "BEARD": "Beard",
-    "MUSTACHE": "Mustache", "FACE_OCCLUDED": "FaceOccluded",
+    "AGE_RANGE": "AgeRange",
+    "GENDER": "Gender",
+    "EMOTIONS": "Emotions",
+    "SMILE": "Smile",
+    "MOUTH_OPEN": "MouthOpen",
+    "EYES_OPEN": "EyesOpen",
+    "EYE_DIRECTION": "EyeDirection",
+    "EYEGLASSES": "Eyeglasses",
+    "SUNGLASSES": "Sunglasses",
+    "BEARD": "Beard",
+    "MUSTACHE": "Mustache",
+    "FACE_OCCLUDED": "FaceOccluded",
 }
 
 
@@ -40,8 +48,13 @@ def wanted_attributes(asked: frozenset[str]) -> set[str]:
     return {ATTRIBUTE_NAMES[a] for a in asked if a in ATTRIBUTE_NAMES} & set(ATTRIBUTES)
 
 
-def with_attributes(result: FaceResult, rgb: np.ndarray, asked: frozenset[str],
-                    models: ModelSource | None, timings: Timings | None = None) -> FaceResult:
+def with_attributes(
+    result: FaceResult,
+    rgb: np.ndarray,
+    asked: frozenset[str],
+    models: ModelSource | None,
+    timings: Timings | None = None,
+) -> FaceResult:
     """`result` with the FaceDetail attributes `asked` for (Rekognition names) added."""
     wanted = wanted_attributes(asked)
     if not wanted or not len(result.faces):
@@ -55,9 +68,14 @@ def with_attributes(result: FaceResult, rgb: np.ndarray, asked: frozenset[str],
     return replace(result, attributes=asked, details=details)
 
 
-def detect_faces(analyzer: FaceAnalyzer, rgb: np.ndarray, attributes: list[str] | None,
-                 attribute_models: ModelSource | None = None, max_faces: int = MAX_FACES,
-                 timings: Timings | None = None) -> FaceResult:
+def detect_faces(
+    analyzer: FaceAnalyzer,
+    rgb: np.ndarray,
+    attributes: list[str] | None,
+    attribute_models: ModelSource | None = None,
+    max_faces: int = MAX_FACES,
+    timings: Timings | None = None,
+) -> FaceResult:
     asked = frozenset(attributes or ["DEFAULT"])
     faces = analyzer.analyze(rgb, max_faces=max_faces, landmarks=True, timings=timings)
     h, w = rgb.shape[:2]

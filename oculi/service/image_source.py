@@ -34,9 +34,12 @@ def read_s3_object(s3: dict[str, Any], settings: S3Settings) -> bytes:
     config = Config(retries={"max_attempts": 2}, connect_timeout=5, read_timeout=30)
     if session.get_credentials() is None:
         config = config.merge(Config(signature_version=UNSIGNED))
-    client = session.client("s3", endpoint_url=settings.endpoint_url,
-                            region_name=settings.region_name or session.region_name
-                            or "us-east-1", config=config)
+    client = session.client(
+        "s3",
+        endpoint_url=settings.endpoint_url,
+        region_name=settings.region_name or session.region_name or "us-east-1",
+        config=config,
+    )
     where = f"s3://{s3['Bucket']}/{s3['Name']}"
     extra = {"VersionId": s3["Version"]} if "Version" in s3 else {}
     try:

@@ -26,8 +26,10 @@ VEHICLE_SCORE = 0.3
 
 def shows_vehicle(objects: Objects) -> bool:
     """Whether the detectors found a car or other vehicle at VEHICLE_SCORE or more."""
-    return any(name in VEHICLE_CLASSES and score >= VEHICLE_SCORE
-               for name, score in zip(objects.class_names(), objects.scores))
+    return any(
+        name in VEHICLE_CLASSES and score >= VEHICLE_SCORE
+        for name, score in zip(objects.class_names(), objects.scores)
+    )
 
 
 def with_plates(objects: Objects, boxes: np.ndarray, scores: np.ndarray) -> Objects:

@@ -45,8 +45,7 @@ from oculi.vision.nanodet import NanoDetector
 DEFAULT_MIN_CONFIDENCE = 55.0
 GENERAL_LABELS = "GENERAL_LABELS"
 IMAGE_PROPERTIES = "IMAGE_PROPERTIES"
-LABEL_MODELS = ("objects_oidv4", "objects_oidv4_labels", "persons_ssdlite",
-                "objects_coco_nanodet")
+LABEL_MODELS = ("objects_oidv4", "objects_oidv4_labels", "persons_ssdlite", "objects_coco_nanodet")
 CLASSIFIER_MODEL = "imagenet_efficientnet_lite2"
 # Image-level labels under this confidence (percent) are never reported, whatever the
 # MinConfidence: the detectors drop boxes under 5% too (oculi.vision.labels.SCORE_FLOOR).
@@ -59,8 +58,18 @@ PERSON = "Person"
 # better (IoU 0.93 against 0.77) but scores the car and both dogs under 55 where the SSD
 # finds them; the rest have no labelled boxes here and stay with the SSD, as before.
 OWNER: dict[str, int] = {
-    PERSON: 0, "Bicycle": 1, "Car": 0, "Dog": 0, "Book": 0, "Bottle": 0, "Cat": 0,
-    "Cattle": 0, "Chair": 0, "Cup": 0, "Laptop": 0, "Mouse": 0,
+    PERSON: 0,
+    "Bicycle": 1,
+    "Car": 0,
+    "Dog": 0,
+    "Book": 0,
+    "Bottle": 0,
+    "Cat": 0,
+    "Cattle": 0,
+    "Chair": 0,
+    "Cup": 0,
+    "Laptop": 0,
+    "Mouse": 0,
 }
 
 
@@ -100,35 +109,45 @@ class LabelDetectors:
     owner: dict[str, int] = field(default_factory=lambda: dict(OWNER))
 
     def __call__(self, rgb: np.ndarray) -> Objects:
-        found = with_class_from(self.objects(rgb, tiled=False), self.persons(rgb, tiled=True),
-                                PERSON)
+        found = with_class_from(
+            self.objects(rgb, tiled=False), self.persons(rgb, tiled=True), PERSON
+        )
         if self.coco is None:
             return found
         return merge([found, self.coco(rgb)], self.owner)
 
 
-def load_label_detectors(model_dir: Path | None = None, threads: int | None = None,
-                         device: str = "auto", auto_fetch: bool = True) -> LabelDetectors:
+def load_label_detectors(
+    model_dir: Path | None = None,
+    threads: int | None = None,
+    device: str = "auto",
+    auto_fetch: bool = True,
+) -> LabelDetectors:
     """The three detectors on their verified model files (the OpenImages class names from the
     label map shipped beside the model), fetching them if allowed."""
     model_dir = model_dir or default_model_dir()
     if auto_fetch:
         fetch(list(LABEL_MODELS), model_dir)
-    ssd, names, person, nanodet = (verified_path(CATALOGUE[n], model_dir)
-                                   for n in LABEL_MODELS)
+    ssd, names, person, nanodet = (verified_path(CATALOGUE[n], model_dir) for n in LABEL_MODELS)
     onnx = OnnxModel(person, threads, device)
     return LabelDetectors(
         objects=ObjectDetector(TfliteModel(ssd, threads), read_label_map(names.read_text())),
-        persons=ObjectDetector(lambda x: list(onnx(x).values()), ("???", PERSON),
-                               iou=PERSON_IOU, vote=True),
-        coco=NanoDetector(OnnxModel(nanodet, threads, device)))
+        persons=ObjectDetector(
+            lambda x: list(onnx(x).values()), ("???", PERSON), iou=PERSON_IOU, vote=True
+        ),
+        coco=NanoDetector(OnnxModel(nanodet, threads, device)),
+    )
 
 
 Classifier = Callable[[np.ndarray], np.ndarray]  # RGB image -> 1000 class probabilities
 
 
-def load_image_classifier(model_dir: Path | None = None, threads: int | None = None,
-                          device: str = "auto", auto_fetch: bool = True) -> Classifier:
+def load_image_classifier(
+    model_dir: Path | None = None,
+    threads: int | None = None,
+    device: str = "auto",
+    auto_fetch: bool = True,
+) -> Classifier:
     """EfficientNet-Lite2 on its verified model file, fetching it if allowed."""
     model_dir = model_dir or default_model_dir()
     if auto_fetch:
@@ -142,8 +161,9 @@ _classifiers: dict[tuple[Path | None, int | None, str], Classifier] = {}
 _lock = threading.Lock()
 
 
-def shared_label_detectors(model_dir: Path | None, threads: int | None,
-                           device: str) -> LabelDetectors:
+def shared_label_detectors(
+    model_dir: Path | None, threads: int | None, device: str
+) -> LabelDetectors:
     """One pair of detectors per (model folder, threads, device), loaded on first use and
     shared (onnxruntime sessions are thread-safe; each calling thread gets its own LiteRT
     interpreter)."""
@@ -154,8 +174,7 @@ def shared_label_detectors(model_dir: Path | None, threads: int | None,
         return _detectors[key]
 
 
-def shared_image_classifier(model_dir: Path | None, threads: int | None,
-                            device: str) -> Classifier:
+def shared_image_classifier(model_dir: Path | None, threads: int | None, device: str) -> Classifier:
     """One classifier per (model folder, threads, device), loaded on first use and shared."""
     key = (model_dir, threads, device)
     with _lock:
@@ -168,13 +187,15 @@ def keep_label(label: Label, settings: dict[str, Any]) -> bool:
     """Settings.GeneralLabels' inclusion and exclusion filters for one label."""
     names_in = settings.get("LabelInclusionFilters") or []
     cats_in = settings.get("LabelCategoryInclusionFilters") or []
-    if (names_in or cats_in) and not (label.name in names_in
-                                      or any(c in cats_in for c in label.categories)):
+    if (names_in or cats_in) and not (
+        label.name in names_in or any(c in cats_in for c in label.categories)
+    ):
         return False
     if label.name in (settings.get("LabelExclusionFilters") or []):
         return False
-    return not any(c in (settings.get("LabelCategoryExclusionFilters") or [])
-                   for c in label.categories)
+    return not any(
+        c in (settings.get("LabelCategoryExclusionFilters") or []) for c in label.categories
+    )
 
 
 def region(rgb: np.ndarray, mask: np.ndarray | None, max_colors: int) -> Region:
@@ -191,33 +212,46 @@ def image_properties(rgb: np.ndarray, labels: list[Label], max_colors: int) -> I
     inside = props.boxes_mask(np.array(boxes), *rgb.shape[:2])
     if inside.all() or not inside.any():
         return ImageProperties(whole)
-    return ImageProperties(whole, region(rgb, inside, max_colors),
-                           region(rgb, ~inside, max_colors))
+    return ImageProperties(whole, region(rgb, inside, max_colors), region(rgb, ~inside, max_colors))
 
 
-def detect_labels(detector: Callable[[np.ndarray], Objects], rgb: np.ndarray,
-                  params: dict[str, Any], classifier: Classifier | None = None
-                  ) -> LabelsResult:
+def detect_labels(
+    detector: Callable[[np.ndarray], Objects],
+    rgb: np.ndarray,
+    params: dict[str, Any],
+    classifier: Classifier | None = None,
+) -> LabelsResult:
     """DetectLabels' use case on validated parameters; the classifier's image-level labels
     join the detector's when GENERAL_LABELS are asked for and a classifier is given."""
     features = params.get("Features") or [GENERAL_LABELS]
     settings = params.get("Settings") or {}
     min_confidence = float(params.get("MinConfidence", DEFAULT_MIN_CONFIDENCE))
-    max_colors = int((settings.get("ImageProperties") or {}).get("MaxDominantColors",
-                                                                 props.MAX_COLORS))
+    max_colors = int(
+        (settings.get("ImageProperties") or {}).get("MaxDominantColors", props.MAX_COLORS)
+    )
     found = to_labels(detector(rgb), min_confidence)
     labels: list[Label] = []
     if GENERAL_LABELS in features:
         general = settings.get("GeneralLabels") or {}
-        merged = found if classifier is None else with_image_labels(
-            found, image_labels(classifier(rgb), max(min_confidence, IMAGE_LABEL_FLOOR)))
+        merged = (
+            found
+            if classifier is None
+            else with_image_labels(
+                found, image_labels(classifier(rgb), max(min_confidence, IMAGE_LABEL_FLOOR))
+            )
+        )
         labels = [lab for lab in merged if keep_label(lab, general)]
         if "MaxLabels" in params:
-            labels = labels[:int(params["MaxLabels"])]
+            labels = labels[: int(params["MaxLabels"])]
     if IMAGE_PROPERTIES not in features:
         return LabelsResult(labels)
     h, w = rgb.shape[:2]
-    colors = {lab.name: [props.dominant_colors(rgb, props.boxes_mask(inst.box[None], h, w),
-                                               max_colors) for inst in lab.instances]
-              for lab in labels if lab.instances}
+    colors = {
+        lab.name: [
+            props.dominant_colors(rgb, props.boxes_mask(inst.box[None], h, w), max_colors)
+            for inst in lab.instances
+        ]
+        for lab in labels
+        if lab.instances
+    }
     return LabelsResult(labels, colors, image_properties(rgb, found, max_colors))

@@ -79,8 +79,9 @@ def level(name: str) -> int:
     return 1 if not PARENT[name] else 1 + level(PARENT[name])
 
 
-def moderation_labels(parts: BodyParts, min_confidence: float = DEFAULT_MIN_CONFIDENCE
-                      ) -> list[ModerationLabel]:
+def moderation_labels(
+    parts: BodyParts, min_confidence: float = DEFAULT_MIN_CONFIDENCE
+) -> list[ModerationLabel]:
     """Labels at or above `min_confidence` percent, most confident first (a parent before
     its child when they tie)."""
     best: dict[str, float] = {}
@@ -89,13 +90,20 @@ def moderation_labels(parts: BodyParts, min_confidence: float = DEFAULT_MIN_CONF
         while label and score > 0:
             best[label] = max(best.get(label, 0.0), score)
             label = PARENT[label]
-    labels = [ModerationLabel(name, PARENT[name], level(name), conf)
-              for name, conf in best.items() if conf >= min_confidence]
+    labels = [
+        ModerationLabel(name, PARENT[name], level(name), conf)
+        for name, conf in best.items()
+        if conf >= min_confidence
+    ]
     return sorted(labels, key=lambda lab: (-lab.confidence, lab.level))
 
 
-def load_nudity_detector(model_dir: Path | None = None, threads: int | None = None,
-                         device: str = "auto", auto_fetch: bool = True) -> NudityDetector:
+def load_nudity_detector(
+    model_dir: Path | None = None,
+    threads: int | None = None,
+    device: str = "auto",
+    auto_fetch: bool = True,
+) -> NudityDetector:
     """NudeNet's detector on its verified model file, fetching it if allowed; the class
     names are the file's own metadata."""
     model_dir = model_dir or default_model_dir()
@@ -109,8 +117,9 @@ _detectors: dict[tuple[Path | None, int | None, str], NudityDetector] = {}
 _lock = threading.Lock()
 
 
-def shared_nudity_detector(model_dir: Path | None, threads: int | None,
-                           device: str) -> NudityDetector:
+def shared_nudity_detector(
+    model_dir: Path | None, threads: int | None, device: str
+) -> NudityDetector:
     """One detector per (model folder, threads, device), loaded on first use and shared."""
     key = (model_dir, threads, device)
     with _lock:
@@ -122,5 +131,7 @@ def shared_nudity_detector(model_dir: Path | None, threads: int | None,
 def check_adapter(project_version: str | None) -> None:
     """oculi has no Custom Moderation adapters: naming one is naming a missing resource."""
     if project_version:
-        raise ResourceNotFound(f"No custom moderation adapter {project_version}: oculi has "
-                               "none (Custom Moderation is not supported)")
+        raise ResourceNotFound(
+            f"No custom moderation adapter {project_version}: oculi has "
+            "none (Custom Moderation is not supported)"
+        )

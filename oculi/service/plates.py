@@ -58,23 +58,31 @@ def plates_json(plates: list[Plate], width: int, height: int) -> dict[str, Any]:
     out = []
     for p in plates:
         x0, y0, x1, y1 = p.box
-        out.append({"Text": p.text, "Reading": p.reading, "Confidence": 100.0 * p.confidence,
-                    "BoundingBox": {"Width": (x1 - x0) / width, "Height": (y1 - y0) / height,
-                                    "Left": x0 / width, "Top": y0 / height},
-                    "Box": [x0, y0, x1, y1]})
+        out.append(
+            {
+                "Text": p.text,
+                "Reading": p.reading,
+                "Confidence": 100.0 * p.confidence,
+                "BoundingBox": {
+                    "Width": (x1 - x0) / width,
+                    "Height": (y1 - y0) / height,
+                    "Left": x0 / width,
+                    "Top": y0 / height,
+                },
+                "Box": [x0, y0, x1, y1],
+            }
+        )
     return {"Plates": out, "ImageWidth": width, "ImageHeight": height, "Method": METHOD}
 
 
-def plates_for_bytes(ctx: ServiceContext, body: bytes, query: Mapping[str, str]
-                     ) -> dict[str, Any]:
+def plates_for_bytes(ctx: ServiceContext, body: bytes, query: Mapping[str, str]) -> dict[str, Any]:
     """The native endpoint's work: decode a JPEG or PNG (InvalidImageFormatException
     otherwise), find its plates with the server's shared text reader, answer JSON.
     `query` may hold fine=1 (or true) for the fine detection size."""
     fine = query_flag(query, "fine")
     image = decode(body)
     s = ctx.settings
-    plates = detect_plates(shared_text_reader(s.model_dir, ctx.threads, s.device), image.rgb,
-                           fine)
+    plates = detect_plates(shared_text_reader(s.model_dir, ctx.threads, s.device), image.rgb, fine)
     height, width = image.rgb.shape[:2]
     return plates_json(plates, width, height)
 
@@ -86,8 +94,9 @@ def plate_boxes(reader: TextReader, rgb: np.ndarray, fine: bool = True) -> np.nd
     return np.array(boxes, np.float32).reshape(-1, 4)
 
 
-def redact_plates(reader: TextReader, original: np.ndarray, out: np.ndarray,
-                  opts: RedactOptions) -> tuple[np.ndarray, int]:
+def redact_plates(
+    reader: TextReader, original: np.ndarray, out: np.ndarray, opts: RedactOptions
+) -> tuple[np.ndarray, int]:
     """`out`, a redaction of the RGB image `original`, with the plates read in `original`
     covered too (same mode and margin as the faces), and how many plates that was."""
     boxes = plate_boxes(reader, original)

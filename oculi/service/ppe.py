@@ -93,23 +93,29 @@ class Match:
     face: int | None  # index into the faces
 
 
-def match_persons(person_boxes: np.ndarray, person_scores: np.ndarray,
-                  faces: FaceDetections) -> list[Match]:
+def match_persons(
+    person_boxes: np.ndarray, person_scores: np.ndarray, faces: FaceDetections
+) -> list[Match]:
     """Persons with at most one face each. Face-box pairs that belong together are taken
     greedily, the face highest up its box first (in a group, a face lower in a box is
     usually someone standing in front); a face left over is a person of its own. Persons
     from boxes come first (most confident first), then face-only persons (largest face
     first); at most MAX_PERSONS."""
-    pairs = sorted((down, p, f) for p in range(len(person_boxes)) for f in range(len(faces))
-                   if (down := face_height_in_box(person_boxes[p], faces.boxes[f])) is not None)
+    pairs = sorted(
+        (down, p, f)
+        for p in range(len(person_boxes))
+        for f in range(len(faces))
+        if (down := face_height_in_box(person_boxes[p], faces.boxes[f])) is not None
+    )
     face_of: dict[int, int] = {}
     for _, p, f in pairs:
         if p not in face_of and f not in face_of.values():
             face_of[p] = f
     order = [int(i) for i in np.argsort(-person_scores, kind="stable")]
     found = [Match(person_boxes[i], float(person_scores[i]), face_of.get(i)) for i in order]
-    alone = [int(f) for f in np.argsort(-faces.areas, kind="stable")
-             if int(f) not in face_of.values()]
+    alone = [
+        int(f) for f in np.argsort(-faces.areas, kind="stable") if int(f) not in face_of.values()
+    ]
     found += [Match(None, float(faces.scores[f]), f) for f in alone]
     return found[:MAX_PERSONS]
 
@@ -145,9 +151,12 @@ def summarize(persons: list[Person], required: list[str], min_confidence: float)
     return out
 
 
-def detect_protective_equipment(analyzer: FaceAnalyzer, classifier: FaceCoverClassifier,
-                                rgb: np.ndarray, find_persons: PersonFinder | None = None
-                                ) -> list[Person]:
+def detect_protective_equipment(
+    analyzer: FaceAnalyzer,
+    classifier: FaceCoverClassifier,
+    rgb: np.ndarray,
+    find_persons: PersonFinder | None = None,
+) -> list[Person]:
     """Persons (at most MAX_PERSONS), each with its face and the face's cover probability."""
     faces = analyzer.detect(rgb)
     if find_persons is None:
@@ -157,16 +166,27 @@ def detect_protective_equipment(analyzer: FaceAnalyzer, classifier: FaceCoverCla
     matches = match_persons(boxes, scores, faces)
     seen = [m.face for m in matches if m.face is not None]
     covered = dict(zip(seen, classifier(rgb, faces.boxes[seen])))
-    return [Person(i, m.box, m.score, None if m.face is None else
-                   Face(faces.boxes[m.face].copy(), float(faces.scores[m.face]),
-                        float(covered[m.face])))
-            for i, m in enumerate(matches)]
+    return [
+        Person(
+            i,
+            m.box,
+            m.score,
+            None
+            if m.face is None
+            else Face(
+                faces.boxes[m.face].copy(), float(faces.scores[m.face]), float(covered[m.face])
+            ),
+        )
+        for i, m in enumerate(matches)
+    ]
 
 
-def person_finder(detector: ObjectDetector, min_confidence: float = PERSON_MIN_CONFIDENCE
-                  ) -> PersonFinder:
+def person_finder(
+    detector: ObjectDetector, min_confidence: float = PERSON_MIN_CONFIDENCE
+) -> PersonFinder:
     """Person boxes from DetectLabels' person detector at DetectLabels' default
     MinConfidence: the Person instances DetectLabels itself reports."""
+
     def find(rgb: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         objects = detector(rgb)
         keep = np.array([name == "Person" for name in objects.class_names()], bool)
@@ -176,23 +196,28 @@ def person_finder(detector: ObjectDetector, min_confidence: float = PERSON_MIN_C
     return find
 
 
-def load_face_cover_classifier(model_dir: Path | None = None, threads: int | None = None,
-                               device: str = "auto", auto_fetch: bool = True
-                               ) -> FaceCoverClassifier:
+def load_face_cover_classifier(
+    model_dir: Path | None = None,
+    threads: int | None = None,
+    device: str = "auto",
+    auto_fetch: bool = True,
+) -> FaceCoverClassifier:
     """The face-cover classifier on its verified model file, fetching it if allowed."""
     model_dir = model_dir or default_model_dir()
     if auto_fetch:
         fetch(["face_cover"], model_dir)
-    return FaceCoverClassifier(OnnxModel(verified_path(CATALOGUE["face_cover"], model_dir),
-                                         threads, device))
+    return FaceCoverClassifier(
+        OnnxModel(verified_path(CATALOGUE["face_cover"], model_dir), threads, device)
+    )
 
 
 _classifiers: dict[tuple[Path | None, int | None, str], FaceCoverClassifier] = {}
 _lock = threading.Lock()
 
 
-def shared_face_cover_classifier(model_dir: Path | None, threads: int | None,
-                                 device: str) -> FaceCoverClassifier:
+def shared_face_cover_classifier(
+    model_dir: Path | None, threads: int | None, device: str
+) -> FaceCoverClassifier:
     """One classifier per (model folder, threads, device), loaded on first use and shared."""
     key = (model_dir, threads, device)
     with _lock:

@@ -62,16 +62,18 @@ class VideoStats:
     tracks: int
 
 
-def _members(collections: Collections | None, opts: RedactOptions, rgb: np.ndarray,
-             faces: FaceDetections) -> np.ndarray:
+def _members(
+    collections: Collections | None, opts: RedactOptions, rgb: np.ndarray, faces: FaceDetections
+) -> np.ndarray:
     """Boolean per face: is it a member of opts.collection (match ≥ threshold)?"""
     if opts.which == "all" or not len(faces):
         return np.zeros(len(faces), bool)
     assert collections is not None and opts.collection is not None
     collections.describe(opts.collection)
     vecs = collections.embedder(rgb, faces)
-    return np.array([bool(collections.search_vector(opts.collection, v, 1, opts.threshold))
-                     for v in vecs])
+    return np.array(
+        [bool(collections.search_vector(opts.collection, v, 1, opts.threshold)) for v in vecs]
+    )
 
 
 def _select(members: np.ndarray, which: Which) -> np.ndarray:
@@ -80,8 +82,9 @@ def _select(members: np.ndarray, which: Which) -> np.ndarray:
     return ~members if which == "except" else members
 
 
-def redact_image(analyzer: FaceAnalyzer, collections: Collections | None, rgb: np.ndarray,
-                 opts: RedactOptions) -> tuple[np.ndarray, int]:
+def redact_image(
+    analyzer: FaceAnalyzer, collections: Collections | None, rgb: np.ndarray, opts: RedactOptions
+) -> tuple[np.ndarray, int]:
     """The redacted image and the number of faces covered."""
     faces = analyzer.detect(rgb)
     chosen = faces.boxes[_select(_members(collections, opts, rgb, faces), opts.which)]
@@ -98,8 +101,9 @@ class VideoFaces:
     covered on the held frames too. Each new track is decided once (member of the collection
     or not). Another source of boxes (plates) can sit beside it."""
 
-    def __init__(self, analyzer: FaceAnalyzer, collections: Collections | None,
-                 opts: RedactOptions) -> None:
+    def __init__(
+        self, analyzer: FaceAnalyzer, collections: Collections | None, opts: RedactOptions
+    ) -> None:
         self.analyzer, self.collections, self.opts = analyzer, collections, opts
         self.side = min(analyzer.max_side, opts.video_detect_side)
         self.tracker = IouTracker()
@@ -120,8 +124,9 @@ class VideoFaces:
         small, factor = resize_for_detection(bgr, self.side, self.analyzer.min_side)
         return rescale(self.analyzer.detect(np.ascontiguousarray(small[:, :, ::-1])), factor)
 
-    def push(self, bgr: np.ndarray, found: FaceDetections | None = None
-             ) -> list[tuple[np.ndarray, np.ndarray]]:
+    def push(
+        self, bgr: np.ndarray, found: FaceDetections | None = None
+    ) -> list[tuple[np.ndarray, np.ndarray]]:
         """Feed the next frame (with `detect(bgr)` when it was computed ahead); answer the
         frames whose boxes are now known, in order, each with its (N, 4) x1 y1 x2 y2 boxes
         to cover (none while a frame is held back)."""
@@ -138,12 +143,14 @@ class VideoFaces:
         last = self.held.pop()
         return self._release(last, self.detect(last))
 
-    def _release(self, bgr: np.ndarray, faces: FaceDetections
-                 ) -> list[tuple[np.ndarray, np.ndarray]]:
+    def _release(
+        self, bgr: np.ndarray, faces: FaceDetections
+    ) -> list[tuple[np.ndarray, np.ndarray]]:
         """Track the detected frame `bgr`; answer the held frames and it, with their boxes."""
         after = self._cover(bgr, faces)
-        between = _boxes([_enclose(self.before.get(i), after.get(i))
-                          for i in self.before.keys() | after.keys()])
+        between = _boxes(
+            [_enclose(self.before.get(i), after.get(i)) for i in self.before.keys() | after.keys()]
+        )
         ready = [(frame, between) for frame in self.held]
         ready.append((bgr, _boxes(list(after.values()))))
         self.held, self.before = [], after
@@ -159,8 +166,9 @@ class VideoFaces:
             rgb = np.ascontiguousarray(bgr[:, :, ::-1]) if opts.which != "all" else bgr
             flags = _select(_members(self.collections, opts, rgb, seen), opts.which)
             self.decided.update((t.track_id, bool(f)) for t, f in zip(fresh, flags))
-        return {t.track_id: t.box for t in tracks
-                if self.decided.get(t.track_id, opts.which != "only")}
+        return {
+            t.track_id: t.box for t in tracks if self.decided.get(t.track_id, opts.which != "only")
+        }
 
 
 def _enclose(a: np.ndarray | None, b: np.ndarray | None) -> np.ndarray:
@@ -176,10 +184,15 @@ def _boxes(boxes: list[np.ndarray]) -> np.ndarray:
     return np.array(boxes, np.float32).reshape(-1, 4)
 
 
-def redact_video(analyzer: FaceAnalyzer, collections: Collections | None, src: Path,
-                 dst: Path, opts: RedactOptions,
-                 progress: Callable[[int, int], None] | None = None,
-                 detectors: int = 1) -> VideoStats:
+def redact_video(
+    analyzer: FaceAnalyzer,
+    collections: Collections | None,
+    src: Path,
+    dst: Path,
+    opts: RedactOptions,
+    progress: Callable[[int, int], None] | None = None,
+    detectors: int = 1,
+) -> VideoStats:
     """Redact every frame of `src` into `dst` (MP4, same size and frame rate). Faces are
     tracked so that a frame where detection misses a face still covers it.
 
@@ -225,8 +238,11 @@ def redact_video(analyzer: FaceAnalyzer, collections: Collections | None, src: P
             emit(frame, cover)
 
     try:
-        with ThreadPoolExecutor(1) as reader, ThreadPoolExecutor(detectors) as detector, \
-                ThreadPoolExecutor(1) as encoder:
+        with (
+            ThreadPoolExecutor(1) as reader,
+            ThreadPoolExecutor(detectors) as detector,
+            ThreadPoolExecutor(1) as encoder,
+        ):
             reads = deque(reader.submit(cap.read) for _ in range(PIPELINE_DEPTH))
             index = 0
             while True:
@@ -236,12 +252,12 @@ def redact_video(analyzer: FaceAnalyzer, collections: Collections | None, src: P
                 reads.append(reader.submit(cap.read))
                 if writer is None:
                     h, w = bgr.shape[:2]
-                    writer = cv2.VideoWriter(str(dst), cv2.VideoWriter_fourcc(*"mp4v"), fps,
-                                             (w, h))
+                    writer = cv2.VideoWriter(str(dst), cv2.VideoWriter_fourcc(*"mp4v"), fps, (w, h))
                     if not writer.isOpened():
                         raise InvalidParameter(f"cannot write video {dst}")
-                ahead.append((bgr, detector.submit(faces.detect, bgr)
-                              if faces.detects(index) else None))
+                ahead.append(
+                    (bgr, detector.submit(faces.detect, bgr) if faces.detects(index) else None)
+                )
                 index += 1
                 if len(ahead) > PIPELINE_DEPTH:
                     track()
@@ -257,6 +273,10 @@ def redact_video(analyzer: FaceAnalyzer, collections: Collections | None, src: P
             writer.release()
     if frames == 0:
         raise InvalidParameter(f"{src} has no readable video frames")
-    return VideoStats(frames=frames, seconds_of_video=frames / fps,
-                      seconds_taken=time.perf_counter() - started, boxes_redacted=boxes_out,
-                      tracks=faces.tracker.tracks_started)
+    return VideoStats(
+        frames=frames,
+        seconds_of_video=frames / fps,
+        seconds_taken=time.perf_counter() - started,
+        boxes_redacted=boxes_out,
+        tracks=faces.tracker.tracks_started,
+    )

@@ -49,8 +49,9 @@ def stored_box(bbox: dict[str, float], width: int, height: int) -> np.ndarray:
     return np.array([x1, y1, x1 + bbox["Width"] * width, y1 + bbox["Height"] * height])
 
 
-def reindex_image(cols: Collections, collection_id: str, image_id: str, data: bytes
-                  ) -> tuple[dict[str, np.ndarray], list[str]]:
+def reindex_image(
+    cols: Collections, collection_id: str, image_id: str, data: bytes
+) -> tuple[dict[str, np.ndarray], list[str]]:
     """New embeddings of the image's stored faces found again, and the ids not found."""
     records = cols.store.faces_of_image(collection_id, image_id)
     if not records:
@@ -68,8 +69,12 @@ def reindex_image(cols: Collections, collection_id: str, image_id: str, data: by
     return {records[i].face_id: emb[k] for k, (i, _) in enumerate(pairs)}, missing
 
 
-def reindex_collection(cols: Collections, collection_id: str, drop_unmatched: bool = False,
-                       progress: Callable[[int, int], None] | None = None) -> ReindexReport:
+def reindex_collection(
+    cols: Collections,
+    collection_id: str,
+    drop_unmatched: bool = False,
+    progress: Callable[[int, int], None] | None = None,
+) -> ReindexReport:
     """Re-embed the collection's faces from its kept images (run on a stopped server's
     store: a running server would keep searching its old index)."""
     cols.describe(collection_id)
@@ -79,8 +84,8 @@ def reindex_collection(cols: Collections, collection_id: str, drop_unmatched: bo
     kept = cols.images.image_ids(collection_id)  # sorted
     with_faces: list[str] = []  # a file without faces is left to the server's sweep
     for a in range(0, len(kept), 500):
-        have = cols.store.images_with_faces(collection_id, kept[a:a + 500])
-        with_faces += [img for img in kept[a:a + 500] if img in have]
+        have = cols.store.images_with_faces(collection_id, kept[a : a + 500])
+        with_faces += [img for img in kept[a : a + 500] if img in have]
     report.images = len(with_faces)
     kept_set = set(kept)
     after = 0
@@ -105,12 +110,13 @@ def reindex_collection(cols: Collections, collection_id: str, drop_unmatched: bo
     if drop_unmatched:
         unmatched = report.not_kept + report.not_found
         for a in range(0, len(unmatched), 1000):
-            deleted, held = cols.delete_faces(collection_id, unmatched[a:a + 1000])
+            deleted, held = cols.delete_faces(collection_id, unmatched[a : a + 1000])
             report.dropped += deleted
             report.held += held
     with cols.indexes.lock:
         cols.indexes.drop(collection_id)  # the snapshot (or Qdrant) holds the old vectors
         cols.indexes.get(collection_id)  # rebuilt from the store, as a server does on load
-    report.collection_version_set = cols.store.set_face_model_version(collection_id,
-                                                                      cols.model_version)
+    report.collection_version_set = cols.store.set_face_model_version(
+        collection_id, cols.model_version
+    )
     return report

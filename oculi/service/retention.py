@@ -21,9 +21,17 @@ def sweep_once(ctx: ServiceContext, now: float | None = None) -> int:
     """Delete every expired face now; return how many were deleted."""
     total = 0
     for collection_id, ids in ctx.collections().expire(time.time() if now is None else now):
-        ctx.audit().append(event_for(
-            "RetentionExpiry", {"CollectionId": collection_id, "FaceIds": ids},
-            {"DeletedFaces": ids}, None, "oculi-retention", None, str(uuid.uuid4())))
+        ctx.audit().append(
+            event_for(
+                "RetentionExpiry",
+                {"CollectionId": collection_id, "FaceIds": ids},
+                {"DeletedFaces": ids},
+                None,
+                "oculi-retention",
+                None,
+                str(uuid.uuid4()),
+            )
+        )
         total += len(ids)
     return total
 

@@ -42,15 +42,20 @@ class WordFilter:
     min_height: float = 0.0  # ratio of the image height
 
 
-def load_text_reader(model_dir: Path | None = None, threads: int | None = None,
-                     device: str = "auto", auto_fetch: bool = True) -> TextReader:
+def load_text_reader(
+    model_dir: Path | None = None,
+    threads: int | None = None,
+    device: str = "auto",
+    auto_fetch: bool = True,
+) -> TextReader:
     """A TextReader on verified model files, fetching missing ones if allowed. The
     recogniser's character list is the model file's own `character` metadata."""
     model_dir = model_dir or default_model_dir()
     if auto_fetch:
         fetch(list(TEXT_MODELS), model_dir)
-    det, rec, cls = (OnnxModel(verified_path(CATALOGUE[n], model_dir), threads, device)
-                     for n in TEXT_MODELS)
+    det, rec, cls = (
+        OnnxModel(verified_path(CATALOGUE[n], model_dir), threads, device) for n in TEXT_MODELS
+    )
     charset = rec.session.get_modelmeta().custom_metadata_map["character"].split("\n")
     return TextReader(det, rec, charset, cls)
 
@@ -59,8 +64,7 @@ _readers: dict[tuple[Path | None, int | None, str], TextReader] = {}
 _lock = threading.Lock()
 
 
-def shared_text_reader(model_dir: Path | None, threads: int | None,
-                       device: str) -> TextReader:
+def shared_text_reader(model_dir: Path | None, threads: int | None, device: str) -> TextReader:
     """One TextReader per (model folder, threads, device), loaded on first use and shared
     by every request (onnxruntime sessions are thread-safe)."""
     key = (model_dir, threads, device)
@@ -73,9 +77,11 @@ def shared_text_reader(model_dir: Path | None, threads: int | None,
 def word_filter(params: dict[str, Any] | None) -> WordFilter:
     """Rekognition's DetectionFilter (validated by the service model) as a WordFilter."""
     p = params or {}
-    return WordFilter(min_confidence=float(p.get("MinConfidence", DEFAULT_MIN_CONFIDENCE)),
-                      min_width=float(p.get("MinBoundingBoxWidth", 0.0)),
-                      min_height=float(p.get("MinBoundingBoxHeight", 0.0)))
+    return WordFilter(
+        min_confidence=float(p.get("MinConfidence", DEFAULT_MIN_CONFIDENCE)),
+        min_width=float(p.get("MinBoundingBoxWidth", 0.0)),
+        min_height=float(p.get("MinBoundingBoxHeight", 0.0)),
+    )
 
 
 def regions(params: list[dict[str, Any]] | None, width: int, height: int) -> list[np.ndarray]:
@@ -116,8 +122,7 @@ def inside_polygon(points: np.ndarray, polygon: np.ndarray) -> np.ndarray:
     return np.count_nonzero(crosses & (x < at), axis=1) % 2 == 1
 
 
-def quad_samples(quad: np.ndarray, along: int = SAMPLES[0],
-                 across: int = SAMPLES[1]) -> np.ndarray:
+def quad_samples(quad: np.ndarray, along: int = SAMPLES[0], across: int = SAMPLES[1]) -> np.ndarray:
     """Points spread evenly over a quadrilateral (cell centres of an along x across grid)."""
     u = (np.arange(along) + 0.5) / along
     v = (np.arange(across) + 0.5) / across
@@ -132,13 +137,16 @@ def in_regions(quad: np.ndarray, polygons: list[np.ndarray]) -> bool:
     return any(inside_polygon(pts, poly).mean() > INSIDE for poly in polygons)
 
 
-def keep_word(word: TextWord, rule: WordFilter, polygons: list[np.ndarray], width: int,
-              height: int) -> bool:
+def keep_word(
+    word: TextWord, rule: WordFilter, polygons: list[np.ndarray], width: int, height: int
+) -> bool:
     (x0, y0), (x1, y1) = word.quad.min(axis=0), word.quad.max(axis=0)
-    return (100.0 * word.confidence >= rule.min_confidence
-            and (x1 - x0) / width >= rule.min_width
-            and (y1 - y0) / height >= rule.min_height
-            and (not polygons or in_regions(word.quad, polygons)))
+    return (
+        100.0 * word.confidence >= rule.min_confidence
+        and (x1 - x0) / width >= rule.min_width
+        and (y1 - y0) / height >= rule.min_height
+        and (not polygons or in_regions(word.quad, polygons))
+    )
 
 
 def rebuild(line: TextLine, words: tuple[TextWord, ...]) -> TextLine:
@@ -150,12 +158,19 @@ def rebuild(line: TextLine, words: tuple[TextWord, ...]) -> TextLine:
     confidence = float(np.dot(sizes, [w.confidence for w in words]) / sizes.sum())
     first, last = words[0].quad, words[-1].quad
     quad = np.stack([first[0], last[1], last[2], first[3]]).astype(np.float32)
-    return replace(line, text=" ".join(w.text for w in words), confidence=confidence,
-                   quad=quad, words=words)
+    return replace(
+        line, text=" ".join(w.text for w in words), confidence=confidence, quad=quad, words=words
+    )
 
 
-def filter_lines(lines: list[TextLine], rule: WordFilter, polygons: list[np.ndarray],
-                 width: int, height: int, max_words: int = MAX_WORDS) -> list[TextLine]:
+def filter_lines(
+    lines: list[TextLine],
+    rule: WordFilter,
+    polygons: list[np.ndarray],
+    width: int,
+    height: int,
+    max_words: int = MAX_WORDS,
+) -> list[TextLine]:
     """The lines with only the words that pass, at most `max_words` words in all."""
     out: list[TextLine] = []
     budget = max_words
@@ -172,12 +187,15 @@ def may_reach(quad: np.ndarray, polygons: list[np.ndarray]) -> bool:
     """Whether a line's bounding box meets any region's: a line outside every region
     cannot hold a word that is more than half inside one, and is not worth reading."""
     (x0, y0), (x1, y1) = quad.min(axis=0), quad.max(axis=0)
-    return any(x0 <= p[:, 0].max() and p[:, 0].min() <= x1 and y0 <= p[:, 1].max()
-               and p[:, 1].min() <= y1 for p in polygons)
+    return any(
+        x0 <= p[:, 0].max() and p[:, 0].min() <= x1 and y0 <= p[:, 1].max() and p[:, 1].min() <= y1
+        for p in polygons
+    )
 
 
-def detect_text(reader: TextReader, rgb: np.ndarray,
-                filters: dict[str, Any] | None = None) -> list[TextLine]:
+def detect_text(
+    reader: TextReader, rgb: np.ndarray, filters: dict[str, Any] | None = None
+) -> list[TextLine]:
     """DetectText's use case: find the lines, then read them in reading order, a few at a
     time, applying Rekognition's filters, until 100 words are kept or no line is left
     (reading is the costly step: a page of small print holds far more than 100 words)."""
@@ -192,7 +210,7 @@ def detect_text(reader: TextReader, rgb: np.ndarray,
     for start in range(0, len(wanted), READ_CHUNK):
         if budget <= 0:
             break
-        idx = wanted[start:start + READ_CHUNK]
+        idx = wanted[start : start + READ_CHUNK]
         lines = reader.read(quads[idx], [strips[i] for i in idx])
         kept = filter_lines(lines, rule, polygons, width, height, budget)
         out += kept

@@ -51,14 +51,17 @@ class Users:
         self.cols = collections
         self.store = collections.store
 
-    def _idempotent(self, operation: str, params: dict[str, Any],
-                    effect: Callable[[Any], dict[str, Any]]) -> dict[str, Any]:
+    def _idempotent(
+        self, operation: str, params: dict[str, Any], effect: Callable[[Any], dict[str, Any]]
+    ) -> dict[str, Any]:
         try:
-            return self.store.run_idempotent(operation, params.get("ClientRequestToken"),
-                                             request_hash(params), effect)
+            return self.store.run_idempotent(
+                operation, params.get("ClientRequestToken"), request_hash(params), effect
+            )
         except IdempotencyMismatch:
             raise IdempotentParameterMismatch(
-                "ClientRequestToken was already used with different parameters") from None
+                "ClientRequestToken was already used with different parameters"
+            ) from None
 
     @staticmethod
     def _require(db: Any, cid: str, uid: str | None = None) -> None:
@@ -106,7 +109,8 @@ class Users:
             if have + len(new) > MAX_FACES_PER_USER:
                 raise ServiceQuotaExceeded(
                     f"User {uid} would hold {have + len(new)} faces; the limit is "
-                    f"{MAX_FACES_PER_USER}")
+                    f"{MAX_FACES_PER_USER}"
+                )
             centre = self._user_vector(cid, uid) if have else None
             vecs = sql.embeddings_of(db, cid, new)
             done, failed = [], []
@@ -116,19 +120,32 @@ class Users:
                 elif owners[fid] == uid:
                     done.append(fid)
                 elif owners[fid] is not None:
-                    failed.append({"FaceId": fid, "UserId": owners[fid],
-                                   "Reasons": ["ASSOCIATED_TO_A_DIFFERENT_USER"]})
+                    failed.append(
+                        {
+                            "FaceId": fid,
+                            "UserId": owners[fid],
+                            "Reasons": ["ASSOCIATED_TO_A_DIFFERENT_USER"],
+                        }
+                    )
                 else:
                     sim = 100.0 if centre is None else float(similarity(vecs[fid] @ centre))
                     if sim < threshold:
-                        failed.append({"FaceId": fid, "UserId": uid, "Confidence": sim,
-                                       "Reasons": ["LOW_MATCH_CONFIDENCE"]})
+                        failed.append(
+                            {
+                                "FaceId": fid,
+                                "UserId": uid,
+                                "Confidence": sim,
+                                "Reasons": ["LOW_MATCH_CONFIDENCE"],
+                            }
+                        )
                     else:
                         done.append(fid)
             sql.set_face_user(db, cid, [f for f in done if owners.get(f) is None], uid)
-            return {"AssociatedFaces": [{"FaceId": f} for f in done],
-                    "UnsuccessfulFaceAssociations": failed,
-                    "UserStatus": status(sql.user_face_count(db, cid, uid))}
+            return {
+                "AssociatedFaces": [{"FaceId": f} for f in done],
+                "UnsuccessfulFaceAssociations": failed,
+                "UserStatus": status(sql.user_face_count(db, cid, uid)),
+            }
 
         return self._idempotent("AssociateFaces", params, effect)
 
@@ -144,14 +161,21 @@ class Users:
                 if fid not in owners:
                     failed.append({"FaceId": fid, "Reasons": ["FACE_NOT_FOUND"]})
                 elif owners[fid] != uid:
-                    failed.append({"FaceId": fid, "UserId": owners[fid] or "",
-                                   "Reasons": ["ASSOCIATED_TO_A_DIFFERENT_USER"]})
+                    failed.append(
+                        {
+                            "FaceId": fid,
+                            "UserId": owners[fid] or "",
+                            "Reasons": ["ASSOCIATED_TO_A_DIFFERENT_USER"],
+                        }
+                    )
                 else:
                     done.append(fid)
             sql.set_face_user(db, cid, done, None)
-            return {"DisassociatedFaces": [{"FaceId": f} for f in done],
-                    "UnsuccessfulFaceDisassociations": failed,
-                    "UserStatus": status(sql.user_face_count(db, cid, uid))}
+            return {
+                "DisassociatedFaces": [{"FaceId": f} for f in done],
+                "UnsuccessfulFaceDisassociations": failed,
+                "UserStatus": status(sql.user_face_count(db, cid, uid)),
+            }
 
         return self._idempotent("DisassociateFaces", params, effect)
 
@@ -162,8 +186,9 @@ class Users:
         mean = vecs.mean(axis=0)
         return (mean / max(float(np.linalg.norm(mean)), 1e-12)).astype(np.float32)
 
-    def _best_users(self, matches: list[Match], max_users: int,
-                    skip_user: str | None = None) -> list[UserMatch]:
+    def _best_users(
+        self, matches: list[Match], max_users: int, skip_user: str | None = None
+    ) -> list[UserMatch]:
         best: dict[str, float] = {}
         for m in matches:
             uid = m.record.user_id
@@ -172,8 +197,9 @@ class Users:
         ranked = sorted(best.items(), key=lambda kv: -kv[1])[:max_users]
         return [UserMatch(u, s) for u, s in ranked]
 
-    def search(self, cid: str, user_id: str | None, face_id: str | None, threshold: float,
-               max_users: int) -> list[UserMatch]:
+    def search(
+        self, cid: str, user_id: str | None, face_id: str | None, threshold: float, max_users: int
+    ) -> list[UserMatch]:
         self.cols.describe(cid)
         if (user_id is None) == (face_id is None):
             raise InvalidParameter("Give exactly one of UserId or FaceId")
@@ -187,17 +213,22 @@ class Users:
         query = self.store.embedding(cid, face_id)
         if query is None:
             raise InvalidParameter(f"Face {face_id} is not in collection {cid}")
-        return self._best_users(self.cols.search_vector(cid, query, k, threshold, face_id),
-                                max_users)
+        return self._best_users(
+            self.cols.search_vector(cid, query, k, threshold, face_id), max_users
+        )
 
-    def search_by_image(self, cid: str, rgb: np.ndarray, threshold: float, max_users: int,
-                        quality_filter: str) -> tuple[FaceResult, FaceResult, list[UserMatch]]:
+    def search_by_image(
+        self, cid: str, rgb: np.ndarray, threshold: float, max_users: int, quality_filter: str
+    ) -> tuple[FaceResult, FaceResult, list[UserMatch]]:
         """Searched (largest) face, the other faces (unsearched), and user matches."""
         self.cols.describe(cid)
         searched, everyone = self.cols.largest_face(rgb, quality_filter)
-        others = FaceResult(faces=everyone.faces.take(np.arange(1, len(everyone.faces))),
-                            width=everyone.width, height=everyone.height,
-                            attributes=everyone.attributes)
+        others = FaceResult(
+            faces=everyone.faces.take(np.arange(1, len(everyone.faces))),
+            width=everyone.width,
+            height=everyone.height,
+            attributes=everyone.attributes,
+        )
         query = self.cols.embedder(rgb, searched.faces)[0]
         matches = self.cols.search_vector(cid, query, min(4096, max_users * 20), threshold)
         return searched, others, self._best_users(matches, max_users)

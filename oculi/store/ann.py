@@ -98,8 +98,15 @@ class AnnIndex:
     thread of its own. `lists`: inverted lists, once trained on `IVF_MIN` faces (1: an
     exhaustive scan at every size); `probe`: the fraction of them scanned per search."""
 
-    def __init__(self, dim: int, pq_m: int = PQ_M, candidates: int | None = None,
-                 shards: int = 1, lists: int = LISTS, probe: float = PROBE) -> None:
+    def __init__(
+        self,
+        dim: int,
+        pq_m: int = PQ_M,
+        candidates: int | None = None,
+        shards: int = 1,
+        lists: int = LISTS,
+        probe: float = PROBE,
+    ) -> None:
         self.dim = dim
         self.pq_m = pq_m
         self.candidates = candidates
@@ -147,14 +154,14 @@ class AnnIndex:
         if self._pq is None and len(self._rows) >= TRAIN_MIN:
             self._rebuild()
         elif self._pq is not None and (
-                len(self._rows) >= RETRAIN_GROWTH * self._trained_rows
-                or self.held_lists() < lists_for(len(self._rows), self.lists)):
+            len(self._rows) >= RETRAIN_GROWTH * self._trained_rows
+            or self.held_lists() < lists_for(len(self._rows), self.lists)
+        ):
             self._rebuild()
 
     def remove(self, ids: list[str]) -> None:
         """Tombstone the given ids (unknown ids are ignored); rebuild when too many are dead."""
-        self._bury([row for row in (self._rows.pop(fid, None) for fid in ids)
-                    if row is not None])
+        self._bury([row for row in (self._rows.pop(fid, None) for fid in ids) if row is not None])
 
     def reshard(self, shards: int) -> None:
         """Split the codes into `shards` parts (scan threads) instead: the trained quantiser
@@ -169,7 +176,7 @@ class AnnIndex:
         empty.reset()  # keeps the codebooks (and the lists' centroids), drops the codes
         self._pq = [faiss.clone_index(empty) for _ in range(shards)]
         for a in range(0, len(self._ids), _CHUNK):
-            self._encode(a, self._vecs[a:min(a + _CHUNK, len(self._ids))].astype(np.float32))
+            self._encode(a, self._vecs[a : min(a + _CHUNK, len(self._ids))].astype(np.float32))
 
     def held_lists(self) -> int:
         """Inverted lists of the quantiser (1: exhaustive scan or none trained)."""
@@ -180,8 +187,9 @@ class AnnIndex:
         rows = np.flatnonzero(self._alive[: len(self._ids)])
         return [str(self._ids[r]) for r in rows], self._seqs[rows]
 
-    def search(self, query: np.ndarray, k: int, min_cosine: float = -1.0,
-               exclude: str | None = None) -> list[tuple[str, float]]:
+    def search(
+        self, query: np.ndarray, k: int, min_cosine: float = -1.0, exclude: str | None = None
+    ) -> list[tuple[str, float]]:
         """Up to k (id, cosine) pairs, best first, at or above min_cosine."""
         live = len(self._rows)
         if not live or k <= 0:
@@ -197,8 +205,11 @@ class AnnIndex:
         n = min(want, len(cand))
         top = np.argpartition(-scores, n - 1)[:n]
         top = top[np.argsort(-scores[top], kind="stable")]
-        return [(fid, float(scores[i])) for fid, i in ((self._ids[cand[i]], i) for i in top)
-                if scores[i] >= min_cosine and fid != exclude][:k]
+        return [
+            (fid, float(scores[i]))
+            for fid, i in ((self._ids[cand[i]], i) for i in top)
+            if scores[i] >= min_cosine and fid != exclude
+        ][:k]
 
     def save(self, path: str | os.PathLike) -> None:
         """Write the index to `path` atomically (temporary file, fsync, rename)."""
@@ -207,12 +218,20 @@ class AnnIndex:
         rows = len(self._ids)
         text = "".join(fid or "" for fid in self._ids).encode("utf-8", "surrogatepass")
         lengths = np.fromiter((len(fid or "") for fid in self._ids), np.int32, rows)
-        header = json.dumps({"dim": self.dim, "pq_m": self.pq_m, "rows": rows,
-                             "candidates": self.candidates, "id_bytes": len(text),
-                             "shards": self.shards, "lists": self.lists,
-                             "probe": self.probe,
-                             "trained_rows": self._trained_rows,
-                             "quantiser": self._pq is not None}).encode()
+        header = json.dumps(
+            {
+                "dim": self.dim,
+                "pq_m": self.pq_m,
+                "rows": rows,
+                "candidates": self.candidates,
+                "id_bytes": len(text),
+                "shards": self.shards,
+                "lists": self.lists,
+                "probe": self.probe,
+                "trained_rows": self._trained_rows,
+                "quantiser": self._pq is not None,
+            }
+        ).encode()
         try:
             with open(tmp, "wb") as f:
                 f.write(_MAGIC + len(header).to_bytes(4, "little") + header)
@@ -244,23 +263,27 @@ class AnnIndex:
             meta = {"lists": 1, "probe": PROBE}
             meta |= json.loads(f.read(int.from_bytes(f.read(4), "little")))
             rows, dim = meta["rows"], meta["dim"]
-            index = cls(dim, meta["pq_m"], meta["candidates"], meta["shards"],
-                        meta["lists"], meta["probe"])
+            index = cls(
+                dim, meta["pq_m"], meta["candidates"], meta["shards"], meta["lists"], meta["probe"]
+            )
             lengths = _read_array(f, np.int32, (rows,))
             text = f.read(meta["id_bytes"]).decode("utf-8", "surrogatepass")
             index._alive = _read_array(f, bool, (rows,))
             index._seqs = _read_array(f, np.int64, (rows,))
             index._vecs = _read_array(f, np.float16, (rows, dim))
             if meta["quantiser"]:
-                index._pq = [faiss.read_index(faiss.PyCallbackIOReader(f.read))
-                             for _ in range(index.shards)]
+                index._pq = [
+                    faiss.read_index(faiss.PyCallbackIOReader(f.read)) for _ in range(index.shards)
+                ]
                 held = sum(shard.ntotal for shard in index._pq)
                 if held != rows or index._pq[0].d != dim:
                     raise ValueError(f"{path}: quantiser of {held} rows, not {rows}")
         index._trained_rows = meta["trained_rows"]
         ends = np.cumsum(lengths, dtype=np.int64).tolist()
-        index._ids = [text[e - n:e] if a else None
-                      for e, n, a in zip(ends, lengths.tolist(), index._alive.tolist())]
+        index._ids = [
+            text[e - n : e] if a else None
+            for e, n, a in zip(ends, lengths.tolist(), index._alive.tolist())
+        ]
         index._rows = {fid: row for row, fid in enumerate(index._ids) if fid is not None}
         return index
 
@@ -298,7 +321,7 @@ class AnnIndex:
         assert self._pq is not None
         n = len(self._pq)
         for j, shard in enumerate(self._pq):
-            part = vecs[(j - first) % n::n]
+            part = vecs[(j - first) % n :: n]
             if len(part):
                 shard.add(np.ascontiguousarray(part, np.float32))
 
@@ -333,8 +356,14 @@ class AnnIndex:
         if lists == 1:
             pq = faiss.IndexPQFastScan(self.dim, self.pq_m, 4, ip)
         else:  # the lists' centroids: spherical k-means (seeded), on faiss's threads
-            km = faiss.Kmeans(self.dim, lists, niter=10, spherical=True, seed=1234,
-                              max_points_per_centroid=LIST_SAMPLE)
+            km = faiss.Kmeans(
+                self.dim,
+                lists,
+                niter=10,
+                spherical=True,
+                seed=1234,
+                max_points_per_centroid=LIST_SAMPLE,
+            )
             km.train(sample)
             coarse = faiss.IndexFlatIP(self.dim)
             coarse.add(km.centroids)
@@ -351,7 +380,7 @@ class AnnIndex:
             faiss.omp_set_num_threads(threads)
         self._pq = [faiss.clone_index(pq) for _ in range(self.shards)]
         for a in range(0, n, _CHUNK):
-            self._encode(a, self._vecs[a:a + _CHUNK].astype(np.float32))
+            self._encode(a, self._vecs[a : a + _CHUNK].astype(np.float32))
         self._trained_rows = n
 
 

@@ -77,8 +77,10 @@ CREATE TABLE IF NOT EXISTS idempotency (
 );
 """
 
-FACE_COLUMNS = ("face_id, collection_id, image_id, external_image_id, bbox, confidence, "
-                "model_version, created, user_id")
+FACE_COLUMNS = (
+    "face_id, collection_id, image_id, external_image_id, bbox, confidence, "
+    "model_version, created, user_id"
+)
 
 
 @dataclass(frozen=True)
@@ -115,11 +117,14 @@ class FaceStore:
         self._backend = open_backend(location)
         self._local = threading.local()  # .tx: this thread's open write transaction
         self._backend.create_schema(SCHEMA.format(**self._backend.types))
-        self._write(lambda db: db.execute(
-            "INSERT INTO face_counts SELECT c.collection_id, (SELECT COUNT(*) FROM faces f "
-            "WHERE f.collection_id=c.collection_id) FROM collections c WHERE NOT EXISTS "
-            "(SELECT 1 FROM face_counts n WHERE n.collection_id=c.collection_id) "
-            "ON CONFLICT DO NOTHING"))  # another process may be counting at the same time
+        self._write(
+            lambda db: db.execute(
+                "INSERT INTO face_counts SELECT c.collection_id, (SELECT COUNT(*) FROM faces f "
+                "WHERE f.collection_id=c.collection_id) FROM collections c WHERE NOT EXISTS "
+                "(SELECT 1 FROM face_counts n WHERE n.collection_id=c.collection_id) "
+                "ON CONFLICT DO NOTHING"
+            )
+        )  # another process may be counting at the same time
 
     def close(self) -> None:
         self._backend.close()
@@ -144,7 +149,7 @@ class FaceStore:
                 attempt += 1
                 if attempt >= MAX_ATTEMPTS:
                     raise
-                time.sleep(random.uniform(0, min(0.5, 0.002 * 2 ** attempt)))
+                time.sleep(random.uniform(0, min(0.5, 0.002 * 2**attempt)))
 
     def _read(self, fn: Callable[[Tx], T]) -> T:
         """`fn` on committed data, or inside this thread's open write transaction."""
@@ -155,25 +160,35 @@ class FaceStore:
             return fn(tx)
 
     # collections -------------------------------------------------------------------
-    def run_idempotent(self, operation: str, token: str | None, request_hash: str,
-                       effect: Callable[[Tx], dict[str, Any]]) -> dict[str, Any]:
+    def run_idempotent(
+        self,
+        operation: str,
+        token: str | None,
+        request_hash: str,
+        effect: Callable[[Tx], dict[str, Any]],
+    ) -> dict[str, Any]:
         """Run `effect` and remember its response under (operation, token) in the same
         transaction: a retry with the same token and parameters gets the same response
         without repeating the effect, even across a crash and restart. `effect` may be run
         more than once (a transaction aborted by a conflict is run again), so it must
         change nothing but the database through `db`."""
+
         def tx(db: Tx) -> dict[str, Any]:
             if token:
-                row = db.execute("SELECT request_hash, response FROM idempotency WHERE "
-                                 "operation=? AND token=?", (operation, token)).fetchone()
+                row = db.execute(
+                    "SELECT request_hash, response FROM idempotency WHERE operation=? AND token=?",
+                    (operation, token),
+                ).fetchone()
                 if row:
                     if row[0] != request_hash:
                         raise IdempotencyMismatch(token)
                     return dict(json.loads(row[1]))
             response = effect(db)
             if token:
-                db.execute("INSERT INTO idempotency VALUES (?,?,?,?,?)",
-                           (operation, token, request_hash, json.dumps(response), time.time()))
+                db.execute(
+                    "INSERT INTO idempotency VALUES (?,?,?,?,?)",
+                    (operation, token, request_hash, json.dumps(response), time.time()),
+                )
             return response
 
         return self._write(tx)
@@ -185,24 +200,33 @@ class FaceStore:
         def tx(db: Tx) -> Collection | None:
             if collection_exists(db, collection_id):
                 return None
-            db.execute("INSERT INTO collections VALUES (?,?,?)",
-                       (collection_id, now, face_model_version))
+            db.execute(
+                "INSERT INTO collections VALUES (?,?,?)", (collection_id, now, face_model_version)
+            )
             db.execute("INSERT INTO face_counts VALUES (?,0)", (collection_id,))
             return Collection(collection_id, now, face_model_version)
 
         return self._write(tx)
 
     def get_collection(self, collection_id: str) -> Collection | None:
-        row = self._read(lambda db: db.execute(
-            "SELECT c.collection_id, c.created, c.face_model_version, n.faces "
-            "FROM collections c JOIN face_counts n ON n.collection_id=c.collection_id "
-            "WHERE c.collection_id=?", (collection_id,)).fetchone())
+        row = self._read(
+            lambda db: db.execute(
+                "SELECT c.collection_id, c.created, c.face_model_version, n.faces "
+                "FROM collections c JOIN face_counts n ON n.collection_id=c.collection_id "
+                "WHERE c.collection_id=?",
+                (collection_id,),
+            ).fetchone()
+        )
         return Collection(*row) if row else None
 
     def list_collections(self, after: str, limit: int) -> list[Collection]:
-        rows = self._read(lambda db: db.execute(
-            "SELECT collection_id, created, face_model_version FROM collections "
-            "WHERE collection_id > ? ORDER BY collection_id LIMIT ?", (after, limit)).fetchall())
+        rows = self._read(
+            lambda db: db.execute(
+                "SELECT collection_id, created, face_model_version FROM collections "
+                "WHERE collection_id > ? ORDER BY collection_id LIMIT ?",
+                (after, limit),
+            ).fetchall()
+        )
         return [Collection(*r) for r in rows]
 
     def delete_collection(self, collection_id: str) -> bool:
@@ -220,6 +244,7 @@ class FaceStore:
     def set_retention(self, collection_id: str, days: float | None) -> bool:
         """Expire the collection's faces `days` after indexing (None: keep them); False if
         the collection does not exist."""
+
         def tx(db: Tx) -> bool:
             if not collection_exists(db, collection_id):
                 return False
@@ -231,14 +256,21 @@ class FaceStore:
         return self._write(tx)
 
     def retention_policies(self) -> dict[str, float]:
-        rows = self._read(lambda db: db.execute(
-            "SELECT collection_id, days FROM retention ORDER BY collection_id").fetchall())
+        rows = self._read(
+            lambda db: db.execute(
+                "SELECT collection_id, days FROM retention ORDER BY collection_id"
+            ).fetchall()
+        )
         return {r[0]: float(r[1]) for r in rows}
 
     def faces_created_before(self, collection_id: str, before: float, limit: int) -> list[str]:
-        rows = self._read(lambda db: db.execute(
-            "SELECT face_id FROM faces WHERE collection_id=? AND created < ? ORDER BY seq "
-            "LIMIT ?", (collection_id, before, limit)).fetchall())
+        rows = self._read(
+            lambda db: db.execute(
+                "SELECT face_id FROM faces WHERE collection_id=? AND created < ? ORDER BY seq "
+                "LIMIT ?",
+                (collection_id, before, limit),
+            ).fetchall()
+        )
         return [r[0] for r in rows]
 
     def release_faces(self, collection_id: str, face_ids: list[str]) -> None:
@@ -246,12 +278,24 @@ class FaceStore:
         self._write(lambda db: set_face_user(db, collection_id, face_ids, None))
 
     # faces -------------------------------------------------------------------------
-    def add_faces(self, collection_id: str, faces: list[FaceRecord],
-                  embeddings: np.ndarray) -> bool:
+    def add_faces(
+        self, collection_id: str, faces: list[FaceRecord], embeddings: np.ndarray
+    ) -> bool:
         """Insert faces atomically; False if the collection no longer exists."""
-        rows = [(f.face_id, collection_id, f.image_id, f.external_image_id, json.dumps(f.bbox),
-                 f.confidence, f.model_version, f.created, np.asarray(e, np.float32).tobytes())
-                for f, e in zip(faces, embeddings)]
+        rows = [
+            (
+                f.face_id,
+                collection_id,
+                f.image_id,
+                f.external_image_id,
+                json.dumps(f.bbox),
+                f.confidence,
+                f.model_version,
+                f.created,
+                np.asarray(e, np.float32).tobytes(),
+            )
+            for f, e in zip(faces, embeddings)
+        ]
 
         def tx(db: Tx) -> bool:
             if not collection_exists(db, collection_id):
@@ -259,16 +303,19 @@ class FaceStore:
             db.executemany(
                 "INSERT INTO faces (face_id, collection_id, image_id, external_image_id, bbox, "
                 "confidence, model_version, created, embedding) VALUES (?,?,?,?,?,?,?,?,?)",
-                rows)
+                rows,
+            )
             count_faces(db, collection_id, len(rows))
             return True
 
         return self._write(tx)
 
-    def delete_faces(self, collection_id: str, face_ids: list[str]
-                     ) -> tuple[list[str], list[tuple[str, str]]]:
+    def delete_faces(
+        self, collection_id: str, face_ids: list[str]
+    ) -> tuple[list[str], list[tuple[str, str]]]:
         """Delete the faces that exist and belong to no user. Returns the ids deleted and
         (face id, user id) of those kept because a user holds them."""
+
         def tx(db: Tx) -> tuple[list[str], list[tuple[str, str]]]:
             deleted: list[str] = []
             held: list[tuple[str, str]] = []
@@ -279,8 +326,9 @@ class FaceStore:
                 if owners[fid] is not None:
                     held.append((fid, str(owners[fid])))
                     continue
-                db.execute("DELETE FROM faces WHERE collection_id=? AND face_id=?",
-                           (collection_id, fid))
+                db.execute(
+                    "DELETE FROM faces WHERE collection_id=? AND face_id=?", (collection_id, fid)
+                )
                 deleted.append(fid)
             count_faces(db, collection_id, -len(deleted))
             return deleted, held
@@ -291,73 +339,113 @@ class FaceStore:
         """Those of `image_ids` that still have at least one face in the collection."""
         if not image_ids:
             return set()
-        rows = self._read(lambda db: db.execute(
-            f"SELECT DISTINCT image_id FROM faces WHERE collection_id=? AND image_id IN "
-            f"({_marks(image_ids)})", [collection_id, *image_ids]).fetchall())
+        rows = self._read(
+            lambda db: db.execute(
+                f"SELECT DISTINCT image_id FROM faces WHERE collection_id=? AND image_id IN "
+                f"({_marks(image_ids)})",
+                [collection_id, *image_ids],
+            ).fetchall()
+        )
         return {r[0] for r in rows}
 
     def faces_of_image(self, collection_id: str, image_id: str) -> list[FaceRecord]:
-        rows = self._read(lambda db: db.execute(
-            f"SELECT {FACE_COLUMNS} FROM faces WHERE collection_id=? AND image_id=? "
-            "ORDER BY seq", (collection_id, image_id)).fetchall())
+        rows = self._read(
+            lambda db: db.execute(
+                f"SELECT {FACE_COLUMNS} FROM faces WHERE collection_id=? AND image_id=? "
+                "ORDER BY seq",
+                (collection_id, image_id),
+            ).fetchall()
+        )
         return [_record(r) for r in rows]
 
-    def set_embeddings(self, collection_id: str, embeddings: dict[str, np.ndarray],
-                       model_version: str) -> int:
+    def set_embeddings(
+        self, collection_id: str, embeddings: dict[str, np.ndarray], model_version: str
+    ) -> int:
         """Replace the embeddings (and their model version) of existing faces, in one
         transaction; the face ids, sequence numbers and users stay. Returns how many faces
         were updated. Vector indexes are not told: see `oculi.service.reindex`."""
-        rows = [(np.asarray(e, np.float32).tobytes(), model_version, collection_id, fid)
-                for fid, e in embeddings.items()]
+        rows = [
+            (np.asarray(e, np.float32).tobytes(), model_version, collection_id, fid)
+            for fid, e in embeddings.items()
+        ]
 
         def tx(db: Tx) -> int:
             n = 0
             for row in rows:
-                n += db.execute("UPDATE faces SET embedding=?, model_version=? WHERE "
-                                "collection_id=? AND face_id=?", row).rowcount
+                n += db.execute(
+                    "UPDATE faces SET embedding=?, model_version=? WHERE "
+                    "collection_id=? AND face_id=?",
+                    row,
+                ).rowcount
             return n
 
         return self._write(tx)
 
     def set_face_model_version(self, collection_id: str, model_version: str) -> bool:
         """Set the collection's FaceModelVersion if every face now has that version."""
+
         def tx(db: Tx) -> bool:
-            other = db.execute("SELECT 1 FROM faces WHERE collection_id=? AND "
-                               "model_version<>? LIMIT 1",
-                               (collection_id, model_version)).fetchone()
+            other = db.execute(
+                "SELECT 1 FROM faces WHERE collection_id=? AND model_version<>? LIMIT 1",
+                (collection_id, model_version),
+            ).fetchone()
             if other is not None:
                 return False
-            return db.execute("UPDATE collections SET face_model_version=? WHERE "
-                              "collection_id=?", (model_version, collection_id)).rowcount > 0
+            return (
+                db.execute(
+                    "UPDATE collections SET face_model_version=? WHERE collection_id=?",
+                    (model_version, collection_id),
+                ).rowcount
+                > 0
+            )
 
         return self._write(tx)
 
     def list_users(self, collection_id: str, after: str, limit: int) -> list[tuple[str, int]]:
         """(user id, number of faces) in user-id order after `after`."""
-        rows = self._read(lambda db: db.execute(
-            "SELECT u.user_id, (SELECT COUNT(*) FROM faces f WHERE f.collection_id="
-            "u.collection_id AND f.user_id=u.user_id) FROM users u WHERE u.collection_id=? "
-            "AND u.user_id > ? ORDER BY u.user_id LIMIT ?",
-            (collection_id, after, limit)).fetchall())
+        rows = self._read(
+            lambda db: db.execute(
+                "SELECT u.user_id, (SELECT COUNT(*) FROM faces f WHERE f.collection_id="
+                "u.collection_id AND f.user_id=u.user_id) FROM users u WHERE u.collection_id=? "
+                "AND u.user_id > ? ORDER BY u.user_id LIMIT ?",
+                (collection_id, after, limit),
+            ).fetchall()
+        )
         return [(r[0], int(r[1])) for r in rows]
 
     def has_user(self, collection_id: str, user_id: str) -> bool:
         return self._read(lambda db: user_exists(db, collection_id, user_id))
 
     def user_count(self, collection_id: str) -> int:
-        return int(self._read(lambda db: db.execute(
-            "SELECT COUNT(*) FROM users WHERE collection_id=?", (collection_id,)).fetchone())[0])
+        return int(
+            self._read(
+                lambda db: db.execute(
+                    "SELECT COUNT(*) FROM users WHERE collection_id=?", (collection_id,)
+                ).fetchone()
+            )[0]
+        )
 
     def user_embeddings(self, collection_id: str, user_id: str) -> np.ndarray:
-        rows = self._read(lambda db: db.execute(
-            "SELECT embedding FROM faces WHERE collection_id=? AND user_id=? ORDER BY seq",
-            (collection_id, user_id)).fetchall())
-        return np.stack([np.frombuffer(r[0], np.float32) for r in rows]) if rows else \
-            np.zeros((0, 0), np.float32)
+        rows = self._read(
+            lambda db: db.execute(
+                "SELECT embedding FROM faces WHERE collection_id=? AND user_id=? ORDER BY seq",
+                (collection_id, user_id),
+            ).fetchall()
+        )
+        return (
+            np.stack([np.frombuffer(r[0], np.float32) for r in rows])
+            if rows
+            else np.zeros((0, 0), np.float32)
+        )
 
-    def list_faces(self, collection_id: str, after_seq: int, limit: int,
-                   face_ids: list[str] | None = None, user_id: str | None = None
-                   ) -> list[tuple[int, FaceRecord]]:
+    def list_faces(
+        self,
+        collection_id: str,
+        after_seq: int,
+        limit: int,
+        face_ids: list[str] | None = None,
+        user_id: str | None = None,
+    ) -> list[tuple[int, FaceRecord]]:
         sql = f"SELECT seq, {FACE_COLUMNS} FROM faces WHERE collection_id=? AND seq>?"
         args: list[object] = [collection_id, after_seq]
         if user_id is not None:
@@ -374,9 +462,13 @@ class FaceStore:
     def get_faces(self, collection_id: str, face_ids: list[str]) -> dict[str, FaceRecord]:
         if not face_ids:
             return {}
-        rows = self._read(lambda db: db.execute(
-            f"SELECT {FACE_COLUMNS} FROM faces WHERE collection_id=? AND face_id IN "
-            f"({_marks(face_ids)})", [collection_id, *face_ids]).fetchall())
+        rows = self._read(
+            lambda db: db.execute(
+                f"SELECT {FACE_COLUMNS} FROM faces WHERE collection_id=? AND face_id IN "
+                f"({_marks(face_ids)})",
+                [collection_id, *face_ids],
+            ).fetchall()
+        )
         return {r[0]: _record(r) for r in rows}
 
     def embedding(self, collection_id: str, face_id: str) -> np.ndarray | None:
@@ -384,9 +476,12 @@ class FaceStore:
         return found[face_id].copy() if found else None
 
     def all_embeddings(self, collection_id: str) -> tuple[list[str], np.ndarray]:
-        rows = self._read(lambda db: db.execute(
-            "SELECT face_id, embedding FROM faces WHERE collection_id=? ORDER BY seq",
-            (collection_id,)).fetchall())
+        rows = self._read(
+            lambda db: db.execute(
+                "SELECT face_id, embedding FROM faces WHERE collection_id=? ORDER BY seq",
+                (collection_id,),
+            ).fetchall()
+        )
         if not rows:
             return [], np.zeros((0, 0), np.float32)
         return [r[0] for r in rows], np.stack([np.frombuffer(r[1], np.float32) for r in rows])
@@ -394,48 +489,78 @@ class FaceStore:
     def face_seqs(self, collection_id: str) -> np.ndarray:
         """The sequence numbers of the collection's faces, ascending (read from an index
         alone: about 1 s a million faces in SQLite)."""
-        return self._read(lambda db: np.fromiter((r[0] for r in db.execute(
-            "SELECT seq FROM faces WHERE collection_id=? ORDER BY seq", (collection_id,))),
-            np.int64))
+        return self._read(
+            lambda db: np.fromiter(
+                (
+                    r[0]
+                    for r in db.execute(
+                        "SELECT seq FROM faces WHERE collection_id=? ORDER BY seq", (collection_id,)
+                    )
+                ),
+                np.int64,
+            )
+        )
 
     def seqs_of(self, collection_id: str, face_ids: list[str]) -> dict[str, int]:
         """face id -> sequence number, for those of `face_ids` in the collection."""
         if not face_ids:
             return {}
-        rows = self._read(lambda db: db.execute(
-            f"SELECT face_id, seq FROM faces WHERE collection_id=? AND face_id IN "
-            f"({_marks(face_ids)})", [collection_id, *face_ids]).fetchall())
+        rows = self._read(
+            lambda db: db.execute(
+                f"SELECT face_id, seq FROM faces WHERE collection_id=? AND face_id IN "
+                f"({_marks(face_ids)})",
+                [collection_id, *face_ids],
+            ).fetchall()
+        )
         return {r[0]: int(r[1]) for r in rows}
 
-    def faces_after(self, collection_id: str, after_seq: int, limit: int
-                    ) -> tuple[np.ndarray, list[str], np.ndarray]:
+    def faces_after(
+        self, collection_id: str, after_seq: int, limit: int
+    ) -> tuple[np.ndarray, list[str], np.ndarray]:
         """(seqs, face ids, embeddings) of up to `limit` faces after `after_seq`, in order."""
-        return _seq_rows(self._read(lambda db: db.execute(
-            "SELECT seq, face_id, embedding FROM faces WHERE collection_id=? AND seq>? "
-            "ORDER BY seq LIMIT ?", (collection_id, after_seq, limit)).fetchall()))
+        return _seq_rows(
+            self._read(
+                lambda db: db.execute(
+                    "SELECT seq, face_id, embedding FROM faces WHERE collection_id=? AND seq>? "
+                    "ORDER BY seq LIMIT ?",
+                    (collection_id, after_seq, limit),
+                ).fetchall()
+            )
+        )
 
-    def faces_by_seq(self, collection_id: str, seqs: np.ndarray
-                     ) -> tuple[np.ndarray, list[str], np.ndarray]:
+    def faces_by_seq(
+        self, collection_id: str, seqs: np.ndarray
+    ) -> tuple[np.ndarray, list[str], np.ndarray]:
         """(seqs, face ids, embeddings) of the collection's faces among `seqs`."""
         wanted = [int(q) for q in seqs]
         rows: list[Any] = []
         for a in range(0, len(wanted), SEQ_BATCH):
-            part = wanted[a:a + SEQ_BATCH]
-            rows += self._read(lambda db, part=part: db.execute(
-                f"SELECT seq, face_id, embedding FROM faces WHERE collection_id=? AND seq IN "
-                f"({_marks(part)})", [collection_id, *part]).fetchall())
+            part = wanted[a : a + SEQ_BATCH]
+            rows += self._read(
+                lambda db, part=part: db.execute(
+                    f"SELECT seq, face_id, embedding FROM faces WHERE collection_id=? AND seq IN "
+                    f"({_marks(part)})",
+                    [collection_id, *part],
+                ).fetchall()
+            )
         return _seq_rows(rows)
 
 
 # Statements run inside FaceStore.run_idempotent's transaction ---------------------------
 def collection_exists(db: Tx, collection_id: str) -> bool:
-    return db.execute("SELECT 1 FROM collections WHERE collection_id=?",
-                      (collection_id,)).fetchone() is not None
+    return (
+        db.execute("SELECT 1 FROM collections WHERE collection_id=?", (collection_id,)).fetchone()
+        is not None
+    )
 
 
 def user_exists(db: Tx, collection_id: str, user_id: str) -> bool:
-    return db.execute("SELECT 1 FROM users WHERE collection_id=? AND user_id=?",
-                      (collection_id, user_id)).fetchone() is not None
+    return (
+        db.execute(
+            "SELECT 1 FROM users WHERE collection_id=? AND user_id=?", (collection_id, user_id)
+        ).fetchone()
+        is not None
+    )
 
 
 def insert_user(db: Tx, collection_id: str, user_id: str) -> None:
@@ -444,53 +569,68 @@ def insert_user(db: Tx, collection_id: str, user_id: str) -> None:
 
 def delete_user(db: Tx, collection_id: str, user_id: str) -> None:
     """Remove the user; its faces stay in the collection, unassociated."""
-    db.execute("UPDATE faces SET user_id=NULL WHERE collection_id=? AND user_id=?",
-               (collection_id, user_id))
+    db.execute(
+        "UPDATE faces SET user_id=NULL WHERE collection_id=? AND user_id=?",
+        (collection_id, user_id),
+    )
     db.execute("DELETE FROM users WHERE collection_id=? AND user_id=?", (collection_id, user_id))
 
 
-def face_owners(db: Tx, collection_id: str, face_ids: list[str]
-                ) -> dict[str, str | None]:
+def face_owners(db: Tx, collection_id: str, face_ids: list[str]) -> dict[str, str | None]:
     """For each face id that exists: the user holding it, or None."""
     if not face_ids:
         return {}
-    rows = db.execute(f"SELECT face_id, user_id FROM faces WHERE collection_id=? AND face_id IN "
-                      f"({_marks(face_ids)})", [collection_id, *face_ids]).fetchall()
+    rows = db.execute(
+        f"SELECT face_id, user_id FROM faces WHERE collection_id=? AND face_id IN "
+        f"({_marks(face_ids)})",
+        [collection_id, *face_ids],
+    ).fetchall()
     return {r[0]: r[1] for r in rows}
 
 
-def set_face_user(db: Tx, collection_id: str, face_ids: list[str],
-                  user_id: str | None) -> None:
-    db.executemany("UPDATE faces SET user_id=? WHERE collection_id=? AND face_id=?",
-                   [(user_id, collection_id, fid) for fid in face_ids])
+def set_face_user(db: Tx, collection_id: str, face_ids: list[str], user_id: str | None) -> None:
+    db.executemany(
+        "UPDATE faces SET user_id=? WHERE collection_id=? AND face_id=?",
+        [(user_id, collection_id, fid) for fid in face_ids],
+    )
 
 
 def user_face_count(db: Tx, collection_id: str, user_id: str) -> int:
-    return int(db.execute("SELECT COUNT(*) FROM faces WHERE collection_id=? AND user_id=?",
-                          (collection_id, user_id)).fetchone()[0])
+    return int(
+        db.execute(
+            "SELECT COUNT(*) FROM faces WHERE collection_id=? AND user_id=?",
+            (collection_id, user_id),
+        ).fetchone()[0]
+    )
 
 
 def count_faces(db: Tx, collection_id: str, delta: int) -> None:
     """Move the collection's face counter by `delta` (in the transaction that added or
     deleted those faces)."""
     if delta:
-        db.execute("UPDATE face_counts SET faces=faces+? WHERE collection_id=?",
-                   (delta, collection_id))
+        db.execute(
+            "UPDATE face_counts SET faces=faces+? WHERE collection_id=?", (delta, collection_id)
+        )
 
 
-def embeddings_of(db: Tx, collection_id: str, face_ids: list[str]
-                  ) -> dict[str, np.ndarray]:
+def embeddings_of(db: Tx, collection_id: str, face_ids: list[str]) -> dict[str, np.ndarray]:
     if not face_ids:
         return {}
-    rows = db.execute(f"SELECT face_id, embedding FROM faces WHERE collection_id=? AND face_id "
-                      f"IN ({_marks(face_ids)})", [collection_id, *face_ids])
+    rows = db.execute(
+        f"SELECT face_id, embedding FROM faces WHERE collection_id=? AND face_id "
+        f"IN ({_marks(face_ids)})",
+        [collection_id, *face_ids],
+    )
     return {r[0]: np.frombuffer(r[1], np.float32) for r in rows.fetchall()}
 
 
 def _seq_rows(rows: list[Any]) -> tuple[np.ndarray, list[str], np.ndarray]:
     seqs = np.fromiter((r[0] for r in rows), np.int64, len(rows))
-    vecs = (np.stack([np.frombuffer(r[2], np.float32) for r in rows]) if rows
-            else np.zeros((0, 0), np.float32))
+    vecs = (
+        np.stack([np.frombuffer(r[2], np.float32) for r in rows])
+        if rows
+        else np.zeros((0, 0), np.float32)
+    )
     return seqs, [r[1] for r in rows], vecs
 
 
@@ -499,6 +639,14 @@ def _marks(values: list[Any]) -> str:
 
 
 def _record(r: Any) -> FaceRecord:
-    return FaceRecord(face_id=r[0], collection_id=r[1], image_id=r[2], external_image_id=r[3],
-                      bbox=json.loads(r[4]), confidence=r[5], model_version=r[6], created=r[7],
-                      user_id=r[8])
+    return FaceRecord(
+        face_id=r[0],
+        collection_id=r[1],
+        image_id=r[2],
+        external_image_id=r[3],
+        bbox=json.loads(r[4]),
+        confidence=r[5],
+        model_version=r[6],
+        created=r[7],
+        user_id=r[8],
+    )

@@ -99,8 +99,11 @@ class ImageStore:
                 if p.is_dir():
                     yield unquote(p.name)
 
-    def sweep(self, collection_exists: Callable[[str], bool],
-              images_with_faces: Callable[[str, list[str]], set[str]]) -> int:
+    def sweep(
+        self,
+        collection_exists: Callable[[str], bool],
+        images_with_faces: Callable[[str, list[str]], set[str]],
+    ) -> int:
         """Remove the files no face refers to any more (and temporary files of writes cut
         short); returns how many files were removed. Run it while nothing is indexing."""
         removed = 0
@@ -116,7 +119,7 @@ class ImageStore:
                     removed += 1
             ids = self.image_ids(cid)
             for a in range(0, len(ids), 500):
-                part = ids[a:a + 500]
+                part = ids[a : a + 500]
                 orphans = set(part) - images_with_faces(cid, part)
                 self.remove(cid, sorted(orphans))
                 removed += len(orphans)

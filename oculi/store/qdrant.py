@@ -46,24 +46,34 @@ def is_local(client: QdrantClient) -> bool:
 class QdrantIndex:
     """One Qdrant collection seen as a vector index of face ids."""
 
-    def __init__(self, client: QdrantClient, name: str, dim: int,
-                 hnsw_ef: int = HNSW_EF) -> None:
+    def __init__(self, client: QdrantClient, name: str, dim: int, hnsw_ef: int = HNSW_EF) -> None:
         self.client = client
         self.name = name
         self.dim = dim
-        self._params = None if is_local(client) else models.SearchParams(
-            hnsw_ef=hnsw_ef,
-            quantization=models.QuantizationSearchParams(rescore=True, oversampling=OVERSAMPLING))
+        self._params = (
+            None
+            if is_local(client)
+            else models.SearchParams(
+                hnsw_ef=hnsw_ef,
+                quantization=models.QuantizationSearchParams(
+                    rescore=True, oversampling=OVERSAMPLING
+                ),
+            )
+        )
         if not client.collection_exists(name):
             try:
                 client.create_collection(
                     name,
-                    vectors_config=models.VectorParams(size=dim, distance=models.Distance.COSINE,
-                                                       on_disk=True),
+                    vectors_config=models.VectorParams(
+                        size=dim, distance=models.Distance.COSINE, on_disk=True
+                    ),
                     hnsw_config=models.HnswConfigDiff(m=16, ef_construct=100),
                     quantization_config=models.ScalarQuantization(
-                        scalar=models.ScalarQuantizationConfig(type=models.ScalarType.INT8,
-                                                               always_ram=True)))
+                        scalar=models.ScalarQuantizationConfig(
+                            type=models.ScalarType.INT8, always_ram=True
+                        )
+                    ),
+                )
             except (UnexpectedResponse, ValueError):  # another process created it first
                 if not client.collection_exists(name):
                     raise
@@ -74,31 +84,45 @@ class QdrantIndex:
     def add(self, ids: list[str], vecs: np.ndarray) -> None:
         vecs = np.asarray(vecs, np.float32).reshape(-1, self.dim)
         for a in range(0, len(ids), BATCH):
-            self.client.upsert(self.name, wait=True, points=models.Batch(
-                ids=list(ids[a:a + BATCH]), vectors=vecs[a:a + BATCH].tolist()))
+            self.client.upsert(
+                self.name,
+                wait=True,
+                points=models.Batch(
+                    ids=list(ids[a : a + BATCH]), vectors=vecs[a : a + BATCH].tolist()
+                ),
+            )
 
     def remove(self, ids: list[str]) -> None:
         if ids:
-            self.client.delete(self.name, wait=True,
-                               points_selector=models.PointIdsList(points=list(ids)))
+            self.client.delete(
+                self.name, wait=True, points_selector=models.PointIdsList(points=list(ids))
+            )
 
-    def search(self, query: np.ndarray, k: int, min_cosine: float = -1.0,
-               exclude: str | None = None) -> list[tuple[str, float]]:
+    def search(
+        self, query: np.ndarray, k: int, min_cosine: float = -1.0, exclude: str | None = None
+    ) -> list[tuple[str, float]]:
         """Up to k (id, cosine) pairs, best first, at or above min_cosine."""
-        where = models.Filter(must_not=[models.HasIdCondition(has_id=[exclude])]) \
-            if exclude else None
+        where = (
+            models.Filter(must_not=[models.HasIdCondition(has_id=[exclude])]) if exclude else None
+        )
         hits = self.client.query_points(
-            self.name, query=np.asarray(query, np.float32).reshape(self.dim).tolist(), limit=k,
-            score_threshold=min_cosine, query_filter=where, search_params=self._params,
-            with_payload=False).points
+            self.name,
+            query=np.asarray(query, np.float32).reshape(self.dim).tolist(),
+            limit=k,
+            score_threshold=min_cosine,
+            query_filter=where,
+            search_params=self._params,
+            with_payload=False,
+        ).points
         return [(str(p.id), float(p.score)) for p in hits]
 
     def ids(self) -> set[str]:
         found: set[str] = set()
         offset = None
         while True:
-            points, offset = self.client.scroll(self.name, limit=SCROLL, offset=offset,
-                                                with_payload=False, with_vectors=False)
+            points, offset = self.client.scroll(
+                self.name, limit=SCROLL, offset=offset, with_payload=False, with_vectors=False
+            )
             found.update(str(p.id) for p in points)
             if offset is None:
                 return found
@@ -107,8 +131,14 @@ class QdrantIndex:
 class QdrantIndexes:
     """One Qdrant collection per oculi collection, named `prefix + collection id`."""
 
-    def __init__(self, client: QdrantClient, store: FaceStore, dim: int,
-                 prefix: str = "oculi-", hnsw_ef: int = HNSW_EF) -> None:
+    def __init__(
+        self,
+        client: QdrantClient,
+        store: FaceStore,
+        dim: int,
+        prefix: str = "oculi-",
+        hnsw_ef: int = HNSW_EF,
+    ) -> None:
         self.client = client
         self.store = store
         self.dim = dim
@@ -121,8 +151,9 @@ class QdrantIndexes:
         with self.lock:
             index = self._indexes.get(collection_id)
             if index is None:
-                index = QdrantIndex(self.client, self.prefix + collection_id, self.dim,
-                                    self.hnsw_ef)
+                index = QdrantIndex(
+                    self.client, self.prefix + collection_id, self.dim, self.hnsw_ef
+                )
                 self._reconcile(collection_id, index)
                 self._indexes[collection_id] = index
             return index

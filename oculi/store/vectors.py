@@ -84,8 +84,9 @@ class ExactIndex:
                 self._rows[moved] = row
             self._ids.pop()
 
-    def search(self, query: np.ndarray, k: int, min_cosine: float = -1.0,
-               exclude: str | None = None) -> list[tuple[str, float]]:
+    def search(
+        self, query: np.ndarray, k: int, min_cosine: float = -1.0, exclude: str | None = None
+    ) -> list[tuple[str, float]]:
         """Up to k (id, cosine) pairs, best first, at or above min_cosine."""
         if not self._ids:
             return []
@@ -93,8 +94,11 @@ class ExactIndex:
         n = min(k + (1 if exclude else 0), len(scores))
         top = np.argpartition(-scores, n - 1)[:n]
         top = top[np.argsort(-scores[top], kind="stable")]
-        return [(self._ids[i], float(scores[i])) for i in top
-                if scores[i] >= min_cosine and self._ids[i] != exclude][:k]
+        return [
+            (self._ids[i], float(scores[i]))
+            for i in top
+            if scores[i] >= min_cosine and self._ids[i] != exclude
+        ][:k]
 
 
 class CollectionIndex:
@@ -102,8 +106,15 @@ class CollectionIndex:
     snapshot at `path` (None: not kept). Same methods as `ExactIndex`; callers hold the
     registry's lock around every call, as around the store write it follows."""
 
-    def __init__(self, store: FaceStore, collection_id: str, dim: int, threshold: int,
-                 path: Path | None, shards: int = 1) -> None:
+    def __init__(
+        self,
+        store: FaceStore,
+        collection_id: str,
+        dim: int,
+        threshold: int,
+        path: Path | None,
+        shards: int = 1,
+    ) -> None:
         self._store = store
         self._cid = collection_id
         self._threshold = threshold
@@ -141,8 +152,9 @@ class CollectionIndex:
         if isinstance(self._index, AnnIndex):
             self._changed(len(ids))
 
-    def search(self, query: np.ndarray, k: int, min_cosine: float = -1.0,
-               exclude: str | None = None) -> list[tuple[str, float]]:
+    def search(
+        self, query: np.ndarray, k: int, min_cosine: float = -1.0, exclude: str | None = None
+    ) -> list[tuple[str, float]]:
         return self._index.search(query, k, min_cosine, exclude)
 
     def _build(self) -> AnnIndex:
@@ -173,7 +185,7 @@ class CollectionIndex:
         index.remove([ids[i] for i in gone])
         missing = seqs[~np.isin(seqs, held)]
         for a in range(0, len(missing), LOAD_CHUNK):
-            got, new_ids, vecs = self._store.faces_by_seq(self._cid, missing[a:a + LOAD_CHUNK])
+            got, new_ids, vecs = self._store.faces_by_seq(self._cid, missing[a : a + LOAD_CHUNK])
             index.add(new_ids, vecs, got)
         self._changes = len(gone) + len(missing)
         if resharded or self._changes >= self._save_every(len(index)):
@@ -201,8 +213,14 @@ class VectorIndexes:
     indexes live in `directory` (None: none are kept, every start rebuilds); `shards`: the
     threads that scan an ANN index (a snapshot saved with another count is re-split on load)."""
 
-    def __init__(self, store: FaceStore, dim: int, directory: Path | None = None,
-                 threshold: int = DEFAULT_THRESHOLD, shards: int = 1) -> None:
+    def __init__(
+        self,
+        store: FaceStore,
+        dim: int,
+        directory: Path | None = None,
+        threshold: int = DEFAULT_THRESHOLD,
+        shards: int = 1,
+    ) -> None:
         self._store = store
         self.dim = dim
         self.directory = directory
@@ -218,8 +236,14 @@ class VectorIndexes:
         with self.lock:
             index = self._indexes.get(collection_id)
             if index is None:
-                index = CollectionIndex(self._store, collection_id, self.dim, self.threshold,
-                                        self.snapshot_path(collection_id), self.shards)
+                index = CollectionIndex(
+                    self._store,
+                    collection_id,
+                    self.dim,
+                    self.threshold,
+                    self.snapshot_path(collection_id),
+                    self.shards,
+                )
                 self._indexes[collection_id] = index
             return index
 

@@ -47,7 +47,7 @@ def preprocess(rgb: np.ndarray, size: int = INPUT_SIZE) -> np.ndarray:
     h, w = rgb.shape[:2]
     side = max(1, round(size / (size + CROP_PADDING) * min(h, w)))
     y0, x0 = (h - side) // 2, (w - side) // 2
-    crop = rgb[y0:y0 + side, x0:x0 + side]
+    crop = rgb[y0 : y0 + side, x0 : x0 + side]
     resized = cv2.resize(crop, (size, size), interpolation=cv2.INTER_CUBIC)
     x = (resized.astype(np.float32) - MEAN) / STD
     return np.ascontiguousarray(x.transpose(2, 0, 1)[None])
@@ -74,8 +74,14 @@ def top_classes(probs: np.ndarray, top: int = 5) -> list[ImageClass]:
 def _label_matrix() -> tuple[tuple[str, ...], np.ndarray]:
     """Every label the classes map to or descend from, and a (labels, 1000) 0/1 matrix:
     row i marks the classes under label i (its own and its descendants')."""
-    names = sorted({each for label in IMAGENET_LABELS if label is not None
-                    for each in [label, *ancestors(label)]})
+    names = sorted(
+        {
+            each
+            for label in IMAGENET_LABELS
+            if label is not None
+            for each in [label, *ancestors(label)]
+        }
+    )
     row = {name: i for i, name in enumerate(names)}
     under = np.zeros((len(names), len(IMAGENET_LABELS)), np.float64)
     for k, label in enumerate(IMAGENET_LABELS):
@@ -91,6 +97,16 @@ def image_labels(probs: np.ndarray, min_confidence: float) -> list[Label]:
     first."""
     names, under = _label_matrix()
     confidence = np.minimum(100.0, 100.0 * (under @ probs.astype(np.float64)))
-    return ranked([Label(names[i], float(confidence[i]), (), tuple(ancestors(names[i])),
-                         TAXONOMY[names[i]].aliases, TAXONOMY[names[i]].categories)
-                   for i in np.nonzero(confidence >= min_confidence)[0]])
+    return ranked(
+        [
+            Label(
+                names[i],
+                float(confidence[i]),
+                (),
+                tuple(ancestors(names[i])),
+                TAXONOMY[names[i]].aliases,
+                TAXONOMY[names[i]].categories,
+            )
+            for i in np.nonzero(confidence >= min_confidence)[0]
+        ]
+    )

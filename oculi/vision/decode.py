@@ -62,14 +62,17 @@ def check_structure(data: bytes) -> None:
     if data.startswith(b"\xff\xd8"):
         # Entropy-coded data stuffs every 0xFF, so this counts at least every SOS marker.
         if data.count(b"\xff\xda") > MAX_JPEG_SCANS:
-            raise InvalidImageFormat(f"Request has invalid image format: the JPEG has more "
-                                     f"than {MAX_JPEG_SCANS} scans")
+            raise InvalidImageFormat(
+                f"Request has invalid image format: the JPEG has more than {MAX_JPEG_SCANS} scans"
+            )
         pos, steps, end = 2, 0, len(data) - 1
         while pos < end:
             steps += 1
             if steps > MAX_HEADER_STEPS:
-                raise InvalidImageFormat("Request has invalid image format: the JPEG header "
-                                         "has too many segments or stray bytes")
+                raise InvalidImageFormat(
+                    "Request has invalid image format: the JPEG header "
+                    "has too many segments or stray bytes"
+                )
             marker = data[pos + 1]
             if data[pos] != 0xFF or marker == 0xFF:
                 pos += 1  # a stray or fill byte, which Pillow skips one at a time
@@ -78,15 +81,17 @@ def check_structure(data: bytes) -> None:
             elif marker in (0x00, 0x01, 0xD8) or 0xD0 <= marker <= 0xD7:
                 pos += 2
             else:
-                pos += 2 + int.from_bytes(data[pos + 2:pos + 4], "big")
+                pos += 2 + int.from_bytes(data[pos + 2 : pos + 4], "big")
     elif data.startswith(b"\x89PNG\r\n\x1a\n"):
         pos, chunks = 8, 0
         while pos + 8 <= len(data):
             chunks += 1
             if chunks > MAX_PNG_CHUNKS:
-                raise InvalidImageFormat("Request has invalid image format: the PNG has more "
-                                         f"than {MAX_PNG_CHUNKS} chunks")
-            pos += 12 + int.from_bytes(data[pos:pos + 4], "big")
+                raise InvalidImageFormat(
+                    "Request has invalid image format: the PNG has more "
+                    f"than {MAX_PNG_CHUNKS} chunks"
+                )
+            pos += 12 + int.from_bytes(data[pos : pos + 4], "big")
 
 
 def jpeg_scan_ends(data: bytes) -> list[int]:
@@ -96,14 +101,15 @@ def jpeg_scan_ends(data: bytes) -> list[int]:
     while (found := _MARKER.search(data, pos)) is not None:  # skips stray and fill bytes
         segments += 1
         if segments > MAX_HEADER_STEPS:
-            raise InvalidImageFormat("Request has invalid image format: the JPEG has too many "
-                                     "segments")
+            raise InvalidImageFormat(
+                "Request has invalid image format: the JPEG has too many segments"
+            )
         marker, pos = data[found.end() - 1], found.end()
         if marker == 0xD9:
             break
         if marker in (0x00, 0x01, 0xD8) or 0xD0 <= marker <= 0xD7:
             continue
-        pos += int.from_bytes(data[pos:pos + 2], "big")
+        pos += int.from_bytes(data[pos : pos + 2], "big")
         if marker == 0xDA:
             scan_end = _SCAN_END.search(data, pos)
             pos = scan_end.start() if scan_end else len(data)
@@ -111,8 +117,9 @@ def jpeg_scan_ends(data: bytes) -> list[int]:
     return ends
 
 
-def scan_data_runs_short(data: bytes, decoded: np.ndarray, load: Callable[[bytes], Image.Image]
-                         ) -> bool:
+def scan_data_runs_short(
+    data: bytes, decoded: np.ndarray, load: Callable[[bytes], Image.Image]
+) -> bool:
     """True when a scan of JPEG `data` ends before the image does.
 
     libjpeg fills what a scan lacks with zeros (grey) and only warns, which Pillow drops, so a
@@ -126,8 +133,7 @@ def scan_data_runs_short(data: bytes, decoded: np.ndarray, load: Callable[[bytes
     return not np.array_equal(np.asarray(load(_PROBE_FILL.join(pieces))), decoded)
 
 
-def decode(data: bytes, max_pixels: int = MAX_PIXELS, reduce_to: int | None = None
-           ) -> DecodedImage:
+def decode(data: bytes, max_pixels: int = MAX_PIXELS, reduce_to: int | None = None) -> DecodedImage:
     """Decode `data`. With `reduce_to`, a large JPEG is decoded at 1/2, 1/4 or 1/8 scale
     inside libjpeg (much cheaper) as long as its long side stays at least `reduce_to`;
     analysis answers in ratios of the image size, so they do not change."""
@@ -154,8 +160,10 @@ def decode(data: bytes, max_pixels: int = MAX_PIXELS, reduce_to: int | None = No
     try:
         im = load(data)
         if fmt == "JPEG" and scan_data_runs_short(data, np.asarray(im), load):
-            raise InvalidImageFormat("Request has invalid image format: the JPEG data is "
-                                     "truncated (a scan ends before the image does)")
+            raise InvalidImageFormat(
+                "Request has invalid image format: the JPEG data is "
+                "truncated (a scan ends before the image does)"
+            )
         if fmt == "JPEG" and int(im.getexif().get(0x0112, 1) or 1) != 1:
             im = ImageOps.exif_transpose(im)
         if im.mode.startswith("I;16") or im.mode == "I":
@@ -175,12 +183,19 @@ def decode(data: bytes, max_pixels: int = MAX_PIXELS, reduce_to: int | None = No
 # Signatures of the common video containers: ISO media (MP4, MOV, 3GP) has its box type at
 # byte 4; Matroska/WebM, AVI, MPEG program streams, FLV and ASF/WMV start with a magic.
 _VIDEO_BOXES = (b"ftyp", b"moov", b"mdat", b"wide", b"free")
-_VIDEO_MAGIC = (b"\x1a\x45\xdf\xa3", b"\x00\x00\x01\xba", b"FLV\x01",
-                b"\x30\x26\xb2\x75\x8e\x66\xcf\x11")
+_VIDEO_MAGIC = (
+    b"\x1a\x45\xdf\xa3",
+    b"\x00\x00\x01\xba",
+    b"FLV\x01",
+    b"\x30\x26\xb2\x75\x8e\x66\xcf\x11",
+)
 
 
 def looks_like_video(data: bytes) -> bool:
     """Whether `data` starts like a video file (to name the refusal), not a full check."""
-    return (data[4:8] in _VIDEO_BOXES or data.startswith(_VIDEO_MAGIC)
-            or (data[:4] == b"RIFF" and data[8:12] == b"AVI ")
-            or (len(data) > 376 and data[0] == data[188] == data[376] == 0x47))  # MPEG-TS
+    return (
+        data[4:8] in _VIDEO_BOXES
+        or data.startswith(_VIDEO_MAGIC)
+        or (data[:4] == b"RIFF" and data[8:12] == b"AVI ")
+        or (len(data) > 376 and data[0] == data[188] == data[376] == 0x47)
+    )  # MPEG-TS

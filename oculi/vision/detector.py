@@ -19,8 +19,14 @@ Decode = Callable[[dict[str, np.ndarray], int, int, float], FaceDetections]
 class SingleStageDetector:
     """Detect faces on one image at its own scale (callers choose the scale)."""
 
-    def __init__(self, model: Model, preprocess: Callable[[np.ndarray], np.ndarray],
-                 decode: Decode, score_threshold: float, nms_threshold: float) -> None:
+    def __init__(
+        self,
+        model: Model,
+        preprocess: Callable[[np.ndarray], np.ndarray],
+        decode: Decode,
+        score_threshold: float,
+        nms_threshold: float,
+    ) -> None:
         self.model = model
         self.preprocess = preprocess
         self.decode = decode

@@ -15,24 +15,36 @@ import numpy as np
 
 from oculi.vision.types import FaceDetections
 
-TEMPLATE = np.array([[38.2946, 51.6963], [73.5318, 51.5014], [56.0252, 71.7366],
-                     [41.5493, 92.3655], [70.7299, 92.2041]], np.float32)
+TEMPLATE = np.array(
+    [
+        [38.2946, 51.6963],
+        [73.5318, 51.5014],
+        [56.0252, 71.7366],
+        [41.5493, 92.3655],
+        [70.7299, 92.2041],
+    ],
+    np.float32,
+)
 SIZE = 112
 DIM = 128
 
 
 def align(rgb: np.ndarray, keypoints: np.ndarray) -> np.ndarray:
     """112x112 RGB crop of one face, aligned by its five keypoints."""
-    m, _ = cv2.estimateAffinePartial2D(keypoints.astype(np.float32), TEMPLATE,
-                                       method=cv2.LMEDS)
+    m, _ = cv2.estimateAffinePartial2D(keypoints.astype(np.float32), TEMPLATE, method=cv2.LMEDS)
     if m is None:
         raise ValueError("cannot align face: degenerate keypoints")
-    return cv2.warpAffine(rgb, m, (SIZE, SIZE), flags=cv2.INTER_LINEAR,
-                          borderMode=cv2.BORDER_REPLICATE)
+    return cv2.warpAffine(
+        rgb, m, (SIZE, SIZE), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE
+    )
 
 
-def embed_faces(model: Callable[[np.ndarray], dict[str, np.ndarray]], rgb: np.ndarray,
-                faces: FaceDetections, flip: bool = True) -> np.ndarray:
+def embed_faces(
+    model: Callable[[np.ndarray], dict[str, np.ndarray]],
+    rgb: np.ndarray,
+    faces: FaceDetections,
+    flip: bool = True,
+) -> np.ndarray:
     """(N, 128) float32 unit vectors, one per face."""
     if not len(faces):
         return np.zeros((0, DIM), np.float32)
@@ -45,7 +57,7 @@ def embed_faces(model: Callable[[np.ndarray], dict[str, np.ndarray]], rgb: np.nd
         out.append(next(iter(model(x).values()))[0])
     emb = np.asarray(out, np.float32)
     if flip:
-        emb = emb[: len(faces)] + emb[len(faces):]
+        emb = emb[: len(faces)] + emb[len(faces) :]
     return emb / np.maximum(np.linalg.norm(emb, axis=1, keepdims=True), 1e-12)
 
 
@@ -54,8 +66,9 @@ class FaceEmbedder:
 
     version = "oculi-sface-flip-1.0"
 
-    def __init__(self, model: Callable[[np.ndarray], dict[str, np.ndarray]],
-                 flip: bool = True) -> None:
+    def __init__(
+        self, model: Callable[[np.ndarray], dict[str, np.ndarray]], flip: bool = True
+    ) -> None:
         self.model = model
         self.flip = flip
 

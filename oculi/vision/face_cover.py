@@ -27,7 +27,7 @@ def face_crops(rgb: np.ndarray, boxes: np.ndarray, size: int = INPUT_SIZE) -> np
     for i, box in enumerate(boxes):
         x1, y1 = max(0, int(box[0])), max(0, int(box[1]))
         x2, y2 = min(w - 1, int(box[2])), min(h - 1, int(box[3]))
-        crop = rgb[y1:max(y2, y1 + 1), x1:max(x2, x1 + 1)]
+        crop = rgb[y1 : max(y2, y1 + 1), x1 : max(x2, x1 + 1)]
         resized = cv2.resize(crop, (size, size), interpolation=cv2.INTER_LINEAR)
         out[i] = resized.astype(np.float32) / 127.5 - 1.0
     return out
@@ -43,6 +43,5 @@ class FaceCoverClassifier:
         if not len(boxes):
             return np.zeros((0,), np.float32)
         x = face_crops(rgb, boxes)
-        probs = [next(iter(self.model(x[i:i + BATCH]).values()))
-                 for i in range(0, len(x), BATCH)]
+        probs = [next(iter(self.model(x[i : i + BATCH]).values())) for i in range(0, len(x), BATCH)]
         return np.concatenate(probs)[:, 0].astype(np.float32)

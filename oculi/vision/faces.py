@@ -47,8 +47,9 @@ def resize_for_detection(rgb: np.ndarray, max_side: int, min_side: int) -> tuple
     if scale == 1.0:
         return rgb, 1.0
     interp = cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR
-    out = cv2.resize(rgb, (max(1, round(w * scale)), max(1, round(h * scale))),
-                     interpolation=interp)
+    out = cv2.resize(
+        rgb, (max(1, round(w * scale)), max(1, round(h * scale))), interpolation=interp
+    )
     return out, 1.0 / scale
 
 
@@ -90,8 +91,13 @@ class FaceAnalyzer:
         faces = faces.take(np.nonzero(keep)[0])
         return faces.take(np.argsort(-faces.areas, kind="stable"))
 
-    def analyze(self, rgb: np.ndarray, max_faces: int = MAX_FACES, landmarks: bool = True,
-                timings: Timings | None = None) -> FaceDetections:
+    def analyze(
+        self,
+        rgb: np.ndarray,
+        max_faces: int = MAX_FACES,
+        landmarks: bool = True,
+        timings: Timings | None = None,
+    ) -> FaceDetections:
         """Detect up to `max_faces` largest faces; add mesh, pose and quality if
         `landmarks` (Rekognition's DEFAULT attributes)."""
         faces = self.detect(rgb, timings)
@@ -109,4 +115,3 @@ class FaceAnalyzer:
         if timings:
             timings.add("pose+quality", t)
         return faces
-

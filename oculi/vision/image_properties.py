@@ -34,10 +34,17 @@ MAX_COLORS = 10
 
 # Basic colour terms (Berlin and Kay's eleven) with a typical sRGB value for each.
 BASIC: dict[str, tuple[int, int, int]] = {
-    "black": (0, 0, 0), "white": (255, 255, 255), "grey": (128, 128, 128),
-    "red": (200, 30, 30), "orange": (250, 140, 20), "yellow": (245, 220, 40),
-    "green": (40, 150, 50), "blue": (30, 80, 200), "purple": (128, 40, 150),
-    "pink": (250, 160, 190), "brown": (130, 80, 40),
+    "black": (0, 0, 0),
+    "white": (255, 255, 255),
+    "grey": (128, 128, 128),
+    "red": (200, 30, 30),
+    "orange": (250, 140, 20),
+    "yellow": (245, 220, 40),
+    "green": (40, 150, 50),
+    "blue": (30, 80, 200),
+    "purple": (128, 40, 150),
+    "pink": (250, 160, 190),
+    "brown": (130, 80, 40),
 }
 
 
@@ -59,7 +66,7 @@ class DominantColor:
 
 def _lab(rgb: np.ndarray) -> np.ndarray:
     """(N, 3) uint8 sRGB -> (N, 3) float32 CIELAB."""
-    px = (rgb.reshape(-1, 1, 3).astype(np.float32) / 255.0)
+    px = rgb.reshape(-1, 1, 3).astype(np.float32) / 255.0
     return cv2.cvtColor(px, cv2.COLOR_RGB2Lab).reshape(-1, 3)
 
 
@@ -98,8 +105,9 @@ def _shrink(image: np.ndarray, side: int) -> np.ndarray:
 def _mask_at(mask: np.ndarray | None, shape: tuple[int, ...]) -> np.ndarray:
     if mask is None:
         return np.ones(shape[:2], bool)
-    return cv2.resize(mask.astype(np.uint8), (shape[1], shape[0]),
-                      interpolation=cv2.INTER_NEAREST).astype(bool)
+    return cv2.resize(
+        mask.astype(np.uint8), (shape[1], shape[0]), interpolation=cv2.INTER_NEAREST
+    ).astype(bool)
 
 
 def quality(rgb: np.ndarray, mask: np.ndarray | None = None) -> Quality:
@@ -118,8 +126,9 @@ def quality(rgb: np.ndarray, mask: np.ndarray | None = None) -> Quality:
     )
 
 
-def dominant_colors(rgb: np.ndarray, mask: np.ndarray | None = None,
-                    max_colors: int = MAX_COLORS) -> list[DominantColor]:
+def dominant_colors(
+    rgb: np.ndarray, mask: np.ndarray | None = None, max_colors: int = MAX_COLORS
+) -> list[DominantColor]:
     """The image's (or the masked region's) dominant colours, largest share first."""
     small = _shrink(rgb, COLOR_SIDE)
     pixels = small[_mask_at(mask, small.shape)]
@@ -135,8 +144,11 @@ def dominant_colors(rgb: np.ndarray, mask: np.ndarray | None = None,
         mean = pixels[nearest == idx].mean(axis=0)
         r, g, b = (int(round(v)) for v in mean)
         simple = BASIC_NAMES[int(_nearest(_lab(np.array([[r, g, b]], np.uint8)), BASIC_LAB)[0])]
-        out.append(DominantColor((r, g, b), f"#{r:02x}{g:02x}{b:02x}", CSS_NAMES[idx],
-                                 simple, float(percent)))
+        out.append(
+            DominantColor(
+                (r, g, b), f"#{r:02x}{g:02x}{b:02x}", CSS_NAMES[idx], simple, float(percent)
+            )
+        )
     return out
 
 
@@ -144,6 +156,8 @@ def boxes_mask(boxes: np.ndarray, height: int, width: int) -> np.ndarray:
     """H x W bool: True inside any of the boxes (N, 4) x1 y1 x2 y2 in pixels."""
     mask = np.zeros((height, width), bool)
     for x1, y1, x2, y2 in np.asarray(boxes, np.float64).reshape(-1, 4):
-        mask[int(max(0, np.floor(y1))):int(min(height, np.ceil(y2))),
-             int(max(0, np.floor(x1))):int(min(width, np.ceil(x2)))] = True
+        mask[
+            int(max(0, np.floor(y1))) : int(min(height, np.ceil(y2))),
+            int(max(0, np.floor(x1))) : int(min(width, np.ceil(x2))),
+        ] = True
     return mask

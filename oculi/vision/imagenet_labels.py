@@ -6,1004 +6,1004 @@ Each line's comment: the class's name <- the WordNet synset that decided it.
 """
 
 IMAGENET_LABELS: tuple[str | None, ...] = (
-    'Fish',  # 0 tench <- fish
-    'Fish',  # 1 goldfish <- fish
-    'Shark',  # 2 great white shark <- shark
-    'Shark',  # 3 tiger shark <- shark
-    'Shark',  # 4 hammerhead <- shark
-    'Fish',  # 5 electric ray <- fish
-    'Fish',  # 6 stingray <- fish
-    'Chicken',  # 7 cock <- cock
-    'Chicken',  # 8 hen <- hen
-    'Ostrich',  # 9 ostrich <- ostrich
-    'Bird',  # 10 brambling <- bird
-    'Bird',  # 11 goldfinch <- bird
-    'Bird',  # 12 house finch <- bird
-    'Bird',  # 13 junco <- bird
-    'Bird',  # 14 indigo bunting <- bird
-    'Bird',  # 15 robin <- bird
-    'Bird',  # 16 bulbul <- bird
-    'Bird',  # 17 jay <- bird
-    'Bird',  # 18 magpie <- bird
-    'Bird',  # 19 chickadee <- bird
-    'Bird',  # 20 water ouzel <- bird
-    'Bird',  # 21 kite <- bird
-    'Eagle',  # 22 bald eagle <- eagle
-    'Bird',  # 23 vulture <- bird
-    'Owl',  # 24 great grey owl <- owl
-    'Amphibian',  # 25 European fire salamander <- amphibian
-    'Amphibian',  # 26 common newt <- amphibian
-    'Amphibian',  # 27 eft <- amphibian
-    'Amphibian',  # 28 spotted salamander <- amphibian
-    'Amphibian',  # 29 axolotl <- amphibian
-    'Frog',  # 30 bullfrog <- frog
-    'Frog',  # 31 tree frog <- frog
-    'Frog',  # 32 tailed frog <- frog
-    'Turtle',  # 33 loggerhead <- turtle
-    'Turtle',  # 34 leatherback turtle <- turtle
-    'Turtle',  # 35 mud turtle <- turtle
-    'Turtle',  # 36 terrapin <- turtle
-    'Turtle',  # 37 box turtle <- turtle
-    'Lizard',  # 38 banded gecko <- lizard
-    'Lizard',  # 39 common iguana <- lizard
-    'Lizard',  # 40 American chameleon <- lizard
-    'Lizard',  # 41 whiptail <- lizard
-    'Lizard',  # 42 agama <- lizard
-    'Lizard',  # 43 frilled lizard <- lizard
-    'Lizard',  # 44 alligator lizard <- lizard
-    'Lizard',  # 45 Gila monster <- lizard
-    'Lizard',  # 46 green lizard <- lizard
-    'Lizard',  # 47 African chameleon <- lizard
-    'Lizard',  # 48 Komodo dragon <- lizard
-    'Crocodile',  # 49 African crocodile <- crocodilian reptile
-    'Crocodile',  # 50 American alligator <- crocodilian reptile
-    'Dinosaur',  # 51 triceratops <- dinosaur
-    'Snake',  # 52 thunder snake <- snake
-    'Snake',  # 53 ringneck snake <- snake
-    'Snake',  # 54 hognose snake <- snake
-    'Snake',  # 55 green snake <- snake
-    'Snake',  # 56 king snake <- snake
-    'Snake',  # 57 garter snake <- snake
-    'Snake',  # 58 water snake <- snake
-    'Snake',  # 59 vine snake <- snake
-    'Snake',  # 60 night snake <- snake
-    'Snake',  # 61 boa constrictor <- snake
-    'Snake',  # 62 rock python <- snake
-    'Snake',  # 63 Indian cobra <- snake
-    'Snake',  # 64 green mamba <- snake
-    'Snake',  # 65 sea snake <- snake
-    'Snake',  # 66 horned viper <- snake
-    'Snake',  # 67 diamondback <- snake
-    'Snake',  # 68 sidewinder <- snake
-    'Invertebrate',  # 69 trilobite <- invertebrate
-    'Invertebrate',  # 70 harvestman <- invertebrate
-    'Invertebrate',  # 71 scorpion <- invertebrate
-    'Spider',  # 72 black and gold garden spider <- spider
-    'Spider',  # 73 barn spider <- spider
-    'Spider',  # 74 garden spider <- spider
-    'Spider',  # 75 black widow <- spider
-    'Spider',  # 76 tarantula <- spider
-    'Spider',  # 77 wolf spider <- spider
-    'Invertebrate',  # 78 tick <- invertebrate
-    'Invertebrate',  # 79 centipede <- invertebrate
-    'Bird',  # 80 black grouse <- bird
-    'Bird',  # 81 ptarmigan <- bird
-    'Bird',  # 82 ruffed grouse <- bird
-    'Bird',  # 83 prairie chicken <- bird
-    'Peacock',  # 84 peacock <- peacock
-    'Bird',  # 85 quail <- bird
-    'Bird',  # 86 partridge <- bird
-    'Parrot',  # 87 African grey <- parrot
-    'Parrot',  # 88 macaw <- parrot
-    'Parrot',  # 89 sulphur-crested cockatoo <- parrot
-    'Parrot',  # 90 lorikeet <- parrot
-    'Bird',  # 91 coucal <- bird
-    'Bird',  # 92 bee eater <- bird
-    'Bird',  # 93 hornbill <- bird
-    'Hummingbird',  # 94 hummingbird <- hummingbird
-    'Bird',  # 95 jacamar <- bird
-    'Bird',  # 96 toucan <- bird
-    'Duck',  # 97 drake <- duck
-    'Duck',  # 98 red-breasted merganser <- duck
-    'Goose',  # 99 goose <- goose
-    'Swan',  # 100 black swan <- swan
-    'Elephant',  # 101 tusker <- tusker
-    'Mammal',  # 102 echidna <- mammal
-    'Mammal',  # 103 platypus <- mammal
-    'Kangaroo',  # 104 wallaby <- kangaroo
-    'Koala',  # 105 koala <- koala
-    'Mammal',  # 106 wombat <- mammal
-    'Jellyfish',  # 107 jellyfish <- jellyfish
-    'Sea Life',  # 108 sea anemone <- sea anemone
-    'Sea Life',  # 109 brain coral <- coral
-    'Invertebrate',  # 110 flatworm <- invertebrate
-    'Invertebrate',  # 111 nematode <- invertebrate
-    'Invertebrate',  # 112 conch <- invertebrate
-    'Snail',  # 113 snail <- snail
-    'Invertebrate',  # 114 slug <- invertebrate
-    'Invertebrate',  # 115 sea slug <- invertebrate
-    'Invertebrate',  # 116 chiton <- invertebrate
-    'Invertebrate',  # 117 chambered nautilus <- invertebrate
-    'Crab',  # 118 Dungeness crab <- crab
-    'Crab',  # 119 rock crab <- crab
-    'Crab',  # 120 fiddler crab <- crab
-    'Crab',  # 121 king crab <- crab
-    'Lobster',  # 122 American lobster <- lobster
-    'Lobster',  # 123 spiny lobster <- lobster
-    'Crustacean',  # 124 crayfish <- crustacean
-    'Crustacean',  # 125 hermit crab <- crustacean
-    'Crustacean',  # 126 isopod <- crustacean
-    'Bird',  # 127 white stork <- bird
-    'Bird',  # 128 black stork <- bird
-    'Bird',  # 129 spoonbill <- bird
-    'Flamingo',  # 130 flamingo <- flamingo
-    'Bird',  # 131 little blue heron <- bird
-    'Bird',  # 132 American egret <- bird
-    'Bird',  # 133 bittern <- bird
-    'Bird',  # 134 crane <- bird
-    'Bird',  # 135 limpkin <- bird
-    'Bird',  # 136 European gallinule <- bird
-    'Bird',  # 137 American coot <- bird
-    'Bird',  # 138 bustard <- bird
-    'Bird',  # 139 ruddy turnstone <- bird
-    'Bird',  # 140 red-backed sandpiper <- bird
-    'Bird',  # 141 redshank <- bird
-    'Bird',  # 142 dowitcher <- bird
-    'Bird',  # 143 oystercatcher <- bird
-    'Pelican',  # 144 pelican <- pelican
-    'Penguin',  # 145 king penguin <- penguin
-    'Bird',  # 146 albatross <- bird
-    'Whale',  # 147 grey whale <- whale
-    'Whale',  # 148 killer whale <- whale
-    'Mammal',  # 149 dugong <- mammal
-    'Seal',  # 150 sea lion <- seal
-    'Dog',  # 151 Chihuahua <- dog
-    'Dog',  # 152 Japanese spaniel <- dog
-    'Dog',  # 153 Maltese dog <- dog
-    'Dog',  # 154 Pekinese <- dog
-    'Dog',  # 155 Shih-Tzu <- dog
-    'Dog',  # 156 Blenheim spaniel <- dog
-    'Dog',  # 157 papillon <- dog
-    'Dog',  # 158 toy terrier <- dog
-    'Dog',  # 159 Rhodesian ridgeback <- dog
-    'Dog',  # 160 Afghan hound <- dog
-    'Dog',  # 161 basset <- dog
-    'Dog',  # 162 beagle <- dog
-    'Dog',  # 163 bloodhound <- dog
-    'Dog',  # 164 bluetick <- dog
-    'Dog',  # 165 black-and-tan coonhound <- dog
-    'Dog',  # 166 Walker hound <- dog
-    'Dog',  # 167 English foxhound <- dog
-    'Dog',  # 168 redbone <- dog
-    'Dog',  # 169 borzoi <- dog
-    'Dog',  # 170 Irish wolfhound <- dog
-    'Dog',  # 171 Italian greyhound <- dog
-    'Dog',  # 172 whippet <- dog
-    'Dog',  # 173 Ibizan hound <- dog
-    'Dog',  # 174 Norwegian elkhound <- dog
-    'Dog',  # 175 otterhound <- dog
-    'Dog',  # 176 Saluki <- dog
-    'Dog',  # 177 Scottish deerhound <- dog
-    'Dog',  # 178 Weimaraner <- dog
-    'Dog',  # 179 Staffordshire bullterrier <- dog
-    'Dog',  # 180 American Staffordshire terrier <- dog
-    'Dog',  # 181 Bedlington terrier <- dog
-    'Dog',  # 182 Border terrier <- dog
-    'Dog',  # 183 Kerry blue terrier <- dog
-    'Dog',  # 184 Irish terrier <- dog
-    'Dog',  # 185 Norfolk terrier <- dog
-    'Dog',  # 186 Norwich terrier <- dog
-    'Dog',  # 187 Yorkshire terrier <- dog
-    'Dog',  # 188 wire-haired fox terrier <- dog
-    'Dog',  # 189 Lakeland terrier <- dog
-    'Dog',  # 190 Sealyham terrier <- dog
-    'Dog',  # 191 Airedale <- dog
-    'Dog',  # 192 cairn <- dog
-    'Dog',  # 193 Australian terrier <- dog
-    'Dog',  # 194 Dandie Dinmont <- dog
-    'Dog',  # 195 Boston bull <- dog
-    'Dog',  # 196 miniature schnauzer <- dog
-    'Dog',  # 197 giant schnauzer <- dog
-    'Dog',  # 198 standard schnauzer <- dog
-    'Dog',  # 199 Scotch terrier <- dog
-    'Dog',  # 200 Tibetan terrier <- dog
-    'Dog',  # 201 silky terrier <- dog
-    'Dog',  # 202 soft-coated wheaten terrier <- dog
-    'Dog',  # 203 West Highland white terrier <- dog
-    'Dog',  # 204 Lhasa <- dog
-    'Dog',  # 205 flat-coated retriever <- dog
-    'Dog',  # 206 curly-coated retriever <- dog
-    'Dog',  # 207 golden retriever <- dog
-    'Dog',  # 208 Labrador retriever <- dog
-    'Dog',  # 209 Chesapeake Bay retriever <- dog
-    'Dog',  # 210 German short-haired pointer <- dog
-    'Dog',  # 211 vizsla <- dog
-    'Dog',  # 212 English setter <- dog
-    'Dog',  # 213 Irish setter <- dog
-    'Dog',  # 214 Gordon setter <- dog
-    'Dog',  # 215 Brittany spaniel <- dog
-    'Dog',  # 216 clumber <- dog
-    'Dog',  # 217 English springer <- dog
-    'Dog',  # 218 Welsh springer spaniel <- dog
-    'Dog',  # 219 cocker spaniel <- dog
-    'Dog',  # 220 Sussex spaniel <- dog
-    'Dog',  # 221 Irish water spaniel <- dog
-    'Dog',  # 222 kuvasz <- dog
-    'Dog',  # 223 schipperke <- dog
-    'Dog',  # 224 groenendael <- dog
-    'Dog',  # 225 malinois <- dog
-    'Dog',  # 226 briard <- dog
-    'Dog',  # 227 kelpie <- dog
-    'Dog',  # 228 komondor <- dog
-    'Dog',  # 229 Old English sheepdog <- dog
-    'Dog',  # 230 Shetland sheepdog <- dog
-    'Dog',  # 231 collie <- dog
-    'Dog',  # 232 Border collie <- dog
-    'Dog',  # 233 Bouvier des Flandres <- dog
-    'Dog',  # 234 Rottweiler <- dog
-    'Dog',  # 235 German shepherd <- dog
-    'Dog',  # 236 Doberman <- dog
-    'Dog',  # 237 miniature pinscher <- dog
-    'Dog',  # 238 Greater Swiss Mountain dog <- dog
-    'Dog',  # 239 Bernese mountain dog <- dog
-    'Dog',  # 240 Appenzeller <- dog
-    'Dog',  # 241 EntleBucher <- dog
-    'Dog',  # 242 boxer <- dog
-    'Dog',  # 243 bull mastiff <- dog
-    'Dog',  # 244 Tibetan mastiff <- dog
-    'Dog',  # 245 French bulldog <- dog
-    'Dog',  # 246 Great Dane <- dog
-    'Dog',  # 247 Saint Bernard <- dog
-    'Dog',  # 248 Eskimo dog <- dog
-    'Dog',  # 249 malamute <- dog
-    'Dog',  # 250 Siberian husky <- dog
-    'Dog',  # 251 dalmatian <- dog
-    'Dog',  # 252 affenpinscher <- dog
-    'Dog',  # 253 basenji <- dog
-    'Dog',  # 254 pug <- dog
-    'Dog',  # 255 Leonberg <- dog
-    'Dog',  # 256 Newfoundland <- dog
-    'Dog',  # 257 Great Pyrenees <- dog
-    'Dog',  # 258 Samoyed <- dog
-    'Dog',  # 259 Pomeranian <- dog
-    'Dog',  # 260 chow <- dog
-    'Dog',  # 261 keeshond <- dog
-    'Dog',  # 262 Brabancon griffon <- dog
-    'Dog',  # 263 Pembroke <- dog
-    'Dog',  # 264 Cardigan <- dog
-    'Dog',  # 265 toy poodle <- dog
-    'Dog',  # 266 miniature poodle <- dog
-    'Dog',  # 267 standard poodle <- dog
-    'Dog',  # 268 Mexican hairless <- dog
-    'Wolf',  # 269 timber wolf <- wolf
-    'Wolf',  # 270 white wolf <- wolf
-    'Wolf',  # 271 red wolf <- wolf
-    'Wolf',  # 272 coyote <- wolf
-    'Canine',  # 273 dingo <- canine
-    'Canine',  # 274 dhole <- canine
-    'Canine',  # 275 African hunting dog <- canine
-    'Hyena',  # 276 hyena <- hyena
-    'Fox',  # 277 red fox <- fox
-    'Fox',  # 278 kit fox <- fox
-    'Fox',  # 279 Arctic fox <- fox
-    'Fox',  # 280 grey fox <- fox
-    'Cat',  # 281 tabby <- domestic cat
-    'Cat',  # 282 tiger cat <- domestic cat
-    'Cat',  # 283 Persian cat <- domestic cat
-    'Cat',  # 284 Siamese cat <- domestic cat
-    'Cat',  # 285 Egyptian cat <- domestic cat
-    'Cougar',  # 286 cougar <- cougar
-    'Lynx',  # 287 lynx <- lynx
-    'Leopard',  # 288 leopard <- leopard
-    'Leopard',  # 289 snow leopard <- snow leopard
-    'Jaguar',  # 290 jaguar <- jaguar
-    'Lion',  # 291 lion <- lion
-    'Tiger',  # 292 tiger <- tiger
-    'Cheetah',  # 293 cheetah <- cheetah
-    'Bear',  # 294 brown bear <- bear
-    'Bear',  # 295 American black bear <- bear
-    'Bear',  # 296 ice bear <- bear
-    'Bear',  # 297 sloth bear <- bear
-    'Mammal',  # 298 mongoose <- mammal
-    'Mammal',  # 299 meerkat <- mammal
-    'Beetle',  # 300 tiger beetle <- beetle
-    'Beetle',  # 301 ladybug <- beetle
-    'Beetle',  # 302 ground beetle <- beetle
-    'Beetle',  # 303 long-horned beetle <- beetle
-    'Beetle',  # 304 leaf beetle <- beetle
-    'Beetle',  # 305 dung beetle <- beetle
-    'Beetle',  # 306 rhinoceros beetle <- beetle
-    'Beetle',  # 307 weevil <- beetle
-    'Insect',  # 308 fly <- insect
-    'Bee',  # 309 bee <- bee
-    'Ant',  # 310 ant <- ant
-    'Insect',  # 311 grasshopper <- insect
-    'Insect',  # 312 cricket <- insect
-    'Insect',  # 313 walking stick <- insect
-    'Insect',  # 314 cockroach <- insect
-    'Insect',  # 315 mantis <- insect
-    'Insect',  # 316 cicada <- insect
-    'Insect',  # 317 leafhopper <- insect
-    'Insect',  # 318 lacewing <- insect
-    'Insect',  # 319 dragonfly <- insect
-    'Insect',  # 320 damselfly <- insect
-    'Butterfly',  # 321 admiral <- butterfly
-    'Butterfly',  # 322 ringlet <- butterfly
-    'Butterfly',  # 323 monarch <- butterfly
-    'Butterfly',  # 324 cabbage butterfly <- butterfly
-    'Butterfly',  # 325 sulphur butterfly <- butterfly
-    'Butterfly',  # 326 lycaenid <- butterfly
-    'Starfish',  # 327 starfish <- starfish
-    'Sea Life',  # 328 sea urchin <- sea urchin
-    'Sea Life',  # 329 sea cucumber <- sea cucumber
-    'Rabbit',  # 330 wood rabbit <- leporid
-    'Rabbit',  # 331 hare <- leporid
-    'Rabbit',  # 332 Angora <- leporid
-    'Hamster',  # 333 hamster <- hamster
-    'Rodent',  # 334 porcupine <- rodent
-    'Squirrel',  # 335 fox squirrel <- squirrel
-    'Rodent',  # 336 marmot <- rodent
-    'Rodent',  # 337 beaver <- rodent
-    'Guinea Pig',  # 338 guinea pig <- guinea pig
-    'Horse',  # 339 sorrel <- horse
-    'Zebra',  # 340 zebra <- zebra
-    'Pig',  # 341 hog <- swine
-    'Pig',  # 342 wild boar <- swine
-    'Pig',  # 343 warthog <- swine
-    'Hippo',  # 344 hippopotamus <- hippopotamus
-    'Cattle',  # 345 ox <- cattle
-    'Buffalo',  # 346 water buffalo <- Old World buffalo
-    'Bison',  # 347 bison <- bison
-    'Sheep',  # 348 ram <- sheep
-    'Sheep',  # 349 bighorn <- mountain sheep
-    'Goat',  # 350 ibex <- goat
-    'Antelope',  # 351 hartebeest <- antelope
-    'Antelope',  # 352 impala <- antelope
-    'Antelope',  # 353 gazelle <- antelope
-    'Camel',  # 354 Arabian camel <- camel
-    'Llama',  # 355 llama <- llama
-    'Mammal',  # 356 weasel <- mammal
-    'Mammal',  # 357 mink <- mammal
-    'Mammal',  # 358 polecat <- mammal
-    'Mammal',  # 359 black-footed ferret <- mammal
-    'Otter',  # 360 otter <- otter
-    'Mammal',  # 361 skunk <- mammal
-    'Mammal',  # 362 badger <- mammal
-    'Mammal',  # 363 armadillo <- mammal
-    'Mammal',  # 364 three-toed sloth <- mammal
-    'Orangutan',  # 365 orangutan <- orangutan
-    'Gorilla',  # 366 gorilla <- gorilla
-    'Chimpanzee',  # 367 chimpanzee <- chimpanzee
-    'Ape',  # 368 gibbon <- ape
-    'Ape',  # 369 siamang <- ape
-    'Monkey',  # 370 guenon <- monkey
-    'Monkey',  # 371 patas <- monkey
-    'Monkey',  # 372 baboon <- monkey
-    'Monkey',  # 373 macaque <- monkey
-    'Monkey',  # 374 langur <- monkey
-    'Monkey',  # 375 colobus <- monkey
-    'Monkey',  # 376 proboscis monkey <- monkey
-    'Monkey',  # 377 marmoset <- monkey
-    'Monkey',  # 378 capuchin <- monkey
-    'Monkey',  # 379 howler monkey <- monkey
-    'Monkey',  # 380 titi <- monkey
-    'Monkey',  # 381 spider monkey <- monkey
-    'Monkey',  # 382 squirrel monkey <- monkey
-    'Primate',  # 383 Madagascar cat <- primate
-    'Primate',  # 384 indri <- primate
-    'Elephant',  # 385 Indian elephant <- elephant
-    'Elephant',  # 386 African elephant <- elephant
-    'Red Panda',  # 387 lesser panda <- lesser panda
-    'Giant Panda',  # 388 giant panda <- giant panda
-    'Fish',  # 389 barracouta <- fish
-    'Fish',  # 390 eel <- fish
-    'Fish',  # 391 coho <- fish
-    'Fish',  # 392 rock beauty <- fish
-    'Fish',  # 393 anemone fish <- fish
-    'Fish',  # 394 sturgeon <- fish
-    'Fish',  # 395 gar <- fish
-    'Fish',  # 396 lionfish <- fish
-    'Fish',  # 397 puffer <- fish
+    "Fish",  # 0 tench <- fish
+    "Fish",  # 1 goldfish <- fish
+    "Shark",  # 2 great white shark <- shark
+    "Shark",  # 3 tiger shark <- shark
+    "Shark",  # 4 hammerhead <- shark
+    "Fish",  # 5 electric ray <- fish
+    "Fish",  # 6 stingray <- fish
+    "Chicken",  # 7 cock <- cock
+    "Chicken",  # 8 hen <- hen
+    "Ostrich",  # 9 ostrich <- ostrich
+    "Bird",  # 10 brambling <- bird
+    "Bird",  # 11 goldfinch <- bird
+    "Bird",  # 12 house finch <- bird
+    "Bird",  # 13 junco <- bird
+    "Bird",  # 14 indigo bunting <- bird
+    "Bird",  # 15 robin <- bird
+    "Bird",  # 16 bulbul <- bird
+    "Bird",  # 17 jay <- bird
+    "Bird",  # 18 magpie <- bird
+    "Bird",  # 19 chickadee <- bird
+    "Bird",  # 20 water ouzel <- bird
+    "Bird",  # 21 kite <- bird
+    "Eagle",  # 22 bald eagle <- eagle
+    "Bird",  # 23 vulture <- bird
+    "Owl",  # 24 great grey owl <- owl
+    "Amphibian",  # 25 European fire salamander <- amphibian
+    "Amphibian",  # 26 common newt <- amphibian
+    "Amphibian",  # 27 eft <- amphibian
+    "Amphibian",  # 28 spotted salamander <- amphibian
+    "Amphibian",  # 29 axolotl <- amphibian
+    "Frog",  # 30 bullfrog <- frog
+    "Frog",  # 31 tree frog <- frog
+    "Frog",  # 32 tailed frog <- frog
+    "Turtle",  # 33 loggerhead <- turtle
+    "Turtle",  # 34 leatherback turtle <- turtle
+    "Turtle",  # 35 mud turtle <- turtle
+    "Turtle",  # 36 terrapin <- turtle
+    "Turtle",  # 37 box turtle <- turtle
+    "Lizard",  # 38 banded gecko <- lizard
+    "Lizard",  # 39 common iguana <- lizard
+    "Lizard",  # 40 American chameleon <- lizard
+    "Lizard",  # 41 whiptail <- lizard
+    "Lizard",  # 42 agama <- lizard
+    "Lizard",  # 43 frilled lizard <- lizard
+    "Lizard",  # 44 alligator lizard <- lizard
+    "Lizard",  # 45 Gila monster <- lizard
+    "Lizard",  # 46 green lizard <- lizard
+    "Lizard",  # 47 African chameleon <- lizard
+    "Lizard",  # 48 Komodo dragon <- lizard
+    "Crocodile",  # 49 African crocodile <- crocodilian reptile
+    "Crocodile",  # 50 American alligator <- crocodilian reptile
+    "Dinosaur",  # 51 triceratops <- dinosaur
+    "Snake",  # 52 thunder snake <- snake
+    "Snake",  # 53 ringneck snake <- snake
+    "Snake",  # 54 hognose snake <- snake
+    "Snake",  # 55 green snake <- snake
+    "Snake",  # 56 king snake <- snake
+    "Snake",  # 57 garter snake <- snake
+    "Snake",  # 58 water snake <- snake
+    "Snake",  # 59 vine snake <- snake
+    "Snake",  # 60 night snake <- snake
+    "Snake",  # 61 boa constrictor <- snake
+    "Snake",  # 62 rock python <- snake
+    "Snake",  # 63 Indian cobra <- snake
+    "Snake",  # 64 green mamba <- snake
+    "Snake",  # 65 sea snake <- snake
+    "Snake",  # 66 horned viper <- snake
+    "Snake",  # 67 diamondback <- snake
+    "Snake",  # 68 sidewinder <- snake
+    "Invertebrate",  # 69 trilobite <- invertebrate
+    "Invertebrate",  # 70 harvestman <- invertebrate
+    "Invertebrate",  # 71 scorpion <- invertebrate
+    "Spider",  # 72 black and gold garden spider <- spider
+    "Spider",  # 73 barn spider <- spider
+    "Spider",  # 74 garden spider <- spider
+    "Spider",  # 75 black widow <- spider
+    "Spider",  # 76 tarantula <- spider
+    "Spider",  # 77 wolf spider <- spider
+    "Invertebrate",  # 78 tick <- invertebrate
+    "Invertebrate",  # 79 centipede <- invertebrate
+    "Bird",  # 80 black grouse <- bird
+    "Bird",  # 81 ptarmigan <- bird
+    "Bird",  # 82 ruffed grouse <- bird
+    "Bird",  # 83 prairie chicken <- bird
+    "Peacock",  # 84 peacock <- peacock
+    "Bird",  # 85 quail <- bird
+    "Bird",  # 86 partridge <- bird
+    "Parrot",  # 87 African grey <- parrot
+    "Parrot",  # 88 macaw <- parrot
+    "Parrot",  # 89 sulphur-crested cockatoo <- parrot
+    "Parrot",  # 90 lorikeet <- parrot
+    "Bird",  # 91 coucal <- bird
+    "Bird",  # 92 bee eater <- bird
+    "Bird",  # 93 hornbill <- bird
+    "Hummingbird",  # 94 hummingbird <- hummingbird
+    "Bird",  # 95 jacamar <- bird
+    "Bird",  # 96 toucan <- bird
+    "Duck",  # 97 drake <- duck
+    "Duck",  # 98 red-breasted merganser <- duck
+    "Goose",  # 99 goose <- goose
+    "Swan",  # 100 black swan <- swan
+    "Elephant",  # 101 tusker <- tusker
+    "Mammal",  # 102 echidna <- mammal
+    "Mammal",  # 103 platypus <- mammal
+    "Kangaroo",  # 104 wallaby <- kangaroo
+    "Koala",  # 105 koala <- koala
+    "Mammal",  # 106 wombat <- mammal
+    "Jellyfish",  # 107 jellyfish <- jellyfish
+    "Sea Life",  # 108 sea anemone <- sea anemone
+    "Sea Life",  # 109 brain coral <- coral
+    "Invertebrate",  # 110 flatworm <- invertebrate
+    "Invertebrate",  # 111 nematode <- invertebrate
+    "Invertebrate",  # 112 conch <- invertebrate
+    "Snail",  # 113 snail <- snail
+    "Invertebrate",  # 114 slug <- invertebrate
+    "Invertebrate",  # 115 sea slug <- invertebrate
+    "Invertebrate",  # 116 chiton <- invertebrate
+    "Invertebrate",  # 117 chambered nautilus <- invertebrate
+    "Crab",  # 118 Dungeness crab <- crab
+    "Crab",  # 119 rock crab <- crab
+    "Crab",  # 120 fiddler crab <- crab
+    "Crab",  # 121 king crab <- crab
+    "Lobster",  # 122 American lobster <- lobster
+    "Lobster",  # 123 spiny lobster <- lobster
+    "Crustacean",  # 124 crayfish <- crustacean
+    "Crustacean",  # 125 hermit crab <- crustacean
+    "Crustacean",  # 126 isopod <- crustacean
+    "Bird",  # 127 white stork <- bird
+    "Bird",  # 128 black stork <- bird
+    "Bird",  # 129 spoonbill <- bird
+    "Flamingo",  # 130 flamingo <- flamingo
+    "Bird",  # 131 little blue heron <- bird
+    "Bird",  # 132 American egret <- bird
+    "Bird",  # 133 bittern <- bird
+    "Bird",  # 134 crane <- bird
+    "Bird",  # 135 limpkin <- bird
+    "Bird",  # 136 European gallinule <- bird
+    "Bird",  # 137 American coot <- bird
+    "Bird",  # 138 bustard <- bird
+    "Bird",  # 139 ruddy turnstone <- bird
+    "Bird",  # 140 red-backed sandpiper <- bird
+    "Bird",  # 141 redshank <- bird
+    "Bird",  # 142 dowitcher <- bird
+    "Bird",  # 143 oystercatcher <- bird
+    "Pelican",  # 144 pelican <- pelican
+    "Penguin",  # 145 king penguin <- penguin
+    "Bird",  # 146 albatross <- bird
+    "Whale",  # 147 grey whale <- whale
+    "Whale",  # 148 killer whale <- whale
+    "Mammal",  # 149 dugong <- mammal
+    "Seal",  # 150 sea lion <- seal
+    "Dog",  # 151 Chihuahua <- dog
+    "Dog",  # 152 Japanese spaniel <- dog
+    "Dog",  # 153 Maltese dog <- dog
+    "Dog",  # 154 Pekinese <- dog
+    "Dog",  # 155 Shih-Tzu <- dog
+    "Dog",  # 156 Blenheim spaniel <- dog
+    "Dog",  # 157 papillon <- dog
+    "Dog",  # 158 toy terrier <- dog
+    "Dog",  # 159 Rhodesian ridgeback <- dog
+    "Dog",  # 160 Afghan hound <- dog
+    "Dog",  # 161 basset <- dog
+    "Dog",  # 162 beagle <- dog
+    "Dog",  # 163 bloodhound <- dog
+    "Dog",  # 164 bluetick <- dog
+    "Dog",  # 165 black-and-tan coonhound <- dog
+    "Dog",  # 166 Walker hound <- dog
+    "Dog",  # 167 English foxhound <- dog
+    "Dog",  # 168 redbone <- dog
+    "Dog",  # 169 borzoi <- dog
+    "Dog",  # 170 Irish wolfhound <- dog
+    "Dog",  # 171 Italian greyhound <- dog
+    "Dog",  # 172 whippet <- dog
+    "Dog",  # 173 Ibizan hound <- dog
+    "Dog",  # 174 Norwegian elkhound <- dog
+    "Dog",  # 175 otterhound <- dog
+    "Dog",  # 176 Saluki <- dog
+    "Dog",  # 177 Scottish deerhound <- dog
+    "Dog",  # 178 Weimaraner <- dog
+    "Dog",  # 179 Staffordshire bullterrier <- dog
+    "Dog",  # 180 American Staffordshire terrier <- dog
+    "Dog",  # 181 Bedlington terrier <- dog
+    "Dog",  # 182 Border terrier <- dog
+    "Dog",  # 183 Kerry blue terrier <- dog
+    "Dog",  # 184 Irish terrier <- dog
+    "Dog",  # 185 Norfolk terrier <- dog
+    "Dog",  # 186 Norwich terrier <- dog
+    "Dog",  # 187 Yorkshire terrier <- dog
+    "Dog",  # 188 wire-haired fox terrier <- dog
+    "Dog",  # 189 Lakeland terrier <- dog
+    "Dog",  # 190 Sealyham terrier <- dog
+    "Dog",  # 191 Airedale <- dog
+    "Dog",  # 192 cairn <- dog
+    "Dog",  # 193 Australian terrier <- dog
+    "Dog",  # 194 Dandie Dinmont <- dog
+    "Dog",  # 195 Boston bull <- dog
+    "Dog",  # 196 miniature schnauzer <- dog
+    "Dog",  # 197 giant schnauzer <- dog
+    "Dog",  # 198 standard schnauzer <- dog
+    "Dog",  # 199 Scotch terrier <- dog
+    "Dog",  # 200 Tibetan terrier <- dog
+    "Dog",  # 201 silky terrier <- dog
+    "Dog",  # 202 soft-coated wheaten terrier <- dog
+    "Dog",  # 203 West Highland white terrier <- dog
+    "Dog",  # 204 Lhasa <- dog
+    "Dog",  # 205 flat-coated retriever <- dog
+    "Dog",  # 206 curly-coated retriever <- dog
+    "Dog",  # 207 golden retriever <- dog
+    "Dog",  # 208 Labrador retriever <- dog
+    "Dog",  # 209 Chesapeake Bay retriever <- dog
+    "Dog",  # 210 German short-haired pointer <- dog
+    "Dog",  # 211 vizsla <- dog
+    "Dog",  # 212 English setter <- dog
+    "Dog",  # 213 Irish setter <- dog
+    "Dog",  # 214 Gordon setter <- dog
+    "Dog",  # 215 Brittany spaniel <- dog
+    "Dog",  # 216 clumber <- dog
+    "Dog",  # 217 English springer <- dog
+    "Dog",  # 218 Welsh springer spaniel <- dog
+    "Dog",  # 219 cocker spaniel <- dog
+    "Dog",  # 220 Sussex spaniel <- dog
+    "Dog",  # 221 Irish water spaniel <- dog
+    "Dog",  # 222 kuvasz <- dog
+    "Dog",  # 223 schipperke <- dog
+    "Dog",  # 224 groenendael <- dog
+    "Dog",  # 225 malinois <- dog
+    "Dog",  # 226 briard <- dog
+    "Dog",  # 227 kelpie <- dog
+    "Dog",  # 228 komondor <- dog
+    "Dog",  # 229 Old English sheepdog <- dog
+    "Dog",  # 230 Shetland sheepdog <- dog
+    "Dog",  # 231 collie <- dog
+    "Dog",  # 232 Border collie <- dog
+    "Dog",  # 233 Bouvier des Flandres <- dog
+    "Dog",  # 234 Rottweiler <- dog
+    "Dog",  # 235 German shepherd <- dog
+    "Dog",  # 236 Doberman <- dog
+    "Dog",  # 237 miniature pinscher <- dog
+    "Dog",  # 238 Greater Swiss Mountain dog <- dog
+    "Dog",  # 239 Bernese mountain dog <- dog
+    "Dog",  # 240 Appenzeller <- dog
+    "Dog",  # 241 EntleBucher <- dog
+    "Dog",  # 242 boxer <- dog
+    "Dog",  # 243 bull mastiff <- dog
+    "Dog",  # 244 Tibetan mastiff <- dog
+    "Dog",  # 245 French bulldog <- dog
+    "Dog",  # 246 Great Dane <- dog
+    "Dog",  # 247 Saint Bernard <- dog
+    "Dog",  # 248 Eskimo dog <- dog
+    "Dog",  # 249 malamute <- dog
+    "Dog",  # 250 Siberian husky <- dog
+    "Dog",  # 251 dalmatian <- dog
+    "Dog",  # 252 affenpinscher <- dog
+    "Dog",  # 253 basenji <- dog
+    "Dog",  # 254 pug <- dog
+    "Dog",  # 255 Leonberg <- dog
+    "Dog",  # 256 Newfoundland <- dog
+    "Dog",  # 257 Great Pyrenees <- dog
+    "Dog",  # 258 Samoyed <- dog
+    "Dog",  # 259 Pomeranian <- dog
+    "Dog",  # 260 chow <- dog
+    "Dog",  # 261 keeshond <- dog
+    "Dog",  # 262 Brabancon griffon <- dog
+    "Dog",  # 263 Pembroke <- dog
+    "Dog",  # 264 Cardigan <- dog
+    "Dog",  # 265 toy poodle <- dog
+    "Dog",  # 266 miniature poodle <- dog
+    "Dog",  # 267 standard poodle <- dog
+    "Dog",  # 268 Mexican hairless <- dog
+    "Wolf",  # 269 timber wolf <- wolf
+    "Wolf",  # 270 white wolf <- wolf
+    "Wolf",  # 271 red wolf <- wolf
+    "Wolf",  # 272 coyote <- wolf
+    "Canine",  # 273 dingo <- canine
+    "Canine",  # 274 dhole <- canine
+    "Canine",  # 275 African hunting dog <- canine
+    "Hyena",  # 276 hyena <- hyena
+    "Fox",  # 277 red fox <- fox
+    "Fox",  # 278 kit fox <- fox
+    "Fox",  # 279 Arctic fox <- fox
+    "Fox",  # 280 grey fox <- fox
+    "Cat",  # 281 tabby <- domestic cat
+    "Cat",  # 282 tiger cat <- domestic cat
+    "Cat",  # 283 Persian cat <- domestic cat
+    "Cat",  # 284 Siamese cat <- domestic cat
+    "Cat",  # 285 Egyptian cat <- domestic cat
+    "Cougar",  # 286 cougar <- cougar
+    "Lynx",  # 287 lynx <- lynx
+    "Leopard",  # 288 leopard <- leopard
+    "Leopard",  # 289 snow leopard <- snow leopard
+    "Jaguar",  # 290 jaguar <- jaguar
+    "Lion",  # 291 lion <- lion
+    "Tiger",  # 292 tiger <- tiger
+    "Cheetah",  # 293 cheetah <- cheetah
+    "Bear",  # 294 brown bear <- bear
+    "Bear",  # 295 American black bear <- bear
+    "Bear",  # 296 ice bear <- bear
+    "Bear",  # 297 sloth bear <- bear
+    "Mammal",  # 298 mongoose <- mammal
+    "Mammal",  # 299 meerkat <- mammal
+    "Beetle",  # 300 tiger beetle <- beetle
+    "Beetle",  # 301 ladybug <- beetle
+    "Beetle",  # 302 ground beetle <- beetle
+    "Beetle",  # 303 long-horned beetle <- beetle
+    "Beetle",  # 304 leaf beetle <- beetle
+    "Beetle",  # 305 dung beetle <- beetle
+    "Beetle",  # 306 rhinoceros beetle <- beetle
+    "Beetle",  # 307 weevil <- beetle
+    "Insect",  # 308 fly <- insect
+    "Bee",  # 309 bee <- bee
+    "Ant",  # 310 ant <- ant
+    "Insect",  # 311 grasshopper <- insect
+    "Insect",  # 312 cricket <- insect
+    "Insect",  # 313 walking stick <- insect
+    "Insect",  # 314 cockroach <- insect
+    "Insect",  # 315 mantis <- insect
+    "Insect",  # 316 cicada <- insect
+    "Insect",  # 317 leafhopper <- insect
+    "Insect",  # 318 lacewing <- insect
+    "Insect",  # 319 dragonfly <- insect
+    "Insect",  # 320 damselfly <- insect
+    "Butterfly",  # 321 admiral <- butterfly
+    "Butterfly",  # 322 ringlet <- butterfly
+    "Butterfly",  # 323 monarch <- butterfly
+    "Butterfly",  # 324 cabbage butterfly <- butterfly
+    "Butterfly",  # 325 sulphur butterfly <- butterfly
+    "Butterfly",  # 326 lycaenid <- butterfly
+    "Starfish",  # 327 starfish <- starfish
+    "Sea Life",  # 328 sea urchin <- sea urchin
+    "Sea Life",  # 329 sea cucumber <- sea cucumber
+    "Rabbit",  # 330 wood rabbit <- leporid
+    "Rabbit",  # 331 hare <- leporid
+    "Rabbit",  # 332 Angora <- leporid
+    "Hamster",  # 333 hamster <- hamster
+    "Rodent",  # 334 porcupine <- rodent
+    "Squirrel",  # 335 fox squirrel <- squirrel
+    "Rodent",  # 336 marmot <- rodent
+    "Rodent",  # 337 beaver <- rodent
+    "Guinea Pig",  # 338 guinea pig <- guinea pig
+    "Horse",  # 339 sorrel <- horse
+    "Zebra",  # 340 zebra <- zebra
+    "Pig",  # 341 hog <- swine
+    "Pig",  # 342 wild boar <- swine
+    "Pig",  # 343 warthog <- swine
+    "Hippo",  # 344 hippopotamus <- hippopotamus
+    "Cattle",  # 345 ox <- cattle
+    "Buffalo",  # 346 water buffalo <- Old World buffalo
+    "Bison",  # 347 bison <- bison
+    "Sheep",  # 348 ram <- sheep
+    "Sheep",  # 349 bighorn <- mountain sheep
+    "Goat",  # 350 ibex <- goat
+    "Antelope",  # 351 hartebeest <- antelope
+    "Antelope",  # 352 impala <- antelope
+    "Antelope",  # 353 gazelle <- antelope
+    "Camel",  # 354 Arabian camel <- camel
+    "Llama",  # 355 llama <- llama
+    "Mammal",  # 356 weasel <- mammal
+    "Mammal",  # 357 mink <- mammal
+    "Mammal",  # 358 polecat <- mammal
+    "Mammal",  # 359 black-footed ferret <- mammal
+    "Otter",  # 360 otter <- otter
+    "Mammal",  # 361 skunk <- mammal
+    "Mammal",  # 362 badger <- mammal
+    "Mammal",  # 363 armadillo <- mammal
+    "Mammal",  # 364 three-toed sloth <- mammal
+    "Orangutan",  # 365 orangutan <- orangutan
+    "Gorilla",  # 366 gorilla <- gorilla
+    "Chimpanzee",  # 367 chimpanzee <- chimpanzee
+    "Ape",  # 368 gibbon <- ape
+    "Ape",  # 369 siamang <- ape
+    "Monkey",  # 370 guenon <- monkey
+    "Monkey",  # 371 patas <- monkey
+    "Monkey",  # 372 baboon <- monkey
+    "Monkey",  # 373 macaque <- monkey
+    "Monkey",  # 374 langur <- monkey
+    "Monkey",  # 375 colobus <- monkey
+    "Monkey",  # 376 proboscis monkey <- monkey
+    "Monkey",  # 377 marmoset <- monkey
+    "Monkey",  # 378 capuchin <- monkey
+    "Monkey",  # 379 howler monkey <- monkey
+    "Monkey",  # 380 titi <- monkey
+    "Monkey",  # 381 spider monkey <- monkey
+    "Monkey",  # 382 squirrel monkey <- monkey
+    "Primate",  # 383 Madagascar cat <- primate
+    "Primate",  # 384 indri <- primate
+    "Elephant",  # 385 Indian elephant <- elephant
+    "Elephant",  # 386 African elephant <- elephant
+    "Red Panda",  # 387 lesser panda <- lesser panda
+    "Giant Panda",  # 388 giant panda <- giant panda
+    "Fish",  # 389 barracouta <- fish
+    "Fish",  # 390 eel <- fish
+    "Fish",  # 391 coho <- fish
+    "Fish",  # 392 rock beauty <- fish
+    "Fish",  # 393 anemone fish <- fish
+    "Fish",  # 394 sturgeon <- fish
+    "Fish",  # 395 gar <- fish
+    "Fish",  # 396 lionfish <- fish
+    "Fish",  # 397 puffer <- fish
     None,  # 398 abacus <- abacus
-    'Robe',  # 399 abaya <- abaya
-    'Graduation',  # 400 academic gown <- academic gown
-    'Accordion',  # 401 accordion <- accordion
-    'Guitar',  # 402 acoustic guitar <- guitar
-    'Ship',  # 403 aircraft carrier <- ship
-    'Airplane',  # 404 airliner <- airplane
-    'Airship',  # 405 airship <- airship
-    'Altar',  # 406 altar <- altar
-    'Ambulance',  # 407 ambulance <- ambulance
-    'Vehicle',  # 408 amphibian <- amphibian
-    'Clock',  # 409 analog clock <- clock
+    "Robe",  # 399 abaya <- abaya
+    "Graduation",  # 400 academic gown <- academic gown
+    "Accordion",  # 401 accordion <- accordion
+    "Guitar",  # 402 acoustic guitar <- guitar
+    "Ship",  # 403 aircraft carrier <- ship
+    "Airplane",  # 404 airliner <- airplane
+    "Airship",  # 405 airship <- airship
+    "Altar",  # 406 altar <- altar
+    "Ambulance",  # 407 ambulance <- ambulance
+    "Vehicle",  # 408 amphibian <- amphibian
+    "Clock",  # 409 analog clock <- clock
     None,  # 410 apiary <- apiary
-    'Apron',  # 411 apron <- apron
-    'Trash Can',  # 412 ashcan <- ashcan
-    'Gun',  # 413 assault rifle <- firearm
-    'Backpack',  # 414 backpack <- backpack
-    'Bakery',  # 415 bakery <- bakery
-    'Gymnastics',  # 416 balance beam <- gymnastic apparatus
-    'Hot Air Balloon',  # 417 balloon <- balloon
-    'Pen',  # 418 ballpoint <- pen
-    'Bandage',  # 419 Band Aid <- Band Aid
-    'Banjo',  # 420 banjo <- banjo
+    "Apron",  # 411 apron <- apron
+    "Trash Can",  # 412 ashcan <- ashcan
+    "Gun",  # 413 assault rifle <- firearm
+    "Backpack",  # 414 backpack <- backpack
+    "Bakery",  # 415 bakery <- bakery
+    "Gymnastics",  # 416 balance beam <- gymnastic apparatus
+    "Hot Air Balloon",  # 417 balloon <- balloon
+    "Pen",  # 418 ballpoint <- pen
+    "Bandage",  # 419 Band Aid <- Band Aid
+    "Banjo",  # 420 banjo <- banjo
     None,  # 421 bannister <- bannister
-    'Weight Lifting',  # 422 barbell <- weight
-    'Chair',  # 423 barber chair <- chair
-    'Barbershop',  # 424 barbershop <- barbershop
-    'Barn',  # 425 barn <- barn
+    "Weight Lifting",  # 422 barbell <- weight
+    "Chair",  # 423 barber chair <- chair
+    "Barbershop",  # 424 barbershop <- barbershop
+    "Barn",  # 425 barn <- barn
     None,  # 426 barometer <- barometer
-    'Barrel',  # 427 barrel <- barrel
-    'Cart',  # 428 barrow <- barrow
-    'Baseball',  # 429 baseball <- baseball
-    'Basketball',  # 430 basketball <- basketball
-    'Crib',  # 431 bassinet <- baby bed
-    'Musical Instrument',  # 432 bassoon <- musical instrument
-    'Hat',  # 433 bathing cap <- headdress
+    "Barrel",  # 427 barrel <- barrel
+    "Cart",  # 428 barrow <- barrow
+    "Baseball",  # 429 baseball <- baseball
+    "Basketball",  # 430 basketball <- basketball
+    "Crib",  # 431 bassinet <- baby bed
+    "Musical Instrument",  # 432 bassoon <- musical instrument
+    "Hat",  # 433 bathing cap <- headdress
     None,  # 434 bath towel <- (no entry)
-    'Bathtub',  # 435 bathtub <- bathtub
-    'Car',  # 436 beach wagon <- car
-    'Lighthouse',  # 437 beacon <- beacon
+    "Bathtub",  # 435 bathtub <- bathtub
+    "Car",  # 436 beach wagon <- car
+    "Lighthouse",  # 437 beacon <- beacon
     None,  # 438 beaker <- beaker
-    'Hat',  # 439 bearskin <- headdress
-    'Bottle',  # 440 beer bottle <- bottle
-    'Glass',  # 441 beer glass <- beer glass
+    "Hat",  # 439 bearskin <- headdress
+    "Bottle",  # 440 beer bottle <- bottle
+    "Glass",  # 441 beer glass <- beer glass
     None,  # 442 bell cote <- bell cote
     None,  # 443 bib <- (no entry)
-    'Bicycle',  # 444 bicycle-built-for-two <- bicycle
-    'Swimwear',  # 445 bikini <- swimsuit
+    "Bicycle",  # 444 bicycle-built-for-two <- bicycle
+    "Swimwear",  # 445 bikini <- swimsuit
     None,  # 446 binder <- binder
-    'Binoculars',  # 447 binoculars <- binoculars
+    "Binoculars",  # 447 binoculars <- binoculars
     None,  # 448 birdhouse <- birdhouse
-    'Building',  # 449 boathouse <- boathouse
-    'Sled',  # 450 bobsled <- sled
-    'Tie',  # 451 bolo tie <- necktie
-    'Hat',  # 452 bonnet <- headdress
-    'Bookcase',  # 453 bookcase <- bookcase
-    'Bookstore',  # 454 bookshop <- bookshop
+    "Building",  # 449 boathouse <- boathouse
+    "Sled",  # 450 bobsled <- sled
+    "Tie",  # 451 bolo tie <- necktie
+    "Hat",  # 452 bonnet <- headdress
+    "Bookcase",  # 453 bookcase <- bookcase
+    "Bookstore",  # 454 bookshop <- bookshop
     None,  # 455 bottlecap <- bottlecap
-    'Bow',  # 456 bow <- bow
-    'Bow Tie',  # 457 bow tie <- bow tie
+    "Bow",  # 456 bow <- bow
+    "Bow Tie",  # 457 bow tie <- bow tie
     None,  # 458 brass <- (no entry)
-    'Bra',  # 459 brassiere <- brassiere
-    'Pier',  # 460 breakwater <- breakwater
+    "Bra",  # 459 brassiere <- brassiere
+    "Pier",  # 460 breakwater <- breakwater
     None,  # 461 breastplate <- shield
-    'Broom',  # 462 broom <- broom
-    'Bucket',  # 463 bucket <- bucket
+    "Broom",  # 462 broom <- broom
+    "Bucket",  # 463 bucket <- bucket
     None,  # 464 buckle <- buckle
     None,  # 465 bulletproof vest <- armor
-    'Train',  # 466 bullet train <- train
-    'Butcher Shop',  # 467 butcher shop <- butcher shop
-    'Taxi',  # 468 cab <- cab
-    'Pot',  # 469 caldron <- caldron
-    'Candle',  # 470 candle <- candle
-    'Cannon',  # 471 cannon <- cannon
-    'Canoe',  # 472 canoe <- canoe
-    'Kitchen Utensil',  # 473 can opener <- can opener
-    'Sweater',  # 474 cardigan <- cardigan
+    "Train",  # 466 bullet train <- train
+    "Butcher Shop",  # 467 butcher shop <- butcher shop
+    "Taxi",  # 468 cab <- cab
+    "Pot",  # 469 caldron <- caldron
+    "Candle",  # 470 candle <- candle
+    "Cannon",  # 471 cannon <- cannon
+    "Canoe",  # 472 canoe <- canoe
+    "Kitchen Utensil",  # 473 can opener <- can opener
+    "Sweater",  # 474 cardigan <- cardigan
     None,  # 475 car mirror <- car mirror
-    'Carousel',  # 476 carousel <- carousel
-    'Tool',  # 477 carpenter's kit <- carpenter's kit
-    'Box',  # 478 carton <- box
-    'Wheel',  # 479 car wheel <- car wheel
-    'ATM',  # 480 cash machine <- cash machine
+    "Carousel",  # 476 carousel <- carousel
+    "Tool",  # 477 carpenter's kit <- carpenter's kit
+    "Box",  # 478 carton <- box
+    "Wheel",  # 479 car wheel <- car wheel
+    "ATM",  # 480 cash machine <- cash machine
     None,  # 481 cassette <- cassette
-    'Electronics',  # 482 cassette player <- electronic equipment
-    'Castle',  # 483 castle <- castle
-    'Sailboat',  # 484 catamaran <- sailing vessel
-    'Electronics',  # 485 CD player <- electronic equipment
-    'Cello',  # 486 cello <- cello
-    'Mobile Phone',  # 487 cellular telephone <- cellular telephone
-    'Chain',  # 488 chain <- chain
-    'Fence',  # 489 chainlink fence <- fence
+    "Electronics",  # 482 cassette player <- electronic equipment
+    "Castle",  # 483 castle <- castle
+    "Sailboat",  # 484 catamaran <- sailing vessel
+    "Electronics",  # 485 CD player <- electronic equipment
+    "Cello",  # 486 cello <- cello
+    "Mobile Phone",  # 487 cellular telephone <- cellular telephone
+    "Chain",  # 488 chain <- chain
+    "Fence",  # 489 chainlink fence <- fence
     None,  # 490 chain mail <- armor
-    'Chainsaw',  # 491 chain saw <- chain saw
-    'Box',  # 492 chest <- box
-    'Dresser',  # 493 chiffonier <- chiffonier
-    'Musical Instrument',  # 494 chime <- musical instrument
-    'Cabinet',  # 495 china cabinet <- cabinet
-    'Christmas Stocking',  # 496 Christmas stocking <- Christmas stocking
-    'Church',  # 497 church <- church
-    'Theater',  # 498 cinema <- cinema
-    'Knife',  # 499 cleaver <- cleaver
+    "Chainsaw",  # 491 chain saw <- chain saw
+    "Box",  # 492 chest <- box
+    "Dresser",  # 493 chiffonier <- chiffonier
+    "Musical Instrument",  # 494 chime <- musical instrument
+    "Cabinet",  # 495 china cabinet <- cabinet
+    "Christmas Stocking",  # 496 Christmas stocking <- Christmas stocking
+    "Church",  # 497 church <- church
+    "Theater",  # 498 cinema <- cinema
+    "Knife",  # 499 cleaver <- cleaver
     None,  # 500 cliff dwelling <- cliff dwelling
     None,  # 501 cloak <- cloak
-    'Footwear',  # 502 clog <- footwear
+    "Footwear",  # 502 clog <- footwear
     None,  # 503 cocktail shaker <- cocktail shaker
-    'Coffee Cup',  # 504 coffee mug <- coffee mug
-    'Pot',  # 505 coffeepot <- coffeepot
+    "Coffee Cup",  # 504 coffee mug <- coffee mug
+    "Pot",  # 505 coffeepot <- coffeepot
     None,  # 506 coil <- coil
-    'Lock',  # 507 combination lock <- lock
-    'Computer Keyboard',  # 508 computer keyboard <- computer keyboard
-    'Candy Store',  # 509 confectionery <- confectionery
-    'Ship',  # 510 container ship <- ship
-    'Car',  # 511 convertible <- car
-    'Kitchen Utensil',  # 512 corkscrew <- corkscrew
-    'Musical Instrument',  # 513 cornet <- musical instrument
-    'Boot',  # 514 cowboy boot <- boot
-    'Cowboy Hat',  # 515 cowboy hat <- cowboy hat
-    'Crib',  # 516 cradle <- baby bed
-    'Crane',  # 517 crane <- crane
-    'Helmet',  # 518 crash helmet <- helmet
-    'Box',  # 519 crate <- box
-    'Crib',  # 520 crib <- baby bed
-    'Appliance',  # 521 Crock Pot <- Crock Pot
-    'Ball',  # 522 croquet ball <- ball
+    "Lock",  # 507 combination lock <- lock
+    "Computer Keyboard",  # 508 computer keyboard <- computer keyboard
+    "Candy Store",  # 509 confectionery <- confectionery
+    "Ship",  # 510 container ship <- ship
+    "Car",  # 511 convertible <- car
+    "Kitchen Utensil",  # 512 corkscrew <- corkscrew
+    "Musical Instrument",  # 513 cornet <- musical instrument
+    "Boot",  # 514 cowboy boot <- boot
+    "Cowboy Hat",  # 515 cowboy hat <- cowboy hat
+    "Crib",  # 516 cradle <- baby bed
+    "Crane",  # 517 crane <- crane
+    "Helmet",  # 518 crash helmet <- helmet
+    "Box",  # 519 crate <- box
+    "Crib",  # 520 crib <- baby bed
+    "Appliance",  # 521 Crock Pot <- Crock Pot
+    "Ball",  # 522 croquet ball <- ball
     None,  # 523 crutch <- crutch
     None,  # 524 cuirass <- armor
-    'Dam',  # 525 dam <- dam
-    'Desk',  # 526 desk <- desk
-    'Computer',  # 527 desktop computer <- computer
-    'Phone',  # 528 dial telephone <- telephone
-    'Diaper',  # 529 diaper <- diaper
-    'Clock',  # 530 digital clock <- clock
-    'Wristwatch',  # 531 digital watch <- watch
-    'Dining Table',  # 532 dining table <- dining table
+    "Dam",  # 525 dam <- dam
+    "Desk",  # 526 desk <- desk
+    "Computer",  # 527 desktop computer <- computer
+    "Phone",  # 528 dial telephone <- telephone
+    "Diaper",  # 529 diaper <- diaper
+    "Clock",  # 530 digital clock <- clock
+    "Wristwatch",  # 531 digital watch <- watch
+    "Dining Table",  # 532 dining table <- dining table
     None,  # 533 dishrag <- (no entry)
-    'Dishwasher',  # 534 dishwasher <- dishwasher
+    "Dishwasher",  # 534 dishwasher <- dishwasher
     None,  # 535 disk brake <- disk brake
-    'Pier',  # 536 dock <- dock
-    'Sled',  # 537 dogsled <- sled
-    'Dome',  # 538 dome <- dome
-    'Rug',  # 539 doormat <- doormat
+    "Pier",  # 536 dock <- dock
+    "Sled",  # 537 dogsled <- sled
+    "Dome",  # 538 dome <- dome
+    "Rug",  # 539 doormat <- doormat
     None,  # 540 drilling platform <- drilling platform
-    'Drum',  # 541 drum <- drum
+    "Drum",  # 541 drum <- drum
     None,  # 542 drumstick <- drumstick
-    'Weight Lifting',  # 543 dumbbell <- weight
-    'Pot',  # 544 Dutch oven <- Dutch oven
-    'Fan',  # 545 electric fan <- electric fan
-    'Guitar',  # 546 electric guitar <- guitar
-    'Train',  # 547 electric locomotive <- locomotive
-    'Entertainment Center',  # 548 entertainment center <- entertainment center
-    'Envelope',  # 549 envelope <- envelope
-    'Coffee Maker',  # 550 espresso maker <- espresso maker
-    'Cosmetics',  # 551 face powder <- toiletry
-    'Scarf',  # 552 feather boa <- scarf
-    'Cabinet',  # 553 file <- file
-    'Boat',  # 554 fireboat <- boat
-    'Fire Truck',  # 555 fire engine <- fire engine
-    'Fireplace',  # 556 fire screen <- fire screen
-    'Flag',  # 557 flagpole <- flagpole
-    'Flute',  # 558 flute <- flute
-    'Chair',  # 559 folding chair <- chair
-    'American Football',  # 560 football helmet <- football helmet
-    'Forklift',  # 561 forklift <- forklift
-    'Fountain',  # 562 fountain <- fountain
-    'Pen',  # 563 fountain pen <- pen
-    'Bed',  # 564 four-poster <- four-poster
-    'Train',  # 565 freight car <- freight car
-    'Musical Instrument',  # 566 French horn <- musical instrument
-    'Frying Pan',  # 567 frying pan <- frying pan
-    'Coat',  # 568 fur coat <- coat
-    'Truck',  # 569 garbage truck <- truck
-    'Gas Mask',  # 570 gasmask <- gasmask
-    'Gas Pump',  # 571 gas pump <- gas pump
-    'Glass',  # 572 goblet <- goblet
-    'Kart',  # 573 go-kart <- go-kart
-    'Golf Ball',  # 574 golf ball <- golf ball
-    'Golf Cart',  # 575 golfcart <- golfcart
-    'Boat',  # 576 gondola <- gondola
-    'Musical Instrument',  # 577 gong <- musical instrument
-    'Gown',  # 578 gown <- gown
-    'Piano',  # 579 grand piano <- piano
-    'Greenhouse',  # 580 greenhouse <- greenhouse
+    "Weight Lifting",  # 543 dumbbell <- weight
+    "Pot",  # 544 Dutch oven <- Dutch oven
+    "Fan",  # 545 electric fan <- electric fan
+    "Guitar",  # 546 electric guitar <- guitar
+    "Train",  # 547 electric locomotive <- locomotive
+    "Entertainment Center",  # 548 entertainment center <- entertainment center
+    "Envelope",  # 549 envelope <- envelope
+    "Coffee Maker",  # 550 espresso maker <- espresso maker
+    "Cosmetics",  # 551 face powder <- toiletry
+    "Scarf",  # 552 feather boa <- scarf
+    "Cabinet",  # 553 file <- file
+    "Boat",  # 554 fireboat <- boat
+    "Fire Truck",  # 555 fire engine <- fire engine
+    "Fireplace",  # 556 fire screen <- fire screen
+    "Flag",  # 557 flagpole <- flagpole
+    "Flute",  # 558 flute <- flute
+    "Chair",  # 559 folding chair <- chair
+    "American Football",  # 560 football helmet <- football helmet
+    "Forklift",  # 561 forklift <- forklift
+    "Fountain",  # 562 fountain <- fountain
+    "Pen",  # 563 fountain pen <- pen
+    "Bed",  # 564 four-poster <- four-poster
+    "Train",  # 565 freight car <- freight car
+    "Musical Instrument",  # 566 French horn <- musical instrument
+    "Frying Pan",  # 567 frying pan <- frying pan
+    "Coat",  # 568 fur coat <- coat
+    "Truck",  # 569 garbage truck <- truck
+    "Gas Mask",  # 570 gasmask <- gasmask
+    "Gas Pump",  # 571 gas pump <- gas pump
+    "Glass",  # 572 goblet <- goblet
+    "Kart",  # 573 go-kart <- go-kart
+    "Golf Ball",  # 574 golf ball <- golf ball
+    "Golf Cart",  # 575 golfcart <- golfcart
+    "Boat",  # 576 gondola <- gondola
+    "Musical Instrument",  # 577 gong <- musical instrument
+    "Gown",  # 578 gown <- gown
+    "Piano",  # 579 grand piano <- piano
+    "Greenhouse",  # 580 greenhouse <- greenhouse
     None,  # 581 grille <- grille
-    'Grocery Store',  # 582 grocery store <- grocery store
+    "Grocery Store",  # 582 grocery store <- grocery store
     None,  # 583 guillotine <- guillotine
     None,  # 584 hair slide <- hair slide
-    'Cosmetics',  # 585 hair spray <- toiletry
-    'Military Vehicle',  # 586 half track <- half track
-    'Hammer',  # 587 hammer <- hammer
-    'Basket',  # 588 hamper <- basket
-    'Hair Dryer',  # 589 hand blower <- hand blower
-    'Computer',  # 590 hand-held computer <- computer
+    "Cosmetics",  # 585 hair spray <- toiletry
+    "Military Vehicle",  # 586 half track <- half track
+    "Hammer",  # 587 hammer <- hammer
+    "Basket",  # 588 hamper <- basket
+    "Hair Dryer",  # 589 hand blower <- hand blower
+    "Computer",  # 590 hand-held computer <- computer
     None,  # 591 handkerchief <- (no entry)
-    'Computer Hardware',  # 592 hard disc <- hard disc
-    'Musical Instrument',  # 593 harmonica <- musical instrument
-    'Harp',  # 594 harp <- harp
-    'Tractor',  # 595 harvester <- harvester
-    'Axe',  # 596 hatchet <- hatchet
+    "Computer Hardware",  # 592 hard disc <- hard disc
+    "Musical Instrument",  # 593 harmonica <- musical instrument
+    "Harp",  # 594 harp <- harp
+    "Tractor",  # 595 harvester <- harvester
+    "Axe",  # 596 hatchet <- hatchet
     None,  # 597 holster <- (no entry)
-    'Living Room',  # 598 home theater <- home theater
+    "Living Room",  # 598 home theater <- home theater
     None,  # 599 honeycomb <- honeycomb
     None,  # 600 hook <- hook
-    'Skirt',  # 601 hoopskirt <- skirt
-    'Gymnastics',  # 602 horizontal bar <- gymnastic apparatus
-    'Cart',  # 603 horse cart <- cart
-    'Hourglass',  # 604 hourglass <- hourglass
-    'Electronics',  # 605 iPod <- iPod
-    'Iron',  # 606 iron <- iron
+    "Skirt",  # 601 hoopskirt <- skirt
+    "Gymnastics",  # 602 horizontal bar <- gymnastic apparatus
+    "Cart",  # 603 horse cart <- cart
+    "Hourglass",  # 604 hourglass <- hourglass
+    "Electronics",  # 605 iPod <- iPod
+    "Iron",  # 606 iron <- iron
     "Jack-o'-lantern",  # 607 jack-o'-lantern <- jack-o'-lantern
-    'Jeans',  # 608 jean <- jean
-    'Car',  # 609 jeep <- car
-    'Shirt',  # 610 jersey <- jersey
-    'Jigsaw Puzzle',  # 611 jigsaw puzzle <- jigsaw puzzle
-    'Cart',  # 612 jinrikisha <- cart
-    'Joystick',  # 613 joystick <- joystick
-    'Kimono',  # 614 kimono <- kimono
+    "Jeans",  # 608 jean <- jean
+    "Car",  # 609 jeep <- car
+    "Shirt",  # 610 jersey <- jersey
+    "Jigsaw Puzzle",  # 611 jigsaw puzzle <- jigsaw puzzle
+    "Cart",  # 612 jinrikisha <- cart
+    "Joystick",  # 613 joystick <- joystick
+    "Kimono",  # 614 kimono <- kimono
     None,  # 615 knee pad <- knee pad
-    'Knot',  # 616 knot <- knot
-    'Coat',  # 617 lab coat <- coat
-    'Kitchen Utensil',  # 618 ladle <- ladle
-    'Lamp',  # 619 lampshade <- lampshade
-    'Laptop',  # 620 laptop <- laptop
-    'Lawn Mower',  # 621 lawn mower <- lawn mower
+    "Knot",  # 616 knot <- knot
+    "Coat",  # 617 lab coat <- coat
+    "Kitchen Utensil",  # 618 ladle <- ladle
+    "Lamp",  # 619 lampshade <- lampshade
+    "Laptop",  # 620 laptop <- laptop
+    "Lawn Mower",  # 621 lawn mower <- lawn mower
     None,  # 622 lens cap <- lens cap
     None,  # 623 letter opener <- letter opener
-    'Library',  # 624 library <- library
-    'Boat',  # 625 lifeboat <- boat
+    "Library",  # 624 library <- library
+    "Boat",  # 625 lifeboat <- boat
     None,  # 626 lighter <- lighter
-    'Car',  # 627 limousine <- car
-    'Ship',  # 628 liner <- ship
-    'Lipstick',  # 629 lipstick <- lipstick
-    'Shoe',  # 630 Loafer <- shoe
-    'Cosmetics',  # 631 lotion <- toiletry
-    'Speaker',  # 632 loudspeaker <- loudspeaker
+    "Car",  # 627 limousine <- car
+    "Ship",  # 628 liner <- ship
+    "Lipstick",  # 629 lipstick <- lipstick
+    "Shoe",  # 630 Loafer <- shoe
+    "Cosmetics",  # 631 lotion <- toiletry
+    "Speaker",  # 632 loudspeaker <- loudspeaker
     None,  # 633 loupe <- loupe
     None,  # 634 lumbermill <- (no entry)
-    'Compass',  # 635 magnetic compass <- magnetic compass
-    'Bag',  # 636 mailbag <- mailbag
-    'Mailbox',  # 637 mailbox <- mailbox
+    "Compass",  # 635 magnetic compass <- magnetic compass
+    "Bag",  # 636 mailbag <- mailbag
+    "Mailbox",  # 637 mailbox <- mailbox
     None,  # 638 maillot <- maillot
-    'Swimwear',  # 639 maillot <- maillot
+    "Swimwear",  # 639 maillot <- maillot
     None,  # 640 manhole cover <- manhole cover
-    'Musical Instrument',  # 641 maraca <- musical instrument
-    'Musical Instrument',  # 642 marimba <- musical instrument
-    'Mask',  # 643 mask <- mask
+    "Musical Instrument",  # 641 maraca <- musical instrument
+    "Musical Instrument",  # 642 marimba <- musical instrument
+    "Mask",  # 643 mask <- mask
     None,  # 644 matchstick <- matchstick
     None,  # 645 maypole <- maypole
     None,  # 646 maze <- maze
-    'Cup',  # 647 measuring cup <- measuring cup
-    'Cabinet',  # 648 medicine chest <- cabinet
-    'Monument',  # 649 megalith <- megalith
-    'Microphone',  # 650 microphone <- microphone
-    'Microwave',  # 651 microwave <- microwave
-    'Military Uniform',  # 652 military uniform <- military uniform
+    "Cup",  # 647 measuring cup <- measuring cup
+    "Cabinet",  # 648 medicine chest <- cabinet
+    "Monument",  # 649 megalith <- megalith
+    "Microphone",  # 650 microphone <- microphone
+    "Microwave",  # 651 microwave <- microwave
+    "Military Uniform",  # 652 military uniform <- military uniform
     None,  # 653 milk can <- milk can
-    'Bus',  # 654 minibus <- bus
-    'Skirt',  # 655 miniskirt <- skirt
-    'Car',  # 656 minivan <- car
-    'Missile',  # 657 missile <- missile
-    'Glove',  # 658 mitten <- mitten
-    'Bowl',  # 659 mixing bowl <- bowl
+    "Bus",  # 654 minibus <- bus
+    "Skirt",  # 655 miniskirt <- skirt
+    "Car",  # 656 minivan <- car
+    "Missile",  # 657 missile <- missile
+    "Glove",  # 658 mitten <- mitten
+    "Bowl",  # 659 mixing bowl <- bowl
     None,  # 660 mobile home <- mobile home
-    'Car',  # 661 Model T <- car
-    'Electronics',  # 662 modem <- electronic equipment
-    'Monastery',  # 663 monastery <- monastery
-    'Monitor',  # 664 monitor <- monitor
-    'Motorcycle',  # 665 moped <- motorcycle
+    "Car",  # 661 Model T <- car
+    "Electronics",  # 662 modem <- electronic equipment
+    "Monastery",  # 663 monastery <- monastery
+    "Monitor",  # 664 monitor <- monitor
+    "Motorcycle",  # 665 moped <- motorcycle
     None,  # 666 mortar <- mortar
-    'Graduation',  # 667 mortarboard <- mortarboard
-    'Mosque',  # 668 mosque <- mosque
+    "Graduation",  # 667 mortarboard <- mortarboard
+    "Mosque",  # 668 mosque <- mosque
     None,  # 669 mosquito net <- (no entry)
-    'Scooter',  # 670 motor scooter <- motor scooter
-    'Bicycle',  # 671 mountain bike <- bicycle
-    'Tent',  # 672 mountain tent <- mountain tent
-    'Mouse',  # 673 mouse <- mouse
+    "Scooter",  # 670 motor scooter <- motor scooter
+    "Bicycle",  # 671 mountain bike <- bicycle
+    "Tent",  # 672 mountain tent <- mountain tent
+    "Mouse",  # 673 mouse <- mouse
     None,  # 674 mousetrap <- mousetrap
-    'Van',  # 675 moving van <- van
+    "Van",  # 675 moving van <- van
     None,  # 676 muzzle <- muzzle
     None,  # 677 nail <- nail
     None,  # 678 neck brace <- neck brace
-    'Necklace',  # 679 necklace <- necklace
+    "Necklace",  # 679 necklace <- necklace
     None,  # 680 nipple <- nipple
-    'Laptop',  # 681 notebook <- notebook
-    'Monument',  # 682 obelisk <- obelisk
-    'Musical Instrument',  # 683 oboe <- musical instrument
-    'Musical Instrument',  # 684 ocarina <- musical instrument
+    "Laptop",  # 681 notebook <- notebook
+    "Monument",  # 682 obelisk <- obelisk
+    "Musical Instrument",  # 683 oboe <- musical instrument
+    "Musical Instrument",  # 684 ocarina <- musical instrument
     None,  # 685 odometer <- odometer
     None,  # 686 oil filter <- oil filter
-    'Musical Instrument',  # 687 organ <- musical instrument
-    'Electronics',  # 688 oscilloscope <- electronic equipment
-    'Skirt',  # 689 overskirt <- skirt
-    'Cart',  # 690 oxcart <- cart
+    "Musical Instrument",  # 687 organ <- musical instrument
+    "Electronics",  # 688 oscilloscope <- electronic equipment
+    "Skirt",  # 689 overskirt <- skirt
+    "Cart",  # 690 oxcart <- cart
     None,  # 691 oxygen mask <- oxygen mask
     None,  # 692 packet <- packet
     None,  # 693 paddle <- paddle
     None,  # 694 paddlewheel <- paddlewheel
-    'Lock',  # 695 padlock <- lock
-    'Brush',  # 696 paintbrush <- paintbrush
-    'Pajamas',  # 697 pajama <- pajama
-    'Palace',  # 698 palace <- palace
-    'Musical Instrument',  # 699 panpipe <- musical instrument
+    "Lock",  # 695 padlock <- lock
+    "Brush",  # 696 paintbrush <- paintbrush
+    "Pajamas",  # 697 pajama <- pajama
+    "Palace",  # 698 palace <- palace
+    "Musical Instrument",  # 699 panpipe <- musical instrument
     None,  # 700 paper towel <- (no entry)
-    'Parachute',  # 701 parachute <- parachute
-    'Gymnastics',  # 702 parallel bars <- gymnastic apparatus
-    'Bench',  # 703 park bench <- park bench
-    'Parking Meter',  # 704 parking meter <- parking meter
-    'Train',  # 705 passenger car <- passenger car
-    'Patio',  # 706 patio <- patio
-    'Phone',  # 707 pay-phone <- telephone
+    "Parachute",  # 701 parachute <- parachute
+    "Gymnastics",  # 702 parallel bars <- gymnastic apparatus
+    "Bench",  # 703 park bench <- park bench
+    "Parking Meter",  # 704 parking meter <- parking meter
+    "Train",  # 705 passenger car <- passenger car
+    "Patio",  # 706 patio <- patio
+    "Phone",  # 707 pay-phone <- telephone
     None,  # 708 pedestal <- pedestal
-    'Box',  # 709 pencil box <- box
+    "Box",  # 709 pencil box <- box
     None,  # 710 pencil sharpener <- pencil sharpener
-    'Cosmetics',  # 711 perfume <- toiletry
+    "Cosmetics",  # 711 perfume <- toiletry
     None,  # 712 Petri dish <- Petri dish
-    'Printer',  # 713 photocopier <- photocopier
+    "Printer",  # 713 photocopier <- photocopier
     None,  # 714 pick <- pick
-    'Helmet',  # 715 pickelhaube <- helmet
-    'Fence',  # 716 picket fence <- fence
-    'Pickup Truck',  # 717 pickup <- pickup
-    'Pier',  # 718 pier <- pier
-    'Piggy Bank',  # 719 piggy bank <- piggy bank
-    'Bottle',  # 720 pill bottle <- bottle
-    'Cushion',  # 721 pillow <- pillow
-    'Ball',  # 722 ping-pong ball <- ball
-    'Toy',  # 723 pinwheel <- pinwheel
-    'Ship',  # 724 pirate <- ship
-    'Jug',  # 725 pitcher <- pitcher
-    'Tool',  # 726 plane <- tool
-    'Building',  # 727 planetarium <- planetarium
-    'Plastic Bag',  # 728 plastic bag <- plastic bag
+    "Helmet",  # 715 pickelhaube <- helmet
+    "Fence",  # 716 picket fence <- fence
+    "Pickup Truck",  # 717 pickup <- pickup
+    "Pier",  # 718 pier <- pier
+    "Piggy Bank",  # 719 piggy bank <- piggy bank
+    "Bottle",  # 720 pill bottle <- bottle
+    "Cushion",  # 721 pillow <- pillow
+    "Ball",  # 722 ping-pong ball <- ball
+    "Toy",  # 723 pinwheel <- pinwheel
+    "Ship",  # 724 pirate <- ship
+    "Jug",  # 725 pitcher <- pitcher
+    "Tool",  # 726 plane <- tool
+    "Building",  # 727 planetarium <- planetarium
+    "Plastic Bag",  # 728 plastic bag <- plastic bag
     None,  # 729 plate rack <- plate rack
-    'Tool',  # 730 plow <- tool
-    'Tool',  # 731 plunger <- plunger
-    'Camera',  # 732 Polaroid camera <- camera
+    "Tool",  # 730 plow <- tool
+    "Tool",  # 731 plunger <- plunger
+    "Camera",  # 732 Polaroid camera <- camera
     None,  # 733 pole <- pole
-    'Van',  # 734 police van <- van
-    'Coat',  # 735 poncho <- poncho
-    'Pool Table',  # 736 pool table <- pool table
-    'Bottle',  # 737 pop bottle <- bottle
-    'Potted Plant',  # 738 pot <- pot
-    'Pottery',  # 739 potter's wheel <- potter's wheel
-    'Power Drill',  # 740 power drill <- power drill
-    'Rug',  # 741 prayer rug <- prayer rug
-    'Printer',  # 742 printer <- printer
-    'Prison',  # 743 prison <- prison
-    'Missile',  # 744 projectile <- projectile
-    'Projector',  # 745 projector <- projector
-    'Ice Hockey',  # 746 puck <- puck
-    'Punching Bag',  # 747 punching bag <- punching bag
-    'Handbag',  # 748 purse <- purse
-    'Pen',  # 749 quill <- pen
-    'Quilt',  # 750 quilt <- quilt
-    'Sports Car',  # 751 racer <- racer
-    'Racket',  # 752 racket <- racket
+    "Van",  # 734 police van <- van
+    "Coat",  # 735 poncho <- poncho
+    "Pool Table",  # 736 pool table <- pool table
+    "Bottle",  # 737 pop bottle <- bottle
+    "Potted Plant",  # 738 pot <- pot
+    "Pottery",  # 739 potter's wheel <- potter's wheel
+    "Power Drill",  # 740 power drill <- power drill
+    "Rug",  # 741 prayer rug <- prayer rug
+    "Printer",  # 742 printer <- printer
+    "Prison",  # 743 prison <- prison
+    "Missile",  # 744 projectile <- projectile
+    "Projector",  # 745 projector <- projector
+    "Ice Hockey",  # 746 puck <- puck
+    "Punching Bag",  # 747 punching bag <- punching bag
+    "Handbag",  # 748 purse <- purse
+    "Pen",  # 749 quill <- pen
+    "Quilt",  # 750 quilt <- quilt
+    "Sports Car",  # 751 racer <- racer
+    "Racket",  # 752 racket <- racket
     None,  # 753 radiator <- radiator
-    'Radio',  # 754 radio <- radio
+    "Radio",  # 754 radio <- radio
     None,  # 755 radio telescope <- radio telescope
-    'Barrel',  # 756 rain barrel <- rain barrel
-    'RV',  # 757 recreational vehicle <- recreational vehicle
+    "Barrel",  # 756 rain barrel <- rain barrel
+    "RV",  # 757 recreational vehicle <- recreational vehicle
     None,  # 758 reel <- reel
-    'Camera',  # 759 reflex camera <- camera
-    'Refrigerator',  # 760 refrigerator <- refrigerator
-    'Remote Control',  # 761 remote control <- remote control
-    'Restaurant',  # 762 restaurant <- restaurant
-    'Gun',  # 763 revolver <- firearm
-    'Gun',  # 764 rifle <- firearm
-    'Chair',  # 765 rocking chair <- chair
-    'Oven',  # 766 rotisserie <- rotisserie
+    "Camera",  # 759 reflex camera <- camera
+    "Refrigerator",  # 760 refrigerator <- refrigerator
+    "Remote Control",  # 761 remote control <- remote control
+    "Restaurant",  # 762 restaurant <- restaurant
+    "Gun",  # 763 revolver <- firearm
+    "Gun",  # 764 rifle <- firearm
+    "Chair",  # 765 rocking chair <- chair
+    "Oven",  # 766 rotisserie <- rotisserie
     None,  # 767 rubber eraser <- rubber eraser
-    'Rugby Ball',  # 768 rugby ball <- rugby ball
+    "Rugby Ball",  # 768 rugby ball <- rugby ball
     None,  # 769 rule <- rule
-    'Shoe',  # 770 running shoe <- shoe
+    "Shoe",  # 770 running shoe <- shoe
     None,  # 771 safe <- safe
     None,  # 772 safety pin <- safety pin
     None,  # 773 saltshaker <- saltshaker
-    'Sandal',  # 774 sandal <- sandal
-    'Skirt',  # 775 sarong <- skirt
-    'Saxophone',  # 776 sax <- sax
+    "Sandal",  # 774 sandal <- sandal
+    "Skirt",  # 775 sarong <- skirt
+    "Saxophone",  # 776 sax <- sax
     None,  # 777 scabbard <- (no entry)
     None,  # 778 scale <- scale
-    'School Bus',  # 779 school bus <- school bus
-    'Sailboat',  # 780 schooner <- sailing vessel
-    'Scoreboard',  # 781 scoreboard <- scoreboard
-    'Screen',  # 782 screen <- screen
+    "School Bus",  # 779 school bus <- school bus
+    "Sailboat",  # 780 schooner <- sailing vessel
+    "Scoreboard",  # 781 scoreboard <- scoreboard
+    "Screen",  # 782 screen <- screen
     None,  # 783 screw <- screw
-    'Screwdriver',  # 784 screwdriver <- screwdriver
+    "Screwdriver",  # 784 screwdriver <- screwdriver
     None,  # 785 seat belt <- seat belt
-    'Sewing Machine',  # 786 sewing machine <- sewing machine
+    "Sewing Machine",  # 786 sewing machine <- sewing machine
     None,  # 787 shield <- shield
-    'Shoe Store',  # 788 shoe shop <- shoe shop
+    "Shoe Store",  # 788 shoe shop <- shoe shop
     None,  # 789 shoji <- shoji
-    'Basket',  # 790 shopping basket <- basket
-    'Shopping Cart',  # 791 shopping cart <- shopping cart
-    'Shovel',  # 792 shovel <- shovel
-    'Hat',  # 793 shower cap <- headdress
-    'Shower Curtain',  # 794 shower curtain <- shower curtain
-    'Ski',  # 795 ski <- ski
-    'Mask',  # 796 ski mask <- ski mask
+    "Basket",  # 790 shopping basket <- basket
+    "Shopping Cart",  # 791 shopping cart <- shopping cart
+    "Shovel",  # 792 shovel <- shovel
+    "Hat",  # 793 shower cap <- headdress
+    "Shower Curtain",  # 794 shower curtain <- shower curtain
+    "Ski",  # 795 ski <- ski
+    "Mask",  # 796 ski mask <- ski mask
     None,  # 797 sleeping bag <- sleeping bag
     None,  # 798 slide rule <- slide rule
-    'Door',  # 799 sliding door <- sliding door
+    "Door",  # 799 sliding door <- sliding door
     None,  # 800 slot <- slot
-    'Snorkeling',  # 801 snorkel <- snorkel
-    'Snowmobile',  # 802 snowmobile <- snowmobile
-    'Truck',  # 803 snowplow <- snowplow
+    "Snorkeling",  # 801 snorkel <- snorkel
+    "Snowmobile",  # 802 snowmobile <- snowmobile
+    "Truck",  # 803 snowplow <- snowplow
     None,  # 804 soap dispenser <- soap dispenser
-    'Soccer Ball',  # 805 soccer ball <- soccer ball
-    'Sock',  # 806 sock <- sock
+    "Soccer Ball",  # 805 soccer ball <- soccer ball
+    "Sock",  # 806 sock <- sock
     None,  # 807 solar dish <- solar dish
-    'Sombrero',  # 808 sombrero <- sombrero
-    'Bowl',  # 809 soup bowl <- bowl
-    'Computer Keyboard',  # 810 space bar <- space bar
-    'Heater',  # 811 space heater <- space heater
-    'Space Shuttle',  # 812 space shuttle <- space shuttle
-    'Kitchen Utensil',  # 813 spatula <- spatula
-    'Speedboat',  # 814 speedboat <- speedboat
-    'Spider Web',  # 815 spider web <- spider web
+    "Sombrero",  # 808 sombrero <- sombrero
+    "Bowl",  # 809 soup bowl <- bowl
+    "Computer Keyboard",  # 810 space bar <- space bar
+    "Heater",  # 811 space heater <- space heater
+    "Space Shuttle",  # 812 space shuttle <- space shuttle
+    "Kitchen Utensil",  # 813 spatula <- spatula
+    "Speedboat",  # 814 speedboat <- speedboat
+    "Spider Web",  # 815 spider web <- spider web
     None,  # 816 spindle <- spindle
-    'Sports Car',  # 817 sports car <- sports car
-    'Lighting',  # 818 spotlight <- spotlight
-    'Stage',  # 819 stage <- stage
-    'Train',  # 820 steam locomotive <- locomotive
-    'Bridge',  # 821 steel arch bridge <- bridge
-    'Drum',  # 822 steel drum <- steel drum
-    'Stethoscope',  # 823 stethoscope <- stethoscope
-    'Scarf',  # 824 stole <- scarf
-    'Wall',  # 825 stone wall <- stone wall
-    'Stopwatch',  # 826 stopwatch <- stopwatch
-    'Stove',  # 827 stove <- stove
-    'Kitchen Utensil',  # 828 strainer <- strainer
-    'Tram',  # 829 streetcar <- streetcar
+    "Sports Car",  # 817 sports car <- sports car
+    "Lighting",  # 818 spotlight <- spotlight
+    "Stage",  # 819 stage <- stage
+    "Train",  # 820 steam locomotive <- locomotive
+    "Bridge",  # 821 steel arch bridge <- bridge
+    "Drum",  # 822 steel drum <- steel drum
+    "Stethoscope",  # 823 stethoscope <- stethoscope
+    "Scarf",  # 824 stole <- scarf
+    "Wall",  # 825 stone wall <- stone wall
+    "Stopwatch",  # 826 stopwatch <- stopwatch
+    "Stove",  # 827 stove <- stove
+    "Kitchen Utensil",  # 828 strainer <- strainer
+    "Tram",  # 829 streetcar <- streetcar
     None,  # 830 stretcher <- stretcher
-    'Couch',  # 831 studio couch <- studio couch
-    'Temple',  # 832 stupa <- stupa
-    'Submarine',  # 833 submarine <- submarine
-    'Suit',  # 834 suit <- suit
-    'Sundial',  # 835 sundial <- sundial
-    'Sunglasses',  # 836 sunglass <- sunglass
-    'Sunglasses',  # 837 sunglasses <- sunglasses
-    'Cosmetics',  # 838 sunscreen <- toiletry
-    'Bridge',  # 839 suspension bridge <- bridge
+    "Couch",  # 831 studio couch <- studio couch
+    "Temple",  # 832 stupa <- stupa
+    "Submarine",  # 833 submarine <- submarine
+    "Suit",  # 834 suit <- suit
+    "Sundial",  # 835 sundial <- sundial
+    "Sunglasses",  # 836 sunglass <- sunglass
+    "Sunglasses",  # 837 sunglasses <- sunglasses
+    "Cosmetics",  # 838 sunscreen <- toiletry
+    "Bridge",  # 839 suspension bridge <- bridge
     None,  # 840 swab <- swab
-    'Sweatshirt',  # 841 sweatshirt <- sweatshirt
-    'Swimwear',  # 842 swimming trunks <- swimsuit
-    'Swing',  # 843 swing <- swing
+    "Sweatshirt",  # 841 sweatshirt <- sweatshirt
+    "Swimwear",  # 842 swimming trunks <- swimsuit
+    "Swing",  # 843 swing <- swing
     None,  # 844 switch <- switch
-    'Syringe',  # 845 syringe <- syringe
-    'Lamp',  # 846 table lamp <- table lamp
-    'Tank',  # 847 tank <- tank
-    'Electronics',  # 848 tape player <- electronic equipment
-    'Teapot',  # 849 teapot <- teapot
-    'Teddy Bear',  # 850 teddy <- teddy
-    'TV',  # 851 television <- television
-    'Tennis Ball',  # 852 tennis ball <- tennis ball
-    'Roof',  # 853 thatch <- thatch
-    'Curtain',  # 854 theater curtain <- theater curtain
+    "Syringe",  # 845 syringe <- syringe
+    "Lamp",  # 846 table lamp <- table lamp
+    "Tank",  # 847 tank <- tank
+    "Electronics",  # 848 tape player <- electronic equipment
+    "Teapot",  # 849 teapot <- teapot
+    "Teddy Bear",  # 850 teddy <- teddy
+    "TV",  # 851 television <- television
+    "Tennis Ball",  # 852 tennis ball <- tennis ball
+    "Roof",  # 853 thatch <- thatch
+    "Curtain",  # 854 theater curtain <- theater curtain
     None,  # 855 thimble <- thimble
-    'Tractor',  # 856 thresher <- thresher
-    'Chair',  # 857 throne <- chair
-    'Roof',  # 858 tile roof <- tile roof
-    'Toaster',  # 859 toaster <- toaster
-    'Shop',  # 860 tobacco shop <- shop
-    'Toilet',  # 861 toilet seat <- toilet seat
+    "Tractor",  # 856 thresher <- thresher
+    "Chair",  # 857 throne <- chair
+    "Roof",  # 858 tile roof <- tile roof
+    "Toaster",  # 859 toaster <- toaster
+    "Shop",  # 860 tobacco shop <- shop
+    "Toilet",  # 861 toilet seat <- toilet seat
     None,  # 862 torch <- torch
     None,  # 863 totem pole <- totem pole
-    'Tow Truck',  # 864 tow truck <- tow truck
-    'Toy Store',  # 865 toyshop <- toyshop
-    'Tractor',  # 866 tractor <- tractor
-    'Truck',  # 867 trailer truck <- truck
+    "Tow Truck",  # 864 tow truck <- tow truck
+    "Toy Store",  # 865 toyshop <- toyshop
+    "Tractor",  # 866 tractor <- tractor
+    "Truck",  # 867 trailer truck <- truck
     None,  # 868 tray <- tray
-    'Coat',  # 869 trench coat <- coat
-    'Tricycle',  # 870 tricycle <- tricycle
-    'Sailboat',  # 871 trimaran <- sailing vessel
-    'Tripod',  # 872 tripod <- tripod
-    'Arch',  # 873 triumphal arch <- triumphal arch
-    'Bus',  # 874 trolleybus <- bus
-    'Musical Instrument',  # 875 trombone <- musical instrument
-    'Bathtub',  # 876 tub <- tub
+    "Coat",  # 869 trench coat <- coat
+    "Tricycle",  # 870 tricycle <- tricycle
+    "Sailboat",  # 871 trimaran <- sailing vessel
+    "Tripod",  # 872 tripod <- tripod
+    "Arch",  # 873 triumphal arch <- triumphal arch
+    "Bus",  # 874 trolleybus <- bus
+    "Musical Instrument",  # 875 trombone <- musical instrument
+    "Bathtub",  # 876 tub <- tub
     None,  # 877 turnstile <- turnstile
-    'Computer Keyboard',  # 878 typewriter keyboard <- typewriter keyboard
-    'Umbrella',  # 879 umbrella <- umbrella
+    "Computer Keyboard",  # 878 typewriter keyboard <- typewriter keyboard
+    "Umbrella",  # 879 umbrella <- umbrella
     None,  # 880 unicycle <- unicycle
-    'Piano',  # 881 upright <- piano
-    'Vacuum Cleaner',  # 882 vacuum <- vacuum
-    'Vase',  # 883 vase <- vase
+    "Piano",  # 881 upright <- piano
+    "Vacuum Cleaner",  # 882 vacuum <- vacuum
+    "Vase",  # 883 vase <- vase
     None,  # 884 vault <- vault
     None,  # 885 velvet <- (no entry)
-    'Vending Machine',  # 886 vending machine <- vending machine
-    'Robe',  # 887 vestment <- vestment
-    'Bridge',  # 888 viaduct <- bridge
-    'Violin',  # 889 violin <- violin
-    'Volleyball',  # 890 volleyball <- volleyball
-    'Appliance',  # 891 waffle iron <- waffle iron
-    'Clock',  # 892 wall clock <- clock
-    'Wallet',  # 893 wallet <- wallet
-    'Wardrobe',  # 894 wardrobe <- wardrobe
-    'Airplane',  # 895 warplane <- warplane
-    'Sink',  # 896 washbasin <- washbasin
-    'Washing Machine',  # 897 washer <- washer
-    'Bottle',  # 898 water bottle <- bottle
-    'Jug',  # 899 water jug <- jug
-    'Tower',  # 900 water tower <- water tower
-    'Jug',  # 901 whiskey jug <- jug
+    "Vending Machine",  # 886 vending machine <- vending machine
+    "Robe",  # 887 vestment <- vestment
+    "Bridge",  # 888 viaduct <- bridge
+    "Violin",  # 889 violin <- violin
+    "Volleyball",  # 890 volleyball <- volleyball
+    "Appliance",  # 891 waffle iron <- waffle iron
+    "Clock",  # 892 wall clock <- clock
+    "Wallet",  # 893 wallet <- wallet
+    "Wardrobe",  # 894 wardrobe <- wardrobe
+    "Airplane",  # 895 warplane <- warplane
+    "Sink",  # 896 washbasin <- washbasin
+    "Washing Machine",  # 897 washer <- washer
+    "Bottle",  # 898 water bottle <- bottle
+    "Jug",  # 899 water jug <- jug
+    "Tower",  # 900 water tower <- water tower
+    "Jug",  # 901 whiskey jug <- jug
     None,  # 902 whistle <- (no entry)
     None,  # 903 wig <- wig
-    'Window',  # 904 window screen <- window screen
-    'Window',  # 905 window shade <- window shade
-    'Tie',  # 906 Windsor tie <- necktie
-    'Bottle',  # 907 wine bottle <- bottle
-    'Airplane',  # 908 wing <- wing
-    'Wok',  # 909 wok <- wok
-    'Spoon',  # 910 wooden spoon <- wooden spoon
+    "Window",  # 904 window screen <- window screen
+    "Window",  # 905 window shade <- window shade
+    "Tie",  # 906 Windsor tie <- necktie
+    "Bottle",  # 907 wine bottle <- bottle
+    "Airplane",  # 908 wing <- wing
+    "Wok",  # 909 wok <- wok
+    "Spoon",  # 910 wooden spoon <- wooden spoon
     None,  # 911 wool <- (no entry)
-    'Fence',  # 912 worm fence <- fence
-    'Shipwreck',  # 913 wreck <- wreck
-    'Sailboat',  # 914 yawl <- yawl
-    'Tent',  # 915 yurt <- yurt
+    "Fence",  # 912 worm fence <- fence
+    "Shipwreck",  # 913 wreck <- wreck
+    "Sailboat",  # 914 yawl <- yawl
+    "Tent",  # 915 yurt <- yurt
     None,  # 916 web site <- web site
-    'Comics',  # 917 comic book <- comic book
+    "Comics",  # 917 comic book <- comic book
     None,  # 918 crossword puzzle <- crossword puzzle
-    'Road Sign',  # 919 street sign <- street sign
-    'Traffic Light',  # 920 traffic light <- traffic light
-    'Book',  # 921 book jacket <- book jacket
-    'Menu',  # 922 menu <- menu
-    'Meal',  # 923 plate <- plate
-    'Food',  # 924 guacamole <- food
-    'Soup',  # 925 consomme <- consomme
-    'Food',  # 926 hot pot <- food
-    'Dessert',  # 927 trifle <- dessert
-    'Ice Cream',  # 928 ice cream <- ice cream
-    'Dessert',  # 929 ice lolly <- dessert
-    'Bread',  # 930 French loaf <- bread
-    'Bread',  # 931 bagel <- bread
-    'Bread',  # 932 pretzel <- bread
-    'Burger',  # 933 cheeseburger <- cheeseburger
-    'Hot Dog',  # 934 hotdog <- hotdog
-    'Vegetable',  # 935 mashed potato <- vegetable
-    'Cabbage',  # 936 head cabbage <- head cabbage
-    'Broccoli',  # 937 broccoli <- broccoli
-    'Cauliflower',  # 938 cauliflower <- cauliflower
-    'Squash',  # 939 zucchini <- squash
-    'Squash',  # 940 spaghetti squash <- squash
-    'Squash',  # 941 acorn squash <- squash
-    'Squash',  # 942 butternut squash <- squash
-    'Cucumber',  # 943 cucumber <- cucumber
-    'Artichoke',  # 944 artichoke <- artichoke
-    'Bell Pepper',  # 945 bell pepper <- bell pepper
-    'Vegetable',  # 946 cardoon <- vegetable
-    'Mushroom',  # 947 mushroom <- mushroom
-    'Apple',  # 948 Granny Smith <- Granny Smith
-    'Strawberry',  # 949 strawberry <- strawberry
-    'Orange',  # 950 orange <- orange
-    'Lemon',  # 951 lemon <- lemon
-    'Fruit',  # 952 fig <- edible fruit
-    'Pineapple',  # 953 pineapple <- pineapple
-    'Banana',  # 954 banana <- banana
-    'Fruit',  # 955 jackfruit <- edible fruit
-    'Fruit',  # 956 custard apple <- edible fruit
-    'Pomegranate',  # 957 pomegranate <- pomegranate
-    'Hay',  # 958 hay <- hay
-    'Pasta',  # 959 carbonara <- carbonara
-    'Food',  # 960 chocolate sauce <- food
-    'Food',  # 961 dough <- food
-    'Food',  # 962 meat loaf <- meat loaf
-    'Pizza',  # 963 pizza <- pizza
-    'Food',  # 964 potpie <- food
-    'Burrito',  # 965 burrito <- burrito
-    'Wine',  # 966 red wine <- red wine
-    'Coffee',  # 967 espresso <- espresso
-    'Cup',  # 968 cup <- cup
-    'Beverage',  # 969 eggnog <- beverage
-    'Mountain',  # 970 alp <- alp
+    "Road Sign",  # 919 street sign <- street sign
+    "Traffic Light",  # 920 traffic light <- traffic light
+    "Book",  # 921 book jacket <- book jacket
+    "Menu",  # 922 menu <- menu
+    "Meal",  # 923 plate <- plate
+    "Food",  # 924 guacamole <- food
+    "Soup",  # 925 consomme <- consomme
+    "Food",  # 926 hot pot <- food
+    "Dessert",  # 927 trifle <- dessert
+    "Ice Cream",  # 928 ice cream <- ice cream
+    "Dessert",  # 929 ice lolly <- dessert
+    "Bread",  # 930 French loaf <- bread
+    "Bread",  # 931 bagel <- bread
+    "Bread",  # 932 pretzel <- bread
+    "Burger",  # 933 cheeseburger <- cheeseburger
+    "Hot Dog",  # 934 hotdog <- hotdog
+    "Vegetable",  # 935 mashed potato <- vegetable
+    "Cabbage",  # 936 head cabbage <- head cabbage
+    "Broccoli",  # 937 broccoli <- broccoli
+    "Cauliflower",  # 938 cauliflower <- cauliflower
+    "Squash",  # 939 zucchini <- squash
+    "Squash",  # 940 spaghetti squash <- squash
+    "Squash",  # 941 acorn squash <- squash
+    "Squash",  # 942 butternut squash <- squash
+    "Cucumber",  # 943 cucumber <- cucumber
+    "Artichoke",  # 944 artichoke <- artichoke
+    "Bell Pepper",  # 945 bell pepper <- bell pepper
+    "Vegetable",  # 946 cardoon <- vegetable
+    "Mushroom",  # 947 mushroom <- mushroom
+    "Apple",  # 948 Granny Smith <- Granny Smith
+    "Strawberry",  # 949 strawberry <- strawberry
+    "Orange",  # 950 orange <- orange
+    "Lemon",  # 951 lemon <- lemon
+    "Fruit",  # 952 fig <- edible fruit
+    "Pineapple",  # 953 pineapple <- pineapple
+    "Banana",  # 954 banana <- banana
+    "Fruit",  # 955 jackfruit <- edible fruit
+    "Fruit",  # 956 custard apple <- edible fruit
+    "Pomegranate",  # 957 pomegranate <- pomegranate
+    "Hay",  # 958 hay <- hay
+    "Pasta",  # 959 carbonara <- carbonara
+    "Food",  # 960 chocolate sauce <- food
+    "Food",  # 961 dough <- food
+    "Food",  # 962 meat loaf <- meat loaf
+    "Pizza",  # 963 pizza <- pizza
+    "Food",  # 964 potpie <- food
+    "Burrito",  # 965 burrito <- burrito
+    "Wine",  # 966 red wine <- red wine
+    "Coffee",  # 967 espresso <- espresso
+    "Cup",  # 968 cup <- cup
+    "Beverage",  # 969 eggnog <- beverage
+    "Mountain",  # 970 alp <- alp
     None,  # 971 bubble <- bubble
-    'Cliff',  # 972 cliff <- cliff
-    'Reef',  # 973 coral reef <- coral reef
-    'Geyser',  # 974 geyser <- geyser
-    'Lake',  # 975 lakeside <- lakeside
-    'Promontory',  # 976 promontory <- promontory
-    'Beach',  # 977 sandbar <- sandbar
-    'Beach',  # 978 seashore <- seashore
-    'Valley',  # 979 valley <- valley
-    'Volcano',  # 980 volcano <- volcano
-    'Baseball',  # 981 ballplayer <- ballplayer
-    'Wedding',  # 982 groom <- groom
-    'Scuba Diving',  # 983 scuba diver <- scuba diver
-    'Field',  # 984 rapeseed <- rapeseed
-    'Daisy',  # 985 daisy <- daisy
-    'Orchid',  # 986 yellow lady's slipper <- orchid
-    'Corn',  # 987 corn <- corn
+    "Cliff",  # 972 cliff <- cliff
+    "Reef",  # 973 coral reef <- coral reef
+    "Geyser",  # 974 geyser <- geyser
+    "Lake",  # 975 lakeside <- lakeside
+    "Promontory",  # 976 promontory <- promontory
+    "Beach",  # 977 sandbar <- sandbar
+    "Beach",  # 978 seashore <- seashore
+    "Valley",  # 979 valley <- valley
+    "Volcano",  # 980 volcano <- volcano
+    "Baseball",  # 981 ballplayer <- ballplayer
+    "Wedding",  # 982 groom <- groom
+    "Scuba Diving",  # 983 scuba diver <- scuba diver
+    "Field",  # 984 rapeseed <- rapeseed
+    "Daisy",  # 985 daisy <- daisy
+    "Orchid",  # 986 yellow lady's slipper <- orchid
+    "Corn",  # 987 corn <- corn
     None,  # 988 acorn <- acorn
     None,  # 989 hip <- hip
     None,  # 990 buckeye <- buckeye
-    'Fungus',  # 991 coral fungus <- fungus
-    'Fungus',  # 992 agaric <- fungus
-    'Fungus',  # 993 gyromitra <- fungus
-    'Fungus',  # 994 stinkhorn <- fungus
-    'Fungus',  # 995 earthstar <- fungus
-    'Fungus',  # 996 hen-of-the-woods <- fungus
-    'Fungus',  # 997 bolete <- fungus
-    'Corn',  # 998 ear <- ear
-    'Toilet Paper',  # 999 toilet tissue <- toilet tissue
+    "Fungus",  # 991 coral fungus <- fungus
+    "Fungus",  # 992 agaric <- fungus
+    "Fungus",  # 993 gyromitra <- fungus
+    "Fungus",  # 994 stinkhorn <- fungus
+    "Fungus",  # 995 earthstar <- fungus
+    "Fungus",  # 996 hen-of-the-woods <- fungus
+    "Fungus",  # 997 bolete <- fungus
+    "Corn",  # 998 ear <- ear
+    "Toilet Paper",  # 999 toilet tissue <- toilet tissue
 )

@@ -102,8 +102,9 @@ def preprocess(rgb: np.ndarray, size: int = INPUT_SIZE) -> np.ndarray:
     """RGB HxWx3 uint8 -> 1xSxSx3 float32 in [-1, 1], stretched to a square."""
     h, w = rgb.shape[:2]
     shrink = h > size and w > size
-    resized = cv2.resize(rgb, (size, size),
-                         interpolation=cv2.INTER_AREA if shrink else cv2.INTER_LINEAR)
+    resized = cv2.resize(
+        rgb, (size, size), interpolation=cv2.INTER_AREA if shrink else cv2.INTER_LINEAR
+    )
     return (resized.astype(np.float32) / 127.5 - 1.0)[None]
 
 
@@ -126,22 +127,30 @@ class Candidates:
     classes: np.ndarray
 
 
-def candidates(box_offsets: np.ndarray, logits: np.ndarray, width: int, height: int,
-               score_floor: float = SCORE_FLOOR) -> Candidates:
+def candidates(
+    box_offsets: np.ndarray,
+    logits: np.ndarray,
+    width: int,
+    height: int,
+    score_floor: float = SCORE_FLOOR,
+) -> Candidates:
     """One input's raw outputs (anchors, 4) and (anchors, classes) -> every (anchor, class)
     scoring at least `score_floor`, in pixels of a width x height image; the background
     class (0) is never reported."""
     scores = 1.0 / (1.0 + np.exp(-logits[:, 1:].astype(np.float32)))
     anchor, cls = np.nonzero(scores >= score_floor)
     boxes = decode_boxes(box_offsets[anchor].astype(np.float32), ssd_anchors()[anchor])
-    boxes = np.clip(boxes * [width, height, width, height], 0,
-                    [width, height, width, height]).astype(np.float32)
+    boxes = np.clip(
+        boxes * [width, height, width, height], 0, [width, height, width, height]
+    ).astype(np.float32)
     return Candidates(boxes, scores[anchor, cls].astype(np.float32), cls + 1)
 
 
 def _per_class_nms(found: Candidates, iou: float) -> Candidates:
-    kept = [idx[nms(found.boxes[idx], found.scores[idx], iou)]
-            for idx in (np.nonzero(found.classes == c)[0] for c in np.unique(found.classes))]
+    kept = [
+        idx[nms(found.boxes[idx], found.scores[idx], iou)]
+        for idx in (np.nonzero(found.classes == c)[0] for c in np.unique(found.classes))
+    ]
     keep = np.concatenate(kept) if kept else np.zeros(0, np.int64)
     return Candidates(found.boxes[keep], found.scores[keep], found.classes[keep])
 
@@ -183,12 +192,14 @@ def fuse(views: Sequence[Candidates], iou: float = NMS_IOU, vote: bool = False) 
     return Candidates(boxes[at], np.asarray(fused, np.float32), classes[at])
 
 
-def to_objects(found: Candidates, names: Sequence[str],
-               max_detections: int = MAX_DETECTIONS) -> Objects:
+def to_objects(
+    found: Candidates, names: Sequence[str], max_detections: int = MAX_DETECTIONS
+) -> Objects:
     """The most confident `max_detections` candidates, best first."""
     order = np.argsort(-found.scores, kind="stable")[:max_detections]
-    return Objects(found.boxes[order], found.scores[order],
-                   found.classes[order].astype(np.int64), tuple(names))
+    return Objects(
+        found.boxes[order], found.scores[order], found.classes[order].astype(np.int64), tuple(names)
+    )
 
 
 def tiles(width: int, height: int) -> list[tuple[int, int, int, int]]:
@@ -197,13 +208,20 @@ def tiles(width: int, height: int) -> list[tuple[int, int, int, int]]:
     for fy in TILE_OFFSETS:
         for fx in TILE_OFFSETS:
             x0, y0 = round(fx * width), round(fy * height)
-            out.append((x0, y0, min(width, x0 + round(TILE * width)),
-                        min(height, y0 + round(TILE * height))))
+            out.append(
+                (
+                    x0,
+                    y0,
+                    min(width, x0 + round(TILE * width)),
+                    min(height, y0 + round(TILE * height)),
+                )
+            )
     return out
 
 
-def away_from_cuts(found: Candidates, tile: tuple[int, int, int, int], width: int,
-                   height: int) -> Candidates:
+def away_from_cuts(
+    found: Candidates, tile: tuple[int, int, int, int], width: int, height: int
+) -> Candidates:
     """A tile's candidates (in image pixels) minus those touching an edge where the tile
     cuts the image: an object cut there is whole in another tile or in the full view."""
     x0, y0, x1, y1 = tile
@@ -227,8 +245,9 @@ class ObjectDetector:
     find people and objects too small for the network's 300 x 300 view of the whole. The
     views' boxes are fused (`fuse`) at IoU `iou`, their scores combined with `vote`."""
 
-    def __init__(self, model: Model, names: Sequence[str], iou: float = NMS_IOU,
-                 vote: bool = False) -> None:
+    def __init__(
+        self, model: Model, names: Sequence[str], iou: float = NMS_IOU, vote: bool = False
+    ) -> None:
         self.model = model
         self.names = tuple(names)
         self.iou = iou
@@ -241,15 +260,17 @@ class ObjectDetector:
         logits = next(o for o in outputs if o.shape[-1] == len(self.names))
         return candidates(box_offsets[0], logits[0], w, h, score_floor)
 
-    def __call__(self, rgb: np.ndarray, score_floor: float = SCORE_FLOOR,
-                 tiled: bool = True) -> Objects:
+    def __call__(
+        self, rgb: np.ndarray, score_floor: float = SCORE_FLOOR, tiled: bool = True
+    ) -> Objects:
         h, w = rgb.shape[:2]
         parts = [self._candidates(rgb, score_floor)]
         for tile in tiles(w, h)[1:] if tiled else []:
             x0, y0, x1, y1 = tile
             found = self._candidates(rgb[y0:y1, x0:x1], score_floor)
-            shifted = Candidates(found.boxes + np.float32([x0, y0, x0, y0]), found.scores,
-                                 found.classes)
+            shifted = Candidates(
+                found.boxes + np.float32([x0, y0, x0, y0]), found.scores, found.classes
+            )
             parts.append(away_from_cuts(shifted, tile, w, h))
         return to_objects(fuse(parts, self.iou, self.vote), self.names)
 
@@ -300,9 +321,17 @@ def to_labels(objects: Objects, min_confidence: float) -> list[Label]:
         instances.setdefault(label, []).append(Instance(box, confidence))
         for each in [label, *ancestors(label)]:
             best[each] = max(best.get(each, 0.0), confidence)
-    labels = [Label(name, confidence, tuple(instances.get(name, ())),
-                    tuple(ancestors(name)), TAXONOMY[name].aliases, TAXONOMY[name].categories)
-              for name, confidence in best.items()]
+    labels = [
+        Label(
+            name,
+            confidence,
+            tuple(instances.get(name, ())),
+            tuple(ancestors(name)),
+            TAXONOMY[name].aliases,
+            TAXONOMY[name].categories,
+        )
+        for name, confidence in best.items()
+    ]
     return ranked(labels)
 
 
@@ -319,8 +348,11 @@ def with_image_labels(objects: Sequence[Label], image: Sequence[Label]) -> list[
     merged = {lab.name: lab for lab in image}
     for lab in objects:
         other = merged.get(lab.name)
-        merged[lab.name] = lab if other is None or lab.confidence >= other.confidence \
+        merged[lab.name] = (
+            lab
+            if other is None or lab.confidence >= other.confidence
             else replace(lab, confidence=other.confidence)
+        )
     return ranked(list(merged.values()))
 
 
@@ -332,13 +364,18 @@ def merge(parts: Sequence[Objects], owner: dict[str, int]) -> Objects:
     boxes, scores, classes = [], [], []
     base = 0
     for k, part in enumerate(parts):
-        keep = np.array([owner.get(CLASS_LABEL.get(n, ""), k) == k for n in part.class_names()],
-                        bool).reshape(-1)
+        keep = np.array(
+            [owner.get(CLASS_LABEL.get(n, ""), k) == k for n in part.class_names()], bool
+        ).reshape(-1)
         boxes.append(part.boxes[keep].reshape(-1, 4))
         scores.append(part.scores[keep])
         classes.append(part.classes[keep] + base)
         base += len(part.names)
     s = np.concatenate(scores).astype(np.float32)
     order = np.argsort(-s, kind="stable")
-    return Objects(np.concatenate(boxes)[order].astype(np.float32), s[order],
-                   np.concatenate(classes)[order].astype(np.int64), names)
+    return Objects(
+        np.concatenate(boxes)[order].astype(np.float32),
+        s[order],
+        np.concatenate(classes)[order].astype(np.int64),
+        names,
+    )

@@ -28,16 +28,18 @@ def crop_transform(box: np.ndarray, keypoints: np.ndarray) -> np.ndarray:
     return m
 
 
-def run_mesh(model: Callable[[np.ndarray], list[np.ndarray]], rgb: np.ndarray,
-             faces: FaceDetections) -> FaceDetections:
+def run_mesh(
+    model: Callable[[np.ndarray], list[np.ndarray]], rgb: np.ndarray, faces: FaceDetections
+) -> FaceDetections:
     """Add `mesh` (N, 478, 3) and `extra['mesh_score']` (N,) to the faces."""
     n = len(faces)
     mesh = np.zeros((n, 478, 3), np.float32)
     score = np.zeros((n,), np.float32)
     for i in range(n):
         m = crop_transform(faces.boxes[i], faces.keypoints[i])
-        crop = cv2.warpAffine(rgb, m, (INPUT, INPUT), flags=cv2.INTER_LINEAR,
-                              borderMode=cv2.BORDER_CONSTANT)
+        crop = cv2.warpAffine(
+            rgb, m, (INPUT, INPUT), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT
+        )
         x = (crop.astype(np.float32) / 255.0)[None]
         outs = model(x)
         pts = outs[0].reshape(478, 3)

@@ -64,9 +64,15 @@ def preprocess(rgb: np.ndarray, size: int = INPUT_SIZE) -> tuple[np.ndarray, flo
     return (resized.astype(np.float32) / 255.0).transpose(2, 0, 1)[None], side / size
 
 
-def decode(output: np.ndarray, factor: float, width: int, height: int,
-           names: Sequence[str], score_floor: float = SCORE_FLOOR,
-           iou: float = NMS_IOU) -> BodyParts:
+def decode(
+    output: np.ndarray,
+    factor: float,
+    width: int,
+    height: int,
+    names: Sequence[str],
+    score_floor: float = SCORE_FLOOR,
+    iou: float = NMS_IOU,
+) -> BodyParts:
     """One image's raw output (4 + classes, anchors) -> body parts in image pixels. Each
     anchor stands for its best class only (as Ultralytics predicts); NMS runs per class."""
     boxes_c, scores = output[:4].T, output[4:].T
@@ -76,11 +82,17 @@ def decode(output: np.ndarray, factor: float, width: int, height: int,
     cx, cy, bw, bh = (boxes_c[idx] * factor).T
     boxes = np.stack([cx - bw / 2, cy - bh / 2, cx + bw / 2, cy + bh / 2], 1)
     boxes = np.clip(boxes, 0, [width, height, width, height]).astype(np.float32)
-    kept = [idx_c[nms(boxes[idx_c], score[idx][idx_c], iou)]
-            for idx_c in (np.nonzero(best[idx] == c)[0] for c in np.unique(best[idx]))]
+    kept = [
+        idx_c[nms(boxes[idx_c], score[idx][idx_c], iou)]
+        for idx_c in (np.nonzero(best[idx] == c)[0] for c in np.unique(best[idx]))
+    ]
     keep = np.concatenate(kept) if kept else np.zeros(0, np.int64)
-    return BodyParts(boxes[keep], score[idx][keep].astype(np.float32),
-                     best[idx][keep].astype(np.int64), tuple(names))
+    return BodyParts(
+        boxes[keep],
+        score[idx][keep].astype(np.float32),
+        best[idx][keep].astype(np.int64),
+        tuple(names),
+    )
 
 
 class NudityDetector:

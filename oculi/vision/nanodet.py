@@ -41,16 +41,85 @@ MEAN_BGR = np.array([103.53, 116.28, 123.675], np.float32)
 STD_BGR = np.array([57.375, 57.12, 58.395], np.float32)
 
 COCO_CLASSES: tuple[str, ...] = (
-    "person", "bicycle", "car", "motorcycle", "airplane", "bus", "train", "truck", "boat",
-    "traffic light", "fire hydrant", "stop sign", "parking meter", "bench", "bird", "cat",
-    "dog", "horse", "sheep", "cow", "elephant", "bear", "zebra", "giraffe", "backpack",
-    "umbrella", "handbag", "tie", "suitcase", "frisbee", "skis", "snowboard", "sports ball",
-    "kite", "baseball bat", "baseball glove", "skateboard", "surfboard", "tennis racket",
-    "bottle", "wine glass", "cup", "fork", "knife", "spoon", "bowl", "banana", "apple",
-    "sandwich", "orange", "broccoli", "carrot", "hot dog", "pizza", "donut", "cake", "chair",
-    "couch", "potted plant", "bed", "dining table", "toilet", "tv", "laptop", "mouse",
-    "remote", "keyboard", "cell phone", "microwave", "oven", "toaster", "sink",
-    "refrigerator", "book", "clock", "vase", "scissors", "teddy bear", "hair drier",
+    "person",
+    "bicycle",
+    "car",
+    "motorcycle",
+    "airplane",
+    "bus",
+    "train",
+    "truck",
+    "boat",
+    "traffic light",
+    "fire hydrant",
+    "stop sign",
+    "parking meter",
+    "bench",
+    "bird",
+    "cat",
+    "dog",
+    "horse",
+    "sheep",
+    "cow",
+    "elephant",
+    "bear",
+    "zebra",
+    "giraffe",
+    "backpack",
+    "umbrella",
+    "handbag",
+    "tie",
+    "suitcase",
+    "frisbee",
+    "skis",
+    "snowboard",
+    "sports ball",
+    "kite",
+    "baseball bat",
+    "baseball glove",
+    "skateboard",
+    "surfboard",
+    "tennis racket",
+    "bottle",
+    "wine glass",
+    "cup",
+    "fork",
+    "knife",
+    "spoon",
+    "bowl",
+    "banana",
+    "apple",
+    "sandwich",
+    "orange",
+    "broccoli",
+    "carrot",
+    "hot dog",
+    "pizza",
+    "donut",
+    "cake",
+    "chair",
+    "couch",
+    "potted plant",
+    "bed",
+    "dining table",
+    "toilet",
+    "tv",
+    "laptop",
+    "mouse",
+    "remote",
+    "keyboard",
+    "cell phone",
+    "microwave",
+    "oven",
+    "toaster",
+    "sink",
+    "refrigerator",
+    "book",
+    "clock",
+    "vase",
+    "scissors",
+    "teddy bear",
+    "hair drier",
     "toothbrush",
 )
 
@@ -59,8 +128,9 @@ def preprocess(rgb: np.ndarray, size: int = INPUT_SIZE) -> np.ndarray:
     """RGB HxWx3 uint8 -> 1x3xSxS float32, BGR, normalised, stretched to a square."""
     h, w = rgb.shape[:2]
     shrink = h > size and w > size
-    resized = cv2.resize(rgb, (size, size),
-                         interpolation=cv2.INTER_AREA if shrink else cv2.INTER_LINEAR)
+    resized = cv2.resize(
+        rgb, (size, size), interpolation=cv2.INTER_AREA if shrink else cv2.INTER_LINEAR
+    )
     bgr = resized[..., ::-1].astype(np.float32)
     return ((bgr - MEAN_BGR) / STD_BGR).transpose(2, 0, 1)[None].copy()
 
@@ -73,8 +143,9 @@ def distances(logits: np.ndarray) -> np.ndarray:
     return p @ np.arange(BINS, dtype=np.float32)
 
 
-def level_boxes(cell: np.ndarray, side_logits: np.ndarray, stride: int,
-                size: int = INPUT_SIZE) -> np.ndarray:
+def level_boxes(
+    cell: np.ndarray, side_logits: np.ndarray, stride: int, size: int = INPUT_SIZE
+) -> np.ndarray:
     """Cells (N,) of one level (row-major) and their (N, 4 * BINS) side logits -> boxes
     x1 y1 x2 y2 in input pixels."""
     cells = size // stride
@@ -84,8 +155,13 @@ def level_boxes(cell: np.ndarray, side_logits: np.ndarray, stride: int,
     return np.stack([cx - d[:, 0], cy - d[:, 1], cx + d[:, 2], cy + d[:, 3]], axis=1)
 
 
-def candidates(scores: list[np.ndarray], sides: list[np.ndarray], width: int, height: int,
-               score_floor: float = SCORE_FLOOR) -> Candidates:
+def candidates(
+    scores: list[np.ndarray],
+    sides: list[np.ndarray],
+    width: int,
+    height: int,
+    score_floor: float = SCORE_FLOOR,
+) -> Candidates:
     """Each level's (cells, 80) scores and (cells, 44) side logits, strides 8, 16, 32 ->
     every (cell, class) scoring at least `score_floor`, in pixels of a width x height
     image."""
@@ -97,8 +173,9 @@ def candidates(scores: list[np.ndarray], sides: list[np.ndarray], width: int, he
         kept.append(s[cell, cls])
         classes.append(cls)
     b = np.clip(np.concatenate(boxes), 0, [width, height, width, height]).astype(np.float32)
-    return Candidates(b, np.concatenate(kept).astype(np.float32),
-                      np.concatenate(classes).astype(np.int64))
+    return Candidates(
+        b, np.concatenate(kept).astype(np.float32), np.concatenate(classes).astype(np.int64)
+    )
 
 
 class NanoDetector:
@@ -113,5 +190,6 @@ class NanoDetector:
         out = sorted(self.model(preprocess(rgb)).values(), key=lambda o: -o.shape[1])
         scores = [o[0] for o in out if o.shape[-1] == len(COCO_CLASSES)]
         sides = [o[0] for o in out if o.shape[-1] == 4 * BINS]
-        return to_objects(fuse([candidates(scores, sides, w, h, score_floor)], self.iou),
-                          COCO_CLASSES)
+        return to_objects(
+            fuse([candidates(scores, sides, w, h, score_floor)], self.iou), COCO_CLASSES
+        )

@@ -21,8 +21,9 @@ def greedy_match(a: np.ndarray, b: np.ndarray, min_iou: float) -> list[tuple[int
     least `min_iou`."""
     if not len(a) or not len(b):
         return []
-    ious = iou_matrix(np.asarray(a, np.float64).reshape(-1, 4),
-                      np.asarray(b, np.float64).reshape(-1, 4))
+    ious = iou_matrix(
+        np.asarray(a, np.float64).reshape(-1, 4), np.asarray(b, np.float64).reshape(-1, 4)
+    )
     pairs: list[tuple[int, int]] = []
     used_a: set[int] = set()
     used_b: set[int] = set()

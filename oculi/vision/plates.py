@@ -64,8 +64,7 @@ def plate_text(reading: str) -> str | None:
         return None
     text = SEPARATORS.sub("", reading)
     digits = sum(c.isdigit() for c in text)
-    if not (MIN_CHARS <= len(text) <= MAX_CHARS and digits >= MIN_DIGITS
-            and digits < len(text)):
+    if not (MIN_CHARS <= len(text) <= MAX_CHARS and digits >= MIN_DIGITS and digits < len(text)):
         return None
     return text
 
@@ -101,9 +100,12 @@ def group_rows(lines: Sequence[TextLine]) -> list[tuple[int, ...]]:
     """Lines grouped into candidate plates: pairs of stacked rows first (the closest pairs
     win), then every line left on its own."""
     boxes = [line_box(line) for line in lines]
-    pairs = sorted((boxes[j][1] - boxes[i][3], i, j)
-                    for i in range(len(lines)) for j in range(len(lines))
-                    if i != j and stacked(boxes[i], boxes[j]))
+    pairs = sorted(
+        (boxes[j][1] - boxes[i][3], i, j)
+        for i in range(len(lines))
+        for j in range(len(lines))
+        if i != j and stacked(boxes[i], boxes[j])
+    )
     used: set[int] = set()
     groups: list[tuple[int, ...]] = []
     for _, i, j in pairs:
@@ -113,8 +115,9 @@ def group_rows(lines: Sequence[TextLine]) -> list[tuple[int, ...]]:
     return groups + [(i,) for i in range(len(lines)) if i not in used]
 
 
-def grown(box: np.ndarray, height: float, width: int, image_height: int
-          ) -> tuple[int, int, int, int]:
+def grown(
+    box: np.ndarray, height: float, width: int, image_height: int
+) -> tuple[int, int, int, int]:
     """A box grown by PAD x `height` on every side, clipped to the image."""
     pad = PAD * height
     x0, y0 = max(0, int(box[0] - pad)), max(0, int(box[1] - pad))
@@ -136,13 +139,17 @@ def candidate(gray: np.ndarray, lines: Sequence[TextLine]) -> Plate | None:
     box = np.stack([line_box(line) for line in lines])
     box = np.concatenate([box[:, :2].min(axis=0), box[:, 2:].max(axis=0)])
     x0, y0, x1, y1 = (int(v) for v in box)
-    if contrast(gray[y0:y1 + 1, x0:x1 + 1]) < MIN_CONTRAST:
+    if contrast(gray[y0 : y1 + 1, x0 : x1 + 1]) < MIN_CONTRAST:
         return None
     row_height = float(np.mean([quad_size(line.quad)[1] for line in lines]))
     sizes = np.array([len(line.text) for line in lines], np.float64)
     confidence = float(np.dot(sizes, [line.confidence for line in lines]) / sizes.sum())
-    return Plate(text=text, reading=reading, confidence=confidence,
-                 box=grown(box, row_height, gray.shape[1], gray.shape[0]))
+    return Plate(
+        text=text,
+        reading=reading,
+        confidence=confidence,
+        box=grown(box, row_height, gray.shape[1], gray.shape[0]),
+    )
 
 
 def find_plates(rgb: np.ndarray, lines: Sequence[TextLine]) -> list[Plate]:

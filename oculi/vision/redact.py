@@ -26,8 +26,9 @@ def expand(boxes: np.ndarray, margin: float, width: int, height: int) -> np.ndar
     return out
 
 
-def redact(rgb: np.ndarray, boxes: np.ndarray, mode: Mode = "blur", margin: float = 0.25
-           ) -> np.ndarray:
+def redact(
+    rgb: np.ndarray, boxes: np.ndarray, mode: Mode = "blur", margin: float = 0.25
+) -> np.ndarray:
     """A copy of `rgb` with every box (N, 4: x1 y1 x2 y2 pixels) made unrecognisable."""
     out = rgb.copy()
     h, w = rgb.shape[:2]
@@ -39,19 +40,22 @@ def redact(rgb: np.ndarray, boxes: np.ndarray, mode: Mode = "blur", margin: floa
         rh, rw = region.shape[:2]
         if mode == "pixelate":
             cells = max(4, min(rw, rh) // 5)
-            small = cv2.resize(region, (max(1, rw // cells), max(1, rh // cells)),
-                               interpolation=cv2.INTER_AREA)
+            small = cv2.resize(
+                region, (max(1, rw // cells), max(1, rh // cells)), interpolation=cv2.INTER_AREA
+            )
             covered = cv2.resize(small, (rw, rh), interpolation=cv2.INTER_NEAREST)
         elif mode == "fill":
             covered = np.zeros_like(region)
         else:
             # Blur from a downscaled copy: as strong as a huge kernel, at a fraction of the cost.
-            small = cv2.resize(region, (max(1, rw // 8), max(1, rh // 8)),
-                               interpolation=cv2.INTER_AREA)
+            small = cv2.resize(
+                region, (max(1, rw // 8), max(1, rh // 8)), interpolation=cv2.INTER_AREA
+            )
             small = cv2.GaussianBlur(small, (0, 0), max(1.0, min(small.shape[:2]) / 6))
             covered = cv2.resize(small, (rw, rh), interpolation=cv2.INTER_LINEAR)
         mask = np.zeros((rh, rw), np.uint8)
-        cv2.ellipse(mask, (rw // 2, rh // 2), (max(1, rw // 2), max(1, rh // 2)), 0, 0, 360,
-                    255, -1)
+        cv2.ellipse(
+            mask, (rw // 2, rh // 2), (max(1, rw // 2), max(1, rh // 2)), 0, 0, 360, 255, -1
+        )
         cv2.copyTo(covered, mask, region)  # in place; boolean indexing took 8 ms a face
     return out

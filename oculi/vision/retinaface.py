@@ -58,8 +58,9 @@ def anchors(height: int, width: int) -> np.ndarray:
     return out
 
 
-def decode(outputs: dict[str, np.ndarray], height: int, width: int,
-           score_threshold: float) -> FaceDetections:
+def decode(
+    outputs: dict[str, np.ndarray], height: int, width: int, score_threshold: float
+) -> FaceDetections:
     """Raw outputs of an input of size (height, width) -> faces above the threshold."""
     prior = anchors(height, width)
     scores = outputs["conf"][0, :, 1]
@@ -83,7 +84,8 @@ def decode(outputs: dict[str, np.ndarray], height: int, width: int,
     )
 
 
-def RetinaFace(model: Model, score_threshold: float = 0.6,
-               nms_threshold: float = 0.4) -> SingleStageDetector:
+def RetinaFace(
+    model: Model, score_threshold: float = 0.6, nms_threshold: float = 0.4
+) -> SingleStageDetector:
     """RetinaFace on one image at its own scale (callers choose the scale)."""
     return SingleStageDetector(model, preprocess, decode, score_threshold, nms_threshold)

@@ -69,15 +69,18 @@ def normalise(bgr: np.ndarray) -> np.ndarray:
     return (bgr.astype(np.float32) / 127.5 - 1.0).transpose(2, 0, 1)
 
 
-def detection_size(height: int, width: int, min_side: int, max_side: int,
-                   max_upscale: float) -> tuple[int, int]:
+def detection_size(
+    height: int, width: int, min_side: int, max_side: int, max_upscale: float
+) -> tuple[int, int]:
     """The detector's input size: short side raised towards `min_side` (small text needs the
     pixels) by at most `max_upscale` times, long side capped at `max_side` (time), both
     rounded to multiples of 32."""
     scale = min(max(1.0, min_side / min(height, width)), max_upscale)
     scale = min(scale, max_side / max(height, width))
-    return (max(32, int(round(height * scale / 32)) * 32),
-            max(32, int(round(width * scale / 32)) * 32))
+    return (
+        max(32, int(round(height * scale / 32)) * 32),
+        max(32, int(round(width * scale / 32)) * 32),
+    )
 
 
 def order_box(points: np.ndarray) -> np.ndarray:
@@ -100,12 +103,17 @@ def region_score(prob: np.ndarray, contour: np.ndarray) -> float:
     x, y, w, h = cv2.boundingRect(contour)
     mask = np.zeros((h, w), np.uint8)
     cv2.fillPoly(mask, [contour.reshape(-1, 2) - np.array([x, y])], 1)
-    return float(cv2.mean(prob[y:y + h, x:x + w], mask)[0])
+    return float(cv2.mean(prob[y : y + h, x : x + w], mask)[0])
 
 
-def db_boxes(prob: np.ndarray, threshold: float = 0.3, box_threshold: float = 0.6,
-             unclip_ratio: float = 1.5, min_side: float = 3.0,
-             max_candidates: int = 1000) -> tuple[np.ndarray, np.ndarray]:
+def db_boxes(
+    prob: np.ndarray,
+    threshold: float = 0.3,
+    box_threshold: float = 0.6,
+    unclip_ratio: float = 1.5,
+    min_side: float = 3.0,
+    max_candidates: int = 1000,
+) -> tuple[np.ndarray, np.ndarray]:
     """DBNet post-processing: probability map (H, W) -> text rectangles (N, 4, 2) in map
     pixels (top-left first, clockwise) and their scores (N,).
 
@@ -158,8 +166,9 @@ def crop_quad(bgr: np.ndarray, quad: np.ndarray) -> np.ndarray:
     w, h = quad_size(quad)
     dst = np.array([[0, 0], [w, 0], [w, h], [0, h]], np.float32)
     m = cv2.getPerspectiveTransform(quad.astype(np.float32), dst)
-    return cv2.warpPerspective(bgr, m, (w, h), flags=cv2.INTER_CUBIC,
-                               borderMode=cv2.BORDER_REPLICATE)
+    return cv2.warpPerspective(
+        bgr, m, (w, h), flags=cv2.INTER_CUBIC, borderMode=cv2.BORDER_REPLICATE
+    )
 
 
 def fit_height(strip: np.ndarray, height: int, max_width: int | None = None) -> np.ndarray:
@@ -176,7 +185,7 @@ def pad_batch(images: Sequence[np.ndarray], width: int) -> np.ndarray:
     h = images[0].shape[0]
     batch = np.zeros((len(images), 3, h, width), np.float32)
     for i, im in enumerate(images):
-        batch[i, :, :, :im.shape[1]] = normalise(im)
+        batch[i, :, :, : im.shape[1]] = normalise(im)
     return batch
 
 
@@ -188,8 +197,12 @@ def ctc_greedy(probs: np.ndarray, charset: Sequence[str]) -> Decoded:
     keep = best != 0
     keep[1:] &= best[1:] != best[:-1]
     times = np.nonzero(keep)[0]
-    return Decoded(chars=tuple(charset[int(c) - 1] for c in best[times]),
-                   probs=conf[times].astype(np.float32), times=times, steps=len(best))
+    return Decoded(
+        chars=tuple(charset[int(c) - 1] for c in best[times]),
+        probs=conf[times].astype(np.float32),
+        times=times,
+        steps=len(best),
+    )
 
 
 def mean_confidence(reading: Decoded) -> float:
@@ -230,9 +243,13 @@ def split_words(reading: Decoded, quad: np.ndarray, used: float) -> tuple[TextWo
         u0 = 0.0 if n == 0 else (reading.times[first] + 0.5 - pitch / 2) * step
         u1 = 1.0 if n == len(starts) - 1 else (reading.times[last] + 0.5 + pitch / 2) * step
         u0, u1 = float(np.clip(u0, 0, 1)), float(np.clip(u1, 0, 1))
-        words.append(TextWord(text="".join(chars[first:last + 1]),
-                              confidence=float(reading.probs[first:last + 1].mean()),
-                              quad=interpolate_quad(quad, u0, max(u1, u0))))
+        words.append(
+            TextWord(
+                text="".join(chars[first : last + 1]),
+                confidence=float(reading.probs[first : last + 1].mean()),
+                quad=interpolate_quad(quad, u0, max(u1, u0)),
+            )
+        )
     return tuple(words)
 
 
@@ -261,10 +278,17 @@ def reading_order(quads: np.ndarray) -> list[int]:
 class TextReader:
     """Detect and read lines of text in an RGB image."""
 
-    def __init__(self, detector: Model, recogniser: Model, charset: Sequence[str],
-                 orientation: Model | None = None, min_side: int = 736,
-                 max_side: int = 2000, max_upscale: float = 4.0,
-                 min_line_confidence: float = 0.5) -> None:
+    def __init__(
+        self,
+        detector: Model,
+        recogniser: Model,
+        charset: Sequence[str],
+        orientation: Model | None = None,
+        min_side: int = 736,
+        max_side: int = 2000,
+        max_upscale: float = 4.0,
+        min_line_confidence: float = 0.5,
+    ) -> None:
         self.detector = detector
         self.recogniser = recogniser
         self.charset = tuple(charset) + (" ",)  # PP-OCR appends the space class
@@ -295,9 +319,9 @@ class TextReader:
             return flags
         ch, cw = CLS_SHAPE
         for s in range(0, len(strips), REC_BATCH):
-            part = [fit_height(im, ch, cw) for im in strips[s:s + REC_BATCH]]
+            part = [fit_height(im, ch, cw) for im in strips[s : s + REC_BATCH]]
             probs = next(iter(self.orientation(pad_batch(part, cw)).values()))
-            flags[s:s + len(part)] = (probs.argmax(1) == 1) & (probs.max(1) >= CLS_FLIP_THRESHOLD)
+            flags[s : s + len(part)] = (probs.argmax(1) == 1) & (probs.max(1) >= CLS_FLIP_THRESHOLD)
         return flags
 
     def recognise(self, strips: Sequence[np.ndarray]) -> list[tuple[Decoded, float]]:
@@ -307,7 +331,7 @@ class TextReader:
         order = np.argsort([im.shape[1] for im in resized], kind="stable")
         out: dict[int, tuple[Decoded, float]] = {}
         for s in range(0, len(order), REC_BATCH):
-            idx = order[s:s + REC_BATCH]
+            idx = order[s : s + REC_BATCH]
             width = max(REC_MIN_WIDTH, max(resized[i].shape[1] for i in idx))
             batch = pad_batch([resized[i] for i in idx], width)
             probs = next(iter(self.recogniser(batch).values()))
@@ -346,8 +370,14 @@ class TextReader:
             words = split_words(reading, quad, used)
             confidence = mean_confidence(reading)
             if words and confidence >= self.min_line_confidence:
-                lines.append(TextLine(text=" ".join(w.text for w in words),
-                                      confidence=confidence, quad=quad, words=words))
+                lines.append(
+                    TextLine(
+                        text=" ".join(w.text for w in words),
+                        confidence=confidence,
+                        quad=quad,
+                        words=words,
+                    )
+                )
         return lines
 
     def __call__(self, rgb: np.ndarray) -> list[TextLine]:

@@ -40,8 +40,9 @@ class IouTracker:
         matched_t: set[int] = set()
         matched_d: set[int] = set()
         if self.tracks:
-            for ti, di in greedy_match(np.stack([t.box for t in self.tracks]), boxes,
-                                       self.iou_threshold):
+            for ti, di in greedy_match(
+                np.stack([t.box for t in self.tracks]), boxes, self.iou_threshold
+            ):
                 t = self.tracks[ti]
                 t.velocity = 0.5 * t.velocity + 0.5 * (boxes[di] - (t.box - t.velocity))
                 t.box, t.missed, t.hits = boxes[di].copy(), 0, t.hits + 1

@@ -24,8 +24,9 @@ def preprocess(rgb: np.ndarray) -> np.ndarray:
     return blob
 
 
-def decode(outputs: dict[str, np.ndarray], height: int, width: int,
-           score_threshold: float) -> FaceDetections:
+def decode(
+    outputs: dict[str, np.ndarray], height: int, width: int, score_threshold: float
+) -> FaceDetections:
     """Raw outputs of an input of size (height, width), padded to 32 -> faces."""
     ph, pw = -(-height // 32) * 32, -(-width // 32) * 32
     boxes, scores, kps = [], [], []
@@ -55,7 +56,8 @@ def decode(outputs: dict[str, np.ndarray], height: int, width: int,
     )
 
 
-def YuNet(model: Model, score_threshold: float = 0.6,
-          nms_threshold: float = 0.3) -> SingleStageDetector:
+def YuNet(
+    model: Model, score_threshold: float = 0.6, nms_threshold: float = 0.3
+) -> SingleStageDetector:
     """YuNet on one image at its own scale (callers choose the scale)."""
     return SingleStageDetector(model, preprocess, decode, score_threshold, nms_threshold)

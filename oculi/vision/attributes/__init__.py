@@ -59,8 +59,9 @@ def _logit(p: np.ndarray) -> np.ndarray:
     return np.log(p / (1.0 - p))
 
 
-def raw_scores(models: ModelSource, rgb: np.ndarray, faces: FaceDetections,
-               wanted: set[str]) -> dict[str, np.ndarray]:
+def raw_scores(
+    models: ModelSource, rgb: np.ndarray, faces: FaceDetections, wanted: set[str]
+) -> dict[str, np.ndarray]:
     """The uncalibrated per-face outputs the asked-for attributes are built from:
     'age' (N, 81), 'male' (N,), 'emotion' (N, 7), 'mouth' (N,), 'eyes' (N,),
     'gaze' (N, 2) yaw and pitch in degrees."""
@@ -101,13 +102,18 @@ def format_attributes(raw: dict[str, np.ndarray], wanted: set[str]) -> dict[str,
     if "Gender" in wanted:
         p = raw["male"]
         out["Gender"] = [
-            {"Value": "Male" if m >= 0.5 else "Female",
-             "Confidence": float(max(m, 1.0 - m) * 100.0)} for m in p
+            {
+                "Value": "Male" if m >= 0.5 else "Female",
+                "Confidence": float(max(m, 1.0 - m) * 100.0),
+            }
+            for m in p
         ]
     if "Emotions" in wanted:
         out["Emotions"] = [
-            [{"Type": CLASSES[k], "Confidence": float(row[k] * 100.0)}
-             for k in np.argsort(-row, kind="stable")]
+            [
+                {"Type": CLASSES[k], "Confidence": float(row[k] * 100.0)}
+                for k in np.argsort(-row, kind="stable")
+            ]
             for row in raw["emotion"]
         ]
     if "Smile" in wanted:
@@ -124,8 +130,9 @@ def format_attributes(raw: dict[str, np.ndarray], wanted: set[str]) -> dict[str,
     return out
 
 
-def analyze_attributes(models: ModelSource, rgb: np.ndarray, faces: FaceDetections,
-                       wanted: set[str]) -> dict[str, list[Any]]:
+def analyze_attributes(
+    models: ModelSource, rgb: np.ndarray, faces: FaceDetections, wanted: set[str]
+) -> dict[str, list[Any]]:
     """Per asked-for attribute (names in ATTRIBUTES; others are ignored), the list of
     Rekognition JSON values, one per face in `faces` order."""
     wanted = set(wanted) & set(ATTRIBUTES)

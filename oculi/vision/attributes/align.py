@@ -20,13 +20,16 @@ import numpy as np
 # dlib's get_face_chip_details: template of the 5-point shape predictor's parts, in
 # units of the unpadded chip (part 0/1: image-right eye outer/inner corner; part 2/3:
 # image-left eye outer/inner corner; part 4: base of the nose).
-DLIB_TEMPLATE = np.array([
-    [0.8595674595992, 0.2134981538014],
-    [0.6460604764104, 0.2289674387677],
-    [0.1205750620789, 0.2137274526848],
-    [0.3340850613712, 0.2290642403242],
-    [0.4901123135679, 0.6277975316475],
-], np.float64)
+DLIB_TEMPLATE = np.array(
+    [
+        [0.8595674595992, 0.2134981538014],
+        [0.6460604764104, 0.2289674387677],
+        [0.1205750620789, 0.2137274526848],
+        [0.3340850613712, 0.2290642403242],
+        [0.4901123135679, 0.6277975316475],
+    ],
+    np.float64,
+)
 # The mesh points that play dlib's 5 parts, in the same order.
 MESH_FIVE = (263, 362, 33, 133, 2)
 DLIB_PADDING = 0.2
@@ -74,17 +77,26 @@ def warp_square(image: np.ndarray, chip_to_image: np.ndarray, size: int) -> np.n
         if x1 - x0 < factor or y1 - y0 < factor:
             return np.zeros((size, size, *image.shape[2:]), image.dtype)
         small_w, small_h = (x1 - x0) // factor, (y1 - y0) // factor
-        image = cv2.resize(image[y0:y0 + small_h * factor, x0:x0 + small_w * factor],
-                           (small_w, small_h), interpolation=cv2.INTER_AREA)
+        image = cv2.resize(
+            image[y0 : y0 + small_h * factor, x0 : x0 + small_w * factor],
+            (small_w, small_h),
+            interpolation=cv2.INTER_AREA,
+        )
         # Image pixel x lies at (x - x0 + 0.5) / factor - 0.5 in the shrunk region.
         m /= factor
         m[:, 2] += (0.5 - np.array([x0, y0], np.float64)) / factor - 0.5
-    return cv2.warpAffine(image, m, (size, size), flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
-                          borderMode=cv2.BORDER_CONSTANT)
+    return cv2.warpAffine(
+        image,
+        m,
+        (size, size),
+        flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
+        borderMode=cv2.BORDER_CONSTANT,
+    )
 
 
-def face_canvas(rgb: np.ndarray, mesh: np.ndarray, face_px: int = 128,
-                margin: float = 0.5) -> tuple[np.ndarray, np.ndarray]:
+def face_canvas(
+    rgb: np.ndarray, mesh: np.ndarray, face_px: int = 128, margin: float = 0.5
+) -> tuple[np.ndarray, np.ndarray]:
     """The face's surroundings (its mesh's bounding box grown by `margin` of its size on
     each side), shrunk by the whole factor that brings the forehead-to-chin distance down
     to about `face_px` (never enlarged), and the mesh in that canvas's pixels. Every crop
@@ -99,7 +111,7 @@ def face_canvas(rgb: np.ndarray, mesh: np.ndarray, face_px: int = 128,
     x1 = int(min(np.ceil(hi[0] + grow), w))
     y1 = int(min(np.ceil(hi[1] + grow), h))
     out_w, out_h = max((x1 - x0) // factor, 1), max((y1 - y0) // factor, 1)
-    region = rgb[y0:y0 + out_h * factor, x0:x0 + out_w * factor]
+    region = rgb[y0 : y0 + out_h * factor, x0 : x0 + out_w * factor]
     if factor > 1 and region.size:
         region = cv2.resize(region, (out_w, out_h), interpolation=cv2.INTER_AREA)
     moved = mesh.astype(np.float64).copy()

@@ -23,8 +23,9 @@ INPUT = 64
 CROP_SCALE = 1.0
 
 
-def emotion_probabilities(model: Callable[[np.ndarray], list[np.ndarray]],
-                          faces: list[tuple[np.ndarray, np.ndarray]]) -> np.ndarray:
+def emotion_probabilities(
+    model: Callable[[np.ndarray], list[np.ndarray]], faces: list[tuple[np.ndarray, np.ndarray]]
+) -> np.ndarray:
     """(N, 7) probabilities in CLASSES order, for (image, mesh) pairs."""
     out = np.zeros((len(faces), len(CLASSES)), np.float64)
     for i, (image, mesh) in enumerate(faces):

@@ -29,8 +29,13 @@ class AttributeModels(Mapping[str, Callable[[Any], Any]]):
     """Model name -> runnable session, each verified (and fetched, if allowed) and
     loaded on first access; thread-safe."""
 
-    def __init__(self, model_dir: Path | None = None, threads: int = 1,
-                 device: str = "auto", auto_fetch: bool = True) -> None:
+    def __init__(
+        self,
+        model_dir: Path | None = None,
+        threads: int = 1,
+        device: str = "auto",
+        auto_fetch: bool = True,
+    ) -> None:
         self.model_dir = model_dir or default_model_dir()
         self.threads = threads
         self.device = device
@@ -60,9 +65,13 @@ class AttributeModels(Mapping[str, Callable[[Any], Any]]):
         return len(MODEL_NAMES)
 
 
-def load_attribute_models(model_dir: Path | None = None, threads: int = 1,
-                          attributes: Iterable[str] = (), device: str = "auto",
-                          auto_fetch: bool = True) -> AttributeModels:
+def load_attribute_models(
+    model_dir: Path | None = None,
+    threads: int = 1,
+    attributes: Iterable[str] = (),
+    device: str = "auto",
+    auto_fetch: bool = True,
+) -> AttributeModels:
     """Attribute models that load lazily; the ones `attributes` need are fetched and
     loaded now, so that a server fails at start rather than on its first request.
 
