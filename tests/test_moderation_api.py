@@ -2,7 +2,9 @@
 
 No explicit image is (or may be) part of this repository: real photos check that ordinary
 content gives no label, and the mapping onto Rekognition's taxonomy is checked on
-synthetic detector output.
+synthetic detector output. The classifier's labels are checked on a real photo of a wine
+bottle and a glass of red wine (moderation/wine.jpg), on a default server (no opt-in) and
+on the opted-in one.
 """
 
 from __future__ import annotations
@@ -14,7 +16,8 @@ import numpy as np
 import pytest
 
 from oculi.api import spec
-from oculi.service.moderation import moderation_labels
+from oculi.service.moderation import PARENT, level, moderation_labels, nudity_scores, rolled_up
+from oculi.service.moderation_imagenet import CLASS_LABEL, imagenet_scores
 from oculi.vision.moderation import BodyParts, decode
 from tests.conftest import Server, fixture_bytes
 from tests.test_detect_faces_api import raw_call
@@ -30,6 +33,10 @@ ORDINARY = [
 # A woman with a dog and a horse: the detector's strongest evidence of any supported label
 # here is a weak "Exposed Buttocks or Anus" (about 25%), below the default 50.
 WEAK = "moderation/person.jpg"
+# A wine bottle and a glass of red wine (a crop of a CC-BY-4.0 photo): the classifier puts
+# about 61% on beer bottle, beer glass, wine bottle and red wine together.
+WINE = "moderation/wine.jpg"
+ALCOHOL = [("Alcohol", "", 1), ("Alcoholic Beverages", "Alcohol", 2)]
 NAMES = (
     "FEMALE_GENITALIA_COVERED",
     "FACE_FEMALE",
@@ -163,14 +170,74 @@ def test_decode_keeps_each_anchors_best_class_in_image_pixels() -> None:
     assert found.best("FACE_FEMALE") == 0.0
 
 
-def test_default_server_refuses_the_agpl_model(tmp_path) -> None:
-    """AGPL weights are never a default: without OCULI_ENABLE_AGPL_MODELS=1 the operation is
-    refused with a message saying how to opt in."""
+def shape(labels: list[dict]) -> list[tuple[str, str, int]]:
+    return [(lab["Name"], lab["ParentName"], lab["TaxonomyLevel"]) for lab in labels]
+
+
+def test_opted_in_server_gives_classifier_and_nudity_labels(client) -> None:
+    r = client.detect_moderation_labels(Image={"Bytes": fixture_bytes(WINE)})
+    assert shape(r["ModerationLabels"]) == ALCOHOL
+    assert r["ModerationModelVersion"] == "oculi-efficientnet-lite2-imagenet+nudenet-320n"
+
+
+def test_default_server_gives_the_classifier_labels_only(tmp_path) -> None:
+    """AGPL weights are never a default: without OCULI_ENABLE_AGPL_MODELS=1 the nudity
+    detector never runs, and the answer holds the ImageNet classifier's labels alone."""
     srv = Server(tmp_path)
     try:
         c = srv.client()
-        with pytest.raises(c.exceptions.AccessDeniedException) as e:
-            c.detect_moderation_labels(Image={"Bytes": fixture_bytes("two_people.jpg")})
-        assert "OCULI_ENABLE_AGPL_MODELS=1" in str(e.value)
+        r = c.detect_moderation_labels(Image={"Bytes": fixture_bytes(WINE)})
+        assert r["ModerationModelVersion"] == "oculi-efficientnet-lite2-imagenet"
+        assert shape(r["ModerationLabels"]) == ALCOHOL
+        confidences = [lab["Confidence"] for lab in r["ModerationLabels"]]
+        assert confidences[0] == confidences[1]  # a parent's is its child's
+        assert 55 < confidences[0] < 70
+        higher = c.detect_moderation_labels(
+            Image={"Bytes": fixture_bytes(WINE)}, MinConfidence=confidences[0] + 1
+        )
+        assert higher["ModerationLabels"] == []
+        for name in ("two_people.jpg", "2008_007676.jpg"):
+            r = c.detect_moderation_labels(Image={"Bytes": fixture_bytes(name)})
+            assert r["ModerationLabels"] == []
+        # The opted-in server finds a weak "Exposed Buttocks or Anus" here (above); this
+        # one runs no nudity model, so nothing comes back at any MinConfidence.
+        weak = c.detect_moderation_labels(Image={"Bytes": fixture_bytes(WEAK)}, MinConfidence=0)
+        assert weak["ModerationLabels"] == []
+        for bad in (100.5, 1000):
+            with pytest.raises(c.exceptions.InvalidParameterException):
+                c.detect_moderation_labels(Image={"Bytes": fixture_bytes(WINE)}, MinConfidence=bad)
     finally:
         srv.stop()
+
+
+def test_classifier_classes_map_into_the_taxonomy() -> None:
+    assert {level(label) for label in CLASS_LABEL.values()} == {1, 2, 3}
+    probs = np.zeros(1000)
+    probs[[764, 763]] = 0.30, 0.25  # rifle, revolver
+    probs[907] = 0.04  # wine bottle: under the 5% floor
+    probs[445] = 0.90  # bikini: not counted
+    scores = imagenet_scores(probs)
+    assert scores == pytest.approx({"Weapons": 55.0})
+    got = [(lab.name, lab.parent, lab.level, round(lab.confidence)) for lab in rolled_up(scores)]
+    assert got == [("Violence", "", 1, 55), ("Weapons", "Violence", 2, 55)]
+    probs[720], probs[800] = 0.6, 0.2  # pill bottle, slot
+    got = [
+        (lab.name, lab.level, round(lab.confidence)) for lab in rolled_up(imagenet_scores(probs))
+    ]
+    assert got == [
+        ("Drugs & Tobacco", 1, 60),
+        ("Products", 2, 60),
+        ("Pills", 3, 60),
+        ("Violence", 1, 55),
+        ("Weapons", 2, 55),
+    ]  # Gambling at 20 is under the default 50
+    both = imagenet_scores(probs) | nudity_scores(parts(FEMALE_BREAST_EXPOSED=0.7))
+    assert [lab.name for lab in rolled_up(both, 58)] == [
+        "Explicit",
+        "Explicit Nudity",
+        "Exposed Female Nipple",
+        "Drugs & Tobacco",
+        "Products",
+        "Pills",
+    ]
+    assert all(label in PARENT for label in CLASS_LABEL.values())

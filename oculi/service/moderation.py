@@ -1,8 +1,11 @@
-"""DetectModerationLabels: the moderation labels oculi's nudity detector really supports,
-in Rekognition's taxonomy (version 7: three levels).
+"""DetectModerationLabels: Rekognition's moderation taxonomy (version 7: three levels),
+limited to the labels oculi's models really give evidence for, and the roll-up from the
+most specific labels to their parents.
 
-NudeNet finds body parts, exposed or covered. Only the exposed parts that Rekognition names
-map onto its taxonomy:
+Two sources fill the most specific labels. The ImageNet classifier, always (its classes
+and why: oculi/service/moderation_imagenet.py): Weapons, Alcoholic Beverages, Pills,
+Gambling and Swimwear or Underwear. NudeNet's body-part detector, only when the operator
+opts in to its AGPL-3.0 model; only the exposed parts that Rekognition names map:
 
     MALE_GENITALIA_EXPOSED    Explicit > Explicit Nudity > Exposed Male Genitalia
     FEMALE_GENITALIA_EXPOSED  Explicit > Explicit Nudity > Exposed Female Genitalia
@@ -12,14 +15,11 @@ map onto its taxonomy:
     MALE_BREAST_EXPOSED       Non-Explicit Nudity of Intimate parts and Kissing >
                               Non-Explicit Nudity > Exposed Male Nipple
 
-A label's confidence is its best-scoring part's score; a parent's is its best child's.
-NudeNet's "covered" classes fire on ordinarily dressed people (covered breast on most
-photos of women), so they are not evidence of swimwear, underwear or obstructed nudity, and
-faces, feet, armpits and bellies are not moderation categories. Every other part of the
-taxonomy (Explicit Sexual Activity, Sex Toys, the rest of Non-Explicit Nudity, Obstructed
-Intimate Parts, Kissing on the Lips, Swimwear or Underwear, Violence, Visually Disturbing,
-Drugs & Tobacco, Alcohol, Rude Gestures, Gambling, Hate Symbols) has no model here and is
-never reported: see docs/text-and-moderation.md.
+A body-part label's confidence is its best-scoring part's score; a parent's is its best
+child's. NudeNet's "covered" classes fire on ordinarily dressed people (covered breast on
+most photos of women), so they are not evidence of swimwear, underwear or obstructed
+nudity, and faces, feet, armpits and bellies are not moderation categories. The rest of
+the taxonomy has no model here and is never reported: see docs/text-and-moderation.md.
 """
 
 from __future__ import annotations
@@ -35,12 +35,18 @@ from oculi.models.runtime import OnnxModel
 from oculi.vision.moderation import BodyParts, NudityDetector, class_names
 
 DEFAULT_MIN_CONFIDENCE = 50.0
-MODEL_VERSION = "oculi-nudenet-320n"
+CLASSIFIER_VERSION = "oculi-efficientnet-lite2-imagenet"
+NUDITY_VERSION = "nudenet-320n"
 
 EXPLICIT = "Explicit"
 EXPLICIT_NUDITY = "Explicit Nudity"
 NON_EXPLICIT = "Non-Explicit Nudity of Intimate parts and Kissing"
 NON_EXPLICIT_NUDITY = "Non-Explicit Nudity"
+SWIMWEAR = "Swimwear or Underwear"
+VIOLENCE = "Violence"
+ALCOHOL = "Alcohol"
+DRUGS = "Drugs & Tobacco"
+PRODUCTS = "Products"
 
 # Rekognition label -> its parent ("" at the top) for every label oculi can report.
 PARENT: dict[str, str] = {
@@ -53,6 +59,17 @@ PARENT: dict[str, str] = {
     NON_EXPLICIT: "",
     NON_EXPLICIT_NUDITY: NON_EXPLICIT,
     "Exposed Male Nipple": NON_EXPLICIT_NUDITY,
+    SWIMWEAR: "",
+    "Female Swimwear or Underwear": SWIMWEAR,
+    "Male Swimwear or Underwear": SWIMWEAR,
+    VIOLENCE: "",
+    "Weapons": VIOLENCE,
+    ALCOHOL: "",
+    "Alcoholic Beverages": ALCOHOL,
+    DRUGS: "",
+    PRODUCTS: DRUGS,
+    "Pills": PRODUCTS,
+    "Gambling": "",
 }
 
 # NudeNet class -> the most specific Rekognition label it is evidence of.
@@ -79,14 +96,14 @@ def level(name: str) -> int:
     return 1 if not PARENT[name] else 1 + level(PARENT[name])
 
 
-def moderation_labels(
-    parts: BodyParts, min_confidence: float = DEFAULT_MIN_CONFIDENCE
+def rolled_up(
+    scores: dict[str, float], min_confidence: float = DEFAULT_MIN_CONFIDENCE
 ) -> list[ModerationLabel]:
-    """Labels at or above `min_confidence` percent, most confident first (a parent before
-    its child when they tie)."""
+    """Labels at or above `min_confidence` percent from the scores (percent) of the most
+    specific labels, each parent scoring its best child's; most confident first (a parent
+    before its child when they tie)."""
     best: dict[str, float] = {}
-    for cls, label in CLASS_LABEL.items():
-        score = 100.0 * parts.best(cls)
+    for label, score in scores.items():
         while label and score > 0:
             best[label] = max(best.get(label, 0.0), score)
             label = PARENT[label]
@@ -96,6 +113,26 @@ def moderation_labels(
         if conf >= min_confidence
     ]
     return sorted(labels, key=lambda lab: (-lab.confidence, lab.level))
+
+
+def nudity_scores(parts: BodyParts) -> dict[str, float]:
+    """Each body-part label's score (percent): its best-scoring part's."""
+    scores: dict[str, float] = {}
+    for cls, label in CLASS_LABEL.items():
+        scores[label] = max(scores.get(label, 0.0), 100.0 * parts.best(cls))
+    return scores
+
+
+def moderation_labels(
+    parts: BodyParts, min_confidence: float = DEFAULT_MIN_CONFIDENCE
+) -> list[ModerationLabel]:
+    """The body-part labels alone, rolled up (what the detector finds on its own)."""
+    return rolled_up(nudity_scores(parts), min_confidence)
+
+
+def model_version(nudity: bool) -> str:
+    """ModerationModelVersion: the models that ran."""
+    return f"{CLASSIFIER_VERSION}+{NUDITY_VERSION}" if nudity else CLASSIFIER_VERSION
 
 
 def load_nudity_detector(
