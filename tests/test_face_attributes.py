@@ -161,6 +161,18 @@ def test_fit_logistic_recovers_a_known_curve() -> None:
     assert abs(fit.slope - 1.5) < 0.2 and abs(fit.bias + 0.5) < 0.15
 
 
+def test_fit_logistic_recovers_a_known_curve_over_two_scores() -> None:
+    rng = np.random.default_rng(2)
+    x = np.stack([rng.normal(0.0, 2.0, 6000), rng.normal(3.0, 0.5, 6000)], axis=1)
+    truth = Logistic(slope=(1.5, -2.0), bias=5.0)
+    y = rng.random(6000) < truth(x)
+    fit = fit_logistic(x, y)
+    assert isinstance(fit.slope, tuple) and len(fit.slope) == 2
+    assert abs(fit.slope[0] - 1.5) < 0.2 and abs(fit.slope[1] + 2.0) < 0.3
+    assert abs(fit.bias - 5.0) < 1.0
+    np.testing.assert_allclose(fit(x), truth(x), atol=0.05)
+
+
 def test_compare_faces_returns_emotions_and_smile(client) -> None:
     # botocore's ComparedFace carries Emotions and Smile: the same answers as DetectFaces
     # gives for the same faces. obama_and_biden.jpg: Biden (leftmost) smiles broadly.
