@@ -9,9 +9,12 @@ range width), broken down by the labelled gender and age band; the emotion confu
 matrix; reliability tables of the confidences (answers binned by confidence; a calibrated
 attribute is right about as often as its bin says); a 5-fold cross-validated check of the
 three fitted curves (Smile, MouthOpen, EyesOpen), since they were fitted on these same
-faces; consistency checks of EyeDirection (no ground-truth gaze exists here: mirrored
-photos, and faces labelled as looking at the camera); and milliseconds per face for the
-attributes after warm-up.
+faces; MouthOpen and EyesOpen side by side with curves over MediaPipe's blendshape
+scores (jawOpen; eyeBlink), alone and together with the mesh geometry, the method with
+the best cross-validated accuracy named (a tie keeps the geometry); consistency checks
+of EyeDirection (no ground-truth gaze exists here: mirrored photos, and faces labelled
+as looking at the camera); and milliseconds per face for the attributes after warm-up
+(and for the blendshape model, which no attribute runs).
 
     python bench/face_attributes.py [--data DIR] [--threads N] [--fit]
 
@@ -26,10 +29,14 @@ import csv
 import statistics
 import time
 from collections import Counter
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 
+from oculi.models.catalogue import CATALOGUE
+from oculi.models.fetch import default_model_dir, verified_path
+from oculi.models.runtime import TfliteModel
 from oculi.models.zoo import load_face_analyzer
 from oculi.vision.attributes import (
     AGE_HALF_WIDTH,
@@ -41,6 +48,7 @@ from oculi.vision.attributes import (
     raw_scores,
 )
 from oculi.vision.attributes.age_gender import AGES, expected_age
+from oculi.vision.attributes.blendshapes import blendshape_scores, named
 from oculi.vision.attributes.calibration import Logistic, fit_logistic
 from oculi.vision.attributes.emotion import CLASSES
 from oculi.vision.attributes.gaze import EYEBALL_RATIO, PITCH_OFFSET_DEG, eye_direction
@@ -75,7 +83,7 @@ def band(age: float) -> str:
     return "?"
 
 
-def reliability(title: str, conf: np.ndarray, right: np.ndarray) -> None:
+def reliability(title: str, conf: np.ndarray, right: np.ndarray) -> float:
     """Answers binned by confidence: how often each bin is right."""
     print(f"  calibration of {title} (confidence bin: n, mean confidence, % right)")
     for lo, hi in zip(BINS, BINS[1:]):
@@ -91,6 +99,7 @@ def reliability(title: str, conf: np.ndarray, right: np.ndarray) -> None:
         if (s := (conf >= lo) & (conf < hi)).any()
     )
     print(f"    expected calibration error {100 * ece:.1f} points")
+    return float(ece)
 
 
 def binary_conf(p: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -109,8 +118,8 @@ def cross_validated(x: np.ndarray, y: np.ndarray, folds: int = 5) -> np.ndarray:
     return p
 
 
-def load_faces(data: Path, analyzer, models) -> list[dict]:
-    """Each labelled face with oculi's raw scores for it."""
+def load_faces(data: Path, analyzer, models, blendshapes) -> list[dict]:
+    """Each labelled face with oculi's raw scores and its blendshape scores."""
     rows = list(csv.DictReader(open(LABELS, newline="")))
     out = []
     current: tuple[str, np.ndarray, FaceDetections] | None = None
@@ -133,6 +142,7 @@ def load_faces(data: Path, analyzer, models) -> list[dict]:
             {
                 **row,
                 **{f"raw_{k}": v[0] for k, v in raw.items()},
+                "blendshapes": blendshape_scores(blendshapes, faces.mesh[j : j + 1])[0],
                 "head_pose": faces.pose[j],
                 "found_box": faces.boxes[j],
             }
@@ -239,21 +249,62 @@ def report_emotions(faces: list[dict]) -> None:
     reliability("the top emotion", probs.max(1) * 100, right)
 
 
+Feature = Callable[[dict], "float | np.ndarray"]
+
+
+def happy_logit(face: dict) -> float:
+    return float(logit(face["raw_emotion"][CLASSES.index("HAPPY")]))
+
+
+def shape(face: dict, *names: str) -> float:
+    """The mean of the named blendshape scores of one face."""
+    return float(named(face["blendshapes"][None], *names).mean())
+
+
+def jaw_open(face: dict) -> float:
+    return shape(face, "jawOpen")
+
+
+def eye_blink(face: dict) -> float:
+    return shape(face, "eyeBlinkLeft", "eyeBlinkRight")
+
+
+def curve_text(c: Logistic) -> str:
+    slope = (
+        "(" + ", ".join(f"{s:.4f}" for s in c.slope) + ")"
+        if isinstance(c.slope, tuple)
+        else f"{c.slope:.4f}"
+    )
+    return f"Logistic(slope={slope}, bias={c.bias:.4f})"
+
+
 def report_binary(
-    name: str, faces: list[dict], key: str, feature: str, curve: Logistic, fit: bool
-) -> None:
+    name: str, faces: list[dict], key: str, feature: Feature, curve: Logistic | None, fit: bool
+) -> tuple[float, float, float]:
+    """Accuracy and calibration of `curve` (None: a curve fitted here on all the faces)
+    over `feature`, and the same for curves refitted without each fold. Returns the
+    cross-validated (accuracy, recall of false, calibration error)."""
     rows = [f for f in faces if f[key]]
     y = np.array([f[key] == "1" for f in rows])
-    if feature == "emotion":
-        x = logit(np.array([f["raw_emotion"][CLASSES.index("HAPPY")] for f in rows]))
-    else:
-        x = np.array([f[f"raw_{feature}"] for f in rows], np.float64)
+    x = np.array([feature(f) for f in rows], np.float64)
+    if curve is None:
+        curve = fit_logistic(x, y)
+        name += ", curve fitted on these faces"
     value, conf = binary_conf(curve(x))
     right = value == y
     print(
         f"\n{name}: n={len(rows)} ({y.sum()} true), accuracy {100 * right.mean():.1f}%; "
         f"recall of true {100 * right[y].mean():.1f}%, of false {100 * right[~y].mean():.1f}%"
     )
+    if x.ndim == 1:
+        print(
+            "  score (median, 10th to 90th percentile): "
+            + "; ".join(
+                f"when {t} {np.median(s):.3g} ({np.quantile(s, 0.1):.3g} to "
+                f"{np.quantile(s, 0.9):.3g})"
+                for t, s in (("true", x[y]), ("false", x[~y]))
+            )
+        )
     for g in ("Female", "Male"):
         sel = np.array([f["gender"] == g for f in rows])
         print(f"  labelled {g:6s}: n={sel.sum():3d}  accuracy {100 * right[sel].mean():5.1f}%")
@@ -265,10 +316,33 @@ def report_binary(
         f"{100 * cv_right.mean():.1f}%; recall of true {100 * cv_right[y].mean():.1f}%, "
         f"of false {100 * cv_right[~y].mean():.1f}%"
     )
-    reliability(f"{name}, cross-validated", cv_conf, cv_right)
+    ece = reliability(f"{name}, cross-validated", cv_conf, cv_right)
     if fit:
-        c = fit_logistic(x, y)
-        print(f"  fitted: Logistic(slope={c.slope:.4f}, bias={c.bias:.4f})")
+        print(f"  fitted: {curve_text(fit_logistic(x, y))}")
+    return float(cv_right.mean()), float(cv_right[~y].mean()), ece
+
+
+def compare_binary(
+    attribute: str,
+    faces: list[dict],
+    key: str,
+    methods: list[tuple[str, Feature, Logistic | None]],
+    fit: bool,
+) -> None:
+    """Each method (the first is the one oculi uses) reported in full, then a summary;
+    the best cross-validated accuracy wins, a tie keeps the first."""
+    results = [
+        (label, *report_binary(f"{attribute} ({label})", faces, key, feature, curve, fit))
+        for label, feature, curve in methods
+    ]
+    print(f"\n{attribute}, methods side by side (5-fold cross-validated):")
+    for label, acc, false_recall, ece in results:
+        print(
+            f"  {label:42s} accuracy {100 * acc:5.1f}%  recall of false "
+            f"{100 * false_recall:5.1f}%  calibration error {100 * ece:4.1f} points"
+        )
+    best = max(results, key=lambda r: r[1])
+    print(f"  best: {best[0]}" + (" (the current method)" if best is results[0] else ""))
 
 
 def mirrored_gaze(data: Path, analyzer, faces: list[dict]) -> np.ndarray:
@@ -345,7 +419,7 @@ def report_eye_direction(data: Path, analyzer, faces: list[dict], fit: bool) -> 
         )
 
 
-def report_speed(data: Path, analyzer, models, repeat: int = 5) -> None:
+def report_speed(data: Path, analyzer, models, blendshapes, repeat: int = 5) -> None:
     files = sorted({row["file"] for row in csv.DictReader(open(LABELS, newline=""))})
     images = [decode((data / f).read_bytes()).rgb for f in files]
     analysed = [(rgb, analyzer.analyze(rgb)) for rgb in images]
@@ -363,13 +437,22 @@ def report_speed(data: Path, analyzer, models, repeat: int = 5) -> None:
                 n += len(faces)
             runs.append((time.perf_counter() - t) * 1000 / max(n, 1))
         per_face[label] = runs
+    blendshape_scores(blendshapes, analysed[0][1].mesh)  # warm-up
+    runs = []
+    for _ in range(repeat):
+        t = time.perf_counter()
+        for _, faces in analysed:
+            blendshape_scores(blendshapes, faces.mesh)
+        runs.append((time.perf_counter() - t) * 1000 / max(sum(len(f) for _, f in analysed), 1))
+    per_face["(blendshapes)"] = runs
     n_faces = sum(len(f) for _, f in analysed)
     print(
         f"\nSpeed: attributes on top of DEFAULT, {n_faces} faces in {len(images)} photos, "
         f"median of {repeat} runs, ms per face"
     )
     for label, runs in per_face.items():
-        print(f"  {label:12s} {statistics.median(runs):6.2f} ms/face")
+        print(f"  {label:14s} {statistics.median(runs):6.2f} ms/face")
+    print("  ((blendshapes): the blendshape model alone, which no attribute runs)")
     t = time.perf_counter()
     for rgb in images:
         analyzer.analyze(rgb)
@@ -393,26 +476,42 @@ def main() -> None:
     args = ap.parse_args()
     analyzer = load_face_analyzer(threads=args.threads, auto_fetch=False)
     models = load_attribute_models(attributes=ATTRIBUTES, auto_fetch=False)
+    blendshapes = TfliteModel(
+        verified_path(CATALOGUE["face_blendshapes"], default_model_dir()), threads=1
+    )
     print(
         f"Labelled faces: {LABELS.relative_to(HERE.parent)} "
         "(hand labels, see docs/face-attributes.md)"
     )
-    faces = load_faces(args.data, analyzer, models)
+    faces = load_faces(args.data, analyzer, models, blendshapes)
     print(f"{len(faces)} labelled faces matched")
     report_gender(faces)
     report_age(faces)
     report_emotions(faces)
-    report_binary("Smile (from P(happy))", faces, "smile", "emotion", SMILE, args.fit)
-    report_binary(
-        "MouthOpen (inner-lip gap / mouth width)",
+    report_binary("Smile (from P(happy))", faces, "smile", happy_logit, SMILE, args.fit)
+    lip_gap = "inner-lip gap / mouth width"
+    compare_binary(
+        "MouthOpen",
         faces,
         "mouth_open",
-        "mouth",
-        MOUTH_OPEN,
+        [
+            (lip_gap, lambda f: f["raw_mouth"], MOUTH_OPEN),
+            ("blendshape jawOpen", jaw_open, None),
+            (f"{lip_gap} + jawOpen", lambda f: np.array([f["raw_mouth"], jaw_open(f)]), None),
+        ],
         args.fit,
     )
-    report_binary(
-        "EyesOpen (eyelid gap / eye width)", faces, "eyes_open", "eyes", EYES_OPEN, args.fit
+    lid_gap = "eyelid gap / eye width"
+    compare_binary(
+        "EyesOpen",
+        faces,
+        "eyes_open",
+        [
+            (lid_gap, lambda f: f["raw_eyes"], EYES_OPEN),
+            ("blendshapes eyeBlink, mean of both eyes", eye_blink, None),
+            (f"{lid_gap} + eyeBlink", lambda f: np.array([f["raw_eyes"], eye_blink(f)]), None),
+        ],
+        args.fit,
     )
     report_eye_direction(args.data, analyzer, faces, args.fit)
     if args.fit:
@@ -422,7 +521,7 @@ def main() -> None:
             - np.array([float(f["age"]) for f in rows])
         )
         print(f"\nAGE_HALF_WIDTH for 80% inside: {np.quantile(err, 0.8):.1f}")
-    report_speed(args.data, analyzer, models)
+    report_speed(args.data, analyzer, models, blendshapes)
 
 
 if __name__ == "__main__":

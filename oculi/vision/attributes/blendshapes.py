@@ -7,6 +7,9 @@ model normalises them itself, so a shift or a uniform scale of the points does n
 its answer, and oculi's mesh, already in image pixels, goes in as it is. The output is 52
 scores in [0, 1] in `NAMES` order (the first, "_neutral", MediaPipe says to ignore).
 Point subset and names: MediaPipe's face_blendshapes_graph.cc.
+
+No attribute uses it: bench/face_attributes.py measures MouthOpen and EyesOpen from it
+beside the mesh geometry, which read the labelled faces better (docs/face-attributes.md).
 """
 
 from __future__ import annotations
