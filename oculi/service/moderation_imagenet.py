@@ -3,10 +3,10 @@ evidence for: which of its 1000 classes count, and each label's confidence.
 
 A label's confidence is the summed softmax probability (percent) of its classes; labels
 under IMAGE_LABEL_FLOOR are never reported, as in DetectLabels. Every class considered
-and rejected, and why (space rockets, archery bows, armour, military vehicles, drinking
+and rejected, and why (projectiles, archery bows, armour, military vehicles, drinking
 vessels that need not hold alcohol, syringes, swimwear), is listed in
 docs/text-and-moderation.md; the swimwear classes are left out on measurement (together
-they pass 50% on close portraits of women in evening dress, bench/moderation.py).
+they reach 50% on 4 of the 370 ordinary images of bench/moderation.py, close portraits).
 """
 
 from __future__ import annotations
