@@ -16,7 +16,6 @@ are non-empty (no segmentation model is used).
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -27,6 +26,7 @@ import numpy as np
 from oculi.models.catalogue import CATALOGUE
 from oculi.models.fetch import default_model_dir, fetch, verified_path
 from oculi.models.runtime import OnnxModel, TfliteModel
+from oculi.models.shared import shared
 from oculi.vision import image_properties as props
 from oculi.vision.classify import image_labels, probabilities
 from oculi.vision.labels import (
@@ -156,31 +156,8 @@ def load_image_classifier(
     return lambda rgb: probabilities(model, rgb)
 
 
-_detectors: dict[tuple[Path | None, int | None, str], LabelDetectors] = {}
-_classifiers: dict[tuple[Path | None, int | None, str], Classifier] = {}
-_lock = threading.Lock()
-
-
-def shared_label_detectors(
-    model_dir: Path | None, threads: int | None, device: str
-) -> LabelDetectors:
-    """One pair of detectors per (model folder, threads, device), loaded on first use and
-    shared (onnxruntime sessions are thread-safe; each calling thread gets its own LiteRT
-    interpreter)."""
-    key = (model_dir, threads, device)
-    with _lock:
-        if key not in _detectors:
-            _detectors[key] = load_label_detectors(model_dir, threads, device)
-        return _detectors[key]
-
-
-def shared_image_classifier(model_dir: Path | None, threads: int | None, device: str) -> Classifier:
-    """One classifier per (model folder, threads, device), loaded on first use and shared."""
-    key = (model_dir, threads, device)
-    with _lock:
-        if key not in _classifiers:
-            _classifiers[key] = load_image_classifier(model_dir, threads, device)
-        return _classifiers[key]
+shared_label_detectors = shared(load_label_detectors)
+shared_image_classifier = shared(load_image_classifier)
 
 
 def keep_label(label: Label, settings: dict[str, Any]) -> bool:

@@ -24,7 +24,6 @@ the taxonomy has no model here and is never reported: see docs/text-and-moderati
 
 from __future__ import annotations
 
-import threading
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -32,6 +31,7 @@ from oculi.errors import ResourceNotFound
 from oculi.models.catalogue import CATALOGUE
 from oculi.models.fetch import default_model_dir, fetch, verified_path
 from oculi.models.runtime import OnnxModel
+from oculi.models.shared import shared
 from oculi.vision.moderation import BodyParts, NudityDetector, class_names
 
 DEFAULT_MIN_CONFIDENCE = 50.0
@@ -150,19 +150,7 @@ def load_nudity_detector(
     return NudityDetector(model, class_names(model.session.get_modelmeta().custom_metadata_map))
 
 
-_detectors: dict[tuple[Path | None, int | None, str], NudityDetector] = {}
-_lock = threading.Lock()
-
-
-def shared_nudity_detector(
-    model_dir: Path | None, threads: int | None, device: str
-) -> NudityDetector:
-    """One detector per (model folder, threads, device), loaded on first use and shared."""
-    key = (model_dir, threads, device)
-    with _lock:
-        if key not in _detectors:
-            _detectors[key] = load_nudity_detector(model_dir, threads, device)
-        return _detectors[key]
+shared_nudity_detector = shared(load_nudity_detector)
 
 
 def check_adapter(project_version: str | None) -> None:

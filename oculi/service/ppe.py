@@ -15,7 +15,6 @@ back, a head turned away, a second box on the same body) is a person without bod
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,6 +24,7 @@ import numpy as np
 from oculi.models.catalogue import CATALOGUE
 from oculi.models.fetch import default_model_dir, fetch, verified_path
 from oculi.models.runtime import OnnxModel
+from oculi.models.shared import shared
 from oculi.service.labels import DEFAULT_MIN_CONFIDENCE as PERSON_MIN_CONFIDENCE
 from oculi.vision.face_cover import FaceCoverClassifier
 from oculi.vision.faces import FaceAnalyzer
@@ -211,16 +211,4 @@ def load_face_cover_classifier(
     )
 
 
-_classifiers: dict[tuple[Path | None, int | None, str], FaceCoverClassifier] = {}
-_lock = threading.Lock()
-
-
-def shared_face_cover_classifier(
-    model_dir: Path | None, threads: int | None, device: str
-) -> FaceCoverClassifier:
-    """One classifier per (model folder, threads, device), loaded on first use and shared."""
-    key = (model_dir, threads, device)
-    with _lock:
-        if key not in _classifiers:
-            _classifiers[key] = load_face_cover_classifier(model_dir, threads, device)
-        return _classifiers[key]
+shared_face_cover_classifier = shared(load_face_cover_classifier)

@@ -12,7 +12,6 @@ are not read at all.
 
 from __future__ import annotations
 
-import threading
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -23,6 +22,7 @@ from oculi.errors import InvalidParameter
 from oculi.models.catalogue import CATALOGUE
 from oculi.models.fetch import default_model_dir, fetch, verified_path
 from oculi.models.runtime import OnnxModel
+from oculi.models.shared import shared
 from oculi.vision.text import TextLine, TextReader, TextWord
 
 MAX_WORDS = 100
@@ -60,18 +60,7 @@ def load_text_reader(
     return TextReader(det, rec, charset, cls)
 
 
-_readers: dict[tuple[Path | None, int | None, str], TextReader] = {}
-_lock = threading.Lock()
-
-
-def shared_text_reader(model_dir: Path | None, threads: int | None, device: str) -> TextReader:
-    """One TextReader per (model folder, threads, device), loaded on first use and shared
-    by every request (onnxruntime sessions are thread-safe)."""
-    key = (model_dir, threads, device)
-    with _lock:
-        if key not in _readers:
-            _readers[key] = load_text_reader(model_dir, threads, device)
-        return _readers[key]
+shared_text_reader = shared(load_text_reader)
 
 
 def word_filter(params: dict[str, Any] | None) -> WordFilter:
