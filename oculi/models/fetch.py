@@ -18,7 +18,7 @@ import sys
 import tarfile
 import tempfile
 import zipfile
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from oculi.models import convert, efficientnet_lite, keras_h5, tfjs_graph, torch_pth
@@ -246,3 +246,14 @@ def fetch(
         _write_atomic(_sidecar(path), f"{sha256_bytes(data)}  {spec.filename}\n".encode())
         log(f"[{i}/{len(todo)}] {spec.name}: {len(data) / 1e6:.1f} MB -> {path}")
     return [verified_path(s, model_dir) for s in specs]
+
+
+def model_paths(
+    names: Sequence[str], model_dir: Path | None = None, auto_fetch: bool = True
+) -> list[Path]:
+    """The named models' verified files (in `names`' order), installed first if missing
+    and `auto_fetch` allows; without it a missing model raises ModelFetchError."""
+    model_dir = model_dir or default_model_dir()
+    if auto_fetch:
+        return fetch(list(names), model_dir)
+    return [verified_path(CATALOGUE[n], model_dir) for n in names]

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from oculi.models.catalogue import CATALOGUE
-from oculi.models.fetch import default_model_dir, fetch, verified_path
+from oculi.models.fetch import model_paths
 from oculi.models.runtime import OnnxModel, TfliteModel
 from oculi.vision.embed import FaceEmbedder
 from oculi.vision.faces import Detector, FaceAnalyzer
@@ -13,8 +12,7 @@ from oculi.vision.faces import Detector, FaceAnalyzer
 DETECTOR_CHOICES = ("yunet", "retinaface", "yunet+retinaface")
 
 
-def _detector(name: str, model_dir: Path, threads: int | None, device: str) -> Detector:
-    path = verified_path(CATALOGUE[name], model_dir)
+def _detector(name: str, path: Path, threads: int | None, device: str) -> Detector:
     if name == "yunet":
         from oculi.vision.yunet import YuNet
 
@@ -34,13 +32,10 @@ def load_face_analyzer(
     """A FaceAnalyzer on verified model files, fetching missing ones if allowed."""
     if detector not in DETECTOR_CHOICES:
         raise ValueError(f"detector must be one of {DETECTOR_CHOICES}")
-    model_dir = model_dir or default_model_dir()
     names = detector.split("+")
-    if auto_fetch:
-        fetch(names + ["face_mesh"], model_dir)
-    dets = [_detector(n, model_dir, threads, device) for n in names]
-    mesh = TfliteModel(verified_path(CATALOGUE["face_mesh"], model_dir), threads)
-    return FaceAnalyzer(detectors=dets, mesh_model=mesh)
+    *paths, mesh = model_paths([*names, "face_mesh"], model_dir, auto_fetch)
+    dets = [_detector(n, path, threads, device) for n, path in zip(names, paths)]
+    return FaceAnalyzer(detectors=dets, mesh_model=TfliteModel(mesh, threads))
 
 
 def load_face_embedder(
@@ -50,7 +45,5 @@ def load_face_embedder(
     auto_fetch: bool = True,
 ) -> FaceEmbedder:
     """SFace on a verified model file, fetching it if allowed."""
-    model_dir = model_dir or default_model_dir()
-    if auto_fetch:
-        fetch(["sface"], model_dir)
-    return FaceEmbedder(OnnxModel(verified_path(CATALOGUE["sface"], model_dir), threads, device))
+    (path,) = model_paths(["sface"], model_dir, auto_fetch)
+    return FaceEmbedder(OnnxModel(path, threads, device))

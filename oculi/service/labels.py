@@ -23,8 +23,7 @@ from typing import Any
 
 import numpy as np
 
-from oculi.models.catalogue import CATALOGUE
-from oculi.models.fetch import default_model_dir, fetch, verified_path
+from oculi.models.fetch import model_paths
 from oculi.models.runtime import OnnxModel, TfliteModel
 from oculi.models.shared import shared
 from oculi.vision import image_properties as props
@@ -125,10 +124,7 @@ def load_label_detectors(
 ) -> LabelDetectors:
     """The three detectors on their verified model files (the OpenImages class names from the
     label map shipped beside the model), fetching them if allowed."""
-    model_dir = model_dir or default_model_dir()
-    if auto_fetch:
-        fetch(list(LABEL_MODELS), model_dir)
-    ssd, names, person, nanodet = (verified_path(CATALOGUE[n], model_dir) for n in LABEL_MODELS)
+    ssd, names, person, nanodet = model_paths(LABEL_MODELS, model_dir, auto_fetch)
     onnx = OnnxModel(person, threads, device)
     return LabelDetectors(
         objects=ObjectDetector(TfliteModel(ssd, threads), read_label_map(names.read_text())),
@@ -149,10 +145,8 @@ def load_image_classifier(
     auto_fetch: bool = True,
 ) -> Classifier:
     """EfficientNet-Lite2 on its verified model file, fetching it if allowed."""
-    model_dir = model_dir or default_model_dir()
-    if auto_fetch:
-        fetch([CLASSIFIER_MODEL], model_dir)
-    model = OnnxModel(verified_path(CATALOGUE[CLASSIFIER_MODEL], model_dir), threads, device)
+    (path,) = model_paths([CLASSIFIER_MODEL], model_dir, auto_fetch)
+    model = OnnxModel(path, threads, device)
     return lambda rgb: probabilities(model, rgb)
 
 

@@ -28,8 +28,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from oculi.errors import ResourceNotFound
-from oculi.models.catalogue import CATALOGUE
-from oculi.models.fetch import default_model_dir, fetch, verified_path
+from oculi.models.fetch import model_paths
 from oculi.models.runtime import OnnxModel
 from oculi.models.shared import shared
 from oculi.vision.moderation import BodyParts, NudityDetector, class_names
@@ -143,10 +142,8 @@ def load_nudity_detector(
 ) -> NudityDetector:
     """NudeNet's detector on its verified model file, fetching it if allowed; the class
     names are the file's own metadata."""
-    model_dir = model_dir or default_model_dir()
-    if auto_fetch:
-        fetch(["nudity"], model_dir)
-    model = OnnxModel(verified_path(CATALOGUE["nudity"], model_dir), threads, device)
+    (path,) = model_paths(["nudity"], model_dir, auto_fetch)
+    model = OnnxModel(path, threads, device)
     return NudityDetector(model, class_names(model.session.get_modelmeta().custom_metadata_map))
 
 

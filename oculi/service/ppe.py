@@ -21,8 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-from oculi.models.catalogue import CATALOGUE
-from oculi.models.fetch import default_model_dir, fetch, verified_path
+from oculi.models.fetch import model_paths
 from oculi.models.runtime import OnnxModel
 from oculi.models.shared import shared
 from oculi.service.labels import DEFAULT_MIN_CONFIDENCE as PERSON_MIN_CONFIDENCE
@@ -203,12 +202,8 @@ def load_face_cover_classifier(
     auto_fetch: bool = True,
 ) -> FaceCoverClassifier:
     """The face-cover classifier on its verified model file, fetching it if allowed."""
-    model_dir = model_dir or default_model_dir()
-    if auto_fetch:
-        fetch(["face_cover"], model_dir)
-    return FaceCoverClassifier(
-        OnnxModel(verified_path(CATALOGUE["face_cover"], model_dir), threads, device)
-    )
+    (path,) = model_paths(["face_cover"], model_dir, auto_fetch)
+    return FaceCoverClassifier(OnnxModel(path, threads, device))
 
 
 shared_face_cover_classifier = shared(load_face_cover_classifier)

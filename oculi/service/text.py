@@ -19,8 +19,7 @@ from typing import Any
 import numpy as np
 
 from oculi.errors import InvalidParameter
-from oculi.models.catalogue import CATALOGUE
-from oculi.models.fetch import default_model_dir, fetch, verified_path
+from oculi.models.fetch import model_paths
 from oculi.models.runtime import OnnxModel
 from oculi.models.shared import shared
 from oculi.vision.text import TextLine, TextReader, TextWord
@@ -50,11 +49,8 @@ def load_text_reader(
 ) -> TextReader:
     """A TextReader on verified model files, fetching missing ones if allowed. The
     recogniser's character list is the model file's own `character` metadata."""
-    model_dir = model_dir or default_model_dir()
-    if auto_fetch:
-        fetch(list(TEXT_MODELS), model_dir)
     det, rec, cls = (
-        OnnxModel(verified_path(CATALOGUE[n], model_dir), threads, device) for n in TEXT_MODELS
+        OnnxModel(path, threads, device) for path in model_paths(TEXT_MODELS, model_dir, auto_fetch)
     )
     charset = rec.session.get_modelmeta().custom_metadata_map["character"].split("\n")
     return TextReader(det, rec, charset, cls)

@@ -7,8 +7,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
-from oculi.models.catalogue import CATALOGUE
-from oculi.models.fetch import default_model_dir, fetch, verified_path
+from oculi.models.fetch import default_model_dir, model_paths
 from oculi.models.runtime import OnnxModel, TfliteModel
 from oculi.vision.attributes import MODELS_FOR
 
@@ -48,10 +47,7 @@ class AttributeModels(Mapping[str, Callable[[Any], Any]]):
             raise KeyError(name)
         with self._lock:
             if name not in self._loaded:
-                spec = CATALOGUE[name]
-                if self.auto_fetch:
-                    fetch([name], self.model_dir)
-                path = verified_path(spec, self.model_dir)
+                (path,) = model_paths([name], self.model_dir, self.auto_fetch)
                 if path.suffix == ".onnx":
                     self._loaded[name] = OnnxModel(path, self.threads, self.device)
                 else:
