@@ -8,12 +8,17 @@ and 5 portraits from ../shared/dev-data, and two from tests/fixtures. A small se
 by one person: the figures say where the labels work and where they do not, not how they
 compare with Rekognition.
 
-For each photo the classifier's labels alone (oculi.vision.classify.image_labels, before
-merging with the detectors' labels) are compared with its true labels and their ancestors:
+For each photo the classifier's labels alone (oculi.vision.classify.image_labels on the
+views DetectLabels uses, oculi.service.labels.LABEL_VIEWS; before merging with the
+detectors' labels) are compared with its true labels and their ancestors:
 a returned label is right when it is one of them. Recall counts the true labels (and their
 ancestors) that the classifier can say at all. Printed: per label at MinConfidence 55
 (Rekognition's default) and overall at several MinConfidence values, then each photo's
-wrong labels at 55 and at 30. Then milliseconds per image (median of --repeat passes over all the
+wrong labels at 55 and at 30. Then each test-time view set side by side (VARIANTS: the
+centre crop, its mirror image, the whole image squashed or letterboxed to the input size;
+the views' probabilities averaged or each label at its best view): precision / recall at
+each MinConfidence and the classifier's milliseconds per image for those views (median of
+--repeat passes). Then milliseconds per image (median of --repeat passes over all the
 photos, each pass timing both variants in turn): the classifier alone, and DetectLabels'
 GENERAL_LABELS use case (oculi.service.labels.detect_labels) without and with it, with the
 ratio of the two in the same run.
@@ -34,8 +39,13 @@ import numpy as np
 
 from bench.moderation import DEBIAN_PHOTOS, fetch
 from oculi.service.image_source import ANALYSIS_SIDE
-from oculi.service.labels import detect_labels, load_image_classifier, load_label_detectors
-from oculi.vision.classify import image_labels
+from oculi.service.labels import (
+    LABEL_VIEWS,
+    detect_labels,
+    load_image_classifier,
+    load_label_detectors,
+)
+from oculi.vision.classify import CENTRE, VIEWS, image_labels
 from oculi.vision.decode import decode
 from oculi.vision.imagenet_labels import IMAGENET_LABELS
 from oculi.vision.label_taxonomy import TAXONOMY, ancestors
@@ -49,6 +59,21 @@ PACKAGES = DEBIAN_PHOTOS + (
 )
 DEFAULT_MIN = 55.0
 THRESHOLDS = (30.0, 40.0, 55.0, 70.0)
+SQUASHED, LETTERBOXED = ("whole squashed",), ("whole letterboxed",)
+FLIPPED = ("centre", "centre flipped")
+# Test-time view sets compared side by side: the views' probabilities averaged ("mean") or
+# each label at its best view ("max", what oculi.vision.classify.image_labels does).
+VARIANTS: tuple[tuple[tuple[str, ...], str], ...] = (
+    (CENTRE, "mean"),
+    (FLIPPED, "mean"),
+    (SQUASHED, "mean"),
+    (LETTERBOXED, "mean"),
+    (CENTRE + SQUASHED, "mean"),
+    (CENTRE + SQUASHED, "max"),
+    (CENTRE + LETTERBOXED, "mean"),
+    (CENTRE + LETTERBOXED, "max"),
+    (FLIPPED + SQUASHED + ("whole squashed flipped",), "mean"),
+)
 
 
 def truth(debian: Path) -> dict[Path, set[str]]:
@@ -139,6 +164,53 @@ def report_accuracy(probs: dict[Path, np.ndarray], true: dict[Path, set[str]]) -
                 print(f"  {path.name}: {', '.join(wrong)}")
 
 
+def variant_labels(
+    per_view: dict[str, np.ndarray], views: tuple[str, ...], combine: str, t: float
+) -> set[str]:
+    """The labels at or above `t` from the views' probabilities, averaged or each label at
+    its best view (a label's best view reaches t when any view does)."""
+    probs = np.stack([per_view[v] for v in views])
+    return {lab.name for lab in image_labels(probs.mean(0) if combine == "mean" else probs, t)}
+
+
+def report_variants(
+    images: dict[Path, np.ndarray],
+    true: dict[Path, set[str]],
+    threads: int | None,
+    repeat: int,
+) -> None:
+    """Precision and recall at each MinConfidence, and ms per image, of each view set."""
+    classifier = load_image_classifier(threads=threads)
+    per_view = {p: {v: classifier(rgb, (v,))[0] for v in VIEWS} for p, rgb in images.items()}
+    sets = list(dict.fromkeys(views for views, _ in VARIANTS))
+    passes: dict[tuple[str, ...], list[float]] = {views: [] for views in sets}
+    for _ in range(repeat):
+        for views in sets:
+            start = time.perf_counter()
+            for rgb in images.values():
+                classifier(rgb, views)
+            passes[views].append(time.perf_counter() - start)
+    vocab = sayable()
+    print(
+        "\ntest-time views: precision / recall by MinConfidence "
+        f"({', '.join(f'{t:.0f}' for t in THRESHOLDS)}); ms per image, median of {repeat} "
+        "passes (the classifier alone, views run one after another)"
+    )
+    for views, combine in VARIANTS:
+        cells = []
+        for t in THRESHOLDS:
+            returned = {p: variant_labels(pv, views, combine, t) for p, pv in per_view.items()}
+            got, right, want = scores(returned, true, vocab)
+            found = sum((right & want).values())
+            cells.append(
+                f"{ratio(sum(right.values()), sum(got.values()))}/"
+                f"{ratio(found, sum(want.values()))}"
+            )
+        name = " + ".join(views) + ("" if len(views) == 1 else f" ({combine})")
+        ms = median_ms(passes[views], len(images))
+        print(f"  {name:<72} {'  '.join(cells)}  {ms:6.1f}")
+
+
 def median_ms(passes: list[float], n: int) -> float:
     return 1000.0 * statistics.median(passes) / n
 
@@ -152,7 +224,7 @@ def report_speed(images: list[np.ndarray], threads: int | None, repeat: int) -> 
         detect_labels(detectors, rgb, params, classifier)
     for _ in range(repeat):
         for name, call in (
-            ("classifier", lambda rgb: classifier(rgb)),
+            ("classifier", lambda rgb: classifier(rgb, LABEL_VIEWS)),
             ("without", lambda rgb: detect_labels(detectors, rgb, params)),
             ("with", lambda rgb: detect_labels(detectors, rgb, params, classifier)),
         ):
@@ -183,7 +255,8 @@ def main() -> None:
     true = truth(debian.expanduser())
     images = {p: decode(p.read_bytes(), reduce_to=ANALYSIS_SIDE).rgb for p in true}
     classifier = load_image_classifier(threads=args.threads)
-    report_accuracy({p: classifier(rgb) for p, rgb in images.items()}, true)
+    report_accuracy({p: classifier(rgb, LABEL_VIEWS) for p, rgb in images.items()}, true)
+    report_variants(images, true, args.threads, args.repeat)
     report_speed(list(images.values()), args.threads, args.repeat)
 
 

@@ -213,7 +213,7 @@ def main() -> None:
     for name, images in sources(debian).items():
         for label, rgb in images:
             t0 = time.perf_counter()
-            probs = classifier(rgb)
+            probs = classifier(rgb)[0]
             scores = imagenet_scores(probs)
             t1 = time.perf_counter()
             parts = detector(np.ascontiguousarray(rgb[:, :, ::-1]) if args.bgr else rgb)

@@ -1,5 +1,6 @@
-"""DetectLabels' image-level labels from the ImageNet classifier: boto3 on a real photo, the
-class -> label table, confidence sums, and the merge with the detectors' labels."""
+"""DetectLabels' image-level labels from the ImageNet classifier: boto3 on real photos, the
+test-time views, the class -> label table, confidence sums, and the merge with the
+detectors' labels."""
 
 from __future__ import annotations
 
@@ -7,13 +8,16 @@ import numpy as np
 import pytest
 
 from oculi.models.fetch import default_model_dir
-from oculi.vision.classify import image_labels
+from oculi.service.labels import LABEL_VIEWS, load_image_classifier
+from oculi.vision.classify import CENTRE, VIEWS, image_labels, letterboxed, squashed
+from oculi.vision.decode import decode
 from oculi.vision.imagenet_labels import IMAGENET_LABELS
 from oculi.vision.label_taxonomy import TAXONOMY, ancestors
 from oculi.vision.labels import Instance, Label, with_image_labels
 from tests.conftest import fixture_bytes
 
 MOUNTAIN = "labels/picosdeeuropa.jpg"  # a mountain range and a meadow, no object to box
+BEACH = "labels/kite.jpg"  # a wide beach: people on the sand at the left edge, surf, kites
 DEBIAN = default_model_dir().parent / "bench-data"
 
 
@@ -49,6 +53,41 @@ def test_scene_label_obeys_min_confidence_and_filters(client) -> None:
         Image=image, Settings={"GeneralLabels": {"LabelExclusionFilters": ["Mountain"]}}
     )["Labels"]
     assert "Mountain" not in {lab["Name"] for lab in without}
+
+
+def test_whole_image_view_finds_the_beach_the_centre_crop_misses(client) -> None:
+    rgb = decode(fixture_bytes(BEACH)).rgb
+    classifier = load_image_classifier(threads=1)
+    centre = {lab.name for lab in image_labels(classifier(rgb, CENTRE), 55)}
+    assert "Beach" not in centre  # the centre crop cuts off the sand at the left edge
+    labels = by_name(client.detect_labels(Image={"Bytes": fixture_bytes(BEACH)}))
+    assert labels["Beach"]["Confidence"] >= 55
+    assert {"Coast", "Sea", "Water", "Nature", "Outdoors"} <= labels.keys()
+    assert "Indoors" not in labels
+
+
+def test_views_are_the_input_size_and_keep_the_whole_image() -> None:
+    rgb = np.zeros((100, 300, 3), np.uint8)
+    rgb[:, :150] = 255  # left half white
+    for name, view in VIEWS.items():
+        assert view(rgb, 260).shape == (260, 260, 3), name
+    box = letterboxed(rgb, 260)
+    assert (box[:40] == 127).all() and (box[-40:] == 127).all()  # grey bars above and below
+    assert box[130, 10].min() > 250 and box[130, -10].max() < 5  # both halves kept
+    whole = squashed(rgb, 260)
+    assert whole[0, 10].min() > 250 and whole[-1, -10].max() < 5
+    assert (VIEWS["centre flipped"](rgb, 260) == VIEWS["centre"](rgb, 260)[:, ::-1]).all()
+    assert LABEL_VIEWS[0] == "centre" and set(LABEL_VIEWS) <= VIEWS.keys()
+
+
+def test_a_label_takes_its_best_view_not_a_sum_over_views() -> None:
+    probs = np.zeros((2, 1000))
+    probs[0, 207] = 0.6  # golden retriever in one view
+    probs[1, 281] = 0.7  # tabby cat in the other
+    labels = {lab.name: lab.confidence for lab in image_labels(probs, 15)}
+    assert labels["Dog"] == pytest.approx(60) and labels["Cat"] == pytest.approx(70)
+    assert labels["Pet"] == pytest.approx(70)  # its best view, not 130
+    assert image_labels(probs[:1], 15) == image_labels(probs[0], 15)
 
 
 def test_every_class_maps_to_a_known_label_or_is_dropped() -> None:

@@ -34,7 +34,7 @@ def detect_moderation_labels_op(ctx: ServiceContext, params: dict[str, Any]) -> 
     image = load_image(params["Image"], ctx.s3)
     s = ctx.settings
     classifier = shared_image_classifier(s.model_dir, ctx.threads, s.device)
-    scores = imagenet_scores(classifier(image.rgb))
+    scores = imagenet_scores(classifier(image.rgb)[0])
     nudity = opted_in()
     if nudity:
         detector = shared_nudity_detector(s.model_dir, ctx.threads, s.device)
