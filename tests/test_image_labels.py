@@ -1,6 +1,6 @@
 """DetectLabels' image-level labels from the ImageNet classifier: boto3 on real photos, the
-test-time views, the class -> label table, confidence sums, and the merge with the
-detectors' labels."""
+test-time views, the class -> label table, confidence sums, the taxonomy's Indoors, Outdoors
+and Water parents, and the merge with the detectors' labels."""
 
 from __future__ import annotations
 
@@ -88,6 +88,21 @@ def test_a_label_takes_its_best_view_not_a_sum_over_views() -> None:
     assert labels["Dog"] == pytest.approx(60) and labels["Cat"] == pytest.approx(70)
     assert labels["Pet"] == pytest.approx(70)  # its best view, not 130
     assert image_labels(probs[:1], 15) == image_labels(probs[0], 15)
+
+
+def test_indoors_outdoors_and_water_parents_follow_the_rule() -> None:
+    def has(parent: str, *labels: str) -> list[bool]:
+        return [parent in ancestors(lab) for lab in labels]
+
+    indoor = ("Bed", "Couch", "Crib", "Wardrobe", "Bookcase", "Cabinet", "Pool Table")
+    assert all(has("Indoors", *indoor, "Toilet", "Bathtub", "Library", "Restaurant"))
+    # Seen indoors and out, or photographed on their own: no Indoors.
+    both = ("Chair", "Table", "Dining Table", "Bench", "Lamp", "Rug", "Refrigerator", "Shop")
+    assert not any(has("Indoors", *both, "Stage", "Bookstore"))
+    assert all(has("Outdoors", "Bridge", "Dam", "Pier", "Lighthouse", "Barn", "Beach", "Tent"))
+    assert not any(has("Outdoors", "Building", "Church", "Library", *indoor))
+    assert all(has("Water", "Dam", "Pier", "Fountain", "Lake", "Beach", "Scuba Diving"))
+    assert not any({"Indoors", "Outdoors"} <= set(ancestors(lab)) for lab in TAXONOMY)
 
 
 def test_every_class_maps_to_a_known_label_or_is_dropped() -> None:

@@ -276,8 +276,14 @@ TAXONOMY: dict[str, LabelInfo] = {
     "Dessert": LabelInfo(parents=("Food",), categories=(FOOD,)),
     "Donut": LabelInfo(parents=("Dessert",), aliases=("Doughnut",), categories=(FOOD,)),
     "Cake": LabelInfo(parents=("Dessert",), categories=(FOOD,)),
-    "Couch": LabelInfo(parents=("Furniture",), aliases=("Sofa",), categories=(FURNITURE,)),
-    "Bed": LabelInfo(parents=("Furniture",), categories=(FURNITURE,)),
+    # Indoors is a parent of rooms and of the furniture and fittings made to stand in a room
+    # (beds, couches, wardrobes, cabinets, fireplaces, bathroom fittings...): a photo of one
+    # is taken indoors. Not of things also seen outdoors or photographed on their own
+    # (chairs, tables, benches, lamps, rugs, appliances, electronics, shops, stages).
+    "Couch": LabelInfo(
+        parents=("Furniture", "Indoors"), aliases=("Sofa",), categories=(FURNITURE,)
+    ),
+    "Bed": LabelInfo(parents=("Furniture", "Indoors"), categories=(FURNITURE,)),
     "Dining Table": LabelInfo(parents=("Table",), categories=(FURNITURE,)),
     "Plant": LabelInfo(categories=(PLANTS,)),
     "Potted Plant": LabelInfo(parents=("Plant",), aliases=("Houseplant",), categories=(PLANTS,)),
@@ -322,11 +328,8 @@ TAXONOMY: dict[str, LabelInfo] = {
         ("Architecture",),
         BUILDINGS,
         "Building",
-        "Bridge",
-        "Dam",
         "Monument",
         "Arch",
-        "Patio",
         "Dome",
         "Roof",
         "Wall",
@@ -334,7 +337,11 @@ TAXONOMY: dict[str, LabelInfo] = {
         "Window",
         "Altar",
     ),
-    **_each(("Architecture", "Water"), BUILDINGS, "Pier", "Fountain"),
+    # Outdoors is a parent of landforms (above) and of structures that stand only in the
+    # open: bridges, dams, piers, fountains, patios, barns, lighthouses; not of buildings in
+    # general (ImageNet's church, palace, library... photos show interiors too).
+    **_each(("Architecture", "Outdoors"), BUILDINGS, "Bridge", "Patio"),
+    **_each(("Architecture", "Water", "Outdoors"), BUILDINGS, "Dam", "Pier", "Fountain"),
     **_each(
         ("Building",),
         BUILDINGS,
@@ -346,11 +353,11 @@ TAXONOMY: dict[str, LabelInfo] = {
         "Castle",
         "Theater",
         "Greenhouse",
-        "Barn",
         "Prison",
         "Tower",
     ),
-    "Lighthouse": LabelInfo(parents=("Tower",), categories=(BUILDINGS,)),
+    **_each(("Building", "Outdoors"), BUILDINGS, "Barn"),
+    "Lighthouse": LabelInfo(parents=("Tower", "Outdoors"), categories=(BUILDINGS,)),
     "Fence": LabelInfo(categories=(BUILDINGS,)),
     "Shop": LabelInfo(aliases=("Store",), categories=(BUILDINGS,)),
     **_each(
@@ -374,7 +381,7 @@ TAXONOMY: dict[str, LabelInfo] = {
     ),
     "Swing": LabelInfo(parents=("Playground",), categories=(EVENTS,)),
     **_each((), EVENTS, "Wedding", "Graduation"),
-    "Tent": LabelInfo(categories=(TRAVEL,)),
+    "Tent": LabelInfo(parents=("Outdoors",), categories=(TRAVEL,)),
     "Stage": LabelInfo(categories=(MUSIC,)),
     **_each(("Animal",), ANIMALS, "Fish", "Amphibian", "Reptile", "Invertebrate", "Sea Life"),
     "Shark": LabelInfo(parents=("Fish", "Sea Life"), categories=(ANIMALS,)),
@@ -513,7 +520,7 @@ TAXONOMY: dict[str, LabelInfo] = {
     **_each((), KITCHEN, "Kitchen Utensil", "Jug"),
     **_each(("Bathroom",), HOME, "Bathtub"),
     **_each(
-        ("Furniture",),
+        ("Furniture", "Indoors"),
         FURNITURE,
         "Bookcase",
         "Cabinet",
@@ -523,7 +530,8 @@ TAXONOMY: dict[str, LabelInfo] = {
         "Crib",
     ),
     **_each(("Light",), HOME, "Lamp", "Lighting"),
-    **_each((), HOME, "Cushion", "Quilt", "Rug", "Curtain", "Candle", "Broom", "Toilet Paper"),
+    **_each((), HOME, "Cushion", "Quilt", "Rug", "Candle", "Broom", "Toilet Paper"),
+    "Curtain": LabelInfo(parents=("Indoors",), categories=(HOME,)),
     "Shower Curtain": LabelInfo(parents=("Curtain", "Bathroom"), categories=(HOME,)),
     **_each((), HOLIDAYS, "Halloween", "Christmas"),
     "Jack-o'-lantern": LabelInfo(parents=("Halloween",), categories=(HOLIDAYS,)),
@@ -603,8 +611,8 @@ TAXONOMY: dict[str, LabelInfo] = {
         "Gymnastics",
         "Ice Hockey",
         "Punching Bag",
-        "Water Sports",
     ),
+    "Water Sports": LabelInfo(parents=("Sport", "Water"), categories=(SPORTS,)),
     **_each(("Water Sports",), SPORTS, "Scuba Diving", "Snorkeling"),
     **_each(
         ("Ball",),
@@ -616,7 +624,8 @@ TAXONOMY: dict[str, LabelInfo] = {
         "Golf Ball",
         "Volleyball",
     ),
-    **_each((), SPORTS, "Pool Table", "Parachute", "Scoreboard"),
+    **_each((), SPORTS, "Parachute", "Scoreboard"),
+    "Pool Table": LabelInfo(parents=("Indoors",), categories=(SPORTS,)),
     "Jigsaw Puzzle": LabelInfo(parents=("Toy",), categories=(TOYS,)),
     "Musical Instrument": LabelInfo(categories=(MUSIC,)),
     **_each(
