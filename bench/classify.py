@@ -18,10 +18,12 @@ wrong labels at 55 and at 30. Then each test-time view set side by side (VARIANT
 centre crop, its mirror image, the whole image squashed or letterboxed to the input size;
 the views' probabilities averaged or each label at its best view): precision / recall at
 each MinConfidence and the classifier's milliseconds per image for those views (median of
---repeat passes). Then milliseconds per image (median of --repeat passes over all the
-photos, each pass timing both variants in turn): the classifier alone, and DetectLabels'
-GENERAL_LABELS use case (oculi.service.labels.detect_labels) without and with it, with the
-ratio of the two in the same run.
+--repeat passes), and each photo's labels at 55 that DetectLabels' views find and the
+centre crop alone does not (and the reverse). Then milliseconds per image (median of
+--repeat passes over all the photos, each pass timing both variants in turn): the
+classifier alone on DetectLabels' views, and DetectLabels' GENERAL_LABELS use case
+(oculi.service.labels.detect_labels) without and with it, with the ratio of the two in the
+same run.
 
     python -m bench.classify --fetch ~/.cache/oculi/bench-data --threads 1 [--repeat N]
 """
@@ -66,6 +68,7 @@ FLIPPED = ("centre", "centre flipped")
 VARIANTS: tuple[tuple[tuple[str, ...], str], ...] = (
     (CENTRE, "mean"),
     (FLIPPED, "mean"),
+    (FLIPPED, "max"),
     (SQUASHED, "mean"),
     (LETTERBOXED, "mean"),
     (CENTRE + SQUASHED, "mean"),
@@ -73,6 +76,7 @@ VARIANTS: tuple[tuple[tuple[str, ...], str], ...] = (
     (CENTRE + LETTERBOXED, "mean"),
     (CENTRE + LETTERBOXED, "max"),
     (FLIPPED + SQUASHED + ("whole squashed flipped",), "mean"),
+    (FLIPPED + SQUASHED + ("whole squashed flipped",), "max"),
 )
 
 
@@ -209,6 +213,18 @@ def report_variants(
         name = " + ".join(views) + ("" if len(views) == 1 else f" ({combine})")
         ms = median_ms(passes[views], len(images))
         print(f"  {name:<72} {'  '.join(cells)}  {ms:6.1f}")
+    print(
+        f"\nlabels at MinConfidence {DEFAULT_MIN:.0f} with DetectLabels' views "
+        f"({' + '.join(LABEL_VIEWS)}) and not with the centre crop alone (* = wrong), "
+        "and the reverse:"
+    )
+    for path, pv in per_view.items():
+        views = variant_labels(pv, LABEL_VIEWS, "max", DEFAULT_MIN)
+        centre = variant_labels(pv, CENTRE, "max", DEFAULT_MIN)
+        for sign, diff in (("+", views - centre), ("-", centre - views)):
+            if diff:
+                named = ", ".join(n + ("" if n in true[path] else "*") for n in sorted(diff))
+                print(f"  {sign} {path.name}: {named}")
 
 
 def median_ms(passes: list[float], n: int) -> float:

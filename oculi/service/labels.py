@@ -48,8 +48,8 @@ LABEL_MODELS = ("objects_oidv4", "objects_oidv4_labels", "persons_ssdlite", "obj
 CLASSIFIER_MODEL = "imagenet_efficientnet_lite2"
 # The classifier's views of the image for DetectLabels, each label at its best view: the
 # centre crop the weights were evaluated on, and the whole image squashed to the input
-# size, which sees the edges of a wide photo (bench/classify.py: recall at MinConfidence
-# 55 from 0.31 to 0.40 on its photos, precision 1.00 both, twice the classifier's cost).
+# size, which sees the edges of a wide photo (bench/classify.py: at MinConfidence 55 recall
+# 0.31 -> 0.39 on its photos, every added label right; twice the classifier's cost).
 LABEL_VIEWS = ("centre", "whole squashed")
 # Image-level labels under this confidence (percent) are never reported, whatever the
 # MinConfidence: the detectors drop boxes under 5% too (oculi.vision.labels.SCORE_FLOOR).
