@@ -3,8 +3,8 @@ limited to the labels oculi's models really give evidence for, and the roll-up f
 most specific labels to their parents.
 
 Two sources fill the most specific labels. The ImageNet classifier, always (its classes
-and why: oculi/service/moderation_imagenet.py): Weapons, Alcoholic Beverages, Pills,
-Gambling and Swimwear or Underwear. NudeNet's body-part detector, only when the operator
+and why: oculi/service/moderation_imagenet.py): Weapons, Alcoholic Beverages, Pills
+and Gambling. NudeNet's body-part detector, only when the operator
 opts in to its AGPL-3.0 model; only the exposed parts that Rekognition names map:
 
     MALE_GENITALIA_EXPOSED    Explicit > Explicit Nudity > Exposed Male Genitalia
@@ -41,7 +41,6 @@ EXPLICIT = "Explicit"
 EXPLICIT_NUDITY = "Explicit Nudity"
 NON_EXPLICIT = "Non-Explicit Nudity of Intimate parts and Kissing"
 NON_EXPLICIT_NUDITY = "Non-Explicit Nudity"
-SWIMWEAR = "Swimwear or Underwear"
 VIOLENCE = "Violence"
 ALCOHOL = "Alcohol"
 DRUGS = "Drugs & Tobacco"
@@ -58,9 +57,6 @@ PARENT: dict[str, str] = {
     NON_EXPLICIT: "",
     NON_EXPLICIT_NUDITY: NON_EXPLICIT,
     "Exposed Male Nipple": NON_EXPLICIT_NUDITY,
-    SWIMWEAR: "",
-    "Female Swimwear or Underwear": SWIMWEAR,
-    "Male Swimwear or Underwear": SWIMWEAR,
     VIOLENCE: "",
     "Weapons": VIOLENCE,
     ALCOHOL: "",
