@@ -59,6 +59,12 @@ def _cmd_models(args: argparse.Namespace) -> int:
     return 0
 
 
+AUDIT_KEY_HELP = (
+    "the audit log's MAC key, outside the data directory (env OCULI_AUDIT_KEY_FILE; default "
+    "~/.config/oculi/audit-keys/<data dir hash>.key, created on first start)"
+)
+
+
 def _settings(args: argparse.Namespace):  # -> Settings
     from oculi.settings import Settings
 
@@ -85,6 +91,8 @@ def _settings(args: argparse.Namespace):  # -> Settings
         s.model_dir = Path(args.model_dir)
     if getattr(args, "keys_file", None):
         s.keys_file = Path(args.keys_file)
+    if getattr(args, "audit_key_file", None):
+        s.audit_key_file = Path(args.audit_key_file)
     if getattr(args, "tls_cert", None):
         s.tls_cert = Path(args.tls_cert)
     if getattr(args, "tls_key", None):
@@ -96,6 +104,7 @@ def _cmd_serve(args: argparse.Namespace) -> int:
     import uvicorn
 
     from oculi.api.server import build_app
+    from oculi.audit_key import AuditError
     from oculi.models.fetch import ModelFetchError
     from oculi.service.context import ServiceContext
     from oculi.settings import KeysError, is_loopback, load_keys
@@ -116,6 +125,11 @@ def _cmd_serve(args: argparse.Namespace) -> int:
         return 2
     s.data_dir.mkdir(parents=True, exist_ok=True)
     ctx = ServiceContext(s)
+    try:
+        ctx.audit()  # recover it after a crash; refuse a log that lost records or its key
+    except AuditError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 1
     try:
         ctx.face_analyzer()  # fetch (with progress) and load models before accepting calls
         ctx.attribute_models()
@@ -219,40 +233,55 @@ def _cmd_audit(args: argparse.Namespace) -> int:
     import csv
 
     from oculi.audit import AuditLog
-    from oculi.settings import default_data_dir
+    from oculi.audit_key import AuditError, key_file_for
 
-    log = AuditLog(Path(args.data_dir or default_data_dir()) / "audit")
+    s = _settings(args)
+    log = AuditLog(s.data_dir / "audit", key_file_for(s.data_dir, s.audit_key_file))
     if args.action == "verify":
         v = log.verify()
+        for note in v.notes:
+            print(f"note: {note}", file=sys.stderr)
         if v.ok:
-            print(f"OK: {v.records} records, chain intact; head {v.head}")
+            print(f"OK: {v.records} records, chain and MACs intact; head {v.head}")
             return 0
-        print(f"FAILED after {v.records} good records: {v.problem}", file=sys.stderr)
+        print(f"FAILED ({v.records} records read):", file=sys.stderr)
+        for problem in v.problems:
+            print(f"  {problem}", file=sys.stderr)
         return 1
-    records = list(log.records())
-    if args.action == "export" and args.format == "csv":
-        fields = sorted({k for r in records for k in r})
-        w = csv.DictWriter(sys.stdout, fieldnames=fields)
-        w.writeheader()
-        for r in records:
-            w.writerow({k: json.dumps(v) if isinstance(v, list) else v for k, v in r.items()})
-        return 0
-    if args.action == "export":
-        for r in records:
-            print(json.dumps(r, sort_keys=True))
-        return 0
-    for r in records[-args.last :] if args.last else records:
+    try:
+        if args.action == "export" and args.format == "csv":
+            records = list(log.records())
+            fields = sorted({k for r in records for k in r})
+            w = csv.DictWriter(sys.stdout, fieldnames=fields)
+            w.writeheader()
+            for r in records:
+                w.writerow({k: json.dumps(v) if isinstance(v, list) else v for k, v in r.items()})
+        elif args.action == "export":
+            for r in log.records():
+                print(json.dumps(r, sort_keys=True))
+        else:
+            _list_audit(list(log.records()), args.last)
+    except AuditError as e:
+        print(f"error: {e} (see `oculi audit verify`)", file=sys.stderr)
+        return 1
+    return 0
+
+
+def _list_audit(records: list[dict], last: int) -> None:
+    for r in records[-last:] if last else records:
         when = time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(r["time"]))
         extra = " ".join(
             f"{k}={r[k]}"
-            for k in ("collection", "threshold", "matches", "outcome")
+            for k in ("phase", "collection", "threshold", "matches", "outcome")
             if r.get(k) is not None
         )
+        who = f"key={r.get('access_key')}"
+        if r.get("claimed_access_key") is not None:
+            who = f"key=None claimed(unverified)={r['claimed_access_key']}"
         print(
-            f"{r['seq']:>6} {when}Z {r['operation']:<20} key={r.get('access_key')} "
-            f"from={r.get('source')} {extra} req={r['request_id']}"
+            f"{r['seq']:>6} {when}Z {r['operation']:<20} {who} "
+            f"from={r.get('source')} {extra} req={r.get('request_id')}"
         )
-    return 0
 
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png")
@@ -490,6 +519,7 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--port", type=int, help="port (default 4566)")
     sp.add_argument("--data-dir", help="data directory (default ~/.local/share/oculi)")
     sp.add_argument("--keys-file", help="JSON file of access keys; enables SigV4 checks")
+    sp.add_argument("--audit-key-file", help=AUDIT_KEY_HELP)
     sp.add_argument("--workers", type=int, help="requests analysed at once (default 2)")
     sp.add_argument(
         "--store-url",
@@ -532,6 +562,7 @@ def build_parser() -> argparse.ArgumentParser:
     ap = sub.add_parser("audit", help="read, verify or export the audit log")
     ap.add_argument("action", choices=["list", "verify", "export"])
     ap.add_argument("--data-dir", help="the server's data directory")
+    ap.add_argument("--audit-key-file", help=AUDIT_KEY_HELP)
     ap.add_argument("--format", choices=["jsonl", "csv"], default="jsonl", help="export format")
     ap.add_argument("--last", type=int, default=0, help="list only the last N records")
     ap.set_defaults(func=_cmd_audit)

@@ -32,6 +32,10 @@ class Settings:
     tls_cert: Path | None = None
     tls_key: Path | None = None
     keys_file: Path | None = None
+    # the audit log's MAC key, outside the data directory (default: oculi/audit_key.py)
+    audit_key_file: Path | None = field(
+        default_factory=lambda: Path(v) if (v := os.environ.get("OCULI_AUDIT_KEY_FILE")) else None
+    )
     s3_endpoint_url: str | None = field(
         default_factory=lambda: os.environ.get("OCULI_S3_ENDPOINT_URL") or None
     )

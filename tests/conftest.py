@@ -79,9 +79,14 @@ class Server:
             kf.write_text(json.dumps({"keys": entries}))
             cmd += ["--keys-file", str(kf)]
         cmd += args or []
+        # the audit key lives outside the data dir: here, under the test's own config dir
+        self.config_home = tmp / "config"
         self.log = open(tmp / f"server-{self.port}.log", "wb")
         self.proc = subprocess.Popen(
-            cmd, env=clean_env(**(env or {})), stdout=self.log, stderr=subprocess.STDOUT
+            cmd,
+            env=clean_env(**{"XDG_CONFIG_HOME": str(self.config_home), **(env or {})}),
+            stdout=self.log,
+            stderr=subprocess.STDOUT,
         )
         wait_http(self.url + "/health", self.proc)
 
@@ -102,6 +107,18 @@ class Server:
         except subprocess.TimeoutExpired:
             self.proc.kill()
         self.log.close()
+
+
+@pytest.fixture(scope="session", autouse=True)
+def config_home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """Audit keys made by in-process tests go to a temporary config dir, not the user's."""
+    saved = os.environ.get("XDG_CONFIG_HOME")
+    os.environ["XDG_CONFIG_HOME"] = str(tmp_path_factory.mktemp("config"))
+    yield
+    if saved is None:
+        del os.environ["XDG_CONFIG_HOME"]
+    else:
+        os.environ["XDG_CONFIG_HOME"] = saved
 
 
 @pytest.fixture(scope="session", autouse=True)

@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import logging
 import uuid
-from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
 
@@ -26,7 +25,7 @@ from oculi import __version__
 from oculi.api import spec
 from oculi.api.operations import HANDLERS, Handler, apply_match_floor
 from oculi.api.sigv4 import AuthError, verify_request
-from oculi.audit import AUDITED, event_for
+from oculi.audit import AUDITED, Caller, event_for, run_audited
 from oculi.errors import AccessDenied, ImageTooLarge, OculiError
 from oculi.permissions import KeySpec, authorize
 from oculi.service.context import ServiceContext
@@ -97,32 +96,14 @@ def claimed_access_key(authorization: str) -> str | None:
     return authorization[at + len(marker) :].split("/", 1)[0] or None
 
 
-@dataclass(frozen=True)
-class Caller:
-    access_key: str | None
-    source: str | None
-    request_id: str
-
-
 def call_audited(
     ctx: ServiceContext, name: str, handler: Handler, params: dict[str, Any], caller: Caller
 ) -> dict[str, Any]:
-    """Run the handler; record audited operations (their outcome too) before answering."""
+    """Run the handler; an audited operation is recorded as oculi.audit.run_audited says
+    (a change's intent before it runs, every outcome before the answer)."""
     if name not in AUDITED:
         return handler(ctx, params)
-    try:
-        result = handler(ctx, params)
-    except OculiError as e:
-        ctx.audit().append(
-            event_for(
-                name, params, None, e.code, caller.access_key, caller.source, caller.request_id
-            )
-        )
-        raise
-    ctx.audit().append(
-        event_for(name, params, result, None, caller.access_key, caller.source, caller.request_id)
-    )
-    return result
+    return run_audited(ctx.audit(), name, params, caller, lambda: handler(ctx, params))
 
 
 def redact_bytes(ctx: ServiceContext, body: bytes, query: Any) -> tuple[bytes, str, dict[str, str]]:
@@ -254,7 +235,13 @@ def build_app(ctx: ServiceContext, keys: dict[str, KeySpec]) -> Starlette:
                     501,
                 )
             params = spec.validate(op.input_shape, params) if op.input_shape else {}
-            caller = Caller(access_key, request.client.host if request.client else None, request_id)
+            source = request.client.host if request.client else None
+            # with keys off the request's key is a mere claim: audited as such, not as a key
+            caller = (
+                Caller(access_key, source, request_id)
+                if keys
+                else Caller(None, source, request_id, claimed_access_key=access_key)
+            )
             if keys and access_key is not None:
                 try:
                     authorize(keys[access_key], name, params)

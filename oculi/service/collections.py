@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -25,6 +27,14 @@ from oculi.vision.types import FaceDetections
 
 if TYPE_CHECKING:
     from oculi.store.qdrant import QdrantIndexes
+
+# Runs one batch of expired faces' deletion: (collection, face ids, delete) -> deleted ids.
+BatchRunner = Callable[[str, list[str], Callable[[], list[str]]], list[str]]
+
+
+def _run_batch(collection_id: str, ids: list[str], delete: Callable[[], list[str]]) -> list[str]:
+    return delete()
+
 
 # Quality bars for QualityFilter (LOW, MEDIUM, HIGH; AUTO = MEDIUM). Chosen, not yet
 # measured against recognition errors: see docs/collections.md.
@@ -233,9 +243,12 @@ class Collections:
         unindexed = [(i, reasons[i]) for i in range(len(faces)) if reasons[i]]
         return IndexedFaces(result=result, records=records, unindexed=unindexed)
 
-    def expire(self, now: float, batch: int = 1000) -> list[tuple[str, list[str]]]:
+    def expire(
+        self, now: float, run_batch: BatchRunner = _run_batch, batch: int = 1000
+    ) -> list[tuple[str, list[str]]]:
         """Delete every face older than its collection's retention period, through the
-        same path as DeleteFaces (faces a user holds are released first). Returns
+        same path as DeleteFaces (faces a user holds are released first), one batch at a
+        time through `run_batch(collection, ids, delete)` (the audit wraps it). Returns
         (collection, face ids deleted) for each collection where faces expired."""
         out = []
         for collection_id, days in self.store.retention_policies().items():
@@ -245,14 +258,19 @@ class Collections:
                 ids = self.store.faces_created_before(collection_id, cutoff, batch)
                 if not ids:
                     break
-                self.store.release_faces(collection_id, ids)
-                done, _ = self.delete_faces(collection_id, ids)
+                done = run_batch(
+                    collection_id, ids, partial(self._expire_batch, collection_id, ids)
+                )
                 deleted += done
                 if not done:
                     break
             if deleted:
                 out.append((collection_id, deleted))
         return out
+
+    def _expire_batch(self, collection_id: str, ids: list[str]) -> list[str]:
+        self.store.release_faces(collection_id, ids)
+        return self.delete_faces(collection_id, ids)[0]
 
     def list_faces(
         self,

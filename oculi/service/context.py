@@ -6,6 +6,7 @@ import threading
 from dataclasses import dataclass, field
 
 from oculi.audit import AuditLog
+from oculi.audit_key import key_file_for
 from oculi.models.runtime import default_threads
 from oculi.models.zoo import load_face_analyzer, load_face_embedder
 from oculi.service.collections import Collections
@@ -101,9 +102,14 @@ class ServiceContext:
             return self._users
 
     def audit(self) -> AuditLog:
+        """The audit log, opened for appending on first use (AuditError if it cannot be
+        trusted; the server opens it at start-up)."""
         with self._lock:
             if self._audit is None:
-                self._audit = AuditLog(self.settings.data_dir / "audit")
+                s = self.settings
+                audit = AuditLog(s.data_dir / "audit", key_file_for(s.data_dir, s.audit_key_file))
+                audit.start()
+                self._audit = audit
             return self._audit
 
     def attribute_models(self) -> AttributeModels:

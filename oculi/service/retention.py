@@ -1,7 +1,8 @@
 """Retention: faces expire a set number of days after they were indexed.
 
-The sweeper deletes expired faces through the same path as DeleteFaces and writes one
-audit record (operation RetentionExpiry) per collection and sweep.
+The sweeper deletes expired faces through the same path as DeleteFaces, in batches; each
+batch is audited like DeleteFaces (operation RetentionExpiry): its intent, with the face
+ids, is on disk before anything is deleted, and no batch is deleted when it cannot be.
 """
 
 from __future__ import annotations
@@ -10,30 +11,32 @@ import logging
 import threading
 import time
 import uuid
+from collections.abc import Callable
 
-from oculi.audit import event_for
+from oculi.audit import Caller, run_audited
 from oculi.service.context import ServiceContext
 
 log = logging.getLogger("oculi.retention")
 
+RETENTION_KEY = "oculi-retention"  # the access key its audit records name
+
 
 def sweep_once(ctx: ServiceContext, now: float | None = None) -> int:
     """Delete every expired face now; return how many were deleted."""
-    total = 0
-    for collection_id, ids in ctx.collections().expire(time.time() if now is None else now):
-        ctx.audit().append(
-            event_for(
-                "RetentionExpiry",
-                {"CollectionId": collection_id, "FaceIds": ids},
-                {"DeletedFaces": ids},
-                None,
-                "oculi-retention",
-                None,
-                str(uuid.uuid4()),
-            )
+    audit = ctx.audit()
+
+    def audited(collection_id: str, ids: list[str], delete: Callable[[], list[str]]) -> list[str]:
+        result = run_audited(
+            audit,
+            "RetentionExpiry",
+            {"CollectionId": collection_id, "FaceIds": ids},
+            Caller(RETENTION_KEY, None, str(uuid.uuid4())),
+            lambda: {"DeletedFaces": delete()},
         )
-        total += len(ids)
-    return total
+        return list(result["DeletedFaces"])
+
+    expired = ctx.collections().expire(time.time() if now is None else now, audited)
+    return sum(len(ids) for _, ids in expired)
 
 
 def start_sweeper(ctx: ServiceContext, interval_s: float) -> threading.Event:
