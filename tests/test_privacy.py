@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import shutil
@@ -319,3 +320,69 @@ def test_retention_expires_faces_and_audits(tmp_path) -> None:
         assert audit(srv, "verify").returncode == 0
     finally:
         srv.stop()
+
+
+def test_full_disk_refuses_identity_calls_and_the_chain_survives(tmp_path) -> None:
+    """A real full disk under the audit log (a 256 KiB tmpfs; skipped where mounting one is
+    not allowed; tests/test_audit.py injects ENOSPC everywhere): identity calls fail before
+    changing anything, and once there is room again the chain goes on and verifies."""
+    audit_dir = tmp_path / "data" / "audit"
+    audit_dir.mkdir(parents=True)
+    mount = ["mount", "-t", "tmpfs", "-o", "size=256k,mode=0700", "tmpfs", str(audit_dir)]
+    if subprocess.run(mount, capture_output=True).returncode != 0:
+        pytest.skip("needs permission to mount a tmpfs")
+    srv = None
+    try:
+        srv = Server(tmp_path)
+        c = srv.client(config=Config(retries={"max_attempts": 0}))
+        c.create_collection(CollectionId="c")
+        image = {"Bytes": (PEOPLE / "train/obama/obama.jpg").read_bytes()}
+        fid = c.index_faces(CollectionId="c", Image=image)["FaceRecords"][0]["Face"]["FaceId"]
+        filler = audit_dir / "filler"
+        with open(filler, "wb", buffering=0) as f, contextlib.suppress(OSError):
+            while True:
+                f.write(b"\0" * 4096)
+        faces, indexed = {fid}, {fid}
+
+        def stored() -> set[str]:
+            return {f["FaceId"] for f in c.list_faces(CollectionId="c")["Faces"]}
+
+        def until_refused(call) -> None:
+            """Call until refused (the log's last page may still hold a few records): each
+            call either took effect, audited, or was refused and changed nothing."""
+            for _ in range(60):
+                try:
+                    call()
+                except ClientError as e:
+                    assert e.response["Error"]["Code"] == "InternalServerError"
+                    assert "No space left on device" in e.response["Error"]["Message"]
+                    assert stored() == faces
+                    return
+                assert stored() == faces
+            pytest.fail("the disk never filled")
+
+        def index() -> None:
+            out = c.index_faces(CollectionId="c", Image=image)
+            faces.update(f["Face"]["FaceId"] for f in out["FaceRecords"])
+            indexed.update(faces)
+
+        def delete() -> None:
+            victim = min(faces)
+            c.delete_faces(CollectionId="c", FaceIds=[victim])
+            faces.discard(victim)
+
+        until_refused(index)
+        until_refused(delete)
+        assert faces  # a refused delete left its face
+        filler.unlink()
+        c.delete_faces(CollectionId="c", FaceIds=sorted(faces))
+        assert stored() == set()
+        v = audit(srv, "verify")
+        assert v.returncode == 0, v.stderr
+        exported = [json.loads(line) for line in audit(srv, "export").stdout.splitlines()]
+        ok = [r for r in exported if r["operation"] == "IndexFaces" and r["outcome"] == "OK"]
+        assert sum(r["matches"] for r in ok) == len(indexed)  # every face indexed is audited
+    finally:
+        if srv is not None:
+            srv.stop()
+        subprocess.run(["umount", str(audit_dir)], check=True)

@@ -3,15 +3,21 @@ it, and check that every acknowledged face is there and every acknowledged delet
 in the store (ListFaces, and DescribeCollection's FaceCount) and in the vector index (a
 SearchFaces that returns every face must return exactly the stored ones).
 
+The audit log must survive every kill too: `oculi audit verify` passes after each kill and
+after each restart, and every acknowledged deletion is in it. Besides the random kills,
+every other cycle leaves the log as a kill in the middle of an audited write would: a
+torn last line, and the head behind the log (an older copy put back).
+
     python tools/crash_test.py --cycles 20 --images tests/fixtures/people/train
     python tools/crash_test.py --cycles 20 --ann-threshold 10   # AnnIndex and its snapshots
 
-Exits non-zero on the first lost face or resurrected deletion.
+Exits non-zero on the first lost face, resurrected deletion or failed audit check.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import random
 import signal
@@ -37,8 +43,17 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def start(data_dir: Path, port: int, log, ann_threshold: int | None) -> subprocess.Popen:
+def server_env(key_file: Path | None) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+    if key_file is not None:
+        env["OCULI_AUDIT_KEY_FILE"] = str(key_file)
+    return env
+
+
+def start(
+    data_dir: Path, port: int, log, ann_threshold: int | None, key_file: Path | None
+) -> subprocess.Popen:
+    env = server_env(key_file)
     env["OCULI_MATCH_FLOOR"] = "0"  # let the index check ask for every face
     if ann_threshold is not None:
         env["OCULI_ANN_THRESHOLD"] = str(ann_threshold)
@@ -119,8 +134,58 @@ def searchable(c, faces: set[str]) -> set[str]:
     return {probe} | {m["Face"]["FaceId"] for m in r["FaceMatches"]}
 
 
+def audit(data_dir: Path, key_file: Path | None, action: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "oculi", "audit", action, "--data-dir", str(data_dir)],
+        env=server_env(key_file),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+def audit_holds(data_dir: Path, key_file: Path | None, when: str, deleted: set[str]) -> bool:
+    """`oculi audit verify` passes, and every acknowledged deletion is in an intent record
+    (on disk before the face was touched)."""
+    v = audit(data_dir, key_file, "verify")
+    if v.returncode != 0:
+        print(f"FAIL: audit verify {when}: {v.stdout}{v.stderr}")
+        return False
+    records = [json.loads(line) for line in audit(data_dir, key_file, "export").stdout.splitlines()]
+    intents = {
+        face_id
+        for r in records
+        if r["operation"] == "DeleteFaces" and r.get("phase") == "intent"
+        for face_id in r["face_ids"]
+    }
+    notes = sum(line.startswith("note:") for line in v.stderr.splitlines())
+    print(f"  audit {when}: {v.stdout.split(';')[0]}, {notes} note(s)", flush=True)
+    missing = deleted - intents
+    if missing:
+        print(f"FAIL: deletions without an intent record: {sorted(missing)[:5]}")
+    return not missing
+
+
+def mid_write_crash(data_dir: Path, rng: random.Random, old_head: bytes | None) -> str:
+    """Leave the log as a kill in the middle of an append would: a torn last line (the
+    write cut short), and the head behind the log (the head not yet replaced)."""
+    log = data_dir / "audit" / "audit.jsonl"
+    last = log.read_bytes().splitlines()[-1]
+    with open(log, "ab") as f:
+        f.write(last[: rng.randrange(1, len(last))])
+    if old_head is not None:
+        (data_dir / "audit" / "audit.head").write_bytes(old_head)
+        return "torn last line, head put back"
+    return "torn last line"
+
+
 def run(
-    cycles: int, images: list[Path], seed: int, data_dir: Path, ann_threshold: int | None = None
+    cycles: int,
+    images: list[Path],
+    seed: int,
+    data_dir: Path,
+    ann_threshold: int | None = None,
+    key_file: Path | None = None,
 ) -> int:
     rng = random.Random(seed)
     added: set[str] = set()
@@ -130,11 +195,14 @@ def run(
     port = free_port()
     log = open(data_dir / "server.log", "ab")
     for cycle in range(cycles):
-        proc = start(data_dir, port, log, ann_threshold)
-        if not check(port, cycle, added, deleted, in_doubt):
+        proc = start(data_dir, port, log, ann_threshold, key_file)
+        if not check(port, cycle, added, deleted, in_doubt) or not audit_holds(
+            data_dir, key_file, "after the restart", deleted
+        ):
             proc.kill()
             return 1
         stop = threading.Event()
+        old_head = (data_dir / "audit" / "audit.head").read_bytes()
 
         def work(n: int, stop: threading.Event, cycle: int) -> None:
             wc = client(port)
@@ -174,8 +242,15 @@ def run(
         stop.set()
         for t in threads:
             t.join()
-    proc = start(data_dir, port, log, ann_threshold)
-    ok = check(port, cycles, added, deleted, in_doubt)
+        if not audit_holds(data_dir, key_file, "after the kill", deleted):
+            return 1
+        if cycle % 2:
+            how = mid_write_crash(data_dir, rng, old_head if cycle % 4 == 3 else None)
+            print(f"  left as a kill mid-append leaves it: {how}", flush=True)
+    proc = start(data_dir, port, log, ann_threshold, key_file)
+    ok = check(port, cycles, added, deleted, in_doubt) and audit_holds(
+        data_dir, key_file, "at the end", deleted
+    )
     proc.terminate()
     proc.wait()
     if not ok:
@@ -194,6 +269,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--data-dir", help="default: a fresh temporary directory")
     p.add_argument(
+        "--audit-key-file",
+        help="the audit key (default: beside the temporary data directory, or the "
+        "server's default for --data-dir)",
+    )
+    p.add_argument(
         "--ann-threshold",
         type=int,
         help="OCULI_ANN_THRESHOLD for the server (default: the server's)",
@@ -202,10 +282,15 @@ def main(argv: list[str] | None = None) -> int:
     images = sorted(
         q for q in Path(a.images).rglob("*") if q.suffix.lower() in (".jpg", ".jpeg", ".png")
     )
+    key_file = Path(a.audit_key_file) if a.audit_key_file else None
     if a.data_dir:
-        return run(a.cycles, images, a.seed, Path(a.data_dir), a.ann_threshold)
+        return run(a.cycles, images, a.seed, Path(a.data_dir), a.ann_threshold, key_file)
     with tempfile.TemporaryDirectory() as tmp:
-        return run(a.cycles, images, a.seed, Path(tmp), a.ann_threshold)
+        data_dir = Path(tmp) / "data"
+        data_dir.mkdir()
+        return run(
+            a.cycles, images, a.seed, data_dir, a.ann_threshold, key_file or Path(tmp) / "audit.key"
+        )
 
 
 if __name__ == "__main__":
