@@ -310,3 +310,29 @@ def test_an_old_unkeyed_log_is_taken_over(paths) -> None:
     (paths[0] / "audit.jsonl").write_text((legacy_again / "audit.jsonl").read_text())
     (paths[0] / "audit.head").write_text((legacy_again / "audit.head").read_text())
     assert not log.verify().ok
+
+
+def test_a_change_whose_outcome_cannot_be_written_answers_the_truth(paths, monkeypatch) -> None:
+    """The change took effect after its intent was written: answering an error would make
+    the client retry (index the face again); the result is answered, verify lists it."""
+    log = opened(paths)
+    real = log.append
+
+    def intent_only(event: dict) -> dict:
+        if event.get("phase") != "intent":
+            raise AuditWriteError("disk full")
+        return real(event)
+
+    monkeypatch.setattr(log, "append", intent_only)
+    out = run_audited(
+        log,
+        "IndexFaces",
+        {"CollectionId": "c"},
+        Caller(None, None, "r"),
+        lambda: {"FaceRecords": [1]},
+    )
+    assert out == {"FaceRecords": [1]}
+    with pytest.raises(AuditWriteError):  # a search withholds its answer instead
+        run_audited(log, "SearchFaces", {}, Caller(None, None, "s"), lambda: {"FaceMatches": []})
+    v = log.verify()
+    assert v.ok and "1 call(s) have an intent record and no outcome (records 2)" in v.notes[0]

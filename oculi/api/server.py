@@ -96,6 +96,15 @@ def claimed_access_key(authorization: str) -> str | None:
     return authorization[at + len(marker) :].split("/", 1)[0] or None
 
 
+def caller_of(request: Request, access_key: str | None, verified: bool, request_id: str) -> Caller:
+    """Who called, for the audit log: with keys off (`verified` False) the request's key is
+    a mere claim, recorded as `claimed_access_key` with `access_key` null."""
+    source = request.client.host if request.client else None
+    if verified:
+        return Caller(access_key, source, request_id)
+    return Caller(None, source, request_id, claimed_access_key=access_key)
+
+
 def call_audited(
     ctx: ServiceContext, name: str, handler: Handler, params: dict[str, Any], caller: Caller
 ) -> dict[str, Any]:
@@ -235,13 +244,7 @@ def build_app(ctx: ServiceContext, keys: dict[str, KeySpec]) -> Starlette:
                     501,
                 )
             params = spec.validate(op.input_shape, params) if op.input_shape else {}
-            source = request.client.host if request.client else None
-            # with keys off the request's key is a mere claim: audited as such, not as a key
-            caller = (
-                Caller(access_key, source, request_id)
-                if keys
-                else Caller(None, source, request_id, claimed_access_key=access_key)
-            )
+            caller = caller_of(request, access_key, bool(keys), request_id)
             if keys and access_key is not None:
                 try:
                     authorize(keys[access_key], name, params)
