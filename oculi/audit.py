@@ -373,7 +373,7 @@ class AuditLog:
         problems: list[str] = []
         notes: list[str] = []
         expect: str | None = GENESIS
-        n = keyed = legacy = 0
+        n = keyed = forged = legacy = 0
         head_link = None
         pending: dict[str, int] = {}
         for line, complete in self._lines():
@@ -403,12 +403,13 @@ class AuditLog:
             if "mac" in rec:
                 keyed += 1
                 if key is None:
-                    problems.append(
+                    problem = (
                         f"record {n} is keyed, but there is no key at {self.key_file} "
                         "(--audit-key-file or OCULI_AUDIT_KEY_FILE)"
                     )
-                    break
+                    return Verification(n - 1, expect or GENESIS, (*problems, problem))
                 if not hmac.compare_digest(_mac(key, rec), str(rec["mac"])):
+                    forged += 1
                     problems.append(f"record {n}: contents were edited (MAC differs)")
             elif "hash" in rec and not keyed:
                 legacy += 1
@@ -430,6 +431,8 @@ class AuditLog:
             if head is not None and n == head.count:
                 head_link = _link(rec)
             expect = _link(rec)
+        if keyed and forged == keyed:
+            problems = [f"no record verifies with the key {self.key_file}: a wrong key file?"]
         problems += self._missing(key, n, keyed)
         problems += self._check_head(key, head, n, keyed, head_link)
         if legacy:

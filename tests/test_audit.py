@@ -265,11 +265,14 @@ def test_a_wrong_or_missing_key_is_refused(paths, tmp_path) -> None:
     create_key(other)
     with pytest.raises(AuditError, match="does not verify"):
         AuditLog(paths[0], other).start()
-    assert not AuditLog(paths[0], other).verify().ok
+    assert "a wrong key file?" in AuditLog(paths[0], other).verify().problems[0]
     paths[1].unlink()
     with pytest.raises(AuditError, match="key .* is missing"):
         opened(paths)
-    assert "there is no key" in AuditLog(*paths).verify().problems[0]
+    assert AuditLog(*paths).verify().problems == (
+        f"record 1 is keyed, but there is no key at {paths[1]} "
+        "(--audit-key-file or OCULI_AUDIT_KEY_FILE)",
+    )
 
 
 def test_a_key_others_can_read_is_refused(paths) -> None:
