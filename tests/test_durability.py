@@ -1,4 +1,5 @@
-"""kill -9 at random moments loses no acknowledged face and undoes no acknowledged delete."""
+"""kill -9 at random moments loses no acknowledged face, undoes no acknowledged delete and
+leaves an audit log that verifies (tools/crash_test.py)."""
 
 from __future__ import annotations
 
