@@ -398,8 +398,8 @@ def _cmd_import(args: argparse.Namespace) -> int:
     store = _open_store(args)
     try:
         with open(args.input, encoding="utf-8") as f:
-            cid, n = import_collection(store, f, FaceEmbedder.version, args.as_id, args.force)
-        print(f"{n} faces imported into {cid} (restart a running server to search them)")
+            done = import_collection(store, f, FaceEmbedder.version, args.as_id, args.force)
+        print(done.summary())
         return 0
     except (OculiError, ValueError, KeyError) as e:
         msg = f"{e.code}: {e.message}" if isinstance(e, OculiError) else f"bad export file: {e}"

@@ -13,6 +13,7 @@ from oculi.service.collections import Match
 from oculi.service.context import ServiceContext
 from oculi.service.detect_faces import with_attributes
 from oculi.service.image_source import load_image, read_image
+from oculi.service.tags import check_tags, collection_arn
 from oculi.store.faces import FaceRecord
 
 DEFAULT_MAX_RESULTS = 1000
@@ -47,11 +48,6 @@ def read_page_token(token: str | None, kind: type) -> Any:
     return value
 
 
-def _arn(ctx: ServiceContext, collection_id: str) -> str:
-    s = ctx.settings
-    return f"aws:rekognition:{s.region}:{s.account_id}:collection/{collection_id}"
-
-
 def _face(r: FaceRecord) -> dict[str, Any]:
     face: dict[str, Any] = {
         "FaceId": r.face_id,
@@ -72,10 +68,12 @@ def _matches(matches: list[Match]) -> list[dict[str, Any]]:
 
 
 def create_collection(ctx: ServiceContext, p: dict[str, Any]) -> dict[str, Any]:
-    c = ctx.collections().create(p["CollectionId"])
+    tags = p.get("Tags") or {}
+    check_tags(tags)
+    c = ctx.collections().create(p["CollectionId"], tags)
     return {
         "StatusCode": 200,
-        "CollectionArn": _arn(ctx, c.collection_id),
+        "CollectionArn": collection_arn(ctx.settings, c.collection_id),
         "FaceModelVersion": c.face_model_version,
     }
 
@@ -85,7 +83,7 @@ def describe_collection(ctx: ServiceContext, p: dict[str, Any]) -> dict[str, Any
     return {
         "FaceCount": c.face_count,
         "FaceModelVersion": c.face_model_version,
-        "CollectionARN": _arn(ctx, c.collection_id),
+        "CollectionARN": collection_arn(ctx.settings, c.collection_id),
         "CreationTimestamp": c.created,
         "UserCount": ctx.collections().store.user_count(c.collection_id),
     }
