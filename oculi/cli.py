@@ -9,7 +9,7 @@ import sys
 import time
 from pathlib import Path
 
-from oculi import __version__
+from oculi import __version__, celebrities_cli
 
 
 def _cmd_models(args: argparse.Namespace) -> int:
@@ -75,6 +75,7 @@ def _settings(args: argparse.Namespace):  # -> Settings
         "store_url",
         "qdrant",
         "keep_images",
+        "celebrity_collection",
     ):
         v = getattr(args, name, None)
         if v is not None:
@@ -520,6 +521,9 @@ def build_parser() -> argparse.ArgumentParser:
         help="keep the images IndexFaces indexes, under the data directory, "
         "so that `oculi reindex` can re-embed them (env OCULI_KEEP_IMAGES=1)",
     )
+    sp.add_argument(
+        "--celebrity-collection", help="RecognizeCelebrities' source (docs/celebrities.md)"
+    )
     common(sp)
     sp.set_defaults(func=_cmd_serve)
 
@@ -638,6 +642,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     common(lp)
     lp.set_defaults(func=_cmd_plates)
+    celebrities_cli.register(sub, common)
     return p
 
 

@@ -193,7 +193,7 @@ def search_faces_by_image(ctx: ServiceContext, p: dict[str, Any]) -> dict[str, A
     }
 
 
-def _compared(detail: dict[str, Any]) -> dict[str, Any]:
+def compared_face(detail: dict[str, Any]) -> dict[str, Any]:
     out = {
         k: detail[k]
         for k in ("BoundingBox", "Confidence", "Pose", "Quality", "Emotions", "Smile")
@@ -223,9 +223,9 @@ def compare_faces(ctx: ServiceContext, p: dict[str, Any]) -> dict[str, Any]:
             "Confidence": src_detail["Confidence"],
         },
         "FaceMatches": [
-            {"Similarity": float(sims[i]), "Face": _compared(details[i])}
+            {"Similarity": float(sims[i]), "Face": compared_face(details[i])}
             for i in order
             if sims[i] >= threshold
         ],
-        "UnmatchedFaces": [_compared(details[i]) for i in order if sims[i] < threshold],
+        "UnmatchedFaces": [compared_face(details[i]) for i in order if sims[i] < threshold],
     }

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from oculi.api import celebrity_ops as celeb
 from oculi.api import collection_ops as c
 from oculi.api import tag_ops as t
 from oculi.api import user_ops as u
@@ -88,4 +89,6 @@ HANDLERS: dict[str, Handler] = {
     "TagResource": t.tag_resource,
     "UntagResource": t.untag_resource,
     "ListTagsForResource": t.list_tags_for_resource,
+    "RecognizeCelebrities": celeb.recognize_celebrities,
+    "GetCelebrityInfo": celeb.get_celebrity_info,
 }
