@@ -157,8 +157,8 @@ def import_collection(
                 )
             )
             vecs.append(np.frombuffer(base64.b64decode(rec["embedding"]), np.float32))
-    if len({f.face_id for f in faces}) < len(faces):
-        raise InvalidParameter("the file holds a FaceId twice")
+    if len({f.face_id for f in faces}) < len(faces) or len(set(users)) < len(users):
+        raise InvalidParameter("the file holds a FaceId or a UserId twice")
     unknown = {f.user_id for f in faces if f.user_id} - set(users)
     if unknown:
         raise InvalidParameter(f"faces of users the file does not hold: {sorted(unknown)}")
