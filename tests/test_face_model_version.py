@@ -51,6 +51,8 @@ def test_legacy_store_answers_numbers(tmp_path) -> None:
         r = c.index_faces(CollectionId="old", Image={"Bytes": photo})
         assert r["FaceModelVersion"] == "1.0"
         assert r["FaceRecords"][0]["Face"]["IndexFacesModelVersion"] == "1.0"
+        headers = r["ResponseMetadata"]["HTTPHeaders"]
+        assert headers["x-oculi-face-model"] == "oculi-sface-flip-1.0"  # oculi's name for 1.0
         assert c.search_faces(CollectionId="old", FaceId=old["FaceId"])["FaceModelVersion"] == "1.0"
         r = c.search_faces_by_image(CollectionId="old", Image={"Bytes": photo})
         assert r["FaceModelVersion"] == "1.0"

@@ -9,6 +9,7 @@ from typing import Any
 
 from oculi.api.face_detail import face_details
 from oculi.errors import InvalidPaginationToken
+from oculi.models.face_versions import model_name
 from oculi.service.collections import Match
 from oculi.service.context import ServiceContext
 from oculi.service.detect_faces import with_attributes
@@ -65,6 +66,12 @@ def _face(r: FaceRecord) -> dict[str, Any]:
 
 def _matches(matches: list[Match]) -> list[dict[str, Any]]:
     return [{"Similarity": m.similarity, "Face": _face(m.record)} for m in matches]
+
+
+def face_model_header(answer: dict[str, Any]) -> dict[str, str]:
+    """`x-oculi-face-model`: oculi's name for an answer's FaceModelVersion number."""
+    name = model_name(str(answer.get("FaceModelVersion", "")))
+    return {"x-oculi-face-model": name} if name else {}
 
 
 def create_collection(ctx: ServiceContext, p: dict[str, Any]) -> dict[str, Any]:

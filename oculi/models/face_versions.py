@@ -44,3 +44,9 @@ def aliases(number: str) -> list[str]:
     """Every stored spelling of version `number`: the number and the old model name."""
     v = _BY_NUMBER.get(number)
     return [number] if v is None else [number, v.name]
+
+
+def model_name(number: str) -> str | None:
+    """oculi's name for version `number`, or None if oculi never made that version."""
+    v = _BY_NUMBER.get(number)
+    return None if v is None else v.name
