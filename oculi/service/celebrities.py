@@ -66,17 +66,13 @@ class Celebrities:
         if cid is None or not len(faces):
             return result, [None] * len(faces)
         found = [
-            [
-                m
-                for m in self.cols.search_vector(cid, query, CANDIDATES, self.threshold)
-                if m.record.user_id
-            ]
+            self.cols.search_vector(cid, query, CANDIDATES, self.threshold)
             for query in self.cols.embedder(rgb, faces)
-        ]
-        ids = sorted({m.record.user_id for ms in found for m in ms if m.record.user_id})
+        ]  # each most similar first
+        ids = sorted({str(m.record.user_id) for ms in found for m in ms if m.record.user_id})
         who = {c.user_id: c for c in self.cols.store.celebrities(cid, ids)}
         out: list[Recognized | None] = []
-        for matches in found:  # each most similar first
+        for matches in found:
             best = next((m for m in matches if m.record.user_id in who), None)
             out.append(
                 None if best is None else Recognized(who[str(best.record.user_id)], best.similarity)
