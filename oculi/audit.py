@@ -54,6 +54,7 @@ AUDITED: dict[str, str | None] = {
     "SearchFacesByImage": "FaceMatches",
     "SearchUsers": "UserMatches",
     "SearchUsersByImage": "UserMatches",
+    "RecognizeCelebrities": "CelebrityFaces",
     "DeleteFaces": "DeletedFaces",
     "DeleteCollection": None,
     "DeleteUser": None,

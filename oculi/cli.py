@@ -9,7 +9,7 @@ import sys
 import time
 from pathlib import Path
 
-from oculi import __version__
+from oculi import __version__, celebrities_cli
 
 
 def _cmd_models(args: argparse.Namespace) -> int:
@@ -81,6 +81,7 @@ def _settings(args: argparse.Namespace):  # -> Settings
         "store_url",
         "qdrant",
         "keep_images",
+        "celebrity_collection",
     ):
         v = getattr(args, name, None)
         if v is not None:
@@ -427,8 +428,8 @@ def _cmd_import(args: argparse.Namespace) -> int:
     store = _open_store(args)
     try:
         with open(args.input, encoding="utf-8") as f:
-            cid, n = import_collection(store, f, FaceEmbedder.version, args.as_id, args.force)
-        print(f"{n} faces imported into {cid} (restart a running server to search them)")
+            done = import_collection(store, f, FaceEmbedder.version, args.as_id, args.force)
+        print(done.summary())
         return 0
     except (OculiError, ValueError, KeyError) as e:
         msg = f"{e.code}: {e.message}" if isinstance(e, OculiError) else f"bad export file: {e}"
@@ -550,6 +551,9 @@ def build_parser() -> argparse.ArgumentParser:
         help="keep the images IndexFaces indexes, under the data directory, "
         "so that `oculi reindex` can re-embed them (env OCULI_KEEP_IMAGES=1)",
     )
+    sp.add_argument(
+        "--celebrity-collection", help="RecognizeCelebrities' source (docs/celebrities.md)"
+    )
     common(sp)
     sp.set_defaults(func=_cmd_serve)
 
@@ -669,6 +673,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     common(lp)
     lp.set_defaults(func=_cmd_plates)
+    celebrities_cli.register(sub, common)
     return p
 
 

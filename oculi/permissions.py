@@ -7,8 +7,9 @@ A key in the keys file may carry
     "expires": "2027-01-31T00:00:00Z"             # ISO-8601 with a UTC offset; default: never
 
 Collection access kinds: `search` for Search* operations, `read` for Describe*/List*, and
-`write` for every other operation that names a collection. A kind left out of
-"collections" allows nothing of that kind; leaving "collections" out allows everything.
+`write` for every other operation that names a collection (by CollectionId, or by the
+ResourceArn of a tag operation). A kind left out of "collections" allows nothing of that
+kind; leaving "collections" out allows everything.
 """
 
 from __future__ import annotations
@@ -66,11 +67,18 @@ def access_kind(operation: str) -> str:
     return "write"
 
 
+def _tagged_collection(arn: str | None) -> str | None:
+    """The collection id a tag operation's ResourceArn ends with, if it names one."""
+    if arn is None or ":collection/" not in arn:
+        return None
+    return arn.rsplit(":collection/", 1)[1]
+
+
 def authorize(key: KeySpec, operation: str, params: dict[str, Any]) -> None:
     """Raise AccessDenied unless `key` may call `operation` with `params`."""
     if not any(fnmatch.fnmatchcase(operation, p) for p in key.allow):
         raise AccessDenied(f"Access key {key.access_key_id} is not allowed to call {operation}")
-    collection = params.get("CollectionId")
+    collection = params.get("CollectionId") or _tagged_collection(params.get("ResourceArn"))
     if collection is None or key.collections is None:
         return
     kind = access_kind(operation)

@@ -69,6 +69,10 @@ class Settings:
     keep_images: bool = field(
         default_factory=lambda: os.environ.get("OCULI_KEEP_IMAGES", "") == "1"
     )
+    # the collection RecognizeCelebrities names people from (docs/celebrities.md); none: nobody
+    celebrity_collection: str | None = field(
+        default_factory=lambda: os.environ.get("OCULI_CELEBRITY_COLLECTION") or None
+    )
     region: str = field(default_factory=lambda: os.environ.get("OCULI_REGION", "us-east-1"))
     account_id: str = "000000000000"
 

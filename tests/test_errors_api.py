@@ -129,6 +129,6 @@ def test_unknown_operation(server) -> None:
 
 def test_modelled_but_unimplemented_operation_is_clear(client) -> None:
     with pytest.raises(client.exceptions.ClientError) as e:
-        client.get_celebrity_info(Id="1")
+        client.describe_projects()  # Custom Labels: not built
     assert e.value.response["Error"]["Code"] == "NotImplementedException"
     assert status_of(e) == 501

@@ -4,6 +4,8 @@ vector index against the exact one."""
 from __future__ import annotations
 
 import importlib.util
+import io
+import json
 import os
 import threading
 import time
@@ -15,6 +17,7 @@ from typing import Any
 import numpy as np
 import pytest
 
+from oculi.errors import ResourceAlreadyExists
 from oculi.store import faces as sql
 from oculi.store.faces import FaceRecord, FaceStore, IdempotencyMismatch
 from oculi.store.vectors import ExactIndex, VectorIndexes
@@ -410,3 +413,62 @@ def test_qdrant_reopen_and_reconcile_with_store(tmp_path: Path) -> None:
     assert not client.collection_exists("oculi-c")
     client.close()
     store.close()
+
+
+# tags, celebrities, import ------------------------------------------------------------
+def test_tags_and_celebrities_live_and_die_with_their_collection(store: FaceStore) -> None:
+    from oculi.store.faces import Celebrity, TooManyTags
+
+    assert store.create_collection("c", "7.0", {"team": "a"}) is not None
+    assert store.tag_collection("c", {"team": "b", "env": ""}, 3)
+    with pytest.raises(TooManyTags):
+        store.tag_collection("c", {"x": "1", "y": "2"}, 3)  # nothing of it is kept
+    assert store.collection_tags("c") == {"env": "", "team": "b"}
+    assert store.untag_collection("c", ["env", "nope"])
+    assert store.collection_tags("c") == {"team": "b"}
+    assert store.collection_tags("zz") is None and not store.tag_collection("zz", {}, 3)
+    store.run_idempotent("CreateUser", None, "", lambda db: sql.insert_user(db, "c", "Ann") or {})
+    ann = Celebrity("Ann", "Ann Example", ("https://example.org/ann",), "Female")
+    assert store.set_celebrity("c", ann) and not store.set_celebrity("c", Celebrity("Bob", "B"))
+    assert store.celebrities("c") == [ann] and store.celebrities("c", ["Bob"]) == []
+    store.run_idempotent("DeleteUser", None, "", lambda db: sql.delete_user(db, "c", "Ann") or {})
+    assert store.celebrities("c") == []
+    assert store.delete_collection("c")
+    assert store.create_collection("c", "7.0") is not None
+    assert store.collection_tags("c") == {}
+
+
+def test_import_copy_in_the_same_store(store: FaceStore) -> None:
+    from oculi.service.transfer import export_collection, import_collection, write_export
+    from oculi.store.faces import Celebrity
+
+    store.create_collection("src", "7.0", {"k": "v"})
+    recs, vecs = records("src", 3)
+    store.add_faces("src", recs, vecs)
+    store.run_idempotent("CreateUser", None, "", lambda db: sql.insert_user(db, "src", "Ann") or {})
+    store.run_idempotent(
+        "Associate",
+        None,
+        "",
+        lambda db: sql.set_face_user(db, "src", [recs[0].face_id], "Ann") or {},
+    )
+    store.set_celebrity("src", Celebrity("Ann", "Ann Example"))
+    out = io.StringIO()
+    write_export(export_collection(store, "src"), out)
+    lines = out.getvalue().splitlines()
+    with pytest.raises(ResourceAlreadyExists):
+        import_collection(store, lines, "7.0")
+    done = import_collection(store, lines, "7.0", rename="copy")
+    assert done.faces == 3 and done.new_face_ids
+    copied = {r.face_id: r for _, r in store.list_faces("copy", 0, 10)}
+    assert len(copied) == 3 and not set(copied) & {r.face_id for r in recs}
+    assert [r.user_id for r in copied.values()].count("Ann") == 1
+    assert store.collection_tags("copy") == {"k": "v"}
+    assert store.celebrities("copy") == [Celebrity("Ann", "Ann Example")]
+    # A failure inside the transaction leaves nothing behind.
+    last = json.loads(lines[-1])
+    last["embedding"] = "AAAAAA=="  # one float: refused only when the faces are written
+    bad = [*lines[:-1], json.dumps(last)]
+    with pytest.raises(ValueError):
+        import_collection(store, bad, "7.0", rename="half")
+    assert store.get_collection("half") is None

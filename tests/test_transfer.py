@@ -65,3 +65,51 @@ def test_export_then_import_keeps_faces_users_and_search(tmp_path) -> None:
         assert [m["Face"]["FaceId"] for m in r["FaceMatches"]] == [ids["obama"]]
     finally:
         dst.stop()
+
+
+def test_import_copy_into_the_same_store_is_whole_or_nothing(tmp_path) -> None:
+    """A copy imported (--as) into the data dir it came from gets new FaceIds with its user
+    links kept; a file that fails half-way leaves no collection behind."""
+    srv = Server(tmp_path / "a", env={"OCULI_MATCH_FLOOR": "80"})
+    try:
+        c = srv.client()
+        c.create_collection(CollectionId="team", Tags={"owner": "newsroom"})
+        ids = {}
+        for rel in ("train/obama/obama.jpg", "train/biden/biden.jpg"):
+            r = c.index_faces(CollectionId="team", Image={"Bytes": (PEOPLE / rel).read_bytes()})
+            ids[rel.split("/")[1]] = r["FaceRecords"][0]["Face"]["FaceId"]
+        c.create_user(CollectionId="team", UserId="barack")
+        c.associate_faces(CollectionId="team", UserId="barack", FaceIds=[ids["obama"]])
+    finally:
+        srv.stop()
+    data = str(srv.data_dir)
+    export = tmp_path / "team.jsonl"
+    assert cli("export", "team", "-o", str(export), "--data-dir", data).returncode == 0
+    lines = export.read_text().splitlines()
+    broken = tmp_path / "broken.jsonl"
+    last = json.loads(lines[-1])
+    last["embedding"] = "AAAAAA=="  # one float, not 128: found only while writing
+    broken.write_text("\n".join([*lines[:-1], json.dumps(last)]) + "\n")
+    out = cli("import", str(broken), "--as", "half", "--data-dir", data)
+    assert out.returncode == 1 and "Traceback" not in out.stderr, out.stderr
+    assert "error:" in out.stderr
+    out = cli("import", str(export), "--as", "copy", "--data-dir", data)
+    assert out.returncode == 0, out.stderr
+    assert "2 faces imported into copy" in out.stdout and "new FaceIds" in out.stdout
+    srv = Server(tmp_path / "a", env={"OCULI_MATCH_FLOOR": "80"})
+    try:
+        c = srv.client()
+        assert "half" not in c.list_collections()["CollectionIds"]
+        original = {f["FaceId"] for f in c.list_faces(CollectionId="team")["Faces"]}
+        copied = c.list_faces(CollectionId="copy")["Faces"]
+        assert original == set(ids.values()) and len(copied) == 2
+        assert not original & {f["FaceId"] for f in copied}
+        (held,) = c.list_faces(CollectionId="copy", UserId="barack")["Faces"]
+        arn = c.describe_collection(CollectionId="copy")["CollectionARN"]
+        assert c.list_tags_for_resource(ResourceArn=arn)["Tags"] == {"owner": "newsroom"}
+        r = c.search_faces_by_image(
+            CollectionId="copy", Image={"Bytes": (PEOPLE / "test/obama1.jpg").read_bytes()}
+        )
+        assert [m["Face"]["FaceId"] for m in r["FaceMatches"]] == [held["FaceId"]]
+    finally:
+        srv.stop()

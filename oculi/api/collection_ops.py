@@ -9,10 +9,12 @@ from typing import Any
 
 from oculi.api.face_detail import face_details
 from oculi.errors import InvalidPaginationToken
+from oculi.models.face_versions import model_name
 from oculi.service.collections import Match
 from oculi.service.context import ServiceContext
 from oculi.service.detect_faces import with_attributes
 from oculi.service.image_source import load_image, read_image
+from oculi.service.tags import check_tags, collection_arn
 from oculi.store.faces import FaceRecord
 
 DEFAULT_MAX_RESULTS = 1000
@@ -47,11 +49,6 @@ def read_page_token(token: str | None, kind: type) -> Any:
     return value
 
 
-def _arn(ctx: ServiceContext, collection_id: str) -> str:
-    s = ctx.settings
-    return f"aws:rekognition:{s.region}:{s.account_id}:collection/{collection_id}"
-
-
 def _face(r: FaceRecord) -> dict[str, Any]:
     face: dict[str, Any] = {
         "FaceId": r.face_id,
@@ -71,11 +68,19 @@ def _matches(matches: list[Match]) -> list[dict[str, Any]]:
     return [{"Similarity": m.similarity, "Face": _face(m.record)} for m in matches]
 
 
+def face_model_header(answer: dict[str, Any]) -> dict[str, str]:
+    """`x-oculi-face-model`: oculi's name for an answer's FaceModelVersion number."""
+    name = model_name(str(answer.get("FaceModelVersion", "")))
+    return {"x-oculi-face-model": name} if name else {}
+
+
 def create_collection(ctx: ServiceContext, p: dict[str, Any]) -> dict[str, Any]:
-    c = ctx.collections().create(p["CollectionId"])
+    tags = p.get("Tags") or {}
+    check_tags(tags)
+    c = ctx.collections().create(p["CollectionId"], tags)
     return {
         "StatusCode": 200,
-        "CollectionArn": _arn(ctx, c.collection_id),
+        "CollectionArn": collection_arn(ctx.settings, c.collection_id),
         "FaceModelVersion": c.face_model_version,
     }
 
@@ -85,7 +90,7 @@ def describe_collection(ctx: ServiceContext, p: dict[str, Any]) -> dict[str, Any
     return {
         "FaceCount": c.face_count,
         "FaceModelVersion": c.face_model_version,
-        "CollectionARN": _arn(ctx, c.collection_id),
+        "CollectionARN": collection_arn(ctx.settings, c.collection_id),
         "CreationTimestamp": c.created,
         "UserCount": ctx.collections().store.user_count(c.collection_id),
     }
@@ -195,7 +200,7 @@ def search_faces_by_image(ctx: ServiceContext, p: dict[str, Any]) -> dict[str, A
     }
 
 
-def _compared(detail: dict[str, Any]) -> dict[str, Any]:
+def compared_face(detail: dict[str, Any]) -> dict[str, Any]:
     out = {
         k: detail[k]
         for k in ("BoundingBox", "Confidence", "Pose", "Quality", "Emotions", "Smile")
@@ -225,9 +230,9 @@ def compare_faces(ctx: ServiceContext, p: dict[str, Any]) -> dict[str, Any]:
             "Confidence": src_detail["Confidence"],
         },
         "FaceMatches": [
-            {"Similarity": float(sims[i]), "Face": _compared(details[i])}
+            {"Similarity": float(sims[i]), "Face": compared_face(details[i])}
             for i in order
             if sims[i] >= threshold
         ],
-        "UnmatchedFaces": [_compared(details[i]) for i in order if sims[i] < threshold],
+        "UnmatchedFaces": [compared_face(details[i]) for i in order if sims[i] < threshold],
     }

