@@ -296,7 +296,7 @@ def requests(draw: st.DrawFn) -> Req:
 def signed_headers(req: Req) -> list[tuple[bytes, bytes]]:
     aws = AWSRequest(
         method="POST",
-        url="http://oculi.test/",
+        url="http://127.0.0.1:4566/",
         data=req.body,
         headers={
             k.decode("latin-1"): v.decode("latin-1")
@@ -323,7 +323,7 @@ async def asgi_call(app: Any, req: Req, headers: list[tuple[bytes, bytes]]) -> t
         "raw_path": req.path.encode(),
         "query_string": req.query,
         "root_path": "",
-        "headers": [(b"host", b"oculi.test"), *headers],
+        "headers": [(b"host", b"127.0.0.1:4566"), *headers],
         "client": ("127.0.0.1", 1234),
         "server": ("oculi.test", 80),
     }

@@ -82,6 +82,9 @@ def _settings(args: argparse.Namespace):  # -> Settings
         "qdrant",
         "keep_images",
         "celebrity_collection",
+        "shutdown_timeout_s",
+        "auth_region",
+        "requests_per_client",
     ):
         v = getattr(args, name, None)
         if v is not None:
@@ -102,9 +105,8 @@ def _settings(args: argparse.Namespace):  # -> Settings
 
 
 def _cmd_serve(args: argparse.Namespace) -> int:
-    import uvicorn
-
     from oculi.api.server import build_app
+    from oculi.api.serving import serve
     from oculi.audit_key import AuditError
     from oculi.models.fetch import ModelFetchError
     from oculi.service.context import ServiceContext
@@ -158,15 +160,7 @@ def _cmd_serve(args: argparse.Namespace) -> int:
     if bool(s.tls_cert) != bool(s.tls_key):
         print("error: give both --tls-cert and --tls-key", file=sys.stderr)
         return 2
-    uvicorn.run(
-        build_app(ctx, keys),
-        host=s.host,
-        port=s.port,
-        log_level="warning",
-        timeout_graceful_shutdown=5,
-        ssl_certfile=str(s.tls_cert) if s.tls_cert else None,
-        ssl_keyfile=str(s.tls_key) if s.tls_key else None,
-    )
+    serve(build_app(ctx, keys), ctx)
     return 0
 
 
@@ -553,6 +547,23 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sp.add_argument(
         "--celebrity-collection", help="RecognizeCelebrities' source (docs/celebrities.md)"
+    )
+    sp.add_argument(
+        "--shutdown-timeout",
+        type=int,
+        dest="shutdown_timeout_s",
+        help="on SIGTERM/SIGINT, seconds the requests in progress get to finish before the "
+        "store is closed (default 60; env OCULI_SHUTDOWN_TIMEOUT_S)",
+    )
+    sp.add_argument(
+        "--auth-region",
+        help="accept only signatures scoped to this region (default: any; env OCULI_AUTH_REGION)",
+    )
+    sp.add_argument(
+        "--requests-per-client",
+        type=int,
+        help="requests in progress from one client address before ThrottlingException "
+        "(default 32, 0: no limit; env OCULI_REQUESTS_PER_CLIENT)",
     )
     common(sp)
     sp.set_defaults(func=_cmd_serve)

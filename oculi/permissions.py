@@ -10,6 +10,8 @@ Collection access kinds: `search` for Search* operations, `read` for Describe*/L
 `write` for every other operation that names a collection (by CollectionId, or by the
 ResourceArn of a tag operation). A kind left out of "collections" allows nothing of that
 kind; leaving "collections" out allows everything.
+The keys file is checked strictly (`KeySpec.from_json`): a wrong type, an unknown field or
+an empty string stops the server from starting, so that a typo never widens a key's rights.
 """
 
 from __future__ import annotations
@@ -21,6 +23,23 @@ from typing import Any
 
 from oculi.errors import AccessDenied
 
+_FIELDS = ("access_key_id", "secret_access_key", "allow", "collections", "expires", "s3_buckets")
+_KINDS = ("read", "write", "search")
+
+
+def _text(value: Any, where: str) -> str:
+    if not isinstance(value, str) or not value.strip():
+        raise ValueError(f"{where} must be a non-empty string, not {value!r}")
+    return value
+
+
+def _texts(value: Any, where: str) -> tuple[str, ...]:
+    """A list of non-empty strings (a lone string would be read letter by letter, and a
+    '*' among them would allow everything)."""
+    if not isinstance(value, list):
+        raise ValueError(f"{where} must be a list of non-empty strings, not {value!r}")
+    return tuple(_text(item, f"{where}[{i}]") for i, item in enumerate(value))
+
 
 @dataclass(frozen=True)
 class KeySpec:
@@ -29,33 +48,65 @@ class KeySpec:
     allow: tuple[str, ...] = ("*",)
     collections: dict[str, tuple[str, ...]] | None = None
     expires: datetime | None = None  # timezone-aware
+    s3_buckets: tuple[str, ...] | None = None
 
     @classmethod
-    def from_json(cls, doc: dict[str, Any]) -> KeySpec:
-        cols = doc.get("collections")
-        if cols is not None:
-            unknown = set(cols) - {"read", "write", "search"}
+    def from_json(cls, doc: Any, where: str = "key") -> KeySpec:
+        """One entry of the keys file, checked strictly: every field's type, no unknown
+        fields, no empty strings. ValueError names the field (`where` names the entry)."""
+        if not isinstance(doc, dict):
+            raise ValueError(f"{where} must be an object, not {doc!r}")
+        unknown = sorted(set(doc) - set(_FIELDS))
+        if unknown:
+            raise ValueError(f"{where} has unknown field(s) {unknown}; known: {list(_FIELDS)}")
+        for required in ("access_key_id", "secret_access_key"):
+            if required not in doc:
+                raise ValueError(f"{where} has no {required}")
+        access_key = _text(doc["access_key_id"], f"{where}.access_key_id")
+        if any(c in access_key for c in "/, =") or not access_key.isprintable():
+            raise ValueError(
+                f"{where}.access_key_id {access_key!r} may not contain '/', ',', '=', spaces "
+                "or control characters (SigV4 credentials could not name it)"
+            )
+        cols = None
+        if "collections" in doc:
+            raw = doc["collections"]
+            if not isinstance(raw, dict):
+                raise ValueError(f"{where}.collections must be an object, not {raw!r}")
+            unknown = sorted(set(raw) - set(_KINDS))
             if unknown:
-                raise ValueError(f"unknown collection access kind(s): {sorted(unknown)}")
-            cols = {k: tuple(str(p) for p in v) for k, v in cols.items()}
+                raise ValueError(
+                    f"{where}.collections has unknown access kind(s) {unknown}; known: "
+                    f"{list(_KINDS)}"
+                )
+            cols = {k: _texts(v, f"{where}.collections.{k}") for k, v in raw.items()}
         return cls(
-            access_key_id=str(doc["access_key_id"]),
-            secret_access_key=str(doc["secret_access_key"]),
-            allow=tuple(str(p) for p in doc.get("allow", ["*"])),
+            access_key_id=access_key,
+            secret_access_key=_text(doc["secret_access_key"], f"{where}.secret_access_key"),
+            allow=_texts(doc["allow"], f"{where}.allow") if "allow" in doc else ("*",),
             collections=cols,
-            expires=parse_expiry(doc["expires"]) if "expires" in doc else None,
+            expires=parse_expiry(doc["expires"], f"{where}.expires") if "expires" in doc else None,
+            s3_buckets=_texts(doc["s3_buckets"], f"{where}.s3_buckets")
+            if "s3_buckets" in doc
+            else None,
         )
 
     def expired(self, now: datetime) -> bool:
         return self.expires is not None and now >= self.expires
 
 
-def parse_expiry(value: Any) -> datetime:
+def parse_expiry(value: Any, where: str = "expires") -> datetime:
     """An ISO-8601 timestamp that names its offset ("2027-01-31T00:00:00Z"): a time without
     one would depend on the server's time zone."""
-    expires = datetime.fromisoformat(str(value))
+    text = _text(value, where)
+    try:
+        expires = datetime.fromisoformat(
+            text.replace("Z", "+00:00") if text.endswith("Z") else text
+        )
+    except ValueError:
+        raise ValueError(f"{where} {value!r} is not an ISO-8601 time") from None
     if expires.utcoffset() is None:
-        raise ValueError(f"expires {value!r} has no UTC offset (end it with Z or +00:00)")
+        raise ValueError(f"{where} {value!r} has no UTC offset (end it with Z or +00:00)")
     return expires
 
 

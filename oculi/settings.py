@@ -7,6 +7,7 @@ import json
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from oculi.permissions import KeySpec
 
@@ -40,6 +41,26 @@ class Settings:
         default_factory=lambda: os.environ.get("OCULI_S3_ENDPOINT_URL") or None
     )
     max_clock_skew_s: int = 900
+    # only signatures scoped to this region are accepted; None accepts any (SECURITY.md)
+    auth_region: str | None = field(
+        default_factory=lambda: os.environ.get("OCULI_AUTH_REGION") or None
+    )
+    # a request body must keep coming (each read waits this long at most) and arrive whole
+    # within body_timeout_s + its length / min_body_rate (bytes per second)
+    body_timeout_s: float = field(
+        default_factory=lambda: float(os.environ.get("OCULI_BODY_TIMEOUT_S", "10"))
+    )
+    min_body_rate: float = field(
+        default_factory=lambda: float(os.environ.get("OCULI_MIN_BODY_RATE", "65536"))
+    )
+    # requests in progress from one client address (0: no limit)
+    requests_per_client: int = field(
+        default_factory=lambda: int(os.environ.get("OCULI_REQUESTS_PER_CLIENT", "32"))
+    )
+    # on SIGTERM/SIGINT, how long requests in progress may take to finish
+    shutdown_timeout_s: int = field(
+        default_factory=lambda: int(os.environ.get("OCULI_SHUTDOWN_TIMEOUT_S", "60"))
+    )
     match_floor: float = field(
         default_factory=lambda: float(os.environ.get("OCULI_MATCH_FLOOR", "99"))
     )
@@ -90,24 +111,49 @@ class KeysError(ValueError):
     pass
 
 
+def _no_duplicate_names(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    names = [name for name, _ in pairs]
+    repeated = sorted({n for n in names if names.count(n) > 1})
+    if repeated:
+        raise ValueError(f"field(s) {repeated} given twice in one object")
+    return dict(pairs)
+
+
+def parse_keys_file(text: str) -> list[KeySpec]:
+    """The keys of a keys file, `{"keys": [{...}, ...]}`, each checked by KeySpec.from_json;
+    ValueError names what is wrong."""
+    doc = json.loads(text, object_pairs_hook=_no_duplicate_names)
+    if not isinstance(doc, dict) or set(doc) != {"keys"}:
+        raise ValueError('the file must be one object with a single field, "keys"')
+    entries = doc["keys"]
+    if not isinstance(entries, list) or not entries:
+        raise ValueError('"keys" must be a non-empty list of key objects')
+    specs = [KeySpec.from_json(entry, f"keys[{i}]") for i, entry in enumerate(entries)]
+    seen: set[str] = set()
+    for i, spec in enumerate(specs):
+        if spec.access_key_id in seen:
+            raise ValueError(f"keys[{i}].access_key_id {spec.access_key_id!r} appears twice")
+        seen.add(spec.access_key_id)
+    return specs
+
+
 def load_keys(keys_file: Path | None) -> dict[str, KeySpec]:
-    """Access keys: the keys file (JSON: {"keys": [{"access_key_id": ..., "secret_access_key":
-    ..., optional "allow" and "collections" (see oculi/permissions.py)}]}) and/or
-    OCULI_ACCESS_KEY_ID + OCULI_SECRET_ACCESS_KEY (all permissions). Empty = no auth."""
+    """Access keys: the keys file (see parse_keys_file and oculi/permissions.py) and/or
+    OCULI_ACCESS_KEY_ID + OCULI_SECRET_ACCESS_KEY (all permissions). Empty = no auth.
+    KeysError (naming the file and the field) on anything unexpected."""
     keys: dict[str, KeySpec] = {}
     path = keys_file or (
         Path(os.environ["OCULI_KEYS_FILE"]) if os.environ.get("OCULI_KEYS_FILE") else None
     )
     if path is not None:
         try:
-            doc = json.loads(Path(path).read_text())
-            for k in doc["keys"]:
-                spec = KeySpec.from_json(k)
-                keys[spec.access_key_id] = spec
-        except (OSError, ValueError, KeyError, TypeError) as e:
-            raise KeysError(f"cannot read keys file {path}: {e}") from None
+            keys = {spec.access_key_id: spec for spec in parse_keys_file(Path(path).read_text())}
+        except (OSError, ValueError) as e:
+            raise KeysError(f"cannot use keys file {path}: {e}") from None
     ak, sk = os.environ.get("OCULI_ACCESS_KEY_ID"), os.environ.get("OCULI_SECRET_ACCESS_KEY")
     if ak and sk:
+        if ak in keys:
+            raise KeysError(f"OCULI_ACCESS_KEY_ID {ak!r} is also in keys file {path}")
         keys[ak] = KeySpec(ak, sk)
     elif ak or sk:
         raise KeysError("set both OCULI_ACCESS_KEY_ID and OCULI_SECRET_ACCESS_KEY, or neither")

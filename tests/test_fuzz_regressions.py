@@ -293,7 +293,7 @@ def test_validate_returns_or_raises_oculi_error(case: tuple[str, Any]) -> None:
 async def _asgi(
     app: Any, target: str | None, body: bytes, headers: list[tuple[bytes, bytes]]
 ) -> tuple[int, dict[str, Any]]:
-    hdrs = [(b"host", b"oculi.test"), *headers]
+    hdrs = [(b"host", b"127.0.0.1:4566"), *headers]
     if target is not None:
         hdrs.append((b"x-amz-target", target.encode()))
     scope = {

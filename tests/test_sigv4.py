@@ -6,13 +6,15 @@ import hashlib
 from datetime import datetime, timedelta, timezone
 from urllib.parse import urlsplit
 
+import boto3
 import botocore.auth
 import pytest
 from botocore.auth import SigV4Auth, SigV4QueryAuth
 from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
 
-from oculi.api.sigv4 import AuthError, verify_request
+from oculi.api.sigv4 import AuthError, check_credential, verify_request
+from oculi.api.sigv4 import verify as verify_signature
 
 ACCESS_KEY = "AKIDOCULITEST"
 SECRET_KEY = "s3cr3t/Key+With=Odd~Chars"
@@ -282,11 +284,31 @@ def test_declared_payload_hash_must_match_body() -> None:
     assert "x-amz-content-sha256" in error.message
 
 
-def test_unsigned_payload_is_used_verbatim() -> None:
+def test_unsigned_payload_is_refused() -> None:
+    """AWS accepts UNSIGNED-PAYLOAD, which lets anyone who sees one signed request send it
+    again with another body (another image, another CollectionId); oculi does not."""
     request = sign(extra_headers={"X-Amz-Content-SHA256": "UNSIGNED-PAYLOAD"})
-    assert verify(request) == ACCESS_KEY
-    # As on AWS, an unsigned payload leaves the body unauthenticated (only TLS protects it).
-    assert verify(request, body=b"{}") == ACCESS_KEY
+    for body in (None, b"{}"):
+        error = rejected(request, body=body)
+        assert error.code == "InvalidSignatureException"
+        assert "UNSIGNED-PAYLOAD" in error.message
+
+
+def test_botocore_signs_rekognition_payloads() -> None:
+    """What the refusal above rests on: boto3 signs the body's hash for Rekognition (no
+    X-Amz-Content-SHA256 header at all)."""
+    client = boto3.client(
+        "rekognition",
+        endpoint_url="http://127.0.0.1:1",
+        region_name="us-east-1",
+        aws_access_key_id=ACCESS_KEY,
+        aws_secret_access_key=SECRET_KEY,
+    )
+    seen: list[AWSRequest] = []
+    client.meta.events.register("before-send", lambda request, **_: seen.append(request) or True)
+    with pytest.raises(Exception):  # noqa: B017 - the stub answer is not a Rekognition reply
+        client.list_collections()
+    assert seen and "X-Amz-Content-SHA256" not in seen[0].headers
 
 
 def test_non_ascii_signature_is_a_mismatch_not_a_crash() -> None:
@@ -332,6 +354,7 @@ def test_presigned_url_expires_and_rejects_tampering() -> None:
     ("old", "new", "fragment"),
     [
         ("X-Amz-Expires=300", "X-Amz-Expires=999999999", "X-Amz-Expires"),
+        ("X-Amz-Expires=300", "X-Amz-Expires=3601", "X-Amz-Expires"),  # an hour at most
         ("X-Amz-Expires=300", "X-Amz-Expires=soon", "X-Amz-Expires"),
         ("X-Amz-Signature=", "X-Amz-Sig=", "'X-Amz-Signature'"),
         ("AWS4-HMAC-SHA256", "AWS4-HMAC-SHA1", "algorithm"),
@@ -387,3 +410,35 @@ def test_aws_documentation_example() -> None:
         now=datetime(2015, 8, 30, 12, 40, tzinfo=timezone.utc),
     )
     assert key == "AKIDEXAMPLE"
+
+
+def test_credential_is_checked_before_the_body() -> None:
+    """check_credential needs no body: unknown keys, other services, stale dates and
+    malformed headers are refused from the headers alone."""
+    request = sign()
+    headers = wire_headers(request)
+    assert check_credential("", headers, SECRETS, now=SIGNED_AT) == ACCESS_KEY
+    refusals = [
+        ({"AKOTHER": "x"}, headers, SIGNED_AT, "UnrecognizedClientException"),
+        (SECRETS, wire_headers(request, Authorization=None), SIGNED_AT, "MissingAuthentication"),
+        (SECRETS, wire_headers(request, Authorization="AWS4-HMAC-SHA256 x"), SIGNED_AT, "Incomp"),
+        (SECRETS, headers, SIGNED_AT + timedelta(minutes=16), "InvalidSignatureException"),
+    ]
+    for secrets, hdrs, now, code in refusals:
+        with pytest.raises(AuthError) as caught:
+            check_credential("", hdrs, secrets, now=now)
+        assert caught.value.code.startswith(code)
+    with pytest.raises(AuthError):
+        check_credential("", wire_headers(sign(service="s3")), SECRETS, now=SIGNED_AT)
+
+
+def test_verified_signature_and_lifetime() -> None:
+    """What the replay cache keys on: the signature, valid until the skew window ends."""
+    request = sign()
+    parts = urlsplit(request.url)
+    verified = verify_signature(
+        "POST", parts.path, "", wire_headers(request), BODY, SECRETS, now=SIGNED_AT
+    )
+    assert verified.access_key == ACCESS_KEY
+    assert verified.signature == request.headers["Authorization"].rsplit("Signature=", 1)[1]
+    assert verified.valid_until == SIGNED_AT + timedelta(seconds=900)

@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import logging
 import uuid
-from datetime import datetime, timezone
 from typing import Any
 
 import anyio
@@ -20,62 +19,32 @@ from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
+from starlette.types import ASGIApp
 
 from oculi import __version__
 from oculi.api import spec
+from oculi.api.admission import EXPIRED, Admitted, Gate
+from oculi.api.client_cap import PerClientCap
 from oculi.api.collection_ops import face_model_header
+from oculi.api.guard import LoopbackOnly
 from oculi.api.operations import HANDLERS, Handler, apply_match_floor
-from oculi.api.sigv4 import AuthError, verify_request
+from oculi.api.sigv4 import AuthError
+from oculi.api.wire import CONTENT_TYPE
+from oculi.api.wire import error_response as _error
 from oculi.audit import AUDITED, Caller, event_for, run_audited
-from oculi.errors import AccessDenied, ImageTooLarge, OculiError
+from oculi.errors import AccessDenied, OculiError
 from oculi.permissions import KeySpec, authorize
 from oculi.service.context import ServiceContext
 
 log = logging.getLogger("oculi.api")
 
-CONTENT_TYPE = "application/x-amz-json-1.1"
 TARGET_PREFIX = "RekognitionService."
-# 5 MiB of image as base64 plus the rest of the request.
-MAX_BODY = 7 * 1024 * 1024 + 64 * 1024
-# What AWS answers (HTTP 400) for credentials past their expiry; botocore does not retry it.
-EXPIRED = "ExpiredTokenException"
 
 
 class ProtocolError(Exception):
     def __init__(self, code: str, message: str, status: int = 400) -> None:
         super().__init__(message)
         self.code, self.message, self.status = code, message, status
-
-
-def _error(code: str, message: str, status: int, request_id: str) -> Response:
-    return Response(
-        json.dumps({"__type": code, "Message": message}),
-        status_code=status,
-        media_type=CONTENT_TYPE,
-        headers={"x-amzn-RequestId": request_id, "x-amzn-ErrorType": code},
-    )
-
-
-def _declared_length(value: str | None) -> int | None:
-    """The Content-Length a client declared, when it is plain ASCII digits (isdigit() alone
-    also accepts '²', which int() refuses; int() refuses over 4,300 digits)."""
-    if value is None or not (value.isascii() and value.isdigit()):
-        return None
-    digits = value.lstrip("0") or "0"
-    return int(digits) if len(digits) <= 18 else 10**18
-
-
-async def _read_body(request: Request) -> bytes:
-    declared = _declared_length(request.headers.get("content-length"))
-    if declared is not None and declared > MAX_BODY:
-        raise ImageTooLarge(f"Request body is larger than {MAX_BODY} bytes")
-    chunks, size = [], 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > MAX_BODY:
-            raise ImageTooLarge(f"Request body is larger than {MAX_BODY} bytes")
-        chunks.append(chunk)
-    return b"".join(chunks)
 
 
 def _auth_error(e: AuthError, request_id: str) -> Response:
@@ -86,15 +55,6 @@ def _auth_error(e: AuthError, request_id: str) -> Response:
 def _internal_error(request_id: str) -> Response:
     log.exception("request %s failed", request_id)
     return _error("InternalServerError", f"Internal error (request {request_id})", 500, request_id)
-
-
-def claimed_access_key(authorization: str) -> str | None:
-    """The access key a SigV4 header names (unverified when no keys are configured)."""
-    marker = "Credential="
-    at = authorization.find(marker)
-    if at < 0:
-        return None
-    return authorization[at + len(marker) :].split("/", 1)[0] or None
 
 
 def caller_of(request: Request, access_key: str | None, verified: bool, request_id: str) -> Caller:
@@ -162,39 +122,13 @@ def redact_bytes(ctx: ServiceContext, body: bytes, query: Any) -> tuple[bytes, s
     return buf.tobytes(), media, headers
 
 
-def build_app(ctx: ServiceContext, keys: dict[str, KeySpec]) -> Starlette:
+def build_app(ctx: ServiceContext, keys: dict[str, KeySpec]) -> ASGIApp:
     limiter = anyio.CapacityLimiter(max(1, ctx.settings.workers))
-    secrets = {k: spec.secret_access_key for k, spec in keys.items()}
-    # Back-pressure: beyond this many requests waiting or running, answer
-    # ThrottlingException at once (SDKs back off and retry) instead of timing out.
-    max_pending = max(1, ctx.settings.workers) * ctx.settings.queue_per_worker
-    pending = 0
-
-    def authenticate(request: Request, body: bytes, service: str) -> str | None:
-        """The caller's access key: SigV4-verified and unexpired when keys are configured
-        (AuthError otherwise), else the key the request merely claims."""
-        claimed = claimed_access_key(request.headers.get("authorization", ""))
-        if not keys:
-            return claimed
-        key = verify_request(
-            request.method,
-            request.scope["raw_path"].decode("latin-1"),
-            request.scope["query_string"].decode("latin-1"),
-            request.headers,
-            body,
-            secrets,
-            service=service,
-            max_skew_seconds=ctx.settings.max_clock_skew_s,
-        )
-        if keys[key].expired(datetime.now(timezone.utc)):
-            raise AuthError(
-                EXPIRED, "The security token included in the request is expired", access_key=key
-            )
-        return key
+    gate = Gate(keys, ctx.settings)
 
     async def refuse(e: AuthError, request: Request, operation: str, request_id: str) -> Response:
-        """The error answer to a failed authentication; a verified key refused for its
-        expiry is audited like a denied call."""
+        """The error answer to a failed authentication; a verified key refused (for its
+        expiry, or a replayed signature) is audited like a denied call."""
         if e.access_key is not None:
             source = request.client.host if request.client else None
             await anyio.to_thread.run_sync(
@@ -204,25 +138,26 @@ def build_app(ctx: ServiceContext, keys: dict[str, KeySpec]) -> Starlette:
         return _auth_error(e, request_id)
 
     async def rekognition(request: Request) -> Response:
-        nonlocal pending
         request_id = str(uuid.uuid4())
-        if pending >= max_pending:
-            return _error(
-                "ThrottlingException",
-                f"oculi is at capacity ({pending} requests in progress); retry with backoff",
-                400,
-                request_id,
-            )
-        pending += 1
+        target = request.headers.get("x-amz-target", "")
+        name = target[len(TARGET_PREFIX) :] if target.startswith(TARGET_PREFIX) else ""
+        op = spec.operation(name)
         try:
-            body = await _read_body(request)
-            target = request.headers.get("x-amz-target", "")
-            name = target[len(TARGET_PREFIX) :] if target.startswith(TARGET_PREFIX) else ""
-            op = spec.operation(name)
-            try:
-                access_key = authenticate(request, body, "rekognition")
-            except AuthError as e:
-                return await refuse(e, request, name if op else "UnknownOperation", request_id)
+            async with gate.admit(request, "rekognition", name) as admitted:
+                return await run_operation(request, request_id, target, name, admitted)
+        except AuthError as e:
+            return await refuse(e, request, name if op else "UnknownOperation", request_id)
+        except OculiError as e:
+            return _error(e.code, e.message, e.status, request_id)
+        except Exception:
+            return _internal_error(request_id)
+
+    async def run_operation(
+        request: Request, request_id: str, target: str, name: str, admitted: Admitted
+    ) -> Response:
+        body, access_key = admitted.body, admitted.access_key
+        op = spec.operation(name)
+        try:
             if not target.startswith(TARGET_PREFIX):
                 raise ProtocolError(
                     "UnknownOperationException", "Missing or malformed X-Amz-Target header"
@@ -267,10 +202,6 @@ def build_app(ctx: ServiceContext, keys: dict[str, KeySpec]) -> Starlette:
             return JSONResponse(result, media_type=CONTENT_TYPE, headers=headers)
         except (OculiError, ProtocolError) as e:
             return _error(e.code, e.message, e.status, request_id)
-        except Exception:
-            return _internal_error(request_id)
-        finally:
-            pending -= 1
 
     async def redact_endpoint(request: Request) -> Response:
         """POST /oculi/redact?mode=blur|pixelate|fill&faces=all|except|only&collection=C
@@ -278,18 +209,15 @@ def build_app(ctx: ServiceContext, keys: dict[str, KeySpec]) -> Starlette:
         format."""
         request_id = str(uuid.uuid4())
         try:
-            body = await _read_body(request)
-            try:
-                authenticate(request, body, "oculi")
-            except AuthError as e:
-                return await refuse(e, request, "Redact", request_id)
-            q = request.query_params
-            data, media, counts = await anyio.to_thread.run_sync(
-                redact_bytes, ctx, body, q, limiter=limiter
-            )
+            async with gate.admit(request, "oculi", "Redact") as admitted:
+                data, media, counts = await anyio.to_thread.run_sync(
+                    redact_bytes, ctx, admitted.body, request.query_params, limiter=limiter
+                )
             return Response(
                 data, media_type=media, headers={"x-amzn-RequestId": request_id, **counts}
             )
+        except AuthError as e:
+            return await refuse(e, request, "Redact", request_id)
         except OculiError as e:
             return _error(e.code, e.message, e.status, request_id)
         except Exception:
@@ -302,15 +230,13 @@ def build_app(ctx: ServiceContext, keys: dict[str, KeySpec]) -> Starlette:
 
         request_id = str(uuid.uuid4())
         try:
-            body = await _read_body(request)
-            try:
-                authenticate(request, body, "oculi")
-            except AuthError as e:
-                return _auth_error(e, request_id)
-            result = await anyio.to_thread.run_sync(
-                plates_for_bytes, ctx, body, request.query_params, limiter=limiter
-            )
+            async with gate.admit(request, "oculi", "Plates") as admitted:
+                result = await anyio.to_thread.run_sync(
+                    plates_for_bytes, ctx, admitted.body, request.query_params, limiter=limiter
+                )
             return JSONResponse(result, headers={"x-amzn-RequestId": request_id})
+        except AuthError as e:
+            return _auth_error(e, request_id)
         except OculiError as e:
             return _error(e.code, e.message, e.status, request_id)
         except Exception:
@@ -319,7 +245,7 @@ def build_app(ctx: ServiceContext, keys: dict[str, KeySpec]) -> Starlette:
     async def health(request: Request) -> Response:
         return JSONResponse({"service": "oculi", "version": __version__, "status": "ok"})
 
-    return Starlette(
+    app = Starlette(
         routes=[
             Route("/", rekognition, methods=["POST"]),
             Route("/health", health, methods=["GET"]),
@@ -327,3 +253,6 @@ def build_app(ctx: ServiceContext, keys: dict[str, KeySpec]) -> Starlette:
             Route("/oculi/plates", plates_endpoint, methods=["POST"]),
         ]
     )
+    capped = PerClientCap(app, ctx.settings.requests_per_client)
+    # Without keys nothing authenticates a caller: serve only what a browser page cannot send.
+    return capped if keys else LoopbackOnly(capped)

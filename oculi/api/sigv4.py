@@ -6,6 +6,8 @@ signatures in constant time. Both forms a client can sign with are accepted: the
 ``Authorization`` header (what boto3 sends) and presigned query parameters (``X-Amz-Algorithm``,
 ``X-Amz-Credential``, ...). Failures raise :class:`AuthError` carrying the error code AWS itself
 returns, so boto3 users see the same ``ClientError`` codes as against AWS.
+:func:`check_credential` does every check that needs no body, so that a server can refuse
+strangers before reading what they send; :func:`verify` does them all.
 
 Only the non-S3 rules are implemented: the path is normalised (dot segments and empty segments
 removed) and URI-encoded once more, which double-encodes it as botocore does for every service
@@ -25,7 +27,8 @@ ALGORITHM = "AWS4-HMAC-SHA256"
 _TERMINATOR = "aws4_request"
 _UNSIGNED_PAYLOAD = "UNSIGNED-PAYLOAD"
 _TIMESTAMP_FORMAT = "%Y%m%dT%H%M%SZ"
-_MAX_PRESIGNED_EXPIRES = 7 * 24 * 3600
+# A presigned URL is a bearer token: it may last an hour at most (AWS allows 7 days).
+_MAX_PRESIGNED_EXPIRES = 3600
 _QUERY_AUTH_PARAMS = (
     "X-Amz-Algorithm",
     "X-Amz-Credential",
@@ -74,6 +77,92 @@ class _Auth:
         return f"{self.scope_date}/{self.region}/{self.service}/{_TERMINATOR}"
 
 
+@dataclass(frozen=True)
+class Verified:
+    """A request whose signature checked out."""
+
+    access_key: str
+    signature: str  # hex; the same request sent again carries the same one
+    valid_until: datetime  # after this the signature is refused anyway (skew or expiry)
+
+
+def check_credential(
+    query: str,
+    headers: Mapping[str, str],
+    secrets: Mapping[str, str],
+    service: str = "rekognition",
+    now: datetime | None = None,
+    max_skew_seconds: int = 900,
+    region: str | None = None,
+) -> str:
+    """What can be checked before the body is read: a well-formed signature (header or
+    presigned query) scoped to ``service`` (and ``region`` when given), naming a known access
+    key, signed within the allowed clock skew (or presigned and not yet expired). Returns the
+    access key it names (not yet proven: the signature covers the body); raises
+    :class:`AuthError` otherwise."""
+    auth, _, _ = _claimed(query, headers, secrets, service, region)
+    _check_time(auth, _as_utc(now), max_skew_seconds)
+    return auth.access_key
+
+
+def verify(
+    method: str,
+    path: str,
+    query: str,
+    headers: Mapping[str, str],
+    body: bytes,
+    secrets: Mapping[str, str],
+    service: str = "rekognition",
+    now: datetime | None = None,
+    max_skew_seconds: int = 900,
+    region: str | None = None,
+) -> Verified:
+    """Check a request's SigV4 signature; the access key that signed it and how long the
+    signature stays acceptable.
+
+    ``path`` and ``query`` are the raw, still percent-encoded request target as sent on the
+    wire (ASGI ``raw_path`` and ``query_string``). ``headers`` may be any mapping (lookup is
+    case-insensitive; repeated headers, as a starlette ``Headers`` yields them from ``items()``,
+    are joined with commas as SigV4 prescribes). ``secrets`` maps access key ids to secret keys.
+    ``now`` defaults to the current time; a naive ``now`` is taken as UTC. ``region=None``
+    accepts any region in the credential scope.
+
+    Raises :class:`AuthError` when the request is unsigned, malformed, signed by an unknown key,
+    outside the allowed clock skew (or past a presigned URL's expiry), declares its payload
+    unsigned, or is wrongly signed.
+    """
+    auth, header_map, params = _claimed(query, headers, secrets, service, region)
+    now = _as_utc(now)
+    _check_time(auth, now, max_skew_seconds)
+    presigned = auth.expires is not None
+    canonical_params = [(n, v) for n, v in params if not (presigned and n == b"X-Amz-Signature")]
+    canonical_request = "\n".join(
+        [
+            method.upper(),
+            _canonical_uri(path),
+            _canonical_query(canonical_params),
+            _canonical_headers(header_map, auth.signed_headers),
+            ";".join(auth.signed_headers),
+            _payload_hash(header_map, body),
+        ]
+    )
+    string_to_sign = "\n".join(
+        [
+            ALGORITHM,
+            auth.timestamp,
+            auth.scope,
+            hashlib.sha256(canonical_request.encode("utf-8")).hexdigest(),
+        ]
+    )
+    expected = hmac.new(
+        _signing_key(secrets[auth.access_key], auth), string_to_sign.encode("utf-8"), hashlib.sha256
+    ).hexdigest()
+    if not hmac.compare_digest(expected.encode("ascii"), auth.signature.encode("utf-8")):
+        raise AuthError(_INVALID, _MISMATCH_MESSAGE)
+    lifetime = max_skew_seconds if auth.expires is None else auth.expires
+    return Verified(auth.access_key, expected, auth.signed_at + timedelta(seconds=lifetime))
+
+
 def verify_request(
     method: str,
     path: str,
@@ -86,18 +175,20 @@ def verify_request(
     max_skew_seconds: int = 900,
     region: str | None = None,
 ) -> str:
-    """Check a request's SigV4 signature and return the access key id that signed it.
+    """:func:`verify`, returning only the access key that signed the request."""
+    return verify(
+        method, path, query, headers, body, secrets, service, now, max_skew_seconds, region
+    ).access_key
 
-    ``path`` and ``query`` are the raw, still percent-encoded request target as sent on the
-    wire (ASGI ``raw_path`` and ``query_string``). ``headers`` may be any mapping (lookup is
-    case-insensitive; repeated headers, as a starlette ``Headers`` yields them from ``items()``,
-    are joined with commas as SigV4 prescribes). ``secrets`` maps access key ids to secret keys.
-    ``now`` defaults to the current time; a naive ``now`` is taken as UTC. ``region=None``
-    accepts any region in the credential scope.
 
-    Raises :class:`AuthError` when the request is unsigned, malformed, signed by an unknown key,
-    outside the allowed clock skew (or past a presigned URL's expiry), or wrongly signed.
-    """
+def _claimed(
+    query: str,
+    headers: Mapping[str, str],
+    secrets: Mapping[str, str],
+    service: str,
+    region: str | None,
+) -> tuple[_Auth, dict[str, list[str]], list[tuple[bytes, bytes]]]:
+    """The signature a request claims, its scope checked and its key known."""
     header_map = _normalise_headers(headers)
     params = _parse_query(query)
     presigned = any(name == b"X-Amz-Algorithm" for name, _ in params)
@@ -120,38 +211,9 @@ def verify_request(
         raise AuthError(
             _INVALID, f"Credential should be scoped to a valid region, not '{auth.region}'."
         )
-
-    secret = secrets.get(auth.access_key)
-    if secret is None:
+    if auth.access_key not in secrets:
         raise AuthError(_UNRECOGNIZED, "The security token included in the request is invalid.")
-
-    _check_time(auth, _as_utc(now), max_skew_seconds)
-
-    canonical_params = [(n, v) for n, v in params if not (presigned and n == b"X-Amz-Signature")]
-    canonical_request = "\n".join(
-        [
-            method.upper(),
-            _canonical_uri(path),
-            _canonical_query(canonical_params),
-            _canonical_headers(header_map, auth.signed_headers),
-            ";".join(auth.signed_headers),
-            _payload_hash(header_map, body),
-        ]
-    )
-    string_to_sign = "\n".join(
-        [
-            ALGORITHM,
-            auth.timestamp,
-            auth.scope,
-            hashlib.sha256(canonical_request.encode("utf-8")).hexdigest(),
-        ]
-    )
-    expected = hmac.new(
-        _signing_key(secret, auth), string_to_sign.encode("utf-8"), hashlib.sha256
-    ).hexdigest()
-    if not hmac.compare_digest(expected.encode("ascii"), auth.signature.encode("utf-8")):
-        raise AuthError(_INVALID, _MISMATCH_MESSAGE)
-    return auth.access_key
+    return auth, header_map, params
 
 
 def _normalise_headers(headers: Mapping[str, str]) -> dict[str, list[str]]:
@@ -368,15 +430,21 @@ def _payload_hash(header_map: dict[str, list[str]], body: bytes) -> str:
 
     A client may declare the hash in ``X-Amz-Content-SHA256``; signers then use that value
     verbatim, so it goes into the canonical request as sent. A declared hex digest must match
-    the body actually received; ``UNSIGNED-PAYLOAD`` leaves the body unauthenticated, as on AWS.
+    the body actually received. ``UNSIGNED-PAYLOAD`` (which AWS accepts) is refused: it
+    would leave the body, the image and the operation's parameters, unauthenticated, and no
+    SDK sends it for Rekognition.
     """
     body_hash = hashlib.sha256(body).hexdigest()
     declared = _header(header_map, "x-amz-content-sha256")
     if declared is None:
         return body_hash
-    if declared != _UNSIGNED_PAYLOAD and not hmac.compare_digest(
-        declared.encode("utf-8"), body_hash.encode("ascii")
-    ):
+    if declared == _UNSIGNED_PAYLOAD:
+        raise AuthError(
+            _INVALID,
+            "oculi requires a signed payload: 'x-amz-content-sha256: UNSIGNED-PAYLOAD' is "
+            "not accepted; sign the SHA-256 of the body.",
+        )
+    if not hmac.compare_digest(declared.encode("utf-8"), body_hash.encode("ascii")):
         raise AuthError(
             _INVALID, "The provided 'x-amz-content-sha256' header does not match what was computed."
         )

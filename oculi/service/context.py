@@ -119,3 +119,9 @@ class ServiceContext:
                 s = self.settings
                 self._attributes = load_attribute_models(s.model_dir, 1, ATTRIBUTES, s.device)
             return self._attributes
+
+    def close(self) -> None:
+        """Close the face store, once no request runs any more (at shutdown)."""
+        with self._lock:
+            if self._collections is not None:
+                self._collections.store.close()
