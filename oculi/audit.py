@@ -24,6 +24,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from oculi.permissions import s3_objects
+
 GENESIS = "0" * 64
 
 # Operations recorded, and how many results each answer counts.
@@ -40,6 +42,9 @@ AUDITED: dict[str, str | None] = {
     "AssociateFaces": "AssociatedFaces",
     "DisassociateFaces": "DisassociatedFaces",
     "RetentionExpiry": "DeletedFaces",
+    # the native endpoints (oculi/api/native.py)
+    "Redact": None,
+    "Plates": "Plates",
 }
 THRESHOLD_FIELDS = ("FaceMatchThreshold", "SimilarityThreshold", "UserMatchThreshold")
 
@@ -134,6 +139,12 @@ class AuditLog:
         return Verification(True, n, prev)
 
 
+def audited(operation: str, params: dict[str, Any]) -> bool:
+    """Whether a call is recorded: an operation in AUDITED, or any call that has the server
+    read an S3 object with its own credentials."""
+    return operation in AUDITED or bool(s3_objects(params))
+
+
 def event_for(
     operation: str,
     params: dict[str, Any],
@@ -161,6 +172,12 @@ def event_for(
             event[name[0].lower() + name[1:]] = params[name]
     if operation in ("DeleteFaces", "RetentionExpiry"):
         event["face_ids"] = params.get("FaceIds")
+    objects = s3_objects(params)
+    if objects:
+        event["s3"] = [
+            {"bucket": o.get("Bucket"), "key": o.get("Name"), "version": o.get("Version")}
+            for o in objects
+        ]
     if result is not None and count_field:
         event["matches"] = len(result.get(count_field, []))
     return event

@@ -11,12 +11,13 @@ from __future__ import annotations
 import json
 import logging
 import uuid
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timezone
+from functools import partial
 from typing import Any
 
 import anyio
-import numpy as np
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -24,12 +25,14 @@ from starlette.routing import Route
 
 from oculi import __version__
 from oculi.api import spec
+from oculi.api.native import NativeCall, plan_plates, plan_redact
 from oculi.api.operations import HANDLERS, Handler, apply_match_floor
 from oculi.api.sigv4 import AuthError, verify_request
-from oculi.audit import AUDITED, event_for
-from oculi.errors import AccessDenied, ImageTooLarge, OculiError
-from oculi.permissions import KeySpec, authorize
+from oculi.audit import audited, event_for
+from oculi.errors import AccessDenied, ImageTooLarge, OculiError, Throttling
+from oculi.permissions import KeySpec, authorize, may_access
 from oculi.service.context import ServiceContext
+from oculi.settings import Settings
 
 log = logging.getLogger("oculi.api")
 
@@ -108,7 +111,7 @@ def call_audited(
     ctx: ServiceContext, name: str, handler: Handler, params: dict[str, Any], caller: Caller
 ) -> dict[str, Any]:
     """Run the handler; record audited operations (their outcome too) before answering."""
-    if name not in AUDITED:
+    if not audited(name, params):
         return handler(ctx, params)
     try:
         result = handler(ctx, params)
@@ -125,59 +128,74 @@ def call_audited(
     return result
 
 
-def redact_bytes(ctx: ServiceContext, body: bytes, query: Any) -> tuple[bytes, str, dict[str, str]]:
-    """Decode, redact and re-encode one image for the native endpoint; the answer's bytes,
-    media type and count headers. plates=1 also covers licence plates (images only)."""
-    import cv2
-
-    from oculi.errors import InvalidParameter
-    from oculi.service.plates import query_flag, redact_plates
-    from oculi.service.redact import RedactOptions, redact_image
-    from oculi.service.text import shared_text_reader
-    from oculi.vision.decode import decode, looks_like_video
-
+def check_rights(
+    ctx: ServiceContext,
+    key: KeySpec | None,
+    name: str,
+    rights: list[tuple[str, dict[str, Any]]],
+    params: dict[str, Any],
+    caller: Caller,
+) -> None:
+    """AccessDenied unless `key` (None: no keys configured) holds every right, each an
+    operation and its parameters; a denial is audited as `name` with `params`. Runs before
+    anything is looked up, so a denied caller learns nothing of what exists."""
+    if key is None:
+        return
     try:
-        opts = RedactOptions(
-            mode=query.get("mode", "blur"),
-            which=query.get("faces", "all"),
-            collection=query.get("collection"),
-            threshold=float(query.get("threshold", ctx.settings.match_floor)),
+        for operation, p in rights:
+            authorize(key, operation, p)
+    except AccessDenied as e:
+        ctx.audit().append(
+            event_for(
+                name, params, None, e.code, caller.access_key, caller.source, caller.request_id
+            )
         )
-    except (TypeError, ValueError):
-        raise InvalidParameter("bad redaction parameters") from None
-    if opts.mode not in ("blur", "pixelate", "fill") or opts.which not in ("all", "except", "only"):
-        raise InvalidParameter("mode must be blur|pixelate|fill and faces all|except|only")
-    plates = query_flag(query, "plates")
-    if plates and looks_like_video(body):
-        raise InvalidParameter(
-            "plates=1 covers plates in JPEG and PNG images only: videos "
-            "with plates are refused, reading plates in every frame is far "
-            "slower than real time"
-        )
-    image = decode(body)
-    collections = ctx.collections() if opts.which != "all" else None
-    out, count = redact_image(ctx.redaction_analyzer(), collections, image.rgb, opts)
-    headers = {"x-oculi-faces-redacted": str(count)}
-    if plates:
-        s = ctx.settings
-        out, covered = redact_plates(
-            shared_text_reader(s.model_dir, ctx.threads, s.device), image.rgb, out, opts
-        )
-        headers["x-oculi-plates-redacted"] = str(covered)
-    ext, media = (".png", "image/png") if image.format == "PNG" else (".jpg", "image/jpeg")
-    ok, buf = cv2.imencode(ext, np.ascontiguousarray(out[:, :, ::-1]))
-    if not ok:
-        raise InvalidParameter("could not encode the redacted image")
-    return buf.tobytes(), media, headers
+        raise
+
+
+def scoped(name: str, handler: Handler, key: KeySpec | None) -> Handler:
+    """The handler, limited to what `key` may see: ListCollections lists only the
+    collections the key may read."""
+    if name == "ListCollections" and key is not None and key.collections is not None:
+        from oculi.api.collection_ops import list_collections
+
+        return partial(list_collections, visible=partial(may_access, key, "read"))
+    return handler
+
+
+class Admission:
+    """Back-pressure: beyond `limit` requests waiting or running (native ones: beyond
+    `native_limit` of them), answer ThrottlingException at once (SDKs back off and retry)
+    instead of letting requests time out. Used from the event loop only."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.limit = max(1, settings.workers) * settings.queue_per_worker
+        self.native_limit = 2 * max(1, settings.native_workers)
+        self.pending = self.native = 0
+
+    def admit(self, native: bool = False) -> bool:
+        if self.pending >= self.limit or (native and self.native >= self.native_limit):
+            return False
+        self.pending += 1
+        self.native += native
+        return True
+
+    def leave(self, native: bool = False) -> None:
+        self.pending -= 1
+        self.native -= native
+
+    def refusal(self, native: bool = False) -> Throttling:
+        what = "native calls" if native else "requests"
+        count = self.native if native else self.pending
+        return Throttling(f"oculi is at capacity ({count} {what} in progress); retry with backoff")
 
 
 def build_app(ctx: ServiceContext, keys: dict[str, KeySpec]) -> Starlette:
     limiter = anyio.CapacityLimiter(max(1, ctx.settings.workers))
+    # The expensive native calls run on threads of their own: they never hold a worker.
+    native_limiter = anyio.CapacityLimiter(max(1, ctx.settings.native_workers))
     secrets = {k: spec.secret_access_key for k, spec in keys.items()}
-    # Back-pressure: beyond this many requests waiting or running, answer
-    # ThrottlingException at once (SDKs back off and retry) instead of timing out.
-    max_pending = max(1, ctx.settings.workers) * ctx.settings.queue_per_worker
-    pending = 0
+    admission = Admission(ctx.settings)
 
     def authenticate(request: Request, body: bytes, service: str) -> str | None:
         """The caller's access key: SigV4-verified and unexpired when keys are configured
@@ -213,16 +231,10 @@ def build_app(ctx: ServiceContext, keys: dict[str, KeySpec]) -> Starlette:
         return _auth_error(e, request_id)
 
     async def rekognition(request: Request) -> Response:
-        nonlocal pending
         request_id = str(uuid.uuid4())
-        if pending >= max_pending:
-            return _error(
-                "ThrottlingException",
-                f"oculi is at capacity ({pending} requests in progress); retry with backoff",
-                400,
-                request_id,
-            )
-        pending += 1
+        if not admission.admit():
+            e = admission.refusal()
+            return _error(e.code, e.message, e.status, request_id)
         try:
             body = await _read_body(request)
             target = request.headers.get("x-amz-target", "")
@@ -255,20 +267,13 @@ def build_app(ctx: ServiceContext, keys: dict[str, KeySpec]) -> Starlette:
                 )
             params = spec.validate(op.input_shape, params) if op.input_shape else {}
             caller = Caller(access_key, request.client.host if request.client else None, request_id)
-            if keys and access_key is not None:
-                try:
-                    authorize(keys[access_key], name, params)
-                except AccessDenied as e:
-                    await anyio.to_thread.run_sync(
-                        ctx.audit().append,
-                        event_for(
-                            name, params, None, e.code, access_key, caller.source, request_id
-                        ),
-                    )
-                    raise
+            key = keys[access_key] if keys and access_key is not None else None
+            await anyio.to_thread.run_sync(
+                check_rights, ctx, key, name, [(name, params)], params, caller
+            )
             notice = apply_match_floor(name, params, ctx.settings.match_floor)
             result: dict[str, Any] = await anyio.to_thread.run_sync(
-                call_audited, ctx, name, handler, params, caller, limiter=limiter
+                call_audited, ctx, name, scoped(name, handler, key), params, caller, limiter=limiter
             )
             headers = {"x-amzn-RequestId": request_id}
             if notice:
@@ -279,51 +284,62 @@ def build_app(ctx: ServiceContext, keys: dict[str, KeySpec]) -> Starlette:
         except Exception:
             return _internal_error(request_id)
         finally:
-            pending -= 1
+            admission.leave()
 
-    async def redact_endpoint(request: Request) -> Response:
-        """POST /oculi/redact?mode=blur|pixelate|fill&faces=all|except|only&collection=C
-        &plates=0|1 with a JPEG or PNG body; answers the redacted image in the same
-        format."""
+    async def native(
+        request: Request,
+        name: str,
+        plan: Callable[[bytes, Mapping[str, str], Settings], NativeCall],
+    ) -> Response:
+        """A native call: authenticated, authorized as the Rekognition operations that tell
+        as much (before any collection is looked up), floored, capped, and run audited on
+        the native workers."""
         request_id = str(uuid.uuid4())
         try:
             body = await _read_body(request)
             try:
-                authenticate(request, body, "oculi")
+                access_key = authenticate(request, body, "oculi")
             except AuthError as e:
-                return await refuse(e, request, "Redact", request_id)
-            q = request.query_params
-            data, media, counts = await anyio.to_thread.run_sync(
-                redact_bytes, ctx, body, q, limiter=limiter
+                return await refuse(e, request, name, request_id)
+            call = plan(body, request.query_params, ctx.settings)
+            caller = Caller(access_key, request.client.host if request.client else None, request_id)
+            key = keys[access_key] if keys and access_key is not None else None
+            await anyio.to_thread.run_sync(
+                check_rights, ctx, key, name, call.rights, call.params, caller
             )
-            return Response(
-                data, media_type=media, headers={"x-amzn-RequestId": request_id, **counts}
-            )
+            if not admission.admit(native=True):
+                raise admission.refusal(native=True)
+            try:
+                result = await anyio.to_thread.run_sync(
+                    call_audited,
+                    ctx,
+                    name,
+                    call.handler,
+                    call.params,
+                    caller,
+                    limiter=native_limiter,
+                )
+            finally:
+                admission.leave(native=True)
+            headers = {"x-amzn-RequestId": request_id, **result["Headers"]}
+            if call.notice:
+                headers["x-oculi-notice"] = call.notice
+            return Response(result["Body"], media_type=result["MediaType"], headers=headers)
         except OculiError as e:
             return _error(e.code, e.message, e.status, request_id)
         except Exception:
             return _internal_error(request_id)
+
+    async def redact_endpoint(request: Request) -> Response:
+        """POST /oculi/redact?mode=blur|pixelate|fill&faces=all|except|only&collection=C
+        &threshold=T&plates=0|1 with a JPEG or PNG body; answers the redacted image in the
+        same format."""
+        return await native(request, "Redact", plan_redact)
 
     async def plates_endpoint(request: Request) -> Response:
         """POST /oculi/plates[?fine=1] with a JPEG or PNG body; answers the plates as
         JSON."""
-        from oculi.service.plates import plates_for_bytes
-
-        request_id = str(uuid.uuid4())
-        try:
-            body = await _read_body(request)
-            try:
-                authenticate(request, body, "oculi")
-            except AuthError as e:
-                return _auth_error(e, request_id)
-            result = await anyio.to_thread.run_sync(
-                plates_for_bytes, ctx, body, request.query_params, limiter=limiter
-            )
-            return JSONResponse(result, headers={"x-amzn-RequestId": request_id})
-        except OculiError as e:
-            return _error(e.code, e.message, e.status, request_id)
-        except Exception:
-            return _internal_error(request_id)
+        return await native(request, "Plates", plan_plates)
 
     async def health(request: Request) -> Response:
         return JSONResponse({"service": "oculi", "version": __version__, "status": "ok"})
