@@ -25,6 +25,7 @@ from starlette.routing import Route
 
 from oculi import __version__
 from oculi.api import spec
+from oculi.api.collection_ops import list_collections
 from oculi.api.native import NativeCall, plan_plates, plan_redact
 from oculi.api.operations import HANDLERS, Handler, apply_match_floor
 from oculi.api.sigv4 import AuthError, verify_request
@@ -157,8 +158,6 @@ def scoped(name: str, handler: Handler, key: KeySpec | None) -> Handler:
     """The handler, limited to what `key` may see: ListCollections lists only the
     collections the key may read."""
     if name == "ListCollections" and key is not None and key.collections is not None:
-        from oculi.api.collection_ops import list_collections
-
         return partial(list_collections, visible=partial(may_access, key, "read"))
     return handler
 
