@@ -3,8 +3,9 @@ back (oculi.api.native.trim_memory, which every native call ends with).
 
     python -m tools.native_memory [--size 2000] [--rows 12] [--cols 12]
 
-Reads the plates (fine size) of a generated page of rows x cols short words, in process,
-and prints the RSS before, after the call, and after the trim.
+Reads the plates (fine size, the endpoints' text-region cap) of a generated page of
+rows x cols short words, in process, and prints the RSS before, at its peak, after the
+call, and after the trim.
 """
 
 from __future__ import annotations
@@ -16,15 +17,17 @@ import cv2
 import numpy as np
 
 from oculi.api.native import trim_memory
-from oculi.service.budget import Budget
+from oculi.errors import InvalidParameter
+from oculi.service.budget import MAX_PLATE_REGIONS, Budget
 from oculi.service.plates import detect_plates
 from oculi.service.text import load_text_reader
 
 
-def rss_mb() -> float:
+def rss_mb(field: str = "VmRSS") -> float:
+    """This process's resident memory (VmRSS), or its peak so far (VmHWM), in MB."""
     with open("/proc/self/status") as f:
         for line in f:
-            if line.startswith("VmRSS:"):
+            if line.startswith(field + ":"):
                 return int(line.split()[1]) / 1024
     return float("nan")
 
@@ -34,6 +37,7 @@ def main() -> None:
     ap.add_argument("--size", type=int, default=2000)
     ap.add_argument("--rows", type=int, default=12)
     ap.add_argument("--cols", type=int, default=12)
+    ap.add_argument("--max-regions", type=int, default=MAX_PLATE_REGIONS)
     args = ap.parse_args()
     img = np.full((args.size, args.size, 3), 255, np.uint8)
     for r in range(args.rows):
@@ -43,13 +47,16 @@ def main() -> None:
     reader = load_text_reader(threads=1)
     before = rss_mb()
     started = time.perf_counter()
-    detect_plates(reader, img, fine=True, budget=Budget())
+    try:
+        detect_plates(reader, img, fine=True, budget=Budget(max_regions=args.max_regions))
+    except InvalidParameter as e:
+        print(e)
     took = time.perf_counter() - started
     after = rss_mb()
     trim_memory()
     print(
-        f"RSS before {before:.0f} MB, after the call {after:.0f} MB ({took:.1f} s), "
-        f"after trim_memory {rss_mb():.0f} MB"
+        f"RSS before {before:.0f} MB, peak {rss_mb('VmHWM'):.0f} MB, after the call "
+        f"{after:.0f} MB ({took:.1f} s), after trim_memory {rss_mb():.0f} MB"
     )
 
 

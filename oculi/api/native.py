@@ -16,6 +16,7 @@ import ctypes.util
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
+from functools import cache
 from typing import Any
 
 import numpy as np
@@ -49,11 +50,16 @@ def _budget(settings: Settings, plates: bool) -> Budget:
     return Budget(settings.native_budget_s, MAX_PLATE_REGIONS if plates else None)
 
 
+@cache
+def _libc() -> ctypes.CDLL | None:
+    name = ctypes.util.find_library("c")
+    return ctypes.CDLL(name) if name else None
+
+
 def trim_memory() -> None:
     """Hand the heap's free memory back to the system (glibc's malloc_trim): a large call's
     buffers otherwise stay in the process after it. Nothing where the C library lacks it."""
-    name = ctypes.util.find_library("c")
-    libc = ctypes.CDLL(name) if name else None
+    libc = _libc()
     if libc is not None and hasattr(libc, "malloc_trim"):
         libc.malloc_trim(0)
 

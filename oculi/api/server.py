@@ -129,7 +129,7 @@ def call_audited(
     return result
 
 
-def check_rights(
+async def check_rights(
     ctx: ServiceContext,
     key: KeySpec | None,
     name: str,
@@ -146,10 +146,11 @@ def check_rights(
         for operation, p in rights:
             authorize(key, operation, p)
     except AccessDenied as e:
-        ctx.audit().append(
+        await anyio.to_thread.run_sync(
+            ctx.audit().append,
             event_for(
                 name, params, None, e.code, caller.access_key, caller.source, caller.request_id
-            )
+            ),
         )
         raise
 
@@ -267,9 +268,7 @@ def build_app(ctx: ServiceContext, keys: dict[str, KeySpec]) -> Starlette:
             params = spec.validate(op.input_shape, params) if op.input_shape else {}
             caller = Caller(access_key, request.client.host if request.client else None, request_id)
             key = keys[access_key] if keys and access_key is not None else None
-            await anyio.to_thread.run_sync(
-                check_rights, ctx, key, name, [(name, params)], params, caller
-            )
+            await check_rights(ctx, key, name, [(name, params)], params, caller)
             notice = apply_match_floor(name, params, ctx.settings.match_floor)
             result: dict[str, Any] = await anyio.to_thread.run_sync(
                 call_audited, ctx, name, scoped(name, handler, key), params, caller, limiter=limiter
@@ -303,9 +302,7 @@ def build_app(ctx: ServiceContext, keys: dict[str, KeySpec]) -> Starlette:
             call = plan(body, request.query_params, ctx.settings)
             caller = Caller(access_key, request.client.host if request.client else None, request_id)
             key = keys[access_key] if keys and access_key is not None else None
-            await anyio.to_thread.run_sync(
-                check_rights, ctx, key, name, call.rights, call.params, caller
-            )
+            await check_rights(ctx, key, name, call.rights, call.params, caller)
             if not admission.admit(native=True):
                 raise admission.refusal(native=True)
             try:
