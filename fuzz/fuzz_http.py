@@ -8,7 +8,7 @@ types; junk or half-valid SigV4 Authorization for the app with keys; some correc
 and a body (shape-directed JSON from botocore's model with wrong types, boundary numbers,
 surrogates and huge integers mixed in; broken JSON; deep nesting; bad base64; page tokens
 holding odd values; tiny valid and mutated images, including faces so that inference runs),
-sent to `/`, or an image to `/oculi/redact` with random query parameters.
+sent to `/`, or an image to `/oculi/redact` or `/oculi/plates` with random query parameters.
 
 Contract checked: no response is a 500 (or any status outside 200/400/403/404/405/413/501),
 error bodies are Rekognition's `{"__type", "Message"}` JSON, and no request takes more than
@@ -166,10 +166,13 @@ def requests(draw: st.DrawFn) -> Req:
 
     keyed = percent() >= 80
     sign = keyed and draw(st.booleans())
-    if percent() >= 92:  # the native redaction endpoint
+    if percent() >= 92:  # the native endpoints
+        path = "/oculi/plates" if percent() < 25 else "/oculi/redact"
         query = draw(
             st.dictionaries(
-                st.sampled_from(["mode", "faces", "collection", "threshold", "plates", "x"]),
+                st.sampled_from(
+                    ["mode", "faces", "collection", "threshold", "plates", "fine", "x"]
+                ),
                 st.one_of(
                     st.sampled_from(
                         [
@@ -197,7 +200,7 @@ def requests(draw: st.DrawFn) -> Req:
         )
         q = "&".join(f"{k}={v}" for k, v in query.items()).encode("utf-8", "surrogatepass")
         body = base64.b64decode(draw(images())) if percent() < 80 else draw(st.binary(max_size=64))
-        return Req("/oculi/redact", q, [], body, keyed, sign)
+        return Req(path, q, [], body, keyed, sign)
     name = draw(st.sampled_from(SERVED_OPS if percent() < 80 else ALL_OPS))
     target = (
         f"RekognitionService.{name}"

@@ -39,6 +39,7 @@ from typing import Any
 
 from oculi.audit_key import AuditError, create_key, key_id, load_key
 from oculi.errors import OculiError
+from oculi.permissions import s3_objects
 
 log = logging.getLogger("oculi.audit")
 
@@ -61,6 +62,9 @@ AUDITED: dict[str, str | None] = {
     "AssociateFaces": "AssociatedFaces",
     "DisassociateFaces": "DisassociatedFaces",
     "RetentionExpiry": "DeletedFaces",
+    # the native endpoints (oculi/api/native.py)
+    "Redact": None,
+    "Plates": "Plates",
 }
 # Those that change stored identities: their intent is on disk before they run.
 MUTATING = frozenset(
@@ -504,6 +508,12 @@ class Caller:
     claimed_access_key: str | None = None
 
 
+def audited(operation: str, params: dict[str, Any]) -> bool:
+    """Whether a call is recorded: an operation in AUDITED, or any call that has the server
+    read an S3 object with its own credentials."""
+    return operation in AUDITED or bool(s3_objects(params))
+
+
 def event_for(
     operation: str,
     params: dict[str, Any],
@@ -535,6 +545,12 @@ def event_for(
             event[name[0].lower() + name[1:]] = params[name]
     if operation in ("DeleteFaces", "RetentionExpiry"):
         event["face_ids"] = params.get("FaceIds")
+    objects = s3_objects(params)
+    if objects:
+        event["s3"] = [
+            {"bucket": o.get("Bucket"), "key": o.get("Name"), "version": o.get("Version")}
+            for o in objects
+        ]
     if result is not None and count_field:
         event["matches"] = len(result.get(count_field, []))
     return event

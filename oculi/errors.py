@@ -35,6 +35,10 @@ class AccessDenied(OculiError):
     code = "AccessDeniedException"
 
 
+class Throttling(OculiError):
+    code = "ThrottlingException"
+
+
 class ResourceNotFound(OculiError):
     code = "ResourceNotFoundException"
 

@@ -5,6 +5,7 @@ A key in the keys file may carry
     "allow": ["DetectFaces", "Search*"]          # operations (globs); default: all
     "collections": {"read": ["*"], "write": ["staff"], "search": ["staff"]}
     "expires": "2027-01-31T00:00:00Z"             # ISO-8601 with a UTC offset; default: never
+    "s3_buckets": ["photos", "public-*"]          # buckets Image.S3Object may name; default: none
 
 Collection access kinds: `search` for Search* operations, `read` for Describe*/List*, and
 `write` for every other operation that names a collection (by CollectionId, or by the
@@ -12,6 +13,15 @@ ResourceArn of a tag operation). A kind left out of "collections" allows nothing
 kind; leaving "collections" out allows everything.
 The keys file is checked strictly (`KeySpec.from_json`): a wrong type, an unknown field or
 an empty string stops the server from starting, so that a typo never widens a key's rights.
+
+S3Object images are read with the server's own credentials, so a key may name only the
+buckets its "s3_buckets" globs match: a key without the field reads no bucket (the key made
+from OCULI_ACCESS_KEY_ID, which holds every permission, reads any).
+
+The native endpoints need the rights of the Rekognition operations that would tell the
+caller the same (`native_rights`): POST /oculi/redact needs DetectFaces, and with
+faces=except|only&collection=C also SearchFacesByImage with search access to C; plates=1
+and POST /oculi/plates need DetectText.
 """
 
 from __future__ import annotations
@@ -48,7 +58,7 @@ class KeySpec:
     allow: tuple[str, ...] = ("*",)
     collections: dict[str, tuple[str, ...]] | None = None
     expires: datetime | None = None  # timezone-aware
-    s3_buckets: tuple[str, ...] | None = None
+    s3_buckets: tuple[str, ...] = ()  # bucket globs S3Object images may come from
 
     @classmethod
     def from_json(cls, doc: Any, where: str = "key") -> KeySpec:
@@ -88,7 +98,7 @@ class KeySpec:
             expires=parse_expiry(doc["expires"], f"{where}.expires") if "expires" in doc else None,
             s3_buckets=_texts(doc["s3_buckets"], f"{where}.s3_buckets")
             if "s3_buckets" in doc
-            else None,
+            else (),
         )
 
     def expired(self, now: datetime) -> bool:
@@ -125,15 +135,50 @@ def _tagged_collection(arn: str | None) -> str | None:
     return arn.rsplit(":collection/", 1)[1]
 
 
+def s3_objects(params: dict[str, Any]) -> list[dict[str, Any]]:
+    """The S3Object members of a request's images (Image, SourceImage, TargetImage, ...)."""
+    return [v["S3Object"] for v in params.values() if isinstance(v, dict) and "S3Object" in v]
+
+
+def may_access(key: KeySpec, kind: str, collection: str) -> bool:
+    """Whether `key` has `kind` (read, write, search) access to `collection`."""
+    if key.collections is None:
+        return True
+    return any(fnmatch.fnmatchcase(collection, p) for p in key.collections.get(kind, ()))
+
+
 def authorize(key: KeySpec, operation: str, params: dict[str, Any]) -> None:
-    """Raise AccessDenied unless `key` may call `operation` with `params`."""
+    """Raise AccessDenied unless `key` may call `operation` with `params`: the operation,
+    the collection it names, and the S3 buckets its images come from."""
     if not any(fnmatch.fnmatchcase(operation, p) for p in key.allow):
         raise AccessDenied(f"Access key {key.access_key_id} is not allowed to call {operation}")
     collection = params.get("CollectionId") or _tagged_collection(params.get("ResourceArn"))
-    if collection is None or key.collections is None:
-        return
-    kind = access_kind(operation)
-    if not any(fnmatch.fnmatchcase(collection, p) for p in key.collections.get(kind, ())):
+    if collection is not None and not may_access(key, access_kind(operation), collection):
         raise AccessDenied(
-            f"Access key {key.access_key_id} has no {kind} access to collection {collection}"
+            f"Access key {key.access_key_id} has no {access_kind(operation)} access to "
+            f"collection {collection}"
         )
+    for s3 in s3_objects(params):
+        bucket = str(s3.get("Bucket", ""))
+        if not any(fnmatch.fnmatchcase(bucket, p) for p in key.s3_buckets):
+            raise AccessDenied(
+                f"Access key {key.access_key_id} may not read S3 bucket {bucket} "
+                "(its s3_buckets in the keys file)"
+            )
+
+
+def native_rights(
+    faces: str | None, collection: str | None, plates: bool
+) -> list[tuple[str, dict[str, Any]]]:
+    """The Rekognition operations (with the collection they name) whose rights a native
+    call needs, so that it tells the caller no more than they would: finding faces
+    (`faces` all|except|only) is DetectFaces, keeping or covering a collection's members
+    searches it (SearchFacesByImage), reading plates reads text (DetectText)."""
+    rights: list[tuple[str, dict[str, Any]]] = []
+    if faces is not None:
+        rights.append(("DetectFaces", {}))
+    if collection is not None and faces in ("except", "only"):
+        rights.append(("SearchFacesByImage", {"CollectionId": collection}))
+    if plates:
+        rights.append(("DetectText", {}))
+    return rights

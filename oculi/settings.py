@@ -30,6 +30,15 @@ class Settings:
     queue_per_worker: int = field(
         default_factory=lambda: int(os.environ.get("OCULI_QUEUE_PER_WORKER", "8"))
     )
+    # threads for the expensive native calls (/oculi/redact, /oculi/plates), apart from the
+    # workers, so that they never hold every worker; at most twice as many in progress
+    native_workers: int = field(
+        default_factory=lambda: int(os.environ.get("OCULI_NATIVE_WORKERS", "1"))
+    )
+    # a native call past this many seconds stops at its next stage (InvalidParameterException)
+    native_budget_s: float = field(
+        default_factory=lambda: float(os.environ.get("OCULI_NATIVE_BUDGET_S", "60"))
+    )
     tls_cert: Path | None = None
     tls_key: Path | None = None
     keys_file: Path | None = None
@@ -154,7 +163,7 @@ def load_keys(keys_file: Path | None) -> dict[str, KeySpec]:
     if ak and sk:
         if ak in keys:
             raise KeysError(f"OCULI_ACCESS_KEY_ID {ak!r} is also in keys file {path}")
-        keys[ak] = KeySpec(ak, sk)
+        keys[ak] = KeySpec(ak, sk, s3_buckets=("*",))
     elif ak or sk:
         raise KeysError("set both OCULI_ACCESS_KEY_ID and OCULI_SECRET_ACCESS_KEY, or neither")
     return keys

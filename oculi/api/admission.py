@@ -24,7 +24,7 @@ from starlette.requests import Request
 
 from oculi.api.replay import ReplayCache
 from oculi.api.sigv4 import AuthError, Verified, check_credential, verify
-from oculi.errors import ImageTooLarge, OculiError
+from oculi.errors import ImageTooLarge, OculiError, Throttling
 from oculi.permissions import KeySpec
 from oculi.settings import Settings
 
@@ -34,10 +34,6 @@ MAX_BODY = 7 * 1024 * 1024 + 64 * 1024
 EXPIRED = "ExpiredTokenException"
 # Operations that change nothing; every other one is refused when its signature comes again.
 READ_ONLY_PREFIXES = ("Detect", "Search", "Compare", "List", "Describe", "Get", "Recognize")
-
-
-class Throttled(OculiError):
-    code = "ThrottlingException"
 
 
 class BodyTimeout(OculiError):
@@ -131,7 +127,7 @@ class Gate:
     def _check_replay(self, verified: Verified) -> None:
         now = datetime.now(timezone.utc)
         if self.replays.full(now):
-            raise Throttled(
+            raise Throttling(
                 "oculi has seen too many signed changes in the clock-skew window; retry later"
             )
         if not self.replays.fresh(verified.signature, verified.valid_until, now):
@@ -148,7 +144,7 @@ class Gate:
         """Admit `request` for `operation`, signed for `service` ("rekognition", or "oculi"
         for the native endpoints), and hold its place while the block runs. Raises AuthError
         (expired and replayed keys carry their verified access key, for the audit log),
-        Throttled, BodyTimeout or ImageTooLarge."""
+        Throttling, BodyTimeout or ImageTooLarge."""
         s = self.settings
         if self.keys:
             check_credential(
@@ -162,7 +158,7 @@ class Gate:
         body = await read_body(request, s.body_timeout_s, s.min_body_rate)
         verified = self._verify(request, body, service) if self.keys else None
         if self.pending >= self.max_pending:
-            raise Throttled(
+            raise Throttling(
                 f"oculi is at capacity ({self.pending} requests in progress); retry with backoff"
             )
         if verified is not None and not operation.startswith(READ_ONLY_PREFIXES):

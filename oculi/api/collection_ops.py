@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+from collections.abc import Callable
 from typing import Any
 
 from oculi.api.face_detail import face_details
@@ -15,7 +16,7 @@ from oculi.service.context import ServiceContext
 from oculi.service.detect_faces import with_attributes
 from oculi.service.image_source import load_image, read_image
 from oculi.service.tags import check_tags, collection_arn
-from oculi.store.faces import FaceRecord
+from oculi.store.faces import Collection, FaceRecord
 
 DEFAULT_MAX_RESULTS = 1000
 DEFAULT_THRESHOLD = 80.0
@@ -96,10 +97,20 @@ def describe_collection(ctx: ServiceContext, p: dict[str, Any]) -> dict[str, Any
     }
 
 
-def list_collections(ctx: ServiceContext, p: dict[str, Any]) -> dict[str, Any]:
+def list_collections(
+    ctx: ServiceContext, p: dict[str, Any], visible: Callable[[str], bool] | None = None
+) -> dict[str, Any]:
+    """A page of collections; with `visible`, only those it accepts (the caller's key may
+    read), the pages filled from as many of the store's pages as that takes."""
     after = read_page_token(p.get("NextToken"), str) or ""
     limit = p.get("MaxResults", DEFAULT_MAX_RESULTS) or DEFAULT_MAX_RESULTS
-    page = ctx.collections().list(after, limit + 1)
+    page: list[Collection] = []
+    while len(page) <= limit:
+        batch = ctx.collections().list(after, limit + 1)
+        page += [c for c in batch if visible is None or visible(c.collection_id)]
+        if len(batch) <= limit:
+            break
+        after = batch[-1].collection_id
     out: dict[str, Any] = {
         "CollectionIds": [c.collection_id for c in page[:limit]],
         "FaceModelVersions": [c.face_model_version for c in page[:limit]],

@@ -11,10 +11,11 @@ from __future__ import annotations
 import json
 import logging
 import uuid
+from collections.abc import Callable, Mapping
+from functools import partial
 from typing import Any
 
 import anyio
-import numpy as np
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -25,16 +26,18 @@ from oculi import __version__
 from oculi.api import spec
 from oculi.api.admission import EXPIRED, Admitted, Gate
 from oculi.api.client_cap import PerClientCap
-from oculi.api.collection_ops import face_model_header
+from oculi.api.collection_ops import face_model_header, list_collections
 from oculi.api.guard import LoopbackOnly
+from oculi.api.native import NativeCall, plan_plates, plan_redact
 from oculi.api.operations import HANDLERS, Handler, apply_match_floor
 from oculi.api.sigv4 import AuthError
 from oculi.api.wire import CONTENT_TYPE
 from oculi.api.wire import error_response as _error
-from oculi.audit import AUDITED, Caller, event_for, run_audited
-from oculi.errors import AccessDenied, OculiError
-from oculi.permissions import KeySpec, authorize
+from oculi.audit import Caller, audited, event_for, run_audited
+from oculi.errors import AccessDenied, OculiError, Throttling
+from oculi.permissions import KeySpec, authorize, may_access
 from oculi.service.context import ServiceContext
+from oculi.settings import Settings
 
 log = logging.getLogger("oculi.api")
 
@@ -71,59 +74,52 @@ def call_audited(
 ) -> dict[str, Any]:
     """Run the handler; an audited operation is recorded as oculi.audit.run_audited says
     (a change's intent before it runs, every outcome before the answer)."""
-    if name not in AUDITED:
+    if not audited(name, params):
         return handler(ctx, params)
     return run_audited(ctx.audit(), name, params, caller, lambda: handler(ctx, params))
 
 
-def redact_bytes(ctx: ServiceContext, body: bytes, query: Any) -> tuple[bytes, str, dict[str, str]]:
-    """Decode, redact and re-encode one image for the native endpoint; the answer's bytes,
-    media type and count headers. plates=1 also covers licence plates (images only)."""
-    import cv2
-
-    from oculi.errors import InvalidParameter
-    from oculi.service.plates import query_flag, redact_plates
-    from oculi.service.redact import RedactOptions, redact_image
-    from oculi.service.text import shared_text_reader
-    from oculi.vision.decode import decode, looks_like_video
-
+async def check_rights(
+    ctx: ServiceContext,
+    key: KeySpec | None,
+    name: str,
+    rights: list[tuple[str, dict[str, Any]]],
+    params: dict[str, Any],
+    caller: Caller,
+) -> None:
+    """AccessDenied unless `key` (None: no keys configured) holds every right, each an
+    operation and its parameters; a denial is audited as `name` with `params`. Runs before
+    anything is looked up, so a denied caller learns nothing of what exists."""
+    if key is None:
+        return
     try:
-        opts = RedactOptions(
-            mode=query.get("mode", "blur"),
-            which=query.get("faces", "all"),
-            collection=query.get("collection"),
-            threshold=float(query.get("threshold", ctx.settings.match_floor)),
+        for operation, p in rights:
+            authorize(key, operation, p)
+    except AccessDenied as e:
+        await anyio.to_thread.run_sync(
+            ctx.audit().append,
+            event_for(
+                name, params, None, e.code, caller.access_key, caller.source, caller.request_id
+            ),
         )
-    except (TypeError, ValueError):
-        raise InvalidParameter("bad redaction parameters") from None
-    if opts.mode not in ("blur", "pixelate", "fill") or opts.which not in ("all", "except", "only"):
-        raise InvalidParameter("mode must be blur|pixelate|fill and faces all|except|only")
-    plates = query_flag(query, "plates")
-    if plates and looks_like_video(body):
-        raise InvalidParameter(
-            "plates=1 covers plates in JPEG and PNG images only: videos "
-            "with plates are refused, reading plates in every frame is far "
-            "slower than real time"
-        )
-    image = decode(body)
-    collections = ctx.collections() if opts.which != "all" else None
-    out, count = redact_image(ctx.redaction_analyzer(), collections, image.rgb, opts)
-    headers = {"x-oculi-faces-redacted": str(count)}
-    if plates:
-        s = ctx.settings
-        out, covered = redact_plates(
-            shared_text_reader(s.model_dir, ctx.threads, s.device), image.rgb, out, opts
-        )
-        headers["x-oculi-plates-redacted"] = str(covered)
-    ext, media = (".png", "image/png") if image.format == "PNG" else (".jpg", "image/jpeg")
-    ok, buf = cv2.imencode(ext, np.ascontiguousarray(out[:, :, ::-1]))
-    if not ok:
-        raise InvalidParameter("could not encode the redacted image")
-    return buf.tobytes(), media, headers
+        raise
+
+
+def scoped(name: str, handler: Handler, key: KeySpec | None) -> Handler:
+    """The handler, limited to what `key` may see: ListCollections lists only the
+    collections the key may read."""
+    if name == "ListCollections" and key is not None and key.collections is not None:
+        return partial(list_collections, visible=partial(may_access, key, "read"))
+    return handler
 
 
 def build_app(ctx: ServiceContext, keys: dict[str, KeySpec]) -> ASGIApp:
     limiter = anyio.CapacityLimiter(max(1, ctx.settings.workers))
+    # The expensive native calls run on threads of their own: they never hold a worker,
+    # and beyond `native_cap` of them in progress a new one is throttled.
+    native_limiter = anyio.CapacityLimiter(max(1, ctx.settings.native_workers))
+    native_cap = 2 * max(1, ctx.settings.native_workers)
+    native_in_progress = 0
     gate = Gate(keys, ctx.settings)
 
     async def refuse(e: AuthError, request: Request, operation: str, request_id: str) -> Response:
@@ -181,20 +177,11 @@ def build_app(ctx: ServiceContext, keys: dict[str, KeySpec]) -> ASGIApp:
                 )
             params = spec.validate(op.input_shape, params) if op.input_shape else {}
             caller = caller_of(request, access_key, bool(keys), request_id)
-            if keys and access_key is not None:
-                try:
-                    authorize(keys[access_key], name, params)
-                except AccessDenied as e:
-                    await anyio.to_thread.run_sync(
-                        ctx.audit().append,
-                        event_for(
-                            name, params, None, e.code, access_key, caller.source, request_id
-                        ),
-                    )
-                    raise
+            key = keys[access_key] if keys and access_key is not None else None
+            await check_rights(ctx, key, name, [(name, params)], params, caller)
             notice = apply_match_floor(name, params, ctx.settings.match_floor)
             result: dict[str, Any] = await anyio.to_thread.run_sync(
-                call_audited, ctx, name, handler, params, caller, limiter=limiter
+                call_audited, ctx, name, scoped(name, handler, key), params, caller, limiter=limiter
             )
             headers = {"x-amzn-RequestId": request_id, **face_model_header(result)}
             if notice:
@@ -203,44 +190,61 @@ def build_app(ctx: ServiceContext, keys: dict[str, KeySpec]) -> ASGIApp:
         except (OculiError, ProtocolError) as e:
             return _error(e.code, e.message, e.status, request_id)
 
-    async def redact_endpoint(request: Request) -> Response:
-        """POST /oculi/redact?mode=blur|pixelate|fill&faces=all|except|only&collection=C
-        &plates=0|1 with a JPEG or PNG body; answers the redacted image in the same
-        format."""
+    async def native(
+        request: Request,
+        name: str,
+        plan: Callable[[bytes, Mapping[str, str], Settings], NativeCall],
+    ) -> Response:
+        """A native call: admitted like any request, authorized as the Rekognition
+        operations that tell as much (before any collection is looked up), floored, capped,
+        and run audited on the native workers."""
+        nonlocal native_in_progress
         request_id = str(uuid.uuid4())
         try:
-            async with gate.admit(request, "oculi", "Redact") as admitted:
-                data, media, counts = await anyio.to_thread.run_sync(
-                    redact_bytes, ctx, admitted.body, request.query_params, limiter=limiter
-                )
-            return Response(
-                data, media_type=media, headers={"x-amzn-RequestId": request_id, **counts}
-            )
+            async with gate.admit(request, "oculi", name) as admitted:
+                call = plan(admitted.body, request.query_params, ctx.settings)
+                caller = caller_of(request, admitted.access_key, bool(keys), request_id)
+                key = keys[admitted.access_key] if keys and admitted.access_key else None
+                await check_rights(ctx, key, name, call.rights, call.params, caller)
+                if native_in_progress >= native_cap:
+                    raise Throttling(
+                        f"oculi is at capacity ({native_in_progress} native calls in "
+                        "progress); retry with backoff"
+                    )
+                native_in_progress += 1
+                try:
+                    result = await anyio.to_thread.run_sync(
+                        call_audited,
+                        ctx,
+                        name,
+                        call.handler,
+                        call.params,
+                        caller,
+                        limiter=native_limiter,
+                    )
+                finally:
+                    native_in_progress -= 1
+            headers = {"x-amzn-RequestId": request_id, **result["Headers"]}
+            if call.notice:
+                headers["x-oculi-notice"] = call.notice
+            return Response(result["Body"], media_type=result["MediaType"], headers=headers)
         except AuthError as e:
-            return await refuse(e, request, "Redact", request_id)
+            return await refuse(e, request, name, request_id)
         except OculiError as e:
             return _error(e.code, e.message, e.status, request_id)
         except Exception:
             return _internal_error(request_id)
+
+    async def redact_endpoint(request: Request) -> Response:
+        """POST /oculi/redact?mode=blur|pixelate|fill&faces=all|except|only&collection=C
+        &threshold=T&plates=0|1 with a JPEG or PNG body; answers the redacted image in the
+        same format."""
+        return await native(request, "Redact", plan_redact)
 
     async def plates_endpoint(request: Request) -> Response:
         """POST /oculi/plates[?fine=1] with a JPEG or PNG body; answers the plates as
         JSON."""
-        from oculi.service.plates import plates_for_bytes
-
-        request_id = str(uuid.uuid4())
-        try:
-            async with gate.admit(request, "oculi", "Plates") as admitted:
-                result = await anyio.to_thread.run_sync(
-                    plates_for_bytes, ctx, admitted.body, request.query_params, limiter=limiter
-                )
-            return JSONResponse(result, headers={"x-amzn-RequestId": request_id})
-        except AuthError as e:
-            return _auth_error(e, request_id)
-        except OculiError as e:
-            return _error(e.code, e.message, e.status, request_id)
-        except Exception:
-            return _internal_error(request_id)
+        return await native(request, "Plates", plan_plates)
 
     async def health(request: Request) -> Response:
         return JSONResponse({"service": "oculi", "version": __version__, "status": "ok"})

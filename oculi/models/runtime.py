@@ -34,10 +34,15 @@ def providers(device: str = "auto") -> list[str]:
 class OnnxModel:
     """A thread-safe onnxruntime session with one input."""
 
-    def __init__(self, path: Path, threads: int | None = None, device: str = "auto") -> None:
+    def __init__(
+        self, path: Path, threads: int | None = None, device: str = "auto", arena: bool = True
+    ) -> None:
+        """`arena=False` leaves out onnxruntime's CPU memory arena, which keeps the largest
+        buffers a session ever used: for models whose input sizes vary widely."""
         import onnxruntime as ort
 
         so = ort.SessionOptions()
+        so.enable_cpu_mem_arena = arena
         so.log_severity_level = 3
         so.intra_op_num_threads = threads or default_threads()
         so.inter_op_num_threads = 1

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -13,6 +14,12 @@ MAX_S3_BYTES = 15 * 1024 * 1024
 # Analysis never looks at more than 1920 px a side (FaceAnalyzer.max_side): large JPEGs are
 # decoded at a reduced scale that keeps at least this many pixels on the long side.
 ANALYSIS_SIDE = 2048
+# S3's bucket naming rules (legacy names allowed upper case and underscores, up to 255).
+BUCKET = re.compile(r"[0-9A-Za-z](?:[0-9A-Za-z._\-]{1,253})[0-9A-Za-z]")
+# Key segments that a path-normalising server or proxy on the way would resolve, so that
+# "public/../private/x.jpg" could read outside "public/": refused, as are control characters.
+ODD_SEGMENTS = {".", ".."}
+CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 
 @dataclass(frozen=True)
@@ -22,6 +29,19 @@ class S3Settings:
 
     endpoint_url: str | None = None
     region_name: str | None = None
+
+
+def check_s3_object(s3: dict[str, Any]) -> None:
+    """InvalidS3ObjectException for a bucket name S3 would not accept, or an object key
+    with a "." or ".." segment (between "/" or "\\") or a control character: such a key
+    can name another object than the one asked for on its way to the store."""
+    bucket, name = str(s3["Bucket"]), str(s3["Name"])
+    if not BUCKET.fullmatch(bucket) or ".." in bucket:
+        raise InvalidS3Object(f"S3Object.Bucket {bucket!r} is not a valid bucket name")
+    if CONTROL.search(name) or ODD_SEGMENTS & set(re.split(r"[/\\]", name)):
+        raise InvalidS3Object(
+            'S3Object.Name may not hold "." or ".." path segments or control characters'
+        )
 
 
 def read_s3_object(s3: dict[str, Any], settings: S3Settings) -> bytes:
@@ -77,5 +97,6 @@ def read_image(image: dict[str, Any], s3_settings: S3Settings) -> tuple[bytes, D
         s3 = image["S3Object"]
         if "Bucket" not in s3 or "Name" not in s3:
             raise InvalidParameter("Image.S3Object needs both Bucket and Name")
+        check_s3_object(s3)
         data = read_s3_object(s3, s3_settings)
     return data, decode(data, reduce_to=ANALYSIS_SIDE)

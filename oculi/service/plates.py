@@ -14,9 +14,10 @@ from typing import Any
 import numpy as np
 
 from oculi.errors import InvalidParameter
+from oculi.service.budget import Budget
 from oculi.service.context import ServiceContext
 from oculi.service.redact import RedactOptions
-from oculi.service.text import shared_text_reader
+from oculi.service.text import READ_CHUNK, shared_text_reader
 from oculi.vision.decode import decode
 from oculi.vision.plates import Plate, find_plates
 from oculi.vision.redact import redact
@@ -38,9 +39,19 @@ def plate_reader(reader: TextReader, fine: bool) -> TextReader:
     return finer
 
 
-def detect_plates(reader: TextReader, rgb: np.ndarray, fine: bool = False) -> list[Plate]:
-    """The plates in an RGB image, most confident first."""
-    return find_plates(rgb, plate_reader(reader, fine)(rgb))
+def detect_plates(
+    reader: TextReader, rgb: np.ndarray, fine: bool = False, budget: Budget | None = None
+) -> list[Plate]:
+    """The plates in an RGB image, most confident first. A `budget` limits the text regions
+    read and the time (checked between chunks of regions)."""
+    budget = budget or Budget()
+    quads, strips = plate_reader(reader, fine).locate(np.ascontiguousarray(rgb[:, :, ::-1]))
+    budget.check_regions(len(quads))
+    lines = []
+    for start in range(0, len(quads), READ_CHUNK):
+        budget.check("reading text regions")
+        lines += reader.read(quads[start : start + READ_CHUNK], strips[start : start + READ_CHUNK])
+    return find_plates(rgb, lines)
 
 
 def query_flag(query: Mapping[str, str], name: str) -> bool:
@@ -75,29 +86,37 @@ def plates_json(plates: list[Plate], width: int, height: int) -> dict[str, Any]:
     return {"Plates": out, "ImageWidth": width, "ImageHeight": height, "Method": METHOD}
 
 
-def plates_for_bytes(ctx: ServiceContext, body: bytes, query: Mapping[str, str]) -> dict[str, Any]:
+def plates_for_bytes(
+    ctx: ServiceContext, body: bytes, fine: bool, budget: Budget | None = None
+) -> dict[str, Any]:
     """The native endpoint's work: decode a JPEG or PNG (InvalidImageFormatException
-    otherwise), find its plates with the server's shared text reader, answer JSON.
-    `query` may hold fine=1 (or true) for the fine detection size."""
-    fine = query_flag(query, "fine")
+    otherwise), find its plates with the server's shared text reader (at the fine
+    detection size with `fine`), answer JSON."""
     image = decode(body)
     s = ctx.settings
-    plates = detect_plates(shared_text_reader(s.model_dir, ctx.threads, s.device), image.rgb, fine)
+    reader = shared_text_reader(s.model_dir, ctx.threads, s.device)
+    plates = detect_plates(reader, image.rgb, fine, budget)
     height, width = image.rgb.shape[:2]
     return plates_json(plates, width, height)
 
 
-def plate_boxes(reader: TextReader, rgb: np.ndarray, fine: bool = True) -> np.ndarray:
+def plate_boxes(
+    reader: TextReader, rgb: np.ndarray, fine: bool = True, budget: Budget | None = None
+) -> np.ndarray:
     """(N, 4) x0 y0 x1 y1 pixel boxes of the plates read in an RGB image, for redaction
     (the fine size by default: a plate missed is a plate left readable)."""
-    boxes = [p.box for p in detect_plates(reader, rgb, fine)]
+    boxes = [p.box for p in detect_plates(reader, rgb, fine, budget)]
     return np.array(boxes, np.float32).reshape(-1, 4)
 
 
 def redact_plates(
-    reader: TextReader, original: np.ndarray, out: np.ndarray, opts: RedactOptions
+    reader: TextReader,
+    original: np.ndarray,
+    out: np.ndarray,
+    opts: RedactOptions,
+    budget: Budget | None = None,
 ) -> tuple[np.ndarray, int]:
     """`out`, a redaction of the RGB image `original`, with the plates read in `original`
     covered too (same mode and margin as the faces), and how many plates that was."""
-    boxes = plate_boxes(reader, original)
+    boxes = plate_boxes(reader, original, budget=budget)
     return redact(out, boxes, opts.mode, opts.margin), len(boxes)
