@@ -65,6 +65,10 @@ class Settings:
     keep_images: bool = field(
         default_factory=lambda: os.environ.get("OCULI_KEEP_IMAGES", "") == "1"
     )
+    # load models on first use instead of before listening (`serve --lazy-models`)
+    lazy_models: bool = field(
+        default_factory=lambda: os.environ.get("OCULI_LAZY_MODELS", "") == "1"
+    )
     region: str = field(default_factory=lambda: os.environ.get("OCULI_REGION", "us-east-1"))
     account_id: str = "000000000000"
 

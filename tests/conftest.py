@@ -54,7 +54,11 @@ class Server:
         keys: dict[str, str] | list[dict] | None = None,
         env: dict[str, str] | None = None,
         args: list[str] | None = None,
+        lazy_models: bool = True,
     ) -> None:
+        """A server on a free loopback port, started when this returns. `lazy_models`
+        (the tests' default, for speed) loads each model on first use; False starts it as
+        `oculi serve` does by default: every model loaded before it listens."""
         tmp.mkdir(parents=True, exist_ok=True)
         self.data_dir = tmp / "data"
         self.port = free_port()
@@ -79,6 +83,8 @@ class Server:
             kf.write_text(json.dumps({"keys": entries}))
             cmd += ["--keys-file", str(kf)]
         cmd += args or []
+        if lazy_models:
+            cmd.append("--lazy-models")
         self.log = open(tmp / f"server-{self.port}.log", "wb")
         self.proc = subprocess.Popen(
             cmd, env=clean_env(**(env or {})), stdout=self.log, stderr=subprocess.STDOUT
