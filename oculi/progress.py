@@ -8,6 +8,7 @@ loads), so that a log still says what a slow start was doing.
 
 from __future__ import annotations
 
+import shutil
 import sys
 import time
 from collections.abc import Iterable, Iterator
@@ -50,7 +51,8 @@ class Progress:
             return
         self._drawn = now
         line = self._bar() + (f" {self.note}" if self.note else "")
-        self.stream.write("\r\x1b[K" + line)
+        width = shutil.get_terminal_size().columns - 1  # a wrapped line would not redraw
+        self.stream.write("\r\x1b[K" + line[:width])
         self.stream.flush()
         self._shown = True
 

