@@ -103,7 +103,7 @@ def _load_models(ctx) -> bool:  # ctx: ServiceContext
         return True
     try:
         preload(ctx)
-    except (ModelFetchError, OSError) as e:
+    except ModelFetchError as e:
         print(
             f"error: {e}\n"
             "oculi serve installs every model before it listens. Fetch them where the "

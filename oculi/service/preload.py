@@ -12,7 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from oculi.models.catalogue import CATALOGUE, opted_in
-from oculi.models.fetch import default_model_dir, fetch, is_ready
+from oculi.models.fetch import ModelFetchError, default_model_dir, fetch, is_ready
 from oculi.progress import Progress
 from oculi.service.context import ServiceContext
 from oculi.service.labels import (
@@ -78,7 +78,10 @@ def preload(ctx: ServiceContext) -> list[str]:
     pipelines = server_pipelines(ctx)
     missing = missing_models(pipelines, ctx)
     if missing:
-        fetch(missing, ctx.settings.model_dir)
+        try:
+            fetch(missing, ctx.settings.model_dir)
+        except OSError as e:  # an unwritable model folder, a full disk
+            raise ModelFetchError(f"could not install models: {e}") from e
     with Progress("loading models", len(pipelines), lines=True) as bar:
         for i, pipeline in enumerate(pipelines):
             bar.update(i, pipeline.title)
