@@ -420,20 +420,15 @@ def _cmd_export(args: argparse.Namespace) -> int:
 
 def _cmd_import(args: argparse.Namespace) -> int:
     from oculi.errors import OculiError
-    from oculi.progress import Progress, counted
+    from oculi.progress import file_lines
     from oculi.service.transfer import import_collection
     from oculi.vision.embed import FaceEmbedder
 
     store = _open_store(args)
     try:
         with open(args.input, encoding="utf-8") as f:
-            total = sum(1 for _ in f)  # lines, for the progress bar
-            f.seek(0)
-            with Progress("importing lines", total) as bar:
-                lines = counted(f, bar)
-                cid, n = import_collection(
-                    store, lines, FaceEmbedder.version, args.as_id, args.force
-                )
+            lines = file_lines(f, "importing")
+            cid, n = import_collection(store, lines, FaceEmbedder.version, args.as_id, args.force)
         print(f"{n} faces imported into {cid} (restart a running server to search them)")
         return 0
     except (OculiError, ValueError, KeyError) as e:

@@ -95,3 +95,14 @@ def counted(items: Iterable[T], bar: Progress) -> Iterator[T]:
     for i, item in enumerate(items, 1):
         yield item
         bar.update(i)
+
+
+def file_lines(f: IO[str], title: str) -> Iterator[str]:
+    """The lines of a text file, with a bar over them (counted first when the file is
+    seekable; a pipe's lines are only counted as they come)."""
+    total = None
+    if f.seekable():
+        total = sum(1 for _ in f)
+        f.seek(0)
+    with Progress(title, total) as bar:
+        yield from counted(f, bar)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import io
 
-from oculi.progress import Progress, counted
+from oculi.progress import Progress, counted, file_lines
 
 
 class Terminal(io.StringIO):
@@ -48,3 +48,13 @@ def test_counted_passes_items_through_and_counts_them() -> None:
     with Progress("exporting", None, out) as bar:
         assert list(counted("abc", bar)) == ["a", "b", "c"]
     assert bar.done == 3 and "exporting: 3" in out.getvalue()
+
+
+def test_file_lines_counts_the_file_first(tmp_path, monkeypatch) -> None:
+    out = Terminal()
+    monkeypatch.setattr("sys.stderr", out)
+    path = tmp_path / "c.jsonl"
+    path.write_text("a\nb\n")
+    with open(path) as f:
+        assert list(file_lines(f, "importing")) == ["a\n", "b\n"]
+    assert "importing [" in out.getvalue() and "2/2" in out.getvalue()
