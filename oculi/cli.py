@@ -103,6 +103,9 @@ def _load_models(ctx) -> bool:  # ctx: ServiceContext
         return True
     try:
         preload(ctx)
+    except ValueError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return False
     except ModelFetchError as e:
         print(
             f"error: {e}\n"

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 from oculi.models.catalogue import CATALOGUE, opted_in
 from oculi.models.fetch import ModelFetchError, default_model_dir, fetch, is_ready
+from oculi.models.zoo import DETECTOR_CHOICES
 from oculi.progress import Progress
 from oculi.service.context import ServiceContext
 from oculi.service.labels import (
@@ -39,6 +40,8 @@ def server_pipelines(ctx: ServiceContext) -> list[Pipeline]:
     """What the server's operations load, in the order a caller meets them; the AGPL
     nudity model only when the operator opted in (OCULI_ENABLE_AGPL_MODELS=1)."""
     s = ctx.settings
+    if s.detector not in DETECTOR_CHOICES:
+        raise ValueError(f"the face detector must be one of {', '.join(DETECTOR_CHOICES)}")
     key = (s.model_dir, ctx.threads, s.device)
 
     def attributes() -> object:
@@ -74,7 +77,7 @@ def missing_models(pipelines: list[Pipeline], ctx: ServiceContext) -> list[str]:
 def preload(ctx: ServiceContext) -> list[str]:
     """Fetch what is missing, then load every pipeline (progress on stderr: a bar on a
     terminal, a line a step elsewhere); the names of the models loaded. Raises
-    ModelFetchError when a model cannot be installed."""
+    ModelFetchError when a model cannot be installed, ValueError for a bad setting."""
     pipelines = server_pipelines(ctx)
     missing = missing_models(pipelines, ctx)
     if missing:
