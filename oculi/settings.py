@@ -103,6 +103,10 @@ class Settings:
     celebrity_collection: str | None = field(
         default_factory=lambda: os.environ.get("OCULI_CELEBRITY_COLLECTION") or None
     )
+    # load models on first use instead of before listening (`serve --lazy-models`)
+    lazy_models: bool = field(
+        default_factory=lambda: os.environ.get("OCULI_LAZY_MODELS", "") == "1"
+    )
     region: str = field(default_factory=lambda: os.environ.get("OCULI_REGION", "us-east-1"))
     account_id: str = "000000000000"
 

@@ -54,7 +54,11 @@ class Server:
         keys: dict[str, str] | list[dict] | None = None,
         env: dict[str, str] | None = None,
         args: list[str] | None = None,
+        lazy_models: bool = True,
     ) -> None:
+        """A server on a free loopback port, started when this returns. `lazy_models`
+        (the tests' default, for speed) loads each model on first use; False starts it as
+        `oculi serve` does by default: every model loaded before it listens."""
         tmp.mkdir(parents=True, exist_ok=True)
         self.data_dir = tmp / "data"
         self.port = free_port()
@@ -81,6 +85,8 @@ class Server:
         cmd += args or []
         # the audit key lives outside the data dir: here, under the test's own config dir
         self.config_home = tmp / "config"
+        if lazy_models:
+            cmd.append("--lazy-models")
         self.log = open(tmp / f"server-{self.port}.log", "wb")
         self.proc = subprocess.Popen(
             cmd,

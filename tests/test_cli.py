@@ -1,4 +1,5 @@
-"""The command line: detect-faces prints DetectFaces' JSON and draws; models lists."""
+"""The command line: detect-faces prints DetectFaces' JSON and draws; plates says when
+there is none; models lists; no third-party start-up noise on stderr."""
 
 from __future__ import annotations
 
@@ -24,7 +25,7 @@ def run(*args: str) -> subprocess.CompletedProcess:
 
 def test_detect_faces_prints_json_and_draws(tmp_path, client) -> None:
     out_img = tmp_path / "drawn.jpg"
-    r = run("detect-faces", str(FIXTURES / "two_people.jpg"), "--draw", str(out_img))
+    r = run("detect-faces", str(FIXTURES / "two_people.jpg"), "--draw", str(out_img), "--json")
     assert r.returncode == 0, r.stderr
     faces = json.loads(r.stdout)["FaceDetails"]
     assert len(faces) == 2 and len(faces[0]["Landmarks"]) == 30
@@ -36,6 +37,24 @@ def test_detect_faces_prints_json_and_draws(tmp_path, client) -> None:
         assert a["BoundingBox"] == b["BoundingBox"]
     with Image.open(out_img) as im, Image.open(FIXTURES / "two_people.jpg") as src:
         assert im.size == src.size
+
+
+def test_detect_faces_draw_prints_a_summary_and_nothing_on_stderr(tmp_path) -> None:
+    """With --draw (and no --json) one line says what was drawn; stderr stays empty: no
+    `INFO: Created TensorFlow Lite XNNPACK delegate` from LiteRT's C++ runtime."""
+    out_img = tmp_path / "drawn.jpg"
+    r = run("detect-faces", str(FIXTURES / "two_people.jpg"), "--draw", str(out_img))
+    assert r.returncode == 0, r.stderr
+    assert r.stdout == f"2 face(s) drawn -> {out_img}\n"
+    assert r.stderr == ""
+    assert out_img.is_file()
+
+
+def test_plates_says_when_it_finds_none() -> None:
+    r = run("plates", str(FIXTURES / "two_people.jpg"))
+    assert r.returncode == 0, r.stderr
+    assert r.stdout == ""
+    assert r.stderr.startswith("no licence plate found in ")
 
 
 def test_detect_faces_bad_file(tmp_path) -> None:

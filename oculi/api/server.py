@@ -249,10 +249,17 @@ def build_app(ctx: ServiceContext, keys: dict[str, KeySpec]) -> ASGIApp:
     async def health(request: Request) -> Response:
         return JSONResponse({"service": "oculi", "version": __version__, "status": "ok"})
 
+    async def ready(request: Request) -> Response:
+        """Readiness: the server listens only once its models are loaded (`oculi serve`),
+        so whoever reaches it may send work; with --lazy-models they load on first use."""
+        models = "on first use" if ctx.settings.lazy_models else "loaded"
+        return JSONResponse({"service": "oculi", "status": "ready", "models": models})
+
     app = Starlette(
         routes=[
             Route("/", rekognition, methods=["POST"]),
             Route("/health", health, methods=["GET"]),
+            Route("/ready", ready, methods=["GET"]),
             Route("/oculi/redact", redact_endpoint, methods=["POST"]),
             Route("/oculi/plates", plates_endpoint, methods=["POST"]),
         ]

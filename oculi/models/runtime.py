@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import os
+import sys
+import tempfile
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -55,11 +59,42 @@ class OnnxModel:
         return dict(zip(self.output_names, out))
 
 
+# What LiteRT's C++ runtime writes to file descriptor 2 whenever an interpreter is made: noise
+# on every command (TF_CPP_MIN_LOG_LEVEL does not silence it; measured with ai-edge-litert).
+_LITERT_NOISE = (b"INFO: Created TensorFlow Lite XNNPACK delegate for CPU.",)
+_STDERR_LOCK = threading.Lock()
+
+
+@contextmanager
+def _litert_stderr_filtered() -> Iterator[None]:
+    """Catch what native code writes to fd 2 meanwhile, and write back all but the known
+    start-up noise (other threads' output in that moment is kept, a little late). Locked:
+    two threads swapping fd 2 at once could leave it pointing at the catch file."""
+    with _STDERR_LOCK, tempfile.TemporaryFile() as caught:
+        sys.stderr.flush()
+        saved = os.dup(2)
+        os.dup2(caught.fileno(), 2)
+        try:
+            yield
+        finally:
+            sys.stderr.flush()
+            os.dup2(saved, 2)
+            os.close(saved)
+            caught.seek(0)
+            kept = [
+                line
+                for line in caught.read().splitlines(keepends=True)
+                if line.rstrip() not in _LITERT_NOISE
+            ]
+            if kept:
+                os.write(2, b"".join(kept))
+
+
 class TfliteModel:
     """A LiteRT interpreter per calling thread (interpreters are not thread-safe)."""
 
     def __init__(self, path: Path, threads: int | None = None) -> None:
-        self.path = str(path)
+        self.content = Path(path).read_bytes()  # loaded now: later threads need no file
         self.threads = threads or default_threads()
         self._local = threading.local()
 
@@ -68,8 +103,9 @@ class TfliteModel:
         if it is None:
             from ai_edge_litert.interpreter import Interpreter
 
-            it = Interpreter(model_path=self.path, num_threads=self.threads)
-            it.allocate_tensors()
+            with _litert_stderr_filtered():  # allocate_tensors() announces XNNPACK
+                it = Interpreter(model_content=self.content, num_threads=self.threads)
+                it.allocate_tensors()
             self._local.it = it
         return it
 
