@@ -71,6 +71,13 @@ def test_decode_turns_every_phone_photo_upright(upright, orientation, container)
     assert np.abs(image.rgb.astype(np.int16) - ref).mean() < 3  # JPEG noise only
 
 
+def test_large_mpo_is_decoded_reduced_and_upright(upright) -> None:
+    """A 12-megapixel sideways MPO, as analysis decodes it (reduced inside libjpeg)."""
+    big = upright.resize((4000, 3000))
+    image = decode(phone_photo(big, 6, "MPO"), reduce_to=1920)
+    assert image.format == "JPEG" and image.rgb.shape == (1500, 2000, 3)
+
+
 def test_truncated_mpo_is_refused(upright) -> None:
     """The JPEG truncation check covers MPO too: a first frame whose scan stops early."""
     data = phone_photo(upright, 6, "MPO")
