@@ -1,6 +1,6 @@
 """Face detection Confidence: a detector's raw score -> the probability that the box is a
 real face, as Rekognition's Confidence reads (c means about c% of the faces reported at c
-are real faces; clear faces read 99.9 or more).
+are real faces; clear faces read above 99).
 
 Each detector has its own logistic curve over the logit of its raw score, fitted by
 bench/face_confidence.py on half of the labelled crowd and group photos in dev-data (WIDER
