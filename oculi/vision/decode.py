@@ -4,6 +4,11 @@ Rekognition accepts JPEG and PNG only. The header is read first (format, dimensi
 decompression bombs and absurd sizes are refused without decoding; truncated files are
 refused instead of being half-decoded. JPEG EXIF orientation is applied, as Rekognition
 does, so that coordinates refer to the upright image.
+
+Many phones write MPO (CIPA's Multi-Picture Format: a JPEG followed by more JPEG frames,
+such as a depth map or a preview), which Pillow names "MPO". It is a JPEG in every way that
+matters here, and is decoded, checked and rotated as one (its first frame), so its format
+is reported as "JPEG". HEIC/HEIF, the other format phones write, is refused by name.
 """
 
 from __future__ import annotations
@@ -19,7 +24,10 @@ from PIL import Image, ImageOps
 
 from oculi.errors import ImageTooLarge, InvalidImageFormat
 
-FORMATS = ("JPEG", "PNG")
+FORMATS = ("JPEG", "PNG")  # Pillow opens an MPO file through its JPEG plugin
+JPEG_FAMILY = ("JPEG", "MPO")  # Pillow's names for a JPEG stream
+# ISO base media brands of HEIF images (HEIC, AVIF and the like), at byte 8 after "ftyp".
+_HEIF_BRANDS = (b"heic", b"heix", b"heim", b"heis", b"hevc", b"hevx", b"mif1", b"msf1", b"avif")
 MAX_PIXELS = 40_000_000  # ~ 8000 x 5000; larger images are refused before decoding
 MAX_SIDE = 16_384
 MIN_SIDE = 1
@@ -43,12 +51,19 @@ class DecodedImage:
 
 
 def probe(data: bytes) -> tuple[str, int, int]:
-    """(format, width, height) from the header only."""
+    """(format, width, height) from the header only; format is "JPEG" (MPO included) or
+    "PNG"."""
+    if data[4:8] == b"ftyp" and data[8:12] in _HEIF_BRANDS:
+        raise InvalidImageFormat(
+            "Request has invalid image format: HEIC/HEIF images are not supported, only "
+            "JPEG and PNG (convert the photo to JPEG, or set the phone to save JPEG)"
+        )
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             im = Image.open(io.BytesIO(data), formats=FORMATS)
-            return str(im.format), im.width, im.height
+            fmt = "JPEG" if im.format in JPEG_FAMILY else str(im.format)
+            return fmt, im.width, im.height
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as e:
         raise ImageTooLarge(f"Image dimensions are too large: {e}") from None
     except Exception:

@@ -80,7 +80,10 @@ class FaceAnalyzer:
                 t = timings.add(f"detect[{i}]", t)
         faces = FaceDetections.concat(parts) if len(parts) > 1 else parts[0]
         if len(parts) > 1 and len(faces):
-            faces = faces.take(nms(faces.boxes, faces.scores, self.merge_iou))
+            # Ranked by the detectors' raw scores, as before Confidence was calibrated, so
+            # that calibration changes no box (bench/redact.py's coverage still holds).
+            rank = faces.extra.get("raw_score", faces.scores)
+            faces = faces.take(nms(faces.boxes, rank, self.merge_iou))
         faces = rescale(faces, factor)
         h, w = rgb.shape[:2]
         boxes = faces.boxes.copy()

@@ -18,7 +18,9 @@ from functools import lru_cache
 
 import numpy as np
 
+from oculi.vision.attributes.calibration import Logistic
 from oculi.vision.detector import Model, SingleStageDetector
+from oculi.vision.face_confidence import RETINAFACE
 from oculi.vision.types import FaceDetections
 
 STRIDES = (8, 16, 32)
@@ -85,7 +87,13 @@ def decode(
 
 
 def RetinaFace(
-    model: Model, score_threshold: float = 0.6, nms_threshold: float = 0.4
+    model: Model,
+    score_threshold: float = 0.6,
+    nms_threshold: float = 0.4,
+    confidence: Logistic | None = RETINAFACE,
 ) -> SingleStageDetector:
-    """RetinaFace on one image at its own scale (callers choose the scale)."""
-    return SingleStageDetector(model, preprocess, decode, score_threshold, nms_threshold)
+    """RetinaFace on one image at its own scale (callers choose the scale); scores are
+    calibrated confidences unless `confidence` is None (raw scores)."""
+    return SingleStageDetector(
+        model, preprocess, decode, score_threshold, nms_threshold, confidence
+    )

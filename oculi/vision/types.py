@@ -18,7 +18,9 @@ class FaceDetections:
     """N faces found in one image.
 
     boxes:      (N, 4) float32, x1 y1 x2 y2 in pixels.
-    scores:     (N,) float32 in [0, 1].
+    scores:     (N,) float32 in [0, 1]: from the face detectors, the calibrated probability
+                that the box is a real face (oculi.vision.face_confidence), the raw
+                network score kept in extra["raw_score"].
     keypoints:  (N, 5, 2) float32: right eye, left eye (of the subject; i.e. image-left
                 eye first), nose tip, mouth right, mouth left corners — image-left first.
     mesh:       (N, 478, 3) float32 dense landmarks in pixels (z in the same scale), or
@@ -82,8 +84,10 @@ class FaceDetections:
         parts = [p for p in parts if len(p)]
         if not parts:
             return FaceDetections.empty()
+        shared = set.intersection(*(set(p.extra) for p in parts))
         return FaceDetections(
             boxes=np.concatenate([p.boxes for p in parts]),
             scores=np.concatenate([p.scores for p in parts]),
             keypoints=np.concatenate([p.keypoints for p in parts]),
+            extra={k: np.concatenate([p.extra[k] for p in parts]) for k in sorted(shared)},
         )

@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import numpy as np
 
+from oculi.vision.attributes.calibration import Logistic
 from oculi.vision.detector import Model, SingleStageDetector
+from oculi.vision.face_confidence import YUNET
 from oculi.vision.types import FaceDetections
 
 STRIDES = (8, 16, 32)
@@ -57,7 +59,13 @@ def decode(
 
 
 def YuNet(
-    model: Model, score_threshold: float = 0.6, nms_threshold: float = 0.3
+    model: Model,
+    score_threshold: float = 0.6,
+    nms_threshold: float = 0.3,
+    confidence: Logistic | None = YUNET,
 ) -> SingleStageDetector:
-    """YuNet on one image at its own scale (callers choose the scale)."""
-    return SingleStageDetector(model, preprocess, decode, score_threshold, nms_threshold)
+    """YuNet on one image at its own scale (callers choose the scale); scores are
+    calibrated confidences unless `confidence` is None (raw scores)."""
+    return SingleStageDetector(
+        model, preprocess, decode, score_threshold, nms_threshold, confidence
+    )
