@@ -7,6 +7,8 @@ import uuid
 
 import pytest
 
+from oculi.service.context import ANN_DIR
+from oculi.store.names import storage_name
 from tests.conftest import FIXTURES, Server
 
 PEOPLE = FIXTURES / "people"
@@ -287,7 +289,7 @@ def test_collection_past_the_ann_threshold_searches_and_survives_restart(tmp_pat
                 MaxFaces=1,
             )
             ids.setdefault(path.parent.name, []).append(r["FaceRecords"][0]["Face"]["FaceId"])
-        snapshot = server.data_dir / "ann" / "big.ann"
+        snapshot = server.data_dir / ANN_DIR / f"{storage_name('big')}.ann"
         assert snapshot.exists()  # crossed the threshold: built and saved
         obama, biden = ids["obama"], ids["biden"]
 

@@ -170,13 +170,15 @@ def test_users_and_association_helpers(store: FaceStore) -> None:
         assert store.user_embeddings("c", "u1").shape == (2, DIM)  # reads join the write
         return {"n": sql.user_face_count(db, "c", "u1")}
 
-    assert store.run_idempotent("AssociateFaces", None, "h", associate) == {"n": 2}
+    assert store.run_idempotent("AssociateFaces", "c", None, "h", associate) == {"n": 2}
     assert store.list_users("c", "", 10) == [("u1", 2)]
     assert store.has_user("c", "u1") and store.user_count("c") == 1
     assert np.array_equal(store.user_embeddings("c", "u1"), vecs[:2])
     assert {r.face_id for _, r in store.list_faces("c", 0, 10, user_id="u1")} == {f0, f1}
     assert store.delete_faces("c", [f0, f2]) == ([f2], [(f0, "u1")])
-    store.run_idempotent("DeleteUser", None, "h", lambda db: sql.delete_user(db, "c", "u1") or {})
+    store.run_idempotent(
+        "DeleteUser", "c", None, "h", lambda db: sql.delete_user(db, "c", "u1") or {}
+    )
     assert not store.has_user("c", "u1") and store.user_count("c") == 0
     assert store.get_faces("c", [f0])[f0].user_id is None  # faces stay, unassociated
     assert store.user_embeddings("c", "u1").shape == (0, 0)
@@ -192,13 +194,13 @@ def test_idempotency(store: FaceStore) -> None:
         sql.insert_user(db, "c", uid)
         return {"UserId": uid}
 
-    first = store.run_idempotent("CreateUser", "tok", "h1", create_user)
-    assert store.run_idempotent("CreateUser", "tok", "h1", create_user) == first
+    first = store.run_idempotent("CreateUser", "c", "tok", "h1", create_user)
+    assert store.run_idempotent("CreateUser", "c", "tok", "h1", create_user) == first
     assert runs == ["u0"] and store.user_count("c") == 1
     with pytest.raises(IdempotencyMismatch):
-        store.run_idempotent("CreateUser", "tok", "h2", create_user)
-    store.run_idempotent("DeleteUser", "tok", "h2", create_user)  # tokens are per operation
-    store.run_idempotent("CreateUser", None, "h1", create_user)  # no token: no memory
+        store.run_idempotent("CreateUser", "c", "tok", "h2", create_user)
+    store.run_idempotent("DeleteUser", "c", "tok", "h2", create_user)  # tokens are per operation
+    store.run_idempotent("CreateUser", "c", None, "h1", create_user)  # no token: no memory
     assert len(runs) == 3 and store.user_count("c") == 3
 
     def fails(db: Any) -> dict[str, Any]:
@@ -206,9 +208,9 @@ def test_idempotency(store: FaceStore) -> None:
         raise ValueError("effect failed")
 
     with pytest.raises(ValueError):
-        store.run_idempotent("CreateUser", "tok2", "h", fails)
+        store.run_idempotent("CreateUser", "c", "tok2", "h", fails)
     assert not store.has_user("c", "half")  # rolled back, and the token not spent
-    assert store.run_idempotent("CreateUser", "tok2", "h", create_user) == {"UserId": "u3"}
+    assert store.run_idempotent("CreateUser", "c", "tok2", "h", create_user) == {"UserId": "u3"}
 
 
 # face counter, sequence numbers and the vector index over them, on both engines ------
@@ -310,7 +312,7 @@ def test_check_then_act_holds_under_concurrency(location: str | Path) -> None:
     recs, vecs = records("c", 40)
     stores[0].add_faces("c", recs, vecs)
     stores[0].run_idempotent(
-        "CreateUser", None, "h", lambda db: sql.insert_user(db, "c", "u") or {}
+        "CreateUser", "c", None, "h", lambda db: sql.insert_user(db, "c", "u") or {}
     )
     answers: list[bool] = [False] * 8
 
@@ -323,7 +325,7 @@ def test_check_then_act_holds_under_concurrency(location: str | Path) -> None:
             sql.set_face_user(db, "c", mine, "u")
             return {"ok": True}
 
-        answers[t] = stores[t % 4].run_idempotent("AssociateFaces", f"t{t}", "h", effect)["ok"]
+        answers[t] = stores[t % 4].run_idempotent("AssociateFaces", "c", f"t{t}", "h", effect)["ok"]
 
     in_threads(8, work)
     held = stores[0].list_faces("c", 0, 100, user_id="u")
@@ -342,7 +344,7 @@ def test_same_token_at_once_runs_the_effect_once(location: str | Path) -> None:
             sql.insert_user(db, "c", f"u{t}")
             return {"UserId": f"u{t}"}
 
-        answers[t] = stores[t % 4].run_idempotent("CreateUser", "same", "h", effect)
+        answers[t] = stores[t % 4].run_idempotent("CreateUser", "c", "same", "h", effect)
 
     in_threads(8, work)
     assert all(a == answers[0] for a in answers)

@@ -128,5 +128,5 @@ def import_collection(
             sql.set_face_user(db, cid, ids, uid)
         return {}
 
-    store.run_idempotent("Import", None, "", link)
+    store.run_idempotent("Import", cid, None, "", link)
     return cid, len(faces)
