@@ -93,6 +93,8 @@ def _settings(args: argparse.Namespace):  # -> Settings
 
 
 def _cmd_serve(args: argparse.Namespace) -> int:
+    import signal
+
     import uvicorn
 
     from oculi.api.server import build_app
@@ -144,6 +146,10 @@ def _cmd_serve(args: argparse.Namespace) -> int:
     if bool(s.tls_cert) != bool(s.tls_key):
         print("error: give both --tls-cert and --tls-key", file=sys.stderr)
         return 2
+    # uvicorn raises the signal that stopped it again once it has stopped; with the default
+    # handler SIGTERM would end the process there, before the store is closed.
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: None)
     try:
         uvicorn.run(
             build_app(ctx, keys),

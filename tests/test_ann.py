@@ -177,6 +177,10 @@ def test_save_writes_no_removed_face(data, tmp_path) -> None:
         assert vecs[8].astype(np.float16).tobytes() in raw  # a live face is there
         assert [index.search(q, 10) for q in queries[:50]] == before
         assert [AnnIndex.load(path).search(q, 10) for q in queries[:50]] == before
+    emptied, _ = build(ids[:3], vecs[:3])
+    emptied.remove(ids[:3])  # every face deleted: an empty file, loaded as an empty index
+    emptied.save(tmp_path / "empty.ann")
+    assert len(AnnIndex.load(tmp_path / "empty.ann")) == 0
 
 
 def test_sequence_numbers_follow_rows_through_rebuild_and_save(data, tmp_path) -> None:

@@ -213,6 +213,48 @@ def test_idempotency(store: FaceStore) -> None:
     assert store.run_idempotent("CreateUser", "c", "tok2", "h", create_user) == {"UserId": "u3"}
 
 
+def test_tokens_belong_to_their_collection_and_expire(store: FaceStore, monkeypatch) -> None:
+    """A token is answered again only in its collection, within TOKEN_TTL_S, and not after
+    the collection was deleted (it runs again in the re-created one), nor once a face its
+    answer names was deleted."""
+    store.create_collection("c", "7.0")
+    store.create_collection("d", "7.0")
+    runs: list[str] = []
+
+    def effect(cid: str) -> Callable[[Any], dict[str, Any]]:
+        def run(db: Any) -> dict[str, Any]:
+            runs.append(cid)
+            return {"in": cid}
+
+        return run
+
+    store.run_idempotent("CreateUser", "c", "tok", "h", effect("c"))
+    store.run_idempotent("CreateUser", "c", "tok", "h", effect("c"))
+    store.run_idempotent("CreateUser", "d", "tok", "h", effect("d"))  # another collection
+    assert runs == ["c", "d"]
+    assert store.delete_collection("c")
+    store.create_collection("c", "7.0")
+    store.run_idempotent("CreateUser", "c", "tok", "h", effect("c"))  # deleted with it
+    assert runs == ["c", "d", "c"]
+    later = time.time() + sql.TOKEN_TTL_S + 1
+    monkeypatch.setattr(sql.time, "time", lambda: later)
+    store.run_idempotent("CreateUser", "d", "tok", "h", effect("d"))  # expired
+    assert runs == ["c", "d", "c", "d"]
+    monkeypatch.undo()
+
+    recs, vecs = records("d", 2)
+    store.add_faces("d", recs, vecs)
+    named = {"AssociatedFaces": [{"FaceId": recs[0].face_id}], "UnsuccessfulFaceAssociations": []}
+    other = {"AssociatedFaces": [{"FaceId": recs[1].face_id}]}
+    store.run_idempotent("AssociateFaces", "d", "t1", "h", lambda db: named)
+    store.run_idempotent("AssociateFaces", "d", "t2", "h", lambda db: other)
+    store.delete_faces("d", [recs[0].face_id])
+    assert store.run_idempotent("AssociateFaces", "d", "t1", "h", lambda db: {"again": 1}) == {
+        "again": 1
+    }  # the answer naming the deleted face is gone
+    assert store.run_idempotent("AssociateFaces", "d", "t2", "h", lambda db: {}) == other
+
+
 # face counter, sequence numbers and the vector index over them, on both engines ------
 def test_face_counter_kept_and_backfilled_for_an_old_database(location: str | Path) -> None:
     store = FaceStore(location)

@@ -248,7 +248,8 @@ class AnnIndex:
                 f.write(text)
                 f.write(self._alive[:rows].tobytes())
                 f.write(self._seqs[:rows].tobytes())
-                f.write(memoryview(self._vecs[:rows]).cast("B"))
+                if rows:  # (memoryview cannot cast an empty matrix)
+                    f.write(memoryview(self._vecs[:rows]).cast("B"))
                 for shard in self._pq or []:
                     faiss.write_index(shard, faiss.PyCallbackIOWriter(f.write))
                 f.flush()
@@ -414,6 +415,8 @@ def _grown(a: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
 
 def _read_array(f, dtype: type, shape: tuple[int, ...]) -> np.ndarray:
     out = np.empty(shape, dtype)
+    if not out.size:
+        return out
     view = memoryview(out).cast("B")
     done = 0
     while done < len(view):
