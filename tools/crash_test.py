@@ -6,6 +6,11 @@ SearchFaces that returns every face must return exactly the stored ones).
     python tools/crash_test.py --cycles 20 --images tests/fixtures/people/train
     python tools/crash_test.py --cycles 20 --ann-threshold 10   # AnnIndex and its snapshots
 
+After the last start the server is stopped cleanly, and no file of the data directory may
+still hold the FaceId of an acknowledged deletion (the audit log, which records deletions,
+and the server's log excepted): deleted faces leave no copy behind, even when kills cut
+the scrubbing that follows a deletion short (SECURITY.md, "Data at rest").
+
 Exits non-zero on the first lost face or resurrected deletion.
 """
 
@@ -119,6 +124,19 @@ def searchable(c, faces: set[str]) -> set[str]:
     return {probe} | {m["Face"]["FaceId"] for m in r["FaceMatches"]}
 
 
+def leftovers(data_dir: Path, deleted: set[str]) -> list[str]:
+    """'<face id> in <file>' for each deleted face id found in a data-directory file other
+    than the audit log and the server's log."""
+    found = []
+    for f in sorted(data_dir.rglob("*")):
+        rel = f.relative_to(data_dir)
+        if not f.is_file() or rel.parts[0] == "audit" or f.name == "server.log":
+            continue
+        raw = f.read_bytes()
+        found += [f"{fid} in {rel}" for fid in sorted(deleted) if fid.encode() in raw]
+    return found
+
+
 def run(
     cycles: int, images: list[Path], seed: int, data_dir: Path, ann_threshold: int | None = None
 ) -> int:
@@ -180,9 +198,13 @@ def run(
     proc.wait()
     if not ok:
         return 1
+    left = leftovers(data_dir, deleted)
+    if left:
+        print(f"FAIL: {len(left)} deleted FaceIds still on disk, e.g. {left[:5]}")
+        return 1
     print(
         f"OK: {cycles} kills, {len(added)} acknowledged adds and {len(deleted)} "
-        "acknowledged deletes all held"
+        "acknowledged deletes all held; no deleted FaceId left on disk"
     )
     return 0
 

@@ -19,6 +19,7 @@ import numpy as np
 from oculi.errors import InvalidParameter, ResourceAlreadyExists, ResourceNotFound
 from oculi.store import faces as sql
 from oculi.store.faces import FaceRecord, FaceStore
+from oculi.store.names import only_dots
 
 FORMAT = "oculi-collection-export/1"
 
@@ -84,6 +85,8 @@ def import_collection(
     if not head or head.get("type") != "collection" or head.get("format") != FORMAT:
         raise InvalidParameter(f"not an {FORMAT} file")
     cid = rename or head["collection_id"]
+    if only_dots(cid):
+        raise InvalidParameter(f"not a collection id: {cid!r}")
     if head["face_model_version"] != model_version and not force:
         raise InvalidParameter(
             f"embeddings are {head['face_model_version']}, this server makes "

@@ -29,10 +29,10 @@ class DataDirBusy(Exception):
 def lock_data_dir(data_dir: Path) -> None:
     """Take the data directory's lock for the rest of this process's life (creating the
     directory, mode 0700, if need be); DataDirBusy if another process holds it."""
+    data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
     key = data_dir.resolve()
     if key in _held:
         return
-    data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
     fd = os.open(data_dir / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o600)
     try:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)

@@ -112,7 +112,10 @@ class SqliteBackend:
         another process (`oculi export`) can keep the checkpoint from finishing; then
         the next deletion, or the close, truncates it."""
         with self._lock:
-            self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchall()
+            try:
+                self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchall()
+            except sqlite3.OperationalError:  # busy or locked: the deletion itself is done
+                pass
 
     def close(self) -> None:
         with self._lock:
