@@ -152,7 +152,8 @@ def _cmd_serve(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 2
-    s.data_dir.mkdir(parents=True, exist_ok=True)
+    if not _lock(s.data_dir):
+        return 2
     ctx = ServiceContext(s)
     try:
         ctx.audit()  # recover it after a crash; refuse a log that lost records or its key
@@ -175,15 +176,30 @@ def _cmd_serve(args: argparse.Namespace) -> int:
     )
     from oculi.service.retention import start_sweeper
 
-    swept = ctx.collections().sweep_images()
+    swept = ctx.collections().sweep()
     if swept:
-        print(f"removed {swept} kept image(s) whose faces were deleted", file=sys.stderr)
-    start_sweeper(ctx, s.retention_sweep_s)
+        print(f"removed {swept} file(s) of deleted faces or collections", file=sys.stderr)
+    sweeper = start_sweeper(ctx, s.retention_sweep_s)
     if bool(s.tls_cert) != bool(s.tls_key):
         print("error: give both --tls-cert and --tls-key", file=sys.stderr)
         return 2
-    serve(build_app(ctx, keys), ctx)
+    try:
+        serve(build_app(ctx, keys), ctx, on_stop=sweeper.set)
+    finally:
+        sweeper.set()
     return 0
+
+
+def _lock(data_dir: Path) -> bool:
+    """Take the data directory's lock (oculi/store/lock.py), or say why not."""
+    from oculi.store.lock import DataDirBusy, lock_data_dir
+
+    try:
+        lock_data_dir(data_dir)
+    except DataDirBusy as e:
+        print(f"error: {e}", file=sys.stderr)
+        return False
+    return True
 
 
 def _cmd_detect_faces(args: argparse.Namespace) -> int:
@@ -449,8 +465,11 @@ def _cmd_import(args: argparse.Namespace) -> int:
     from oculi.errors import OculiError
     from oculi.progress import file_lines
     from oculi.service.transfer import import_collection
+    from oculi.settings import default_data_dir
     from oculi.vision.embed import FaceEmbedder
 
+    if not _lock(Path(args.data_dir or default_data_dir())):
+        return 2
     store = _open_store(args)
     try:
         with open(args.input, encoding="utf-8") as f:
@@ -474,8 +493,12 @@ def _cmd_reindex(args: argparse.Namespace) -> int:
     from oculi.service.reindex import reindex_collection
 
     s = _settings(args)
+    if not _lock(s.data_dir):
+        return 2
+    ctx = ServiceContext(s)
     try:
-        cols = ServiceContext(s).collections()
+        cols = ctx.collections()
+        cols.sweep()  # moves a legacy layout's kept images to where reindex reads them
         with Progress("re-embedding kept images") as bar:
 
             def progress(done: int, total: int) -> None:
@@ -486,6 +509,8 @@ def _cmd_reindex(args: argparse.Namespace) -> int:
     except (OculiError, ModelFetchError) as e:
         print(f"error: {getattr(e, 'message', e)}", file=sys.stderr)
         return 1
+    finally:
+        ctx.close()
     print(
         f"{args.collection}: {r.faces} faces, {r.images} kept images; {len(r.updated)} "
         f"re-embedded with {r.model_version}; {len(r.not_kept)} without a kept image; "
@@ -682,7 +707,7 @@ def build_parser() -> argparse.ArgumentParser:
     xp = sub.add_parser(
         "reindex",
         help="re-embed a collection's faces from the images kept "
-        "by `serve --keep-images` (stop the server first)",
+        "by `serve --keep-images` (refused while the server runs)",
     )
     xp.add_argument("collection")
     xp.add_argument(

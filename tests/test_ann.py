@@ -141,7 +141,7 @@ def test_save_load_round_trip(data, tmp_path) -> None:
     ids, vecs, queries = data
     for n in (500, len(ids)):  # exact path and quantised path
         index, _ = build(ids[:n], vecs[:n])
-        index.remove(ids[:n:9])  # tombstones travel too
+        index.remove(ids[:n:9])  # tombstones are compacted away by save
         path = tmp_path / f"index-{n}.ann"
         index.save(path)
         index.save(path)  # overwriting is atomic
@@ -156,6 +156,31 @@ def test_save_load_round_trip(data, tmp_path) -> None:
     (tmp_path / "junk").write_bytes(b"not an index")
     with pytest.raises(ValueError):
         AnnIndex.load(tmp_path / "junk")
+
+
+def test_save_writes_no_removed_face(data, tmp_path) -> None:
+    """A removed face's id, float16 vector and rows are not in the saved file (exact and
+    quantised paths), and the compacted index answers as before."""
+    ids, vecs, queries = data
+    for n in (500, len(ids)):
+        index, _ = build(ids[:n], vecs[:n])
+        gone = [ids[n - 5], ids[n - 3]]  # no other id starts with theirs
+        index.remove(gone)
+        before = [index.search(q, 10) for q in queries[:50]]
+        path = tmp_path / f"index-{n}.ann"
+        index.save(path)
+        raw = path.read_bytes()
+        for fid in gone:
+            i = ids.index(fid)
+            assert fid.encode() not in raw
+            assert vecs[i].astype(np.float16).tobytes() not in raw
+        assert vecs[8].astype(np.float16).tobytes() in raw  # a live face is there
+        assert [index.search(q, 10) for q in queries[:50]] == before
+        assert [AnnIndex.load(path).search(q, 10) for q in queries[:50]] == before
+    emptied, _ = build(ids[:3], vecs[:3])
+    emptied.remove(ids[:3])  # every face deleted: an empty file, loaded as an empty index
+    emptied.save(tmp_path / "empty.ann")
+    assert len(AnnIndex.load(tmp_path / "empty.ann")) == 0
 
 
 def test_sequence_numbers_follow_rows_through_rebuild_and_save(data, tmp_path) -> None:

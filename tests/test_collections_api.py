@@ -7,6 +7,8 @@ import uuid
 
 import pytest
 
+from oculi.service.context import ANN_DIR
+from oculi.store.names import storage_name
 from tests.conftest import FIXTURES, Server
 
 PEOPLE = FIXTURES / "people"
@@ -271,8 +273,8 @@ def test_concurrent_indexing_and_search_lose_nothing(client) -> None:
 
 def test_collection_past_the_ann_threshold_searches_and_survives_restart(tmp_path) -> None:
     """With the threshold at 4 faces, the 9 training faces are searched by the AnnIndex,
-    whose snapshot is loaded (not rebuilt) on restart and caught up with a deletion made
-    after it was written; deletions hold before and after the restart."""
+    whose snapshot goes with a deletion (it held the deleted face), is written again at a
+    clean stop and loaded (not rebuilt) on restart; deletions hold before and after."""
     env = {"OCULI_ANN_THRESHOLD": "4"}
     server = Server(tmp_path, env=env)
     try:
@@ -287,7 +289,7 @@ def test_collection_past_the_ann_threshold_searches_and_survives_restart(tmp_pat
                 MaxFaces=1,
             )
             ids.setdefault(path.parent.name, []).append(r["FaceRecords"][0]["Face"]["FaceId"])
-        snapshot = server.data_dir / "ann" / "big.ann"
+        snapshot = server.data_dir / ANN_DIR / f"{storage_name('big')}.ann"
         assert snapshot.exists()  # crossed the threshold: built and saved
         obama, biden = ids["obama"], ids["biden"]
 
@@ -300,17 +302,19 @@ def test_collection_past_the_ann_threshold_searches_and_survives_restart(tmp_pat
         assert [m["Face"]["FaceId"] for m in r["FaceMatches"]] == [biden[1]]
         assert c.delete_faces(CollectionId="big", FaceIds=[obama[0]])["DeletedFaces"] == [obama[0]]
         assert found(c, "test/obama1.jpg") == {obama[1]}  # honoured at once
-        saved = snapshot.read_bytes()  # one change since: not rewritten yet
+        assert not snapshot.exists()  # it held obama[0]
     finally:
         server.stop()
+    saved = snapshot.read_bytes()  # written again at the clean stop, without obama[0]
+    assert obama[0].encode() not in saved and obama[1].encode() in saved
     server = Server(tmp_path, env=env)
     try:
         c = server.client()
-        assert found(c, "test/obama1.jpg") == {obama[1]}  # the snapshot's obama[0] removed
+        assert found(c, "test/obama1.jpg") == {obama[1]}
         assert found(c, "test/johnsnow_test1.jpg") == set(ids["kit_harington"])
         r = c.search_faces(CollectionId="big", FaceId=biden[1])
         assert [m["Face"]["FaceId"] for m in r["FaceMatches"]] == [biden[0]]
-        assert snapshot.read_bytes() == saved  # loaded and caught up, not rebuilt
+        assert snapshot.read_bytes() == saved  # loaded, not rebuilt
         c.delete_faces(CollectionId="big", FaceIds=[biden[0]])
         r = c.search_faces(CollectionId="big", FaceId=biden[1])
         assert r["FaceMatches"] == []

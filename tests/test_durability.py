@@ -3,6 +3,8 @@ leaves an audit log that verifies (tools/crash_test.py)."""
 
 from __future__ import annotations
 
+from oculi.service.context import ANN_DIR
+from oculi.store.names import storage_name
 from tests.conftest import FIXTURES
 from tools.crash_test import main as crash_test
 
@@ -43,4 +45,6 @@ def test_kill_minus_nine_with_the_ann_index_and_its_snapshots(tmp_path) -> None:
         )
         == 0
     )
-    assert (tmp_path / "ann" / "crash-test.ann").exists()  # the ANN path was taken
+    assert (
+        tmp_path / ANN_DIR / f"{storage_name('crash-test')}.ann"
+    ).exists()  # the ANN path was taken

@@ -15,7 +15,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from oculi.service.context import ANN_DIR, IMAGES_DIR
 from oculi.store.faces import FaceRecord, FaceStore
+from oculi.store.names import storage_name
 from oculi.vision.embed import DIM, FaceEmbedder
 from tests.conftest import FIXTURES, Server, clean_env
 from tests.test_store_backends import location, pg, records, unit  # noqa: F401
@@ -40,8 +42,16 @@ def photo(rel: str) -> bytes:
     return (PEOPLE / rel).read_bytes()
 
 
+def kept_folder(data_dir: Path, collection: str) -> Path:
+    return data_dir / IMAGES_DIR / storage_name(collection)
+
+
+def snapshot(data_dir: Path, collection: str) -> Path:
+    return data_dir / ANN_DIR / f"{storage_name(collection)}.ann"
+
+
 def kept(data_dir: Path, collection: str) -> set[str]:
-    folder = data_dir / "images" / collection
+    folder = kept_folder(data_dir, collection)
     return {p.name for p in folder.iterdir()} if folder.is_dir() else set()
 
 
@@ -74,7 +84,7 @@ def test_reindex_after_model_change_restores_search_with_same_face_ids(tmp_path)
         srv.stop()
     assert kept(srv.data_dir, "team") == set(images)
     for image_id, data in images.items():  # the request's bytes, as sent, owner-only
-        path = srv.data_dir / "images" / "team" / image_id
+        path = kept_folder(srv.data_dir, "team") / image_id
         assert path.read_bytes() == data
         assert stat.S_IMODE(path.stat().st_mode) == 0o600
 
@@ -98,7 +108,7 @@ def test_reindex_after_model_change_restores_search_with_same_face_ids(tmp_path)
     assert store.add_faces("team", [orphan], old[:1])
     assert store.set_face_model_version("team", "old-model")
     store.close()
-    (srv.data_dir / "ann" / "team.ann").unlink()
+    snapshot(srv.data_dir, "team").unlink()
 
     # A server on the old embeddings writes its ANN snapshot of them and matches nobody.
     srv = Server(tmp_path, env=ENV, args=KEEP)
@@ -106,7 +116,7 @@ def test_reindex_after_model_change_restores_search_with_same_face_ids(tmp_path)
         assert best_match(srv, "team", "test/obama1.jpg") == []
     finally:
         srv.stop()
-    assert (srv.data_dir / "ann" / "team.ann").exists()
+    assert snapshot(srv.data_dir, "team").exists()
 
     out = cli("reindex", "team", "--data-dir", str(srv.data_dir), env=ENV)
     assert out.returncode == 0, out.stderr
@@ -172,11 +182,11 @@ def test_kept_images_go_with_their_last_face(tmp_path) -> None:
 
     # A crash between a deletion's commit and the unlink: a file without faces, a write
     # cut short, and the folder of a collection that no longer exists.
-    folder = srv.data_dir / "images" / "c"
+    folder = kept_folder(srv.data_dir, "c")
     orphan = str(uuid.uuid4())
     (folder / orphan).write_bytes(photo("train/obama/obama.jpg"))
     (folder / f"{uuid.uuid4()}.tmp-abc").write_bytes(b"partial")
-    gone = srv.data_dir / "images" / "deleted-collection"
+    gone = kept_folder(srv.data_dir, "deleted-collection")
     gone.mkdir()
     (gone / str(uuid.uuid4())).write_bytes(photo("train/obama/obama.jpg"))
 
@@ -203,7 +213,7 @@ def test_kept_images_go_with_their_last_face(tmp_path) -> None:
         c.index_faces(CollectionId="d", Image={"Bytes": photo("train/obama/obama.jpg")})
         assert len(kept(srv.data_dir, "d")) == 1
         c.delete_collection(CollectionId="d")
-        assert not (srv.data_dir / "images" / "d").exists()
+        assert not kept_folder(srv.data_dir, "d").exists()
     finally:
         srv.stop()
 
@@ -215,7 +225,7 @@ def test_images_are_not_kept_by_default(tmp_path) -> None:
         c.create_collection(CollectionId="c")
         r = c.index_faces(CollectionId="c", Image={"Bytes": photo("train/obama/obama.jpg")})
         assert len(r["FaceRecords"]) == 1
-        images = srv.data_dir / "images"
+        images = srv.data_dir / IMAGES_DIR
         assert not images.exists() or not any(images.rglob("*"))
     finally:
         srv.stop()

@@ -173,13 +173,15 @@ def test_users_and_association_helpers(store: FaceStore) -> None:
         assert store.user_embeddings("c", "u1").shape == (2, DIM)  # reads join the write
         return {"n": sql.user_face_count(db, "c", "u1")}
 
-    assert store.run_idempotent("AssociateFaces", None, "h", associate) == {"n": 2}
+    assert store.run_idempotent("AssociateFaces", "c", None, "h", associate) == {"n": 2}
     assert store.list_users("c", "", 10) == [("u1", 2)]
     assert store.has_user("c", "u1") and store.user_count("c") == 1
     assert np.array_equal(store.user_embeddings("c", "u1"), vecs[:2])
     assert {r.face_id for _, r in store.list_faces("c", 0, 10, user_id="u1")} == {f0, f1}
     assert store.delete_faces("c", [f0, f2]) == ([f2], [(f0, "u1")])
-    store.run_idempotent("DeleteUser", None, "h", lambda db: sql.delete_user(db, "c", "u1") or {})
+    store.run_idempotent(
+        "DeleteUser", "c", None, "h", lambda db: sql.delete_user(db, "c", "u1") or {}
+    )
     assert not store.has_user("c", "u1") and store.user_count("c") == 0
     assert store.get_faces("c", [f0])[f0].user_id is None  # faces stay, unassociated
     assert store.user_embeddings("c", "u1").shape == (0, 0)
@@ -195,13 +197,13 @@ def test_idempotency(store: FaceStore) -> None:
         sql.insert_user(db, "c", uid)
         return {"UserId": uid}
 
-    first = store.run_idempotent("CreateUser", "tok", "h1", create_user)
-    assert store.run_idempotent("CreateUser", "tok", "h1", create_user) == first
+    first = store.run_idempotent("CreateUser", "c", "tok", "h1", create_user)
+    assert store.run_idempotent("CreateUser", "c", "tok", "h1", create_user) == first
     assert runs == ["u0"] and store.user_count("c") == 1
     with pytest.raises(IdempotencyMismatch):
-        store.run_idempotent("CreateUser", "tok", "h2", create_user)
-    store.run_idempotent("DeleteUser", "tok", "h2", create_user)  # tokens are per operation
-    store.run_idempotent("CreateUser", None, "h1", create_user)  # no token: no memory
+        store.run_idempotent("CreateUser", "c", "tok", "h2", create_user)
+    store.run_idempotent("DeleteUser", "c", "tok", "h2", create_user)  # tokens are per operation
+    store.run_idempotent("CreateUser", "c", None, "h1", create_user)  # no token: no memory
     assert len(runs) == 3 and store.user_count("c") == 3
 
     def fails(db: Any) -> dict[str, Any]:
@@ -209,9 +211,51 @@ def test_idempotency(store: FaceStore) -> None:
         raise ValueError("effect failed")
 
     with pytest.raises(ValueError):
-        store.run_idempotent("CreateUser", "tok2", "h", fails)
+        store.run_idempotent("CreateUser", "c", "tok2", "h", fails)
     assert not store.has_user("c", "half")  # rolled back, and the token not spent
-    assert store.run_idempotent("CreateUser", "tok2", "h", create_user) == {"UserId": "u3"}
+    assert store.run_idempotent("CreateUser", "c", "tok2", "h", create_user) == {"UserId": "u3"}
+
+
+def test_tokens_belong_to_their_collection_and_expire(store: FaceStore, monkeypatch) -> None:
+    """A token is answered again only in its collection, within TOKEN_TTL_S, and not after
+    the collection was deleted (it runs again in the re-created one), nor once a face its
+    answer names was deleted."""
+    store.create_collection("c", "7.0")
+    store.create_collection("d", "7.0")
+    runs: list[str] = []
+
+    def effect(cid: str) -> Callable[[Any], dict[str, Any]]:
+        def run(db: Any) -> dict[str, Any]:
+            runs.append(cid)
+            return {"in": cid}
+
+        return run
+
+    store.run_idempotent("CreateUser", "c", "tok", "h", effect("c"))
+    store.run_idempotent("CreateUser", "c", "tok", "h", effect("c"))
+    store.run_idempotent("CreateUser", "d", "tok", "h", effect("d"))  # another collection
+    assert runs == ["c", "d"]
+    assert store.delete_collection("c")
+    store.create_collection("c", "7.0")
+    store.run_idempotent("CreateUser", "c", "tok", "h", effect("c"))  # deleted with it
+    assert runs == ["c", "d", "c"]
+    later = time.time() + sql.TOKEN_TTL_S + 1
+    monkeypatch.setattr(sql.time, "time", lambda: later)
+    store.run_idempotent("CreateUser", "d", "tok", "h", effect("d"))  # expired
+    assert runs == ["c", "d", "c", "d"]
+    monkeypatch.undo()
+
+    recs, vecs = records("d", 2)
+    store.add_faces("d", recs, vecs)
+    named = {"AssociatedFaces": [{"FaceId": recs[0].face_id}], "UnsuccessfulFaceAssociations": []}
+    other = {"AssociatedFaces": [{"FaceId": recs[1].face_id}]}
+    store.run_idempotent("AssociateFaces", "d", "t1", "h", lambda db: named)
+    store.run_idempotent("AssociateFaces", "d", "t2", "h", lambda db: other)
+    store.delete_faces("d", [recs[0].face_id])
+    assert store.run_idempotent("AssociateFaces", "d", "t1", "h", lambda db: {"again": 1}) == {
+        "again": 1
+    }  # the answer naming the deleted face is gone
+    assert store.run_idempotent("AssociateFaces", "d", "t2", "h", lambda db: {}) == other
 
 
 # face counter, sequence numbers and the vector index over them, on both engines ------
@@ -313,7 +357,7 @@ def test_check_then_act_holds_under_concurrency(location: str | Path) -> None:
     recs, vecs = records("c", 40)
     stores[0].add_faces("c", recs, vecs)
     stores[0].run_idempotent(
-        "CreateUser", None, "h", lambda db: sql.insert_user(db, "c", "u") or {}
+        "CreateUser", "c", None, "h", lambda db: sql.insert_user(db, "c", "u") or {}
     )
     answers: list[bool] = [False] * 8
 
@@ -326,7 +370,7 @@ def test_check_then_act_holds_under_concurrency(location: str | Path) -> None:
             sql.set_face_user(db, "c", mine, "u")
             return {"ok": True}
 
-        answers[t] = stores[t % 4].run_idempotent("AssociateFaces", f"t{t}", "h", effect)["ok"]
+        answers[t] = stores[t % 4].run_idempotent("AssociateFaces", "c", f"t{t}", "h", effect)["ok"]
 
     in_threads(8, work)
     held = stores[0].list_faces("c", 0, 100, user_id="u")
@@ -345,7 +389,7 @@ def test_same_token_at_once_runs_the_effect_once(location: str | Path) -> None:
             sql.insert_user(db, "c", f"u{t}")
             return {"UserId": f"u{t}"}
 
-        answers[t] = stores[t % 4].run_idempotent("CreateUser", "same", "h", effect)
+        answers[t] = stores[t % 4].run_idempotent("CreateUser", "c", "same", "h", effect)
 
     in_threads(8, work)
     assert all(a == answers[0] for a in answers)

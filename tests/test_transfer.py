@@ -49,6 +49,8 @@ def test_export_then_import_keeps_faces_users_and_search(tmp_path) -> None:
     assert out.returncode == 0, out.stderr
     again = cli("import", str(tmp_path / "team.jsonl"), "--as", "moved", "--data-dir", str(dst_dir))
     assert again.returncode == 1 and "already exists" in again.stderr
+    dots = cli("import", str(tmp_path / "team.jsonl"), "--as", "..", "--data-dir", str(dst_dir))
+    assert dots.returncode == 1 and "not a collection id" in dots.stderr
     junk = tmp_path / "junk.jsonl"
     junk.write_text('{"type": "nothing"}\n')
     assert cli("import", str(junk), "--data-dir", str(dst_dir)).returncode == 1

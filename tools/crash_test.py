@@ -11,7 +11,13 @@ torn last line, and the head behind the log (an older copy put back).
     python tools/crash_test.py --cycles 20 --images tests/fixtures/people/train
     python tools/crash_test.py --cycles 20 --ann-threshold 10   # AnnIndex and its snapshots
 
-Exits non-zero on the first lost face, resurrected deletion or failed audit check.
+After the last start the server is stopped cleanly, and no file of the data directory may
+still hold the FaceId of an acknowledged deletion (the audit log, which records deletions,
+and the server's log excepted): deleted faces leave no copy behind, even when kills cut
+the scrubbing that follows a deletion short (SECURITY.md, "Data at rest").
+
+Exits non-zero on the first lost face, resurrected deletion, leftover copy or failed audit
+check.
 """
 
 from __future__ import annotations
@@ -179,6 +185,19 @@ def mid_write_crash(data_dir: Path, rng: random.Random, old_head: bytes | None) 
     return "torn last line"
 
 
+def leftovers(data_dir: Path, deleted: set[str]) -> list[str]:
+    """'<face id> in <file>' for each deleted face id found in a data-directory file other
+    than the audit log and the server's log."""
+    found = []
+    for f in sorted(data_dir.rglob("*")):
+        rel = f.relative_to(data_dir)
+        if not f.is_file() or rel.parts[0] == "audit" or f.name == "server.log":
+            continue
+        raw = f.read_bytes()
+        found += [f"{fid} in {rel}" for fid in sorted(deleted) if fid.encode() in raw]
+    return found
+
+
 def run(
     cycles: int,
     images: list[Path],
@@ -255,9 +274,13 @@ def run(
     proc.wait()
     if not ok:
         return 1
+    left = leftovers(data_dir, deleted)
+    if left:
+        print(f"FAIL: {len(left)} deleted FaceIds still on disk, e.g. {left[:5]}")
+        return 1
     print(
         f"OK: {cycles} kills, {len(added)} acknowledged adds and {len(deleted)} "
-        "acknowledged deletes all held"
+        "acknowledged deletes all held; no deleted FaceId left on disk"
     )
     return 0
 

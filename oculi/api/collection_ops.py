@@ -9,7 +9,7 @@ from collections.abc import Callable
 from typing import Any
 
 from oculi.api.face_detail import face_details
-from oculi.errors import InvalidPaginationToken
+from oculi.errors import InvalidPaginationToken, InvalidParameter
 from oculi.models.face_versions import model_name
 from oculi.service.collections import Match
 from oculi.service.context import ServiceContext
@@ -28,6 +28,19 @@ COMPARED_ATTRIBUTES = frozenset({"EMOTIONS", "SMILE"})
 
 def page_token(value: object) -> str:
     return base64.urlsafe_b64encode(json.dumps(value).encode()).decode()
+
+
+def page_size(p: dict[str, Any]) -> int:
+    """ListCollections' and ListFaces' MaxResults (default 1000). botocore's model allows 0
+    (its PageSize shape has min 0), but Rekognition answers InvalidParameterException for
+    it, and so does oculi: a page of nothing would hand a paginator the token it sent."""
+    limit = int(p.get("MaxResults", DEFAULT_MAX_RESULTS))
+    if limit < 1:
+        raise InvalidParameter(
+            f"1 validation error detected: Value '{limit}' at 'maxResults' failed to satisfy "
+            "constraint: Member must have value greater than or equal to 1"
+        )
+    return limit
 
 
 def read_page_token(token: str | None, kind: type) -> Any:
@@ -103,7 +116,7 @@ def list_collections(
     """A page of collections; with `visible`, only those it accepts (the caller's key may
     read), the pages filled from as many of the store's pages as that takes."""
     after = read_page_token(p.get("NextToken"), str) or ""
-    limit = p.get("MaxResults", DEFAULT_MAX_RESULTS) or DEFAULT_MAX_RESULTS
+    limit = page_size(p)
     page: list[Collection] = []
     while len(page) <= limit:
         batch = ctx.collections().list(after, limit + 1)
@@ -150,7 +163,7 @@ def index_faces(ctx: ServiceContext, p: dict[str, Any]) -> dict[str, Any]:
 
 def list_faces(ctx: ServiceContext, p: dict[str, Any]) -> dict[str, Any]:
     after = read_page_token(p.get("NextToken"), int) or 0
-    limit = p.get("MaxResults", DEFAULT_MAX_RESULTS) or DEFAULT_MAX_RESULTS
+    limit = page_size(p)
     cols = ctx.collections()
     rows = cols.list_faces(p["CollectionId"], after, limit + 1, p.get("FaceIds"), p.get("UserId"))
     out: dict[str, Any] = {

@@ -14,6 +14,7 @@ import signal
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from types import FrameType
 
 import uvicorn
@@ -81,8 +82,9 @@ def _stopped(sig: int, frame: FrameType | None) -> None:
     """Where uvicorn's re-raised stop signal lands (see serve)."""
 
 
-def serve(app: ASGIApp, ctx: ServiceContext) -> None:
-    """Serve until stopped (see the module's docstring); close the store after."""
+def serve(app: ASGIApp, ctx: ServiceContext, on_stop: Callable[[], None] | None = None) -> None:
+    """Serve until stopped (see the module's docstring); then `on_stop` (background work
+    ends), then the store is closed."""
     s = ctx.settings
     drain = Drain(app)
     server = _DrainingServer(
@@ -107,4 +109,6 @@ def serve(app: ASGIApp, ctx: ServiceContext) -> None:
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
+        if on_stop is not None:
+            on_stop()
         ctx.close()

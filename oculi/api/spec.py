@@ -3,7 +3,8 @@
 Operation names, shapes and constraints (required, min, max, pattern, enum) come from
 the `service-2.json` that botocore ships, not from hand-written tables. botocore's own
 client-side validator checks only types and minimums; this one enforces everything the
-model states, and decodes blobs from base64, so handlers get clean Python values.
+model states, and decodes blobs from base64, so handlers get clean Python values. One
+rule is oculi's own: a CollectionId of only dots (`.`, `..`), which the pattern allows.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import botocore.session
 from botocore.model import OperationModel, ServiceModel, Shape
 
 from oculi.errors import ImageTooLarge, InvalidParameter
+from oculi.store.names import only_dots
 
 
 @functools.lru_cache(maxsize=1)
@@ -102,6 +104,9 @@ def validate(shape: Shape, value: Any, path: str = "") -> Any:
                 "failed to satisfy constraint: Member must satisfy regular "
                 f"expression pattern: {pattern}",
             )
+        if shape.name == "CollectionId" and only_dots(value):
+            # The pattern allows "." and ".."; oculi refuses them (SECURITY.md).
+            raise _fail(where, "failed to satisfy constraint: Member must not be only dots")
         return value
     if t in ("integer", "long"):
         if isinstance(value, bool) or not isinstance(value, int):

@@ -175,16 +175,27 @@ class Collections:
             if self.images is not None:
                 self.images.drop(collection_id)
 
-    def sweep_images(self) -> int:
-        """Remove kept images whose faces are all gone (a crash between a deletion's commit
-        and the file's removal leaves one behind); run at start, before any IndexFaces.
-        Returns how many files were removed."""
-        if self.images is None:
-            return 0
+    def sweep(self) -> int:
+        """Remove the files that hold faces the store no longer has: kept images whose
+        faces are all gone (a crash between a deletion's commit and the file's removal
+        leaves one behind) and the ANN snapshots and kept images of deleted collections,
+        after moving a legacy layout's files to their storage names. Run at start, by the
+        data directory's lock holder, before any IndexFaces. Returns how many files were
+        removed."""
         with self.indexes.lock:
-            return self.images.sweep(
-                lambda cid: self.store.get_collection(cid) is not None, self.store.images_with_faces
-            )
+            live = self.store.collection_ids()
+            removed = self.indexes.sweep(live) if isinstance(self.indexes, VectorIndexes) else 0
+            if self.images is not None:
+                removed += self.images.sweep(live, self.store.images_with_faces)
+            return removed
+
+    def close(self) -> None:
+        """At a clean stop: write the ANN snapshots that are behind, then close the store
+        (SQLite: its WAL checkpointed and truncated)."""
+        with self.indexes.lock:
+            if isinstance(self.indexes, VectorIndexes):
+                self.indexes.close()
+            self.store.close()
 
     # faces -------------------------------------------------------------------------
     def index_faces(

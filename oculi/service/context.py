@@ -16,11 +16,17 @@ from oculi.service.users import Users
 from oculi.settings import Settings
 from oculi.store.faces import FaceStore
 from oculi.store.images import ImageStore
+from oculi.store.lock import holds_lock
 from oculi.store.vectors import VectorIndexes
 from oculi.vision.attributes import ATTRIBUTES
 from oculi.vision.attributes.models import AttributeModels, load_attribute_models
 from oculi.vision.embed import DIM
 from oculi.vision.faces import FaceAnalyzer
+
+# Under the data directory; the folders before collections had storage names were `ann/`
+# and `images/` (moved from at start: oculi/store/images.py, oculi/store/vectors.py).
+ANN_DIR = "ann-index"
+IMAGES_DIR = "kept-images"
 
 
 @dataclass
@@ -80,19 +86,33 @@ class ServiceContext:
                         DIM,
                         hnsw_ef=s.qdrant_hnsw_ef,
                     )
-                else:
+                else:  # snapshots are written only by the data directory's lock holder
                     indexes = VectorIndexes(
-                        store, DIM, s.data_dir / "ann", s.ann_threshold, s.ann_scan_threads
+                        store,
+                        DIM,
+                        s.data_dir / ANN_DIR if holds_lock(s.data_dir) else None,
+                        s.ann_threshold,
+                        s.ann_scan_threads,
+                        legacy=s.data_dir / "ann",
                     )
                 self._collections = Collections(
                     store,
                     analyzer,
                     embedder,
                     indexes,
-                    ImageStore(s.data_dir / "images"),
+                    ImageStore(s.data_dir / IMAGES_DIR, legacy=s.data_dir / "images"),
                     s.keep_images,
                 )
             return self._collections
+
+    def close(self) -> None:
+        """Close what was opened (the store and its vector indexes: see
+        `Collections.close`)."""
+        with self._lock:
+            if self._collections is not None:
+                self._collections.close()
+                self._collections = None
+                self._users = None
 
     def users(self) -> Users:
         cols = self.collections()
@@ -119,9 +139,3 @@ class ServiceContext:
                 s = self.settings
                 self._attributes = load_attribute_models(s.model_dir, 1, ATTRIBUTES, s.device)
             return self._attributes
-
-    def close(self) -> None:
-        """Close the face store, once no request runs any more (at shutdown)."""
-        with self._lock:
-            if self._collections is not None:
-                self._collections.store.close()

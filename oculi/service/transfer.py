@@ -29,6 +29,7 @@ from oculi.models.face_versions import numeric
 from oculi.service.tags import check_tags
 from oculi.store import faces as sql
 from oculi.store.faces import Celebrity, FaceRecord, FaceStore
+from oculi.store.names import only_dots
 
 FORMAT = "oculi-collection-export/1"
 
@@ -122,6 +123,8 @@ def import_collection(
     if not head or head.get("type") != "collection" or head.get("format") != FORMAT:
         raise InvalidParameter(f"not an {FORMAT} file")
     cid = rename or head["collection_id"]
+    if only_dots(cid):
+        raise InvalidParameter(f"not a collection id: {cid!r}")
     version = numeric(head["face_model_version"])
     if version != model_version and not force:
         raise InvalidParameter(
@@ -184,5 +187,5 @@ def import_collection(
             sql.set_face_user(db, cid, ids, uid)
         return {"new_face_ids": renew}
 
-    done = store.run_idempotent("Import", None, "", write)
+    done = store.run_idempotent("Import", cid, None, "", write)
     return Imported(cid, len(faces), done["new_face_ids"])

@@ -2,7 +2,9 @@
 
 Every mutating call runs in one store transaction together with its ClientRequestToken
 record, so a retried request (the SDKs fill the token in themselves) returns the first
-answer without repeating the change, also after a crash.
+answer without repeating the change, also after a crash. A token belongs to its collection:
+it is deleted with the collection (a token replayed after the collection is re-created
+runs again) and answered for 24 hours (`oculi.store.faces.TOKEN_TTL_S`).
 """
 
 from __future__ import annotations
@@ -56,7 +58,11 @@ class Users:
     ) -> dict[str, Any]:
         try:
             return self.store.run_idempotent(
-                operation, params.get("ClientRequestToken"), request_hash(params), effect
+                operation,
+                params["CollectionId"],
+                params.get("ClientRequestToken"),
+                request_hash(params),
+                effect,
             )
         except IdempotencyMismatch:
             raise IdempotentParameterMismatch(
@@ -90,7 +96,9 @@ class Users:
             sql.delete_user(db, cid, uid)
             return {}
 
-        return self._idempotent("DeleteUser", params, effect)
+        answer = self._idempotent("DeleteUser", params, effect)
+        self.store.scrub()  # the user id may name a person
+        return answer
 
     def list(self, cid: str, after: str, limit: int) -> list[tuple[str, str]]:
         self.cols.describe(cid)

@@ -35,9 +35,11 @@ lists no faster than all of them in one exhaustive scan (docs/search-scale.md).
 Each row may carry the face's store sequence number (`seqs` in `add`, read back by `live`),
 so that a caller can tell which faces a saved index lacks or holds in excess of the store.
 `save` writes one file atomically (temporary file, fsync, rename) and `AnnIndex.load` reads
-it back, so a restart need not re-encode. The caller owns consistency with the face store,
-as for any cache: a file saved before later adds or deletes is stale
-(`oculi.store.vectors` catches a loaded file up with the store).
+it back, so a restart need not re-encode. It compacts the rows first: a tombstoned face's
+float16 vector and PQ code are dropped (the codes re-encoded with the trained quantiser,
+seconds per million faces), so no deleted face is written to the file. The caller owns
+consistency with the face store, as for any cache: a file saved before later adds or
+deletes is stale (`oculi.store.vectors` catches a loaded file up with the store).
 
 The codes can be split into `shards` (alternate rows), scanned side by side by a thread
 pool for each search (faiss does not split one query's scan across its own threads, and it
@@ -170,11 +172,15 @@ class AnnIndex:
         if shards == self.shards:
             return
         self.shards = shards
+        self._reencode()
+
+    def _reencode(self) -> None:
+        """Encode every row again into `shards` emptied copies of the trained quantiser."""
         if self._pq is None:
             return
         empty = faiss.clone_index(self._pq[0])
         empty.reset()  # keeps the codebooks (and the lists' centroids), drops the codes
-        self._pq = [faiss.clone_index(empty) for _ in range(shards)]
+        self._pq = [faiss.clone_index(empty) for _ in range(self.shards)]
         for a in range(0, len(self._ids), _CHUNK):
             self._encode(a, self._vecs[a : min(a + _CHUNK, len(self._ids))].astype(np.float32))
 
@@ -212,7 +218,10 @@ class AnnIndex:
         ][:k]
 
     def save(self, path: str | os.PathLike) -> None:
-        """Write the index to `path` atomically (temporary file, fsync, rename)."""
+        """Write the index to `path` atomically (temporary file, fsync, rename), compacted
+        first: no tombstoned face is written."""
+        if self._drop_dead():
+            self._reencode()
         path = Path(path)
         tmp = path.with_name(f"{path.name}.tmp-{os.getpid()}")
         rows = len(self._ids)
@@ -239,7 +248,8 @@ class AnnIndex:
                 f.write(text)
                 f.write(self._alive[:rows].tobytes())
                 f.write(self._seqs[:rows].tobytes())
-                f.write(memoryview(self._vecs[:rows]).cast("B"))
+                if rows:  # (memoryview cannot cast an empty matrix)
+                    f.write(memoryview(self._vecs[:rows]).cast("B"))
                 for shard in self._pq or []:
                     faiss.write_index(shard, faiss.PyCallbackIOWriter(f.write))
                 f.flush()
@@ -334,16 +344,24 @@ class AnnIndex:
         if len(self._ids) - len(self._rows) > REBUILD_FRACTION * len(self._ids):
             self._rebuild()
 
-    def _rebuild(self) -> None:
-        """Compact the rows, then train the quantiser on the live faces and encode them
-        (or drop it, below `TRAIN_MIN` faces)."""
+    def _drop_dead(self) -> bool:
+        """Remove the tombstoned rows (their codes are then out of step: re-encode or
+        retrain); False if there were none."""
         rows = len(self._ids)
         keep = np.flatnonzero(self._alive[:rows])
+        if len(keep) == len(self._vecs):
+            return False
         self._vecs = np.ascontiguousarray(self._vecs[keep])
         self._alive = np.ones(len(keep), bool)
         self._seqs = np.ascontiguousarray(self._seqs[keep])
         self._ids = [fid for fid in self._ids if fid is not None]
         self._rows = {fid: row for row, fid in enumerate(self._ids)}
+        return len(keep) < rows
+
+    def _rebuild(self) -> None:
+        """Compact the rows, then train the quantiser on the live faces and encode them
+        (or drop it, below `TRAIN_MIN` faces)."""
+        self._drop_dead()
         n = len(self._ids)
         if n < TRAIN_MIN:
             self._pq, self._trained_rows = None, 0
@@ -397,6 +415,8 @@ def _grown(a: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
 
 def _read_array(f, dtype: type, shape: tuple[int, ...]) -> np.ndarray:
     out = np.empty(shape, dtype)
+    if not out.size:
+        return out
     view = memoryview(out).cast("B")
     done = 0
     while done < len(view):

@@ -10,6 +10,12 @@ Each collection's face count is kept in `face_counts`, updated in the transactio
 or deletes faces (a COUNT(*) over a million faces took about 0.1 s in SQLite per
 DescribeCollection). A database made before the counter existed gets it on open: every
 collection without a counter row is counted once, in one transaction.
+
+Deletion removes every copy the store keeps: the rows (SQLite overwrites them with zeros,
+`secure_delete`), the WAL's older copies of their pages (`Backend.scrub` after each
+deletion, and at close), and the ClientRequestToken answers that name a deleted face.
+ClientRequestTokens belong to their collection (deleted with it) and are answered for
+`TOKEN_TTL_S` (24 hours) after their first use; older ones are purged.
 """
 
 from __future__ import annotations
@@ -26,11 +32,13 @@ from typing import Any, TypeVar
 import numpy as np
 
 from oculi.models.face_versions import aliases, numeric
+from oculi.store.names import only_dots
 from oculi.store.sql import Tx, open_backend
 
 T = TypeVar("T")
 SEQ_BATCH = 500  # sequence numbers per IN (...) query
 MAX_ATTEMPTS = 20  # tries of one write transaction that keeps meeting concurrent writers
+TOKEN_TTL_S = 24 * 3600.0  # how long a ClientRequestToken's answer is replayed
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS collections (
@@ -84,15 +92,20 @@ CREATE TABLE IF NOT EXISTS celebrities (
     FOREIGN KEY (collection_id, user_id) REFERENCES users(collection_id, user_id)
         ON DELETE CASCADE
 );
-CREATE TABLE IF NOT EXISTS idempotency (
+CREATE TABLE IF NOT EXISTS request_tokens (
+    collection_id TEXT NOT NULL,
     operation TEXT NOT NULL,
     token TEXT NOT NULL,
     request_hash TEXT NOT NULL,
     response TEXT NOT NULL,
     created {real} NOT NULL,
-    PRIMARY KEY (operation, token)
+    PRIMARY KEY (collection_id, operation, token)
 );
+CREATE INDEX IF NOT EXISTS request_tokens_by_age ON request_tokens(created);
+DROP TABLE IF EXISTS idempotency;
 """
+# `idempotency`, before tokens were scoped to their collection, is dropped: its tokens were
+# at most a retry's worth of protection, and its answers could name deleted faces.
 
 FACE_COLUMNS = (
     "face_id, collection_id, image_id, external_image_id, bbox, confidence, "
@@ -160,6 +173,12 @@ class FaceStore:
     def close(self) -> None:
         self._backend.close()
 
+    def _scrub(self) -> None:
+        """After a committed deletion (not inside an enclosing write: that one's caller
+        scrubs when it has committed)."""
+        if getattr(self._local, "tx", None) is None:
+            self._backend.scrub()
+
     def _write(self, fn: Callable[[Tx], T]) -> T:
         """`fn` in one write transaction, run again (with jittered back-off) when the
         engine aborts it for a conflict with a concurrent writer; inside another write
@@ -194,21 +213,25 @@ class FaceStore:
     def run_idempotent(
         self,
         operation: str,
+        collection_id: str,
         token: str | None,
         request_hash: str,
         effect: Callable[[Tx], dict[str, Any]],
     ) -> dict[str, Any]:
-        """Run `effect` and remember its response under (operation, token) in the same
-        transaction: a retry with the same token and parameters gets the same response
-        without repeating the effect, even across a crash and restart. `effect` may be run
-        more than once (a transaction aborted by a conflict is run again), so it must
-        change nothing but the database through `db`."""
+        """Run `effect` and remember its response under (collection, operation, token) in
+        the same transaction: a retry with the same token and parameters within
+        `TOKEN_TTL_S` gets the same response without repeating the effect, even across a
+        crash and restart. `effect` may be run more than once (a transaction aborted by a
+        conflict is run again), so it must change nothing but the database through `db`."""
 
         def tx(db: Tx) -> dict[str, Any]:
+            now = time.time()
             if token:
+                db.execute("DELETE FROM request_tokens WHERE created < ?", (now - TOKEN_TTL_S,))
                 row = db.execute(
-                    "SELECT request_hash, response FROM idempotency WHERE operation=? AND token=?",
-                    (operation, token),
+                    "SELECT request_hash, response FROM request_tokens WHERE collection_id=? "
+                    "AND operation=? AND token=?",
+                    (collection_id, operation, token),
                 ).fetchone()
                 if row:
                     if row[0] != request_hash:
@@ -217,8 +240,8 @@ class FaceStore:
             response = effect(db)
             if token:
                 db.execute(
-                    "INSERT INTO idempotency VALUES (?,?,?,?,?)",
-                    (operation, token, request_hash, json.dumps(response), time.time()),
+                    "INSERT INTO request_tokens VALUES (?,?,?,?,?,?)",
+                    (collection_id, operation, token, request_hash, json.dumps(response), now),
                 )
             return response
 
@@ -228,6 +251,8 @@ class FaceStore:
         self, collection_id: str, face_model_version: str, tags: dict[str, str] | None = None
     ) -> Collection | None:
         """The new collection (with `tags`), or None if one of that id exists."""
+        if only_dots(collection_id):
+            raise ValueError(f"not a collection id: {collection_id!r}")
         now = time.time()
 
         def tx(db: Tx) -> Collection | None:
@@ -254,6 +279,15 @@ class FaceStore:
         )
         return _collection(row) if row else None
 
+    def collection_ids(self) -> list[str]:
+        """Every collection's id, in order."""
+        rows = self._read(
+            lambda db: db.execute(
+                "SELECT collection_id FROM collections ORDER BY collection_id"
+            ).fetchall()
+        )
+        return [r[0] for r in rows]
+
     def list_collections(self, after: str, limit: int) -> list[Collection]:
         rows = self._read(
             lambda db: db.execute(
@@ -270,10 +304,13 @@ class FaceStore:
             db.execute("DELETE FROM users WHERE collection_id=?", (collection_id,))
             db.execute("DELETE FROM retention WHERE collection_id=?", (collection_id,))
             db.execute("DELETE FROM face_counts WHERE collection_id=?", (collection_id,))
+            db.execute("DELETE FROM request_tokens WHERE collection_id=?", (collection_id,))
             cur = db.execute("DELETE FROM collections WHERE collection_id=?", (collection_id,))
             return cur.rowcount > 0
 
-        return self._write(tx)
+        deleted = self._write(tx)
+        self._scrub()
+        return deleted
 
     # retention ---------------------------------------------------------------------
     def set_retention(self, collection_id: str, days: float | None) -> bool:
@@ -447,9 +484,17 @@ class FaceStore:
                 )
                 deleted.append(fid)
             count_faces(db, collection_id, -len(deleted))
+            forget_tokens_naming(db, collection_id, deleted)
             return deleted, held
 
-        return self._write(tx)
+        result = self._write(tx)
+        if result[0]:
+            self._scrub()
+        return result
+
+    def scrub(self) -> None:
+        """After deletions made through `run_idempotent` (DeleteUser)."""
+        self._scrub()
 
     def images_with_faces(self, collection_id: str, image_ids: list[str]) -> set[str]:
         """Those of `image_ids` that still have at least one face in the collection."""
@@ -702,6 +747,36 @@ def face_ids_taken(db: Tx, face_ids: list[str]) -> set[str]:
         rows = db.execute(f"SELECT face_id FROM faces WHERE face_id IN ({_marks(part)})", part)
         taken |= {r[0] for r in rows.fetchall()}
     return taken
+
+
+def forget_tokens_naming(db: Tx, collection_id: str, face_ids: list[str]) -> None:
+    """Delete the collection's ClientRequestToken answers that name any of the faces
+    (AssociateFaces and DisassociateFaces answer with face ids)."""
+    if not face_ids:
+        return
+    gone = set(face_ids)
+    rows = db.execute(
+        "SELECT operation, token, response FROM request_tokens WHERE collection_id=? "
+        "AND response LIKE ?",
+        (collection_id, '%"FaceId"%'),
+    ).fetchall()
+    for operation, token, response in rows:
+        named = json.loads(response)
+        if gone & set(_face_ids_in(named)):
+            db.execute(
+                "DELETE FROM request_tokens WHERE collection_id=? AND operation=? AND token=?",
+                (collection_id, operation, token),
+            )
+
+
+def _face_ids_in(value: Any) -> list[str]:
+    if isinstance(value, dict):
+        return [v for k, v in value.items() if k == "FaceId" and isinstance(v, str)] + [
+            f for v in value.values() for f in _face_ids_in(v)
+        ]
+    if isinstance(value, list):
+        return [f for v in value for f in _face_ids_in(v)]
+    return []
 
 
 def user_exists(db: Tx, collection_id: str, user_id: str) -> bool:

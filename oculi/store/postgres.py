@@ -11,6 +11,11 @@ phantoms such as a count of faces that another transaction is about to add to.
 
 Reads outside a write run in autocommit mode: each is one statement over committed data,
 and they take no predicate locks, so large scans never make writers retry.
+
+Deleted rows are not overwritten by PostgreSQL: their tuples stay in the table files until
+VACUUM marks the space free and later writes reuse it, and in WAL segments, archives and
+backups until those are recycled. `scrub` does nothing; SECURITY.md ("Data at rest") says
+what an operator must run.
 """
 
 from __future__ import annotations
@@ -69,6 +74,9 @@ class PostgresBackend:
     def read(self) -> Iterator[Tx]:
         with self._pool.connection() as conn:
             yield Tx(conn, "%s")
+
+    def scrub(self) -> None:
+        pass
 
     def close(self) -> None:
         self._pool.close()

@@ -6,6 +6,9 @@ and which errors mean "run the transaction again".
 
 - SQLite: one connection under a lock, WAL + `synchronous=FULL`, writes in
   `BEGIN IMMEDIATE` (one writer at a time, so every write is serial by construction).
+  `secure_delete` is on, so a deleted row's bytes are overwritten with zeros in the page
+  that held it, and `scrub` checkpoints the WAL into the database and truncates it, so the
+  log holds no older copy of the page either (SECURITY.md, "Data at rest").
 - PostgreSQL: a connection pool (see `oculi.store.postgres`), writes in SERIALIZABLE
   transactions that the caller retries on serialization failure, so the same
   check-then-act logic stays correct with many writers in many processes.
@@ -64,6 +67,10 @@ class Backend(Protocol):
 
     def create_schema(self, ddl: str) -> None: ...
 
+    def scrub(self) -> None:
+        """After a deletion: leave no copy of the deleted rows where the engine can drop
+        it at once (SQLite: the WAL); best effort, never fails the deletion."""
+
     def close(self) -> None: ...
 
 
@@ -78,6 +85,7 @@ class SqliteBackend:
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=FULL")
         self._db.execute("PRAGMA foreign_keys=ON")
+        self._db.execute("PRAGMA secure_delete=ON")
 
     def create_schema(self, ddl: str) -> None:
         with self._lock:
@@ -99,8 +107,19 @@ class SqliteBackend:
         with self._lock:
             yield Tx(self._db, "?")
 
+    def scrub(self) -> None:
+        """Copy the WAL into the database and truncate it to zero bytes. A reader in
+        another process (`oculi export`) can keep the checkpoint from finishing; then
+        the next deletion, or the close, truncates it."""
+        with self._lock:
+            try:
+                self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchall()
+            except sqlite3.OperationalError:  # busy or locked: the deletion itself is done
+                pass
+
     def close(self) -> None:
         with self._lock:
+            self.scrub()
             self._db.close()
 
 

@@ -15,6 +15,14 @@ numbers, so it holds whatever order concurrent transactions committed in). A kil
 moment therefore neither loses an acknowledged face nor brings back a deleted one; a torn
 or unreadable snapshot is rebuilt from the store.
 
+A snapshot holds each face's FaceId and float16 embedding, so it must not outlive a
+deletion: removing a face from an ANN index whose snapshot is on disk removes the file at
+once (rewriting it would cost a full write of the collection per DeleteFaces); the index
+lives on in memory and is written again after the next `max(threshold, 10%)` changes or
+when the server stops cleanly (`VectorIndexes.close`). A snapshot loaded at start that
+still holds faces the store deleted is removed the same way. Snapshot files are named by
+the collection's `storage_name` (oculi/store/names.py), never by its id.
+
 The `VectorIndexes` registry keeps one index per collection and keeps it in step with the
 store under one lock, so a search never sees a face the store has not committed nor one it
 has deleted.
@@ -22,14 +30,18 @@ has deleted.
 
 from __future__ import annotations
 
+import os
 import threading
+from collections.abc import Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING
-from urllib.parse import quote
+from urllib.parse import unquote
 
 import numpy as np
 
 from oculi.store.ann import AnnIndex
+from oculi.store.files import fsync_dir, remove_tree
+from oculi.store.names import storage_name
 
 if TYPE_CHECKING:
     from oculi.store.faces import FaceStore
@@ -121,6 +133,7 @@ class CollectionIndex:
         self._shards = shards
         self._path = path
         self._changes = 0  # since the snapshot was written
+        self._saved = False  # the snapshot at `path` holds this index (as of `_changes` ago)
         self._index: ExactIndex | AnnIndex = ExactIndex(dim)
         seqs = store.face_seqs(collection_id)
         if len(seqs) > threshold:
@@ -147,10 +160,16 @@ class CollectionIndex:
             self._index = self._build()
 
     def remove(self, ids: list[str]) -> None:
-        """Remove faces the store has just deleted."""
+        """Remove faces the store has just deleted (and the snapshot that holds them)."""
         self._index.remove(ids)
-        if isinstance(self._index, AnnIndex):
+        if isinstance(self._index, AnnIndex) and ids:
+            self._forget_snapshot()
             self._changed(len(ids))
+
+    def flush(self) -> None:
+        """Write the snapshot if the file is missing or behind the index."""
+        if isinstance(self._index, AnnIndex) and (self._changes or not self._saved):
+            self._save(self._index)
 
     def search(
         self, query: np.ndarray, k: int, min_cosine: float = -1.0, exclude: str | None = None
@@ -178,11 +197,14 @@ class CollectionIndex:
             index = AnnIndex.load(self._path)
         except (OSError, ValueError, RuntimeError):  # unreadable (faiss raises RuntimeError)
             return self._build()
+        self._saved = True
         resharded = index.shards != self._shards  # the operator changed the scan threads
         index.reshard(self._shards)
         ids, held = index.live()
         gone = np.flatnonzero(~np.isin(held, seqs))
         index.remove([ids[i] for i in gone])
+        if len(gone):
+            self._forget_snapshot()  # it holds faces the store has deleted
         missing = seqs[~np.isin(seqs, held)]
         for a in range(0, len(missing), LOAD_CHUNK):
             got, new_ids, vecs = self._store.faces_by_seq(self._cid, missing[a : a + LOAD_CHUNK])
@@ -205,13 +227,22 @@ class CollectionIndex:
         if self._path is not None:
             self._path.parent.mkdir(parents=True, exist_ok=True)
             index.save(self._path)
+            self._saved = True
         self._changes = 0
+
+    def _forget_snapshot(self) -> None:
+        if self._saved and self._path is not None:
+            self._path.unlink(missing_ok=True)
+            fsync_dir(self._path.parent)
+        self._saved = False
 
 
 class VectorIndexes:
     """One `CollectionIndex` per collection, loaded lazily from the store. Snapshots of ANN
     indexes live in `directory` (None: none are kept, every start rebuilds); `shards`: the
-    threads that scan an ANN index (a snapshot saved with another count is re-split on load)."""
+    threads that scan an ANN index (a snapshot saved with another count is re-split on load);
+    `legacy`: where an older oculi kept snapshots named by quoted collection id (moved from
+    by `sweep`)."""
 
     def __init__(
         self,
@@ -220,10 +251,12 @@ class VectorIndexes:
         directory: Path | None = None,
         threshold: int = DEFAULT_THRESHOLD,
         shards: int = 1,
+        legacy: Path | None = None,
     ) -> None:
         self._store = store
         self.dim = dim
         self.directory = directory
+        self.legacy = legacy
         self.threshold = threshold
         self.shards = shards
         self.lock = threading.RLock()
@@ -251,7 +284,7 @@ class VectorIndexes:
         """Where the collection's ANN snapshot is kept."""
         if self.directory is None:
             return None
-        return self.directory / f"{quote(collection_id, safe='')}.ann"
+        return self.directory / f"{storage_name(collection_id)}.ann"
 
     def drop(self, collection_id: str) -> None:
         """Forget a deleted collection, snapshot included."""
@@ -260,3 +293,37 @@ class VectorIndexes:
             path = self.snapshot_path(collection_id)
             if path is not None:
                 path.unlink(missing_ok=True)
+
+    def close(self) -> None:
+        """Write every ANN snapshot that is missing or behind (at a clean stop, so that the
+        next start loads instead of rebuilding)."""
+        with self.lock:
+            for index in self._indexes.values():
+                index.flush()
+
+    def sweep(self, collection_ids: Iterable[str]) -> int:
+        """Move legacy snapshots of live collections to their storage names, and remove
+        every other file (snapshots of deleted collections, saves cut short); returns how
+        many files were removed. Run it at start, before any index is loaded."""
+        if self.directory is None:
+            return 0
+        ids = set(collection_ids)
+        keep = {f"{storage_name(cid)}.ann" for cid in ids}
+        removed = 0
+        with self.lock:
+            if self.legacy is not None and self.legacy.is_dir():
+                for old in sorted(self.legacy.iterdir()):
+                    cid = unquote(old.name.removesuffix(".ann"))
+                    new = self.directory / f"{storage_name(cid)}.ann"
+                    if old.name.endswith(".ann") and old.is_file() and cid in ids:
+                        self.directory.mkdir(parents=True, exist_ok=True)
+                        os.replace(old, new)
+                    else:
+                        removed += remove_tree(old)
+                self.legacy.rmdir()
+            if self.directory.is_dir():
+                for p in sorted(self.directory.iterdir()):
+                    if p.name not in keep:
+                        removed += remove_tree(p)
+                fsync_dir(self.directory)
+        return removed
