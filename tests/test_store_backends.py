@@ -471,11 +471,15 @@ def test_tags_and_celebrities_live_and_die_with_their_collection(store: FaceStor
     assert store.untag_collection("c", ["env", "nope"])
     assert store.collection_tags("c") == {"team": "b"}
     assert store.collection_tags("zz") is None and not store.tag_collection("zz", {}, 3)
-    store.run_idempotent("CreateUser", None, "", lambda db: sql.insert_user(db, "c", "Ann") or {})
+    store.run_idempotent(
+        "CreateUser", "c", None, "", lambda db: sql.insert_user(db, "c", "Ann") or {}
+    )
     ann = Celebrity("Ann", "Ann Example", ("https://example.org/ann",), "Female")
     assert store.set_celebrity("c", ann) and not store.set_celebrity("c", Celebrity("Bob", "B"))
     assert store.celebrities("c") == [ann] and store.celebrities("c", ["Bob"]) == []
-    store.run_idempotent("DeleteUser", None, "", lambda db: sql.delete_user(db, "c", "Ann") or {})
+    store.run_idempotent(
+        "DeleteUser", "c", None, "", lambda db: sql.delete_user(db, "c", "Ann") or {}
+    )
     assert store.celebrities("c") == []
     assert store.delete_collection("c")
     assert store.create_collection("c", "7.0") is not None
@@ -489,9 +493,12 @@ def test_import_copy_in_the_same_store(store: FaceStore) -> None:
     store.create_collection("src", "7.0", {"k": "v"})
     recs, vecs = records("src", 3)
     store.add_faces("src", recs, vecs)
-    store.run_idempotent("CreateUser", None, "", lambda db: sql.insert_user(db, "src", "Ann") or {})
+    store.run_idempotent(
+        "CreateUser", "src", None, "", lambda db: sql.insert_user(db, "src", "Ann") or {}
+    )
     store.run_idempotent(
         "Associate",
+        "src",
         None,
         "",
         lambda db: sql.set_face_user(db, "src", [recs[0].face_id], "Ann") or {},
