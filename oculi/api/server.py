@@ -24,7 +24,7 @@ from starlette.routing import Route
 
 from oculi import __version__
 from oculi.api import spec
-from oculi.api.operations import HANDLERS, Handler, apply_match_floor
+from oculi.api.operations import HANDLERS, Handler, apply_match_floor, searched_faces
 from oculi.api.sigv4 import AuthError, verify_request
 from oculi.audit import AUDITED, event_for
 from oculi.errors import AccessDenied, ImageTooLarge, OculiError
@@ -266,7 +266,10 @@ def build_app(ctx: ServiceContext, keys: dict[str, KeySpec]) -> Starlette:
                         ),
                     )
                     raise
-            notice = apply_match_floor(name, params, ctx.settings.match_floor)
+            faces = await anyio.to_thread.run_sync(
+                searched_faces, ctx, name, params, limiter=limiter
+            )
+            notice = apply_match_floor(name, params, ctx.settings.match_floor, faces)
             result: dict[str, Any] = await anyio.to_thread.run_sync(
                 call_audited, ctx, name, handler, params, caller, limiter=limiter
             )
