@@ -52,6 +52,7 @@ FULL_GALLERY = 2000  # from all of lfw_dev: the held-out half has too few people
 FLOOR = 99.0  # OCULI_MATCH_FLOOR's default
 SIZES = (10, 1_000, 10_000, 100_000, 1_000_000, 10_000_000)
 BOOTSTRAP = 1000
+TOP = 5  # the highest different-person pairs of the fit half, named by --fit
 OLD_CENTRE, OLD_SLOPE = 0.3172, 42.2  # the map this fit replaced (bench/face_match.py --fit)
 REASONS = (
     "LOW_CONFIDENCE",
@@ -173,9 +174,10 @@ class PairScores:
     person: np.ndarray  # (n,) int: each photo's person, 0..P-1
     impostor: np.ndarray  # cosines of the different-person pairs, highest first
     genuine: np.ndarray  # cosines of the same-person pairs, highest first
+    files: np.ndarray  # (n,) each photo's file name
 
 
-def pair_scores(emb: np.ndarray, identity: np.ndarray) -> PairScores:
+def pair_scores(emb: np.ndarray, identity: np.ndarray, files: np.ndarray) -> PairScores:
     _, person = np.unique(identity, return_inverse=True)
     cos = emb @ emb.T
     upper = np.triu(np.ones(cos.shape, bool), 1)
@@ -185,7 +187,15 @@ def pair_scores(emb: np.ndarray, identity: np.ndarray) -> PairScores:
         person=person,
         impostor=-np.sort(-cos[upper & ~same]),
         genuine=-np.sort(-cos[upper & same]),
+        files=files,
     )
+
+
+def impostors_above(p: PairScores, cosine: float) -> str:
+    """The different-person pairs at or above `cosine`, highest first, by file name."""
+    i, j = np.nonzero(np.triu(p.cos >= cosine, 1) & (p.person[:, None] != p.person[None, :]))
+    top = sorted(zip(p.cos[i, j], p.files[i], p.files[j]), reverse=True)
+    return ", ".join(f"{a} {b} {c:.3f}" for c, a, b in top)
 
 
 def rate_at(desc: np.ndarray, cosine: float) -> int:
@@ -316,6 +326,7 @@ def fit_report(p: PairScores) -> None:
         ["decades", "cosine", "line", "pairs at or above"],
     )
     print(f"COSINE_1E6 = {c6:.4f}\nDECADES_PER_COSINE = {slope:.2f}")
+    print(f"highest different-person pairs: {impostors_above(p, p.impostor[TOP - 1])}")
 
 
 def levels_report(p: PairScores, reps: int) -> None:
@@ -384,15 +395,18 @@ def main() -> None:
         f"{len(np.unique(identity[~fit]))} people / {(~fit).sum()} photos"
     )
     if args.fit:
-        fit_report(pair_scores(ph.emb[fit & ph.found], identity[fit & ph.found]))
+        keep = fit & ph.found
+        fit_report(pair_scores(ph.emb[keep], identity[keep], np.asarray(files)[keep]))
         return
     held = ~fit
-    p = pair_scores(ph.emb[held & ph.found], identity[held & ph.found])
+    keep = held & ph.found
+    p = pair_scores(ph.emb[keep], identity[keep], np.asarray(files)[keep])
     print(
         f"\n== 1. Similarity levels, held-out half: {len(p.impostor):,} different-person "
         f"pairs, {len(p.genuine):,} same-person pairs; 'old' is the map this fit replaced =="
     )
     levels_report(p, args.reps)
+    print(f"different-person pairs at 99: {impostors_above(p, simmap.cosine_at(99))}")
     tar = {x: rate_at(p.genuine, cosine_at_rate(p.impostor, x)) / len(p.genuine) for x in FAR}
 
     print("\n== 2. LFW pair verification (pairs.csv), 10 folds ==")
