@@ -106,3 +106,34 @@ def test_search_threshold_rises_with_collection_size(client, crowd) -> None:
     )
     assert r["UserMatches"] == []
     assert "18 faces" in r["ResponseMetadata"]["HTTPHeaders"]["x-oculi-notice"]
+
+
+def test_service_searches_and_redaction_apply_the_rule(tmp_path) -> None:
+    """Below the API: Collections.search_vector raises any threshold to the size floor, and
+    redaction keeps members visible (faces=except) only above it; covering members only
+    (faces=only) uses the threshold given."""
+    from oculi.service.context import ServiceContext
+    from oculi.service.redact import RedactOptions, redact_image
+    from oculi.settings import Settings
+    from oculi.vision.decode import decode
+
+    ctx = ServiceContext(Settings(data_dir=tmp_path))
+    cols = ctx.collections()
+    cols.create("crowd")
+    for _ in range(2):
+        for path in sorted((PEOPLE / "train").glob("*/*")):
+            cols.index_faces("crowd", decode(path.read_bytes()).rgb, path.parent.name, 1, "AUTO")
+    assert cols.describe("crowd").face_count == 18
+    rgb = decode((PEOPLE / "test/obama1.jpg").read_bytes()).rgb
+    query = cols.embedder(rgb, cols.analyzer.analyze(rgb))[0]
+    sized = cols.search_vector("crowd", query, 18, 0.0)
+    assert {m.record.external_image_id for m in sized} == {"obama"}
+    assert all(m.similarity >= size_floor(18) for m in sized)
+    everyone = cols.search_vector("crowd", query, 18, 0.0, sized=False)
+    assert len(everyone) == 18 and min(m.similarity for m in everyone) < 80
+    group = decode((PEOPLE / "test/obama_and_biden.jpg").read_bytes()).rgb
+    analyzer = ctx.face_analyzer()
+    _, covered = redact_image(analyzer, cols, group, RedactOptions("fill", "except", "crowd", 0))
+    assert covered == 1  # the child behind Obama and Biden, enrolled nowhere
+    _, covered = redact_image(analyzer, cols, group, RedactOptions("fill", "only", "crowd", 0))
+    assert covered == 3  # at threshold 0 everyone "matches" someone: the caller's choice
