@@ -15,18 +15,11 @@ Prints three plain-text sections:
    deepface's clusters (first photo of each enrolled, the rest queried);
 3. embedding milliseconds per face, single-threaded.
 
-With --fit it prints, instead, the CENTRE and SLOPE that the map should use: SLOPE from a
-Firth-penalised logistic regression of same/different on cosine over all pairs (flip TTA, as
-the service embeds; the penalty keeps the estimate finite on separable data), and CENTRE set
-so that Similarity 80 sits at the lowest cosine with FMR <= 1% on those pairs, but never below
-cosine 0.35 (MODELS.md: on LFW the best pair-verification threshold is about 0.30, and 1:N
-search needs about 0.43).
-
 The photo's largest face is used, as CompareFaces and SearchFacesByImage do. Everything runs
 on the CPU from local files: oculi's models must already be fetched (`oculi models fetch`),
 and nothing is downloaded.
 
-    python bench/face_match.py [--fit] [--data DIR]
+    python bench/face_match.py [--data DIR]
 """
 
 from __future__ import annotations
@@ -61,8 +54,6 @@ KNN = "face_recognition_examples/examples/knn_examples"
 FLIP, NO_FLIP = "SFace + flip TTA", "SFace, no flip"
 VARIANTS = (FLIP, NO_FLIP)
 THRESHOLDS = (80.0, 90.0, 95.0, 99.0)
-FMR_AT_80 = 0.01  # the most false matches Similarity 80 may let through on the data
-LFW_FLOOR = 0.35  # Similarity 80 never sits below this cosine, whatever the data say
 TIMING_RUNS = 3  # each face is embedded this often; the fastest run is its time
 # The labelled people of each knn test photo, left to right (from the file names); they are
 # its largest faces. Further faces (a child behind Obama and Biden) are not enrolled people.
@@ -248,27 +239,6 @@ def miss_at_fmr(cos: np.ndarray, same: np.ndarray, fmr: float) -> str:
     return f"{count(int(np.sum(cos[same] <= edge)), int(same.sum()))} above {edge:.3f}"
 
 
-def firth_logistic(x: np.ndarray, y: np.ndarray) -> tuple[float, float]:
-    """(intercept, slope) of a logistic regression of y on x with Firth's penalty, which
-    gives finite estimates where the classes are perfectly separated."""
-    design = np.stack([np.ones_like(x), x], axis=1)
-    beta = np.zeros(2)
-    for _ in range(200):
-        p = 1.0 / (1.0 + np.exp(-design @ beta))
-        w = p * (1.0 - p)
-        info_inv = np.linalg.inv(design.T @ (design * w[:, None]))
-        hat = np.einsum("ij,jk,ik->i", design, info_inv, design) * w
-        step = info_inv @ (design.T @ (y - p + hat * (0.5 - p)))
-        beta = beta + step
-        if np.abs(step).max() < 1e-10:
-            break
-    return float(beta[0]), float(beta[1])
-
-
-def logit(p: float) -> float:
-    return math.log(p / (1.0 - p))
-
-
 # ---------------------------------------------------------------- output
 
 
@@ -307,7 +277,9 @@ def header(data: Path) -> None:
     )
     print(f"data: {data}; detector YuNet, largest face; threads=1, CPU, local models")
     print(
-        f"similarity map: 100 / (1 + exp(-{simmap.SLOPE:g} * (cosine - {simmap.CENTRE:g}))); "
+        f"similarity map (fitted by bench/identity.py): Similarity 99 at cosine "
+        f"{simmap.COSINE_1E6:g}, {simmap.DECADES_PER_COSINE:g} decades of false-match rate "
+        "per unit of cosine; "
         + ", ".join(
             f"Similarity {t:g} at cosine {simmap.cosine_at(t):.3f}" for t in (50.0, *THRESHOLDS)
         )
@@ -481,45 +453,8 @@ def speed(pipe: Pipeline) -> None:
     )
 
 
-def fit(pairs: Pairs) -> None:
-    cos, same = pairs.cos[FLIP], pairs.same
-    print(f"== Fit of the similarity map on {pairs.title}, {FLIP} ==")
-    intercept, slope = firth_logistic(cos, same.astype(np.float64))
-    print(
-        f"Firth logistic regression: P(same) = 1 / (1 + exp(-{slope:.2f} * (cosine - "
-        f"{-intercept / slope:.3f}))); its 50% point reflects this pair set's "
-        f"{100 * same.mean():.1f}% same pairs, so only its slope is kept"
-    )
-    edge = fmr_edge(cos, same, FMR_AT_80)
-    c80 = max(float(np.nextafter(edge, 1.0)), LFW_FLOOR)  # the edge pair itself must not pass
-    print(
-        f"FMR <= {100 * FMR_AT_80:g}% above cosine {edge:.3f}; floor from LFW {LFW_FLOOR}: "
-        f"Similarity 80 at cosine {c80:.3f}"
-    )
-    slope_r = round(slope, 1)
-    centre_r = math.ceil((c80 - logit(0.8) / slope_r) * 1e4) / 1e4
-    print(f"\nCENTRE = {centre_r}\nSLOPE = {slope_r}\n")
-    rows = []
-    for t in (50.0, *THRESHOLDS):
-        c = centre_r + logit(t / 100) / slope_r
-        rows.append(
-            [
-                f"{t:g}",
-                f"{c:.3f}",
-                count(int(np.sum(cos[~same] >= c)), int((~same).sum())),
-                count(int(np.sum(cos[same] < c)), int(same.sum())),
-            ]
-        )
-    print(table(["Similarity", "cosine", "FMR", "FNMR"], rows))
-
-
 def main(argv: Sequence[str] | None = None) -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument(
-        "--fit",
-        action="store_true",
-        help="print the fitted CENTRE and SLOPE instead of the benchmark",
-    )
     p.add_argument(
         "--data",
         type=Path,
@@ -531,7 +466,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         raise SystemExit(f"no dev-data at {a.data}; pass --data DIR")
     t0 = time.perf_counter()
     header(a.data)
-    pipe = Pipeline(1 if a.fit else TIMING_RUNS)
+    pipe = Pipeline(TIMING_RUNS)
     deepface, rows = load_deepface(a.data, pipe)
     train, test = load_knn(a.data, pipe)
     everything = all_pairs(
@@ -545,12 +480,9 @@ def main(argv: Sequence[str] | None = None) -> None:
             f"decoded with Pillow (not JPEG or PNG, refused by oculi's decoder): "
             f"{', '.join(pipe.via_pillow)}\n"
         )
-    if a.fit:
-        fit(everything)
-    else:
-        verification([labelled_pairs(deepface, rows), everything])
-        one_to_n(train, test, deepface)
-        speed(pipe)
+    verification([labelled_pairs(deepface, rows), everything])
+    one_to_n(train, test, deepface)
+    speed(pipe)
     print(f"run time {time.perf_counter() - t0:.0f} s")
 
 

@@ -14,9 +14,12 @@ from oculi.api.labels_ops import detect_labels_op
 from oculi.api.moderation_ops import detect_moderation_labels_op
 from oculi.api.ppe_ops import detect_protective_equipment_op
 from oculi.api.text_ops import detect_text_op
+from oculi.errors import ResourceNotFound
 from oculi.service.context import ServiceContext
 from oculi.service.detect_faces import detect_faces
 from oculi.service.image_source import load_image
+from oculi.service.match_floor import size_floor, size_notice
+from oculi.vision.similarity import false_match_rate
 
 Handler = Callable[[ServiceContext, dict[str, Any]], dict[str, Any]]
 
@@ -29,30 +32,49 @@ FLOORED: dict[str, tuple[str, float]] = {
 }
 
 
-def apply_match_floor(operation: str, params: dict[str, Any], floor: float) -> str | None:
-    """Raise a search's threshold to the operator's floor; return the notice to send back
-    (an `x-oculi-notice` header) when it did, or when CompareFaces reports similarities
-    below the floor."""
+def apply_match_floor(
+    operation: str, params: dict[str, Any], floor: float, faces: int | None = None
+) -> str | None:
+    """Raise a search's threshold to the operator's floor, and further to what a collection
+    of `faces` faces needs (oculi.service.match_floor); return the notice to send back (an
+    `x-oculi-notice` header) when it did, or when CompareFaces reports similarities below
+    the floor."""
     if operation == "CompareFaces":
         threshold = params.get("SimilarityThreshold", 80.0)
         if threshold < floor:
             return (
                 f"CompareFaces matches below {floor:g} are similarity scores, not "
                 "identifications: the operator's identity floor is "
-                f"{floor:g} (OCULI_MATCH_FLOOR)"
+                f"{floor:g} (OCULI_MATCH_FLOOR); two photos of different people reach "
+                f"Similarity {threshold:g} at a rate of {false_match_rate(threshold):.1e} "
+                "per comparison"
             )
         return None
     if operation not in FLOORED:
         return None
     name, default = FLOORED[operation]
     asked = params.get(name, default)
-    if asked >= floor:
+    needed = size_floor(faces) if faces else 0.0
+    if asked >= max(floor, needed):
         return None
-    params[name] = floor
+    params[name] = max(floor, needed)
+    if needed > floor:
+        return size_notice(name, asked, needed, faces or 0, floor)
     return (
         f"{name} {asked:g} raised to the operator's identity floor {floor:g} "
         "(OCULI_MATCH_FLOOR): lower thresholds give known false matches"
     )
+
+
+def searched_faces(ctx: ServiceContext, operation: str, params: dict[str, Any]) -> int | None:
+    """The faces a floored search compares its query with; None for other operations or
+    when the collection does not exist (the search itself then says so)."""
+    if operation not in FLOORED:
+        return None
+    try:
+        return ctx.collections().describe(params["CollectionId"]).face_count
+    except ResourceNotFound:
+        return None
 
 
 def detect_faces_op(ctx: ServiceContext, params: dict[str, Any]) -> dict[str, Any]:

@@ -29,7 +29,7 @@ from oculi.api.client_cap import PerClientCap
 from oculi.api.collection_ops import face_model_header, list_collections
 from oculi.api.guard import LoopbackOnly
 from oculi.api.native import NativeCall, plan_plates, plan_redact
-from oculi.api.operations import HANDLERS, Handler, apply_match_floor
+from oculi.api.operations import HANDLERS, Handler, apply_match_floor, searched_faces
 from oculi.api.sigv4 import AuthError
 from oculi.api.wire import CONTENT_TYPE
 from oculi.api.wire import error_response as _error
@@ -179,7 +179,10 @@ def build_app(ctx: ServiceContext, keys: dict[str, KeySpec]) -> ASGIApp:
             caller = caller_of(request, access_key, bool(keys), request_id)
             key = keys[access_key] if keys and access_key is not None else None
             await check_rights(ctx, key, name, [(name, params)], params, caller)
-            notice = apply_match_floor(name, params, ctx.settings.match_floor)
+            faces = await anyio.to_thread.run_sync(
+                searched_faces, ctx, name, params, limiter=limiter
+            )
+            notice = apply_match_floor(name, params, ctx.settings.match_floor, faces)
             result: dict[str, Any] = await anyio.to_thread.run_sync(
                 call_audited, ctx, name, scoped(name, handler, key), params, caller, limiter=limiter
             )

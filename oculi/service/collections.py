@@ -17,6 +17,7 @@ import numpy as np
 
 from oculi.errors import InvalidParameter, ResourceAlreadyExists, ResourceNotFound
 from oculi.service.detect_faces import FaceResult
+from oculi.service.match_floor import size_floor
 from oculi.store.faces import Collection, FaceRecord, FaceStore
 from oculi.store.images import ImageStore
 from oculi.store.vectors import VectorIndexes
@@ -322,11 +323,16 @@ class Collections:
         max_faces: int,
         threshold: float,
         exclude: str | None = None,
+        sized: bool = True,
     ) -> list[Match]:
+        """The faces matching `query` at `threshold` or above, raised when `sized` to what
+        the collection's size needs (oculi.service.match_floor); not `sized` only where a
+        false match does no harm (redaction that covers members' faces only)."""
         with self.indexes.lock:
-            hits = self.indexes.get(collection_id).search(
-                query, max_faces, cosine_at(threshold), exclude
-            )
+            index = self.indexes.get(collection_id)
+            if sized:
+                threshold = max(threshold, size_floor(len(index)))
+            hits = index.search(query, max_faces, cosine_at(threshold), exclude)
             records = self.store.get_faces(collection_id, [fid for fid, _ in hits])
         return [Match(records[fid], float(similarity(c))) for fid, c in hits if fid in records]
 

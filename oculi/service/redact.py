@@ -2,8 +2,9 @@
 
 Which faces: all of them, all except members of a collection (people who consented to be
 shown), or only the members. Keeping members visible is the risky direction (a false
-match leaves a bystander unblurred), so it uses the operator's identity floor (default 99);
-blurring only members uses the threshold given.
+match leaves a bystander unblurred), so it uses the operator's identity floor (default 99),
+raised with the collection's size (oculi.service.match_floor); blurring only members uses
+the threshold given.
 """
 
 from __future__ import annotations
@@ -71,8 +72,12 @@ def _members(
     assert collections is not None and opts.collection is not None
     collections.describe(opts.collection)
     vecs = collections.embedder(rgb, faces)
+    sized = opts.which == "except"  # a false match leaves a bystander's face uncovered
     return np.array(
-        [bool(collections.search_vector(opts.collection, v, 1, opts.threshold)) for v in vecs]
+        [
+            bool(collections.search_vector(opts.collection, v, 1, opts.threshold, sized=sized))
+            for v in vecs
+        ]
     )
 
 

@@ -1,0 +1,32 @@
+"""The identity floor at a collection's size.
+
+A search compares the query with every face of the collection, so a stranger's search
+matches someone with probability close to faces x (false-match rate per comparison). The
+floor keeps that below STRANGERS_PER_SEARCH at any size: a search of N faces needs a
+Similarity whose false-match rate (oculi.vision.similarity) is at most
+STRANGERS_PER_SEARCH / N. The operator's floor (OCULI_MATCH_FLOOR) still applies on top.
+"""
+
+from __future__ import annotations
+
+from oculi.vision.similarity import false_match_rate, similarity_at
+
+# At most one search in a thousand by someone not in the collection matches anyone.
+STRANGERS_PER_SEARCH = 1e-3
+
+
+def size_floor(faces: int) -> float:
+    """The lowest Similarity threshold that keeps a search of `faces` faces within
+    STRANGERS_PER_SEARCH."""
+    return similarity_at(STRANGERS_PER_SEARCH / max(faces, 1))
+
+
+def size_notice(name: str, asked: float, raised: float, faces: int, floor: float) -> str:
+    """What the caller is told when the collection's size raised its threshold."""
+    return (
+        f"{name} {asked:g} raised to {raised:.3f} for a collection of {faces} faces: "
+        f"at {raised:.3f} each comparison falsely matches with rate "
+        f"{false_match_rate(raised):.1e}, so at most {STRANGERS_PER_SEARCH:g} of searches "
+        f"by people not in the collection are expected to match anyone (the operator's "
+        f"identity floor {floor:g}, OCULI_MATCH_FLOOR, is lower at this size)"
+    )
