@@ -103,6 +103,11 @@ class Settings:
     celebrity_collection: str | None = field(
         default_factory=lambda: os.environ.get("OCULI_CELEBRITY_COLLECTION") or None
     )
+    # searches keep the expected false matches per search by someone not in the collection
+    # under this, at any collection size (oculi/service/match_floor.py); 0 turns it off
+    strangers_per_search: float = field(
+        default_factory=lambda: float(os.environ.get("OCULI_STRANGERS_PER_SEARCH", "0.001"))
+    )
     # load models on first use instead of before listening (`serve --lazy-models`)
     lazy_models: bool = field(
         default_factory=lambda: os.environ.get("OCULI_LAZY_MODELS", "") == "1"

@@ -137,3 +137,13 @@ def test_service_searches_and_redaction_apply_the_rule(tmp_path) -> None:
     assert covered == 1  # the child behind Obama and Biden, enrolled nowhere
     _, covered = redact_image(analyzer, cols, group, RedactOptions("fill", "only", "crowd", 0))
     assert covered == 3  # at threshold 0 everyone "matches" someone: the caller's choice
+
+
+def test_operator_may_turn_the_size_rule_off() -> None:
+    """OCULI_STRANGERS_PER_SEARCH=0 leaves only the operator's floor (tools/crash_test.py
+    asks for every face of a collection this way)."""
+    assert size_floor(1_000_000, 0) == 0.0
+    params = {"CollectionId": "c", "FaceMatchThreshold": 10.0}
+    assert apply_match_floor("SearchFaces", params, 0.0, 50_000, 0) is None
+    assert params["FaceMatchThreshold"] == 10.0
+    assert size_floor(1_000, 1e-2) < size_floor(1_000) < size_floor(1_000, 1e-4)

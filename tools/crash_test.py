@@ -61,6 +61,7 @@ def start(
 ) -> subprocess.Popen:
     env = server_env(key_file)
     env["OCULI_MATCH_FLOOR"] = "0"  # let the index check ask for every face
+    env["OCULI_STRANGERS_PER_SEARCH"] = "0"  # at any collection size
     if ann_threshold is not None:
         env["OCULI_ANN_THRESHOLD"] = str(ann_threshold)
     proc = subprocess.Popen(

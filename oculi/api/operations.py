@@ -18,7 +18,7 @@ from oculi.errors import ResourceNotFound
 from oculi.service.context import ServiceContext
 from oculi.service.detect_faces import detect_faces
 from oculi.service.image_source import load_image
-from oculi.service.match_floor import size_floor, size_notice
+from oculi.service.match_floor import STRANGERS_PER_SEARCH, size_floor, size_notice
 from oculi.vision.similarity import false_match_rate
 
 Handler = Callable[[ServiceContext, dict[str, Any]], dict[str, Any]]
@@ -33,10 +33,15 @@ FLOORED: dict[str, tuple[str, float]] = {
 
 
 def apply_match_floor(
-    operation: str, params: dict[str, Any], floor: float, faces: int | None = None
+    operation: str,
+    params: dict[str, Any],
+    floor: float,
+    faces: int | None = None,
+    strangers: float = STRANGERS_PER_SEARCH,
 ) -> str | None:
     """Raise a search's threshold to the operator's floor, and further to what a collection
-    of `faces` faces needs (oculi.service.match_floor); return the notice to send back (an
+    of `faces` faces needs to keep `strangers` expected false matches per search
+    (oculi.service.match_floor); return the notice to send back (an
     `x-oculi-notice` header) when it did, or when CompareFaces reports similarities below
     the floor."""
     if operation == "CompareFaces":
@@ -54,12 +59,12 @@ def apply_match_floor(
         return None
     name, default = FLOORED[operation]
     asked = params.get(name, default)
-    needed = size_floor(faces) if faces else 0.0
+    needed = size_floor(faces, strangers) if faces else 0.0
     if asked >= max(floor, needed):
         return None
     params[name] = max(floor, needed)
     if needed > floor:
-        return size_notice(name, asked, needed, faces or 0, floor)
+        return size_notice(name, asked, needed, faces or 0, floor, strangers)
     return (
         f"{name} {asked:g} raised to the operator's identity floor {floor:g} "
         "(OCULI_MATCH_FLOOR): lower thresholds give known false matches"

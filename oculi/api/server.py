@@ -182,7 +182,9 @@ def build_app(ctx: ServiceContext, keys: dict[str, KeySpec]) -> ASGIApp:
             faces = await anyio.to_thread.run_sync(
                 searched_faces, ctx, name, params, limiter=limiter
             )
-            notice = apply_match_floor(name, params, ctx.settings.match_floor, faces)
+            notice = apply_match_floor(
+                name, params, ctx.settings.match_floor, faces, ctx.settings.strangers_per_search
+            )
             result: dict[str, Any] = await anyio.to_thread.run_sync(
                 call_audited, ctx, name, scoped(name, handler, key), params, caller, limiter=limiter
             )

@@ -17,7 +17,7 @@ import numpy as np
 
 from oculi.errors import InvalidParameter, ResourceAlreadyExists, ResourceNotFound
 from oculi.service.detect_faces import FaceResult
-from oculi.service.match_floor import size_floor
+from oculi.service.match_floor import STRANGERS_PER_SEARCH, size_floor
 from oculi.store.faces import Collection, FaceRecord, FaceStore
 from oculi.store.images import ImageStore
 from oculi.store.vectors import VectorIndexes
@@ -136,15 +136,18 @@ class Collections:
         indexes: VectorIndexes | QdrantIndexes | None = None,
         images: ImageStore | None = None,
         keep_images: bool = False,
+        strangers_per_search: float = STRANGERS_PER_SEARCH,
     ) -> None:
         """`images`: where kept images live (deleting faces removes theirs whether or not
-        new ones are kept); `keep_images`: IndexFaces keeps the images it indexes there."""
+        new ones are kept); `keep_images`: IndexFaces keeps the images it indexes there;
+        `strangers_per_search`: the size rule of searches (oculi.service.match_floor)."""
         self.store = store
         self.analyzer = analyzer
         self.embedder = embedder
         self.indexes = indexes if indexes is not None else VectorIndexes(store, DIM)
         self.images = images
         self.keep_images = keep_images and images is not None
+        self.strangers_per_search = strangers_per_search
 
     @property
     def model_version(self) -> str:
@@ -331,7 +334,7 @@ class Collections:
         with self.indexes.lock:
             index = self.indexes.get(collection_id)
             if sized:
-                threshold = max(threshold, size_floor(len(index)))
+                threshold = max(threshold, size_floor(len(index), self.strangers_per_search))
             hits = index.search(query, max_faces, cosine_at(threshold), exclude)
             records = self.store.get_faces(collection_id, [fid for fid, _ in hits])
         return [Match(records[fid], float(similarity(c))) for fid, c in hits if fid in records]

@@ -102,6 +102,7 @@ class ServiceContext:
                     indexes,
                     ImageStore(s.data_dir / IMAGES_DIR, legacy=s.data_dir / "images"),
                     s.keep_images,
+                    s.strangers_per_search,
                 )
             return self._collections
 
