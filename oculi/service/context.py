@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from oculi.audit import AuditLog
 from oculi.audit_key import key_file_for
@@ -22,6 +23,9 @@ from oculi.vision.attributes.models import AttributeModels, load_attribute_model
 from oculi.vision.embed import DIM
 from oculi.vision.faces import FaceAnalyzer
 
+if TYPE_CHECKING:
+    from oculi.video.jobs import VideoJobs
+
 
 @dataclass
 class ServiceContext:
@@ -32,6 +36,7 @@ class ServiceContext:
     _users: Users | None = None
     _audit: AuditLog | None = None
     _attributes: AttributeModels | None = None
+    _video: VideoJobs | None = None
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     @property
@@ -120,8 +125,20 @@ class ServiceContext:
                 self._attributes = load_attribute_models(s.model_dir, 1, ATTRIBUTES, s.device)
             return self._attributes
 
+    def video_jobs(self) -> VideoJobs:
+        """The stored-video job runner, opened on first use (which FAILs the jobs a
+        stopped server left IN_PROGRESS)."""
+        from oculi.video.jobs import VideoJobs
+
+        with self._lock:
+            if self._video is None:
+                self._video = VideoJobs(self)
+            return self._video
+
     def close(self) -> None:
         """Close the face store, once no request runs any more (at shutdown)."""
         with self._lock:
+            if self._video is not None:
+                self._video.close()
             if self._collections is not None:
                 self._collections.store.close()
