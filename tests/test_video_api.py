@@ -335,6 +335,7 @@ def test_results_expire(tmp_path: Path, videos: str) -> None:
 
 def test_face_search_needs_search_rights(tmp_path: Path, videos: str) -> None:
     keys = [
+        {"access_key_id": "searcher", "secret_access_key": "searcher-secret", "s3_buckets": ["*"]},
         {
             "access_key_id": "reader",
             "secret_access_key": "reader-secret",
@@ -349,9 +350,16 @@ def test_face_search_needs_search_rights(tmp_path: Path, videos: str) -> None:
     ]
     srv = Server(tmp_path, keys=keys, env={"AWS_ENDPOINT_URL_S3": videos, **CREDENTIALS})
     try:
+        searcher = srv.client("searcher", "searcher-secret")
+        searcher.create_collection(CollectionId="cast")
+        job_id = searcher.start_face_search(Video=NOT_VIDEO, CollectionId="cast")["JobId"]
+        assert wait_job(searcher.get_face_search, job_id, 120)["JobStatus"] == "FAILED"
         reader = srv.client("reader", "reader-secret")
         with pytest.raises(ClientError) as e:
             reader.start_face_search(Video=VIDEO, CollectionId="cast")
+        assert e.value.response["Error"]["Code"] == "AccessDeniedException"
+        with pytest.raises(ClientError) as e:  # who a search found is the searchers' to read
+            reader.get_face_search(JobId=job_id)
         assert e.value.response["Error"]["Code"] == "AccessDeniedException"
         with pytest.raises(ClientError) as e:
             srv.client("nobucket", "nobucket-secret").start_face_detection(Video=VIDEO)

@@ -8,7 +8,7 @@ import time
 from typing import Any
 
 from oculi.api.collection_ops import page_token, read_page_token
-from oculi.errors import InvalidPaginationToken
+from oculi.errors import InvalidPaginationToken, ResourceNotFound
 from oculi.service.context import ServiceContext
 from oculi.service.labels import MODEL_VERSION
 from oculi.video.analyses import SEGMENTS, TIMESTAMPS
@@ -26,6 +26,19 @@ def _start(api: str) -> Any:
 
     start.__name__ = f"start_{api}"
     return start
+
+
+def with_job_collection(ctx: ServiceContext, name: str, p: dict[str, Any]) -> dict[str, Any]:
+    """The parameters a call is authorized on: GetFaceSearch's with its job's CollectionId,
+    so that reading who a search found needs search rights on that collection, as starting
+    it did (an unknown JobId: the parameters as given; the handler answers it)."""
+    if name != "GetFaceSearch":
+        return p
+    try:
+        job = ctx.video_jobs().store.get(p["JobId"], "FaceSearch")
+    except ResourceNotFound:
+        return p
+    return {**p, "CollectionId": job.request["CollectionId"]}
 
 
 def _offset(token: str | None, job_id: str, kind: str, sort: str) -> int:
