@@ -1,0 +1,158 @@
+"""The stored-video parts on their own: decoding and sampling, the job store, shot cuts,
+person indexes, best views, label segments, the completion message."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from oculi.errors import IdempotentParameterMismatch, LimitExceeded, ResourceNotFound
+from oculi.video.decode import UnreadableVideo, container_of, probe, sample_frames
+from oculi.video.notify import completion_message
+from oculi.video.store import FAILED, RESTARTED, SUCCEEDED, JobStore, Row
+from oculi.video.tracks import (
+    BestViews,
+    Indexes,
+    Segments,
+    View,
+    face_in_person,
+    is_cut,
+    shot_signature,
+)
+from tests.conftest import FIXTURES
+
+CLIP = FIXTURES / "video" / "short_hamilton_clip.mp4"
+
+
+def test_probe_and_sampling() -> None:
+    info = probe(CLIP)
+    assert (info.codec, info.container, info.width, info.height) == (
+        "h264",
+        "QuickTime / MOV",
+        640,
+        360,
+    )
+    assert info.frames == 275 and info.duration_ms == 9176
+    frames = list(sample_frames(CLIP, info, 5))
+    stamps = [f.timestamp_ms for f in frames]
+    assert stamps[0] == 0 and len(frames) == 46
+    assert all(180 <= b - a <= 220 for a, b in zip(stamps, stamps[1:]))
+    assert frames[0].rgb.shape == (360, 640, 3)
+    every = [f.index for f in sample_frames(CLIP, info, 100)]  # above the frame rate
+    assert every == list(range(275))
+
+
+def test_unreadable_video(tmp_path: Path) -> None:
+    junk = tmp_path / "junk.mp4"
+    junk.write_bytes(b"\x00\x00\x00\x18ftypmp42" * 64)
+    with pytest.raises(UnreadableVideo, match="Unsupported codec/format"):
+        probe(junk)
+
+
+def test_container_names() -> None:
+    assert container_of(b"\x00\x00\x00\x18ftypisom") == "QuickTime / MOV"
+    assert container_of(b"RIFF\x00\x00\x00\x00AVI LIST") == "AVI (Audio Video Interleaved)"
+    assert container_of(b"\x1a\x45\xdf\xa3\x01") == "Matroska / WebM"
+    assert container_of(b"hello") == "unknown"
+
+
+def test_job_store(tmp_path: Path) -> None:
+    db = tmp_path / "jobs.sqlite3"
+    store = JobStore(db)
+    job, new = store.create("FaceDetection", {"Video": {}}, "t1", "fp1", limit=2)
+    assert new and len(job) == 64
+    assert store.create("FaceDetection", {"Video": {}}, "t1", "fp1", limit=2) == (job, False)
+    assert store.find("FaceDetection", "t1", "fp1") == job
+    assert store.find("PersonTracking", "t1", "fp1") is None  # tokens are per operation
+    with pytest.raises(IdempotentParameterMismatch):
+        store.find("FaceDetection", "t1", "fp2")
+    with pytest.raises(IdempotentParameterMismatch):
+        store.create("FaceDetection", {}, "t1", "fp2", limit=2)
+    other, _ = store.create("PersonTracking", {"Video": {}}, None, "fp", limit=2)
+    with pytest.raises(LimitExceeded):
+        store.create("FaceDetection", {}, None, "fp3", limit=2)
+    rows = [Row(ts, idx, "", {"i": n}) for n, (ts, idx) in enumerate([(0, 1), (0, 0), (200, 0)])]
+    assert store.add(other, "T", 0, rows) == 3
+    store.set_matches(other, {0: [{"Similarity": 99.0}]})
+    assert store.finish(other, SUCCEEDED) and not store.finish(other, FAILED)
+    by_time = [r.body["i"] for r, _ in store.page(other, "T", "TIMESTAMP", 0, 10)]
+    by_index = [r.body["i"] for r, _ in store.page(other, "T", "INDEX", 0, 10)]
+    assert by_time == [1, 0, 2] and by_index == [1, 2, 0]
+    matched = store.page(other, "T", "TIMESTAMP", 0, 10, matched=True)
+    assert [(r.idx, m) for r, m in matched] == [(0, [{"Similarity": 99.0}])] * 2
+    assert [r.body["i"] for r, _ in store.page(other, "T", "TIMESTAMP", 1, 1)] == [0]
+    store.close()
+    reopened = JobStore(db)  # a restart: the job in progress is FAILED, the other kept
+    assert reopened.get(job, "FaceDetection").status == FAILED
+    assert reopened.get(job, "FaceDetection").message == RESTARTED
+    assert reopened.get(other, "PersonTracking").status == SUCCEEDED
+    with pytest.raises(ResourceNotFound):
+        reopened.get(job, "PersonTracking")
+    assert reopened.expire(time.time() - 3600) == 0
+    assert reopened.expire(time.time() + 1) == 2
+    with pytest.raises(ResourceNotFound):
+        reopened.get(other, "PersonTracking")
+    assert reopened.page(other, "T", "TIMESTAMP", 0, 10) == []
+
+
+def test_shot_cuts() -> None:
+    cap = cv2.VideoCapture(str(CLIP))
+    frames = {}
+    for i in range(240):
+        ok, bgr = cap.read()
+        if i in (0, 15, 40, 100, 230):
+            frames[i] = shot_signature(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB))
+    cap.release()
+    assert not is_cut(None, frames[0])
+    assert not is_cut(frames[0], frames[15])  # the same shot, half a second on
+    assert is_cut(frames[15], frames[40])  # performer -> pianist close up
+    assert is_cut(frames[100], frames[230])  # stage -> audience
+
+
+def test_indexes_and_faces_in_persons() -> None:
+    index = Indexes()
+    assert [index(7), index(3), index(7), index(9)] == [0, 1, 0, 2] and len(index) == 3
+    person = np.float32([100, 100, 200, 400])
+    faces = np.float32([[120, 110, 150, 150], [130, 120, 180, 180], [120, 300, 150, 340]])
+    assert face_in_person(person, faces) == 1  # the largest in the upper half
+    assert face_in_person(person, faces[2:]) == -1  # low in the box: not its face
+    assert face_in_person(person, np.zeros((0, 4), np.float32)) == -1
+
+
+def test_best_views_keep_the_best() -> None:
+    best = BestViews(keep=2)
+    crop, kp = np.zeros((4, 4, 3), np.uint8), np.zeros((5, 2), np.float32)
+    for q in (0.2, 0.9, 0.5, 0.1):
+        if best.worth(0, q):
+            best.offer(0, View(q, crop, kp))
+    assert [v.quality for v in best.pop(0)] == [0.9, 0.5]
+    assert best.pop(0) == []
+
+
+def test_label_segments() -> None:
+    seg = Segments(gap_ms=400)
+    label = {"Name": "Person", "Confidence": 80.0}
+    assert seg.see(0, label) == [] and seg.see(200, {**label, "Confidence": 90.0}) == []
+    assert seg.close_before(400) == []
+    (closed,) = seg.close_before(1000)
+    assert (closed.start, closed.last, closed.label["Confidence"]) == (0, 200, 90.0)
+    seg.see(1000, label)
+    (again,) = seg.see(2000, label)  # seen again after the gap: a new segment
+    assert (again.start, again.last) == (1000, 1000)
+    assert [(s.start, s.last) for s in seg.close_all()] == [(2000, 2000)]
+
+
+def test_completion_message() -> None:
+    params = {"Video": {"S3Object": {"Bucket": "b", "Name": "v.mp4"}}, "JobTag": "t"}
+    assert completion_message("LabelDetection", "j", SUCCEEDED, params, 5) == {
+        "JobId": "j",
+        "Status": "SUCCEEDED",
+        "API": "StartLabelDetection",
+        "JobTag": "t",
+        "Timestamp": 5,
+        "Video": {"S3ObjectName": "v.mp4", "S3Bucket": "b"},
+    }
