@@ -366,3 +366,18 @@ def test_face_search_needs_search_rights(tmp_path: Path, videos: str) -> None:
         assert e.value.response["Error"]["Code"] == "AccessDeniedException"
     finally:
         srv.stop()
+
+
+def test_face_search_threshold_is_floored(vclient) -> None:
+    notices: list[str] = []
+
+    def keep(http_response, **_) -> None:
+        notices.append(http_response.headers.get("x-oculi-notice", ""))
+
+    vclient.create_collection(CollectionId="floored")
+    vclient.meta.events.register("after-call.rekognition.StartFaceSearch", keep)
+    try:
+        vclient.start_face_search(Video=NOT_VIDEO, CollectionId="floored", FaceMatchThreshold=50)
+    finally:
+        vclient.meta.events.unregister("after-call.rekognition.StartFaceSearch", keep)
+    assert "FaceMatchThreshold 50 raised to the operator's identity floor 80" in notices[0]
