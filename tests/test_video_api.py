@@ -11,6 +11,8 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import boto3
+import cv2
+import numpy as np
 import pytest
 from botocore.exceptions import ClientError
 
@@ -381,3 +383,56 @@ def test_face_search_threshold_is_floored(vclient) -> None:
     finally:
         vclient.meta.events.unregister("after-call.rekognition.StartFaceSearch", keep)
     assert "FaceMatchThreshold 50 raised to the operator's identity floor 80" in notices[0]
+
+
+def sign_video(path: Path) -> None:
+    """3 s of MJPEG in AVI at 10 frames/s: a grey card, with a sign reading OPEN 24 HOURS
+    from 1 s on."""
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), 10, (640, 360))
+    for i in range(30):
+        frame = np.full((360, 640, 3), 200, np.uint8)
+        if i >= 10:
+            cv2.putText(
+                frame, "OPEN 24 HOURS", (60, 200), cv2.FONT_HERSHEY_SIMPLEX, 2, (0, 0, 0), 5
+            )
+        writer.write(frame)
+    writer.release()
+
+
+def test_text_detection_in_mjpeg_avi(vclient, videos: str, tmp_path: Path) -> None:
+    wire = WireAnswers(vclient)
+    sign_video(tmp_path / "sign.avi")
+    aws("s3", videos).put_object(
+        Bucket="photos", Key="sign.avi", Body=(tmp_path / "sign.avi").read_bytes()
+    )
+    video = {"S3Object": {"Bucket": "photos", "Name": "sign.avi"}}
+    job_id = vclient.start_text_detection(Video=video)["JobId"]
+    answer = wait_job(vclient.get_text_detection, job_id)
+    assert answer["JobStatus"] == "SUCCEEDED", answer.get("StatusMessage")
+    assert answer["VideoMetadata"]["Codec"] == "mjpg"
+    assert answer["VideoMetadata"]["Format"] == "AVI (Audio Video Interleaved)"
+    assert answer["TextModelVersion"]
+    found = answer["TextDetections"]
+    lines = [
+        (t["Timestamp"], t["TextDetection"]) for t in found if t["TextDetection"]["Type"] == "LINE"
+    ]
+    assert {ts for ts, _ in lines} == {1000, 1500, 2000, 2500}  # 2 analysed frames a second
+    assert all(d["DetectedText"] == "OPEN 24 HOURS" for _, d in lines)
+    words = [t["TextDetection"] for t in found if t["TextDetection"]["Type"] == "WORD"]
+    assert {w["DetectedText"] for w in words} == {"OPEN", "24", "HOURS"}
+    assert wire.check() == ["GetTextDetection", "StartTextDetection"]
+
+
+def test_content_moderation(vclient) -> None:
+    wire = WireAnswers(vclient)
+    job_id = vclient.start_content_moderation(Video=VIDEO, MinConfidence=50)["JobId"]
+    answer = wait_job(vclient.get_content_moderation, job_id)
+    assert answer["JobStatus"] == "SUCCEEDED", answer.get("StatusMessage")
+    assert answer["ModerationModelVersion"]
+    assert answer["GetRequestMetadata"] == {"SortBy": "TIMESTAMP", "AggregateBy": "TIMESTAMPS"}
+    assert all(m["ModerationLabel"]["Confidence"] >= 50 for m in answer["ModerationLabels"])
+    segments = vclient.get_content_moderation(JobId=job_id, AggregateBy="SEGMENTS", SortBy="NAME")
+    names = [s["ModerationLabel"]["Name"] for s in segments["ModerationLabels"]]
+    assert names == sorted(names)
+    assert len(names) <= len(answer["ModerationLabels"])
+    assert wire.check() == ["GetContentModeration", "StartContentModeration"]

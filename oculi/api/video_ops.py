@@ -9,8 +9,11 @@ from typing import Any
 
 from oculi.api.collection_ops import page_token, read_page_token
 from oculi.errors import InvalidPaginationToken, ResourceNotFound
+from oculi.models.catalogue import opted_in
 from oculi.service.context import ServiceContext
 from oculi.service.labels import MODEL_VERSION
+from oculi.service.moderation import model_version as moderation_model_version
+from oculi.service.text import MODEL_VERSION as TEXT_MODEL_VERSION
 from oculi.video.analyses import SEGMENTS, TIMESTAMPS
 from oculi.video.store import SUCCEEDED
 
@@ -115,6 +118,22 @@ def get_label_detection(ctx: ServiceContext, p: dict[str, Any]) -> dict[str, Any
     return out
 
 
+def get_text_detection(ctx: ServiceContext, p: dict[str, Any]) -> dict[str, Any]:
+    out = _get(ctx, p, "TextDetection", "TextDetections")
+    out["TextModelVersion"] = TEXT_MODEL_VERSION
+    return out
+
+
+def get_content_moderation(ctx: ServiceContext, p: dict[str, Any]) -> dict[str, Any]:
+    sort = p.get("SortBy", "TIMESTAMP")
+    aggregate = p.get("AggregateBy", "TIMESTAMPS")
+    kind = SEGMENTS if aggregate == "SEGMENTS" else TIMESTAMPS
+    out = _get(ctx, p, "ContentModeration", "ModerationLabels", kind=kind, sort=sort)
+    out["ModerationModelVersion"] = moderation_model_version(opted_in())
+    out["GetRequestMetadata"] = {"SortBy": sort, "AggregateBy": aggregate}
+    return out
+
+
 VIDEO_HANDLERS = {
     "StartFaceDetection": _start("FaceDetection"),
     "GetFaceDetection": get_face_detection,
@@ -124,4 +143,8 @@ VIDEO_HANDLERS = {
     "GetLabelDetection": get_label_detection,
     "StartFaceSearch": _start("FaceSearch"),
     "GetFaceSearch": get_face_search,
+    "StartTextDetection": _start("TextDetection"),
+    "GetTextDetection": get_text_detection,
+    "StartContentModeration": _start("ContentModeration"),
+    "GetContentModeration": get_content_moderation,
 }

@@ -15,16 +15,21 @@ import numpy as np
 from oculi.api.collection_ops import _matches
 from oculi.api.face_detail import face_details
 from oculi.api.labels_ops import bounding_box, label_json
+from oculi.api.moderation_ops import moderation_labels
+from oculi.api.text_ops import text_detections
 from oculi.audit import event_for
 from oculi.service.collections import Match
 from oculi.service.context import ServiceContext
 from oculi.service.detect_faces import detect_faces
 from oculi.service.labels import detect_labels, shared_label_detectors
+from oculi.service.moderation import DEFAULT_MIN_CONFIDENCE as MODERATION_MIN_CONFIDENCE
+from oculi.service.text import detect_text, shared_text_reader
 from oculi.video.decode import Frame, VideoInfo
 from oculi.video.store import Row
 from oculi.video.tracks import (
     BestViews,
     Indexes,
+    Segment,
     Segments,
     crop_view,
     face_in_person,
@@ -155,39 +160,77 @@ def label_detection(
     asked = {k: params[k] for k in ("MinConfidence", "Settings") if k in params}
     segments = Segments(gap_ms=int(round(2 * 1000 / s.video_fps)))
 
-    def emit(done: list[Any]) -> None:
-        for seg in done:
-            out.add(
-                SEGMENTS,
-                Row(
-                    seg.start,
-                    0,
-                    seg.label["Name"],
-                    {
-                        "Timestamp": seg.start,
-                        "Label": seg.label,
-                        "StartTimestampMillis": seg.start,
-                        "EndTimestampMillis": seg.last,
-                        "DurationMillis": seg.last - seg.start,
-                    },
-                ),
-            )
+    def emit(done: list[Segment]) -> None:
+        for row in _segment_rows("Label", done):
+            out.add(SEGMENTS, row)
 
     for frame in frames:
         h, w = frame.rgb.shape[:2]
         emit(segments.close_before(frame.timestamp_ms))
         for label in detect_labels(detector, frame.rgb, asked).labels:
             item = label_json(label, w, h, None)
-            out.add(
-                TIMESTAMPS,
-                Row(
-                    frame.timestamp_ms,
-                    0,
-                    label.name,
-                    {"Timestamp": frame.timestamp_ms, "Label": item},
-                ),
-            )
+            body = {"Timestamp": frame.timestamp_ms, "Label": item}
+            out.add(TIMESTAMPS, Row(frame.timestamp_ms, 0, label.name, body))
             emit(segments.see(frame.timestamp_ms, {**item, "Instances": []}))
+    emit(segments.close_all())
+
+
+def _segment_rows(field: str, done: list[Segment]) -> list[Row]:
+    """Closed segments as SEGMENTS rows of a Get*'s `field` (Label, ModerationLabel)."""
+    return [
+        Row(
+            seg.start,
+            0,
+            seg.label["Name"],
+            {
+                "Timestamp": seg.start,
+                field: seg.label,
+                "StartTimestampMillis": seg.start,
+                "EndTimestampMillis": seg.last,
+                "DurationMillis": seg.last - seg.start,
+            },
+        )
+        for seg in done
+    ]
+
+
+def text_detection(
+    ctx: ServiceContext,
+    params: dict[str, Any],
+    frames: Iterable[Frame],
+    info: VideoInfo,
+    out: Output,
+) -> None:
+    s = ctx.settings
+    reader = shared_text_reader(s.model_dir, ctx.threads, s.device)
+    for frame in frames:
+        h, w = frame.rgb.shape[:2]
+        lines = detect_text(reader, frame.rgb, params.get("Filters"))
+        for d in text_detections(lines, w, h):
+            body = {"Timestamp": frame.timestamp_ms, "TextDetection": d}
+            out.add(TIMESTAMPS, Row(frame.timestamp_ms, 0, "", body))
+
+
+def content_moderation(
+    ctx: ServiceContext,
+    params: dict[str, Any],
+    frames: Iterable[Frame],
+    info: VideoInfo,
+    out: Output,
+) -> None:
+    min_confidence = params.get("MinConfidence", MODERATION_MIN_CONFIDENCE)
+    segments = Segments(gap_ms=int(round(2 * 1000 / ctx.settings.video_fps)))
+
+    def emit(done: list[Segment]) -> None:
+        for row in _segment_rows("ModerationLabel", done):
+            out.add(SEGMENTS, row)
+
+    for frame in frames:
+        emit(segments.close_before(frame.timestamp_ms))
+        for label in moderation_labels(ctx, frame.rgb, min_confidence):
+            body = {"Timestamp": frame.timestamp_ms, "ModerationLabel": label}
+            out.add(TIMESTAMPS, Row(frame.timestamp_ms, 0, label["Name"], body))
+            emit(segments.see(frame.timestamp_ms, label))
     emit(segments.close_all())
 
 
@@ -270,4 +313,6 @@ ANALYSES: dict[str, Analysis] = {
     "PersonTracking": person_tracking,
     "LabelDetection": label_detection,
     "FaceSearch": face_search,
+    "TextDetection": text_detection,
+    "ContentModeration": content_moderation,
 }
