@@ -33,9 +33,9 @@ import numpy as np
 
 from oculi.service.context import ServiceContext
 from oculi.settings import Settings
-from oculi.video.analyses import PERSON_IOU, ShotTracker, persons_in
+from oculi.video.analyses import PERSON_START, ShotTracker, persons_in
 from oculi.video.decode import probe, sample_frames
-from oculi.vision.track import IouTracker, Track
+from oculi.vision.track import IouTracker
 
 DEV = Path(__file__).resolve().parents[2] / "shared" / "dev-data"
 CLIP = DEV / "video" / "short_hamilton_clip.mp4"
@@ -76,7 +76,7 @@ def speed(ctx: ServiceContext, path: Path, fps: float) -> None:
 
     info = probe(path)
     timer = {"decode": 0.0, "persons": 0.0, "faces": 0.0, "track": 0.0}
-    tracker = ShotTracker(fps, PERSON_IOU)
+    tracker = ShotTracker(fps, PERSON_START)
     analysed = 0
     frames = iter(sample_frames(path, info, fps))
     persons_in(ctx, np.zeros((info.height, info.width, 3), np.uint8))  # load the models
@@ -90,13 +90,13 @@ def speed(ctx: ServiceContext, path: Path, fps: float) -> None:
             break
         analysed += 1
         t = time.perf_counter()
-        boxes = persons_in(ctx, frame.rgb)
+        boxes, scores = persons_in(ctx, frame.rgb)
         timer["persons"] += time.perf_counter() - t
         t = time.perf_counter()
         _faces(ctx, frame.rgb, None)
         timer["faces"] += time.perf_counter() - t
         t = time.perf_counter()
-        tracker.update(frame.rgb, boxes)
+        tracker.update(frame.rgb, boxes, scores)
         timer["track"] += time.perf_counter() - t
     total = time.perf_counter() - start
     seconds = info.duration_ms / 1000
@@ -113,45 +113,53 @@ def speed(ctx: ServiceContext, path: Path, fps: float) -> None:
 
 def tracking(ctx: ServiceContext, path: Path, fps: float) -> None:
     info = probe(path)
-    cache = CACHE / f"{path.stem}-persons-{info.frames}.npz"
+    cache = CACHE / f"{path.stem}-persons-{info.frames}-{fps:g}fps.npz"
     if cache.exists():
         stored = np.load(cache, allow_pickle=False)
-        boxes = [stored[f"f{i}"] for i in range(len(stored.files) - 1)]
         stamps = list(stored["stamps"])
+        boxes = [stored[f"b{i}"] for i in range(len(stamps))]
+        scores = [stored[f"s{i}"] for i in range(len(stamps))]
     else:
-        boxes, stamps = [], []
-        for frame in sample_frames(path, info, info.fps):
-            boxes.append(persons_in(ctx, frame.rgb))
+        boxes, scores, stamps = [], [], []
+        for frame in sample_frames(path, info, fps):
+            b, s = persons_in(ctx, frame.rgb)
+            boxes.append(b)
+            scores.append(s)
             stamps.append(frame.timestamp_ms)
         CACHE.mkdir(parents=True, exist_ok=True)
-        np.savez(cache, stamps=np.asarray(stamps), **{f"f{i}": b for i, b in enumerate(boxes)})
-    step = max(1, round(info.fps / fps))
-    picked = list(range(0, len(boxes), step))
+        arrays = {f"b{i}": b for i, b in enumerate(boxes)} | {
+            f"s{i}": s for i, s in enumerate(scores)
+        }
+        np.savez(cache, stamps=np.asarray(stamps), **arrays)
     blank = np.zeros((8, 8, 3), np.uint8)  # a fixed camera: no shot cut to find
+    half = len(stamps) // 2
     print(
-        f"{path.name}: {len(boxes)} frames, tracked at {info.fps / step:g} frames/s "
-        f"({len(picked)} frames); {sum(len(boxes[i]) for i in picked)} person boxes"
+        f"{path.name}: {info.frames} frames, {len(stamps)} analysed at {fps:g}/s; "
+        f"first half (analysed frames 0-{half - 1}) used to choose the tracker's settings, "
+        "second half reported"
     )
-    for name in ("oculi (2 s gap)", "plain IoU (15 missed)"):
-        if name.startswith("oculi"):
-            shot = ShotTracker(info.fps / step, PERSON_IOU)
-
-            def update(b: np.ndarray, shot: ShotTracker = shot) -> list[Track]:
-                return shot.update(blank, b)
-        else:
-            update = IouTracker(iou_threshold=PERSON_IOU, max_missed=15).update
-        seen: dict[int, list[int]] = {}
-        for i in picked:
-            for t in update(boxes[i]):
-                if t.detection >= 0:
-                    seen.setdefault(t.track_id, []).append(stamps[i])
-        spans = [max(s) - min(s) for s in seen.values()]
-        short = sum(1 for s in spans if s < 1000)
-        print(
-            f"  {name:22s} distinct indexes {len(seen):3d}, shorter than 1 s {short:3d}, "
-            f"indexes per 100 frames {100 * len(seen) / len(picked):.1f}, "
-            f"median track {np.median(spans) / 1000:.1f} s"
-        )
+    for part, frames in (("fit", range(half)), ("held-out", range(half, len(stamps)))):
+        for name in ("oculi two-stage", "plain IoU (redaction's)"):
+            seen: dict[int, list[int]] = {}
+            if name.startswith("oculi"):
+                shot = ShotTracker(fps, PERSON_START)
+                for i in frames:
+                    for t in shot.update(blank, boxes[i], scores[i]):
+                        if t.confirmed:
+                            seen.setdefault(t.track_id, []).append(stamps[i])
+            else:
+                plain = IouTracker(iou_threshold=0.2, max_missed=15)
+                for i in frames:
+                    for t in plain.update(boxes[i][scores[i] >= 0.5]):
+                        if t.detection >= 0:
+                            seen.setdefault(t.track_id, []).append(stamps[i])
+            spans = [max(s) - min(s) for s in seen.values()]
+            short = sum(1 for s in spans if s < 1000)
+            print(
+                f"  {part:8s} {name:24s} distinct indexes {len(seen):3d}, shorter than 1 s "
+                f"{short:3d}, indexes per 100 frames {100 * len(seen) / len(frames):5.1f}, "
+                f"median track {np.median(spans) / 1000:.1f} s"
+            )
 
 
 def main() -> None:

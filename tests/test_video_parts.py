@@ -156,3 +156,43 @@ def test_completion_message() -> None:
         "Timestamp": 5,
         "Video": {"S3ObjectName": "v.mp4", "S3Bucket": "b"},
     }
+
+
+def test_two_stage_tracker() -> None:
+    from oculi.video.tracker import TwoStageTracker
+
+    tracker = TwoStageTracker(high=0.6, low=0.1, iou_high=0.1, iou_low=0.3, max_missed=2)
+    box = np.float32([[100, 100, 150, 250]])
+    (first,) = tracker.update(box, [0.9])
+    assert not first.confirmed  # one detection: no index yet
+    (again,) = tracker.update(box + 5, [0.9])
+    assert again.track_id == first.track_id and again.confirmed
+    # unsure for a frame: the weak detection continues the track, but starts none
+    (weak,) = tracker.update(box + 10, [0.2])
+    assert weak.track_id == first.track_id
+    assert tracker.update(np.float32([[400, 100, 450, 250]]), [0.2]) == []
+    # lost for two frames and found again where it was heading: the same track
+    (back,) = tracker.update(box + 25, [0.9])
+    assert back.track_id == first.track_id
+    # a lone false detection is dropped when it is not seen again
+    tracker.update(np.concatenate([box + 30, [[400, 100, 450, 250]]]), [0.9, 0.9])
+    assert [t.track_id for t in tracker.update(box + 35, [0.9])] == [first.track_id]
+    assert len(tracker.tracks) == 1
+    tracker.reset()  # a shot cut: the same place is a new track
+    (new,) = tracker.update(box + 35, [0.9])
+    assert new.track_id != first.track_id
+
+
+def test_held_rows_come_back_with_their_track() -> None:
+    from oculi.video.analyses import Held
+    from oculi.video.tracker import Tracklet
+
+    held = Held()
+    box = np.zeros(4, np.float32)
+    t = Tracklet(1, box, box)
+    assert held([t], 0, {1: {"at": 0}}) == []
+    t.hits = 2
+    assert held([t], 200, {1: {"at": 200}}) == [(t, 0, {"at": 0}), (t, 200, {"at": 200})]
+    lone = Tracklet(2, box, box)
+    held([lone], 400, {2: {"at": 400}})
+    assert held([], 600, {}) == [] and held.rows == {}
