@@ -25,6 +25,7 @@ real number of people), tracks shorter than one second (fragments), indexes star
 from __future__ import annotations
 
 import argparse
+from fractions import Fraction
 import tempfile
 import time
 from pathlib import Path
@@ -60,7 +61,7 @@ def make_720p(src: Path, dest: Path, seconds: float = 30.0) -> None:
     order = frames + frames[::-1]
     total = int(seconds * fps)
     with av.open(str(dest), "w") as out:
-        stream = out.add_stream("libx264", rate=round(fps * 1000) / 1000)
+        stream = out.add_stream("libx264", rate=Fraction(round(fps * 1000), 1000))
         stream.width, stream.height, stream.pix_fmt = 1280, 720, "yuv420p"
         stream.options = {"crf": "23"}
         for i in range(total):
