@@ -196,3 +196,34 @@ def test_held_rows_come_back_with_their_track() -> None:
     lone = Tracklet(2, box, box)
     held([lone], 400, {2: {"at": 400}})
     assert held([], 600, {}) == [] and held.rows == {}
+
+
+def test_cli_video_analyze(tmp_path: Path) -> None:
+    import json
+    import subprocess
+    import sys
+
+    from tests.conftest import clean_env
+
+    def oculi(*args: str) -> subprocess.CompletedProcess:
+        return subprocess.run(
+            [sys.executable, "-m", "oculi", "video", "analyze", *args],
+            capture_output=True,
+            text=True,
+            env=clean_env(XDG_CONFIG_HOME=str(tmp_path / "config")),
+            timeout=600,
+        )
+
+    done = oculi(str(CLIP), "--faces", "--fps", "1")
+    assert done.returncode == 0, done.stderr
+    answer = json.loads(done.stdout)
+    assert answer["VideoMetadata"]["Codec"] == "h264"
+    stamps = [f["Timestamp"] for f in answer["Faces"]]
+    assert stamps == sorted(stamps) and set(stamps) <= {i * 1001 for i in range(10)}
+    assert oculi(str(CLIP)).returncode == 2  # nothing asked for
+    junk = tmp_path / "junk.mp4"
+    junk.write_bytes(b"not a video")
+    failed = oculi(str(junk), "--faces")
+    assert failed.returncode == 1 and "Unsupported codec/format" in failed.stderr
+    missing = oculi(str(CLIP), "--collection", "nobody", "--data-dir", str(tmp_path / "d"))
+    assert missing.returncode == 1 and "ResourceNotFoundException" in missing.stderr
