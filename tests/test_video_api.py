@@ -385,12 +385,12 @@ def test_face_search_threshold_is_floored(vclient) -> None:
     assert "FaceMatchThreshold 50 raised to the operator's identity floor 80" in notices[0]
 
 
-def sign_video(path: Path) -> None:
-    """3 s of MJPEG in AVI at 10 frames/s: a grey card, with a sign reading OPEN 24 HOURS
-    from 1 s on."""
+def sign_video(path: Path, black: int = 0) -> None:
+    """3 s of MJPEG in AVI at 10 frames/s: `black` black frames, then a grey card, with a
+    sign reading OPEN 24 HOURS from 1 s on."""
     writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), 10, (640, 360))
     for i in range(30):
-        frame = np.full((360, 640, 3), 200, np.uint8)
+        frame = np.full((360, 640, 3), 0 if i < black else 200, np.uint8)
         if i >= 10:
             cv2.putText(
                 frame, "OPEN 24 HOURS", (60, 200), cv2.FONT_HERSHEY_SIMPLEX, 2, (0, 0, 0), 5
@@ -436,3 +436,40 @@ def test_content_moderation(vclient) -> None:
     assert names == sorted(names)
     assert len(names) <= len(answer["ModerationLabels"])
     assert wire.check() == ["GetContentModeration", "StartContentModeration"]
+
+
+def test_segment_detection(vclient, videos: str, tmp_path: Path) -> None:
+    wire = WireAnswers(vclient)
+    job_id = vclient.start_segment_detection(Video=VIDEO, SegmentTypes=["SHOT"])["JobId"]
+    answer = wait_job(vclient.get_segment_detection, job_id)
+    assert answer["JobStatus"] == "SUCCEEDED", answer.get("StatusMessage")
+    assert answer["VideoMetadata"][0]["Codec"] == "h264" and answer["AudioMetadata"] == []
+    assert [t["Type"] for t in answer["SelectedSegmentTypes"]] == ["SHOT"]
+    shots = answer["Segments"]
+    # four shots (by eye), every frame in one of them
+    assert [s["ShotSegment"]["Index"] for s in shots] == [0, 1, 2, 3]
+    assert shots[0]["StartFrameNumber"] == 0 and shots[-1]["EndFrameNumber"] == 274
+    for a, b in zip(shots, shots[1:]):
+        assert b["StartFrameNumber"] == a["EndFrameNumber"] + 1
+    # each cut is one frame whose colours correlate below 0.9 with the frame before
+    assert [s["StartFrameNumber"] for s in shots[1:]] == [20, 82, 211]
+    assert [s["StartTimestampMillis"] for s in shots[1:]] == [667, 2736, 7040]
+    assert shots[0]["StartTimecodeSMPTE"] == "00:00:00;00"  # 29.97 frames/s: drop-frame
+    assert all(50 <= s["ShotSegment"]["Confidence"] <= 100 for s in shots)
+    # one second of black before the sign: a BlackFrames cue over frames 0-9
+    sign_video(tmp_path / "sign.avi", black=10)
+    aws("s3", videos).put_object(
+        Bucket="photos", Key="black.avi", Body=(tmp_path / "sign.avi").read_bytes()
+    )
+    job_id = vclient.start_segment_detection(
+        Video={"S3Object": {"Bucket": "photos", "Name": "black.avi"}},
+        SegmentTypes=["TECHNICAL_CUE", "SHOT"],
+    )["JobId"]
+    answer = wait_job(vclient.get_segment_detection, job_id)
+    cues = [s for s in answer["Segments"] if s["Type"] == "TECHNICAL_CUE"]
+    (cue,) = cues
+    assert cue["TechnicalCueSegment"]["Type"] == "BlackFrames"
+    assert (cue["StartFrameNumber"], cue["EndFrameNumber"], cue["DurationFrames"]) == (0, 9, 10)
+    assert (cue["StartTimestampMillis"], cue["EndTimestampMillis"]) == (0, 1000)
+    assert cue["StartTimecodeSMPTE"] == "00:00:00:00" and cue["DurationSMPTE"] == "00:00:01:00"
+    assert wire.check() == ["GetSegmentDetection", "StartSegmentDetection"]

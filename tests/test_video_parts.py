@@ -227,3 +227,15 @@ def test_cli_video_analyze(tmp_path: Path) -> None:
     assert failed.returncode == 1 and "Unsupported codec/format" in failed.stderr
     missing = oculi(str(CLIP), "--collection", "nobody", "--data-dir", str(tmp_path / "d"))
     assert missing.returncode == 1 and "ResourceNotFoundException" in missing.stderr
+
+
+def test_smpte_timecodes() -> None:
+    from oculi.video.segments import timecode
+
+    assert timecode(250, 25) == "00:00:10:00" and timecode(90_000, 25) == "01:00:00:00"
+    # 29.97 frames/s counts drop-frame: frame numbers 00 and 01 are skipped each minute
+    # but every tenth
+    assert timecode(1799, 29.97) == "00:00:59;29"
+    assert timecode(1800, 29.97) == "00:01:00;02"
+    assert timecode(17_982, 29.97) == "00:10:00;00"
+    assert timecode(30, 30.0) == "00:00:01:00"

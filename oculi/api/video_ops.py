@@ -15,6 +15,7 @@ from oculi.service.labels import MODEL_VERSION
 from oculi.service.moderation import model_version as moderation_model_version
 from oculi.service.text import MODEL_VERSION as TEXT_MODEL_VERSION
 from oculi.video.analyses import SEGMENTS, TIMESTAMPS
+from oculi.video.segments import CUE_MODEL, SHOT_MODEL
 from oculi.video.store import SUCCEEDED
 
 MAX_RESULTS = 1000  # a larger MaxResults gets 1000 (as AWS)
@@ -134,6 +135,18 @@ def get_content_moderation(ctx: ServiceContext, p: dict[str, Any]) -> dict[str, 
     return out
 
 
+def get_segment_detection(ctx: ServiceContext, p: dict[str, Any]) -> dict[str, Any]:
+    out = _get(ctx, p, "SegmentDetection", "Segments")
+    out["VideoMetadata"] = [out["VideoMetadata"]] if "VideoMetadata" in out else []
+    out["AudioMetadata"] = []  # audio is not read
+    job = ctx.video_jobs().store.get(p["JobId"], "SegmentDetection")
+    models = {"SHOT": SHOT_MODEL, "TECHNICAL_CUE": CUE_MODEL}
+    out["SelectedSegmentTypes"] = [
+        {"Type": t, "ModelVersion": models[t]} for t in dict.fromkeys(job.request["SegmentTypes"])
+    ]
+    return out
+
+
 VIDEO_HANDLERS = {
     "StartFaceDetection": _start("FaceDetection"),
     "GetFaceDetection": get_face_detection,
@@ -147,4 +160,6 @@ VIDEO_HANDLERS = {
     "GetTextDetection": get_text_detection,
     "StartContentModeration": _start("ContentModeration"),
     "GetContentModeration": get_content_moderation,
+    "StartSegmentDetection": _start("SegmentDetection"),
+    "GetSegmentDetection": get_segment_detection,
 }

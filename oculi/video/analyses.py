@@ -24,14 +24,17 @@ from oculi.service.detect_faces import detect_faces
 from oculi.service.labels import detect_labels, shared_label_detectors
 from oculi.service.moderation import DEFAULT_MIN_CONFIDENCE as MODERATION_MIN_CONFIDENCE
 from oculi.service.text import detect_text, shared_text_reader
+from oculi.video import segments as seg
 from oculi.video.decode import Frame, VideoInfo
 from oculi.video.store import Row
 from oculi.video.tracker import Tracklet, TwoStageTracker
 from oculi.video.tracks import (
+    CUT_CORRELATION,
     BestViews,
     Indexes,
     Segment,
     Segments,
+    correlation,
     crop_view,
     face_in_person,
     is_cut,
@@ -337,6 +340,75 @@ def face_search(
     ctx.audit().append({**event, "face_ids": found, "persons_matched": len(matches)})
 
 
+def segment_detection(
+    ctx: ServiceContext,
+    params: dict[str, Any],
+    frames: Iterable[Frame],
+    info: VideoInfo,
+    out: Output,
+) -> None:
+    """Shots and black-frame runs (oculi.video.segments), on every frame (EVERY_FRAME)."""
+    types = set(params["SegmentTypes"])
+    filters = params.get("Filters") or {}
+    shot_min = (filters.get("ShotFilter") or {}).get("MinSegmentConfidence", 50.0)
+    cue = filters.get("TechnicalCueFilter") or {}
+    cue_min = cue.get("MinSegmentConfidence", 50.0)
+    black = cue.get("BlackFrame") or {}
+    max_pixel = black.get("MaxPixelThreshold", seg.DEFAULT_MAX_PIXEL)
+    coverage = black.get("MinCoveragePercentage", seg.DEFAULT_COVERAGE)
+    fps = info.fps if info.fps > 0 else 25.0
+    shots = 0
+
+    def emit_shot(span: seg.Span) -> None:
+        nonlocal shots
+        if span.confidence >= shot_min:
+            detail = {"Index": shots, "Confidence": span.confidence}
+            body = seg.segment("SHOT", span, fps, detail)
+            out.add(TIMESTAMPS, Row(body["StartTimestampMillis"], 0, "SHOT", body))
+            shots += 1
+
+    def emit_black(run: seg.Span, frames_in_run: int) -> None:
+        confidence = run.confidence / frames_in_run
+        if confidence >= cue_min:
+            detail = {"Type": "BlackFrames", "Confidence": confidence}
+            body = seg.segment("TECHNICAL_CUE", run, fps, detail)
+            out.add(TIMESTAMPS, Row(body["StartTimestampMillis"], 1, "TECHNICAL_CUE", body))
+
+    shot: seg.Span | None = None
+    run: seg.Span | None = None
+    signature: np.ndarray | None = None
+    last = -1
+    for frame in frames:
+        i = frame.index
+        if "SHOT" in types:
+            now = shot_signature(frame.rgb)
+            if shot is None or signature is None:
+                shot = seg.Span(i, i, 100.0)
+            elif (c := correlation(signature, now)) < CUT_CORRELATION:
+                shot.end = last
+                emit_shot(shot)
+                shot = seg.Span(i, i, seg.cut_confidence(c))
+            signature = now
+        if "TECHNICAL_CUE" in types:
+            share = seg.black_share(frame.rgb, max_pixel)
+            if share >= coverage:
+                if run is None:
+                    run, in_run = seg.Span(i, i, 0.0), 0
+                run.end, run.confidence, in_run = i, run.confidence + share, in_run + 1
+            elif run is not None:
+                emit_black(run, in_run)
+                run = None
+        last = i
+    if shot is not None:
+        shot.end = last
+        emit_shot(shot)
+    if run is not None:
+        emit_black(run, in_run)
+
+
+# Analyses that look at every frame, not OCULI_VIDEO_FPS of them a second.
+EVERY_FRAME = frozenset({"SegmentDetection"})
+
 ANALYSES: dict[str, Analysis] = {
     "FaceDetection": face_detection,
     "PersonTracking": person_tracking,
@@ -344,4 +416,5 @@ ANALYSES: dict[str, Analysis] = {
     "FaceSearch": face_search,
     "TextDetection": text_detection,
     "ContentModeration": content_moderation,
+    "SegmentDetection": segment_detection,
 }

@@ -92,8 +92,9 @@ def probe(path: Path) -> VideoInfo:
 
 
 def sample_frames(path: Path, info: VideoInfo, rate: float) -> Iterator[Frame]:
-    """Frames `rate` times a second of video (every frame when the video has fewer), in
-    order, as RGB; each frame's timestamp is its index over the frame rate."""
+    """Frames `rate` times a second of video (every frame when the video has fewer, or
+    `rate` is infinite), in order, as RGB; each frame's timestamp is its index over the
+    frame rate."""
     fps = info.fps if info.fps > 0 else 25.0
     step_ms = 1000.0 / rate if rate > 0 else 0.0
     cap = _open(path)
@@ -106,7 +107,7 @@ def sample_frames(path: Path, info: VideoInfo, rate: float) -> Iterator[Frame]:
                 if ok:
                     yield Frame(index, int(round(ms)), cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB))
                 next_ms += step_ms
-                while next_ms <= ms:  # a frame rate below `rate`: take every frame
+                while step_ms > 0 and next_ms <= ms:  # fewer frames than `rate`: take each
                     next_ms += step_ms
             index += 1
     finally:

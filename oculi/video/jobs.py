@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import math
 import shutil
 import threading
 import time
@@ -17,7 +18,7 @@ from typing import Any
 
 from oculi.errors import OculiError
 from oculi.service.context import ServiceContext
-from oculi.video.analyses import ANALYSES
+from oculi.video.analyses import ANALYSES, EVERY_FRAME
 from oculi.video.decode import UnreadableVideo, VideoInfo, probe, sample_frames
 from oculi.video.notify import notify
 from oculi.video.source import MAX_DURATION_MS, check_video, fetch_video
@@ -113,7 +114,8 @@ class VideoJobs:
             if info.duration_ms > MAX_DURATION_MS:
                 raise UnreadableVideo("The video is longer than 6 hours (VideoTooLarge)")
             out = _Output(self.store, job_id)
-            frames = sample_frames(path, info, self.ctx.settings.video_fps)
+            rate = math.inf if api in EVERY_FRAME else self.ctx.settings.video_fps
+            frames = sample_frames(path, info, rate)
             ANALYSES[api](self.ctx, params, frames, info, out)
             out.flush_all()
             status = SUCCEEDED
