@@ -25,9 +25,9 @@ real number of people), tracks shorter than one second (fragments), indexes star
 from __future__ import annotations
 
 import argparse
-from fractions import Fraction
 import tempfile
 import time
+from fractions import Fraction
 from pathlib import Path
 
 import numpy as np
