@@ -66,6 +66,8 @@ AUDITED: dict[str, str | None] = {
     "StartFaceSearch": None,
     "FaceSearchJob": "Matches",
     "GetFaceSearch": "Persons",
+    "CelebrityRecognitionJob": "Celebrities",
+    "GetCelebrityRecognition": "Celebrities",
     # the native endpoints (oculi/api/native.py)
     "Redact": None,
     "Plates": "Plates",

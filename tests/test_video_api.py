@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import json
 import signal
+import subprocess
+import sys
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -16,7 +18,7 @@ import numpy as np
 import pytest
 from botocore.exceptions import ClientError
 
-from tests.conftest import FIXTURES, REGION, Server
+from tests.conftest import FIXTURES, REGION, Server, clean_env
 from tests.shapes import WireAnswers
 
 CLIP = "video/short_hamilton_clip.mp4"
@@ -473,3 +475,47 @@ def test_segment_detection(vclient, videos: str, tmp_path: Path) -> None:
     assert (cue["StartTimestampMillis"], cue["EndTimestampMillis"]) == (0, 1000)
     assert cue["StartTimecodeSMPTE"] == "00:00:00:00" and cue["DurationSMPTE"] == "00:00:01:00"
     assert wire.check() == ["GetSegmentDetection", "StartSegmentDetection"]
+
+
+def test_celebrity_recognition(tmp_path: Path, videos: str) -> None:
+    """The performer, enrolled in the operator's celebrity collection, is recognized in
+    the shots he is in, at the default identity floor (99); nobody else is."""
+    data = tmp_path / "data"
+    enrol = subprocess.run(
+        [sys.executable, "-m", "oculi", "celebrities", "add",
+         str(FIXTURES / "video/lin-manuel-miranda.jpg"), "--collection", "stars",
+         "--data-dir", str(data), "--id", "LinManuelMiranda", "--name", "Lin-Manuel Miranda",
+         "--url", "https://en.wikipedia.org/wiki/Lin-Manuel_Miranda"],
+        env=clean_env(), capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert enrol.returncode == 0, enrol.stderr
+    srv = Server(
+        tmp_path,
+        env={"AWS_ENDPOINT_URL_S3": videos, "OCULI_VIDEO_FPS": "2", **CREDENTIALS},
+        args=["--celebrity-collection", "stars"],
+    )
+    try:
+        client = srv.client()
+        wire = WireAnswers(client)
+        job_id = client.start_celebrity_recognition(Video=VIDEO)["JobId"]
+        answer = wait_job(client.get_celebrity_recognition, job_id)
+        assert answer["JobStatus"] == "SUCCEEDED", answer.get("StatusMessage")
+        found = answer["Celebrities"]
+        assert found and {c["Celebrity"]["Id"] for c in found} == {"LinManuelMiranda"}
+        celebrity = found[0]["Celebrity"]
+        assert celebrity["Name"] == "Lin-Manuel Miranda" and celebrity["Confidence"] >= 99
+        assert celebrity["Urls"] == ["https://en.wikipedia.org/wiki/Lin-Manuel_Miranda"]
+        assert celebrity["BoundingBox"] == celebrity["Face"]["BoundingBox"]
+        stamps = [c["Timestamp"] for c in found]
+        assert stamps == sorted(stamps)
+        assert all(t < 800 or 2700 <= t <= 7100 for t in stamps)
+        by_id = client.get_celebrity_recognition(JobId=job_id, SortBy="ID")["Celebrities"]
+        assert len(by_id) == len(found)
+        assert wire.check() == ["GetCelebrityRecognition", "StartCelebrityRecognition"]
+        records = [
+            json.loads(line) for line in (data / "audit" / "audit.jsonl").read_text().splitlines()
+        ]
+        (job,) = [r for r in records if r["operation"] == "CelebrityRecognitionJob"]
+        assert job["celebrity_ids"] == ["LinManuelMiranda"] and job["request_id"] == job_id
+    finally:
+        srv.stop()

@@ -77,7 +77,7 @@ def test_job_store(tmp_path: Path) -> None:
         store.create("FaceDetection", {}, None, "fp3", limit=2)
     rows = [Row(ts, idx, "", {"i": n}) for n, (ts, idx) in enumerate([(0, 1), (0, 0), (200, 0)])]
     assert store.add(other, "T", 0, rows) == 3
-    store.set_matches(other, {0: [{"Similarity": 99.0}]})
+    store.set_matches(other, {0: [{"Similarity": 99.0}]}, {0: "someone"})
     assert store.finish(other, SUCCEEDED) and not store.finish(other, FAILED)
     by_time = [r.body["i"] for r, _ in store.page(other, "T", "TIMESTAMP", 0, 10)]
     by_index = [r.body["i"] for r, _ in store.page(other, "T", "INDEX", 0, 10)]

@@ -135,6 +135,19 @@ def get_content_moderation(ctx: ServiceContext, p: dict[str, Any]) -> dict[str, 
     return out
 
 
+def get_celebrity_recognition(ctx: ServiceContext, p: dict[str, Any]) -> dict[str, Any]:
+    sort = "NAME" if p.get("SortBy") == "ID" else "TIMESTAMP"  # rows are named by celebrity id
+    out = _get(ctx, p, "CelebrityRecognition", "Celebrities", sort=sort, matched=True)
+    celebrities = []
+    for item in out["Celebrities"]:
+        face = item["Person"]["Face"]
+        (facts,) = item["FaceMatches"]
+        celebrity = {**facts, "BoundingBox": face["BoundingBox"], "Face": face}
+        celebrities.append({"Timestamp": item["Timestamp"], "Celebrity": celebrity})
+    out["Celebrities"] = celebrities
+    return out
+
+
 def get_segment_detection(ctx: ServiceContext, p: dict[str, Any]) -> dict[str, Any]:
     out = _get(ctx, p, "SegmentDetection", "Segments")
     out["VideoMetadata"] = [out["VideoMetadata"]] if "VideoMetadata" in out else []
@@ -162,4 +175,6 @@ VIDEO_HANDLERS = {
     "GetContentModeration": get_content_moderation,
     "StartSegmentDetection": _start("SegmentDetection"),
     "GetSegmentDetection": get_segment_detection,
+    "StartCelebrityRecognition": _start("CelebrityRecognition"),
+    "GetCelebrityRecognition": get_celebrity_recognition,
 }

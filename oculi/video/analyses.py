@@ -18,6 +18,7 @@ from oculi.api.labels_ops import bounding_box, label_json
 from oculi.api.moderation_ops import moderation_labels
 from oculi.api.text_ops import text_detections
 from oculi.audit import event_for
+from oculi.service.celebrities import Celebrities
 from oculi.service.collections import Match
 from oculi.service.context import ServiceContext
 from oculi.service.detect_faces import detect_faces
@@ -110,7 +111,8 @@ class Output(Protocol):
 
     def add(self, kind: str, row: Row) -> None: ...
 
-    def set_matches(self, matches: dict[int, list[dict[str, Any]]]) -> None: ...
+    def set_matches(self, matches: dict[int, list[dict[str, Any]]], names: dict[int, str]) -> None:
+        """Per Person.Index: what it matched, and the name its rows sort by (SortBy ID)."""
 
 
 Analysis = Callable[[ServiceContext, dict[str, Any], Iterable[Frame], VideoInfo, Output], None]
@@ -266,44 +268,40 @@ def content_moderation(
     emit(segments.close_all())
 
 
-def face_search(
+def _face_tracks(
     ctx: ServiceContext,
-    params: dict[str, Any],
     frames: Iterable[Frame],
-    info: VideoInfo,
     out: Output,
-) -> None:
+    identify: Callable[[list[np.ndarray]], tuple[str, Any] | None],
+) -> dict[int, tuple[str, Any]]:
+    """Track the faces, write each confirmed track's frames (Person {Index, Face}), and
+    identify each track once it ends with the embeddings of its best views: `identify`
+    gives a name to sort by and what to report, or None. Returns them by Person.Index."""
     cols = ctx.collections()
-    collection = params["CollectionId"]
-    threshold = float(params.get("FaceMatchThreshold", 80.0))
     tracker, index, best, held = (
         ShotTracker(ctx.settings.video_fps, 0.0),  # every face the detector keeps
         Indexes(),
         BestViews(),
         Held(),
     )
-    matches: dict[int, list[dict[str, Any]]] = {}
+    known: dict[int, tuple[str, Any]] = {}
     confirmed: set[int] = set()
 
-    def search(track_id: int) -> None:
+    def end(track_id: int) -> None:
         views = best.pop(track_id)
         if track_id not in confirmed:
             return
-        found: dict[str, Match] = {}
+        queries = []
         for v in views:
             faces = FaceDetections(
                 boxes=np.zeros((1, 4), np.float32),
                 scores=np.ones((1,), np.float32),
                 keypoints=v.keypoints[None],
             )
-            query = cols.embedder(v.crop, faces)[0]
-            for m in cols.search_vector(collection, query, 10, threshold):
-                face_id = m.record.face_id
-                if face_id not in found or m.similarity > found[face_id].similarity:
-                    found[face_id] = m
-        if found:
-            ranked = sorted(found.values(), key=lambda m: -m.similarity)
-            matches[index(track_id)] = _matches(ranked)
+            queries.append(cols.embedder(v.crop, faces)[0])
+        who = identify(queries)
+        if who is not None:
+            known[index(track_id)] = who
 
     for frame in frames:
         faces, details = _faces(ctx, frame.rgb, None)
@@ -323,10 +321,38 @@ def face_search(
             body = {"Timestamp": ts, "Person": {"Index": idx, "Face": face}}
             out.add(TIMESTAMPS, Row(ts, idx, "", body))
         for track_id in [k for k in best.views if k not in tracker.live]:
-            search(track_id)
+            end(track_id)
     for track_id in list(best.views):
-        search(track_id)
-    out.set_matches(matches)
+        end(track_id)
+    return known
+
+
+def face_search(
+    ctx: ServiceContext,
+    params: dict[str, Any],
+    frames: Iterable[Frame],
+    info: VideoInfo,
+    out: Output,
+) -> None:
+    cols = ctx.collections()
+    collection = params["CollectionId"]
+    threshold = float(params.get("FaceMatchThreshold", 80.0))
+
+    def search(queries: list[np.ndarray]) -> tuple[str, Any] | None:
+        found: dict[str, Match] = {}
+        for query in queries:
+            for m in cols.search_vector(collection, query, 10, threshold):
+                face_id = m.record.face_id
+                if face_id not in found or m.similarity > found[face_id].similarity:
+                    found[face_id] = m
+        if not found:
+            return None
+        ranked = sorted(found.values(), key=lambda m: -m.similarity)
+        return ranked[0].record.face_id, _matches(ranked)
+
+    known = _face_tracks(ctx, frames, out, search)
+    matches = {idx: ms for idx, (_, ms) in known.items()}
+    out.set_matches(matches, {})
     found = sorted({m["Face"]["FaceId"] for ms in matches.values() for m in ms})
     event = event_for(
         "FaceSearchJob",
@@ -338,6 +364,51 @@ def face_search(
         out.job_id,
     )
     ctx.audit().append({**event, "face_ids": found, "persons_matched": len(matches)})
+
+
+def celebrity_recognition(
+    ctx: ServiceContext,
+    params: dict[str, Any],
+    frames: Iterable[Frame],
+    info: VideoInfo,
+    out: Output,
+) -> None:
+    """RecognizeCelebrities per face track: a track is the celebrity its best view's
+    nearest celebrity face belongs to, at the identity floor (oculi.service.celebrities)."""
+    s = ctx.settings
+    celebrities = Celebrities(ctx.collections(), s.celebrity_collection, s.match_floor)
+
+    def recognize(queries: list[np.ndarray]) -> tuple[str, Any] | None:
+        best = None
+        for query in queries:
+            r = celebrities.identify(query)
+            if r is not None and (best is None or r.match_confidence > best.match_confidence):
+                best = r
+        if best is None:
+            return None
+        c = best.celebrity
+        facts: dict[str, Any] = {"Name": c.name, "Urls": list(c.urls), "Id": c.user_id}
+        if c.known_gender is not None:
+            facts["KnownGender"] = {"Type": c.known_gender}
+        facts["Confidence"] = best.match_confidence
+        return c.user_id, [facts]
+
+    known = _face_tracks(ctx, frames, out, recognize)
+    out.set_matches(
+        {idx: facts for idx, (_, facts) in known.items()},
+        {idx: name for idx, (name, _) in known.items()},
+    )
+    event = event_for(
+        "CelebrityRecognitionJob",
+        {"CollectionId": s.celebrity_collection},
+        {"Celebrities": list(known)},
+        None,
+        None,
+        None,
+        out.job_id,
+    )
+    ids = sorted({name for name, _ in known.values()})
+    ctx.audit().append({**event, "celebrity_ids": ids})
 
 
 def segment_detection(
@@ -417,4 +488,5 @@ ANALYSES: dict[str, Analysis] = {
     "TextDetection": text_detection,
     "ContentModeration": content_moderation,
     "SegmentDetection": segment_detection,
+    "CelebrityRecognition": celebrity_recognition,
 }

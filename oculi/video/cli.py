@@ -33,7 +33,7 @@ class Collected:
     def add(self, kind: str, row: Any) -> None:
         self.rows.setdefault(kind, []).append(row)
 
-    def set_matches(self, matches: dict[int, list[dict[str, Any]]]) -> None:
+    def set_matches(self, matches: dict[int, list[dict[str, Any]]], names: dict[int, str]) -> None:
         self.matches = matches
 
 

@@ -68,8 +68,9 @@ class _Output:
         for kind in list(self.pending):
             self.flush(kind)
 
-    def set_matches(self, matches: dict[int, list[dict[str, Any]]]) -> None:
-        self.store.set_matches(self.job_id, matches)
+    def set_matches(self, matches: dict[int, list[dict[str, Any]]], names: dict[int, str]) -> None:
+        self.flush_all()  # the rows the names go to are in the store
+        self.store.set_matches(self.job_id, matches, names)
 
 
 class VideoJobs:

@@ -206,11 +206,18 @@ class JobStore:
             self._db.executemany("INSERT INTO results VALUES (?, ?, ?, ?, ?, ?, ?)", batch)
         return first_seq + len(batch)
 
-    def set_matches(self, job_id: str, matches: dict[int, list[dict[str, Any]]]) -> None:
+    def set_matches(
+        self, job_id: str, matches: dict[int, list[dict[str, Any]]], names: dict[int, str]
+    ) -> None:
+        """Per person index: what it matched, and the name its rows sort by."""
         with self._lock:
             self._db.executemany(
                 "INSERT OR REPLACE INTO matches VALUES (?, ?, ?)",
                 [(job_id, idx, json.dumps(m)) for idx, m in matches.items()],
+            )
+            self._db.executemany(
+                "UPDATE results SET name=? WHERE job_id=? AND idx=?",
+                [(name, job_id, idx) for idx, name in names.items()],
             )
 
     def finish(self, job_id: str, status: str, message: str | None = None) -> bool:
