@@ -120,6 +120,14 @@ class Settings:
     video_results_ttl_s: float = field(
         default_factory=lambda: float(os.environ.get("OCULI_VIDEO_RESULTS_TTL_S", str(7 * 86400)))
     )
+    # an operator's webhook for every job's completion message, signed with HMAC-SHA256
+    # under the secret (docs/video.md); never a URL from a caller
+    video_webhook_url: str | None = field(
+        default_factory=lambda: os.environ.get("OCULI_VIDEO_WEBHOOK_URL") or None
+    )
+    video_webhook_secret: str | None = field(
+        default_factory=lambda: os.environ.get("OCULI_VIDEO_WEBHOOK_SECRET") or None
+    )
     # where SNS completion messages go; None: boto3's own configuration (AWS_ENDPOINT_URL_SNS)
     sns_endpoint_url: str | None = field(
         default_factory=lambda: os.environ.get("OCULI_SNS_ENDPOINT_URL") or None

@@ -519,3 +519,48 @@ def test_celebrity_recognition(tmp_path: Path, videos: str) -> None:
         assert job["celebrity_ids"] == ["LinManuelMiranda"] and job["request_id"] == job_id
     finally:
         srv.stop()
+
+
+def test_webhook_gets_the_signed_completion_message(tmp_path: Path, videos: str) -> None:
+    import hashlib
+    import hmac
+    import http.server
+    import threading
+
+    received: list[tuple[dict, bytes]] = []
+
+    class Hook(http.server.BaseHTTPRequestHandler):
+        def do_POST(self) -> None:  # noqa: N802 - http.server's name
+            body = self.rfile.read(int(self.headers["Content-Length"]))
+            received.append((dict(self.headers), body))
+            self.send_response(204)
+            self.end_headers()
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    hook = http.server.HTTPServer(("127.0.0.1", 0), Hook)
+    threading.Thread(target=hook.serve_forever, daemon=True).start()
+    srv = video_server(
+        tmp_path,
+        videos,
+        OCULI_VIDEO_WEBHOOK_URL=f"http://127.0.0.1:{hook.server_port}/done",
+        OCULI_VIDEO_WEBHOOK_SECRET="s3cret",
+    )
+    try:
+        client = srv.client()
+        job_id = client.start_label_detection(Video=NOT_VIDEO, JobTag="hooked")["JobId"]
+        wait_job(client.get_label_detection, job_id, 120)
+        deadline = time.monotonic() + 20
+        while not received and time.monotonic() < deadline:
+            time.sleep(0.2)
+    finally:
+        srv.stop()
+        hook.shutdown()
+    ((headers, body),) = received
+    message = json.loads(body)
+    assert message["JobId"] == job_id and message["Status"] == "FAILED"
+    assert message["API"] == "StartLabelDetection" and message["JobTag"] == "hooked"
+    expected = "sha256=" + hmac.new(b"s3cret", body, hashlib.sha256).hexdigest()
+    assert headers["X-Oculi-Signature"] == expected
+    assert int(headers["X-Oculi-Timestamp"]) == message["Timestamp"] // 1000
