@@ -62,6 +62,12 @@ AUDITED: dict[str, str | None] = {
     "AssociateFaces": "AssociatedFaces",
     "DisassociateFaces": "DisassociatedFaces",
     "RetentionExpiry": "DeletedFaces",
+    # stored video: a face search's request, the matches its job found, and their reading
+    "StartFaceSearch": None,
+    "FaceSearchJob": "Matches",
+    "GetFaceSearch": "Persons",
+    "CelebrityRecognitionJob": "Celebrities",
+    "GetCelebrityRecognition": "Celebrities",
     # the native endpoints (oculi/api/native.py)
     "Redact": None,
     "Plates": "Plates",

@@ -10,6 +10,7 @@ import time
 from pathlib import Path
 
 from oculi import __version__, celebrities_cli
+from oculi.video import cli as video_cli
 
 
 def _cmd_models(args: argparse.Namespace) -> int:
@@ -753,6 +754,7 @@ def build_parser() -> argparse.ArgumentParser:
     common(lp)
     lp.set_defaults(func=_cmd_plates)
     celebrities_cli.register(sub, common)
+    video_cli.register(sub, common)
     return p
 
 

@@ -61,3 +61,11 @@ class IdempotentParameterMismatch(OculiError):
 
 class ServiceQuotaExceeded(OculiError):
     code = "ServiceQuotaExceededException"
+
+
+class LimitExceeded(OculiError):
+    code = "LimitExceededException"
+
+
+class VideoTooLarge(OculiError):
+    code = "VideoTooLargeException"

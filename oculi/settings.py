@@ -112,6 +112,31 @@ class Settings:
     lazy_models: bool = field(
         default_factory=lambda: os.environ.get("OCULI_LAZY_MODELS", "") == "1"
     )
+    # stored-video jobs (docs/video.md): frames analysed per second of video, jobs run side
+    # by side, jobs in progress before Start* answers LimitExceededException (AWS: 20), and
+    # how long a finished job's results are kept before they are deleted (AWS: 7 days)
+    video_fps: float = field(default_factory=lambda: float(os.environ.get("OCULI_VIDEO_FPS", "5")))
+    video_workers: int = field(
+        default_factory=lambda: int(os.environ.get("OCULI_VIDEO_WORKERS", "1"))
+    )
+    video_job_limit: int = field(
+        default_factory=lambda: int(os.environ.get("OCULI_VIDEO_JOB_LIMIT", "20"))
+    )
+    video_results_ttl_s: float = field(
+        default_factory=lambda: float(os.environ.get("OCULI_VIDEO_RESULTS_TTL_S", str(7 * 86400)))
+    )
+    # an operator's webhook for every job's completion message, signed with HMAC-SHA256
+    # under the secret (docs/video.md); never a URL from a caller
+    video_webhook_url: str | None = field(
+        default_factory=lambda: os.environ.get("OCULI_VIDEO_WEBHOOK_URL") or None
+    )
+    video_webhook_secret: str | None = field(
+        default_factory=lambda: os.environ.get("OCULI_VIDEO_WEBHOOK_SECRET") or None
+    )
+    # where SNS completion messages go; None: boto3's own configuration (AWS_ENDPOINT_URL_SNS)
+    sns_endpoint_url: str | None = field(
+        default_factory=lambda: os.environ.get("OCULI_SNS_ENDPOINT_URL") or None
+    )
     region: str = field(default_factory=lambda: os.environ.get("OCULI_REGION", "us-east-1"))
     account_id: str = "000000000000"
 

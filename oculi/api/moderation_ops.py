@@ -14,6 +14,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
+
 from oculi.models.catalogue import opted_in
 from oculi.service.context import ServiceContext
 from oculi.service.image_source import load_image
@@ -29,26 +31,33 @@ from oculi.service.moderation import (
 from oculi.service.moderation_imagenet import imagenet_scores
 
 
+def moderation_labels(
+    ctx: ServiceContext, rgb: np.ndarray, min_confidence: float
+) -> list[dict[str, Any]]:
+    """One image's ModerationLabels at `min_confidence`."""
+    s = ctx.settings
+    classifier = shared_image_classifier(s.model_dir, ctx.threads, s.device)
+    scores = imagenet_scores(classifier(rgb)[0])
+    if opted_in():
+        detector = shared_nudity_detector(s.model_dir, ctx.threads, s.device)
+        scores |= nudity_scores(detector(rgb))  # no label comes from both
+    return [
+        {
+            "Confidence": lab.confidence,
+            "Name": lab.name,
+            "ParentName": lab.parent,
+            "TaxonomyLevel": lab.level,
+        }
+        for lab in rolled_up(scores, min_confidence)
+    ]
+
+
 def detect_moderation_labels_op(ctx: ServiceContext, params: dict[str, Any]) -> dict[str, Any]:
     check_adapter(params.get("ProjectVersion"))
     image = load_image(params["Image"], ctx.s3)
-    s = ctx.settings
-    classifier = shared_image_classifier(s.model_dir, ctx.threads, s.device)
-    scores = imagenet_scores(classifier(image.rgb)[0])
-    nudity = opted_in()
-    if nudity:
-        detector = shared_nudity_detector(s.model_dir, ctx.threads, s.device)
-        scores |= nudity_scores(detector(image.rgb))  # no label comes from both
-    labels = rolled_up(scores, params.get("MinConfidence", DEFAULT_MIN_CONFIDENCE))
     return {
-        "ModerationLabels": [
-            {
-                "Confidence": lab.confidence,
-                "Name": lab.name,
-                "ParentName": lab.parent,
-                "TaxonomyLevel": lab.level,
-            }
-            for lab in labels
-        ],
-        "ModerationModelVersion": model_version(nudity),
+        "ModerationLabels": moderation_labels(
+            ctx, image.rgb, params.get("MinConfidence", DEFAULT_MIN_CONFIDENCE)
+        ),
+        "ModerationModelVersion": model_version(opted_in()),
     }

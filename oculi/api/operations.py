@@ -14,6 +14,7 @@ from oculi.api.labels_ops import detect_labels_op
 from oculi.api.moderation_ops import detect_moderation_labels_op
 from oculi.api.ppe_ops import detect_protective_equipment_op
 from oculi.api.text_ops import detect_text_op
+from oculi.api.video_ops import VIDEO_HANDLERS
 from oculi.errors import ResourceNotFound
 from oculi.service.context import ServiceContext
 from oculi.service.detect_faces import detect_faces
@@ -29,6 +30,7 @@ FLOORED: dict[str, tuple[str, float]] = {
     "SearchFacesByImage": ("FaceMatchThreshold", 80.0),
     "SearchUsers": ("UserMatchThreshold", 80.0),
     "SearchUsersByImage": ("UserMatchThreshold", 80.0),
+    "StartFaceSearch": ("FaceMatchThreshold", 80.0),
 }
 
 
@@ -118,4 +120,5 @@ HANDLERS: dict[str, Handler] = {
     "ListTagsForResource": t.list_tags_for_resource,
     "RecognizeCelebrities": celeb.recognize_celebrities,
     "GetCelebrityInfo": celeb.get_celebrity_info,
+    **VIDEO_HANDLERS,
 }

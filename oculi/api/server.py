@@ -31,6 +31,7 @@ from oculi.api.guard import LoopbackOnly
 from oculi.api.native import NativeCall, plan_plates, plan_redact
 from oculi.api.operations import HANDLERS, Handler, apply_match_floor, searched_faces
 from oculi.api.sigv4 import AuthError
+from oculi.api.video_ops import with_job_collection
 from oculi.api.wire import CONTENT_TYPE
 from oculi.api.wire import error_response as _error
 from oculi.audit import Caller, audited, event_for, run_audited
@@ -178,7 +179,9 @@ def build_app(ctx: ServiceContext, keys: dict[str, KeySpec]) -> ASGIApp:
             params = spec.validate(op.input_shape, params) if op.input_shape else {}
             caller = caller_of(request, access_key, bool(keys), request_id)
             key = keys[access_key] if keys and access_key is not None else None
-            await check_rights(ctx, key, name, [(name, params)], params, caller)
+            if key is not None:
+                checked = await anyio.to_thread.run_sync(with_job_collection, ctx, name, params)
+                await check_rights(ctx, key, name, [(name, checked)], params, caller)
             faces = await anyio.to_thread.run_sync(
                 searched_faces, ctx, name, params, limiter=limiter
             )

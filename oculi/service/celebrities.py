@@ -65,19 +65,19 @@ class Celebrities:
         cid = self._source()
         if cid is None or not len(faces):
             return result, [None] * len(faces)
-        found = [
-            self.cols.search_vector(cid, query, CANDIDATES, self.threshold)
-            for query in self.cols.embedder(rgb, faces)
-        ]  # each most similar first
-        ids = sorted({str(m.record.user_id) for ms in found for m in ms if m.record.user_id})
-        who = {c.user_id: c for c in self.cols.store.celebrities(cid, ids)}
-        out: list[Recognized | None] = []
-        for matches in found:
-            best = next((m for m in matches if m.record.user_id in who), None)
-            out.append(
-                None if best is None else Recognized(who[str(best.record.user_id)], best.similarity)
-            )
-        return result, out
+        return result, [self._identify(cid, q) for q in self.cols.embedder(rgb, faces)]
+
+    def identify(self, query: np.ndarray) -> Recognized | None:
+        """Who one face embedding is, or None."""
+        cid = self._source()
+        return None if cid is None else self._identify(cid, query)
+
+    def _identify(self, cid: str, query: np.ndarray) -> Recognized | None:
+        matches = self.cols.search_vector(cid, query, CANDIDATES, self.threshold)
+        ids = sorted({str(m.record.user_id) for m in matches if m.record.user_id})
+        who = {c.user_id: c for c in self.cols.store.celebrities(cid, ids)} if ids else {}
+        best = next((m for m in matches if m.record.user_id in who), None)  # most similar
+        return None if best is None else Recognized(who[str(best.record.user_id)], best.similarity)
 
     def info(self, celebrity_id: str) -> Celebrity:
         cid = self._source()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from oculi.audit import AuditLog
 from oculi.audit_key import key_file_for
@@ -28,6 +29,9 @@ from oculi.vision.faces import FaceAnalyzer
 ANN_DIR = "ann-index"
 IMAGES_DIR = "kept-images"
 
+if TYPE_CHECKING:
+    from oculi.video.jobs import VideoJobs
+
 
 @dataclass
 class ServiceContext:
@@ -38,6 +42,7 @@ class ServiceContext:
     _users: Users | None = None
     _audit: AuditLog | None = None
     _attributes: AttributeModels | None = None
+    _video: VideoJobs | None = None
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     @property
@@ -110,6 +115,9 @@ class ServiceContext:
         """Close what was opened (the store and its vector indexes: see
         `Collections.close`)."""
         with self._lock:
+            if self._video is not None:
+                self._video.close()
+                self._video = None
             if self._collections is not None:
                 self._collections.close()
                 self._collections = None
@@ -140,3 +148,13 @@ class ServiceContext:
                 s = self.settings
                 self._attributes = load_attribute_models(s.model_dir, 1, ATTRIBUTES, s.device)
             return self._attributes
+
+    def video_jobs(self) -> VideoJobs:
+        """The stored-video job runner, opened on first use (which FAILs the jobs a
+        stopped server left IN_PROGRESS)."""
+        from oculi.video.jobs import VideoJobs
+
+        with self._lock:
+            if self._video is None:
+                self._video = VideoJobs(self)
+            return self._video

@@ -44,22 +44,29 @@ def check_s3_object(s3: dict[str, Any]) -> None:
         )
 
 
-def read_s3_object(s3: dict[str, Any], settings: S3Settings) -> bytes:
+def s3_client(settings: S3Settings) -> Any:
+    """A boto3 S3 client configured the standard AWS way, `settings` over it (unsigned
+    when no credentials are found)."""
     import boto3
     from botocore import UNSIGNED
     from botocore.config import Config
-    from botocore.exceptions import BotoCoreError, ClientError
 
     session = boto3.session.Session()
     config = Config(retries={"max_attempts": 2}, connect_timeout=5, read_timeout=30)
     if session.get_credentials() is None:
         config = config.merge(Config(signature_version=UNSIGNED))
-    client = session.client(
+    return session.client(
         "s3",
         endpoint_url=settings.endpoint_url,
         region_name=settings.region_name or session.region_name or "us-east-1",
         config=config,
     )
+
+
+def read_s3_object(s3: dict[str, Any], settings: S3Settings) -> bytes:
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    client = s3_client(settings)
     where = f"s3://{s3['Bucket']}/{s3['Name']}"
     extra = {"VersionId": s3["Version"]} if "Version" in s3 else {}
     try:

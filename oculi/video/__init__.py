@@ -1,0 +1,1 @@
+"""Stored video: decoding and sampling, jobs, and the per-job analyses (docs/video.md)."""

@@ -1,0 +1,122 @@
+"""`oculi video analyze FILE`: the stored-video analyses run on a local file, with a
+progress bar, their results printed as JSON in the Get* answers' shapes."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+# option -> (analysis, the Get* answer field it fills)
+CHOICES = {
+    "faces": ("FaceDetection", "Faces"),
+    "people": ("PersonTracking", "Persons"),
+    "labels": ("LabelDetection", "Labels"),
+    "text": ("TextDetection", "TextDetections"),
+    "moderation": ("ContentModeration", "ModerationLabels"),
+}
+
+
+class Collected:
+    """Results held in memory, by kind (a command-line run of one local file)."""
+
+    job_id = "local"
+
+    def __init__(self) -> None:
+        self.rows: dict[str, list[Any]] = {}
+        self.matches: dict[int, list[dict[str, Any]]] = {}
+
+    def add(self, kind: str, row: Any) -> None:
+        self.rows.setdefault(kind, []).append(row)
+
+    def set_matches(self, matches: dict[int, list[dict[str, Any]]], names: dict[int, str]) -> None:
+        self.matches = matches
+
+
+def _cmd_analyze(args: argparse.Namespace) -> int:
+    from oculi.api.operations import apply_match_floor
+    from oculi.cli import _settings
+    from oculi.errors import OculiError
+    from oculi.progress import Progress, counted
+    from oculi.service.context import ServiceContext
+    from oculi.video.analyses import ANALYSES, TIMESTAMPS
+    from oculi.video.decode import UnreadableVideo, probe, sample_frames
+    from oculi.video.jobs import video_metadata
+
+    s = _settings(args)
+    if args.data_dir:
+        s.data_dir = Path(args.data_dir)
+    if args.fps:
+        s.video_fps = args.fps
+    asked = [name for name in CHOICES if getattr(args, name)]
+    if args.collection:
+        asked.append("search")
+    if not asked:
+        print(
+            "error: ask for at least one of --faces --people --labels --text "
+            "--moderation --collection C",
+            file=sys.stderr,
+        )
+        return 2
+    path = Path(args.file)
+    try:
+        info = probe(path)
+    except (OSError, UnreadableVideo) as e:
+        print(f"error: {path}: {e}", file=sys.stderr)
+        return 1
+    ctx = ServiceContext(s)
+    answer: dict[str, Any] = {"VideoMetadata": video_metadata(info)}
+    expected = math.ceil(info.duration_ms / 1000 * s.video_fps) if info.duration_ms else None
+    try:
+        for name in asked:
+            params: dict[str, Any] = {}
+            if name == "search":
+                api, field = "FaceSearch", "Persons"
+                params = {"CollectionId": args.collection, "FaceMatchThreshold": args.threshold}
+                ctx.collections().describe(args.collection)
+                notice = apply_match_floor("StartFaceSearch", params, s.match_floor)
+                if notice:
+                    print(f"note: {notice}", file=sys.stderr)
+            else:
+                api, field = CHOICES[name]
+            out = Collected()
+            with Progress(f"{api} {path.name}", expected) as bar:
+                frames = counted(sample_frames(path, info, s.video_fps), bar)
+                ANALYSES[api](ctx, params, frames, info, out)
+            rows = sorted(out.rows.get(TIMESTAMPS, []), key=lambda r: (r.ts, r.idx))
+            items = [r.body for r in rows if name != "search" or r.idx in out.matches]
+            if name == "search":
+                items = [{**i, "FaceMatches": out.matches[i["Person"]["Index"]]} for i in items]
+                field = "FaceSearch"
+            answer[field] = items
+    except OculiError as e:
+        print(f"error: {e.code}: {e.message}", file=sys.stderr)
+        return 1
+    print(json.dumps(answer, indent=2))
+    return 0
+
+
+def register(
+    sub: argparse._SubParsersAction, common: Callable[[argparse.ArgumentParser], None]
+) -> None:
+    """Add the `video` command to the `oculi` parser."""
+    vp = sub.add_parser("video", help="analyse a local video file (docs/video.md)")
+    vsub = vp.add_subparsers(dest="video_command", required=True)
+    ap = vsub.add_parser(
+        "analyze", help="faces, people, labels, text, moderation or a face search; JSON"
+    )
+    ap.add_argument("file")
+    for name in CHOICES:
+        ap.add_argument(f"--{name}", action="store_true", help=f"as Start{CHOICES[name][0]}")
+    ap.add_argument("--collection", help="search the faces in this collection (StartFaceSearch)")
+    ap.add_argument(
+        "--threshold", type=float, default=80.0, help="FaceMatchThreshold (raised to the floor)"
+    )
+    ap.add_argument("--fps", type=float, help="frames analysed a second (default 5)")
+    ap.add_argument("--data-dir", help="the server's data directory (for --collection)")
+    common(ap)
+    ap.set_defaults(func=_cmd_analyze)
