@@ -58,6 +58,7 @@ FER_UPSCALE = 4
 RACES = ("White", "Black", "Asian", "Indian", "Other")
 AGE_BANDS = ((0, 12), (13, 19), (20, 39), (40, 59), (60, 200))
 BINS = (50, 60, 70, 80, 90, 95, 100.01)
+PREVIOUS_CROP = (1.0, 0.0)  # the expression crop's (scale, shift) before CROP_SCALE/SHIFT
 
 
 def band_name(lo: int, hi: int) -> str:
@@ -208,6 +209,8 @@ def report_emotions(
             f"  (the network alone on each whole 48x48 frame resized to {INPUT}, as it was "
             f"trained, no detector: {np.mean(np.array(alone) == truth[h]):.3f})"
         )
+    before = crop_top1(load, files, found, meshes, truth, models["emotion"], h, *PREVIOUS_CROP)
+    print(f"  (on found faces with the previous crop, scale 1.0 shift 0: {before:.3f})")
     print("  confusion (rows: label, columns: answer; - no face)")
     print("  " + " " * 10 + " ".join(f"{c[:5]:>5s}" for c in CLASSES) + "     -")
     for k, name in enumerate(CLASSES):
@@ -264,14 +267,17 @@ def report_age_gender(data: Path, analyzer, models, cache: Path, limit: int, fit
         f"{np.abs(expected_age(raw['age'][held]) - age[held]).mean():.1f} years; "
         f"gender {right[held].mean():.3f}"
     )
-    print(f"  {'group':10s} {'n':>4s} {'age in':>6s} {'width':>5s} {'gender':>6s} {'ECE':>5s}")
+    print(
+        f"  {'group':10s} {'n':>4s} {'age in':>6s} {'width':>5s} {'gender':>6s} {'ECE':>5s} "
+        f"{'conf':>5s}  (conf: median Gender Confidence)"
+    )
     for name, m in group_masks(age, race, held):
         if not len(m):
             continue
         ece = reliability(conf[m], right[m], name, show=False)
         print(
             f"  {name:10s} {len(m):4d} {inside[m].mean():6.3f} {np.median(width[m]):5.0f} "
-            f"{right[m].mean():6.3f} {ece:5.1f}"
+            f"{right[m].mean():6.3f} {ece:5.1f} {np.median(conf[m]):5.1f}"
         )
     reliability(conf[held], right[held], "Gender reliability, all held-out")
     for lo, hi in AGE_BANDS[:2]:
@@ -292,20 +298,25 @@ def print_fit(raw: dict[str, np.ndarray], age: np.ndarray, female: np.ndarray, i
     print(f"GENDER fitted on {len(idx)} faces: {curve}")
 
 
+def crop_top1(load, files, found, meshes, truth, model, idx, scale: float, shift: float) -> float:
+    """Top-1 on the found faces of `idx` with the expression crop at `scale`, `shift`."""
+    right = []
+    for i in idx[found[idx]]:
+        crop = expression_crop(load(files[i]), meshes[i], INPUT, scale, shift)
+        x = ((crop.astype(np.float32) / 255.0 - 0.5) * 2.0)[None, :, :, None]
+        right.append(np.argmax(model(np.ascontiguousarray(x))[0]) == truth[i])
+    return float(np.mean(right))
+
+
 def emotion_crop_sweep(files: list[Path], load, found, meshes, truth, models, idx) -> None:
     """Top-1 on the fit half for crop scales and shifts (chooses CROP_SCALE, CROP_SHIFT)."""
-    model = models["emotion"]
-    images = {i: load(files[i]) for i in idx if found[i]}
     print("\nEmotion crop sweep on the fit half (top-1 on found faces)")
+    model = models["emotion"]
     for scale in (1.0, 1.1, 1.2, 1.3, 1.4):
         line = []
         for shift in (-0.05, 0.0, 0.05, 0.1):
-            right = []
-            for i, rgb in images.items():
-                crop = expression_crop(rgb, meshes[i], INPUT, scale, shift).astype(np.float32)
-                x = ((crop / 255.0 - 0.5) * 2.0)[None, :, :, None]
-                right.append(np.argmax(model(np.ascontiguousarray(x))[0]) == truth[i])
-            line.append(f"shift {shift:+.2f}: {np.mean(right):.3f}")
+            top1 = crop_top1(load, files, found, meshes, truth, model, idx, scale, shift)
+            line.append(f"shift {shift:+.2f}: {top1:.3f}")
         print(f"  scale {scale:.1f}  " + "  ".join(line))
 
 
