@@ -16,8 +16,8 @@ cost per face of ALL over DEFAULT. `--fit` prints the constants fitted on the fi
 
     python bench/attributes_eval.py --data ../shared/dev-data/eval-dev [--fit]
 
-Detections are cached in --cache (npz per set); network outputs are recomputed each run
-(a few ms per face), so changes to oculi/vision/attributes show at once.
+Detections and network outputs are cached in --cache (npz files); the outputs' key covers
+the source of oculi/vision/attributes, so a change there recomputes them.
 """
 
 from __future__ import annotations
@@ -44,6 +44,7 @@ from oculi.vision.attributes.models import load_attribute_models
 from oculi.vision.types import FaceDetections
 
 HERE = Path(__file__).resolve().parent
+ATTRIBUTE_CODE = Path(raw_scores.__code__.co_filename).parent
 DEFAULT_DATA = HERE.parents[1] / "shared" / "dev-data" / "eval-dev"
 FER_LABELS = {
     "angry": "ANGRY",
@@ -128,9 +129,31 @@ def detect_all(
 
 
 def scores_all(
+    files: list[Path],
+    load,
+    found: np.ndarray,
+    meshes: np.ndarray,
+    models,
+    wanted: set[str],
+    cache: Path,
+    tag: str,
+) -> dict[str, np.ndarray]:
+    """The attribute networks' raw outputs per file (NaN where no face was found), cached
+    under a key that covers the files and the source of oculi/vision/attributes."""
+    code = b"".join(p.read_bytes() for p in sorted(ATTRIBUTE_CODE.glob("*.py")))
+    key = hashlib.sha1("\n".join([tag, *sorted(wanted), *map(str, files)]).encode() + code)
+    path = cache / f"scores_{key.hexdigest()[:12]}.npz"
+    if path.exists():
+        return dict(np.load(path))
+    raw = _scores(files, load, found, meshes, models, wanted)
+    cache.mkdir(parents=True, exist_ok=True)
+    np.savez_compressed(path, **raw)
+    return raw
+
+
+def _scores(
     files: list[Path], load, found: np.ndarray, meshes: np.ndarray, models, wanted: set[str]
 ) -> dict[str, np.ndarray]:
-    """The attribute networks' raw outputs per file (NaN where no face was found)."""
     rows: list[dict[str, np.ndarray]] = []
     for f, ok, mesh in zip(files, found, meshes):
         if not ok:
@@ -181,7 +204,7 @@ def report_emotions(
     truth = np.array([CLASSES.index(FER_LABELS[r["label"]]) for r in rows])
     load = functools.partial(fer_image, border=border)
     found, meshes = detect_all(files, load, analyzer, cache, f"fer border {border}")
-    raw = scores_all(files, load, found, meshes, models, {"Emotions"})
+    raw = scores_all(files, load, found, meshes, models, {"Emotions"}, cache, f"fer {border}")
     fit_idx, held = halves(len(files))
     if fit:
         emotion_crop_sweep(files, load, found, meshes, truth, models, fit_idx)
@@ -241,7 +264,7 @@ def report_age_gender(data: Path, analyzer, models, cache: Path, limit: int, fit
     female = np.array([int(r["gender"]) == 1 for r in rows])
     race = np.array([int(r["race"]) for r in rows])
     found, meshes = detect_all(files, utk_image, analyzer, cache, "utk")
-    raw = scores_all(files, utk_image, found, meshes, models, {"AgeRange", "Gender"})
+    raw = scores_all(files, utk_image, found, meshes, models, {"AgeRange", "Gender"}, cache, "utk")
     fit_idx, held = halves(len(files))
     ok = np.flatnonzero(found)
     fit_idx, held = np.intersect1d(fit_idx, ok), np.intersect1d(held, ok)
