@@ -39,7 +39,6 @@ from oculi.models.fetch import default_model_dir, verified_path
 from oculi.models.runtime import TfliteModel
 from oculi.models.zoo import load_face_analyzer
 from oculi.vision.attributes import (
-    AGE_HALF_WIDTH,
     ATTRIBUTES,
     EYES_OPEN,
     MOUTH_OPEN,
@@ -47,7 +46,7 @@ from oculi.vision.attributes import (
     analyze_attributes,
     raw_scores,
 )
-from oculi.vision.attributes.age_gender import AGES, expected_age
+from oculi.vision.attributes.age_gender import age_interval, expected_age, male_confidence
 from oculi.vision.attributes.blendshapes import blendshape_scores, named
 from oculi.vision.attributes.calibration import Logistic, fit_logistic
 from oculi.vision.attributes.emotion import CLASSES
@@ -153,11 +152,14 @@ def load_faces(data: Path, analyzer, models, blendshapes) -> list[dict]:
 def report_gender(faces: list[dict]) -> None:
     rows = [f for f in faces if f["gender"]]
     male = np.array([f["gender"] == "Male" for f in rows])
-    p = np.array([f["raw_male"] for f in rows])
+    p = male_confidence(
+        np.array([f["raw_male"] for f in rows]), np.stack([f["raw_age"] for f in rows])
+    )
     value, conf = binary_conf(p)
     right = value == male
     print(
-        f"\nGender (dlib Cydral gender network): n={len(rows)}, accuracy {100 * right.mean():.1f}%"
+        f"\nGender (dlib Cydral gender network, age-aware confidence curve): n={len(rows)}, "
+        f"accuracy {100 * right.mean():.1f}%"
     )
     for name, sel in (("Female", ~male), ("Male", male)):
         print(f"  labelled {name:6s}: n={sel.sum():3d}  accuracy {100 * right[sel].mean():5.1f}%")
@@ -172,12 +174,11 @@ def report_age(faces: list[dict]) -> None:
     rows = [f for f in faces if f["age"]]
     age = np.array([float(f["age"]) for f in rows])
     est = expected_age(np.stack([f["raw_age"] for f in rows]))
-    low, high = np.rint(est - AGE_HALF_WIDTH), np.rint(est + AGE_HALF_WIDTH)
-    low, high = np.clip(low, 0, None), np.clip(high, None, 100)
+    low, high = age_interval(np.stack([f["raw_age"] for f in rows]))
     inside = (age >= low) & (age <= high)
     err = est - age
     print(
-        f"\nAgeRange (dlib Cydral age network, expected age +-{AGE_HALF_WIDTH}): n={len(rows)}, "
+        f"\nAgeRange (dlib Cydral age network, conformal interval): n={len(rows)}, "
         f"MAE {np.abs(err).mean():.1f} y, bias {err.mean():+.1f} y, inside range "
         f"{100 * inside.mean():.1f}%, median width {np.median(high - low):.0f} y"
     )
@@ -194,37 +195,6 @@ def report_age(faces: list[dict]) -> None:
                 f"  {name:18s}: n={sel.sum():3d}  MAE {np.abs(err[sel]).mean():5.1f}  "
                 f"bias {err[sel].mean():+5.1f}  inside {100 * inside[sel].mean():5.1f}%"
             )
-    for hw in (6, 8, 10, 11, 12):
-        print(f"  half-width {hw:2d}: inside {100 * (np.abs(err) <= hw + 0.5).mean():5.1f}%")
-    report_age_per_face_width(age, est, np.stack([f["raw_age"] for f in rows]))
-
-
-def report_age_per_face_width(
-    age: np.ndarray, est: np.ndarray, probs: np.ndarray, folds: int = 5
-) -> None:
-    """A per-face range, expected age +- (a + b * the network's own standard deviation),
-    with (a, b) chosen on the other folds as the narrowest (median width) that holds the
-    labelled age for >= 80% of them: does the network know when it is unsure?"""
-    sd = np.sqrt(np.maximum(probs @ AGES**2 - est**2, 0.0))
-    order = np.random.default_rng(0).permutation(len(age))
-    grid = [(a, b) for a in np.arange(0.0, 14.0, 0.5) for b in np.arange(0.0, 3.01, 0.25)]
-    inside, width = np.zeros(len(age), bool), np.zeros(len(age))
-    for k in range(folds):
-        test = order[k::folds]
-        train = np.setdiff1d(order, test)
-        best = min(
-            (np.median(2 * np.rint(a + b * sd[train])), a, b)
-            for a, b in grid
-            if (np.abs(age[train] - est[train]) <= a + b * sd[train] + 0.5).mean() >= 0.8
-        )
-        half = np.rint(best[1] + best[2] * sd[test])
-        inside[test] = np.abs(age[test] - est[test]) <= half + 0.5
-        width[test] = 2 * half
-    print(
-        f"  per-face width from the network's spread (median sd {np.median(sd):.1f} y), "
-        f"{folds}-fold cross-validated: inside {100 * inside.mean():.1f}%, median width "
-        f"{np.median(width):.0f} y"
-    )
 
 
 def report_emotions(faces: list[dict]) -> None:
@@ -514,13 +484,6 @@ def main() -> None:
         args.fit,
     )
     report_eye_direction(args.data, analyzer, faces, args.fit)
-    if args.fit:
-        rows = [f for f in faces if f["age"]]
-        err = np.abs(
-            expected_age(np.stack([f["raw_age"] for f in rows]))
-            - np.array([float(f["age"]) for f in rows])
-        )
-        print(f"\nAGE_HALF_WIDTH for 80% inside: {np.quantile(err, 0.8):.1f}")
     report_speed(args.data, analyzer, models, blendshapes)
 
 

@@ -8,9 +8,11 @@ needs are run. Attributes without a measured method (Eyeglasses, Sunglasses, Bea
 Mustache, FaceOccluded, and the emotion CONFUSED) are not produced at all: see
 docs/face-attributes.md for the reasons and the measured accuracy of what is produced.
 
-Confidences are probabilities x 100 that were checked against hand labels
-(bench/face_attributes.py): Gender and Emotions are the networks' own probabilities,
-Smile, MouthOpen and EyesOpen go through logistic curves fitted there (`calibration`).
+Confidences are probabilities x 100 that were checked against labels: Gender goes through
+a curve fitted on half of UTKFace and checked on the other (bench/attributes_eval.py,
+`age_gender`), Emotions are the network's own probabilities, Smile, MouthOpen and
+EyesOpen go through logistic curves fitted on hand labels (bench/face_attributes.py,
+`calibration`). AgeRange is a conformal interval fitted on half of UTKFace.
 EyeDirection has no Confidence: no ground-truth gaze was available to calibrate one.
 """
 
@@ -21,7 +23,12 @@ from typing import Any
 
 import numpy as np
 
-from oculi.vision.attributes.age_gender import age_probabilities, age_range, male_probability
+from oculi.vision.attributes.age_gender import (
+    age_interval,
+    age_probabilities,
+    male_confidence,
+    male_probability,
+)
 from oculi.vision.attributes.align import face_canvas
 from oculi.vision.attributes.calibration import Logistic, binary_answer
 from oculi.vision.attributes.emotion import CLASSES, emotion_probabilities
@@ -32,7 +39,7 @@ from oculi.vision.types import FaceDetections
 # Which catalogue models each attribute runs (none: read off the mesh).
 MODELS_FOR: dict[str, tuple[str, ...]] = {
     "AgeRange": ("age",),
-    "Gender": ("gender",),
+    "Gender": ("gender", "age"),
     "Emotions": ("emotion",),
     "Smile": ("emotion",),
     "MouthOpen": (),
@@ -41,11 +48,9 @@ MODELS_FOR: dict[str, tuple[str, ...]] = {
 }
 ATTRIBUTES = tuple(MODELS_FOR)
 
-# AgeRange: the network's expected age +- this many years. On the labelled bench faces
-# this holds the labelled age for 80% of faces (bench/face_attributes.py).
-AGE_HALF_WIDTH = 11
-# Smile: P(smile) from the logit of the emotion network's P(happy).
-SMILE = Logistic(slope=0.8642, bias=0.9699)
+# Smile: P(smile) from the logit of the emotion network's P(happy) (refitted with
+# `python bench/face_attributes.py --fit` after the expression crop changed).
+SMILE = Logistic(slope=0.8022, bias=0.5425)
 # MouthOpen: P(open) from the inner-lip gap / mouth width.
 MOUTH_OPEN = Logistic(slope=32.608, bias=-2.4496)
 # EyesOpen: P(open) from the eyelid gap / eye width.
@@ -78,7 +83,7 @@ def raw_scores(
     if not wanted & {"AgeRange", "Gender", "Emotions", "Smile"}:
         return out
     canvases = [face_canvas(rgb, m) for m in mesh]
-    if "AgeRange" in wanted:
+    if wanted & {"AgeRange", "Gender"}:
         out["age"] = age_probabilities(models["age"], canvases)
     if "Gender" in wanted:
         out["male"] = male_probability(models["gender"], canvases)
@@ -96,11 +101,10 @@ def format_attributes(raw: dict[str, np.ndarray], wanted: set[str]) -> dict[str,
     """Rekognition JSON values, per attribute, one per face, from `raw_scores`."""
     out: dict[str, list[Any]] = {}
     if "AgeRange" in wanted:
-        probs = raw["age"]
-        low, high = age_range(probs, AGE_HALF_WIDTH)
+        low, high = age_interval(raw["age"])
         out["AgeRange"] = [{"Low": int(lo), "High": int(hi)} for lo, hi in zip(low, high)]
     if "Gender" in wanted:
-        p = raw["male"]
+        p = male_confidence(raw["male"], raw["age"])
         out["Gender"] = [
             {
                 "Value": "Male" if m >= 0.5 else "Female",

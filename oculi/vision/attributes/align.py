@@ -132,15 +132,20 @@ def dlib_chip(rgb: np.ndarray, mesh: np.ndarray, size: int) -> np.ndarray:
     return warp_square(rgb, m, size)
 
 
-def expression_crop(rgb: np.ndarray, mesh: np.ndarray, size: int, scale: float) -> np.ndarray:
-    """A size x size grey (BT.601 luma) crop, eyes level, centred between forehead and
-    chin, whose side is `scale` times the forehead-to-chin distance."""
+def expression_crop(
+    rgb: np.ndarray, mesh: np.ndarray, size: int, scale: float, shift: float = 0.0
+) -> np.ndarray:
+    """A size x size grey (BT.601 luma) crop, eyes level, whose side is `scale` times the
+    forehead-to-chin distance, centred between forehead and chin and then moved `shift`
+    times that distance towards the forehead."""
     eye_l = mesh[list(EYE_LEFT), :2].mean(0)
     eye_r = mesh[list(EYE_RIGHT), :2].mean(0)
     angle = float(np.arctan2(eye_r[1] - eye_l[1], eye_r[0] - eye_l[0]))
     top, chin = mesh[FOREHEAD, :2], mesh[CHIN, :2]
-    centre = (top + chin) / 2.0
-    side = float(np.linalg.norm(chin - top)) * scale
+    height = float(np.linalg.norm(chin - top))
+    up = np.array([np.sin(angle), -np.cos(angle)])
+    centre = (top + chin) / 2.0 + shift * height * up
+    side = height * scale
     step = max(side, 1.0) / size
     c, s = np.cos(angle) * step, np.sin(angle) * step
     m = np.array([[c, -s, 0.0], [s, c, 0.0]])
