@@ -1,0 +1,310 @@
+"""The web console (/console): its pages served by oculi itself with a strict policy, its
+data routes admitted, authorized and audited like the API, and the pages themselves driven
+in Debian's chromium (headless, through Selenium, offline: Selenium Manager is never
+asked to download anything)."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import tempfile
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from botocore.auth import SigV4Auth
+from botocore.awsrequest import AWSRequest
+from botocore.credentials import Credentials
+from conftest import FIXTURES, REGION, Server, fixture_bytes
+
+from oculi.api.console import audit_page, static_files
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMEDRIVER = Path("/usr/bin/chromedriver")
+PEOPLE = FIXTURES / "people"
+
+
+def get(url: str, headers: dict[str, str] | None = None) -> tuple[int, dict[str, str], bytes]:
+    req = urllib.request.Request(url, headers=headers or {})
+    try:
+        with urllib.request.urlopen(req, timeout=60) as r:
+            return r.status, dict(r.headers), r.read()
+    except urllib.error.HTTPError as e:
+        return e.code, dict(e.headers), e.read()
+
+
+def signed_get(server: Server, path: str, key: str, secret: str) -> tuple[int, dict]:
+    req = AWSRequest("GET", server.url + path)
+    SigV4Auth(Credentials(key, secret), "oculi", REGION).add_auth(req)
+    status, _, body = get(req.url, dict(req.headers))
+    return status, json.loads(body)
+
+
+# ---- served pages and data routes (no browser) ----
+
+
+def test_pages_are_served_with_a_strict_policy(server: Server) -> None:
+    status, headers, body = get(server.url + "/console/")
+    assert status == 200 and b'data-auth="none"' in body
+    csp = headers["content-security-policy"]
+    assert "script-src 'self'" in csp and "frame-ancestors 'none'" in csp and "unsafe" not in csp
+    assert headers["x-frame-options"] == "DENY"
+    for name in static_files():
+        status, headers, body = get(f"{server.url}/console/{name}")
+        assert status == 200 and body, name
+        assert b"<script>" not in body  # no inline script: index.html loads app.js
+    # only the files listed at start-up: never a path made from the request
+    for bad in ("..%2fserver.py", "..%2F..%2Fpyproject.toml", "nope.js", "%2e%2e"):
+        assert get(f"{server.url}/console/{bad}")[0] == 404, bad
+
+
+def test_every_asset_the_pages_load_is_oculis_own() -> None:
+    """Offline: the page loads only /console/ files, the modules import only each other,
+    and nothing names another host (the SVG's XML namespace is a name, not a fetch)."""
+    files = static_files()
+    html = files["index.html"].read_text()
+    for ref in re.findall(r'(?:src|href)="([^"]*)"', html):
+        assert ref.startswith(("/console/", "#")), ref
+    for path in files.values():
+        text = path.read_text().replace('xmlns="http://www.w3.org/2000/svg"', "")
+        assert not re.search(r"https?://", text), path.name
+        for module in re.findall(r'from "([^"]+)"', text):
+            assert module.startswith("./") and module[2:] in files, (path.name, module)
+
+
+def test_data_routes_need_a_signature_and_a_permission(tmp_path: Path) -> None:
+    keys = [
+        {"access_key_id": "admin", "secret_access_key": "admin-secret"},
+        {"access_key_id": "viewer", "secret_access_key": "viewer-secret", "allow": ["Detect*"]},
+    ]
+    srv = Server(tmp_path, keys=keys)
+    try:
+        assert b'data-auth="keys"' in get(srv.url + "/console/")[2]  # the page needs no key
+        status, _, body = get(srv.url + "/oculi/console/audit")
+        assert status == 403 and json.loads(body)["__type"] == "MissingAuthenticationTokenException"
+        assert signed_get(srv, "/oculi/console/health", "admin", "wrong")[0] == 403
+        status, health = signed_get(srv, "/oculi/console/health", "admin", "admin-secret")
+        assert status == 200 and health["Auth"] == "keys" and health["Capacity"] >= 1
+        status, doc = signed_get(srv, "/oculi/console/audit?limit=10", "viewer", "viewer-secret")
+        assert status == 400 and doc["__type"] == "AccessDeniedException"
+        status, models = signed_get(srv, "/oculi/console/models", "admin", "admin-secret")
+        assert status == 200 and all(m["licence"] for m in models["Models"])
+        status, page = signed_get(srv, "/oculi/console/audit?limit=10", "admin", "admin-secret")
+        assert status == 200
+        # the refusal above is in the log
+        ops = [(r["operation"], r.get("access_key"), r["outcome"]) for r in page["Records"]]
+        assert ("ListAuditRecords", "viewer", "AccessDeniedException") in ops
+        status, v = signed_get(srv, "/oculi/console/audit/verify", "admin", "admin-secret")
+        assert status == 200 and v["Ok"] and v["Records"] >= 2
+        assert signed_get(srv, "/oculi/console/audit?limit=x", "admin", "admin-secret")[0] == 400
+    finally:
+        srv.stop()
+
+
+def test_audit_pages_go_newest_first_and_filter() -> None:
+    records = [
+        {"seq": i, "operation": "IndexFaces" if i % 2 else "SearchFacesByImage", "outcome": "OK"}
+        for i in range(1, 11)
+    ]
+    page = audit_page(iter(records), {}, None, 3)
+    assert [r["seq"] for r in page["Records"]] == [10, 9, 8] and page["NextBefore"] == 8
+    page = audit_page(iter(records), {}, 8, 3)
+    assert [r["seq"] for r in page["Records"]] == [7, 6, 5]
+    page = audit_page(iter(records), {"operation": "IndexFaces"}, 4, 3)
+    assert [r["seq"] for r in page["Records"]] == [3, 1] and page["NextBefore"] is None
+    assert page["Matching"] == 2
+
+
+# ---- in the browser ----
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[object]:
+    if not (CHROMIUM.exists() and CHROMEDRIVER.exists()):
+        why = (
+            "Debian's chromium and chromium-driver are not installed "
+            "(apt-get install chromium chromium-driver)"
+        )
+        if os.environ.get("CI") == "true":
+            pytest.fail(why)
+        pytest.skip(why)
+    webdriver = pytest.importorskip("selenium.webdriver")
+    profile = tempfile.mkdtemp(prefix="oculi-chromium-")
+    options = webdriver.ChromeOptions()
+    options.binary_location = str(CHROMIUM)
+    for flag in (
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--window-size=1400,1000",
+        f"--user-data-dir={profile}",
+    ):
+        options.add_argument(flag)
+    # An explicit driver path: Selenium Manager downloads nothing.
+    driver = webdriver.Chrome(options=options, service=webdriver.ChromeService(str(CHROMEDRIVER)))
+    driver.set_script_timeout(120)
+    try:
+        yield driver
+    finally:
+        driver.quit()
+        shutil.rmtree(profile, ignore_errors=True)
+
+
+def wait_for(driver, css: str, attribute: str, value: str | None = None, timeout: float = 180):
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    def ready(d):
+        for el in d.find_elements(By.CSS_SELECTOR, css):
+            got = el.get_attribute(attribute)
+            if got is not None and (value is None or got == value):
+                return el
+        error = d.find_elements(By.CSS_SELECTOR, "#error:not([hidden])")
+        if error:
+            raise AssertionError("the page shows an error: " + error[0].text)
+        return False
+
+    return WebDriverWait(driver, timeout).until(ready)
+
+
+def by_css(driver, css: str, timeout: float = 30):
+    """The element, once the page (which renders after its first calls) shows it."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support import expected_conditions
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    located = expected_conditions.presence_of_element_located((By.CSS_SELECTOR, css))
+    return WebDriverWait(driver, timeout).until(located)
+
+
+def choose_only(driver, ops: set[str]) -> None:
+    from selenium.webdriver.common.by import By
+
+    for box in driver.find_elements(By.CSS_SELECTOR, "input[name=op]"):
+        if box.is_selected() != (box.get_attribute("value") in ops):
+            box.click()
+
+
+def test_try_it_draws_the_boxes_the_api_answers(browser, server: Server, client) -> None:
+    photo = FIXTURES / "two_people.jpg"
+    browser.get(server.url + "/console/#/try")
+    choose_only(browser, {"faces"})
+    by_css(browser, "#photo-input").send_keys(str(photo))
+    canvas = wait_for(browser, "#stage-canvas", "data-state", "done")
+    drawn = json.loads(canvas.get_attribute("data-boxes"))
+    width, height = (
+        int(canvas.get_attribute("data-width")),
+        int(canvas.get_attribute("data-height")),
+    )
+    answer = client.detect_faces(Image={"Bytes": photo.read_bytes()}, Attributes=["ALL"])
+    faces = [d for d in drawn if d["kind"] == "face"]
+    assert len(faces) == len(answer["FaceDetails"]) >= 2
+    for d, f in zip(faces, answer["FaceDetails"]):
+        b = f["BoundingBox"]
+        assert d["box"] == pytest.approx(b, abs=1e-6)
+        px = [b["Left"] * width, b["Top"] * height, b["Width"] * width, b["Height"] * height]
+        assert d["px"] == pytest.approx(px, abs=1e-3)
+    landmarks = [d for d in drawn if d["kind"] == "landmark"]
+    assert len(landmarks) == sum(len(f["Landmarks"]) for f in answer["FaceDetails"])
+    results = by_css(browser, "#results")
+    assert "detect_faces" in results.get_attribute("textContent")
+    assert "aws rekognition detect-faces" in results.get_attribute("textContent")
+    raw = json.loads(by_css(browser, "#pane-faces pre.json").get_attribute("textContent"))
+    assert len(raw["FaceDetails"]) == len(answer["FaceDetails"])
+
+
+def test_collections_index_and_search_then_audit_verifies(browser, server: Server) -> None:
+    browser.get(server.url + "/console/#/collections")
+    name = by_css(browser, "#new-collection")
+    name.send_keys("console-people")
+    name.submit()
+    wait_for(browser, "[data-collection]", "data-collection", "console-people")
+    photos = [PEOPLE / "train/obama/obama.jpg", PEOPLE / "train/biden/biden.jpg"]
+    browser.find_elements("css selector", ".drop input[type=file]")[0].send_keys(
+        "\n".join(str(p) for p in photos)
+    )
+    log = wait_for(browser, "#index-log", "data-state", "done")
+    assert log.get_attribute("data-faces") == "2", log.text
+    assert by_css(browser, "#index-progress").get_attribute("value") == "2"
+    rows = browser.find_elements("css selector", "#faces-table tbody tr")
+    assert len(rows) == 2 and "obama.jpg" in by_css(browser, "#faces-table").text
+    browser.find_elements("css selector", ".drop input[type=file]")[1].send_keys(
+        str(PEOPLE / "train/obama/obama2.jpg")
+    )
+    out = wait_for(browser, "#search-results", "data-state", "done")
+    assert out.get_attribute("data-matches") == "1", out.text
+    row = by_css(browser, "#search-results tr[data-similarity]")
+    assert float(row.get_attribute("data-similarity")) >= 80 and "obama.jpg" in row.text
+    assert "identity floor" in out.text
+
+    browser.get(server.url + "/console/#/audit")
+    wait_for(browser, "#audit-table tbody tr[data-seq]", "data-seq")
+    assert "SearchFacesByImage" in by_css(browser, "#audit-table").text
+    by_css(browser, "#verify").click()
+    verdict = wait_for(browser, "#verify-result", "data-ok")
+    assert verdict.get_attribute("data-ok") == "true", verdict.text
+
+
+def test_sign_in_with_keys_and_signed_calls(browser, tmp_path: Path) -> None:
+    srv = Server(tmp_path, keys={"console": "right-secret"})
+    try:
+        browser.get(srv.url + "/console/#/models")
+        by_css(browser, "#signin")  # nothing but the sign-in form without a key
+        form = browser.find_elements("css selector", "form.signin input")
+        form[0].send_keys("console")
+        form[1].send_keys("wrong-secret")
+        by_css(browser, "#signin").click()
+        error = wait_for(browser, "#error", "data-code", "InvalidSignatureException", timeout=30)
+        assert "secret access key does not match" in error.text
+        form = browser.find_elements("css selector", "form.signin input")
+        form[1].clear()
+        form[1].send_keys("right-secret")
+        by_css(browser, "#signin").click()
+        table = wait_for(browser, "#models-table", "id", timeout=30)
+        assert "retinaface" in table.text.lower() or len(table.text) > 100
+        assert "console" in by_css(browser, "#who").text
+        # a Rekognition call and a native call, both signed in the page
+        browser.get(srv.url + "/console/#/try")
+        choose_only(browser, {"faces"})
+        by_css(browser, "#photo-input").send_keys(str(FIXTURES / "obama-480p.jpg"))
+        canvas = wait_for(browser, "#stage-canvas", "data-state", "done")
+        assert any(d["kind"] == "face" for d in json.loads(canvas.get_attribute("data-boxes")))
+        browser.get(srv.url + "/console/#/redaction")
+        by_css(browser, "#redaction-result")
+        by_css(browser, ".drop input[type=file]").send_keys(str(FIXTURES / "obama-480p.jpg"))
+        wait_for(browser, "#redaction-result", "data-state", "done")
+        size = browser.execute_script(
+            "return document.getElementById('redaction-image').naturalWidth"
+        )
+        assert size == 480 or size > 0
+    finally:
+        srv.stop()
+
+
+def test_a_loopback_page_passes_the_guard_and_others_do_not(server: Server) -> None:
+    body = json.dumps({"MaxResults": 1}).encode()
+    for origin, status in ((server.url, 200), ("http://evil.example", 403)):
+        req = urllib.request.Request(
+            server.url + "/",
+            data=body,
+            headers={
+                "Origin": origin,
+                "Content-Type": "application/x-amz-json-1.1",
+                "X-Amz-Target": "RekognitionService.ListCollections",
+            },
+        )
+        try:
+            with urllib.request.urlopen(req, timeout=30) as r:
+                got = r.status
+        except urllib.error.HTTPError as e:
+            got = e.code
+        assert got == status, origin
+    assert fixture_bytes("obama-480p.jpg")
