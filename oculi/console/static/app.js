@@ -73,7 +73,7 @@ async function route() {
   } catch (e) {
     showError(e);
   }
-  main.focus();
+  main.focus({ preventScroll: true });
 }
 
 window.addEventListener("hashchange", route);

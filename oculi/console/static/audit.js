@@ -39,8 +39,8 @@ export async function render(main) {
     const v = await consoleJson("audit/verify");
     verifyOut.replaceChildren(
       h("p", { class: v.Ok ? "ok" : "bad", id: "verify-verdict" }, v.Ok ? `The chain is intact: ${v.Records} records, each linked to the one before and signed.` : `The log has been damaged or tampered with (${v.Problems.length} problem${v.Problems.length === 1 ? "" : "s"}).`),
-      v.Problems.length ? h("ul", {}, v.Problems.map((p) => h("li", { class: "bad" }, p))) : null,
-      v.Notes.length ? h("ul", {}, v.Notes.map((p) => h("li", { class: "muted" }, p))) : null,
+      v.Problems.length ? h("ul", {}, v.Problems.map((p) => h("li", { class: "bad" }, p))) : "",
+      v.Notes.length ? h("ul", {}, v.Notes.map((p) => h("li", { class: "muted" }, p))) : "",
       h("p", { class: "muted" }, "Head: ", h("code", {}, v.Head), " (pin it somewhere else to catch records cut off the end)."));
     verifyOut.dataset.ok = String(v.Ok);
   }) }, "Verify the chain");

@@ -38,7 +38,7 @@ export async function render(main) {
   await pager.first();
 
   async function open(id) {
-    const { data: d } = await rekognition("DescribeCollection", { CollectionId: id });
+    let d = (await rekognition("DescribeCollection", { CollectionId: id })).data;
     const facesBody = h("tbody", {});
     const facesPager = new Pager(async (token) => {
       const { data } = await rekognition("ListFaces", { CollectionId: id, MaxResults: PAGE, ...(token ? { NextToken: token } : {}) });
@@ -60,7 +60,7 @@ export async function render(main) {
       const { data } = await rekognition("ListFaces", { CollectionId: id, UserId: userId, MaxResults: PAGE });
       userFaces.replaceChildren(h("h2", {}, `Faces of ${userId}`),
         h("ul", {}, data.Faces.map((f) => h("li", {}, h("code", {}, f.FaceId), " ", f.ExternalImageId || ""))),
-        data.NextToken ? h("p", { class: "muted" }, `More than ${PAGE}: the first ${PAGE} are shown.`) : null);
+        data.NextToken ? h("p", { class: "muted" }, `More than ${PAGE}: the first ${PAGE} are shown.`) : "");
     }
 
     // Index photos
@@ -89,6 +89,8 @@ export async function render(main) {
       }
       indexLog.dataset.state = "done";
       indexLog.dataset.faces = String(faces);
+      d = (await rekognition("DescribeCollection", { CollectionId: id })).data;
+      describe(d);
       await facesPager.first();
     }
 
@@ -103,12 +105,12 @@ export async function render(main) {
       });
       const used = notice ? floor ?? Number(threshold.value) : Number(threshold.value);
       searchOut.replaceChildren(
-        notice ? h("p", { class: "notice", id: "search-notice" }, notice) : null,
+        notice ? h("p", { class: "notice", id: "search-notice" }, notice) : "",
         h("p", {}, `The largest face in the photo was searched (confidence ${pct(data.SearchedFaceConfidence)}).`),
         data.FaceMatches.length
           ? h("table", {}, h("thead", {}, h("tr", {}, h("th", {}, "Face"), h("th", {}, "External image id"), h("th", {}, "Similarity"))),
             h("tbody", {}, data.FaceMatches.map((m) => h("tr", { dataset: { similarity: String(m.Similarity) } },
-              h("td", {}, h("code", {}, m.Face.FaceId)), h("td", {}, m.Face.ExternalImageId || ""), h("td", {}, similarity(m.Similarity, floor))))))
+              h("td", {}, h("code", { title: m.Face.FaceId }, m.Face.FaceId.slice(0, 8) + "…")), h("td", {}, m.Face.ExternalImageId || ""), h("td", {}, similarity(m.Similarity, floor))))))
           : h("p", {}, `No face in this collection is at least ${used}% similar.`),
         h("p", { class: "muted" }, meaning(floor, d.FaceCount)));
       searchOut.dataset.state = "done";
@@ -128,11 +130,11 @@ export async function render(main) {
       await pager.first();
     }));
 
+    const about = h("p", { id: "collection-about" });
+    const describe = (c) => { about.textContent = `${c.FaceCount} faces, ${c.UserCount ?? 0} users, face model ${c.FaceModelVersion}, created ${new Date(c.CreationTimestamp * 1000).toLocaleString()}.`; };
+    describe(d);
     detail.replaceChildren(
-      h("div", { class: "panel", dataset: { collection: id } },
-        h("h2", {}, `Collection ${id}`),
-        h("p", {}, `${d.FaceCount} faces, ${d.UserCount ?? 0} users, face model ${d.FaceModelVersion}, created ${new Date(d.CreationTimestamp * 1000).toLocaleString()}.`),
-        del),
+      h("div", { class: "panel", dataset: { collection: id } }, h("h2", {}, `Collection ${id}`), about, del),
       h("div", { class: "row" },
         h("div", { class: "panel col" }, h("h2", {}, "Index photos"), indexZone, progress, indexLog),
         h("div", { class: "panel col" }, h("h2", {}, "Search by photo"), field("Similarity threshold (%)", threshold, floor !== null ? `the identity floor is ${floor}%: lower thresholds are raised to it` : null), searchZone, searchOut)),

@@ -18,7 +18,7 @@ export async function render(main) {
     const name = file.name.replace(/(\.[^.]*)?$/, "-redacted$1");
     const notice = response.headers.get("x-oculi-notice");
     out.replaceChildren(
-      notice ? h("p", { class: "notice" }, notice) : null,
+      notice ? h("p", { class: "notice" }, notice) : "",
       h("p", {}, h("a", { class: "button", href: last, download: name, id: "redaction-download" }, `Download ${name}`)),
       h("img", { class: "result", src: last, alt: `${file.name} with faces ${plates.checked ? "and plates " : ""}redacted (${mode.value})`, id: "redaction-image" }));
     out.dataset.state = "done";
