@@ -310,3 +310,69 @@ def test_a_loopback_page_passes_the_guard_and_others_do_not(server: Server) -> N
             got = e.code
         assert got == status, origin
     assert fixture_bytes("obama-480p.jpg")
+
+
+def _luminance(hex_colour: str) -> float:
+    channels = [int(hex_colour[i : i + 2], 16) / 255 for i in (1, 3, 5)]
+    linear = [c / 12.92 if c <= 0.03928 else ((c + 0.055) / 1.055) ** 2.4 for c in channels]
+    return 0.2126 * linear[0] + 0.7152 * linear[1] + 0.0722 * linear[2]
+
+
+def contrast(a: str, b: str) -> float:
+    hi, lo = sorted((_luminance(a), _luminance(b)), reverse=True)
+    return (hi + 0.05) / (lo + 0.05)
+
+
+def test_text_colours_keep_their_contrast() -> None:
+    """WCAG AA (4.5:1) for every text colour of the stylesheet on the backgrounds it sits on."""
+    css = static_files()["console.css"].read_text()
+    var = dict(re.findall(r"--([\w-]+):\s*(#[0-9a-fA-F]{6})", css))
+    pairs = [
+        (var["ink"], var["bg"]),
+        (var["ink"], var["panel"]),
+        (var["muted"], var["panel"]),
+        (var["muted"], var["bg"]),
+        (var["accent"], var["panel"]),
+        (var["accent-ink"], var["accent"]),
+        (var["bad"], "#fde8e8"),
+        (var["good"], "#dcefe0"),
+        (var["warn"], "#fff4dc"),
+        ("#ffffff", "#10243e"),  # the header
+        ("#e9eef5", "#10243e"),  # code blocks
+    ]
+    for fg, bg in pairs:
+        assert contrast(fg, bg) >= 4.5, (fg, bg, contrast(fg, bg))
+
+
+def test_every_page_is_labelled_and_works_from_the_keyboard(browser, server: Server) -> None:
+    from selenium.webdriver.common.action_chains import ActionChains
+    from selenium.webdriver.common.keys import Keys
+
+    unlabelled = """
+        return [...document.querySelectorAll('input, select, textarea, button')]
+          .filter(el => !(el.labels && el.labels.length) && !el.getAttribute('aria-label')
+                        && !el.textContent.trim())
+          .map(el => el.outerHTML);"""
+    for page, ready in (
+        ("try", "#photo-input"),
+        ("collections", "#new-collection"),
+        ("redaction", "#redaction-result"),
+        ("audit", "#verify"),
+        ("models", "#models-table"),
+    ):
+        browser.get(f"{server.url}/console/#/{page}")
+        by_css(browser, ready)
+        assert browser.execute_script(unlabelled) == [], page
+    # from the first stop of a page (its skip link), Tab reaches the navigation, Enter follows it
+    browser.get(server.url + "/console/#/try")
+    by_css(browser, "#photo-input")
+    browser.execute_script("document.querySelector('.skip').focus()")
+    for _ in range(8):
+        active = browser.switch_to.active_element
+        if active.get_attribute("data-page") == "audit":
+            break
+        ActionChains(browser).send_keys(Keys.TAB).perform()
+    assert browser.switch_to.active_element.get_attribute("data-page") == "audit"
+    ActionChains(browser).send_keys(Keys.ENTER).perform()
+    by_css(browser, "#verify")
+    assert browser.current_url.endswith("#/audit")

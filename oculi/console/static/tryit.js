@@ -144,8 +144,7 @@ export async function render(main) {
   const compareBox = h("div", { hidden: true }, targetZone, targetName);
   checks[1].addEventListener("change", () => { compareBox.hidden = !checks[1].checked; });
   const photoName = h("span", { class: "muted", id: "photo-name" });
-  const zone = dropZone({ label: "Photo", onFiles: ([f]) => { photo = f; photoName.textContent = `${f.name} (${Math.round(f.size / 1024)} KiB)`; run(); } });
-  zone.input.id = "photo-input";
+  const zone = dropZone({ label: "Photo", id: "photo-input", onFiles: ([f]) => { photo = f; photoName.textContent = `${f.name} (${Math.round(f.size / 1024)} KiB)`; run(); } });
   const runButton = h("button", { id: "run", onclick: () => run() }, "Run");
   const canvas = h("canvas", { id: "stage-canvas", role: "img", "aria-label": "The photo with what oculi found drawn on it" });
   const tip = h("div", { class: "tip", hidden: true });

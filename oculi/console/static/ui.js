@@ -65,9 +65,9 @@ export function base64(bytes) {
 }
 
 // A file picker that also takes files dropped on it (keyboard: the input is focusable).
-export function dropZone({ label, multiple, accept, onFiles }) {
+export function dropZone({ label, multiple, accept, onFiles, id }) {
   const input = h("input", { type: "file", accept: accept || "image/jpeg,image/png", multiple: Boolean(multiple) });
-  input.id = nextId("file");
+  input.id = id || nextId("file");
   input.addEventListener("change", () => input.files.length && onFiles(Array.from(input.files)));
   const zone = h("div", { class: "drop" }, h("label", { for: input.id }, label), h("div", {}, input), h("div", { class: "muted" }, "or drop " + (multiple ? "photos" : "a photo") + " here"));
   zone.addEventListener("dragover", (e) => { e.preventDefault(); zone.classList.add("over"); });
