@@ -223,6 +223,50 @@ def test_try_it_draws_the_boxes_the_api_answers(browser, server: Server, client)
     assert len(raw["FaceDetails"]) == len(answer["FaceDetails"])
 
 
+def test_try_it_runs_every_operation(browser, server: Server, client) -> None:
+    """All seven choices at once on one photo: each answers in its own tab, without an
+    error, and what is drawn is what the API answered (text lines, plates)."""
+    from selenium.webdriver.common.by import By
+
+    photo = FIXTURES / "two_people.jpg"
+    browser.get(server.url + "/console/#/try")
+    choose_only(browser, {"faces", "compare", "labels", "text", "plates", "moderation", "ppe"})
+    browser.find_elements(By.CSS_SELECTOR, ".drop input[type=file]")[1].send_keys(
+        str(FIXTURES / "obama-480p.jpg")
+    )
+    by_css(browser, "#photo-input").send_keys(str(photo))
+    canvas = wait_for(browser, "#stage-canvas", "data-state", "done", timeout=600)
+    panes = browser.find_elements(By.CSS_SELECTOR, "#results [role=tabpanel]")
+    assert len(panes) == 7
+    for pane in panes:
+        assert not pane.find_elements(By.CSS_SELECTOR, ".bad"), pane.get_attribute("textContent")
+    drawn = json.loads(canvas.get_attribute("data-boxes"))
+    lines = [
+        t
+        for t in client.detect_text(Image={"Bytes": photo.read_bytes()})["TextDetections"]
+        if t["Type"] == "LINE"
+    ]
+    assert [d["label"] for d in drawn if d["kind"] == "text"] == [t["DetectedText"] for t in lines]
+    plates = json.loads(by_css(browser, "#pane-plates pre.json").get_attribute("textContent"))
+    assert len([d for d in drawn if d["kind"] == "plate"]) == len(plates["Plates"])
+    compared = json.loads(by_css(browser, "#pane-compare pre.json").get_attribute("textContent"))
+    assert compared["FaceMatches"] and [d for d in drawn if d["kind"] == "compare"]
+
+
+def test_try_it_explains_a_refused_photo(browser, server: Server, tmp_path: Path) -> None:
+    """A file the browser shows but oculi cannot read (a GIF): the page says so in words."""
+    from PIL import Image
+
+    gif = tmp_path / "anim.gif"
+    Image.new("RGB", (64, 64), "red").save(gif)
+    browser.get(server.url + "/console/#/try")
+    choose_only(browser, {"faces"})
+    by_css(browser, "#photo-input").send_keys(str(gif))
+    wait_for(browser, "#stage-canvas", "data-state", "done")
+    failure = by_css(browser, "#pane-faces .bad").text
+    assert "not a photo oculi can read" in failure and "InvalidImageFormatException" in failure
+
+
 def test_collections_index_and_search_then_audit_verifies(browser, server: Server) -> None:
     browser.get(server.url + "/console/#/collections")
     name = by_css(browser, "#new-collection")
@@ -246,6 +290,18 @@ def test_collections_index_and_search_then_audit_verifies(browser, server: Serve
     row = by_css(browser, "#search-results tr[data-similarity]")
     assert float(row.get_attribute("data-similarity")) >= 80 and "obama.jpg" in row.text
     assert "identity floor" in out.text
+    delete = by_css(browser, "#delete-collection")
+    delete.click()
+    assert "Really delete console-people" in delete.text
+    delete.click()
+    wait_for(browser, "#collection-detail", "id")
+    by_css(browser, "#collection-list")
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    WebDriverWait(browser, 30).until(
+        lambda d: "console-people" not in by_css(d, "#collection-list").text
+    )
+    assert "was deleted" in by_css(browser, "#collection-detail").text
 
     browser.get(server.url + "/console/#/audit")
     wait_for(browser, "#audit-table tbody tr[data-seq]", "data-seq")

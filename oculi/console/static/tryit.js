@@ -1,5 +1,5 @@
 // Try it: run operations on a photo and see what oculi sees, drawn over it.
-import { native, rekognition, ApiError } from "./api.js";
+import { explain, native, rekognition, ApiError } from "./api.js";
 import { base64, dropZone, fileBytes, guarded, h, pct } from "./ui.js";
 
 const MAX_BYTES = 5 * 1024 * 1024;
@@ -216,7 +216,7 @@ export async function render(main) {
         const code = snippets(o, photo.name, target ? target.name : "other.jpg");
         const err = answers[o.id].error;
         const pane = h("div", { role: "tabpanel", id: `pane-${o.id}`, dataset: { op: o.id } },
-          err ? h("p", { class: "bad" }, `${o.title} failed: ${err.message} (${err.code})`) : summary(o.id, data, notice),
+          err ? h("p", { class: "bad" }, `${o.title} failed: ${explain(err).title} (${explain(err).detail})`) : summary(o.id, data, notice),
           h("h2", {}, "Raw JSON"), h("pre", { class: "json", tabindex: "0" }, err ? "" : JSON.stringify(data, null, 2)),
           h("h2", {}, "The same call with boto3"), h("pre", { class: "code", tabindex: "0" }, code.python),
           h("h2", {}, "With the AWS CLI"), h("pre", { class: "code", tabindex: "0" }, code.cli));
