@@ -221,6 +221,18 @@ def test_try_it_draws_the_boxes_the_api_answers(browser, server: Server, client)
     assert "aws rekognition detect-faces" in results.get_attribute("textContent")
     raw = json.loads(by_css(browser, "#pane-faces pre.json").get_attribute("textContent"))
     assert len(raw["FaceDetails"]) == len(answer["FaceDetails"])
+    # hovering a face shows its details
+    from selenium.webdriver.common.action_chains import ActionChains
+
+    scale = canvas.size["width"] / width
+    x, y, w, h = faces[0]["px"]
+    ActionChains(browser).move_to_element_with_offset(
+        canvas,
+        int((x + w / 2) * scale - canvas.size["width"] / 2),
+        int((y + h / 2) * scale - canvas.size["height"] / 2),
+    ).perform()
+    tip = by_css(browser, ".stage .tip:not([hidden])")
+    assert tip.text.startswith("Face 1") and "age" in tip.text
 
 
 def test_try_it_runs_every_operation(browser, server: Server, client) -> None:
