@@ -187,6 +187,12 @@ def by_css(driver, css: str, timeout: float = 30):
     return WebDriverWait(driver, timeout).until(located)
 
 
+def visit(driver, url: str) -> None:
+    """Load `url` afresh (going to the same URL with only a #page would keep the old page)."""
+    driver.get("about:blank")
+    driver.get(url)
+
+
 def choose_only(driver, ops: set[str]) -> None:
     from selenium.webdriver.common.by import By
 
@@ -197,7 +203,7 @@ def choose_only(driver, ops: set[str]) -> None:
 
 def test_try_it_draws_the_boxes_the_api_answers(browser, server: Server, client) -> None:
     photo = FIXTURES / "two_people.jpg"
-    browser.get(server.url + "/console/#/try")
+    visit(browser, server.url + "/console/#/try")
     choose_only(browser, {"faces"})
     by_css(browser, "#photo-input").send_keys(str(photo))
     canvas = wait_for(browser, "#stage-canvas", "data-state", "done")
@@ -241,7 +247,7 @@ def test_try_it_runs_every_operation(browser, server: Server, client) -> None:
     from selenium.webdriver.common.by import By
 
     photo = FIXTURES / "two_people.jpg"
-    browser.get(server.url + "/console/#/try")
+    visit(browser, server.url + "/console/#/try")
     choose_only(browser, {"faces", "compare", "labels", "text", "plates", "moderation", "ppe"})
     browser.find_elements(By.CSS_SELECTOR, ".drop input[type=file]")[1].send_keys(
         str(FIXTURES / "obama-480p.jpg")
@@ -271,7 +277,7 @@ def test_try_it_explains_a_refused_photo(browser, server: Server, tmp_path: Path
 
     gif = tmp_path / "anim.gif"
     Image.new("RGB", (64, 64), "red").save(gif)
-    browser.get(server.url + "/console/#/try")
+    visit(browser, server.url + "/console/#/try")
     choose_only(browser, {"faces"})
     by_css(browser, "#photo-input").send_keys(str(gif))
     wait_for(browser, "#stage-canvas", "data-state", "done")
@@ -280,7 +286,7 @@ def test_try_it_explains_a_refused_photo(browser, server: Server, tmp_path: Path
 
 
 def test_collections_index_and_search_then_audit_verifies(browser, server: Server) -> None:
-    browser.get(server.url + "/console/#/collections")
+    visit(browser, server.url + "/console/#/collections")
     name = by_css(browser, "#new-collection")
     name.send_keys("console-people")
     name.submit()
@@ -315,7 +321,7 @@ def test_collections_index_and_search_then_audit_verifies(browser, server: Serve
     )
     assert "was deleted" in by_css(browser, "#collection-detail").text
 
-    browser.get(server.url + "/console/#/audit")
+    visit(browser, server.url + "/console/#/audit")
     wait_for(browser, "#audit-table tbody tr[data-seq]", "data-seq")
     assert "SearchFacesByImage" in by_css(browser, "#audit-table").text
     by_css(browser, "#verify").click()
@@ -326,7 +332,7 @@ def test_collections_index_and_search_then_audit_verifies(browser, server: Serve
 def test_sign_in_with_keys_and_signed_calls(browser, tmp_path: Path) -> None:
     srv = Server(tmp_path, keys={"console": "right-secret"})
     try:
-        browser.get(srv.url + "/console/#/models")
+        visit(browser, srv.url + "/console/#/models")
         by_css(browser, "#signin")  # nothing but the sign-in form without a key
         form = browser.find_elements("css selector", "form.signin input")
         form[0].send_keys("console")
@@ -342,12 +348,12 @@ def test_sign_in_with_keys_and_signed_calls(browser, tmp_path: Path) -> None:
         assert "retinaface" in table.text.lower() or len(table.text) > 100
         assert "console" in by_css(browser, "#who").text
         # a Rekognition call and a native call, both signed in the page
-        browser.get(srv.url + "/console/#/try")
+        visit(browser, srv.url + "/console/#/try")
         choose_only(browser, {"faces"})
         by_css(browser, "#photo-input").send_keys(str(FIXTURES / "obama-480p.jpg"))
         canvas = wait_for(browser, "#stage-canvas", "data-state", "done")
         assert any(d["kind"] == "face" for d in json.loads(canvas.get_attribute("data-boxes")))
-        browser.get(srv.url + "/console/#/redaction")
+        visit(browser, srv.url + "/console/#/redaction")
         by_css(browser, "#redaction-result")
         by_css(browser, ".drop input[type=file]").send_keys(str(FIXTURES / "obama-480p.jpg"))
         wait_for(browser, "#redaction-result", "data-state", "done")
@@ -428,11 +434,11 @@ def test_every_page_is_labelled_and_works_from_the_keyboard(browser, server: Ser
         ("audit", "#verify"),
         ("models", "#models-table"),
     ):
-        browser.get(f"{server.url}/console/#/{page}")
+        visit(browser, f"{server.url}/console/#/{page}")
         by_css(browser, ready)
         assert browser.execute_script(unlabelled) == [], page
     # from the first stop of a page (its skip link), Tab reaches the navigation, Enter follows it
-    browser.get(server.url + "/console/#/try")
+    visit(browser, server.url + "/console/#/try")
     by_css(browser, "#photo-input")
     browser.execute_script("document.querySelector('.skip').focus()")
     for _ in range(8):
