@@ -285,7 +285,7 @@ def test_try_it_explains_a_refused_photo(browser, server: Server, tmp_path: Path
     assert "not a photo oculi can read" in failure and "InvalidImageFormatException" in failure
 
 
-def test_collections_index_and_search_then_audit_verifies(browser, server: Server) -> None:
+def test_collections_index_and_search_then_audit_verifies(browser, server: Server, client) -> None:
     visit(browser, server.url + "/console/#/collections")
     name = by_css(browser, "#new-collection")
     name.send_keys("console-people")
@@ -308,6 +308,19 @@ def test_collections_index_and_search_then_audit_verifies(browser, server: Serve
     row = by_css(browser, "#search-results tr[data-similarity]")
     assert float(row.get_attribute("data-similarity")) >= 80 and "obama.jpg" in row.text
     assert "identity floor" in out.text
+    # a user made through the API, with their face, as the page shows it
+    faces = client.list_faces(CollectionId="console-people")["Faces"]
+    obama = next(f["FaceId"] for f in faces if f["ExternalImageId"] == "obama.jpg")
+    client.create_user(CollectionId="console-people", UserId="barack")
+    client.associate_faces(CollectionId="console-people", UserId="barack", FaceIds=[obama])
+    visit(browser, server.url + "/console/#/collections")
+    by_css(browser, "#collection-list")
+    browser.find_element("xpath", "//ul[@id='collection-list']//button[.='console-people']").click()
+    user = by_css(browser, "#users-table button")
+    assert user.text == "barack"
+    user.click()
+    wait_for(browser, "#user-faces[data-user=barack]", "data-user")
+    assert obama in by_css(browser, "#user-faces").text
     delete = by_css(browser, "#delete-collection")
     delete.click()
     assert "Really delete console-people" in delete.text
@@ -327,6 +340,29 @@ def test_collections_index_and_search_then_audit_verifies(browser, server: Serve
     by_css(browser, "#verify").click()
     verdict = wait_for(browser, "#verify-result", "data-ok")
     assert verdict.get_attribute("data-ok") == "true", verdict.text
+
+
+def test_collections_come_a_page_at_a_time(browser, server: Server, client) -> None:
+    names = [f"console-page-{i:02d}" for i in range(21)]
+    for name in names:
+        client.create_collection(CollectionId=name)
+    try:
+        visit(browser, server.url + "/console/#/collections")
+        by_css(browser, "#collection-list button")
+        first = [b.text for b in browser.find_elements("css selector", "#collection-list button")]
+        assert len(first) == 20
+        browser.find_element("xpath", "//button[contains(., 'Next')]").click()
+        from selenium.webdriver.support.ui import WebDriverWait
+
+        WebDriverWait(browser, 30).until(lambda d: "Page 2" in by_css(d, ".pager").text)
+        second = [b.text for b in browser.find_elements("css selector", "#collection-list button")]
+        api = client.list_collections(MaxResults=20)
+        assert first == api["CollectionIds"]
+        api = client.list_collections(MaxResults=20, NextToken=api["NextToken"])
+        assert second == api["CollectionIds"]
+    finally:
+        for name in names:
+            client.delete_collection(CollectionId=name)
 
 
 def test_sign_in_with_keys_and_signed_calls(browser, tmp_path: Path) -> None:

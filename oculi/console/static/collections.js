@@ -48,7 +48,7 @@ export async function render(main) {
       return data.NextToken || null;
     });
     const usersBody = h("tbody", {});
-    const userFaces = h("div", {});
+    const userFaces = h("div", { id: "user-faces" });
     const usersPager = new Pager(async (token) => {
       const { data } = await rekognition("ListUsers", { CollectionId: id, MaxResults: PAGE, ...(token ? { NextToken: token } : {}) });
       usersBody.replaceChildren(...data.Users.map((u) => h("tr", {},
@@ -58,6 +58,7 @@ export async function render(main) {
     });
     async function showUser(userId) {
       const { data } = await rekognition("ListFaces", { CollectionId: id, UserId: userId, MaxResults: PAGE });
+      userFaces.dataset.user = userId;
       userFaces.replaceChildren(h("h2", {}, `Faces of ${userId}`),
         h("ul", {}, data.Faces.map((f) => h("li", {}, h("code", {}, f.FaceId), " ", f.ExternalImageId || ""))),
         data.NextToken ? h("p", { class: "muted" }, `More than ${PAGE}: the first ${PAGE} are shown.`) : "");
@@ -142,7 +143,7 @@ export async function render(main) {
         h("table", { id: "faces-table" }, h("thead", {}, h("tr", {}, h("th", {}, "Face id"), h("th", {}, "External image id"), h("th", {}, "User"), h("th", {}, "Confidence"))), facesBody),
         facesPager.el),
       h("div", { class: "panel" }, h("h2", {}, "Users"),
-        h("table", {}, h("thead", {}, h("tr", {}, h("th", {}, "User id"), h("th", {}, "Status"))), usersBody), usersPager.el, userFaces));
+        h("table", { id: "users-table" }, h("thead", {}, h("tr", {}, h("th", {}, "User id"), h("th", {}, "Status"))), usersBody), usersPager.el, userFaces));
     await facesPager.first();
     await usersPager.first();
   }
