@@ -5,6 +5,7 @@ downloads anything; the flags keep chromium from reaching out (updates, sync, fi
 
 from __future__ import annotations
 
+import importlib.util
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +24,8 @@ FLAGS = (
 
 def missing() -> str | None:
     """Why the browser cannot run here, or None when it can."""
+    if importlib.util.find_spec("selenium") is None:
+        return "selenium is not installed (the test extra: pip install -e '.[test]')"
     if not (CHROMIUM.exists() and CHROMEDRIVER.exists()):
         return (
             "Debian's chromium and chromium-driver are not installed "

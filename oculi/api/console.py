@@ -244,7 +244,7 @@ def console_routes(
             }
         )
 
-    def route(path: str, name: str, work: Callable[[Mapping[str, str], Caller], Response]):
+    def route(path: str, name: str, work: Callable[[Mapping[str, str], Caller], Response]) -> Route:
         async def endpoint(request: Request) -> Response:
             return await data(request, name, work)
 
