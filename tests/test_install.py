@@ -22,8 +22,9 @@ ROOT = Path(__file__).resolve().parent.parent
 # Modules of optional features, imported only when that feature is asked for, and the
 # extra that installs what they need.
 OPTIONAL = {"oculi.store.postgres": "scale", "oculi.store.qdrant": "scale"}
-# Imported by a dependency when present, and used only then (botocore: its CA bundle).
-USED_IF_PRESENT = {"certifi"}
+# Imported by a dependency when present, and used only then (botocore: its CA bundle;
+# anyio: sniffio, which the test extra's selenium brings through trio).
+USED_IF_PRESENT = {"certifi", "sniffio"}
 
 IMPORT_ALL = """
 import importlib, json, pkgutil, sys
