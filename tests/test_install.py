@@ -23,7 +23,7 @@ ROOT = Path(__file__).resolve().parent.parent
 # extra that installs what they need.
 OPTIONAL = {"oculi.store.postgres": "scale", "oculi.store.qdrant": "scale"}
 # Imported by a dependency when present, and used only then (botocore: its CA bundle;
-# anyio: sniffio, which it no longer requires).
+# anyio: sniffio, which it imports when present; the test extra's selenium brings it).
 USED_IF_PRESENT = {"certifi", "sniffio"}
 
 IMPORT_ALL = """

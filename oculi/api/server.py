@@ -27,6 +27,7 @@ from oculi.api import spec
 from oculi.api.admission import EXPIRED, Admitted, Gate
 from oculi.api.client_cap import PerClientCap
 from oculi.api.collection_ops import face_model_header, list_collections
+from oculi.api.console import console_routes
 from oculi.api.guard import LoopbackOnly
 from oculi.api.native import NativeCall, plan_plates, plan_redact
 from oculi.api.operations import HANDLERS, Handler, apply_match_floor, searched_faces
@@ -270,6 +271,7 @@ def build_app(ctx: ServiceContext, keys: dict[str, KeySpec]) -> ASGIApp:
             Route("/ready", ready, methods=["GET"]),
             Route("/oculi/redact", redact_endpoint, methods=["POST"]),
             Route("/oculi/plates", plates_endpoint, methods=["POST"]),
+            *console_routes(ctx, keys, gate, refuse),
         ]
     )
     capped = PerClientCap(app, ctx.settings.requests_per_client)

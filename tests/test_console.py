@@ -1,0 +1,488 @@
+"""The web console (/console): its pages served by oculi itself with a strict policy, its
+data routes admitted, authorized and audited like the API, and the pages themselves driven
+in Debian's chromium (headless, through Selenium, offline: Selenium Manager is never
+asked to download anything)."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import tempfile
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from botocore.auth import SigV4Auth
+from botocore.awsrequest import AWSRequest
+from botocore.credentials import Credentials
+from conftest import FIXTURES, REGION, Server, fixture_bytes
+
+from oculi.api.console import audit_page, static_files
+from tools.chromium import headless_chromium, missing
+
+PEOPLE = FIXTURES / "people"
+
+
+def get(url: str, headers: dict[str, str] | None = None) -> tuple[int, dict[str, str], bytes]:
+    req = urllib.request.Request(url, headers=headers or {})
+    try:
+        with urllib.request.urlopen(req, timeout=60) as r:
+            return r.status, dict(r.headers), r.read()
+    except urllib.error.HTTPError as e:
+        return e.code, dict(e.headers), e.read()
+
+
+def signed_get(server: Server, path: str, key: str, secret: str) -> tuple[int, dict]:
+    req = AWSRequest("GET", server.url + path)
+    SigV4Auth(Credentials(key, secret), "oculi", REGION).add_auth(req)
+    status, _, body = get(req.url, dict(req.headers))
+    return status, json.loads(body)
+
+
+# ---- served pages and data routes (no browser) ----
+
+
+def test_pages_are_served_with_a_strict_policy(server: Server) -> None:
+    status, headers, body = get(server.url + "/console/")
+    assert status == 200 and b'data-auth="none"' in body
+    csp = headers["content-security-policy"]
+    assert "script-src 'self'" in csp and "frame-ancestors 'none'" in csp and "unsafe" not in csp
+    assert headers["x-frame-options"] == "DENY"
+    for name in static_files():
+        status, headers, body = get(f"{server.url}/console/{name}")
+        assert status == 200 and body, name
+        assert b"<script>" not in body  # no inline script: index.html loads app.js
+    # only the files listed at start-up: never a path made from the request
+    for bad in ("..%2fserver.py", "..%2F..%2Fpyproject.toml", "nope.js", "%2e%2e"):
+        assert get(f"{server.url}/console/{bad}")[0] == 404, bad
+
+
+def test_every_asset_the_pages_load_is_oculis_own() -> None:
+    """Offline: the page loads only /console/ files, the modules import only each other,
+    and nothing names another host (the SVG's XML namespace is a name, not a fetch)."""
+    files = static_files()
+    html = files["index.html"].read_text()
+    for ref in re.findall(r'(?:src|href)="([^"]*)"', html):
+        assert ref.startswith(("/console/", "#")), ref
+    for path in files.values():
+        text = path.read_text().replace('xmlns="http://www.w3.org/2000/svg"', "")
+        assert not re.search(r"https?://", text), path.name
+        for module in re.findall(r'from "([^"]+)"', text):
+            assert module.startswith("./") and module[2:] in files, (path.name, module)
+
+
+def test_data_routes_need_a_signature_and_a_permission(tmp_path: Path) -> None:
+    keys = [
+        {"access_key_id": "admin", "secret_access_key": "admin-secret"},
+        {"access_key_id": "viewer", "secret_access_key": "viewer-secret", "allow": ["Detect*"]},
+    ]
+    srv = Server(tmp_path, keys=keys)
+    try:
+        assert b'data-auth="keys"' in get(srv.url + "/console/")[2]  # the page needs no key
+        status, _, body = get(srv.url + "/oculi/console/audit")
+        assert status == 403 and json.loads(body)["__type"] == "MissingAuthenticationTokenException"
+        assert signed_get(srv, "/oculi/console/health", "admin", "wrong")[0] == 403
+        status, health = signed_get(srv, "/oculi/console/health", "admin", "admin-secret")
+        assert status == 200 and health["Auth"] == "keys" and health["Capacity"] >= 1
+        status, doc = signed_get(srv, "/oculi/console/audit?limit=10", "viewer", "viewer-secret")
+        assert status == 400 and doc["__type"] == "AccessDeniedException"
+        status, models = signed_get(srv, "/oculi/console/models", "admin", "admin-secret")
+        assert status == 200 and all(m["licence"] for m in models["Models"])
+        status, page = signed_get(srv, "/oculi/console/audit?limit=10", "admin", "admin-secret")
+        assert status == 200
+        # the refusal above is in the log
+        ops = [(r["operation"], r.get("access_key"), r["outcome"]) for r in page["Records"]]
+        assert ("ListAuditRecords", "viewer", "AccessDeniedException") in ops
+        status, v = signed_get(srv, "/oculi/console/audit/verify", "admin", "admin-secret")
+        assert status == 200 and v["Ok"] and v["Records"] >= 2
+        assert signed_get(srv, "/oculi/console/audit?limit=x", "admin", "admin-secret")[0] == 400
+        # reading the log is itself recorded, with who read it; the export is one JSON per line
+        req = AWSRequest("GET", srv.url + "/oculi/console/audit?format=jsonl")
+        SigV4Auth(Credentials("admin", "admin-secret"), "oculi", REGION).add_auth(req)
+        status, headers, body = get(req.url, dict(req.headers))
+        assert status == 200 and "attachment" in headers["content-disposition"]
+        exported = [json.loads(line) for line in body.decode().splitlines()]
+        assert {"ListAuditRecords", "DescribeAuditLog"} <= {r["operation"] for r in exported}
+        assert all(
+            r["access_key"] == "admin" for r in exported if r["operation"] == "DescribeAuditLog"
+        )
+    finally:
+        srv.stop()
+
+
+def test_the_pages_ship_in_the_package() -> None:
+    """`pip install .` (not editable) installs the pages: package data covers every file."""
+    tomllib = pytest.importorskip("tomllib")
+    root = Path(__file__).resolve().parent.parent
+    config = tomllib.loads((root / "pyproject.toml").read_text())["tool"]["setuptools"]
+    assert "console/static/*" in config["package-data"]["oculi"]
+    static = root / "oculi" / "console" / "static"
+    assert all(p.is_file() for p in static.iterdir())  # the glob does not recurse
+    assert set(static_files()) == {p.name for p in static.iterdir()}
+
+
+def test_audit_pages_go_newest_first_and_filter() -> None:
+    records = [
+        {"seq": i, "operation": "IndexFaces" if i % 2 else "SearchFacesByImage", "outcome": "OK"}
+        for i in range(1, 11)
+    ]
+    page = audit_page(iter(records), {}, None, 3)
+    assert [r["seq"] for r in page["Records"]] == [10, 9, 8] and page["NextBefore"] == 8
+    page = audit_page(iter(records), {}, 8, 3)
+    assert [r["seq"] for r in page["Records"]] == [7, 6, 5]
+    page = audit_page(iter(records), {"operation": "IndexFaces"}, 4, 3)
+    assert [r["seq"] for r in page["Records"]] == [3, 1] and page["NextBefore"] is None
+    assert page["Matching"] == 2
+
+
+# ---- in the browser ----
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[object]:
+    """Skipped with the reason when chromium is missing here; in CI (CI=true) a failure."""
+    why = missing()
+    if why is not None:
+        if os.environ.get("CI") == "true":
+            pytest.fail(why)
+        pytest.skip(why)
+    profile = Path(tempfile.mkdtemp(prefix="oculi-chromium-"))
+    driver = headless_chromium(profile)
+    driver.set_script_timeout(120)
+    try:
+        yield driver
+    finally:
+        driver.quit()
+        shutil.rmtree(profile, ignore_errors=True)
+
+
+def wait_for(driver, css: str, attribute: str, value: str | None = None, timeout: float = 180):
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    def ready(d):
+        for el in d.find_elements(By.CSS_SELECTOR, css):
+            got = el.get_attribute(attribute)
+            if got is not None and (value is None or got == value):
+                return el
+        error = d.find_elements(By.CSS_SELECTOR, "#error:not([hidden])")
+        if error:
+            raise AssertionError("the page shows an error: " + error[0].text)
+        return False
+
+    return WebDriverWait(driver, timeout).until(ready)
+
+
+def by_css(driver, css: str, timeout: float = 30):
+    """The element, once the page (which renders after its first calls) shows it."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support import expected_conditions
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    located = expected_conditions.presence_of_element_located((By.CSS_SELECTOR, css))
+    return WebDriverWait(driver, timeout).until(located)
+
+
+def visit(driver, url: str) -> None:
+    """Load `url` afresh (going to the same URL with only a #page would keep the old page)."""
+    driver.get("about:blank")
+    driver.get(url)
+
+
+def choose_only(driver, ops: set[str]) -> None:
+    from selenium.webdriver.common.by import By
+
+    for box in driver.find_elements(By.CSS_SELECTOR, "input[name=op]"):
+        if box.is_selected() != (box.get_attribute("value") in ops):
+            box.click()
+
+
+def test_try_it_draws_the_boxes_the_api_answers(browser, server: Server, client) -> None:
+    photo = FIXTURES / "two_people.jpg"
+    visit(browser, server.url + "/console/#/try")
+    choose_only(browser, {"faces"})
+    by_css(browser, "#photo-input").send_keys(str(photo))
+    canvas = wait_for(browser, "#stage-canvas", "data-state", "done")
+    drawn = json.loads(canvas.get_attribute("data-boxes"))
+    width, height = (
+        int(canvas.get_attribute("data-width")),
+        int(canvas.get_attribute("data-height")),
+    )
+    answer = client.detect_faces(Image={"Bytes": photo.read_bytes()}, Attributes=["ALL"])
+    faces = [d for d in drawn if d["kind"] == "face"]
+    assert len(faces) == len(answer["FaceDetails"]) >= 2
+    for d, f in zip(faces, answer["FaceDetails"]):
+        b = f["BoundingBox"]
+        assert d["box"] == pytest.approx(b, abs=1e-6)
+        px = [b["Left"] * width, b["Top"] * height, b["Width"] * width, b["Height"] * height]
+        assert d["px"] == pytest.approx(px, abs=1e-3)
+    landmarks = [d for d in drawn if d["kind"] == "landmark"]
+    assert len(landmarks) == sum(len(f["Landmarks"]) for f in answer["FaceDetails"])
+    results = by_css(browser, "#results")
+    assert "detect_faces" in results.get_attribute("textContent")
+    assert "aws rekognition detect-faces" in results.get_attribute("textContent")
+    raw = json.loads(by_css(browser, "#pane-faces pre.json").get_attribute("textContent"))
+    assert len(raw["FaceDetails"]) == len(answer["FaceDetails"])
+    # hovering a face shows its details
+    from selenium.webdriver.common.action_chains import ActionChains
+
+    scale = canvas.size["width"] / width
+    x, y, w, h = faces[0]["px"]
+    ActionChains(browser).move_to_element_with_offset(
+        canvas,
+        int((x + w / 2) * scale - canvas.size["width"] / 2),
+        int((y + h / 2) * scale - canvas.size["height"] / 2),
+    ).perform()
+    tip = by_css(browser, ".stage .tip:not([hidden])")
+    assert tip.text.startswith("Face 1") and "age" in tip.text
+
+
+def test_try_it_runs_every_operation(browser, server: Server, client) -> None:
+    """All seven choices at once on one photo: each answers in its own tab, without an
+    error, and what is drawn is what the API answered (text lines, plates)."""
+    from selenium.webdriver.common.by import By
+
+    photo = FIXTURES / "two_people.jpg"
+    visit(browser, server.url + "/console/#/try")
+    choose_only(browser, {"faces", "compare", "labels", "text", "plates", "moderation", "ppe"})
+    browser.find_elements(By.CSS_SELECTOR, ".drop input[type=file]")[1].send_keys(
+        str(FIXTURES / "obama-480p.jpg")
+    )
+    by_css(browser, "#photo-input").send_keys(str(photo))
+    canvas = wait_for(browser, "#stage-canvas", "data-state", "done", timeout=600)
+    panes = browser.find_elements(By.CSS_SELECTOR, "#results [role=tabpanel]")
+    assert len(panes) == 7
+    for pane in panes:
+        assert not pane.find_elements(By.CSS_SELECTOR, ".bad"), pane.get_attribute("textContent")
+    drawn = json.loads(canvas.get_attribute("data-boxes"))
+    lines = [
+        t
+        for t in client.detect_text(Image={"Bytes": photo.read_bytes()})["TextDetections"]
+        if t["Type"] == "LINE"
+    ]
+    assert [d["label"] for d in drawn if d["kind"] == "text"] == [t["DetectedText"] for t in lines]
+    plates = json.loads(by_css(browser, "#pane-plates pre.json").get_attribute("textContent"))
+    assert len([d for d in drawn if d["kind"] == "plate"]) == len(plates["Plates"])
+    compared = json.loads(by_css(browser, "#pane-compare pre.json").get_attribute("textContent"))
+    assert compared["FaceMatches"] and [d for d in drawn if d["kind"] == "compare"]
+
+
+def test_try_it_explains_a_refused_photo(browser, server: Server, tmp_path: Path) -> None:
+    """A file the browser shows but oculi cannot read (a GIF): the page says so in words."""
+    from PIL import Image
+
+    gif = tmp_path / "anim.gif"
+    Image.new("RGB", (64, 64), "red").save(gif)
+    visit(browser, server.url + "/console/#/try")
+    choose_only(browser, {"faces"})
+    by_css(browser, "#photo-input").send_keys(str(gif))
+    wait_for(browser, "#stage-canvas", "data-state", "done")
+    failure = by_css(browser, "#pane-faces .bad").text
+    assert "not a photo oculi can read" in failure and "InvalidImageFormatException" in failure
+
+
+def test_collections_index_and_search_then_audit_verifies(browser, server: Server, client) -> None:
+    visit(browser, server.url + "/console/#/collections")
+    name = by_css(browser, "#new-collection")
+    name.send_keys("console-people")
+    name.submit()
+    wait_for(browser, "[data-collection]", "data-collection", "console-people")
+    photos = [PEOPLE / "train/obama/obama.jpg", PEOPLE / "train/biden/biden.jpg"]
+    browser.find_elements("css selector", ".drop input[type=file]")[0].send_keys(
+        "\n".join(str(p) for p in photos)
+    )
+    log = wait_for(browser, "#index-log", "data-state", "done")
+    assert log.get_attribute("data-faces") == "2", log.text
+    assert by_css(browser, "#index-progress").get_attribute("value") == "2"
+    rows = browser.find_elements("css selector", "#faces-table tbody tr")
+    assert len(rows) == 2 and "obama.jpg" in by_css(browser, "#faces-table").text
+    browser.find_elements("css selector", ".drop input[type=file]")[1].send_keys(
+        str(PEOPLE / "train/obama/obama2.jpg")
+    )
+    out = wait_for(browser, "#search-results", "data-state", "done")
+    assert out.get_attribute("data-matches") == "1", out.text
+    row = by_css(browser, "#search-results tr[data-similarity]")
+    assert float(row.get_attribute("data-similarity")) >= 80 and "obama.jpg" in row.text
+    assert "identity floor" in out.text
+    # a user made through the API, with their face, as the page shows it
+    faces = client.list_faces(CollectionId="console-people")["Faces"]
+    obama = next(f["FaceId"] for f in faces if f["ExternalImageId"] == "obama.jpg")
+    client.create_user(CollectionId="console-people", UserId="barack")
+    client.associate_faces(CollectionId="console-people", UserId="barack", FaceIds=[obama])
+    visit(browser, server.url + "/console/#/collections")
+    by_css(browser, "#collection-list")
+    browser.find_element("xpath", "//ul[@id='collection-list']//button[.='console-people']").click()
+    user = by_css(browser, "#users-table button")
+    assert user.text == "barack"
+    user.click()
+    wait_for(browser, "#user-faces[data-user=barack]", "data-user")
+    assert obama in by_css(browser, "#user-faces").text
+    delete = by_css(browser, "#delete-collection")
+    delete.click()
+    assert "Really delete console-people" in delete.text
+    delete.click()
+    wait_for(browser, "#collection-detail", "id")
+    by_css(browser, "#collection-list")
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    WebDriverWait(browser, 30).until(
+        lambda d: "console-people" not in by_css(d, "#collection-list").text
+    )
+    assert "was deleted" in by_css(browser, "#collection-detail").text
+
+    visit(browser, server.url + "/console/#/audit")
+    wait_for(browser, "#audit-table tbody tr[data-seq]", "data-seq")
+    assert "SearchFacesByImage" in by_css(browser, "#audit-table").text
+    by_css(browser, "#verify").click()
+    verdict = wait_for(browser, "#verify-result", "data-ok")
+    assert verdict.get_attribute("data-ok") == "true", verdict.text
+
+
+def test_collections_come_a_page_at_a_time(browser, server: Server, client) -> None:
+    names = [f"console-page-{i:02d}" for i in range(21)]
+    for name in names:
+        client.create_collection(CollectionId=name)
+    try:
+        visit(browser, server.url + "/console/#/collections")
+        by_css(browser, "#collection-list button")
+        first = [b.text for b in browser.find_elements("css selector", "#collection-list button")]
+        assert len(first) == 20
+        browser.find_element("xpath", "//button[contains(., 'Next')]").click()
+        from selenium.webdriver.support.ui import WebDriverWait
+
+        WebDriverWait(browser, 30).until(lambda d: "Page 2" in by_css(d, ".pager").text)
+        second = [b.text for b in browser.find_elements("css selector", "#collection-list button")]
+        api = client.list_collections(MaxResults=20)
+        assert first == api["CollectionIds"]
+        api = client.list_collections(MaxResults=20, NextToken=api["NextToken"])
+        assert second == api["CollectionIds"]
+    finally:
+        for name in names:
+            client.delete_collection(CollectionId=name)
+
+
+def test_sign_in_with_keys_and_signed_calls(browser, tmp_path: Path) -> None:
+    srv = Server(tmp_path, keys={"console": "right-secret"})
+    try:
+        visit(browser, srv.url + "/console/#/models")
+        by_css(browser, "#signin")  # nothing but the sign-in form without a key
+        form = browser.find_elements("css selector", "form.signin input")
+        form[0].send_keys("console")
+        form[1].send_keys("wrong-secret")
+        by_css(browser, "#signin").click()
+        error = wait_for(browser, "#error", "data-code", "InvalidSignatureException", timeout=30)
+        assert "secret access key does not match" in error.text
+        form = browser.find_elements("css selector", "form.signin input")
+        form[1].clear()
+        form[1].send_keys("right-secret")
+        by_css(browser, "#signin").click()
+        table = wait_for(browser, "#models-table", "id", timeout=30)
+        assert "retinaface" in table.text.lower() or len(table.text) > 100
+        assert "console" in by_css(browser, "#who").text
+        # a Rekognition call and a native call, both signed in the page
+        visit(browser, srv.url + "/console/#/try")
+        choose_only(browser, {"faces"})
+        by_css(browser, "#photo-input").send_keys(str(FIXTURES / "obama-480p.jpg"))
+        canvas = wait_for(browser, "#stage-canvas", "data-state", "done")
+        assert any(d["kind"] == "face" for d in json.loads(canvas.get_attribute("data-boxes")))
+        visit(browser, srv.url + "/console/#/redaction")
+        by_css(browser, "#redaction-result")
+        by_css(browser, ".drop input[type=file]").send_keys(str(FIXTURES / "obama-480p.jpg"))
+        wait_for(browser, "#redaction-result", "data-state", "done")
+        size = browser.execute_script(
+            "return document.getElementById('redaction-image').naturalWidth"
+        )
+        assert size == 480 or size > 0
+    finally:
+        srv.stop()
+
+
+def test_a_loopback_page_passes_the_guard_and_others_do_not(server: Server) -> None:
+    body = json.dumps({"MaxResults": 1}).encode()
+    for origin, status in ((server.url, 200), ("http://evil.example", 403)):
+        req = urllib.request.Request(
+            server.url + "/",
+            data=body,
+            headers={
+                "Origin": origin,
+                "Content-Type": "application/x-amz-json-1.1",
+                "X-Amz-Target": "RekognitionService.ListCollections",
+            },
+        )
+        try:
+            with urllib.request.urlopen(req, timeout=30) as r:
+                got = r.status
+        except urllib.error.HTTPError as e:
+            got = e.code
+        assert got == status, origin
+    assert fixture_bytes("obama-480p.jpg")
+
+
+def _luminance(hex_colour: str) -> float:
+    channels = [int(hex_colour[i : i + 2], 16) / 255 for i in (1, 3, 5)]
+    linear = [c / 12.92 if c <= 0.03928 else ((c + 0.055) / 1.055) ** 2.4 for c in channels]
+    return 0.2126 * linear[0] + 0.7152 * linear[1] + 0.0722 * linear[2]
+
+
+def contrast(a: str, b: str) -> float:
+    hi, lo = sorted((_luminance(a), _luminance(b)), reverse=True)
+    return (hi + 0.05) / (lo + 0.05)
+
+
+def test_text_colours_keep_their_contrast() -> None:
+    """WCAG AA (4.5:1) for every text colour of the stylesheet on the backgrounds it sits on."""
+    css = static_files()["console.css"].read_text()
+    var = dict(re.findall(r"--([\w-]+):\s*(#[0-9a-fA-F]{6})", css))
+    pairs = [
+        (var["ink"], var["bg"]),
+        (var["ink"], var["panel"]),
+        (var["muted"], var["panel"]),
+        (var["muted"], var["bg"]),
+        (var["accent"], var["panel"]),
+        (var["accent-ink"], var["accent"]),
+        (var["bad"], "#fde8e8"),
+        (var["good"], "#dcefe0"),
+        (var["warn"], "#fff4dc"),
+        ("#ffffff", "#10243e"),  # the header
+        ("#e9eef5", "#10243e"),  # code blocks
+    ]
+    for fg, bg in pairs:
+        assert contrast(fg, bg) >= 4.5, (fg, bg, contrast(fg, bg))
+
+
+def test_every_page_is_labelled_and_works_from_the_keyboard(browser, server: Server) -> None:
+    from selenium.webdriver.common.action_chains import ActionChains
+    from selenium.webdriver.common.keys import Keys
+
+    unlabelled = """
+        return [...document.querySelectorAll('input, select, textarea, button')]
+          .filter(el => !(el.labels && el.labels.length) && !el.getAttribute('aria-label')
+                        && !el.textContent.trim())
+          .map(el => el.outerHTML);"""
+    for page, ready in (
+        ("try", "#photo-input"),
+        ("collections", "#new-collection"),
+        ("redaction", "#redaction-result"),
+        ("audit", "#verify"),
+        ("models", "#models-table"),
+    ):
+        visit(browser, f"{server.url}/console/#/{page}")
+        by_css(browser, ready)
+        assert browser.execute_script(unlabelled) == [], page
+    # from the first stop of a page (its skip link), Tab reaches the navigation, Enter follows it
+    visit(browser, server.url + "/console/#/try")
+    by_css(browser, "#photo-input")
+    browser.execute_script("document.querySelector('.skip').focus()")
+    for _ in range(8):
+        active = browser.switch_to.active_element
+        if active.get_attribute("data-page") == "audit":
+            break
+        ActionChains(browser).send_keys(Keys.TAB).perform()
+    assert browser.switch_to.active_element.get_attribute("data-page") == "audit"
+    ActionChains(browser).send_keys(Keys.ENTER).perform()
+    by_css(browser, "#verify")
+    assert browser.current_url.endswith("#/audit")
