@@ -377,8 +377,9 @@ def test_sign_in_with_keys_and_signed_calls(browser, tmp_path: Path) -> None:
         error = wait_for(browser, "#error", "data-code", "InvalidSignatureException", timeout=30)
         assert "secret access key does not match" in error.text
         form = browser.find_elements("css selector", "form.signin input")
-        form[1].clear()
+        browser.execute_script("arguments[0].value = ''", form[1])  # clear() can leave text
         form[1].send_keys("right-secret")
+        assert form[1].get_attribute("value") == "right-secret"
         by_css(browser, "#signin").click()
         table = wait_for(browser, "#models-table", "id", timeout=30)
         assert "retinaface" in table.text.lower() or len(table.text) > 100
