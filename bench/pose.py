@@ -1,0 +1,110 @@
+"""Check oculi's Pose against geometry that can be checked.
+
+1. Roll against the eye line of dlib's hand-placed 68 points (dlib_faces_voc, 43 faces),
+   and the sign of yaw against where dlib's nose tip sits between the jaw's ends.
+2. Mirror: each VOC face and its mirror image; roll and yaw must flip sign, pitch stay.
+3. In-plane turn: the obama portrait turned by 0-180 degrees either way; roll must follow.
+
+Prints the mean/max errors and how many faces' meshes the model scored below MESH_OK.
+
+    python -m bench.pose [--data DIR]
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from bench.detect_faces import DEFAULT_DATA, load_voc, match, read_rgb
+from oculi.models.zoo import load_face_analyzer
+from oculi.vision.faces import FaceAnalyzer
+from oculi.vision.mesh import MESH_OK
+
+ROOT = Path(__file__).resolve().parents[1]
+PORTRAIT = ROOT / "tests" / "fixtures" / "obama-480p.jpg"
+TURNS = (-180, -150, -120, -90, -60, -30, 0, 30, 60, 90, 120, 150, 180)
+
+
+def wrap(deg: float) -> float:
+    return (deg + 180.0) % 360.0 - 180.0
+
+
+def turned(rgb: np.ndarray, clockwise: float) -> np.ndarray:
+    h, w = rgb.shape[:2]
+    side = int(np.hypot(h, w))
+    m = cv2.getRotationMatrix2D((w / 2, h / 2), -clockwise, 1.0)
+    m[:, 2] += ((side - w) / 2, (side - h) / 2)
+    return cv2.warpAffine(rgb, m, (side, side))
+
+
+def voc_checks(analyzer: FaceAnalyzer, data: Path) -> None:
+    roll_err, yaw_agree, yaw_n, mirror_err, low = [], 0, 0, [], 0
+    n = 0
+    for im in load_voc(data):
+        faces = analyzer.analyze(im.rgb)
+        mirrored = analyzer.analyze(np.ascontiguousarray(im.rgb[:, ::-1]))
+        w = im.rgb.shape[1]
+        flipped = mirrored.boxes.copy()
+        flipped[:, [0, 2]] = w - mirrored.boxes[:, [2, 0]]
+        for d, lab in match(faces.boxes, im.lm_boxes):
+            n += 1
+            low += int(faces.extra["mesh_score"][d] < MESH_OK)
+            p = im.parts[lab]
+            eye_l, eye_r = p[36:42].mean(0), p[42:48].mean(0)
+            truth = np.degrees(np.arctan2(eye_r[1] - eye_l[1], eye_r[0] - eye_l[0]))
+            roll, yaw, pitch = faces.pose[d]
+            roll_err.append(abs(wrap(roll - truth)))
+            # Nose tip's place between the jaw's ends: < 0.4 turned toward image-left.
+            at = (p[30, 0] - p[0, 0]) / (p[16, 0] - p[0, 0])
+            if abs(at - 0.5) > 0.1 and abs(yaw) > 5:
+                yaw_n += 1
+                yaw_agree += int((at < 0.5) == (yaw > 0))
+            pair = match(faces.boxes[d : d + 1], flipped)
+            if pair:
+                mr, my, mp = mirrored.pose[pair[0][1]]
+                mirror_err.append(max(abs(wrap(mr + roll)), abs(my + yaw), abs(mp - pitch)))
+    print(f"dlib_faces_voc: {n} faces matched to dlib's 68-point labels")
+    print(
+        f"  roll vs dlib's eye line: mean error {np.mean(roll_err):.1f} deg, "
+        f"max {np.max(roll_err):.1f}"
+    )
+    print(
+        f"  yaw sign vs nose-between-jaw (faces turned clearly): {yaw_agree}/{yaw_n} agree "
+        "(yaw > 0: nose toward the image's left, the subject's right)"
+    )
+    print(
+        f"  mirror image: worst of |roll+roll'|, |yaw+yaw'|, |pitch-pitch'| mean "
+        f"{np.mean(mirror_err):.1f} deg, max {np.max(mirror_err):.1f} ({len(mirror_err)} faces)"
+    )
+    print(f"  meshes scored below MESH_OK ({MESH_OK}) after retries: {low}")
+
+
+def turn_checks(analyzer: FaceAnalyzer) -> None:
+    rgb = read_rgb(PORTRAIT)
+    base = float(analyzer.analyze(rgb, max_faces=1).pose[0][0])
+    print(f"in-plane turn of {PORTRAIT.name} (roll upright {base:.1f}):")
+    print("  turn   roll  error  mesh score")
+    for t in TURNS:
+        faces = analyzer.analyze(turned(rgb, t), max_faces=1)
+        if not len(faces):
+            print(f"  {t:4d}  no face detected")
+            continue
+        roll = float(faces.pose[0][0])
+        err = abs(wrap(roll - base - t))
+        print(f"  {t:4d} {roll:6.1f} {err:6.1f}  {faces.extra['mesh_score'][0]:.3f}")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--data", type=Path, default=DEFAULT_DATA)
+    args = ap.parse_args()
+    analyzer = load_face_analyzer(detector="yunet", threads=1, device="cpu", auto_fetch=False)
+    voc_checks(analyzer, args.data)
+    turn_checks(analyzer)
+
+
+if __name__ == "__main__":
+    main()
