@@ -4,6 +4,8 @@
    and the sign of yaw against where dlib's nose tip sits between the jaw's ends.
 2. Mirror: each VOC face and its mirror image; roll and yaw must flip sign, pitch stay.
 3. In-plane turn: the obama portrait turned by 0-180 degrees either way; roll must follow.
+4. Upright audience: every 5th frame of dev-data's short_hamilton_clip.mp4, whose audience
+   sits upright and watches a stage to the left, many near profile: roll must stay small.
 
 Prints the mean/max errors and how many faces' meshes the model scored below MESH_OK.
 
@@ -20,12 +22,16 @@ import numpy as np
 
 from bench.detect_faces import DEFAULT_DATA, load_voc, match, read_rgb
 from oculi.models.zoo import load_face_analyzer
+from oculi.service.collections import QUALITY_BARS
 from oculi.vision.faces import FaceAnalyzer
 from oculi.vision.mesh import MESH_OK
+from oculi.vision.pose import MESH_FOUND
 
 ROOT = Path(__file__).resolve().parents[1]
 PORTRAIT = ROOT / "tests" / "fixtures" / "obama-480p.jpg"
 TURNS = (-180, -150, -120, -90, -60, -30, 0, 30, 60, 90, 120, 150, 180)
+CLIP = "video/short_hamilton_clip.mp4"
+CLIP_STEP = 5
 
 
 def wrap(deg: float) -> float:
@@ -97,6 +103,29 @@ def turn_checks(analyzer: FaceAnalyzer) -> None:
         print(f"  {t:4d} {roll:6.1f} {err:6.1f}  {faces.extra['mesh_score'][0]:.3f}")
 
 
+def clip_checks(analyzer: FaceAnalyzer, data: Path) -> None:
+    cap = cv2.VideoCapture(str(data / CLIP))
+    poses, lost, k = [], 0, 0
+    while True:
+        ok, bgr = cap.read()
+        if not ok:
+            break
+        if k % CLIP_STEP == 0:
+            faces = analyzer.analyze(np.ascontiguousarray(bgr[:, :, ::-1]))
+            poses.append(faces.pose)
+            lost += int((faces.extra["mesh_score"] < MESH_FOUND).sum())
+        k += 1
+    roll, yaw, pitch = np.abs(np.concatenate(poses)).T
+    bar = QUALITY_BARS["MEDIUM"]  # AUTO's
+    extreme = (yaw > bar["yaw"]) | (pitch > bar["pitch"])
+    print(
+        f"{CLIP}, every {CLIP_STEP}th of {k} frames: {len(roll)} faces, {lost} with no mesh "
+        f"(pose from the detector's points); |roll| > 30: {int((roll > 30).sum())}; "
+        f"|pitch| > 30: {int((pitch > 30).sum())}; |yaw| > 45: {int((yaw > 45).sum())}; "
+        f"EXTREME_POSE under AUTO: {int(extreme.sum())}"
+    )
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--data", type=Path, default=DEFAULT_DATA)
@@ -104,6 +133,7 @@ def main() -> None:
     analyzer = load_face_analyzer(detector="yunet", threads=1, device="cpu", auto_fetch=False)
     voc_checks(analyzer, args.data)
     turn_checks(analyzer)
+    clip_checks(analyzer, args.data)
 
 
 if __name__ == "__main__":

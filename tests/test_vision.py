@@ -73,6 +73,24 @@ def test_roll_of_a_face_turned_past_the_vertical(analyzer, angle) -> None:
     assert face.extra["mesh_score"][0] > 0.99
 
 
+@pytest.mark.parametrize("mirrored", [False, True])
+def test_upright_faces_in_profile_read_upright_and_turned(analyzer, mirrored) -> None:
+    """The mesh model finds no face in these near-profiles (score near 0); pose then comes
+    from the detector's five points, not from the failed mesh, whose axes read any angle."""
+    rgb = rgb_of("audience_profiles.jpg")
+    if mirrored:
+        rgb = np.ascontiguousarray(rgb[:, ::-1])
+    faces = analyzer.analyze(rgb)
+    w = rgb.shape[1]
+    lefts = (166, 314, 382)  # the three upright people turned toward the image's left
+    for left in lefts:
+        x = w - left - 64 if mirrored else left
+        i = int(np.argmin(np.abs(faces.boxes[:, 0] - x)))
+        roll, yaw, pitch = faces.pose[i]
+        assert abs(roll) < 15 and abs(pitch) < 20
+        assert (-yaw if mirrored else yaw) > 45
+
+
 def test_frontal_face_pose_is_small(analyzer) -> None:
     roll, yaw, pitch = largest(analyzer, rgb_of("obama-480p.jpg")).pose[0]
     assert abs(roll) < 10 and abs(yaw) < 15 and abs(pitch) < 15
