@@ -116,7 +116,7 @@ def clip_checks(analyzer: FaceAnalyzer, data: Path) -> None:
             lost += int((faces.extra["mesh_score"] < MESH_FOUND).sum())
         k += 1
     roll, yaw, pitch = np.abs(np.concatenate(poses)).T
-    bar = QUALITY_BARS["MEDIUM"]  # AUTO's
+    bar = QUALITY_BARS["AUTO"]
     extreme = (yaw > bar["yaw"]) | (pitch > bar["pitch"])
     print(
         f"{CLIP}, every {CLIP_STEP}th of {k} frames: {len(roll)} faces, {lost} with no mesh "

@@ -5,6 +5,8 @@ from __future__ import annotations
 import threading
 import uuid
 
+import cv2
+import numpy as np
 import pytest
 
 from oculi.service.context import ANN_DIR
@@ -115,6 +117,35 @@ def test_index_faces_max_faces_and_unindexed(client) -> None:
     r = client.index_faces(CollectionId=cid, Image={"Bytes": photo("test/obama_and_biden.jpg")})
     assert len(r["FaceRecords"]) == 3  # AUTO lets all three clear faces in
     assert r["FaceRecords"][0]["Face"]["ImageId"] == r["FaceRecords"][1]["Face"]["ImageId"]
+    client.delete_collection(CollectionId=cid)
+
+
+def test_auto_indexes_a_softly_blurred_face_that_search_still_finds(client) -> None:
+    """AUTO's sharpness bar (10) was set where LFW's refused photos stopped being found by
+    search; MEDIUM's (20) still refuses this face (Sharpness about 14 after a blur of 1/45
+    of the face's width), and the blurred enrolment is found with Obama's other photo."""
+    rgb = cv2.imdecode(np.frombuffer(photo("train/obama/obama.jpg"), np.uint8), cv2.IMREAD_COLOR)
+    ok, jpeg = cv2.imencode(
+        ".jpg", cv2.GaussianBlur(rgb, (0, 0), 5), [cv2.IMWRITE_JPEG_QUALITY, 95]
+    )
+    assert ok
+    cid = new_id()
+    client.create_collection(CollectionId=cid)
+    medium = client.index_faces(
+        CollectionId=cid, Image={"Bytes": jpeg.tobytes()}, QualityFilter="MEDIUM"
+    )
+    assert medium["FaceRecords"] == []
+    assert [u["Reasons"] for u in medium["UnindexedFaces"]] == [["LOW_SHARPNESS"]]
+    sharpness = medium["UnindexedFaces"][0]["FaceDetail"]["Quality"]["Sharpness"]
+    assert 10 <= sharpness < 20
+    auto = client.index_faces(CollectionId=cid, Image={"Bytes": jpeg.tobytes()})
+    assert len(auto["FaceRecords"]) == 1 and auto["UnindexedFaces"] == []
+    r = client.search_faces_by_image(
+        CollectionId=cid, Image={"Bytes": photo("train/obama/obama2.jpg")}
+    )
+    assert [m["Face"]["FaceId"] for m in r["FaceMatches"]] == [
+        auto["FaceRecords"][0]["Face"]["FaceId"]
+    ]
     client.delete_collection(CollectionId=cid)
 
 
