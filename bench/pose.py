@@ -6,6 +6,9 @@
 3. In-plane turn: the obama portrait turned by 0-180 degrees either way; roll must follow.
 4. Upright audience: every 5th frame of dev-data's short_hamilton_clip.mp4, whose audience
    sits upright and watches a stage to the left, many near profile: roll must stay small.
+   And whether near-profile faces can be matched: the face in Obama's seat (frames 200 on)
+   against his portrait (tests/fixtures/people/train/obama/obama2.jpg) and the best of three
+   other people's portraits, at Similarity 99's cosine.
 
 Prints the mean/max errors and how many faces' meshes the model scored below MESH_OK.
 
@@ -21,8 +24,10 @@ import cv2
 import numpy as np
 
 from bench.detect_faces import DEFAULT_DATA, load_voc, match, read_rgb
-from oculi.models.zoo import load_face_analyzer
+from oculi.models.zoo import load_face_analyzer, load_face_embedder
 from oculi.service.collections import QUALITY_BARS
+from oculi.vision import similarity as simmap
+from oculi.vision.embed import FaceEmbedder
 from oculi.vision.faces import FaceAnalyzer
 from oculi.vision.mesh import MESH_OK
 from oculi.vision.pose import MESH_FOUND
@@ -32,6 +37,11 @@ PORTRAIT = ROOT / "tests" / "fixtures" / "obama-480p.jpg"
 TURNS = (-180, -150, -120, -90, -60, -30, 0, 30, 60, 90, 120, 150, 180)
 CLIP = "video/short_hamilton_clip.mp4"
 CLIP_STEP = 5
+PEOPLE = ROOT / "tests" / "fixtures" / "people" / "train"
+OBAMA = "obama/obama2.jpg"
+STRANGERS = ("biden/biden.jpg", "kit_harington/john1.jpeg", "alex_lacamoire/img1.jpg")
+OBAMA_SEAT = (300, 340, 60)  # left edge between 300 and 340 px, top above 60 px
+OBAMA_FROM = 200
 
 
 def wrap(deg: float) -> float:
@@ -126,6 +136,38 @@ def clip_checks(analyzer: FaceAnalyzer, data: Path) -> None:
     )
 
 
+def portrait(analyzer: FaceAnalyzer, embedder: FaceEmbedder, rel: str) -> np.ndarray:
+    rgb = read_rgb(PEOPLE / rel)
+    return embedder(rgb, analyzer.analyze(rgb, max_faces=1))[0]
+
+
+def profile_match(analyzer: FaceAnalyzer, embedder: FaceEmbedder, data: Path) -> None:
+    own = portrait(analyzer, embedder, OBAMA)
+    others = np.stack([portrait(analyzer, embedder, r) for r in STRANGERS])
+    c99 = simmap.cosine_at(99)
+    print(f"Obama's seat, frames {OBAMA_FROM}+ (cosine at Similarity 99: {c99:.3f}):")
+    print("  frame  roll  yaw  pitch  vs obama2  best other")
+    cap = cv2.VideoCapture(str(data / CLIP))
+    k = 0
+    while True:
+        ok, bgr = cap.read()
+        if not ok:
+            break
+        if k >= OBAMA_FROM and k % CLIP_STEP == 0:
+            rgb = np.ascontiguousarray(bgr[:, :, ::-1])
+            faces = analyzer.analyze(rgb)
+            lo, hi, top = OBAMA_SEAT
+            seat = (faces.boxes[:, 0] >= lo) & (faces.boxes[:, 0] <= hi) & (faces.boxes[:, 1] < top)
+            for i in np.nonzero(seat)[0]:
+                e = embedder(rgb, faces.take(np.array([i])))[0]
+                roll, yaw, pitch = faces.pose[i]
+                print(
+                    f"  {k:5d} {roll:5.0f} {yaw:4.0f} {pitch:6.0f}  {float(e @ own):9.3f}"
+                    f"  {float((others @ e).max()):10.3f}"
+                )
+        k += 1
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--data", type=Path, default=DEFAULT_DATA)
@@ -134,6 +176,8 @@ def main() -> None:
     voc_checks(analyzer, args.data)
     turn_checks(analyzer)
     clip_checks(analyzer, args.data)
+    embedder = load_face_embedder(threads=1, device="cpu", auto_fetch=False)
+    profile_match(analyzer, embedder, args.data)
 
 
 if __name__ == "__main__":

@@ -45,7 +45,9 @@ def _run_batch(collection_id: str, ids: list[str], delete: Callable[[], list[str
 # (python -m bench.identity, section 4; docs/face-matching.md): confidence 95.5, the highest
 # that indexes 97% of the fit half's photos (the photos it refuses are missed by search
 # about 3x as often as those it accepts), and sharpness 10, LOW's: MEDIUM's 20 refused 111
-# of 1,990 held-out photos that search found nearly as often as the rest.
+# of 1,990 held-out photos that search found nearly as often as the rest. AUTO's yaw bar is
+# LOW's 75: near-profile faces read yaw 60-70, and Obama's, at 62-67 in the Hamilton clip,
+# still matched his portrait above Similarity 99 (python -m bench.pose).
 QUALITY_BARS: dict[str, dict[str, float]] = {
     "LOW": {
         "confidence": 53,
@@ -68,7 +70,7 @@ QUALITY_BARS: dict[str, dict[str, float]] = {
         "min_side_px": 32,
         "sharpness": 10,
         "brightness": 15,
-        "yaw": 60,
+        "yaw": 75,
         "pitch": 45,
     },
     "HIGH": {
