@@ -5,11 +5,13 @@ from __future__ import annotations
 import threading
 import uuid
 
+import cv2
+import numpy as np
 import pytest
 
 from oculi.service.context import ANN_DIR
 from oculi.store.names import storage_name
-from tests.conftest import FIXTURES, Server
+from tests.conftest import FIXTURES, Server, fixture_bytes
 
 PEOPLE = FIXTURES / "people"
 
@@ -115,6 +117,60 @@ def test_index_faces_max_faces_and_unindexed(client) -> None:
     r = client.index_faces(CollectionId=cid, Image={"Bytes": photo("test/obama_and_biden.jpg")})
     assert len(r["FaceRecords"]) == 3  # AUTO lets all three clear faces in
     assert r["FaceRecords"][0]["Face"]["ImageId"] == r["FaceRecords"][1]["Face"]["ImageId"]
+    client.delete_collection(CollectionId=cid)
+
+
+def test_auto_indexes_a_softly_blurred_face_that_search_still_finds(client) -> None:
+    """AUTO's sharpness bar (10) was set where LFW's refused photos stopped being found by
+    search; MEDIUM's (20) still refuses this face (Sharpness about 14 after a blur of 1/45
+    of the face's width), and the blurred enrolment is found with Obama's other photo."""
+    rgb = cv2.imdecode(np.frombuffer(photo("train/obama/obama.jpg"), np.uint8), cv2.IMREAD_COLOR)
+    ok, jpeg = cv2.imencode(
+        ".jpg", cv2.GaussianBlur(rgb, (0, 0), 5), [cv2.IMWRITE_JPEG_QUALITY, 95]
+    )
+    assert ok
+    cid = new_id()
+    client.create_collection(CollectionId=cid)
+    medium = client.index_faces(
+        CollectionId=cid, Image={"Bytes": jpeg.tobytes()}, QualityFilter="MEDIUM"
+    )
+    assert medium["FaceRecords"] == []
+    assert [u["Reasons"] for u in medium["UnindexedFaces"]] == [["LOW_SHARPNESS"]]
+    sharpness = medium["UnindexedFaces"][0]["FaceDetail"]["Quality"]["Sharpness"]
+    assert 10 <= sharpness < 20
+    auto = client.index_faces(CollectionId=cid, Image={"Bytes": jpeg.tobytes()})
+    assert len(auto["FaceRecords"]) == 1 and auto["UnindexedFaces"] == []
+    r = client.search_faces_by_image(
+        CollectionId=cid, Image={"Bytes": photo("train/obama/obama2.jpg")}
+    )
+    assert [m["Face"]["FaceId"] for m in r["FaceMatches"]] == [
+        auto["FaceRecords"][0]["Face"]["FaceId"]
+    ]
+    client.delete_collection(CollectionId=cid)
+
+
+def test_auto_does_not_refuse_upright_faces_in_near_profile(client) -> None:
+    """An audience turned toward a stage: the mesh model finds none of the three near-profile
+    faces, their pose comes from the detector's points (yaw about 57-62, roll near 0) and
+    none is refused as EXTREME_POSE (two are, rightly, LOW_BRIGHTNESS: the hall is dark);
+    Obama's (yaw 57) is indexed and found with his portrait at Similarity 99."""
+    cid = new_id()
+    client.create_collection(CollectionId=cid)
+    r = client.index_faces(
+        CollectionId=cid, Image={"Bytes": fixture_bytes("audience_profiles.jpg")}
+    )
+    faces = [(f["FaceDetail"], []) for f in r["FaceRecords"]]
+    faces += [(u["FaceDetail"], u["Reasons"]) for u in r["UnindexedFaces"]]
+    turned = [(d, why) for d, why in faces if d["BoundingBox"]["Height"] > 0.25]
+    assert len(turned) == 3  # the three nearest people, 94-105 px tall in 360
+    for d, why in turned:
+        assert abs(d["Pose"]["Roll"]) < 15 and d["Pose"]["Yaw"] > 45
+        assert "EXTREME_POSE" not in why
+    m = client.search_faces_by_image(
+        CollectionId=cid, Image={"Bytes": photo("train/obama/obama2.jpg")}
+    )["FaceMatches"]
+    assert len(m) == 1 and m[0]["Similarity"] >= 99
+    assert 0.45 < m[0]["Face"]["BoundingBox"]["Left"] < 0.52  # Obama's seat: x 314-382 px
     client.delete_collection(CollectionId=cid)
 
 

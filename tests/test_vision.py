@@ -56,6 +56,41 @@ def test_roll_follows_in_plane_rotation(analyzer, angle) -> None:
     assert roll - base == pytest.approx(-angle, abs=5)  # roll > 0 is clockwise
 
 
+@pytest.mark.parametrize("angle", [150, 180])
+def test_roll_of_a_face_turned_past_the_vertical(analyzer, angle) -> None:
+    """The detector's eye points assume an upright head; the mesh model rejects the crop they
+    give (or half-accepts it) and the mesh is retried turned, so roll reads the real turn
+    (before the retry: -21 and -1 for these two)."""
+    rgb = rgb_of("obama-480p.jpg")
+    h, w = rgb.shape[:2]
+    side = int(np.hypot(h, w))
+    m = cv2.getRotationMatrix2D((w / 2, h / 2), -angle, 1.0)  # clockwise
+    m[:, 2] += ((side - w) / 2, (side - h) / 2)
+    turned = cv2.warpAffine(rgb, m, (side, side))
+    face = largest(analyzer, turned)
+    roll = float(face.pose[0][0])
+    assert abs((roll - angle + 180) % 360 - 180) < 10
+    assert face.extra["mesh_score"][0] > 0.99
+
+
+@pytest.mark.parametrize("mirrored", [False, True])
+def test_upright_faces_in_profile_read_upright_and_turned(analyzer, mirrored) -> None:
+    """The mesh model finds no face in these near-profiles (score near 0); pose then comes
+    from the detector's five points, not from the failed mesh, whose axes read any angle."""
+    rgb = rgb_of("audience_profiles.jpg")
+    if mirrored:
+        rgb = np.ascontiguousarray(rgb[:, ::-1])
+    faces = analyzer.analyze(rgb)
+    w = rgb.shape[1]
+    lefts = (166, 314, 382)  # the three upright people turned toward the image's left
+    for left in lefts:
+        x = w - left - 64 if mirrored else left
+        i = int(np.argmin(np.abs(faces.boxes[:, 0] - x)))
+        roll, yaw, pitch = faces.pose[i]
+        assert abs(roll) < 15 and abs(pitch) < 20
+        assert (-yaw if mirrored else yaw) > 45
+
+
 def test_frontal_face_pose_is_small(analyzer) -> None:
     roll, yaw, pitch = largest(analyzer, rgb_of("obama-480p.jpg")).pose[0]
     assert abs(roll) < 10 and abs(yaw) < 15 and abs(pitch) < 15

@@ -37,11 +37,17 @@ def _run_batch(collection_id: str, ids: list[str], delete: Callable[[], list[str
     return delete()
 
 
-# Quality bars for QualityFilter (LOW, MEDIUM, HIGH; AUTO = MEDIUM). Chosen, not yet
-# measured against recognition errors: see docs/collections.md. The confidence bars are
-# calibrated Confidence (oculi/vision/face_confidence.py): 53, 96.5 and 99.75 are YuNet's
-# raw scores 0.6, 0.8 and 0.9 (bench/face_confidence.py's curve), the bars chosen before
-# Confidence was calibrated, so the same faces pass.
+# Quality bars for QualityFilter. LOW, MEDIUM and HIGH are chosen, not measured against
+# recognition errors; their confidence bars are calibrated Confidence
+# (oculi/vision/face_confidence.py): 53, 96.5 and 99.75 are YuNet's raw scores 0.6, 0.8 and
+# 0.9 (bench/face_confidence.py's curve), the bars chosen before Confidence was calibrated,
+# so the same faces pass. AUTO is MEDIUM but for two bars measured against search on LFW
+# (python -m bench.identity, section 4; docs/face-matching.md): confidence 95.5, the highest
+# that indexes 97% of the fit half's photos (the photos it refuses are missed by search
+# about 3x as often as those it accepts), and sharpness 10, LOW's: MEDIUM's 20 refused 111
+# of 1,990 held-out photos that search found nearly as often as the rest. AUTO's yaw bar is
+# LOW's 75: near-profile faces read yaw 60-70, and Obama's, at 62-67 in the Hamilton clip,
+# still matched his portrait above Similarity 99 (python -m bench.pose).
 QUALITY_BARS: dict[str, dict[str, float]] = {
     "LOW": {
         "confidence": 53,
@@ -59,6 +65,14 @@ QUALITY_BARS: dict[str, dict[str, float]] = {
         "yaw": 60,
         "pitch": 45,
     },
+    "AUTO": {
+        "confidence": 95.5,
+        "min_side_px": 32,
+        "sharpness": 10,
+        "brightness": 15,
+        "yaw": 75,
+        "pitch": 45,
+    },
     "HIGH": {
         "confidence": 99.75,
         "min_side_px": 50,
@@ -74,7 +88,7 @@ def quality_reasons(faces: FaceDetections, level: str) -> list[list[str]]:
     """Rekognition's UnindexedFaces reasons for each face under QualityFilter `level`."""
     if level == "NONE":
         return [[] for _ in range(len(faces))]
-    bar = QUALITY_BARS["MEDIUM" if level == "AUTO" else level]
+    bar = QUALITY_BARS[level]
     out = []
     for i in range(len(faces)):
         reasons = []

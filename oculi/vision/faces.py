@@ -14,7 +14,7 @@ import numpy as np
 
 from oculi.vision.mesh import run_mesh
 from oculi.vision.nms import nms
-from oculi.vision.pose import head_pose
+from oculi.vision.pose import face_pose
 from oculi.vision.quality import face_quality
 from oculi.vision.types import FaceDetections
 
@@ -113,7 +113,8 @@ class FaceAnalyzer:
         faces = run_mesh(self.mesh_model, rgb, faces)
         if timings:
             t = timings.add("mesh", t)
-        faces = faces.with_fields(pose=head_pose(faces.mesh))
+        pose = face_pose(faces.mesh, faces.extra["mesh_score"], faces.keypoints, faces.boxes)
+        faces = faces.with_fields(pose=pose)
         faces = face_quality(rgb, faces)
         if timings:
             timings.add("pose+quality", t)
