@@ -351,7 +351,7 @@ def _cmd_redact(args: argparse.Namespace) -> int:
         collections = ctx.collections() if opts.which != "all" else None
         if is_image:
             image = decode(src.read_bytes())
-            out, n = redact_image(analyzer, collections, image.rgb, opts)
+            out, boxes = redact_image(analyzer, collections, image.rgb, opts)
             if args.plates:
                 from oculi.service.plates import redact_plates
                 from oculi.service.text import load_text_reader
@@ -363,7 +363,7 @@ def _cmd_redact(args: argparse.Namespace) -> int:
             if not cv2.imwrite(str(dst), out[:, :, ::-1]):
                 print(f"error: could not write {dst}", file=sys.stderr)
                 return 1
-            print(f"{n} face(s) redacted -> {dst}")
+            print(f"{len(boxes)} face(s) redacted -> {dst}")
             return 0
 
         with Progress("redacting frames") as bar:
