@@ -109,6 +109,10 @@ def test_redact_obeys_the_floor_and_is_audited(keyed: Server) -> None:
     status, headers, _ = post(keyed, "/oculi/redact?mode=fill", FACES, "DETECT")
     # The two faces, and what redaction's low threshold covers besides (bench/crowd.py).
     assert status == 200 and int(headers["x-oculi-faces-redacted"]) >= 2
+    # Covering persons tells what DetectLabels tells: a DetectFaces key may not.
+    assert error_type(post(keyed, "/oculi/redact?persons=1", FACES, "DETECT")) == (
+        "AccessDeniedException"
+    )
     assert audit_records(keyed)[-1]["operation"] == "Redact"
 
 

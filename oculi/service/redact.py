@@ -69,9 +69,10 @@ class RedactOptions:
         if not 0.0 <= self.margin <= 1.0:
             raise InvalidParameter("margin must lie between 0 and 1")
 
-    def describe(self) -> str:
-        """The detection settings, as the x-oculi-redaction header reports them."""
-        scales = ",".join(f"{x:g}" for x in self.scales)
+    def describe(self, video: bool = False) -> str:
+        """The detection settings (of videos if `video`), as the x-oculi-redaction header
+        reports them."""
+        scales = ",".join(f"{x:g}" for x in (self.video_scales if video else self.scales))
         return f"scales={scales}; min_score={self.min_score:g}; margin={self.margin:g}"
 
 
