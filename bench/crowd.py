@@ -29,12 +29,16 @@ from __future__ import annotations
 
 import argparse
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 import numpy as np
 
 from oculi.models.zoo import load_face_analyzer
+from oculi.service.labels import shared_label_detectors
+from oculi.service.ppe import PersonFinder, person_finder
 from oculi.service.redact import RedactOptions
 from oculi.vision.decode import decode
 from oculi.vision.faces import FaceAnalyzer, finish, resize_for_detection
@@ -65,6 +69,7 @@ class Setting:
     min_score: float
     margin: float
     largest: int | None = None  # DetectFaces answers the 100 largest
+    persons: bool = False  # persons=1: every person box covered too
 
 
 def read_gt(root: Path) -> list[Photo]:
@@ -84,35 +89,56 @@ Parts = dict[tuple[str, float], tuple[FaceDetections, float]]  # (detector, scal
 
 
 def cached_parts(
-    analyzers: dict[str, FaceAnalyzer], photo: Photo, scales: tuple[float, ...]
+    analyzers: dict[str, FaceAnalyzer],
+    photo: Photo,
+    scales: tuple[float, ...],
+    persons: PersonFinder | None = None,
 ) -> tuple[Parts, float, tuple[int, int]]:
     """Each detector's faces at each scale (in the detection-sized image's pixels), with
-    the ms it took; the factor back to the photo's pixels; its width and height."""
+    the ms it took, and with `persons` the person boxes (in the photo's pixels, part
+    ("persons", 0)); the factor back to the photo's pixels; its width and height."""
     rgb = decode(photo.path.read_bytes()).rgb
     h, w = rgb.shape[:2]
     any_analyzer = next(iter(analyzers.values()))
     img, factor = resize_for_detection(rgb, any_analyzer.max_side, any_analyzer.min_side)
     parts: Parts = {}
-    for name, analyzer in analyzers.items():
-        for scale in scales:
-            file = CACHE / f"{photo.path.parent.name}_{photo.path.stem}_{name}_{scale:g}.npz"
-            if not file.exists():
-                t = time.perf_counter()
-                (faces,) = analyzer.passes(img, (scale,))
-                ms = (time.perf_counter() - t) * 1000
-                raw = faces.extra.get("raw_score", faces.scores)
-                CACHE.mkdir(parents=True, exist_ok=True)
-                np.savez(file, boxes=faces.boxes, raw=raw, ms=ms)
-            z = np.load(file)
-            n = len(z["boxes"])
-            faces = FaceDetections(
-                boxes=z["boxes"],
-                scores=z["raw"],
-                keypoints=np.zeros((n, 5, 2), np.float32),
-                extra={"raw_score": z["raw"]},
-            )
-            parts[(name, scale)] = (faces, float(z["ms"]))
+    runs: list[tuple[str, float, Callable[[], FaceDetections]]] = [
+        (name, scale, partial(lambda a, sc: a.passes(img, (sc,))[0], analyzer, scale))
+        for name, analyzer in analyzers.items()
+        for scale in scales
+    ]
+    if persons is not None:
+        runs.append(("persons", 0.0, partial(as_faces, persons, rgb)))
+    for name, scale, run in runs:
+        file = CACHE / f"{photo.path.parent.name}_{photo.path.stem}_{name}_{scale:g}.npz"
+        if not file.exists():
+            t = time.perf_counter()
+            faces = run()
+            ms = (time.perf_counter() - t) * 1000
+            raw = faces.extra.get("raw_score", faces.scores)
+            CACHE.mkdir(parents=True, exist_ok=True)
+            np.savez(file, boxes=faces.boxes, raw=raw, ms=ms)
+        z = np.load(file)
+        n = len(z["boxes"])
+        faces = FaceDetections(
+            boxes=z["boxes"],
+            scores=z["raw"],
+            keypoints=np.zeros((n, 5, 2), np.float32),
+            extra={"raw_score": z["raw"]},
+        )
+        parts[(name, scale)] = (faces, float(z["ms"]))
     return parts, factor, (w, h)
+
+
+def as_faces(persons: PersonFinder, rgb: np.ndarray) -> FaceDetections:
+    """Person boxes and scores as FaceDetections (no keypoints), to be cached as one."""
+    boxes, scores = persons(rgb)
+    n = len(boxes)
+    return FaceDetections(
+        boxes=np.asarray(boxes, np.float32).reshape(-1, 4),
+        scores=np.asarray(scores, np.float32),
+        keypoints=np.zeros((n, 5, 2), np.float32),
+    )
 
 
 def boxes_of(
@@ -124,7 +150,11 @@ def boxes_of(
     faces = finish(merge(kept, MERGE_IOU), factor, *size)
     if s.largest is not None:
         faces = faces.take(np.arange(min(len(faces), s.largest)))
-    return faces.boxes, sum(ms for _, ms in chosen)
+    ms = sum(ms for _, ms in chosen)
+    if not s.persons:
+        return faces.boxes, ms
+    people, t = parts[("persons", 0.0)]
+    return np.concatenate([faces.boxes, people.boxes]), ms + t
 
 
 def covered_fraction(
@@ -166,7 +196,7 @@ def evaluate(s: Setting, photos: list[Photo], data: list) -> str:
     )
 
 
-def settings(scales: tuple[float, ...]) -> list[Setting]:
+def settings(scales: tuple[float, ...], persons: bool) -> list[Setting]:
     both = DETECTORS
     out = [
         Setting("DetectFaces (yunet, 0.6, 100 largest)", ("yunet",), (1.0,), 0.6, 0.25, 100),
@@ -187,6 +217,11 @@ def settings(scales: tuple[float, ...]) -> list[Setting]:
                 out.append(
                     Setting(f"redact both {tag} {score} m{margin}", both, combo, score, margin)
                 )
+    if persons:
+        d = RedactOptions()
+        out.append(
+            Setting("default + persons=1", both, d.scales, d.min_score, d.margin, None, True)
+        )
     return out
 
 
@@ -208,13 +243,17 @@ def main() -> None:
     ap.add_argument("--limit", type=int, help="first N photos of the half (exploring)")
     ap.add_argument("--scales", default="1,2", help="detection scales to run")
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--persons", action="store_true", help="also time persons=1")
     a = ap.parse_args()
     photos = read_gt(a.root)[0 if a.half == "fit" else 1 :: 2][: a.limit]
     scales = tuple(float(s) for s in a.scales.split(","))
     analyzers = {
         d: load_face_analyzer(detector=d, threads=a.threads).lowered(CACHE_SCORE) for d in DETECTORS
     }
-    data = [cached_parts(analyzers, p, scales) for p in photos]
+    finder = None
+    if a.persons:
+        finder = person_finder(shared_label_detectors(None, a.threads, "auto").persons)
+    data = [cached_parts(analyzers, p, scales, finder) for p in photos]
     faces = sum(len(p.boxes) for p in photos)
     counts = [
         sum(
@@ -228,7 +267,7 @@ def main() -> None:
         f"{'/'.join(f'{lo}-{hi}' if hi < 1e6 else f'{lo}+' for lo, hi in BANDS)} px high: "
         f"{' '.join(map(str, counts))} faces"
     )
-    for s in settings(scales):
+    for s in settings(scales, a.persons):
         print(evaluate(s, photos, data) + (" (default)" if is_default(s) else ""), flush=True)
 
 

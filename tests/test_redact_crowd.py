@@ -123,7 +123,13 @@ def test_endpoint_reports_what_it_covered(server) -> None:
     box = report["Faces"][0]
     assert 0 <= box["Left"] < 1 and 0 < box["Width"] < 1
     # Bad settings are refused as AWS would refuse a bad parameter.
-    for query in ("scales=0.5", "min_score=x", "persons=maybe", "margin=3"):
+    for query in (
+        "scales=0.5",
+        "min_score=x",
+        "persons=maybe",
+        "margin=3",
+        "persons=1&faces=only&collection=c",
+    ):
         bad = urllib.request.Request(
             server.url + "/oculi/redact?" + query, data=body.tobytes(), method="POST"
         )

@@ -68,6 +68,8 @@ class RedactOptions:
             raise InvalidParameter("min_score must lie between 0.05 and 1")
         if not 0.0 <= self.margin <= 1.0:
             raise InvalidParameter("margin must lie between 0 and 1")
+        if self.persons and self.which != "all":
+            raise InvalidParameter("persons=1 covers everyone: it goes with faces=all only")
 
     def describe(self, video: bool = False) -> str:
         """The detection settings (of videos if `video`), as the x-oculi-redaction header
