@@ -6,12 +6,15 @@ from __future__ import annotations
 import base64
 import json
 import urllib.request
+from functools import partial
 
 import cv2
 import numpy as np
 import pytest
 
+from oculi.errors import InvalidParameter
 from oculi.models.zoo import load_face_analyzer
+from oculi.service.budget import Budget
 from oculi.service.redact import RedactOptions, find_faces, redact_image
 from oculi.vision.decode import decode
 from oculi.vision.pyramid import tiles
@@ -136,3 +139,15 @@ def test_endpoint_reports_what_it_covered(server) -> None:
         with pytest.raises(urllib.error.HTTPError) as e:
             urllib.request.urlopen(bad, timeout=60)
         assert e.value.code == 400, query
+
+
+def test_upscaled_pass_checks_the_budget_between_tiles(both) -> None:
+    rgb, _ = crowd()
+    calls: list[int] = []
+    find_faces(both, rgb, RedactOptions(), lambda: calls.append(1))
+    # 996 x 876 upscaled 2x: 3 x 2 tiles of 1024 pixels overlapping by 160, for each of the
+    # two detectors.
+    assert len(calls) == 12
+    spent = Budget(seconds=0.0)
+    with pytest.raises(InvalidParameter, match="budget"):
+        find_faces(both, rgb, RedactOptions(), partial(spent.check, "finding small faces"))
