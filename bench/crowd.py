@@ -227,12 +227,13 @@ def settings(scales: tuple[float, ...], persons: bool) -> list[Setting]:
 
 def is_default(s: Setting) -> bool:
     d = RedactOptions()
-    return (s.detectors, s.scales, s.min_score, s.margin, s.largest) == (
+    return (s.detectors, s.scales, s.min_score, s.margin, s.largest, s.persons) == (
         DETECTORS,
         d.scales,
         d.min_score,
         d.margin,
         None,
+        d.persons,
     )
 
 
