@@ -49,8 +49,8 @@ class RedactOptions:
     # Also cover every person the person detector finds (a head turned away, a face too
     # small or blurred to be found).
     persons: bool = False
-    # Video frames: the same score and margin, at scale 1 only by default (x2 costs about
-    # five times the detection time: bench/redact.py --video-scales, docs/privacy.md).
+    # Video frames: the same score and margin, at scale 1 only by default (an x2 pass on
+    # every frame ran about 10x slower: bench/redact.py --video-settings, docs/privacy.md).
     video_scales: tuple[float, ...] = (1.0,)
     detect_every: int = 1
     # Video frames are detected at most this many pixels a side: faster, and YuNet finds
