@@ -12,14 +12,16 @@ clip's own size and upscaled to 1280x720.
 
     python bench/redact.py [--video PATH] [--photos DIR ...] [--threads 2] [--video-only]
                            [--baseline-rev REV] [--sizes native,720p] [--every 1,2]
-                           [--repeats 3]
+                           [--repeats 3] [--video-settings default,old,x2]
 
 Videos run as `oculi redact` runs them: YuNet + RetinaFace (`--video-detector`) with one
 inference thread, `--threads` frames detected at once. --baseline-rev runs the video
 redaction code of an earlier git revision too (YuNet with `--threads` inference threads and
 one detection at a time, as its `oculi redact` did), in the same run, so that a change is
 measured under the same load; each setting is timed --repeats times, interleaved, and the
-median printed.
+median printed. --video-settings times each named setting (VIDEO_SETTINGS: today's
+defaults, the score and margin before bench/crowd.py chose them, and an x2 pass on every
+detected frame) in the same run.
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from functools import partial
 from pathlib import Path
 from types import ModuleType
@@ -124,7 +127,14 @@ def load_revision(rev: str, tmp: Path) -> Callable[..., object]:
     return modules["service"].redact_video  # type: ignore[no-any-return]
 
 
-Run = tuple[Callable[..., object], object, str]  # redact_video, its analyzer, a label
+# redact_video, its analyzer, a label, the options of its runs (None: RedactOptions' defaults)
+Run = tuple[Callable[..., object], object, str, RedactOptions | None]
+# --video-settings: the redaction options each named setting runs with
+VIDEO_SETTINGS = {
+    "default": RedactOptions(),
+    "old": RedactOptions(min_score=0.6, margin=0.25),  # before bench/crowd.py's settings
+    "x2": RedactOptions(video_scales=(1.0, 2.0)),
+}
 
 
 def coverage(best, src: Path, filled: Path, dst: Path) -> tuple[int, int, int, int, int]:
@@ -152,21 +162,27 @@ def video(best, src: Path, tmp: Path, every: int, runs: list[Run], repeats: int)
     """Time each run `repeats` times, interleaved (the load on a shared machine drifts), and
     check the coverage of its output once (the boxes do not depend on timing), with one more
     run in fill mode for the boxes' coverage."""
-    speeds: dict[str, list[float]] = {label: [] for _, _, label in runs}
+    speeds: dict[str, list[float]] = {label: [] for _, _, label, _ in runs}
     for _ in range(repeats):
-        for run, analyzer, label in runs:
+        for run, analyzer, label, opts in runs:
             stats = run(
                 analyzer,
                 None,
                 src,
                 tmp / f"out_{src.stem}_{every}{label}.mp4",
-                RedactOptions(detect_every=every),
+                replace(opts or RedactOptions(), detect_every=every),
             )
             speeds[label].append(stats.seconds_of_video / stats.seconds_taken)  # type: ignore[attr-defined]
     mark = " (default)" if every == RedactOptions().detect_every else ""
-    for run, analyzer, label in runs:
+    for run, analyzer, label, opts in runs:
         filled = tmp / f"fill_{src.stem}_{every}{label}.mp4"
-        run(analyzer, None, src, filled, RedactOptions(detect_every=every, mode="fill"))
+        run(
+            analyzer,
+            None,
+            src,
+            filled,
+            replace(opts or RedactOptions(), detect_every=every, mode="fill"),
+        )
         w, h, total, missed, found = coverage(
             best, src, filled, tmp / f"out_{src.stem}_{every}{label}.mp4"
         )
@@ -198,6 +214,11 @@ def main() -> None:
     ap.add_argument("--every", default="1,2", help="--detect-every values to run")
     ap.add_argument("--repeats", type=int, default=3, help="timed runs of each video setting")
     ap.add_argument(
+        "--video-settings",
+        default="default",
+        help=f"video redaction settings to time, of {','.join(VIDEO_SETTINGS)}",
+    )
+    ap.add_argument(
         "--video-detector",
         default="yunet+retinaface",
         choices=["yunet", "retinaface", "yunet+retinaface"],
@@ -216,10 +237,18 @@ def main() -> None:
         scaled_copy(src, hd, (1280, 720))
         single = load_face_analyzer(detector=a.video_detector, threads=1)
         runs: list[Run] = [
-            (partial(redact_video, detectors=a.threads), single, f" ({a.video_detector})")
+            (
+                partial(redact_video, detectors=a.threads),
+                single,
+                f" ({a.video_detector}, {name}: {VIDEO_SETTINGS[name].describe(video=True)})",
+                VIDEO_SETTINGS[name],
+            )
+            for name in a.video_settings.split(",")
         ]
         if a.baseline_rev:
-            runs.append((load_revision(a.baseline_rev, Path(tmp)), default, f" [{a.baseline_rev}]"))
+            runs.append(
+                (load_revision(a.baseline_rev, Path(tmp)), default, f" [{a.baseline_rev}]", None)
+            )
         sizes = a.sizes.split(",")
         for clip in [c for c, size in ((src, "native"), (hd, "720p")) if size in sizes]:
             for every in map(int, a.every.split(",")):

@@ -70,7 +70,8 @@ def test_cli_redacts_image_and_video(tmp_path, analyzer) -> None:
         timeout=300,
     )
     assert r.returncode == 0, r.stderr
-    assert "2 face(s) redacted" in r.stdout
+    # The two people, and what the low redaction threshold covers besides (bench/crowd.py).
+    assert int(r.stdout.split()[0]) >= 2, r.stdout
     assert len(analyzer.detect(decode(out_img.read_bytes()).rgb)) == 0
     # A short video made from a real photo drifting across the frame.
     src = tmp_path / "in.mp4"
@@ -108,7 +109,7 @@ def test_http_redact_endpoint(server) -> None:
     )
     with urllib.request.urlopen(req, timeout=120) as r:
         assert r.headers["Content-Type"] == "image/jpeg"
-        assert r.headers["x-oculi-faces-redacted"] == "2"
+        assert int(r.headers["x-oculi-faces-redacted"]) >= 2
         out = decode(r.read()).rgb
     assert out.shape == decode(body).rgb.shape
     req = urllib.request.Request(server.url + "/oculi/redact", data=b"junk", method="POST")

@@ -11,12 +11,13 @@ large buffers took is handed back to the system after it.
 
 from __future__ import annotations
 
+import base64
 import ctypes
 import ctypes.util
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
-from functools import cache
+from functools import cache, partial
 from typing import Any
 
 import numpy as np
@@ -26,7 +27,9 @@ from oculi.errors import InvalidParameter
 from oculi.permissions import native_rights
 from oculi.service.budget import MAX_PLATE_REGIONS, Budget
 from oculi.service.context import ServiceContext
+from oculi.service.labels import shared_label_detectors
 from oculi.service.plates import plates_for_bytes, query_flag, redact_plates
+from oculi.service.ppe import person_finder
 from oculi.service.redact import RedactOptions, redact_image
 from oculi.service.text import shared_text_reader
 from oculi.settings import Settings
@@ -66,20 +69,30 @@ def trim_memory() -> None:
 
 def plan_redact(body: bytes, query: Mapping[str, str], settings: Settings) -> NativeCall:
     """POST /oculi/redact?mode=blur|pixelate|fill&faces=all|except|only&collection=C
-    &threshold=T&plates=0|1. A threshold under the operator's identity floor is raised to it,
-    as the Rekognition searches' are."""
+    &threshold=T&plates=0|1&persons=0|1&scales=1,2&min_score=S&margin=M&report=0|1.
+    A threshold under the operator's identity floor is raised to it, as the Rekognition
+    searches' are. `persons=1` also covers every person the person detector finds (it needs
+    DetectLabels' right); `report=1` answers JSON: the image (base64) and what was covered."""
+    default = RedactOptions()
     try:
         opts = RedactOptions(
             mode=query.get("mode", "blur"),
             which=query.get("faces", "all"),
             collection=query.get("collection"),
             threshold=float(query.get("threshold", settings.match_floor)),
+            scales=tuple(float(x) for x in query["scales"].split(","))
+            if "scales" in query
+            else default.scales,
+            min_score=float(query.get("min_score", default.min_score)),
+            margin=float(query.get("margin", default.margin)),
+            persons=query_flag(query, "persons"),
         )
     except (TypeError, ValueError):
         raise InvalidParameter("bad redaction parameters") from None
     if opts.mode not in ("blur", "pixelate", "fill") or opts.which not in ("all", "except", "only"):
         raise InvalidParameter("mode must be blur|pixelate|fill and faces all|except|only")
     plates = query_flag(query, "plates")
+    report = query_flag(query, "report")
     if plates and looks_like_video(body):
         raise InvalidParameter(
             "plates=1 covers plates in JPEG and PNG images only: videos "
@@ -96,11 +109,15 @@ def plan_redact(body: bytes, query: Mapping[str, str], settings: Settings) -> Na
 
     def handler(ctx: ServiceContext, _: dict[str, Any]) -> dict[str, Any]:
         try:
-            return redact_bytes(ctx, body, opts, plates, _budget(ctx.settings, plates))
+            out = redact_bytes(ctx, body, opts, plates, _budget(ctx.settings, plates))
         finally:
             trim_memory()
+        return as_report(out) if report else out
 
-    return NativeCall(params, native_rights(opts.which, collection, plates), notice, handler)
+    rights = native_rights(opts.which, collection, plates)
+    if opts.persons:
+        rights.append(("DetectLabels", {}))
+    return NativeCall(params, rights, notice, handler)
 
 
 def plan_plates(body: bytes, query: Mapping[str, str], settings: Settings) -> NativeCall:
@@ -132,8 +149,24 @@ def redact_bytes(
     image = decode(body)
     budget.check("finding faces")
     collections = ctx.collections() if opts.which != "all" else None
-    out, count = redact_image(ctx.redaction_analyzer(), collections, image.rgb, opts)
-    headers = {"x-oculi-faces-redacted": str(count)}
+    persons = None
+    if opts.persons:
+        s = ctx.settings
+        persons, _ = person_finder(
+            shared_label_detectors(s.model_dir, ctx.threads, s.device).persons
+        )(image.rgb)
+        budget.check("finding faces")
+    out, faces = redact_image(
+        ctx.redaction_analyzer(),
+        collections,
+        image.rgb,
+        opts,
+        partial(budget.check, "finding small faces"),
+        persons,
+    )
+    headers = {"x-oculi-faces-redacted": str(len(faces)), "x-oculi-redaction": opts.describe()}
+    if persons is not None:
+        headers["x-oculi-persons-redacted"] = str(len(persons))
     if plates:
         budget.check("reading plates")
         s = ctx.settings
@@ -145,4 +178,33 @@ def redact_bytes(
     ok, buf = cv2.imencode(ext, np.ascontiguousarray(out[:, :, ::-1]))
     if not ok:
         raise InvalidParameter("could not encode the redacted image")
-    return {"Body": buf.tobytes(), "MediaType": media, "Headers": headers}
+    height, width = image.rgb.shape[:2]
+    covered = {"Faces": _relative(faces, width, height)}
+    if persons is not None:
+        covered["Persons"] = _relative(persons, width, height)
+    return {"Body": buf.tobytes(), "MediaType": media, "Headers": headers, "Covered": covered}
+
+
+def _relative(boxes: np.ndarray, width: int, height: int) -> list[dict[str, float]]:
+    """x1 y1 x2 y2 pixel boxes as Rekognition's BoundingBox (ratios of the image)."""
+    return [
+        {
+            "Left": float(x1) / width,
+            "Top": float(y1) / height,
+            "Width": float(x2 - x1) / width,
+            "Height": float(y2 - y1) / height,
+        }
+        for x1, y1, x2, y2 in boxes
+    ]
+
+
+def as_report(answer: dict[str, Any]) -> dict[str, Any]:
+    """The JSON answer of report=1: the redacted image in base64, its media type, the
+    boxes covered (before the margin) and the headers' counts and settings."""
+    report = {
+        "Image": base64.b64encode(answer["Body"]).decode(),
+        "MediaType": answer["MediaType"],
+        **answer["Covered"],
+        "Settings": answer["Headers"]["x-oculi-redaction"],
+    }
+    return {**answer, "Body": json.dumps(report).encode(), "MediaType": "application/json"}

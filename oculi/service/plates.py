@@ -109,6 +109,9 @@ def plate_boxes(
     return np.array(boxes, np.float32).reshape(-1, 4)
 
 
+PLATE_MARGIN = 0.25
+
+
 def redact_plates(
     reader: TextReader,
     original: np.ndarray,
@@ -117,6 +120,8 @@ def redact_plates(
     budget: Budget | None = None,
 ) -> tuple[np.ndarray, int]:
     """`out`, a redaction of the RGB image `original`, with the plates read in `original`
-    covered too (same mode and margin as the faces), and how many plates that was."""
+    covered too (same mode as the faces, PLATE_MARGIN a side: a plate's box is tight, and the
+    faces' wider margin is for faces found smaller than they are), and how many plates
+    that was."""
     boxes = plate_boxes(reader, original, budget=budget)
-    return redact(out, boxes, opts.mode, opts.margin), len(boxes)
+    return redact(out, boxes, opts.mode, PLATE_MARGIN), len(boxes)

@@ -41,7 +41,18 @@ class RedactOptions:
     which: Which = "all"
     collection: str | None = None
     threshold: float = 99.0
-    margin: float = 0.25
+    margin: float = 0.5
+    # Faces are looked for at these scales of the photo (oculi.vision.pyramid: x2 finds the
+    # small faces at the back of a crowd) and kept from this raw network score: a doubtful
+    # face is covered rather than left visible (bench/crowd.py, docs/privacy.md).
+    scales: tuple[float, ...] = (1.0, 2.0)
+    min_score: float = 0.3
+    # Also cover every person the person detector finds (a head turned away, a face too
+    # small or blurred to be found).
+    persons: bool = False
+    # Video frames: the same score and margin, at scale 1 only by default (an x2 pass on
+    # every frame ran about 10x slower: bench/redact.py --video-settings, docs/privacy.md).
+    video_scales: tuple[float, ...] = (1.0,)
     detect_every: int = 1
     # Video frames are detected at most this many pixels a side: faster, and YuNet finds
     # faces in soft, upscaled footage better at this scale than at 1280 px (bench/redact.py).
@@ -52,6 +63,20 @@ class RedactOptions:
             raise InvalidParameter(f"faces={self.which} needs a collection")
         if self.detect_every < 1:
             raise InvalidParameter("detect_every must be at least 1")
+        if not all(x and all(1.0 <= v <= 4.0 for v in x) for x in (self.scales, self.video_scales)):
+            raise InvalidParameter("scales must lie between 1 and 4")
+        if not 0.05 <= self.min_score <= 1.0:
+            raise InvalidParameter("min_score must lie between 0.05 and 1")
+        if not 0.0 <= self.margin <= 1.0:
+            raise InvalidParameter("margin must lie between 0 and 1")
+        if self.persons and self.which != "all":
+            raise InvalidParameter("persons=1 covers everyone: it goes with faces=all only")
+
+    def describe(self, video: bool = False) -> str:
+        """The detection settings (of videos if `video`), as the x-oculi-redaction header
+        reports them."""
+        scales = ",".join(f"{x:g}" for x in (self.video_scales if video else self.scales))
+        return f"scales={scales}; min_score={self.min_score:g}; margin={self.margin:g}"
 
 
 @dataclass(frozen=True)
@@ -87,13 +112,31 @@ def _select(members: np.ndarray, which: Which) -> np.ndarray:
     return ~members if which == "except" else members
 
 
+def find_faces(
+    analyzer: FaceAnalyzer,
+    rgb: np.ndarray,
+    opts: RedactOptions,
+    check: Callable[[], None] | None = None,
+) -> FaceDetections:
+    """The faces redaction covers: every detector of `analyzer`, down to `opts.min_score`,
+    at each of `opts.scales`; `check` runs between the passes' tiles (a time budget)."""
+    return analyzer.lowered(opts.min_score).detect(rgb, scales=opts.scales, check=check)
+
+
 def redact_image(
-    analyzer: FaceAnalyzer, collections: Collections | None, rgb: np.ndarray, opts: RedactOptions
-) -> tuple[np.ndarray, int]:
-    """The redacted image and the number of faces covered."""
-    faces = analyzer.detect(rgb)
+    analyzer: FaceAnalyzer,
+    collections: Collections | None,
+    rgb: np.ndarray,
+    opts: RedactOptions,
+    check: Callable[[], None] | None = None,
+    extra: np.ndarray | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """The redacted image and the face boxes covered (x1 y1 x2 y2 pixels); `extra` boxes
+    (persons) are covered too."""
+    faces = find_faces(analyzer, rgb, opts, check)
     chosen = faces.boxes[_select(_members(collections, opts, rgb, faces), opts.which)]
-    return redact(rgb, chosen, opts.mode, opts.margin), len(chosen)
+    cover = chosen if extra is None else np.concatenate([chosen, extra.reshape(-1, 4)])
+    return redact(rgb, cover, opts.mode, opts.margin), chosen
 
 
 class VideoFaces:
@@ -109,7 +152,11 @@ class VideoFaces:
     def __init__(
         self, analyzer: FaceAnalyzer, collections: Collections | None, opts: RedactOptions
     ) -> None:
-        self.analyzer, self.collections, self.opts = analyzer, collections, opts
+        self.analyzer, self.collections, self.opts = (
+            analyzer.lowered(opts.min_score),
+            collections,
+            opts,
+        )
         self.side = min(analyzer.max_side, opts.video_detect_side)
         self.tracker = IouTracker()
         self.decided: dict[int, bool] = {}  # track id -> redact?
@@ -127,7 +174,8 @@ class VideoFaces:
         # Scale down in BGR, then turn the small copy to RGB: two full-frame copies fewer
         # per frame than converting first.
         small, factor = resize_for_detection(bgr, self.side, self.analyzer.min_side)
-        return rescale(self.analyzer.detect(np.ascontiguousarray(small[:, :, ::-1])), factor)
+        rgb = np.ascontiguousarray(small[:, :, ::-1])
+        return rescale(self.analyzer.detect(rgb, scales=self.opts.video_scales), factor)
 
     def push(
         self, bgr: np.ndarray, found: FaceDetections | None = None

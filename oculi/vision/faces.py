@@ -6,15 +6,16 @@ Pure orchestration over model callables; `oculi.models.zoo` wires in real sessio
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field, replace
 
 import cv2
 import numpy as np
 
+from oculi.vision.detector import SingleStageDetector
 from oculi.vision.mesh import run_mesh
-from oculi.vision.nms import nms
 from oculi.vision.pose import face_pose
+from oculi.vision.pyramid import detect_upscaled, merge
 from oculi.vision.quality import face_quality
 from oculi.vision.types import FaceDetections
 
@@ -53,6 +54,19 @@ def resize_for_detection(rgb: np.ndarray, max_side: int, min_side: int) -> tuple
     return out, 1.0 / scale
 
 
+def finish(faces: FaceDetections, factor: float, width: int, height: int) -> FaceDetections:
+    """Merged faces of an image scaled by 1 / `factor`: in the image's pixels, clipped to
+    its width x height, at least 2 pixels a side, largest first."""
+    faces = rescale(faces, factor)
+    boxes = faces.boxes.copy()
+    boxes[:, [0, 2]] = boxes[:, [0, 2]].clip(0, width)
+    boxes[:, [1, 3]] = boxes[:, [1, 3]].clip(0, height)
+    faces = faces.with_fields(boxes=boxes)
+    keep = (boxes[:, 2] - boxes[:, 0] >= 2) & (boxes[:, 3] - boxes[:, 1] >= 2)
+    faces = faces.take(np.nonzero(keep)[0])
+    return faces.take(np.argsort(-faces.areas, kind="stable"))
+
+
 def rescale(faces: FaceDetections, factor: float) -> FaceDetections:
     if factor == 1.0:
         return faces
@@ -67,32 +81,56 @@ class FaceAnalyzer:
     min_side: int = 640
     merge_iou: float = 0.4
 
-    def detect(self, rgb: np.ndarray, timings: Timings | None = None) -> FaceDetections:
-        """All faces, largest first, from every detector merged (NMS across detectors)."""
+    def detect(
+        self,
+        rgb: np.ndarray,
+        timings: Timings | None = None,
+        scales: Sequence[float] = (1.0,),
+        check: Callable[[], None] | None = None,
+    ) -> FaceDetections:
+        """All faces, largest first, from every detector merged (NMS across detectors).
+
+        `scales` above 1 add passes on upscaled copies (oculi.vision.pyramid) that find
+        smaller faces, at the cost of about scale² the time; `check` runs between them."""
         t = time.perf_counter()
         img, factor = resize_for_detection(rgb, self.max_side, self.min_side)
         if timings:
-            t = timings.add("resize", t)
-        parts = []
-        for i, det in enumerate(self.detectors):
-            parts.append(det(img))
-            if timings:
-                t = timings.add(f"detect[{i}]", t)
-        faces = FaceDetections.concat(parts) if len(parts) > 1 else parts[0]
-        if len(parts) > 1 and len(faces):
-            # Ranked by the detectors' raw scores, as before Confidence was calibrated, so
-            # that calibration changes no box (bench/redact.py's coverage still holds).
-            rank = faces.extra.get("raw_score", faces.scores)
-            faces = faces.take(nms(faces.boxes, rank, self.merge_iou))
-        faces = rescale(faces, factor)
+            timings.add("resize", t)
+        parts = self.passes(img, scales, timings, check)
         h, w = rgb.shape[:2]
-        boxes = faces.boxes.copy()
-        boxes[:, [0, 2]] = boxes[:, [0, 2]].clip(0, w)
-        boxes[:, [1, 3]] = boxes[:, [1, 3]].clip(0, h)
-        faces = faces.with_fields(boxes=boxes)
-        keep = (boxes[:, 2] - boxes[:, 0] >= 2) & (boxes[:, 3] - boxes[:, 1] >= 2)
-        faces = faces.take(np.nonzero(keep)[0])
-        return faces.take(np.argsort(-faces.areas, kind="stable"))
+        return finish(merge(parts, self.merge_iou), factor, w, h)
+
+    def passes(
+        self,
+        img: np.ndarray,
+        scales: Sequence[float] = (1.0,),
+        timings: Timings | None = None,
+        check: Callable[[], None] | None = None,
+    ) -> list[FaceDetections]:
+        """Each detector's faces at each scale of `img` (already sized for detection), in
+        `img`'s pixels, scale by scale, not yet merged."""
+        t = time.perf_counter()
+        parts = []
+        for scale in scales:
+            for i, det in enumerate(self.detectors):
+                if scale == 1.0:
+                    parts.append(det(img))
+                else:
+                    parts.append(detect_upscaled(det, img, scale, check))
+                if timings:
+                    t = timings.add(f"detect[{i}]", t)
+        return parts
+
+    def lowered(self, min_score: float) -> FaceAnalyzer:
+        """This analyzer with its detectors' raw score thresholds lowered to `min_score`
+        (redaction's: a doubtful face is covered rather than left visible)."""
+        dets: list[Detector] = [
+            replace(d, score_threshold=min(min_score, d.score_threshold))
+            if isinstance(d, SingleStageDetector)
+            else d
+            for d in self.detectors
+        ]
+        return replace(self, detectors=dets)
 
     def analyze(
         self,
