@@ -47,6 +47,19 @@ def clean_env(**extra: str) -> dict[str, str]:
     return env
 
 
+def oculi_cli(
+    *args: str, env: dict[str, str] | None = None, timeout: float = 300
+) -> subprocess.CompletedProcess:
+    """`oculi ARGS...` run as a user would, in a clean environment (plus `env`)."""
+    return subprocess.run(
+        [sys.executable, "-m", "oculi", *args],
+        env=clean_env(**(env or {})),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+
+
 class Server:
     def __init__(
         self,

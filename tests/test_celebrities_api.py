@@ -4,27 +4,18 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 
 import pytest
 from botocore.exceptions import ClientError
 
-from tests.conftest import FIXTURES, Server, clean_env
+from tests.conftest import FIXTURES, Server, oculi_cli
 from tests.shapes import WireAnswers
 
 PEOPLE = FIXTURES / "people"
 OBAMA_URLS = ["https://en.wikipedia.org/wiki/Barack_Obama", "https://www.obama.org"]
 
 
-def cli(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "oculi", *args],
-        env=clean_env(),
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+cli = oculi_cli
 
 
 def photo(rel: str) -> bytes:

@@ -4,23 +4,13 @@ there is none; models lists; no third-party start-up noise on stderr."""
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 
 from PIL import Image
 
 from oculi.models.catalogue import CATALOGUE
-from tests.conftest import FIXTURES, clean_env
+from tests.conftest import FIXTURES, oculi_cli
 
-
-def run(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "oculi", *args],
-        env=clean_env(),
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+run = oculi_cli
 
 
 def test_detect_faces_prints_json_and_draws(tmp_path, client) -> None:

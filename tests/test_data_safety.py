@@ -6,8 +6,6 @@ from __future__ import annotations
 
 import shutil
 import sqlite3
-import subprocess
-import sys
 import time
 import uuid
 from pathlib import Path
@@ -18,7 +16,7 @@ from botocore.exceptions import ClientError
 
 from oculi.service.context import ANN_DIR, IMAGES_DIR
 from oculi.store.names import storage_name
-from tests.conftest import FIXTURES, Server, clean_env
+from tests.conftest import FIXTURES, Server, oculi_cli
 
 PEOPLE = FIXTURES / "people"
 KEEP = ["--keep-images"]
@@ -28,14 +26,7 @@ def photo(rel: str) -> bytes:
     return (PEOPLE / rel).read_bytes()
 
 
-def cli(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "oculi", *args],
-        env=clean_env(),
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+cli = oculi_cli
 
 
 def refused(call, **params) -> None:

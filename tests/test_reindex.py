@@ -4,8 +4,6 @@ and deletion that removes the kept images with the faces."""
 from __future__ import annotations
 
 import stat
-import subprocess
-import sys
 import time
 import uuid
 from collections.abc import Iterator
@@ -19,7 +17,7 @@ from oculi.service.context import ANN_DIR, IMAGES_DIR
 from oculi.store.faces import FaceRecord, FaceStore
 from oculi.store.names import storage_name
 from oculi.vision.embed import DIM, FaceEmbedder
-from tests.conftest import FIXTURES, Server, clean_env
+from tests.conftest import FIXTURES, Server, oculi_cli
 from tests.test_store_backends import location, pg, records, unit  # noqa: F401
 
 PEOPLE = FIXTURES / "people"
@@ -28,14 +26,7 @@ KEEP = ["--keep-images"]
 ENV = {"OCULI_MATCH_FLOOR": "80", "OCULI_ANN_THRESHOLD": "2"}
 
 
-def cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "oculi", *args],
-        env=clean_env(**(env or {})),
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+cli = oculi_cli
 
 
 def photo(rel: str) -> bytes:

@@ -4,21 +4,14 @@ from __future__ import annotations
 
 import json
 import subprocess
-import sys
 
-from tests.conftest import FIXTURES, Server, clean_env
+from tests.conftest import FIXTURES, Server, oculi_cli
 
 PEOPLE = FIXTURES / "people"
 
 
 def cli(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "oculi", *args],
-        env=clean_env(),
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    return oculi_cli(*args, timeout=120)
 
 
 def test_export_then_import_keeps_faces_users_and_search(tmp_path) -> None:
