@@ -13,7 +13,7 @@ from botocore.auth import SigV4Auth, SigV4QueryAuth
 from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
 
-from oculi.api.sigv4 import AuthError, check_credential, verify_request
+from oculi.api.sigv4 import AuthError, check_credential
 from oculi.api.sigv4 import verify as verify_signature
 
 ACCESS_KEY = "AKIDOCULITEST"
@@ -61,7 +61,7 @@ def verify(
     if headers is None:
         headers = wire_headers(request)
     kwargs.setdefault("now", SIGNED_AT + timedelta(seconds=5))
-    return verify_request(
+    return verify_signature(
         request.method,
         parts.path,
         parts.query,
@@ -69,7 +69,7 @@ def verify(
         request.body if body is None else body,
         SECRETS,
         **kwargs,
-    )
+    ).access_key
 
 
 def rejected(request: AWSRequest, **kwargs: object) -> AuthError:
@@ -118,7 +118,7 @@ def test_unknown_access_key_is_unrecognized_client() -> None:
     request = sign()
     with pytest.raises(AuthError) as caught:
         parts = urlsplit(request.url)
-        verify_request(
+        verify_signature(
             "POST",
             parts.path,
             "",
@@ -162,7 +162,7 @@ def test_tampered_method_and_path_are_invalid_signature() -> None:
     headers = wire_headers(request)
     for method, path in (("PUT", "/"), ("POST", "/other")):
         with pytest.raises(AuthError) as caught:
-            verify_request(method, path, "", headers, BODY, SECRETS, now=SIGNED_AT)
+            verify_signature(method, path, "", headers, BODY, SECRETS, now=SIGNED_AT)
         assert caught.value.code == "InvalidSignatureException"
 
 
@@ -256,7 +256,7 @@ def test_query_string_and_session_token_verify() -> None:
     parts = urlsplit(request.url)
     headers = wire_headers(request)
     with pytest.raises(AuthError) as caught:
-        verify_request(
+        verify_signature(
             "POST", "/", parts.query.replace("b=2", "b=3"), headers, BODY, SECRETS, now=SIGNED_AT
         )
     assert caught.value.code == "InvalidSignatureException"
@@ -344,7 +344,7 @@ def test_presigned_url_expires_and_rejects_tampering() -> None:
     assert error.message.startswith("Signature expired")
     parts = urlsplit(request.url)
     with pytest.raises(AuthError) as caught:
-        verify_request(
+        verify_signature(
             "GET", "/", parts.query.replace("Ping", "Pong"), headers, b"", SECRETS, now=SIGNED_AT
         )
     assert caught.value.code == "InvalidSignatureException"
@@ -364,7 +364,7 @@ def test_malformed_presigned_query_is_incomplete(old: str, new: str, fragment: s
     query = urlsplit(presign().url).query
     assert old in query
     with pytest.raises(AuthError) as caught:
-        verify_request(
+        verify_signature(
             "GET",
             "/",
             query.replace(old, new),
@@ -381,7 +381,7 @@ def test_header_and_query_auth_together_is_incomplete() -> None:
     query = urlsplit(presign().url).query
     request = sign()
     with pytest.raises(AuthError) as caught:
-        verify_request("POST", "/", query, wire_headers(request), BODY, SECRETS, now=SIGNED_AT)
+        verify_signature("POST", "/", query, wire_headers(request), BODY, SECRETS, now=SIGNED_AT)
     assert caught.value.code == "IncompleteSignatureException"
     assert "Only one auth mechanism" in caught.value.message
 
@@ -398,7 +398,7 @@ def test_aws_documentation_example() -> None:
             "Signature=5d672d79c15b13162d9279b0855cfba6789a8edb4c82c400e06b5924a6f2b5d7"
         ),
     }
-    key = verify_request(
+    key = verify_signature(
         "GET",
         "/",
         "Action=ListUsers&Version=2010-05-08",
@@ -408,7 +408,7 @@ def test_aws_documentation_example() -> None:
         service="iam",
         region="us-east-1",
         now=datetime(2015, 8, 30, 12, 40, tzinfo=timezone.utc),
-    )
+    ).access_key
     assert key == "AKIDEXAMPLE"
 
 

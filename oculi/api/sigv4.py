@@ -163,24 +163,6 @@ def verify(
     return Verified(auth.access_key, expected, auth.signed_at + timedelta(seconds=lifetime))
 
 
-def verify_request(
-    method: str,
-    path: str,
-    query: str,
-    headers: Mapping[str, str],
-    body: bytes,
-    secrets: Mapping[str, str],
-    service: str = "rekognition",
-    now: datetime | None = None,
-    max_skew_seconds: int = 900,
-    region: str | None = None,
-) -> str:
-    """:func:`verify`, returning only the access key that signed the request."""
-    return verify(
-        method, path, query, headers, body, secrets, service, now, max_skew_seconds, region
-    ).access_key
-
-
 def _claimed(
     query: str,
     headers: Mapping[str, str],
