@@ -164,12 +164,23 @@ def wait_for(driver, css: str, attribute: str, value: str | None = None, timeout
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support.ui import WebDriverWait
 
-    def ready(d):
+    def found(d):
         for el in d.find_elements(By.CSS_SELECTOR, css):
             got = el.get_attribute(attribute)
             if got is not None and (value is None or got == value):
                 return el
+        return None
+
+    def ready(d):
+        el = found(d)
+        if el is not None:
+            return el
         error = d.find_elements(By.CSS_SELECTOR, "#error:not([hidden])")
+        # the page may have shown the awaited element (the error box itself, say) between
+        # the two looks: look once more before calling the error a failure
+        el = found(d)
+        if el is not None:
+            return el
         if error:
             raise AssertionError("the page shows an error: " + error[0].text)
         return False
@@ -196,9 +207,16 @@ def visit(driver, url: str) -> None:
 def choose_only(driver, ops: set[str]) -> None:
     from selenium.webdriver.common.by import By
 
+    by_css(driver, "input[name=op]")  # the page renders after its first calls
     for box in driver.find_elements(By.CSS_SELECTOR, "input[name=op]"):
         if box.is_selected() != (box.get_attribute("value") in ops):
             box.click()
+    chosen = {
+        box.get_attribute("value")
+        for box in driver.find_elements(By.CSS_SELECTOR, "input[name=op]")
+        if box.is_selected()
+    }
+    assert chosen == ops
 
 
 def test_try_it_draws_the_boxes_the_api_answers(browser, server: Server, client) -> None:
