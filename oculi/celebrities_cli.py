@@ -10,7 +10,7 @@ from pathlib import Path
 
 
 def _cmd(args: argparse.Namespace) -> int:
-    from oculi.cli import _settings
+    from oculi.cli import _lock, _settings
     from oculi.errors import OculiError
     from oculi.models.fetch import ModelFetchError
     from oculi.service import celebrities as celeb
@@ -18,7 +18,12 @@ def _cmd(args: argparse.Namespace) -> int:
     from oculi.store.faces import Celebrity
     from oculi.vision.decode import decode
 
-    ctx = ServiceContext(_settings(args))
+    settings = _settings(args)
+    # add and remove change the collection and its vector index, as `oculi import` does:
+    # not while a server (or another command) holds the data directory.
+    if args.action != "list" and not _lock(settings.data_dir):
+        return 1
+    ctx = ServiceContext(settings)
     try:
         users = ctx.users()
         cid = args.collection
@@ -51,10 +56,7 @@ def _cmd(args: argparse.Namespace) -> int:
         if not faces:
             print(f"error: no face of {who.name} was enrolled", file=sys.stderr)
             return 1
-        print(
-            f"{who.user_id}\t{who.name}: {len(faces)} faces enrolled in {cid} "
-            "(restart a running server to recognize them)"
-        )
+        print(f"{who.user_id}\t{who.name}: {len(faces)} faces enrolled in {cid}")
         return 0
     except (OculiError, ModelFetchError, OSError) as e:
         print(f"error: {getattr(e, 'message', e)}", file=sys.stderr)

@@ -125,3 +125,19 @@ def test_without_a_celebrity_collection_every_face_is_unrecognized(client) -> No
     with pytest.raises(client.exceptions.InvalidImageFormatException):
         client.recognize_celebrities(Image={"Bytes": b"not an image"})
     assert wire.check() == ["RecognizeCelebrities"]
+
+
+def test_enrolment_waits_for_a_running_server(tmp_path) -> None:
+    """add and remove write the collection's vector index, as `oculi import` does: not
+    while a server holds the data directory (its index would go stale); list only reads."""
+    srv = Server(tmp_path)
+    try:
+        common = ["--collection", "celebs", "--data-dir", str(srv.data_dir)]
+        out = cli("celebrities", "add", str(PEOPLE / "train/obama/obama.jpg"), *common,
+                  "--name", "Barack Obama")  # fmt: skip
+        assert out.returncode == 1 and "in use by another oculi process" in out.stderr
+        out = cli("celebrities", "remove", *common, "--id", "Obama")
+        assert out.returncode == 1 and "in use by another oculi process" in out.stderr
+        assert cli("celebrities", "list", *common).returncode == 0
+    finally:
+        srv.stop()
