@@ -51,7 +51,8 @@ def have_rtsp_server() -> bool:
 
 class RtspServer:
     """tests/rtsp_server.py on a loopback port: `url(mount)`; `kill()` drops every client at
-    once (SIGKILL, as a camera losing power), `start()` brings it back on the same port."""
+    once (SIGKILL, as a camera losing power), `start()` brings it back on the same port;
+    `freeze()` and `thaw()` hang it and let it go on."""
 
     def __init__(self, mounts: dict[str, tuple[Path, str]], user: str = "", password: str = ""):
         self.port = free_port()
@@ -84,8 +85,18 @@ class RtspServer:
             time.sleep(0.2)
         raise RuntimeError(f"the RTSP server did not start: {self.proc.stderr.read()}")
 
+    def freeze(self) -> None:
+        """SIGSTOP: connections stay open and nothing more comes, as a hung camera."""
+        if self.proc:
+            self.proc.send_signal(signal.SIGSTOP)
+
+    def thaw(self) -> None:
+        if self.proc:
+            self.proc.send_signal(signal.SIGCONT)
+
     def kill(self) -> None:
         if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGCONT)
             self.proc.send_signal(signal.SIGKILL)
             self.proc.wait(10)
 

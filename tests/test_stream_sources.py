@@ -326,6 +326,17 @@ def test_rtsp_h264_with_credentials_drops_and_reconnects(
     assert_no_secret(reader, caplog, capfd)
 
 
+def test_rtsp_camera_that_hangs_is_reopened(rtsp: RtspServer) -> None:
+    """A camera that keeps its connection open and sends nothing: the read times out (no
+    hang), the reader reconnects, and goes on when the camera does."""
+    reader = Reader(rtsp.url("h264"))
+    try:
+        check_drop_and_return(reader, rtsp.freeze, rtsp.thaw)
+    finally:
+        reader.close()
+        rtsp.thaw()
+
+
 def test_rtsp_h265(rtsp: RtspServer, clip_thumbs) -> None:
     reader = Reader(rtsp.url("h265"), rate=10)
     try:
