@@ -1,7 +1,8 @@
 """Real live-video servers on loopback for tests, fed from a real video: an RTSP server
 (GStreamer's, tests/rtsp_server.py), an HTTP MJPEG server (multipart/x-mixed-replace, in a
 thread of the test) and an HLS source (ffmpeg's segmenter, served over HTTP). Each can be
-stopped mid-stream and started again on the same port, as a camera that drops.
+stopped mid-stream and started again on the same port, as a camera that drops. And an MQTT
+broker (Debian's mosquitto) for events.
 
 When a program they need is missing, `require` skips the test locally and fails it under
 CI=true (.ci/run installs the programs).
@@ -13,6 +14,7 @@ import base64
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import threading
 import time
@@ -207,6 +209,60 @@ class HlsServer:
 class _QuietFiles(SimpleHTTPRequestHandler):
     def log_message(self, *args: object) -> None:
         pass
+
+
+class Mosquitto:
+    """Debian's mosquitto on a loopback port, with a password file and persistence in
+    `folder`; `stop()` (SIGTERM, which saves its state) and `start()` again on the same port."""
+
+    def __init__(self, folder: Path, users: dict[str, str] | None = None) -> None:
+        self.port = free_port()
+        self.folder = folder
+        conf = [
+            f"listener {self.port} 127.0.0.1",
+            "user root",
+            "persistence true",
+            f"persistence_location {folder}/",
+        ]
+        if users:
+            passwd = folder / "passwd"
+            passwd.touch()
+            for name, password in users.items():
+                subprocess.run(["mosquitto_passwd", "-b", str(passwd), name, password], check=True)
+            conf += ["allow_anonymous false", f"password_file {passwd}"]
+        else:
+            conf += ["allow_anonymous true"]
+        (folder / "mosquitto.conf").write_text("\n".join(conf) + "\n")
+        self.proc: subprocess.Popen | None = None
+
+    def start(self) -> None:
+        self.proc = subprocess.Popen(
+            [MOSQUITTO, "-c", str(self.folder / "mosquitto.conf")],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"mosquitto exited with {self.proc.returncode}")
+            try:
+                socket.create_connection(("127.0.0.1", self.port), timeout=1).close()
+                return
+            except OSError:
+                time.sleep(0.1)
+        raise TimeoutError("mosquitto did not listen")
+
+    def stop(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            self.proc.terminate()
+            self.proc.wait(10)
+
+
+MOSQUITTO = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
+
+
+def have_mosquitto() -> bool:
+    return Path(MOSQUITTO).exists() and shutil.which("mosquitto_passwd") is not None
 
 
 def have_ffmpeg() -> bool:
