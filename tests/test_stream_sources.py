@@ -24,6 +24,7 @@ from oculi.streams import (
     open_source,
     redact_url,
 )
+from oculi.video.decode import probe, sample_frames
 from tests.conftest import free_port
 from tests.stream_servers import (
     CLIP,
@@ -214,6 +215,7 @@ def test_file_source_plays_in_real_time_and_ends(tmp_path: Path, clip_thumbs) ->
     path = _short_clip(tmp_path, 45)  # 1.5 s
     statuses: list[tuple[str, str]] = []
     stats = SourceStats()
+    opened_ms = time.time() * 1000
     frames = list(
         open_source(
             path.as_uri(),
@@ -226,14 +228,18 @@ def test_file_source_plays_in_real_time_and_ends(tmp_path: Path, clip_thumbs) ->
     )
     assert statuses == [("RUNNING", "")]
     assert stats.frames_read == 45
+    # the frames stored-video analysis samples at the same rate, at the same positions
+    stored = [f.timestamp_ms for f in sample_frames(path, probe(path), 5)]
     positions = [f.position_ms for f in frames]
-    assert positions[0] == 0 and 7 <= len(frames) <= 8  # 5 a second of 1.5 s
-    gaps = np.diff(positions)
-    assert all(180 <= g <= 240 for g in gaps), positions  # 200 ms, on 33 ms frames
-    # played at its own rate: frames were no sooner apart in wall time than in the file
-    # (load can only make them later)
-    wall = frames[-1].received_ms - frames[0].received_ms
-    assert wall >= positions[-1] - positions[0] - 40
+    assert len(stored) == 8 and stored[0] == 0
+    assert set(positions) <= set(stored)
+    assert (
+        len(frames) + stats.frames_dropped
+        == len(stored)
+        == stats.frames_delivered + (stats.frames_dropped)
+    )
+    # played at its own rate: no frame came sooner than its time in the file
+    assert frames[-1].received_ms >= opened_ms + positions[-1] - 5
     for frame in frames:
         assert_clip_frame(frame, clip_thumbs)
 
@@ -256,8 +262,9 @@ def test_slow_consumer_gets_the_newest_frame_and_drops_are_counted(tmp_path: Pat
         time.sleep(0.3)  # a consumer 10 times slower than the rate asked
     assert len(frames) == 6
     # no backlog: each frame taken is the newest, about 300 ms of video after the last
+    # (a queue would hand out one frame after another, 33 ms apart)
     gaps = np.diff([f.position_ms for f in frames[1:]])
-    assert all(g >= 200 for g in gaps), gaps
+    assert gaps.mean() >= 150, gaps
     assert stats.frames_dropped >= 20
     assert stats.frames_delivered == 6
 

@@ -304,27 +304,27 @@ def _connect(url: str, file_dir: Path | None) -> tuple[_Connection, float | None
 
 
 class _Latest:
-    """The newest due frame, handed from the reader thread to the consumer."""
+    """The newest due frame, handed from the reader thread to the consumer. Frames are due
+    every 1/rate s of stream position, in phase (as stored video is sampled)."""
 
     def __init__(self, rate: float, stats: SourceStats) -> None:
-        self.interval = 1.0 / rate
-        self.next_due = 0.0
+        self.interval_ms = 1000.0 / rate
+        self.next_due_ms = 0.0
         self.frame: LiveFrame | None = None
         self.ended = False
         self.stats = stats
         self.cond = threading.Condition()
 
-    def due(self, now: float) -> bool:
-        return now >= self.next_due
+    def due(self, position_ms: float) -> bool:
+        return position_ms + 1e-6 >= self.next_due_ms
 
-    def put(self, frame: LiveFrame, now: float) -> None:
+    def put(self, frame: LiveFrame, position_ms: float) -> None:
         with self.cond:
             if self.frame is not None:
                 self.stats.frames_dropped += 1
             self.frame = frame
-            self.next_due += self.interval
-            if self.next_due <= now:
-                self.next_due = now + self.interval
+            while self.next_due_ms <= position_ms + 1e-6:
+                self.next_due_ms += self.interval_ms
             self.cond.notify()
 
     def end(self) -> None:
@@ -399,8 +399,7 @@ def _read(
                     else:
                         position = (time.monotonic() - session) * 1000
                     index += 1
-                    now = time.monotonic()
-                    if not latest.due(now):
+                    if not latest.due(position):
                         continue
                     rgb = conn.retrieve()
                     if rgb is None:
@@ -411,7 +410,7 @@ def _read(
                         on_status("RUNNING", "")
                         log.info("stream %s: running", shown)
                     frame = LiveFrame(int(round(position)), int(time.time() * 1000), rgb)
-                    latest.put(frame, now)
+                    latest.put(frame, position)
             finally:
                 conn.close()
             if file_fps is not None or halt.is_set():
