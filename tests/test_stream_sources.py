@@ -233,11 +233,8 @@ def test_file_source_plays_in_real_time_and_ends(tmp_path: Path, clip_thumbs) ->
     positions = [f.position_ms for f in frames]
     assert len(stored) == 8 and stored[0] == 0
     assert set(positions) <= set(stored)
-    assert (
-        len(frames) + stats.frames_dropped
-        == len(stored)
-        == stats.frames_delivered + (stats.frames_dropped)
-    )
+    assert stats.frames_delivered == len(frames)
+    assert len(frames) + stats.frames_dropped == len(stored)  # none missing, none twice
     # played at its own rate: no frame came sooner than its time in the file
     assert frames[-1].received_ms >= opened_ms + positions[-1] - 5
     for frame in frames:
