@@ -367,12 +367,16 @@ def test_rtsp_wrong_password_retries_without_showing_it(
 # --- HTTP MJPEG and HLS -------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("sized", [True, False], ids=["content-length", "boundary-only"])
+@pytest.mark.parametrize(
+    "sized,digest",
+    [(True, False), (False, False), (True, True)],
+    ids=["content-length", "boundary-only", "digest"],
+)
 def test_mjpeg_with_credentials_drops_and_reconnects(
-    sized: bool, clip_thumbs, caplog: pytest.LogCaptureFixture, capfd
+    sized: bool, digest: bool, clip_thumbs, caplog: pytest.LogCaptureFixture, capfd
 ) -> None:
     caplog.set_level(logging.DEBUG)
-    camera = MjpegServer(user=USER, password=SECRET, sized=sized)
+    camera = MjpegServer(user=USER, password=SECRET, sized=sized, digest=digest)
     camera.start()
     reader = Reader(camera.url())
     try:
@@ -385,8 +389,11 @@ def test_mjpeg_with_credentials_drops_and_reconnects(
     assert_no_secret(reader, caplog, capfd)
 
 
-def test_mjpeg_wrong_password_is_retried(caplog: pytest.LogCaptureFixture, capfd) -> None:
-    camera = MjpegServer(user=USER, password=SECRET)
+@pytest.mark.parametrize("digest", [False, True], ids=["basic", "digest"])
+def test_mjpeg_wrong_password_is_retried(
+    digest: bool, caplog: pytest.LogCaptureFixture, capfd
+) -> None:
+    camera = MjpegServer(user=USER, password=SECRET, digest=digest)
     camera.start()
     reader = Reader(camera.url(password="nope"))
     try:

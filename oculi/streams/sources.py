@@ -13,12 +13,13 @@ exception carries `redact_url(url)`.
 
 from __future__ import annotations
 
-import base64
 import http.client
 import logging
 import os
 import threading
 import time
+import urllib.error
+import urllib.request
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -186,6 +187,35 @@ class _Capture:
         self.cap.release()
 
 
+def _http_get(url: str) -> http.client.HTTPResponse:
+    """The open answer to GET `url`, with the URL's credentials sent as HTTP Basic at once
+    and as Digest when the camera asks for it (to the URL's host only)."""
+    parts = urlsplit(url)
+    bare = urlunsplit(
+        (parts.scheme, parts.netloc.rpartition("@")[2], parts.path or "/", parts.query, "")
+    )
+    handlers: list[urllib.request.BaseHandler] = []
+    if parts.username is not None:
+        user, password = unquote(parts.username), unquote(parts.password or "")
+        basic = urllib.request.HTTPPasswordMgrWithPriorAuth()
+        basic.add_password(None, bare, user, password, is_authenticated=True)
+        digest = urllib.request.HTTPPasswordMgrWithDefaultRealm()
+        digest.add_password(None, bare, user, password)
+        handlers += [
+            urllib.request.HTTPBasicAuthHandler(basic),
+            urllib.request.HTTPDigestAuthHandler(digest),
+        ]
+    request = urllib.request.Request(
+        bare, headers={"User-Agent": "oculi", "Accept": "multipart/x-mixed-replace, */*"}
+    )
+    opener = urllib.request.build_opener(*handlers)
+    try:
+        return opener.open(request, timeout=READ_TIMEOUT_MS / 1000)
+    except urllib.error.HTTPError as e:
+        e.close()
+        raise ConnectionError(f"HTTP {e.code} {e.reason}") from None
+
+
 class _NotMultipart(Exception):
     """The HTTP answer is no multipart stream (so FFmpeg should read it)."""
 
@@ -195,26 +225,8 @@ class _Mjpeg:
     when it is retrieved."""
 
     def __init__(self, url: str) -> None:
-        parts = urlsplit(url)
-        cls = http.client.HTTPSConnection if parts.scheme == "https" else http.client.HTTPConnection
-        self.conn = cls(parts.hostname or "", parts.port, timeout=READ_TIMEOUT_MS / 1000)
-        headers = {"User-Agent": "oculi", "Accept": "multipart/x-mixed-replace, */*"}
-        if parts.username is not None:
-            pair = f"{unquote(parts.username)}:{unquote(parts.password or '')}"
-            headers["Authorization"] = "Basic " + base64.b64encode(pair.encode()).decode()
-        path = parts.path or "/"
-        try:
-            self.conn.request(
-                "GET", path + (f"?{parts.query}" if parts.query else ""), headers=headers
-            )
-            self.resp = self.conn.getresponse()
-        except BaseException:
-            self.conn.close()
-            raise
-        ctype = self.resp.getheader("Content-Type", "")
-        if self.resp.status != 200:
-            self.close()
-            raise ConnectionError(f"HTTP {self.resp.status} {self.resp.reason}")
+        self.resp = _http_get(url)
+        ctype = self.resp.headers.get("Content-Type", "")
         if not ctype.lower().startswith("multipart/"):
             self.close()
             raise _NotMultipart(ctype)
@@ -222,13 +234,25 @@ class _Mjpeg:
         for param in ctype.split(";")[1:]:
             name, _, value = param.strip().partition("=")
             if name.lower() == "boundary":
-                boundary = value.strip('"')
+                boundary = value.strip('"').lstrip("-")
         if not boundary:
             self.close()
             raise ConnectionError("multipart stream without a boundary")
-        self.boundary = b"--" + (boundary[2:] if boundary.startswith("--") else boundary).encode()
+        self.boundary = boundary.encode()
         self.jpeg = b""
         self.at_part = False  # the boundary line before the next part has been read
+
+    def _is_boundary(self, line: bytes) -> bool:
+        """A delimiter line: `--boundary` (cameras that declare `--boundary` often send it
+        with no more dashes); EOFError at the closing `--boundary--`."""
+        if not line.startswith(b"--"):
+            return False
+        name = line.rstrip().lstrip(b"-")
+        if name == self.boundary:
+            return True
+        if name == self.boundary + b"--":
+            raise EOFError
+        return False
 
     def _line(self) -> bytes:
         line = self.resp.readline(65536)
@@ -248,13 +272,11 @@ class _Mjpeg:
         the closing boundary."""
         chunks: list[bytes] = []
         size = 0
-        while not (line := self._line()).startswith(self.boundary):
+        while not self._is_boundary(line := self._line()):
             chunks.append(line)
             size += len(line)
             if size > MAX_JPEG_BYTES:
                 raise ConnectionError("an MJPEG part is too large")
-        if line.rstrip().endswith(b"--"):
-            raise EOFError
         return b"".join(chunks)
 
     def grab(self) -> bool:
@@ -282,7 +304,7 @@ class _Mjpeg:
         return None if bgr is None else cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
 
     def close(self) -> None:
-        self.conn.close()
+        self.resp.close()
 
 
 def _connect(url: str, file_dir: Path | None) -> tuple[_Connection, float | None]:
