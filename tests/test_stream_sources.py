@@ -285,7 +285,8 @@ def test_unreadable_file_fails_and_stop_ends_a_dead_camera(tmp_path: Path) -> No
     reader.close()
     assert reader.frames == [] and "RUNNING" not in reader.states()
     assert (
-        "retrying in 0.5 s" in reader.statuses[0][1] and "retrying in 1 s" in reader.statuses[1][1]
+        "reconnecting in 0.5 s" in reader.statuses[0][1]
+        and "reconnecting in 1 s" in reader.statuses[1][1]
     )
     assert all(SECRET not in m for _, m in reader.statuses)
 

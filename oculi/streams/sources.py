@@ -382,75 +382,86 @@ class _Halt:
             self.closed.wait(min(left, 0.1))
 
 
-def _read(
-    url: str,
-    file_dir: Path | None,
-    latest: _Latest,
-    halt: _Halt,
-    on_status: Callable[[str, str], None],
-    stats: SourceStats,
-) -> None:
-    """The reader thread: connect, read, reconnect with back-off until `halt` (or the end of
-    a file)."""
-    shown = redact_url(url)
-    session = time.monotonic()
-    backoff = BACKOFF_FIRST_S
-    try:
-        while not halt.is_set():
-            try:
-                conn, file_fps = _connect(url, file_dir)
-            except UnsupportedSource:
-                raise
-            except Exception as e:  # any failure to connect is retried
-                reason = _safe_error(e, url)
-                stats.reconnects += 1
-                on_status("RECONNECTING", f"{shown}: {reason}; retrying in {backoff:g} s")
-                log.warning("stream %s: %s; retrying in %g s", shown, reason, backoff)
-                halt.wait(backoff)
-                backoff = min(backoff * 2, BACKOFF_MAX_S)
+class _Reader:
+    """The reader thread of one source: connect, read, reconnect with back-off until `halt`
+    is set (or a file ends); it never raises: a source that can never work ends FAILED."""
+
+    def __init__(
+        self,
+        url: str,
+        file_dir: Path | None,
+        latest: _Latest,
+        halt: _Halt,
+        on_status: Callable[[str, str], None],
+        stats: SourceStats,
+    ) -> None:
+        self.url, self.file_dir, self.latest, self.halt = url, file_dir, latest, halt
+        self.on_status, self.stats = on_status, stats
+        self.shown = redact_url(url)
+        self.session = time.monotonic()  # live positions count from here
+        self.backoff = BACKOFF_FIRST_S
+
+    def run(self) -> None:
+        try:
+            while not self.halt.is_set():
+                try:
+                    conn, file_fps = _connect(self.url, self.file_dir)
+                except UnsupportedSource:
+                    raise
+                except Exception as e:  # any failure to connect is retried
+                    self._back_off(_safe_error(e, self.url))
+                    continue
+                try:
+                    running = self._pump(conn, file_fps)
+                finally:
+                    conn.close()
+                if file_fps is not None or self.halt.is_set():
+                    return
+                self._back_off(
+                    "the stream ended or stopped sending" if running else "no frame could be read"
+                )
+        except UnsupportedSource as e:
+            self.on_status("FAILED", str(e))
+            log.warning("stream %s: %s", self.shown, e)
+        except Exception as e:  # reported, never raised from the thread
+            self.on_status("FAILED", f"{self.shown}: {_safe_error(e, self.url)}")
+            log.error("stream %s failed: %s", self.shown, _safe_error(e, self.url))
+        finally:
+            self.latest.end()
+
+    def _back_off(self, why: str) -> None:
+        self.stats.reconnects += 1
+        message = f"{self.shown}: {why}; reconnecting in {self.backoff:g} s"
+        self.on_status("RECONNECTING", message)
+        log.warning("stream %s", message)
+        self.halt.wait(self.backoff)
+        self.backoff = min(self.backoff * 2, BACKOFF_MAX_S)
+
+    def _pump(self, conn: _Connection, file_fps: float | None) -> bool:
+        """Read one connection until it ends or `halt`; True when it gave a frame."""
+        running = False
+        index = 0
+        started = time.monotonic()
+        while not self.halt.is_set() and conn.grab():
+            self.stats.frames_read += 1
+            if file_fps is not None:  # play the file at its own rate
+                position = index * 1000.0 / file_fps
+                self.halt.wait(max(0.0, started + position / 1000 - time.monotonic()))
+            else:
+                position = (time.monotonic() - self.session) * 1000
+            index += 1
+            if not self.latest.due(position):
                 continue
-            running = False
-            index = 0
-            started = time.monotonic()
-            try:
-                while not halt.is_set() and conn.grab():
-                    stats.frames_read += 1
-                    if file_fps is not None:  # play the file at its own rate
-                        position = index * 1000.0 / file_fps
-                        halt.wait(max(0.0, started + position / 1000 - time.monotonic()))
-                    else:
-                        position = (time.monotonic() - session) * 1000
-                    index += 1
-                    if not latest.due(position):
-                        continue
-                    rgb = conn.retrieve()
-                    if rgb is None:
-                        continue
-                    if not running:
-                        running = True
-                        backoff = BACKOFF_FIRST_S
-                        on_status("RUNNING", "")
-                        log.info("stream %s: running", shown)
-                    frame = LiveFrame(int(round(position)), int(time.time() * 1000), rgb)
-                    latest.put(frame, position)
-            finally:
-                conn.close()
-            if file_fps is not None or halt.is_set():
-                return
-            stats.reconnects += 1
-            why = "the stream ended or stopped sending" if running else "no frame could be read"
-            on_status("RECONNECTING", f"{shown}: {why}; reconnecting in {backoff:g} s")
-            log.warning("stream %s: %s; reconnecting in %g s", shown, why, backoff)
-            halt.wait(backoff)
-            backoff = min(backoff * 2, BACKOFF_MAX_S)
-    except UnsupportedSource as e:
-        on_status("FAILED", str(e))
-        log.warning("stream %s: %s", shown, e)
-    except Exception as e:  # reported, never raised from the thread
-        on_status("FAILED", f"{shown}: {_safe_error(e, url)}")
-        log.error("stream %s failed: %s", shown, _safe_error(e, url))
-    finally:
-        latest.end()
+            rgb = conn.retrieve()
+            if rgb is None:
+                continue
+            if not running:
+                running = True
+                self.backoff = BACKOFF_FIRST_S
+                self.on_status("RUNNING", "")
+                log.info("stream %s: running", self.shown)
+            self.latest.put(LiveFrame(int(round(position)), int(time.time() * 1000), rgb), position)
+        return running
 
 
 def open_source(
@@ -489,8 +500,7 @@ def _frames(
     halt = _Halt(stop)
     latest = _Latest(rate, stats)
     reader = threading.Thread(
-        target=_read,
-        args=(url, file_dir, latest, halt, on_status, stats),
+        target=_Reader(url, file_dir, latest, halt, on_status, stats).run,
         name=f"oculi-source {redact_url(url)}",
         daemon=True,
     )
