@@ -406,6 +406,19 @@ def test_mjpeg_wrong_password_is_retried(
     assert_no_secret(reader, caplog, capfd)
 
 
+def test_mjpeg_parts_that_are_no_pictures_are_a_failed_connection() -> None:
+    camera = MjpegServer()
+    camera.jpegs = [b"not a JPEG picture"] * len(camera.jpegs)
+    camera.start()
+    reader = Reader(camera.url())
+    try:
+        reader.wait("RECONNECTING", lambda: "RECONNECTING" in reader.states())
+    finally:
+        reader.close()
+        camera.stop()
+    assert reader.frames == [] and "no frame could be read" in reader.statuses[0][1]
+
+
 def test_hls(tmp_path: Path, clip_thumbs) -> None:
     require(have_ffmpeg(), "ffmpeg")
     hls = HlsServer(tmp_path)

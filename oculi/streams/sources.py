@@ -41,6 +41,7 @@ BACKOFF_FIRST_S = 0.5
 BACKOFF_MAX_S = 30.0
 MAX_URL_CHARS = 2048
 MAX_JPEG_BYTES = 32 * 1024 * 1024  # one MJPEG part; a bigger one ends the connection
+MAX_UNDECODABLE = 25  # due frames in a row that do not decode end the connection
 _SCHEMES = ("file", "rtsp", "rtsps", "http", "https")
 _SECRET_QUERY_KEYS = ("pass", "pwd", "token", "secret", "key", "auth", "sig", "credential")
 
@@ -440,7 +441,7 @@ class _Reader:
     def _pump(self, conn: _Connection, file_fps: float | None) -> bool:
         """Read one connection until it ends or `halt`; True when it gave a frame."""
         running = False
-        index = 0
+        index = undecodable = 0
         started = time.monotonic()
         while not self.halt.is_set() and conn.grab():
             self.stats.frames_read += 1
@@ -454,7 +455,11 @@ class _Reader:
                 continue
             rgb = conn.retrieve()
             if rgb is None:
+                undecodable += 1
+                if undecodable >= MAX_UNDECODABLE:  # not a video, or a broken camera
+                    break
                 continue
+            undecodable = 0
             if not running:
                 running = True
                 self.backoff = BACKOFF_FIRST_S
