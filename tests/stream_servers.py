@@ -143,7 +143,9 @@ class _MjpegHandler(SimpleHTTPRequestHandler):
             self.end_headers()
             return
         self.send_response(200)
-        self.send_header("Content-Type", "multipart/x-mixed-replace; boundary=frame")
+        # many cameras declare the boundary with the dashes that only the delimiter has
+        declared = "--frame" if owner.dashed else "frame"
+        self.send_header("Content-Type", f"multipart/x-mixed-replace; boundary={declared}")
         self.end_headers()
         halted = owner.halted  # this serving's; a restart makes a new one
         start = time.monotonic()
@@ -183,6 +185,7 @@ class MjpegServer:
             )
         cap.release()
         self.user, self.password, self.sized, self.digest = user, password, sized, digest
+        self.dashed = False
         self.port = free_port()
         self.halted = threading.Event()
         self.http: MjpegServer._Http | None = None

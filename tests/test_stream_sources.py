@@ -419,6 +419,20 @@ def test_mjpeg_parts_that_are_no_pictures_are_a_failed_connection() -> None:
     assert reader.frames == [] and "no frame could be read" in reader.statuses[0][1]
 
 
+def test_mjpeg_boundary_declared_with_dashes(clip_thumbs) -> None:
+    camera = MjpegServer(sized=False)
+    camera.dashed = True
+    camera.start()
+    reader = Reader(camera.url())
+    try:
+        reader.wait("frames", lambda: len(reader.frames) >= 3)
+    finally:
+        reader.close()
+        camera.stop()
+    for frame in reader.frames:
+        assert_clip_frame(frame, clip_thumbs)
+
+
 def test_hls(tmp_path: Path, clip_thumbs) -> None:
     require(have_ffmpeg(), "ffmpeg")
     hls = HlsServer(tmp_path)
