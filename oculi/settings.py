@@ -137,6 +137,25 @@ class Settings:
     sns_endpoint_url: str | None = field(
         default_factory=lambda: os.environ.get("OCULI_SNS_ENDPOINT_URL") or None
     )
+    # stream processors (docs/streams.md): frames analysed a second, the processors that may
+    # exist, the only folder file:// inputs may read from (none: file:// is refused), a JSON
+    # file mapping Kinesis video stream ARNs to camera URLs, and whether label events keep
+    # their frame (uploaded beside the event to the S3 destination)
+    stream_fps: float = field(
+        default_factory=lambda: float(os.environ.get("OCULI_STREAM_FPS", "5"))
+    )
+    stream_processor_limit: int = field(
+        default_factory=lambda: int(os.environ.get("OCULI_STREAM_PROCESSOR_LIMIT", "20"))
+    )
+    stream_file_dir: Path | None = field(
+        default_factory=lambda: Path(v) if (v := os.environ.get("OCULI_STREAM_FILE_DIR")) else None
+    )
+    stream_map: Path | None = field(
+        default_factory=lambda: Path(v) if (v := os.environ.get("OCULI_STREAM_MAP")) else None
+    )
+    stream_keep_frames: bool = field(
+        default_factory=lambda: os.environ.get("OCULI_STREAM_KEEP_FRAMES", "") == "1"
+    )
     region: str = field(default_factory=lambda: os.environ.get("OCULI_REGION", "us-east-1"))
     account_id: str = "000000000000"
 

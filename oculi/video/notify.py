@@ -74,7 +74,15 @@ def post_webhook(settings: Settings, message: dict[str, Any]) -> None:
         log.warning("video job %s: could not POST to the webhook: %s", message["JobId"], e)
 
 
-def publish_sns(settings: Settings, arn: str, message: dict[str, Any]) -> None:
+def publish_sns(
+    settings: Settings,
+    arn: str,
+    message: dict[str, Any],
+    subject: str | None = None,
+    what: str | None = None,
+) -> bool:
+    """Publish `message` as JSON (with `subject`, if given); False, logged, when it could
+    not be delivered (`what` names the sender in the log: a job by default)."""
     import boto3
     from botocore.config import Config
     from botocore.exceptions import BotoCoreError, ClientError
@@ -89,6 +97,10 @@ def publish_sns(settings: Settings, arn: str, message: dict[str, Any]) -> None:
             region_name=region or session.region_name or "us-east-1",
             config=Config(retries={"max_attempts": 3}, connect_timeout=5, read_timeout=10),
         )
-        client.publish(TopicArn=arn, Message=json.dumps(message))
+        extra = {"Subject": subject} if subject else {}
+        client.publish(TopicArn=arn, Message=json.dumps(message), **extra)
     except (BotoCoreError, ClientError) as e:
-        log.warning("video job %s: could not publish to %s: %s", message["JobId"], arn, e)
+        who = what or f"video job {message.get('JobId')}"
+        log.warning("%s: could not publish to %s: %s", who, arn, e)
+        return False
+    return True
