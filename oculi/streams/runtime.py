@@ -183,8 +183,6 @@ class Session:
         for frame in frames:
             if stop_at is not None and time.time() >= stop_at:
                 return STOPPED, None
-            if seq == 0:
-                self.on_status(RUNNING, None)
             seq += 1
             if self.first_ms is None:
                 self.first_ms = frame.position_ms

@@ -1,0 +1,455 @@
+"""Stream processors through boto3: a FaceSearch processor over a real clip (file://) whose
+records reach a real Kinesis data stream (moto), a ConnectedHome processor whose PERSON
+events reach real SNS (read through an SQS subscription) and S3, the operations' errors,
+pagination, tags and updates, credentials kept out of every answer, log and audit record,
+and a processor that runs again after its server is killed."""
+
+from __future__ import annotations
+
+import json
+import signal
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import boto3
+import pytest
+from botocore.exceptions import ClientError
+
+from tests.conftest import FIXTURES, REGION, Server, oculi_cli
+
+CLIP = FIXTURES / "video" / "short_hamilton_clip.mp4"
+CLIP_URL = CLIP.resolve().as_uri()
+ROLE = "arn:aws:iam::000000000000:role/rekognition"
+CREDENTIALS = {
+    "AWS_ACCESS_KEY_ID": "testing",
+    "AWS_SECRET_ACCESS_KEY": "testing",
+    "AWS_DEFAULT_REGION": REGION,
+}
+SECRET = "s3cr3t-pa55"
+# A camera that never answers (nothing listens on port 9 of loopback): sessions keep
+# reconnecting, so the processor stays active.
+DEAD_CAMERA = f"rtsp://admin:{SECRET}@127.0.0.1:9/stream1"
+
+
+def aws(service: str, url: str):  # a boto3 client of moto's server
+    return boto3.client(
+        service,
+        endpoint_url=url,
+        region_name=REGION,
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+    )
+
+
+def stream_env(moto: str) -> dict[str, str]:
+    """AWS services on moto's server, configured the standard way; file:// inputs from the
+    clip's folder only."""
+    return {
+        "AWS_ENDPOINT_URL_S3": moto,
+        "AWS_ENDPOINT_URL_SNS": moto,
+        "AWS_ENDPOINT_URL_KINESIS": moto,
+        "OCULI_MATCH_FLOOR": "80",
+        "OCULI_STREAM_FPS": "3",
+        "OCULI_STREAM_FILE_DIR": str(CLIP.parent.resolve()),
+        **CREDENTIALS,
+    }
+
+
+def stream_server(tmp: Path, moto: str) -> Server:
+    return Server(tmp, env=stream_env(moto))
+
+
+@pytest.fixture(scope="module")
+def sserver(tmp_path_factory: pytest.TempPathFactory, moto_s3: str) -> Iterator[Server]:
+    srv = stream_server(tmp_path_factory.mktemp("streams"), moto_s3)
+    yield srv
+    srv.stop()
+
+
+@pytest.fixture(scope="module")
+def sclient(sserver: Server):
+    return sserver.client()
+
+
+def kinesis_stream(moto: str, name: str) -> str:
+    kinesis = aws("kinesis", moto)
+    kinesis.create_stream(StreamName=name, ShardCount=1)
+    return kinesis.describe_stream(StreamName=name)["StreamDescription"]["StreamARN"]
+
+
+def face_search_request(name: str, output_arn: str, collection: str = "cast") -> dict:
+    return {
+        "Name": name,
+        "Input": {"KinesisVideoStream": {"Arn": CLIP_URL}},
+        "Output": {"KinesisDataStream": {"Arn": output_arn}},
+        "RoleArn": ROLE,
+        "Settings": {"FaceSearch": {"CollectionId": collection, "FaceMatchThreshold": 85.0}},
+    }
+
+
+def home_request(name: str, arn: str = CLIP_URL, **extra) -> dict:
+    return {
+        "Name": name,
+        "Input": {"KinesisVideoStream": {"Arn": arn}},
+        "Output": {"S3Destination": {"Bucket": "events", "KeyPrefix": "home"}},
+        "RoleArn": ROLE,
+        "Settings": {"ConnectedHome": {"Labels": ["PERSON"], "MinConfidence": 60.0}},
+        **extra,
+    }
+
+
+def wait_status(client, name: str, wanted: set[str], timeout: float = 300) -> dict:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        answer = client.describe_stream_processor(Name=name)
+        if answer["Status"] in wanted:
+            return answer
+        time.sleep(0.5)
+    raise TimeoutError(f"{name} never reached {wanted}: {answer}")
+
+
+def code(e: pytest.ExceptionInfo) -> str:
+    return e.value.response["Error"]["Code"]
+
+
+def audit_records(srv: Server) -> list[dict]:
+    path = srv.data_dir / "audit" / "audit.jsonl"
+    return [json.loads(line) for line in path.read_text().splitlines()]
+
+
+def test_face_search_processor_finds_the_performer(sclient, sserver: Server, moto_s3) -> None:
+    sclient.create_collection(CollectionId="cast")
+    for name in ("lin-manuel-miranda", "alex-lacamoire"):
+        sclient.index_faces(
+            CollectionId="cast",
+            Image={"Bytes": (FIXTURES / f"video/{name}.jpg").read_bytes()},
+            ExternalImageId=name,
+            MaxFaces=1,
+        )
+    output = kinesis_stream(moto_s3, "faces-out")
+    arn = sclient.create_stream_processor(**face_search_request("stage", output))[
+        "StreamProcessorArn"
+    ]
+    assert arn == "arn:aws:rekognition:us-east-1:000000000000:streamprocessor/stage"
+    described = sclient.describe_stream_processor(Name="stage")
+    assert described["Status"] == "STOPPED"
+    assert described["Input"]["KinesisVideoStream"]["Arn"] == CLIP_URL
+    assert described["Settings"]["FaceSearch"] == {"CollectionId": "cast", "FaceMatchThreshold": 85}
+    session = sclient.start_stream_processor(Name="stage")["SessionId"]
+    assert session
+    with pytest.raises(ClientError) as e:
+        sclient.start_stream_processor(Name="stage")
+    assert code(e) == "ResourceInUseException"
+    done = wait_status(sclient, "stage", {"STOPPED", "FAILED"})
+    assert done["Status"] == "STOPPED" and done["StatusMessage"] == "The stream ended"
+
+    kinesis = aws("kinesis", moto_s3)
+    shard = kinesis.describe_stream(StreamName="faces-out")["StreamDescription"]["Shards"][0]
+    iterator = kinesis.get_shard_iterator(
+        StreamName="faces-out", ShardId=shard["ShardId"], ShardIteratorType="TRIM_HORIZON"
+    )["ShardIterator"]
+    got = kinesis.get_records(ShardIterator=iterator)["Records"]
+    records = [json.loads(r["Data"]) for r in got]
+    # about 3 analysed frames a second of a 9 s clip, each a record, with faces or not
+    assert 15 <= len(records) <= 30
+    offsets = []
+    named: dict[str, list[float]] = {}
+    for r in records:
+        video = r["InputInformation"]["KinesisVideo"]
+        assert video["StreamArn"] == CLIP_URL and r["StreamProcessorInformation"] == {
+            "Status": "RUNNING"
+        }
+        assert set(video) == {
+            "StreamArn",
+            "FragmentNumber",
+            "ProducerTimestamp",
+            "ServerTimestamp",
+            "FrameOffsetInSeconds",
+        }
+        offsets.append(video["FrameOffsetInSeconds"])
+        for face in r["FaceSearchResponse"]:
+            assert set(face["DetectedFace"]) == {
+                "BoundingBox",
+                "Confidence",
+                "Landmarks",
+                "Pose",
+                "Quality",
+            }
+            for m in face["MatchedFaces"]:
+                assert m["Similarity"] >= 85
+                assert set(m["Face"]) >= {"FaceId", "ImageId", "ExternalImageId", "BoundingBox"}
+                named.setdefault(m["Face"]["ExternalImageId"], []).append(
+                    video["FrameOffsetInSeconds"]
+                )
+    assert offsets == sorted(offsets)
+    # Miranda walks the stage from 2.8 s to 7.2 s (tests/test_video_api.py); he is found
+    # there, and nobody in the audience from 7.2 s is taken for him
+    miranda = named.get("lin-manuel-miranda", [])
+    assert len([t for t in miranda if 2.8 <= t <= 7.2]) >= 4, named
+    assert all(t < 0.9 or 2.7 <= t <= 7.3 for t in miranda), miranda
+    matched_frames = sum(1 for r in records for f in r["FaceSearchResponse"] if f["MatchedFaces"])
+
+    records_audited = audit_records(sserver)
+    ops = [r["operation"] for r in records_audited]
+    assert "CreateStreamProcessor" in ops and "StartStreamProcessor" in ops
+    create = next(r for r in records_audited if r["operation"] == "CreateStreamProcessor")
+    assert create["processor"] == "stage" and create["collection"] == "cast"
+    matches = [r for r in records_audited if r["operation"] == "StreamProcessorMatch"]
+    assert len(matches) >= 4 and all(r["processor"] == "stage" for r in matches)
+    assert all(r["request_id"] == session and r["threshold"] == 85 for r in matches)
+    assert sum(len(r["face_ids"]) for r in matches) >= matched_frames
+    ended = [r for r in records_audited if r["operation"] == "StreamProcessorSession"]
+    assert ended[-1]["phase"] == "ended" and ended[-1]["status"] == "STOPPED"
+
+    # the local event log: every frame with a face, and the status changes
+    run = oculi_cli("events", "--processor", "stage", "--data-dir", str(sserver.data_dir))
+    assert run.returncode == 0, run.stderr
+    entries = [json.loads(line) for line in run.stdout.splitlines()]
+    kinds = [e["type"] for e in entries]
+    assert "FaceSearch" in kinds and kinds[-1] == "STATUS"
+    assert entries[-1]["event"] == {"Status": "STOPPED", "StatusMessage": "The stream ended"}
+    assert all(e["processor"] == "stage" for e in entries)
+
+
+def test_connected_home_person_events_reach_sns_and_s3(sclient, moto_s3) -> None:
+    sns, sqs, s3 = aws("sns", moto_s3), aws("sqs", moto_s3), aws("s3", moto_s3)
+    s3.create_bucket(Bucket="events")
+    topic = sns.create_topic(Name="doorbell")["TopicArn"]
+    queue = sqs.create_queue(QueueName="doorbell-events")["QueueUrl"]
+    queue_arn = sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["QueueArn"])["Attributes"][
+        "QueueArn"
+    ]
+    sns.subscribe(TopicArn=topic, Protocol="sqs", Endpoint=queue_arn)
+    sclient.create_stream_processor(
+        **home_request(
+            "doorbell",
+            NotificationChannel={"SNSTopicArn": topic},
+            Tags={"site": "front door"},
+            RegionsOfInterest=[{"BoundingBox": {"Left": 0, "Top": 0, "Width": 1, "Height": 1}}],
+            DataSharingPreference={"OptIn": False},
+        )
+    )
+    session = sclient.start_stream_processor(
+        Name="doorbell", StopSelector={"MaxDurationInSeconds": 60}
+    )["SessionId"]
+    done = wait_status(sclient, "doorbell", {"STOPPED", "FAILED"})
+    assert done["Status"] == "STOPPED", done
+    messages: list[dict] = []
+    deadline = time.monotonic() + 30
+    while len(messages) < 2 and time.monotonic() < deadline:
+        for m in sqs.receive_message(QueueUrl=queue, WaitTimeSeconds=1).get("Messages", []):
+            envelope = json.loads(m["Body"])
+            assert envelope["Subject"] == "Rekognition Stream Processing Event"
+            messages.append(json.loads(envelope["Message"]))
+    kinds = [m["eventNamespace"]["type"] for m in messages]
+    assert kinds == ["LABEL_DETECTED", "STREAM_PROCESSING_COMPLETE"], kinds
+    detected, complete = messages
+    (person,) = detected["labels"]  # a label's first sighting only, once a session
+    assert person["name"] == "PERSON" and person["confidence"] >= 60
+    box = person["boundingBox"]
+    assert set(box) == {"left", "top", "width", "height"} and 0 < box["width"] <= 1
+    mapping = person["videoMapping"]["kinesisVideoMapping"]
+    assert set(mapping) == {
+        "fragmentNumber",
+        "serverTimestamp",
+        "producerTimestamp",
+        "frameOffsetMillis",
+    }
+    assert "frameImageUri" not in person  # frames are kept only when the operator asks
+    for m in messages:
+        assert m["sessionId"] == session and m["tags"] == {"site": "front door"}
+        assert m["startStreamProcessorRequest"] == {
+            "Name": "doorbell",
+            "StopSelector": {"MaxDurationInSeconds": 60},
+        }
+    assert complete["streamProcessingResults"] == {"message": "Stream Processing Success."}
+    processed = complete["inputInformation"]["kinesisVideo"]["processedVideoDurationMillis"]
+    assert 7000 <= processed <= 9200
+    keys = sorted(o["Key"] for o in s3.list_objects_v2(Bucket="events")["Contents"])
+    prefix = f"home/doorbell/{session}/"
+    assert keys == sorted([f"{prefix}labels/{detected['eventId']}.json", f"{prefix}summary.json"])
+    body = s3.get_object(Bucket="events", Key=f"{prefix}summary.json")["Body"].read()
+    assert json.loads(body) == complete
+
+
+def test_requests_oculi_refuses(sclient, moto_s3) -> None:
+    output = kinesis_stream(moto_s3, "refused-out")
+    sclient.create_collection(CollectionId="empty")
+    bad = [
+        {**face_search_request("x", output, "empty"), "Settings": {}},
+        {
+            **face_search_request("x", output),
+            "Settings": {
+                "FaceSearch": {"CollectionId": "empty"},
+                "ConnectedHome": {"Labels": ["PERSON"]},
+            },
+        },
+        face_search_request("x", output, collection="nobody"),
+        {
+            **face_search_request("x", output, "empty"),
+            "Output": {"S3Destination": {"Bucket": "events"}},
+        },
+        {**home_request("x"), "Settings": {"ConnectedHome": {"Labels": ["CAR"]}}},
+        home_request("x", RegionsOfInterest=[{"Polygon": [{"X": 0.1, "Y": 0.1}]}]),
+        home_request(
+            "x",
+            RegionsOfInterest=[{"BoundingBox": {"Left": 0.5, "Top": 0, "Width": 0.9, "Height": 1}}],
+        ),
+        home_request("x", arn="file:///etc/passwd"),
+        home_request("x", arn=(CLIP.parent / "../../conftest.py").as_uri()),
+        home_request("x", arn="ftp://127.0.0.1/cam"),
+        home_request("x", arn="arn:aws:kinesisvideo:us-east-1:000000000000:stream/cam/1"),
+        {**home_request("x"), "Tags": {"aws:reserved": "no"}},
+        {**home_request("x"), "Name": "no spaces"},
+    ]
+    for request in bad:
+        with pytest.raises(ClientError) as e:
+            sclient.create_stream_processor(**request)
+            pytest.fail(f"created {request}")
+        assert code(e) == "InvalidParameterException", request
+        assert e.value.response["ResponseMetadata"]["HTTPStatusCode"] == 400
+    names = [p["Name"] for p in sclient.list_stream_processors()["StreamProcessors"]]
+    assert "x" not in names
+
+    sclient.create_stream_processor(**face_search_request("refusals", output, "empty"))
+    with pytest.raises(ClientError) as e:
+        sclient.create_stream_processor(**face_search_request("refusals", output, "empty"))
+    assert code(e) == "ResourceInUseException"
+    for call in (sclient.describe_stream_processor, sclient.start_stream_processor):
+        with pytest.raises(ClientError) as e:
+            call(Name="never-made")
+        assert code(e) == "ResourceNotFoundException"
+    with pytest.raises(ClientError) as e:
+        sclient.stop_stream_processor(Name="refusals")  # STOPPED already
+    assert code(e) == "ResourceInUseException"
+    with pytest.raises(ClientError) as e:  # selectors are for ConnectedHome processors
+        sclient.start_stream_processor(Name="refusals", StopSelector={"MaxDurationInSeconds": 10})
+    assert code(e) == "InvalidParameterException"
+    with pytest.raises(ClientError) as e:
+        sclient.update_stream_processor(
+            Name="refusals", SettingsForUpdate={"ConnectedHomeForUpdate": {"MinConfidence": 70}}
+        )
+    assert code(e) == "InvalidParameterException"
+    sclient.create_stream_processor(**home_request("limits"))
+    with pytest.raises(ClientError) as e:  # the model's limit: 1 to 120 seconds
+        sclient.start_stream_processor(Name="limits", StopSelector={"MaxDurationInSeconds": 121})
+    assert code(e) == "InvalidParameterException"
+    assert sclient.describe_stream_processor(Name="limits")["Status"] == "STOPPED"
+
+
+def test_list_pages_tags_update_and_delete(sclient) -> None:
+    for name in ("page-a", "page-b", "page-c"):
+        sclient.create_stream_processor(**home_request(name, Tags={"n": name}))
+    pages = list(
+        sclient.get_paginator("list_stream_processors").paginate(PaginationConfig={"PageSize": 2})
+    )
+    listed = [p["Name"] for page in pages for p in page["StreamProcessors"]]
+    assert {"page-a", "page-b", "page-c"} <= set(listed) and listed == sorted(listed)
+    assert all(len(page["StreamProcessors"]) <= 2 for page in pages)
+    with pytest.raises(ClientError) as e:
+        sclient.list_stream_processors(NextToken="not-a-token")
+    assert code(e) == "InvalidPaginationTokenException"
+
+    arn = "arn:aws:rekognition:us-east-1:000000000000:streamprocessor/page-a"
+    assert sclient.list_tags_for_resource(ResourceArn=arn)["Tags"] == {"n": "page-a"}
+    sclient.tag_resource(ResourceArn=arn, Tags={"room": "hall"})
+    sclient.untag_resource(ResourceArn=arn, TagKeys=["n"])
+    assert sclient.list_tags_for_resource(ResourceArn=arn)["Tags"] == {"room": "hall"}
+    with pytest.raises(ClientError) as e:
+        sclient.list_tags_for_resource(ResourceArn=arn.replace("page-a", "page-z"))
+    assert code(e) == "ResourceNotFoundException"
+
+    sclient.update_stream_processor(
+        Name="page-a",
+        SettingsForUpdate={"ConnectedHomeForUpdate": {"Labels": ["PET", "PACKAGE"]}},
+        RegionsOfInterestForUpdate=[
+            {"Polygon": [{"X": 0, "Y": 0}, {"X": 1, "Y": 0}, {"X": 0.5, "Y": 1}]}
+        ],
+        DataSharingPreferenceForUpdate={"OptIn": False},
+        ParametersToDelete=["ConnectedHomeMinConfidence"],
+    )
+    described = sclient.describe_stream_processor(Name="page-a")
+    assert described["Settings"] == {"ConnectedHome": {"Labels": ["PET", "PACKAGE"]}}
+    assert len(described["RegionsOfInterest"][0]["Polygon"]) == 3
+    assert described["DataSharingPreference"] == {"OptIn": False}
+    assert described["LastUpdateTimestamp"] >= described["CreationTimestamp"]
+    sclient.update_stream_processor(Name="page-a", ParametersToDelete=["RegionsOfInterest"])
+    assert "RegionsOfInterest" not in sclient.describe_stream_processor(Name="page-a")
+
+    sclient.delete_stream_processor(Name="page-a")
+    with pytest.raises(ClientError) as e:
+        sclient.describe_stream_processor(Name="page-a")
+    assert code(e) == "ResourceNotFoundException"
+    with pytest.raises(ClientError) as e:
+        sclient.delete_stream_processor(Name="page-a")
+    assert code(e) == "ResourceNotFoundException"
+
+
+def test_credentials_never_shown_and_processors_run_again_after_a_kill(
+    tmp_path: Path, moto_s3: str
+) -> None:
+    """A camera that cannot be reached: the processor keeps reconnecting (STARTING, with a
+    StatusMessage that says so), its password appears nowhere, and after the server is
+    killed the next server on its data directory runs it again."""
+    srv = stream_server(tmp_path, moto_s3)
+    try:
+        client = srv.client()
+        client.create_stream_processor(**home_request("porch", arn=DEAD_CAMERA))
+        described = client.describe_stream_processor(Name="porch")
+        assert described["Input"]["KinesisVideoStream"]["Arn"] == ("rtsp://***@127.0.0.1:9/stream1")
+        client.start_stream_processor(Name="porch", StopSelector={"MaxDurationInSeconds": 120})
+        deadline = time.monotonic() + 60
+        while "Reconnecting" not in described.get("StatusMessage", ""):
+            assert time.monotonic() < deadline, described
+            time.sleep(0.5)
+            described = client.describe_stream_processor(Name="porch")
+        assert described["Status"] == "STARTING" and SECRET not in json.dumps(
+            described, default=str
+        )
+        srv.proc.send_signal(signal.SIGKILL)
+        srv.proc.wait(10)
+        srv.log.close()
+    except BaseException:
+        srv.stop()
+        raise
+    again = stream_server(tmp_path, moto_s3)
+    try:
+        client = again.client()
+        assert client.describe_stream_processor(Name="porch")["Status"] in ("STARTING", "RUNNING")
+        resumed = [
+            r
+            for r in audit_records(again)
+            if r["operation"] == "StreamProcessorSession" and r["phase"] == "resumed"
+        ]
+        assert [r["processor"] for r in resumed] == ["porch"]
+        client.stop_stream_processor(Name="porch")
+        stopped = wait_status(client, "porch", {"STOPPED"}, 30)
+        assert "StatusMessage" not in stopped
+        with pytest.raises(ClientError) as e:  # it is stopped: nothing to stop
+            client.stop_stream_processor(Name="porch")
+        assert code(e) == "ResourceInUseException"
+    finally:
+        again.stop()
+    for path in [*tmp_path.glob("server-*.log"), *(tmp_path / "data").rglob("*.json*")]:
+        assert SECRET not in path.read_text(errors="replace"), path
+
+
+def test_watch_prints_events(tmp_path: Path) -> None:
+    run = oculi_cli(
+        "watch",
+        str(CLIP),
+        "--labels",
+        "PERSON",
+        "--fps",
+        "2",
+        "--data-dir",
+        str(tmp_path / "data"),
+        timeout=300,
+    )
+    assert run.returncode == 0, run.stderr
+    lines = run.stdout.splitlines()
+    assert any("first seen: PERSON" in line for line in lines), lines
+    assert "session complete" in lines[-2] and "STOPPED: The stream ended" in lines[-1]
+    bad = oculi_cli("watch", str(CLIP), "--labels", "CAR")
+    assert bad.returncode == 2 and "--labels" in bad.stderr
