@@ -13,6 +13,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import boto3
+import cv2
+import numpy as np
 import pytest
 from botocore.exceptions import ClientError
 
@@ -30,6 +32,8 @@ SECRET = "s3cr3t-pa55"
 # A camera that never answers (nothing listens on port 9 of loopback): sessions keep
 # reconnecting, so the processor stays active.
 DEAD_CAMERA = f"rtsp://admin:{SECRET}@127.0.0.1:9/stream1"
+# A Kinesis video stream ARN that the operator's stream map names the clip for
+FRONT_DOOR = "arn:aws:kinesisvideo:us-east-1:000000000000:stream/front-door/1234567890123"
 
 
 def aws(service: str, url: str):  # a boto3 client of moto's server
@@ -56,13 +60,20 @@ def stream_env(moto: str) -> dict[str, str]:
     }
 
 
-def stream_server(tmp: Path, moto: str) -> Server:
-    return Server(tmp, env=stream_env(moto))
+def stream_server(tmp: Path, moto: str, **env: str) -> Server:
+    return Server(tmp, env={**stream_env(moto), **env})
 
 
 @pytest.fixture(scope="module")
 def sserver(tmp_path_factory: pytest.TempPathFactory, moto_s3: str) -> Iterator[Server]:
-    srv = stream_server(tmp_path_factory.mktemp("streams"), moto_s3)
+    tmp = tmp_path_factory.mktemp("streams")
+    (tmp / "streams.json").write_text(json.dumps({FRONT_DOOR: CLIP_URL}))
+    srv = stream_server(
+        tmp,
+        moto_s3,
+        OCULI_STREAM_MAP=str(tmp / "streams.json"),
+        OCULI_STREAM_KEEP_FRAMES="1",
+    )
     yield srv
     srv.stop()
 
@@ -224,6 +235,7 @@ def test_connected_home_person_events_reach_sns_and_s3(sclient, moto_s3) -> None
     sclient.create_stream_processor(
         **home_request(
             "doorbell",
+            arn=FRONT_DOOR,
             NotificationChannel={"SNSTopicArn": topic},
             Tags={"site": "front door"},
             RegionsOfInterest=[{"BoundingBox": {"Left": 0, "Top": 0, "Width": 1, "Height": 1}}],
@@ -256,8 +268,16 @@ def test_connected_home_person_events_reach_sns_and_s3(sclient, moto_s3) -> None
         "producerTimestamp",
         "frameOffsetMillis",
     }
-    assert "frameImageUri" not in person  # frames are kept only when the operator asks
+    # the frame and the person's crop, kept because the operator asked (KEEP_FRAMES)
+    frame_uri, crop_uri = person["frameImageUri"], person["croppedImageUri"]
+    for uri in (frame_uri, crop_uri):
+        bucket, _, key = uri.removeprefix("s3://").partition("/")
+        jpeg = s3.get_object(Bucket=bucket, Key=key)["Body"].read()
+        image = cv2.imdecode(np.frombuffer(jpeg, np.uint8), cv2.IMREAD_COLOR)
+        assert image is not None and image.shape[2] == 3
+    assert image.shape[0] * image.shape[1] < 640 * 360  # the crop is part of the frame
     for m in messages:
+        assert m["inputInformation"]["kinesisVideo"]["streamArn"] == FRONT_DOOR
         assert m["sessionId"] == session and m["tags"] == {"site": "front door"}
         assert m["startStreamProcessorRequest"] == {
             "Name": "doorbell",
@@ -268,7 +288,14 @@ def test_connected_home_person_events_reach_sns_and_s3(sclient, moto_s3) -> None
     assert 7000 <= processed <= 9200
     keys = sorted(o["Key"] for o in s3.list_objects_v2(Bucket="events")["Contents"])
     prefix = f"home/doorbell/{session}/"
-    assert keys == sorted([f"{prefix}labels/{detected['eventId']}.json", f"{prefix}summary.json"])
+    kept = [frame_uri, crop_uri]
+    assert keys == sorted(
+        [
+            f"{prefix}labels/{detected['eventId']}.json",
+            f"{prefix}summary.json",
+            *(u.removeprefix("s3://events/") for u in kept),
+        ]
+    )
     body = s3.get_object(Bucket="events", Key=f"{prefix}summary.json")["Body"].read()
     assert json.loads(body) == complete
 
@@ -453,3 +480,58 @@ def test_watch_prints_events(tmp_path: Path) -> None:
     assert "session complete" in lines[-2] and "STOPPED: The stream ended" in lines[-1]
     bad = oculi_cli("watch", str(CLIP), "--labels", "CAR")
     assert bad.returncode == 2 and "--labels" in bad.stderr
+
+
+def test_regions_of_interest_leave_out_what_is_elsewhere(sclient, moto_s3) -> None:
+    """A region in the top-left corner, where nobody stands in the clip: no PERSON event,
+    only the end-of-session summary."""
+    corner = [{"Polygon": [{"X": 0, "Y": 0}, {"X": 0.08, "Y": 0}, {"X": 0, "Y": 0.08}]}]
+    aws("s3", moto_s3).create_bucket(Bucket="events-roi")
+    request = home_request("corner", RegionsOfInterest=corner)
+    request["Output"] = {"S3Destination": {"Bucket": "events-roi"}}
+    sclient.create_stream_processor(**request)
+    session = sclient.start_stream_processor(
+        Name="corner", StopSelector={"MaxDurationInSeconds": 60}
+    )["SessionId"]
+    assert wait_status(sclient, "corner", {"STOPPED", "FAILED"})["Status"] == "STOPPED"
+    objects = aws("s3", moto_s3).list_objects_v2(Bucket="events-roi")["Contents"]
+    assert [o["Key"] for o in objects] == [f"corner/{session}/summary.json"]
+
+
+def test_processor_limit_and_search_rights(tmp_path: Path, moto_s3: str) -> None:
+    """Creating or starting a FaceSearch processor needs search rights on its collection;
+    past OCULI_STREAM_PROCESSOR_LIMIT processors, Create is refused."""
+    keys = [
+        {"access_key_id": "owner", "secret_access_key": "owner-secret"},
+        {
+            "access_key_id": "viewer",
+            "secret_access_key": "viewer-secret",
+            "collections": {"read": ["*"], "write": ["*"]},
+        },
+    ]
+    output = kinesis_stream(moto_s3, "rights-out")
+    srv = Server(
+        tmp_path, keys=keys, env={**stream_env(moto_s3), "OCULI_STREAM_PROCESSOR_LIMIT": "2"}
+    )
+    try:
+        owner, viewer = srv.client("owner", "owner-secret"), srv.client("viewer", "viewer-secret")
+        owner.create_collection(CollectionId="staff")
+        with pytest.raises(ClientError) as e:
+            viewer.create_stream_processor(**face_search_request("lobby", output, "staff"))
+        assert code(e) == "AccessDeniedException"
+        owner.create_stream_processor(**face_search_request("lobby", output, "staff"))
+        with pytest.raises(ClientError) as e:
+            viewer.start_stream_processor(Name="lobby")
+        assert code(e) == "AccessDeniedException"
+        assert viewer.describe_stream_processor(Name="lobby")["Status"] == "STOPPED"
+        viewer.create_stream_processor(**home_request("garden"))  # no collection: allowed
+        with pytest.raises(ClientError) as e:
+            owner.create_stream_processor(**home_request("garage"))
+        assert code(e) == "LimitExceededException"
+        denied = [r for r in audit_records(srv) if r["outcome"] == "AccessDeniedException"]
+        assert {r["operation"] for r in denied} == {
+            "CreateStreamProcessor",
+            "StartStreamProcessor",
+        }
+    finally:
+        srv.stop()
