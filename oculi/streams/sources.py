@@ -35,7 +35,7 @@ log = logging.getLogger("oculi.streams")
 os.environ.setdefault("OPENCV_FFMPEG_CAPTURE_OPTIONS", "rtsp_transport;tcp")
 
 OPEN_TIMEOUT_MS = 5000  # a dead camera fails its open within this
-READ_TIMEOUT_MS = 5000  # a camera that stops sending fails its read within this
+READ_TIMEOUT_MS = 3000  # per read; FFmpeg gives up on a hung RTSP camera after 3 such reads
 BACKOFF_FIRST_S = 0.5
 BACKOFF_MAX_S = 30.0
 MAX_URL_CHARS = 2048
@@ -417,7 +417,7 @@ def _read(
             if file_fps is not None or halt.is_set():
                 return
             stats.reconnects += 1
-            why = "the stream ended" if running else "no frame could be read"
+            why = "the stream ended or stopped sending" if running else "no frame could be read"
             on_status("RECONNECTING", f"{shown}: {why}; reconnecting in {backoff:g} s")
             log.warning("stream %s: %s; reconnecting in %g s", shown, why, backoff)
             halt.wait(backoff)
