@@ -83,6 +83,30 @@ def sclient(sserver: Server):
     return sserver.client()
 
 
+@pytest.fixture(scope="module")
+def cast(sclient) -> str:
+    """A collection of the clip's two performers, from their reference stills."""
+    sclient.create_collection(CollectionId="cast")
+    for name in ("lin-manuel-miranda", "alex-lacamoire"):
+        sclient.index_faces(
+            CollectionId="cast",
+            Image={"Bytes": (FIXTURES / f"video/{name}.jpg").read_bytes()},
+            ExternalImageId=name,
+            MaxFaces=1,
+        )
+    return "cast"
+
+
+def kinesis_records(moto: str, name: str) -> list[dict]:
+    """Every record of a one-shard Kinesis data stream."""
+    kinesis = aws("kinesis", moto)
+    shard = kinesis.describe_stream(StreamName=name)["StreamDescription"]["Shards"][0]
+    iterator = kinesis.get_shard_iterator(
+        StreamName=name, ShardId=shard["ShardId"], ShardIteratorType="TRIM_HORIZON"
+    )["ShardIterator"]
+    return [json.loads(r["Data"]) for r in kinesis.get_records(ShardIterator=iterator)["Records"]]
+
+
 def kinesis_stream(moto: str, name: str) -> str:
     kinesis = aws("kinesis", moto)
     kinesis.create_stream(StreamName=name, ShardCount=1)
@@ -129,15 +153,9 @@ def audit_records(srv: Server) -> list[dict]:
     return [json.loads(line) for line in path.read_text().splitlines()]
 
 
-def test_face_search_processor_finds_the_performer(sclient, sserver: Server, moto_s3) -> None:
-    sclient.create_collection(CollectionId="cast")
-    for name in ("lin-manuel-miranda", "alex-lacamoire"):
-        sclient.index_faces(
-            CollectionId="cast",
-            Image={"Bytes": (FIXTURES / f"video/{name}.jpg").read_bytes()},
-            ExternalImageId=name,
-            MaxFaces=1,
-        )
+def test_face_search_processor_finds_the_performer(
+    sclient, sserver: Server, moto_s3, cast: str
+) -> None:
     output = kinesis_stream(moto_s3, "faces-out")
     arn = sclient.create_stream_processor(**face_search_request("stage", output))[
         "StreamProcessorArn"
@@ -155,13 +173,7 @@ def test_face_search_processor_finds_the_performer(sclient, sserver: Server, mot
     done = wait_status(sclient, "stage", {"STOPPED", "FAILED"})
     assert done["Status"] == "STOPPED" and done["StatusMessage"] == "The stream ended"
 
-    kinesis = aws("kinesis", moto_s3)
-    shard = kinesis.describe_stream(StreamName="faces-out")["StreamDescription"]["Shards"][0]
-    iterator = kinesis.get_shard_iterator(
-        StreamName="faces-out", ShardId=shard["ShardId"], ShardIteratorType="TRIM_HORIZON"
-    )["ShardIterator"]
-    got = kinesis.get_records(ShardIterator=iterator)["Records"]
-    records = [json.loads(r["Data"]) for r in got]
+    records = kinesis_records(moto_s3, "faces-out")
     # about 3 analysed frames a second of a 9 s clip, each a record, with faces or not
     assert 15 <= len(records) <= 30
     offsets = []
@@ -535,3 +547,53 @@ def test_processor_limit_and_search_rights(tmp_path: Path, moto_s3: str) -> None
         }
     finally:
         srv.stop()
+
+
+def test_face_search_on_an_rtsp_camera_that_drops(
+    sclient, sserver: Server, moto_s3, cast: str
+) -> None:
+    """A real RTSP camera (GStreamer's server on loopback, with credentials) playing the
+    clip: the performer is found; the camera dies mid-way and the processor says it is
+    reconnecting, then runs again when the camera is back; its password is nowhere."""
+    from tests.stream_servers import RtspServer, have_rtsp_server, require
+
+    require(have_rtsp_server(), "GStreamer's RTSP server (python3-gi, gir1.2-gst-rtsp-server-1.0)")
+    camera = RtspServer({"stage": (CLIP, "h264")}, "viewer", SECRET)
+    camera.start()
+    try:
+        output = kinesis_stream(moto_s3, "rtsp-out")
+        request = face_search_request("rtsp-stage", output)
+        request["Input"] = {"KinesisVideoStream": {"Arn": camera.url("stage")}}
+        sclient.create_stream_processor(**request)
+        shown = f"rtsp://***@127.0.0.1:{camera.port}/stage"
+        described = sclient.describe_stream_processor(Name="rtsp-stage")
+        assert described["Input"]["KinesisVideoStream"]["Arn"] == shown
+        sclient.start_stream_processor(Name="rtsp-stage")
+        wait_status(sclient, "rtsp-stage", {"RUNNING"}, 60)
+        time.sleep(4)
+        camera.kill()
+        deadline = time.monotonic() + 60
+        while "Reconnecting" not in described.get("StatusMessage", ""):
+            assert time.monotonic() < deadline, described
+            time.sleep(0.3)
+            described = sclient.describe_stream_processor(Name="rtsp-stage")
+        assert described["Status"] == "STARTING" and shown in described["StatusMessage"]
+        camera.start()
+        wait_status(sclient, "rtsp-stage", {"RUNNING"}, 90)
+        time.sleep(6)  # into the clip's stage shots again
+        sclient.stop_stream_processor(Name="rtsp-stage")
+        assert wait_status(sclient, "rtsp-stage", {"STOPPED"}, 30).get("StatusMessage") is None
+    finally:
+        camera.kill()
+    records = kinesis_records(moto_s3, "rtsp-out")
+    assert all(r["InputInformation"]["KinesisVideo"]["StreamArn"] == shown for r in records)
+    found = {
+        m["Face"]["ExternalImageId"]
+        for r in records
+        for f in r["FaceSearchResponse"]
+        for m in f["MatchedFaces"]
+    }
+    assert "lin-manuel-miranda" in found
+    logs = [*sserver.data_dir.parent.glob("server-*.log"), *sserver.data_dir.rglob("*.json*")]
+    for path in logs:
+        assert SECRET not in path.read_text(errors="replace"), path
