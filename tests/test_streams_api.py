@@ -253,6 +253,7 @@ def test_connected_home_person_events_reach_sns_and_s3(sclient, moto_s3) -> None
             Tags={"site": "front door"},
             RegionsOfInterest=[{"BoundingBox": {"Left": 0, "Top": 0, "Width": 1, "Height": 1}}],
             DataSharingPreference={"OptIn": False},
+            KmsKeyId="doorbell-key",
         )
     )
     session = sclient.start_stream_processor(
@@ -309,8 +310,9 @@ def test_connected_home_person_events_reach_sns_and_s3(sclient, moto_s3) -> None
             *(u.removeprefix("s3://events/") for u in kept),
         ]
     )
-    body = s3.get_object(Bucket="events", Key=f"{prefix}summary.json")["Body"].read()
-    assert json.loads(body) == complete
+    summary = s3.get_object(Bucket="events", Key=f"{prefix}summary.json")
+    assert json.loads(summary["Body"].read()) == complete
+    assert summary["ServerSideEncryption"] == "aws:kms" and summary["SSEKMSKeyId"] == "doorbell-key"
 
 
 def test_requests_oculi_refuses(sclient, moto_s3) -> None:
