@@ -91,6 +91,8 @@ def _settings(args: argparse.Namespace):  # -> Settings
         s.tls_key = Path(args.tls_key)
     if getattr(args, "stream_map", None):
         s.stream_map = Path(args.stream_map)
+    if getattr(args, "stream_mqtt", None):
+        s.stream_mqtt_url = args.stream_mqtt
     if getattr(args, "stream_file_dir", None):
         s.stream_file_dir = Path(args.stream_file_dir)
     return s
@@ -171,7 +173,13 @@ def _cmd_serve(args: argparse.Namespace) -> int:
     if swept:
         print(f"removed {swept} file(s) of deleted faces or collections", file=sys.stderr)
     sweeper = start_sweeper(ctx, s.retention_sweep_s)
-    resumed = ctx.stream_processors().resume()
+    from oculi.streams.mqtt import UnsupportedOutput
+
+    try:
+        resumed = ctx.stream_processors().resume()
+    except UnsupportedOutput as e:
+        print(f"error: --stream-mqtt: {e}", file=sys.stderr)
+        return 2
     if resumed:
         print(f"running {resumed} stream processor(s) again", file=sys.stderr, flush=True)
     if bool(s.tls_cert) != bool(s.tls_key):
@@ -641,6 +649,11 @@ def build_parser() -> argparse.ArgumentParser:
         "--stream-map",
         help="JSON file mapping Kinesis video stream ARNs to camera URLs, for stream "
         "processors (env OCULI_STREAM_MAP; docs/streams.md)",
+    )
+    sp.add_argument(
+        "--stream-mqtt",
+        help="also publish stream processors' events to this MQTT broker: "
+        "mqtt(s)://[user:password@]host[:port]/topic/prefix (env OCULI_STREAM_MQTT_URL)",
     )
     sp.add_argument(
         "--stream-file-dir",

@@ -153,6 +153,10 @@ class Settings:
     stream_map: Path | None = field(
         default_factory=lambda: Path(v) if (v := os.environ.get("OCULI_STREAM_MAP")) else None
     )
+    # an MQTT broker every processor's events are also published to (docs/streams.md)
+    stream_mqtt_url: str | None = field(
+        default_factory=lambda: os.environ.get("OCULI_STREAM_MQTT_URL") or None
+    )
     stream_keep_frames: bool = field(
         default_factory=lambda: os.environ.get("OCULI_STREAM_KEEP_FRAMES", "") == "1"
     )

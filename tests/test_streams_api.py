@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import signal
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -600,3 +601,50 @@ def test_face_search_on_an_rtsp_camera_that_drops(
     logs = [*sserver.data_dir.parent.glob("server-*.log"), *sserver.data_dir.rglob("*.json*")]
     for path in logs:
         assert SECRET not in path.read_text(errors="replace"), path
+
+
+def test_events_reach_an_mqtt_broker(tmp_path: Path, moto_s3: str) -> None:
+    """With `--stream-mqtt`, every event is also published to the broker (Debian's
+    mosquitto on loopback, with credentials) under <prefix>/<processor>/<type>."""
+    import paho.mqtt.client as paho
+
+    from tests.stream_servers import Mosquitto, have_mosquitto, require
+
+    require(have_mosquitto(), "mosquitto")
+    (tmp_path / "broker").mkdir()
+    broker = Mosquitto(tmp_path / "broker", {"oculi": SECRET})
+    broker.start()
+    received: list[tuple[str, dict]] = []
+    subscribed = threading.Event()
+    sub = paho.Client(paho.CallbackAPIVersion.VERSION2, client_id="test-home")
+    sub.username_pw_set("oculi", SECRET)
+    sub.on_connect = lambda c, u, f, rc, p: c.subscribe("home/#", qos=1)
+    sub.on_subscribe = lambda *a: subscribed.set()
+    sub.on_message = lambda c, u, m: received.append((m.topic, json.loads(m.payload)))
+    sub.connect("127.0.0.1", broker.port)
+    sub.loop_start()
+    srv = Server(
+        tmp_path / "oculi",
+        env=stream_env(moto_s3),
+        args=["--stream-mqtt", f"mqtt://oculi:{SECRET}@127.0.0.1:{broker.port}/home"],
+    )
+    try:
+        assert subscribed.wait(30)
+        client = srv.client()
+        client.create_stream_processor(**home_request("hall"))
+        client.start_stream_processor(Name="hall", StopSelector={"MaxDurationInSeconds": 60})
+        assert wait_status(client, "hall", {"STOPPED", "FAILED"})["Status"] == "STOPPED"
+        deadline = time.monotonic() + 30  # a guard against hanging, not a timing check
+        while not any(t.endswith("/STREAM_PROCESSING_COMPLETE") for t, _ in received):
+            assert time.monotonic() < deadline, received
+            time.sleep(0.1)
+    finally:
+        srv.stop()
+        sub.disconnect()
+        sub.loop_stop()
+        broker.stop()
+    topics = [t for t, _ in received]
+    assert "home/hall/LABEL_DETECTED" in topics and "home/hall/STATUS" in topics
+    (person,) = [m for t, m in received if t == "home/hall/LABEL_DETECTED"]
+    assert person["processor"] == "hall" and person["event"]["labels"][0]["name"] == "PERSON"
+    assert SECRET not in (tmp_path / "oculi" / f"server-{srv.port}.log").read_text()

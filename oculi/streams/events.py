@@ -7,7 +7,8 @@ Each entry is {"time": epoch ms, "processor": name, "session": SessionId, "type"
 LABEL_DETECTED or STREAM_PROCESSING_COMPLETE (a ConnectedHome SNS message), or STATUS (the
 processor's Status and StatusMessage changed). Lines are written whole under a lock and
 flushed at once; past MAX_BYTES the log moves to `events.jsonl.1` (replacing the one
-before) and a new one begins, so it never fills the disk.
+before) and a new one begins, so it never fills the disk. With an MQTT broker configured
+(OCULI_STREAM_MQTT_URL), every entry is also published there (`Published`).
 """
 
 from __future__ import annotations
@@ -18,7 +19,10 @@ import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
+
+if TYPE_CHECKING:
+    from oculi.streams.mqtt import MqttPublisher
 
 FILE = "events.jsonl"
 MAX_BYTES = 64 * 1024 * 1024
@@ -48,6 +52,25 @@ class EventLog:
                 pass
             with open(self.path, "a", encoding="utf-8") as f:
                 f.write(line)
+
+
+class Published:
+    """Entries published to an MQTT broker as well (oculi.streams.mqtt), under
+    `<prefix>/<processor>/<type>`, each as the event log holds it."""
+
+    def __init__(self, log: EventLog, publisher: MqttPublisher) -> None:
+        self.log, self.publisher = log, publisher
+
+    def append(self, processor: str, session: str | None, kind: str, event: Any) -> None:
+        self.log.append(processor, session, kind, event)
+        entry = {
+            "time": int(time.time() * 1000),
+            "processor": processor,
+            "session": session,
+            "type": kind,
+            "event": event,
+        }
+        self.publisher.publish(f"{processor}/{kind}", entry)
 
 
 def _entries(f: TextIO, processor: str | None) -> Iterator[dict[str, Any]]:

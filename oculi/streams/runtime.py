@@ -32,8 +32,9 @@ from oculi.errors import InvalidParameter, OculiError
 from oculi.service.context import ServiceContext
 from oculi.streams import records
 from oculi.streams.analysis import ConnectedHome, FaceSearch, Sighting
-from oculi.streams.events import EventLog
+from oculi.streams.events import EventLog, Published
 from oculi.streams.inputs import shown, source_url
+from oculi.streams.mqtt import MqttPublisher
 from oculi.streams.outputs import Outputs
 from oculi.streams.sources import LiveFrame, SourceStats, open_source
 from oculi.streams.store import (
@@ -271,8 +272,12 @@ class StreamProcessors:
     def __init__(self, ctx: ServiceContext) -> None:
         directory = ctx.settings.data_dir / "streams"
         self.ctx = ctx
+        self.mqtt: MqttPublisher | None = None
+        if ctx.settings.stream_mqtt_url:  # UnsupportedOutput for a URL it cannot use
+            self.mqtt = MqttPublisher(ctx.settings.stream_mqtt_url, client_id="oculi-streams")
         self.store = ProcessorStore(directory / "processors.sqlite3")
-        self.events = EventLog(directory)
+        log_ = EventLog(directory)
+        self.events: Events = log_ if self.mqtt is None else Published(log_, self.mqtt)
         self._runs: dict[str, _Run] = {}
         self._lock = threading.Lock()
 
@@ -379,4 +384,7 @@ class StreamProcessors:
         for run in runs:
             if run.thread is not None:
                 run.thread.join(max(0.0, deadline - time.monotonic()))
+        if self.mqtt is not None:
+            self.mqtt.flush(max(0.0, deadline - time.monotonic()))
+            self.mqtt.close()
         self.store.close()
