@@ -29,6 +29,7 @@ from oculi.errors import InvalidParameter
 from oculi.service.context import ServiceContext
 from oculi.service.detect_faces import detect_faces
 from oculi.service.labels import shared_label_detectors
+from oculi.video.analyses import search_views
 from oculi.vision.labels import Label, to_labels
 
 DETECTED_FACE = ("BoundingBox", "Confidence", "Landmarks", "Pose", "Quality")
@@ -111,9 +112,7 @@ class FaceSearch:
     def __init__(
         self, ctx: ServiceContext, settings: dict[str, Any], regions: Sequence[dict[str, Any]]
     ) -> None:
-        from oculi.video.analyses import search_views
-
-        self.ctx, self.regions, self.search = ctx, regions, search_views
+        self.ctx, self.regions = ctx, regions
         self.cols = ctx.collections()
         self.collection = settings["CollectionId"]
         self.cols.describe(self.collection)  # ResourceNotFoundException when it is gone
@@ -129,7 +128,7 @@ class FaceSearch:
         queries = self.cols.embedder(rgb, result.faces)
         found = []
         for i in keep:
-            matches = self.search(self.cols, self.collection, [queries[i]], self.threshold)
+            matches = search_views(self.cols, self.collection, [queries[i]], self.threshold)
             face = {k: details[i][k] for k in DETECTED_FACE if k in details[i]}
             found.append({"DetectedFace": face, "MatchedFaces": _matches(matches)})
         return found

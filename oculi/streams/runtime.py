@@ -311,11 +311,6 @@ class StreamProcessors:
         else:
             run.stop.set()
 
-    def session(self, name: str) -> Session | None:
-        with self._lock:
-            run = self._runs.get(name)
-        return run.session if run is not None else None
-
     def _set(self, name: str, status: str, message: str | None, only_from: tuple[str, ...]) -> None:
         if self.store.set_status(name, status, message, only_from):
             self.events.append(name, None, "STATUS", {"Status": status, "StatusMessage": message})

@@ -23,14 +23,9 @@ from typing import Any
 
 from oculi.errors import LimitExceeded, ResourceInUse, ResourceNotFound, ServiceQuotaExceeded
 
-STOPPED, STARTING, RUNNING, FAILED, STOPPING, UPDATING = (
-    "STOPPED",
-    "STARTING",
-    "RUNNING",
-    "FAILED",
-    "STOPPING",
-    "UPDATING",
-)
+# Rekognition's statuses but UPDATING: an update is one transaction, never seen in progress
+STOPPED, STARTING, RUNNING = "STOPPED", "STARTING", "RUNNING"
+FAILED, STOPPING = "FAILED", "STOPPING"
 ACTIVE = (STARTING, RUNNING)  # what runs again after a restart
 IDLE = (STOPPED, FAILED)  # what may be started, updated or deleted
 

@@ -1,0 +1,114 @@
+"""Stream-processor parts without a server: regions of interest, the ConnectedHome label
+each DetectLabels label counts as, the event log's rotation and following, and the store's
+status rules across a reopen."""
+
+from __future__ import annotations
+
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from oculi.errors import InvalidParameter, LimitExceeded, ResourceInUse, ResourceNotFound
+from oculi.streams.analysis import check_regions, home_label, in_regions
+from oculi.streams.events import EventLog, read_events
+from oculi.streams.store import ProcessorStore
+from oculi.vision.labels import Label
+
+TRIANGLE = {"Polygon": [{"X": 0.0, "Y": 0.0}, {"X": 1.0, "Y": 0.0}, {"X": 0.0, "Y": 1.0}]}
+RIGHT_HALF = {"BoundingBox": {"Left": 0.5, "Top": 0.0, "Width": 0.5, "Height": 1.0}}
+
+
+def box(x: float, y: float) -> dict[str, float]:
+    """A small box centred on (x, y)."""
+    return {"Left": x - 0.05, "Top": y - 0.05, "Width": 0.1, "Height": 0.1}
+
+
+def test_a_box_counts_where_its_centre_is() -> None:
+    assert in_regions(box(0.9, 0.9), [])
+    assert in_regions(box(0.2, 0.2), [TRIANGLE]) and not in_regions(box(0.8, 0.8), [TRIANGLE])
+    assert in_regions(box(0.8, 0.8), [TRIANGLE, RIGHT_HALF])
+    assert not in_regions(box(0.3, 0.9), [TRIANGLE, RIGHT_HALF])
+
+
+@pytest.mark.parametrize(
+    "region",
+    [
+        {},
+        {**TRIANGLE, **RIGHT_HALF},
+        {"Polygon": TRIANGLE["Polygon"][:2]},
+        {"Polygon": [*TRIANGLE["Polygon"][:2], {"X": 1.5, "Y": 0.5}]},
+        {"BoundingBox": {"Left": 0.6, "Top": 0.0, "Width": 0.5, "Height": 1.0}},
+        {"BoundingBox": {"Left": 0.1, "Top": 0.1, "Width": 0.0, "Height": 0.5}},
+        {"BoundingBox": {"Left": 0.1, "Top": 0.1, "Width": 0.5}},
+    ],
+)
+def test_regions_oculi_refuses(region: dict) -> None:
+    with pytest.raises(InvalidParameter):
+        check_regions([region])
+
+
+def test_home_labels() -> None:
+    def label(name: str, parents: tuple[str, ...] = ()) -> Label:
+        return Label(name, 90.0, (), parents, (), ())
+
+    assert home_label(label("Person")) == "PERSON"
+    assert home_label(label("Dog", ("Canine", "Pet", "Animal"))) == "PET"
+    assert home_label(label("Box")) == "PACKAGE"
+    assert home_label(label("Car", ("Vehicle",))) is None
+
+
+def test_event_log_rotates_and_follow_reads_across(tmp_path: Path) -> None:
+    """A follower sees every entry of its processor once, in order, across rotations (each
+    write here waits for the follower, so that one rotation at most happens between two of
+    its looks, as with 64 MB logs and a look every 0.2 s)."""
+    log = EventLog(tmp_path, max_bytes=400)
+    got: list[dict] = []
+    stop = threading.Event()
+    reader = threading.Thread(
+        target=lambda: got.extend(read_events(tmp_path, "cam", True, stop, poll_s=0.01))
+    )
+    reader.start()
+    try:
+        for i in range(8):
+            log.append("other", "s2", "STATUS", {"Status": "RUNNING", "n": i})
+            log.append("cam", "s1", "STATUS", {"Status": "RUNNING", "n": i})
+            deadline = time.monotonic() + 30  # a guard against hanging, not a timing check
+            while len(got) <= i and time.monotonic() < deadline:
+                time.sleep(0.005)
+    finally:
+        stop.set()
+        reader.join(30)
+    assert [e["event"]["n"] for e in got] == list(range(8))  # every one, in order, once
+    assert (tmp_path / "events.jsonl.1").exists()
+    assert (tmp_path / "events.jsonl").stat().st_size <= 400
+    assert all(e["processor"] == "other" for e in read_events(tmp_path, "other"))
+
+
+def test_store_status_rules_survive_a_reopen(tmp_path: Path) -> None:
+    path = tmp_path / "processors.sqlite3"
+    store = ProcessorStore(path)
+    store.create("a", {"Settings": {}}, {"k": "v"}, limit=2)
+    store.create("b", {"Settings": {}}, {}, limit=2)
+    with pytest.raises(LimitExceeded):
+        store.create("c", {}, {}, limit=2)
+    with pytest.raises(ResourceInUse):
+        store.create("a", {}, {}, limit=5)
+    store.start("a", {"SessionId": "s"})
+    with pytest.raises(ResourceInUse):
+        store.start("a", {"SessionId": "t"})
+    with pytest.raises(ResourceInUse):
+        store.delete("a")
+    store.start("b", {"SessionId": "u"})
+    store.stop("b")
+    assert not store.set_status("b", "RUNNING", None, ("STARTING", "RUNNING"))  # a late session
+    store.close()
+    store = ProcessorStore(path)  # a new server: stops finished, active ones left to resume
+    assert [p.name for p in store.active()] == ["a"]
+    assert store.get("b").status == "STOPPED"
+    assert store.get("a").session == {"SessionId": "s"} and store.get("a").tags == {"k": "v"}
+    store.delete("b")
+    with pytest.raises(ResourceNotFound):
+        store.get("b")
+    store.close()
