@@ -49,7 +49,7 @@ def _line(kind: str, event: Any, started: float) -> str:
 
 
 class Printed:
-    """Events as `oculi watch` prints them (the Events protocol of oculi.streams.runtime)."""
+    """Events as `oculi watch` prints them (oculi.streams.events.Events)."""
 
     def __init__(self, as_json: bool) -> None:
         self.as_json, self.started = as_json, time.time()

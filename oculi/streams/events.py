@@ -19,13 +19,20 @@ import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TextIO
+from typing import TYPE_CHECKING, Any, Protocol, TextIO
 
 if TYPE_CHECKING:
     from oculi.streams.mqtt import MqttPublisher
 
 FILE = "events.jsonl"
 MAX_BYTES = 64 * 1024 * 1024
+
+
+class Events(Protocol):
+    """Where a processor's events go: the log, the log and a broker, `oculi watch`'s
+    output."""
+
+    def append(self, processor: str, session: str | None, kind: str, event: Any) -> None: ...
 
 
 class EventLog:

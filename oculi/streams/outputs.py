@@ -17,9 +17,9 @@ import json
 import logging
 from typing import Any
 
-from oculi.service.image_source import s3_client
+from oculi.service.image_source import S3Settings, s3_client
 from oculi.settings import Settings
-from oculi.streams.events import EventLog
+from oculi.streams.events import Events
 from oculi.video.notify import publish_sns
 
 log = logging.getLogger("oculi.streams")
@@ -53,7 +53,7 @@ class Outputs:
         name: str,
         request: dict[str, Any],
         session_id: str | None,
-        events: EventLog,
+        events: Events,
     ) -> None:
         self.settings, self.name, self.session_id, self.events = settings, name, session_id, events
         output = request.get("Output") or {}
@@ -118,8 +118,6 @@ class Outputs:
             extra = {"ServerSideEncryption": "aws:kms", "SSEKMSKeyId": self.kms_key}
         try:
             if self._s3 is None:
-                from oculi.service.image_source import S3Settings
-
                 self._s3 = s3_client(S3Settings(endpoint_url=self.settings.s3_endpoint_url))
             self._s3.put_object(
                 Bucket=self.s3["Bucket"],
@@ -136,9 +134,8 @@ class Outputs:
         event log, the S3 destination and the SNS topic."""
         kind = message["eventNamespace"]["type"]
         self.events.append(self.name, self.session_id, kind, message)
-        leaf = "summary.json" if kind == "STREAM_PROCESSING_COMPLETE" else "labels/"
-        if leaf == "labels/":
-            leaf += f"{message['eventId']}.json"
+        complete = kind == "STREAM_PROCESSING_COMPLETE"
+        leaf = "summary.json" if complete else f"labels/{message['eventId']}.json"
         self.put_s3(leaf, json.dumps(message).encode(), "application/json")
         if self.topic and not publish_sns(
             self.settings, self.topic, message, SNS_SUBJECT, f"stream processor {self.name}"

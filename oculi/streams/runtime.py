@@ -22,7 +22,7 @@ import time
 import uuid
 from collections import deque
 from collections.abc import Callable
-from typing import Any, Protocol
+from typing import Any
 
 import cv2
 import numpy as np
@@ -32,7 +32,7 @@ from oculi.errors import InvalidParameter, OculiError
 from oculi.service.context import ServiceContext
 from oculi.streams import records
 from oculi.streams.analysis import ConnectedHome, FaceSearch, Sighting
-from oculi.streams.events import EventLog, Published
+from oculi.streams.events import EventLog, Events, Published
 from oculi.streams.inputs import shown, source_url
 from oculi.streams.mqtt import MqttPublisher
 from oculi.streams.outputs import Outputs
@@ -54,10 +54,6 @@ DEFAULT_MAX_DURATION_S = 10  # a ConnectedHome session without a StopSelector (a
 ENDED = "The stream ended"
 SUCCESS = "Stream Processing Success."
 LATENCIES_KEPT = 10_000
-
-
-class Events(Protocol):
-    def append(self, processor: str, session: str | None, kind: str, event: Any) -> None: ...
 
 
 def new_session(request: dict[str, Any], start: dict[str, Any]) -> dict[str, Any]:
