@@ -157,6 +157,14 @@ class Settings:
     stream_mqtt_url: str | None = field(
         default_factory=lambda: os.environ.get("OCULI_STREAM_MQTT_URL") or None
     )
+    # an operator's webhook every processor's events are also POSTed to, signed with
+    # HMAC-SHA256 under the secret (docs/streams.md); never a URL from a caller
+    stream_webhook_url: str | None = field(
+        default_factory=lambda: os.environ.get("OCULI_STREAM_WEBHOOK_URL") or None
+    )
+    stream_webhook_secret: str | None = field(
+        default_factory=lambda: os.environ.get("OCULI_STREAM_WEBHOOK_SECRET") or None
+    )
     stream_keep_frames: bool = field(
         default_factory=lambda: os.environ.get("OCULI_STREAM_KEEP_FRAMES", "") == "1"
     )

@@ -6,6 +6,9 @@ and a processor that runs again after its server is killed."""
 
 from __future__ import annotations
 
+import hashlib
+import hmac
+import http.server
 import json
 import signal
 import threading
@@ -603,9 +606,25 @@ def test_face_search_on_an_rtsp_camera_that_drops(
         assert SECRET not in path.read_text(errors="replace"), path
 
 
-def test_events_reach_an_mqtt_broker(tmp_path: Path, moto_s3: str) -> None:
+class Hook(http.server.BaseHTTPRequestHandler):
+    """A webhook receiver: keeps each POST's headers and body."""
+
+    received: list[tuple[dict, bytes]] = []
+
+    def do_POST(self) -> None:  # noqa: N802 - http.server's name
+        body = self.rfile.read(int(self.headers["Content-Length"]))
+        self.received.append((dict(self.headers), body))
+        self.send_response(204)
+        self.end_headers()
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+def test_events_reach_an_mqtt_broker_and_a_signed_webhook(tmp_path: Path, moto_s3: str) -> None:
     """With `--stream-mqtt`, every event is also published to the broker (Debian's
-    mosquitto on loopback, with credentials) under <prefix>/<processor>/<type>."""
+    mosquitto on loopback, with credentials) under <prefix>/<processor>/<type>; with
+    OCULI_STREAM_WEBHOOK_URL, POSTed to the webhook, signed with its secret."""
     import paho.mqtt.client as paho
 
     from tests.stream_servers import Mosquitto, have_mosquitto, require
@@ -623,9 +642,15 @@ def test_events_reach_an_mqtt_broker(tmp_path: Path, moto_s3: str) -> None:
     sub.on_message = lambda c, u, m: received.append((m.topic, json.loads(m.payload)))
     sub.connect("127.0.0.1", broker.port)
     sub.loop_start()
+    hook = http.server.HTTPServer(("127.0.0.1", 0), Hook)
+    threading.Thread(target=hook.serve_forever, daemon=True).start()
     srv = Server(
         tmp_path / "oculi",
-        env=stream_env(moto_s3),
+        env={
+            **stream_env(moto_s3),
+            "OCULI_STREAM_WEBHOOK_URL": f"http://127.0.0.1:{hook.server_port}/events",
+            "OCULI_STREAM_WEBHOOK_SECRET": "hook-key",
+        },
         args=["--stream-mqtt", f"mqtt://oculi:{SECRET}@127.0.0.1:{broker.port}/home"],
     )
     try:
@@ -635,11 +660,12 @@ def test_events_reach_an_mqtt_broker(tmp_path: Path, moto_s3: str) -> None:
         client.start_stream_processor(Name="hall", StopSelector={"MaxDurationInSeconds": 60})
         assert wait_status(client, "hall", {"STOPPED", "FAILED"})["Status"] == "STOPPED"
         deadline = time.monotonic() + 30  # a guard against hanging, not a timing check
-        while not any(t.endswith("/STREAM_PROCESSING_COMPLETE") for t, _ in received):
+        while not any(e["event"].get("Status") == "STOPPED" for _, e in received):
             assert time.monotonic() < deadline, received
             time.sleep(0.1)
     finally:
         srv.stop()
+        hook.shutdown()
         sub.disconnect()
         sub.loop_stop()
         broker.stop()
@@ -648,3 +674,10 @@ def test_events_reach_an_mqtt_broker(tmp_path: Path, moto_s3: str) -> None:
     (person,) = [m for t, m in received if t == "home/hall/LABEL_DETECTED"]
     assert person["processor"] == "hall" and person["event"]["labels"][0]["name"] == "PERSON"
     assert SECRET not in (tmp_path / "oculi" / f"server-{srv.port}.log").read_text()
+    posted = [(headers, json.loads(body)) for headers, body in Hook.received]
+    assert [e["type"] for _, e in posted] == [e["type"] for t, e in received]
+    for (headers, entry), (_, body) in zip(posted, Hook.received, strict=True):
+        expected = "sha256=" + hmac.new(b"hook-key", body, hashlib.sha256).hexdigest()
+        assert headers["X-Oculi-Signature"] == expected
+        assert int(headers["X-Oculi-Timestamp"]) == entry["time"] // 1000
+        assert entry["processor"] == "hall"

@@ -7,8 +7,8 @@ Each entry is {"time": epoch ms, "processor": name, "session": SessionId, "type"
 LABEL_DETECTED or STREAM_PROCESSING_COMPLETE (a ConnectedHome SNS message), or STATUS (the
 processor's Status and StatusMessage changed). Lines are written whole under a lock and
 flushed at once; past MAX_BYTES the log moves to `events.jsonl.1` (replacing the one
-before) and a new one begins, so it never fills the disk. With an MQTT broker configured
-(OCULI_STREAM_MQTT_URL), every entry is also published there (`Published`).
+before) and a new one begins, so it never fills the disk. The same entries can go to an
+MQTT broker and a webhook as well (oculi.streams.sinks).
 """
 
 from __future__ import annotations
@@ -19,10 +19,7 @@ import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol, TextIO
-
-if TYPE_CHECKING:
-    from oculi.streams.mqtt import MqttPublisher
+from typing import Any, Protocol, TextIO
 
 FILE = "events.jsonl"
 MAX_BYTES = 64 * 1024 * 1024
@@ -35,6 +32,17 @@ class Events(Protocol):
     def append(self, processor: str, session: str | None, kind: str, event: Any) -> None: ...
 
 
+def entry(processor: str, session: str | None, kind: str, event: Any) -> dict[str, Any]:
+    """One entry of the log (and of its copies to a broker or a webhook), stamped now."""
+    return {
+        "time": int(time.time() * 1000),
+        "processor": processor,
+        "session": session,
+        "type": kind,
+        "event": event,
+    }
+
+
 class EventLog:
     def __init__(self, directory: Path, max_bytes: int = MAX_BYTES) -> None:
         directory.mkdir(parents=True, exist_ok=True)
@@ -43,14 +51,7 @@ class EventLog:
         self._lock = threading.Lock()
 
     def append(self, processor: str, session: str | None, kind: str, event: Any) -> None:
-        entry = {
-            "time": int(time.time() * 1000),
-            "processor": processor,
-            "session": session,
-            "type": kind,
-            "event": event,
-        }
-        line = json.dumps(entry, separators=(",", ":")) + "\n"
+        line = json.dumps(entry(processor, session, kind, event), separators=(",", ":")) + "\n"
         with self._lock:
             try:
                 if self.path.stat().st_size + len(line) > self.max_bytes:
@@ -59,25 +60,6 @@ class EventLog:
                 pass
             with open(self.path, "a", encoding="utf-8") as f:
                 f.write(line)
-
-
-class Published:
-    """Entries published to an MQTT broker as well (oculi.streams.mqtt), under
-    `<prefix>/<processor>/<type>`, each as the event log holds it."""
-
-    def __init__(self, log: EventLog, publisher: MqttPublisher) -> None:
-        self.log, self.publisher = log, publisher
-
-    def append(self, processor: str, session: str | None, kind: str, event: Any) -> None:
-        self.log.append(processor, session, kind, event)
-        entry = {
-            "time": int(time.time() * 1000),
-            "processor": processor,
-            "session": session,
-            "type": kind,
-            "event": event,
-        }
-        self.publisher.publish(f"{processor}/{kind}", entry)
 
 
 def _entries(f: TextIO, processor: str | None) -> Iterator[dict[str, Any]]:

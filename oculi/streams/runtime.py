@@ -32,10 +32,11 @@ from oculi.errors import InvalidParameter, OculiError
 from oculi.service.context import ServiceContext
 from oculi.streams import records
 from oculi.streams.analysis import ConnectedHome, FaceSearch, Sighting
-from oculi.streams.events import EventLog, Events, Published
+from oculi.streams.events import EventLog, Events
 from oculi.streams.inputs import shown, source_url
 from oculi.streams.mqtt import MqttPublisher
 from oculi.streams.outputs import Outputs
+from oculi.streams.sinks import Fanout, Posted, Published
 from oculi.streams.sources import LiveFrame, SourceStats, open_source
 from oculi.streams.store import (
     ACTIVE,
@@ -268,12 +269,15 @@ class StreamProcessors:
     def __init__(self, ctx: ServiceContext) -> None:
         directory = ctx.settings.data_dir / "streams"
         self.ctx = ctx
-        self.mqtt: MqttPublisher | None = None
-        if ctx.settings.stream_mqtt_url:  # UnsupportedOutput for a URL it cannot use
-            self.mqtt = MqttPublisher(ctx.settings.stream_mqtt_url, client_id="oculi-streams")
+        s = ctx.settings
+        self.copies: list[Published | Posted] = []
+        if s.stream_mqtt_url:  # UnsupportedOutput for a URL it cannot use
+            publisher = MqttPublisher(s.stream_mqtt_url, client_id="oculi-streams")
+            self.copies.append(Published(publisher))
+        if s.stream_webhook_url:
+            self.copies.append(Posted(s.stream_webhook_url, s.stream_webhook_secret))
         self.store = ProcessorStore(directory / "processors.sqlite3")
-        log_ = EventLog(directory)
-        self.events: Events = log_ if self.mqtt is None else Published(log_, self.mqtt)
+        self.events: Events = Fanout([EventLog(directory), *self.copies])
         self._runs: dict[str, _Run] = {}
         self._lock = threading.Lock()
 
@@ -375,7 +379,6 @@ class StreamProcessors:
         for run in runs:
             if run.thread is not None:
                 run.thread.join(max(0.0, deadline - time.monotonic()))
-        if self.mqtt is not None:
-            self.mqtt.flush(max(0.0, deadline - time.monotonic()))
-            self.mqtt.close()
+        for copy in self.copies:
+            copy.close(max(0.0, deadline - time.monotonic()))
         self.store.close()

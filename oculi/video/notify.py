@@ -58,20 +58,32 @@ def notify(settings: Settings, api: str, job_id: str, status: str, params: dict[
 
 
 def post_webhook(settings: Settings, message: dict[str, Any]) -> None:
-    url = str(settings.video_webhook_url)
+    post_signed(
+        str(settings.video_webhook_url),
+        settings.video_webhook_secret,
+        message,
+        message["Timestamp"] // 1000,
+        f"video job {message['JobId']}",
+    )
+
+
+def post_signed(
+    url: str, secret: str | None, message: dict[str, Any], timestamp_s: int, what: str
+) -> bool:
+    """POST `message` as JSON to the operator's `url`, signed under `secret` (if any) with
+    `timestamp_s` in X-Oculi-Timestamp; False, logged as `what`'s, when it failed."""
     body = json.dumps(message).encode()
-    headers = {
-        "Content-Type": "application/json",
-        "X-Oculi-Timestamp": str(message["Timestamp"] // 1000),
-    }
-    if settings.video_webhook_secret:
-        headers["X-Oculi-Signature"] = signature(settings.video_webhook_secret, body)
+    headers = {"Content-Type": "application/json", "X-Oculi-Timestamp": str(timestamp_s)}
+    if secret:
+        headers["X-Oculi-Signature"] = signature(secret, body)
     request = urllib.request.Request(url, data=body, headers=headers, method="POST")
     try:
         with urllib.request.urlopen(request, timeout=10) as answer:  # noqa: S310 - operator's URL
             answer.read(1024)
     except (urllib.error.URLError, OSError, ValueError) as e:
-        log.warning("video job %s: could not POST to the webhook: %s", message["JobId"], e)
+        log.warning("%s: could not POST to the webhook: %s", what, e)
+        return False
+    return True
 
 
 def publish_sns(
