@@ -68,6 +68,7 @@ def run_once(ctx: ServiceContext, clip: Path, settings: dict[str, Any]) -> dict[
         "p99": float(np.percentile(lat, 99)),
         "analysed": float(len(lat)),
         "dropped": float(run.stats.frames_dropped),
+        "still": float(run.still),
         "events": float(sink.count),
     }
 
@@ -109,7 +110,8 @@ def main() -> None:
                 runs.append(r)
                 print(
                     f"  {name} run {i + 1}: p50 {r['p50']:.0f} ms, p99 {r['p99']:.0f} ms, "
-                    f"{r['analysed']:.0f} frames analysed, {r['dropped']:.0f} dropped"
+                    f"{r['analysed']:.0f} frames analysed, {r['still']:.0f} still (skipped), "
+                    f"{r['dropped']:.0f} dropped"
                 )
             p50 = statistics.median(r["p50"] for r in runs)
             p99 = statistics.median(r["p99"] for r in runs)

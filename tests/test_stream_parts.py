@@ -15,6 +15,7 @@ from oculi.streams.analysis import check_regions, home_label, in_regions
 from oculi.streams.events import EventLog, read_events
 from oculi.streams.store import ProcessorStore
 from oculi.vision.labels import Label
+from tests.conftest import FIXTURES
 
 TRIANGLE = {"Polygon": [{"X": 0.0, "Y": 0.0}, {"X": 1.0, "Y": 0.0}, {"X": 0.0, "Y": 1.0}]}
 RIGHT_HALF = {"BoundingBox": {"Left": 0.5, "Top": 0.0, "Width": 0.5, "Height": 1.0}}
@@ -112,3 +113,51 @@ def test_store_status_rules_survive_a_reopen(tmp_path: Path) -> None:
     with pytest.raises(ResourceNotFound):
         store.get("b")
     store.close()
+
+
+def test_a_still_scene_is_looked_at_once(tmp_path: Path) -> None:
+    """A ConnectedHome session on 3 s of one still photo of two people: the first frame is
+    analysed (PERSON first seen), the others are skipped by the motion gate."""
+    import cv2
+
+    from oculi.service.context import ServiceContext
+    from oculi.settings import Settings
+    from oculi.streams.runtime import Session
+
+    bgr = cv2.imread(str(FIXTURES / "two_people.jpg"))
+    h, w = bgr.shape[:2]
+    clip = tmp_path / "still.avi"
+    writer = cv2.VideoWriter(str(clip), cv2.VideoWriter_fourcc(*"MJPG"), 10.0, (w, h))
+    for _ in range(30):
+        writer.write(bgr)
+    writer.release()
+    settings = Settings(data_dir=tmp_path / "data")
+    settings.stream_fps, settings.stream_file_dir = 5.0, tmp_path
+    ctx = ServiceContext(settings)
+    events: list[tuple[str, dict]] = []
+
+    class Sink:
+        def append(self, processor: str, session: str | None, kind: str, event: dict) -> None:
+            events.append((kind, event))
+
+    request = {
+        "Input": {"KinesisVideoStream": {"Arn": clip.as_uri()}},
+        "Output": {},
+        "Settings": {"ConnectedHome": {"Labels": ["PERSON"]}},
+    }
+    session = Session(
+        ctx,
+        "still",
+        request,
+        {"SessionId": "s", "started": time.time()},
+        {},
+        Sink(),
+        lambda status, message: None,
+        threading.Event(),
+    )
+    try:
+        assert session.run() == ("STOPPED", "The stream ended")
+    finally:
+        ctx.close()
+    assert [k for k, _ in events] == ["LABEL_DETECTED"]
+    assert len(session.latencies_ms) == 1 and session.still >= 5

@@ -3,11 +3,16 @@
 A session reads its source (oculi.streams.sources) at OCULI_STREAM_FPS analysed frames a
 second (the source drops the frames a busy session cannot take: there is never a backlog),
 analyses each frame (oculi.streams.analysis) and sends what it found (oculi.streams.
-outputs). Every identity match is written to the audit log before its record leaves; a
-match that cannot be audited fails the session. The processor's Status follows the session:
-STARTING until the first frame, RUNNING, STARTING again with a StatusMessage while a
-dropped camera is reconnected, and STOPPED (a Stop, the end of a file, a ConnectedHome
-session's MaxDurationInSeconds) or FAILED with the reason.
+outputs). A ConnectedHome session skips the frames in which nothing moved since the last
+one it analysed (oculi.streams.motion; still scenes are looked at again every 5 s): its
+events are first sightings, which a still frame cannot bring. A FaceSearch session analyses
+every frame, as Rekognition writes a record for each. Every identity match is written to
+the audit log before its record leaves; a match that cannot be audited fails the session.
+
+The processor's Status follows the session: STARTING until the first frame, RUNNING,
+STARTING again with a StatusMessage while a dropped camera is reconnected, and STOPPED (a
+Stop, the end of a file, a ConnectedHome session's MaxDurationInSeconds) or FAILED with
+the reason.
 
 When the server stops, sessions end without changing their Status, so that the next server
 on the data directory runs every STARTING or RUNNING processor again (`resume`), in the
@@ -34,10 +39,11 @@ from oculi.streams import records
 from oculi.streams.analysis import ConnectedHome, FaceSearch, Sighting
 from oculi.streams.events import EventLog, Events
 from oculi.streams.inputs import shown, source_url
+from oculi.streams.motion import MotionGate
 from oculi.streams.mqtt import MqttPublisher
 from oculi.streams.outputs import Outputs
 from oculi.streams.sinks import Fanout, Posted, Published
-from oculi.streams.sources import LiveFrame, SourceStats, open_source
+from oculi.streams.sources import LiveFrame, SourceStats, UnsupportedSource, open_source
 from oculi.streams.store import (
     ACTIVE,
     FAILED,
@@ -123,6 +129,7 @@ class Session:
         self.arn = request["Input"]["KinesisVideoStream"]["Arn"]
         self.stream = shown(self.arn)
         self.seen: set[str] = set()
+        self.still = 0  # ConnectedHome frames not analysed: nothing moved (MotionGate)
         self.first_ms: int | None = None
         self.last_ms = 0
 
@@ -131,6 +138,8 @@ class Session:
             status, message = self._run()
         except OculiError as e:
             status, message = FAILED, e.message
+        except UnsupportedSource as e:  # the file went away, or the map changed
+            status, message = FAILED, str(e)
         except Exception:  # noqa: BLE001 - the session fails; the server goes on
             log.exception("stream processor %s failed", self.name)
             status, message = FAILED, "Internal error while processing the stream"
@@ -177,6 +186,7 @@ class Session:
             on_status=from_source,
             stats=self.stats,
         )
+        gate = MotionGate() if isinstance(analyse, ConnectedHome) else None
         seq = 0
         for frame in frames:
             if stop_at is not None and time.time() >= stop_at:
@@ -187,6 +197,9 @@ class Session:
             self.last_ms = frame.position_ms
             if isinstance(analyse, FaceSearch):
                 self._faces(analyse, frame, seq, started_ms)
+            elif gate is not None and not gate.should_analyse(frame.rgb, frame.position_ms):
+                self.still += 1
+                continue  # nothing analysed, nothing sent: no latency to count
             else:
                 self._labels(analyse(frame.rgb), frame, seq, started_ms)
             self.latencies_ms.append(int(time.time() * 1000) - frame.received_ms)
