@@ -11,7 +11,9 @@ CI=true (.ci/run installs the programs).
 from __future__ import annotations
 
 import base64
+import hashlib
 import os
+import re
 import shutil
 import signal
 import socket
@@ -103,23 +105,47 @@ class RtspServer:
             self.proc.wait(10)
 
 
+_NONCE = "d41d8cd98f00b204e9800998ecf8427e"
+
+
+def _md5(text: str) -> str:
+    return hashlib.md5(text.encode()).hexdigest()
+
+
 class _MjpegHandler(SimpleHTTPRequestHandler):
     server: MjpegServer._Http
 
     def log_message(self, *args: object) -> None:
         pass
 
+    def _authorised(self, owner: MjpegServer) -> bool:
+        given = self.headers.get("Authorization", "")
+        if not owner.digest:
+            want = base64.b64encode(f"{owner.user}:{owner.password}".encode()).decode()
+            return given == f"Basic {want}"
+        if not given.startswith("Digest "):
+            return False
+        fields = dict(re.findall(r'(\w+)="?([^",]*)"?', given[len("Digest ") :]))
+        ha1 = _md5(f"{owner.user}:camera:{owner.password}")
+        ha2 = _md5(f"GET:{fields.get('uri', '')}")
+        want = _md5(f"{ha1}:{_NONCE}:{fields.get('nc', '')}:{fields.get('cnonce', '')}:auth:{ha2}")
+        return fields.get("username") == owner.user and fields.get("response") == want
+
     def do_GET(self) -> None:  # noqa: N802 - http.server's name
         owner = self.server.owner
-        if owner.user:
-            want = base64.b64encode(f"{owner.user}:{owner.password}".encode()).decode()
-            if self.headers.get("Authorization") != f"Basic {want}":
-                self.send_response(401)
-                self.send_header("WWW-Authenticate", 'Basic realm="camera"')
-                self.end_headers()
-                return
+        if owner.user and not self._authorised(owner):
+            self.send_response(401)
+            if owner.digest:
+                challenge = f'Digest realm="camera", nonce="{_NONCE}", qop="auth", algorithm=MD5'
+            else:
+                challenge = 'Basic realm="camera"'
+            self.send_header("WWW-Authenticate", challenge)
+            self.end_headers()
+            return
         self.send_response(200)
-        self.send_header("Content-Type", "multipart/x-mixed-replace; boundary=frame")
+        # many cameras declare the boundary with the dashes that only the delimiter has
+        declared = "--frame" if owner.dashed else "frame"
+        self.send_header("Content-Type", f"multipart/x-mixed-replace; boundary={declared}")
         self.end_headers()
         halted = owner.halted  # this serving's; a restart makes a new one
         start = time.monotonic()
@@ -144,7 +170,9 @@ class MjpegServer:
         allow_reuse_address = True
         owner: MjpegServer
 
-    def __init__(self, *, user: str = "", password: str = "", sized: bool = True) -> None:
+    def __init__(
+        self, *, user: str = "", password: str = "", sized: bool = True, digest: bool = False
+    ) -> None:
         cap = cv2.VideoCapture(str(CLIP))
         self.fps = cap.get(cv2.CAP_PROP_FPS) or 25.0
         self.jpegs: list[bytes] = []
@@ -156,7 +184,8 @@ class MjpegServer:
                 cv2.imencode(".jpg", bgr, [cv2.IMWRITE_JPEG_QUALITY, 80])[1].tobytes()
             )
         cap.release()
-        self.user, self.password, self.sized = user, password, sized
+        self.user, self.password, self.sized, self.digest = user, password, sized, digest
+        self.dashed = False
         self.port = free_port()
         self.halted = threading.Event()
         self.http: MjpegServer._Http | None = None

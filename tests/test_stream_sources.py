@@ -24,6 +24,7 @@ from oculi.streams import (
     open_source,
     redact_url,
 )
+from oculi.video.decode import probe, sample_frames
 from tests.conftest import free_port
 from tests.stream_servers import (
     CLIP,
@@ -214,6 +215,7 @@ def test_file_source_plays_in_real_time_and_ends(tmp_path: Path, clip_thumbs) ->
     path = _short_clip(tmp_path, 45)  # 1.5 s
     statuses: list[tuple[str, str]] = []
     stats = SourceStats()
+    opened_ms = time.time() * 1000
     frames = list(
         open_source(
             path.as_uri(),
@@ -226,14 +228,15 @@ def test_file_source_plays_in_real_time_and_ends(tmp_path: Path, clip_thumbs) ->
     )
     assert statuses == [("RUNNING", "")]
     assert stats.frames_read == 45
+    # the frames stored-video analysis samples at the same rate, at the same positions
+    stored = [f.timestamp_ms for f in sample_frames(path, probe(path), 5)]
     positions = [f.position_ms for f in frames]
-    assert positions[0] == 0 and 7 <= len(frames) <= 8  # 5 a second of 1.5 s
-    gaps = np.diff(positions)
-    assert all(180 <= g <= 240 for g in gaps), positions  # 200 ms, on 33 ms frames
-    # played at its own rate: frames were no sooner apart in wall time than in the file
-    # (load can only make them later)
-    wall = frames[-1].received_ms - frames[0].received_ms
-    assert wall >= positions[-1] - positions[0] - 40
+    assert len(stored) == 8 and stored[0] == 0
+    assert set(positions) <= set(stored)
+    assert stats.frames_delivered == len(frames)
+    assert len(frames) + stats.frames_dropped == len(stored)  # none missing, none twice
+    # played at its own rate: no frame came sooner than its time in the file
+    assert frames[-1].received_ms >= opened_ms + positions[-1] - 5
     for frame in frames:
         assert_clip_frame(frame, clip_thumbs)
 
@@ -256,8 +259,9 @@ def test_slow_consumer_gets_the_newest_frame_and_drops_are_counted(tmp_path: Pat
         time.sleep(0.3)  # a consumer 10 times slower than the rate asked
     assert len(frames) == 6
     # no backlog: each frame taken is the newest, about 300 ms of video after the last
+    # (a queue would hand out one frame after another, 33 ms apart)
     gaps = np.diff([f.position_ms for f in frames[1:]])
-    assert all(g >= 200 for g in gaps), gaps
+    assert gaps.mean() >= 150, gaps
     assert stats.frames_dropped >= 20
     assert stats.frames_delivered == 6
 
@@ -281,7 +285,8 @@ def test_unreadable_file_fails_and_stop_ends_a_dead_camera(tmp_path: Path) -> No
     reader.close()
     assert reader.frames == [] and "RUNNING" not in reader.states()
     assert (
-        "retrying in 0.5 s" in reader.statuses[0][1] and "retrying in 1 s" in reader.statuses[1][1]
+        "reconnecting in 0.5 s" in reader.statuses[0][1]
+        and "reconnecting in 1 s" in reader.statuses[1][1]
     )
     assert all(SECRET not in m for _, m in reader.statuses)
 
@@ -363,12 +368,16 @@ def test_rtsp_wrong_password_retries_without_showing_it(
 # --- HTTP MJPEG and HLS -------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("sized", [True, False], ids=["content-length", "boundary-only"])
+@pytest.mark.parametrize(
+    "sized,digest",
+    [(True, False), (False, False), (True, True)],
+    ids=["content-length", "boundary-only", "digest"],
+)
 def test_mjpeg_with_credentials_drops_and_reconnects(
-    sized: bool, clip_thumbs, caplog: pytest.LogCaptureFixture, capfd
+    sized: bool, digest: bool, clip_thumbs, caplog: pytest.LogCaptureFixture, capfd
 ) -> None:
     caplog.set_level(logging.DEBUG)
-    camera = MjpegServer(user=USER, password=SECRET, sized=sized)
+    camera = MjpegServer(user=USER, password=SECRET, sized=sized, digest=digest)
     camera.start()
     reader = Reader(camera.url())
     try:
@@ -381,8 +390,11 @@ def test_mjpeg_with_credentials_drops_and_reconnects(
     assert_no_secret(reader, caplog, capfd)
 
 
-def test_mjpeg_wrong_password_is_retried(caplog: pytest.LogCaptureFixture, capfd) -> None:
-    camera = MjpegServer(user=USER, password=SECRET)
+@pytest.mark.parametrize("digest", [False, True], ids=["basic", "digest"])
+def test_mjpeg_wrong_password_is_retried(
+    digest: bool, caplog: pytest.LogCaptureFixture, capfd
+) -> None:
+    camera = MjpegServer(user=USER, password=SECRET, digest=digest)
     camera.start()
     reader = Reader(camera.url(password="nope"))
     try:
@@ -392,6 +404,33 @@ def test_mjpeg_wrong_password_is_retried(caplog: pytest.LogCaptureFixture, capfd
         camera.stop()
     assert reader.frames == [] and "401" in reader.statuses[0][1]
     assert_no_secret(reader, caplog, capfd)
+
+
+def test_mjpeg_parts_that_are_no_pictures_are_a_failed_connection() -> None:
+    camera = MjpegServer()
+    camera.jpegs = [b"not a JPEG picture"] * len(camera.jpegs)
+    camera.start()
+    reader = Reader(camera.url())
+    try:
+        reader.wait("RECONNECTING", lambda: "RECONNECTING" in reader.states())
+    finally:
+        reader.close()
+        camera.stop()
+    assert reader.frames == [] and "no frame could be read" in reader.statuses[0][1]
+
+
+def test_mjpeg_boundary_declared_with_dashes(clip_thumbs) -> None:
+    camera = MjpegServer(sized=False)
+    camera.dashed = True
+    camera.start()
+    reader = Reader(camera.url())
+    try:
+        reader.wait("frames", lambda: len(reader.frames) >= 3)
+    finally:
+        reader.close()
+        camera.stop()
+    for frame in reader.frames:
+        assert_clip_frame(frame, clip_thumbs)
 
 
 def test_hls(tmp_path: Path, clip_thumbs) -> None:

@@ -13,12 +13,13 @@ exception carries `redact_url(url)`.
 
 from __future__ import annotations
 
-import base64
 import http.client
 import logging
 import os
 import threading
 import time
+import urllib.error
+import urllib.request
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -40,6 +41,7 @@ BACKOFF_FIRST_S = 0.5
 BACKOFF_MAX_S = 30.0
 MAX_URL_CHARS = 2048
 MAX_JPEG_BYTES = 32 * 1024 * 1024  # one MJPEG part; a bigger one ends the connection
+MAX_UNDECODABLE = 25  # due frames in a row that do not decode end the connection
 _SCHEMES = ("file", "rtsp", "rtsps", "http", "https")
 _SECRET_QUERY_KEYS = ("pass", "pwd", "token", "secret", "key", "auth", "sig", "credential")
 
@@ -186,6 +188,35 @@ class _Capture:
         self.cap.release()
 
 
+def _http_get(url: str) -> http.client.HTTPResponse:
+    """The open answer to GET `url`, with the URL's credentials sent as HTTP Basic at once
+    and as Digest when the camera asks for it (to the URL's host only)."""
+    parts = urlsplit(url)
+    bare = urlunsplit(
+        (parts.scheme, parts.netloc.rpartition("@")[2], parts.path or "/", parts.query, "")
+    )
+    handlers: list[urllib.request.BaseHandler] = []
+    if parts.username is not None:
+        user, password = unquote(parts.username), unquote(parts.password or "")
+        basic = urllib.request.HTTPPasswordMgrWithPriorAuth()
+        basic.add_password(None, bare, user, password, is_authenticated=True)
+        digest = urllib.request.HTTPPasswordMgrWithDefaultRealm()
+        digest.add_password(None, bare, user, password)
+        handlers += [
+            urllib.request.HTTPBasicAuthHandler(basic),
+            urllib.request.HTTPDigestAuthHandler(digest),
+        ]
+    request = urllib.request.Request(
+        bare, headers={"User-Agent": "oculi", "Accept": "multipart/x-mixed-replace, */*"}
+    )
+    opener = urllib.request.build_opener(*handlers)
+    try:
+        return opener.open(request, timeout=READ_TIMEOUT_MS / 1000)
+    except urllib.error.HTTPError as e:
+        e.close()
+        raise ConnectionError(f"HTTP {e.code} {e.reason}") from None
+
+
 class _NotMultipart(Exception):
     """The HTTP answer is no multipart stream (so FFmpeg should read it)."""
 
@@ -195,26 +226,8 @@ class _Mjpeg:
     when it is retrieved."""
 
     def __init__(self, url: str) -> None:
-        parts = urlsplit(url)
-        cls = http.client.HTTPSConnection if parts.scheme == "https" else http.client.HTTPConnection
-        self.conn = cls(parts.hostname or "", parts.port, timeout=READ_TIMEOUT_MS / 1000)
-        headers = {"User-Agent": "oculi", "Accept": "multipart/x-mixed-replace, */*"}
-        if parts.username is not None:
-            pair = f"{unquote(parts.username)}:{unquote(parts.password or '')}"
-            headers["Authorization"] = "Basic " + base64.b64encode(pair.encode()).decode()
-        path = parts.path or "/"
-        try:
-            self.conn.request(
-                "GET", path + (f"?{parts.query}" if parts.query else ""), headers=headers
-            )
-            self.resp = self.conn.getresponse()
-        except BaseException:
-            self.conn.close()
-            raise
-        ctype = self.resp.getheader("Content-Type", "")
-        if self.resp.status != 200:
-            self.close()
-            raise ConnectionError(f"HTTP {self.resp.status} {self.resp.reason}")
+        self.resp = _http_get(url)
+        ctype = self.resp.headers.get("Content-Type", "")
         if not ctype.lower().startswith("multipart/"):
             self.close()
             raise _NotMultipart(ctype)
@@ -222,13 +235,25 @@ class _Mjpeg:
         for param in ctype.split(";")[1:]:
             name, _, value = param.strip().partition("=")
             if name.lower() == "boundary":
-                boundary = value.strip('"')
+                boundary = value.strip('"').lstrip("-")
         if not boundary:
             self.close()
             raise ConnectionError("multipart stream without a boundary")
-        self.boundary = b"--" + (boundary[2:] if boundary.startswith("--") else boundary).encode()
+        self.boundary = boundary.encode()
         self.jpeg = b""
         self.at_part = False  # the boundary line before the next part has been read
+
+    def _is_boundary(self, line: bytes) -> bool:
+        """A delimiter line: `--boundary` (cameras that declare `--boundary` often send it
+        with no more dashes); EOFError at the closing `--boundary--`."""
+        if not line.startswith(b"--"):
+            return False
+        name = line.rstrip().lstrip(b"-")
+        if name == self.boundary:
+            return True
+        if name == self.boundary + b"--":
+            raise EOFError
+        return False
 
     def _line(self) -> bytes:
         line = self.resp.readline(65536)
@@ -248,13 +273,11 @@ class _Mjpeg:
         the closing boundary."""
         chunks: list[bytes] = []
         size = 0
-        while not (line := self._line()).startswith(self.boundary):
+        while not self._is_boundary(line := self._line()):
             chunks.append(line)
             size += len(line)
             if size > MAX_JPEG_BYTES:
                 raise ConnectionError("an MJPEG part is too large")
-        if line.rstrip().endswith(b"--"):
-            raise EOFError
         return b"".join(chunks)
 
     def grab(self) -> bool:
@@ -282,7 +305,7 @@ class _Mjpeg:
         return None if bgr is None else cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
 
     def close(self) -> None:
-        self.conn.close()
+        self.resp.close()
 
 
 def _connect(url: str, file_dir: Path | None) -> tuple[_Connection, float | None]:
@@ -304,27 +327,27 @@ def _connect(url: str, file_dir: Path | None) -> tuple[_Connection, float | None
 
 
 class _Latest:
-    """The newest due frame, handed from the reader thread to the consumer."""
+    """The newest due frame, handed from the reader thread to the consumer. Frames are due
+    every 1/rate s of stream position, in phase (as stored video is sampled)."""
 
     def __init__(self, rate: float, stats: SourceStats) -> None:
-        self.interval = 1.0 / rate
-        self.next_due = 0.0
+        self.interval_ms = 1000.0 / rate
+        self.next_due_ms = 0.0
         self.frame: LiveFrame | None = None
         self.ended = False
         self.stats = stats
         self.cond = threading.Condition()
 
-    def due(self, now: float) -> bool:
-        return now >= self.next_due
+    def due(self, position_ms: float) -> bool:
+        return position_ms + 1e-6 >= self.next_due_ms
 
-    def put(self, frame: LiveFrame, now: float) -> None:
+    def put(self, frame: LiveFrame, position_ms: float) -> None:
         with self.cond:
             if self.frame is not None:
                 self.stats.frames_dropped += 1
             self.frame = frame
-            self.next_due += self.interval
-            if self.next_due <= now:
-                self.next_due = now + self.interval
+            while self.next_due_ms <= position_ms + 1e-6:
+                self.next_due_ms += self.interval_ms
             self.cond.notify()
 
     def end(self) -> None:
@@ -360,76 +383,90 @@ class _Halt:
             self.closed.wait(min(left, 0.1))
 
 
-def _read(
-    url: str,
-    file_dir: Path | None,
-    latest: _Latest,
-    halt: _Halt,
-    on_status: Callable[[str, str], None],
-    stats: SourceStats,
-) -> None:
-    """The reader thread: connect, read, reconnect with back-off until `halt` (or the end of
-    a file)."""
-    shown = redact_url(url)
-    session = time.monotonic()
-    backoff = BACKOFF_FIRST_S
-    try:
-        while not halt.is_set():
-            try:
-                conn, file_fps = _connect(url, file_dir)
-            except UnsupportedSource:
-                raise
-            except Exception as e:  # any failure to connect is retried
-                reason = _safe_error(e, url)
-                stats.reconnects += 1
-                on_status("RECONNECTING", f"{shown}: {reason}; retrying in {backoff:g} s")
-                log.warning("stream %s: %s; retrying in %g s", shown, reason, backoff)
-                halt.wait(backoff)
-                backoff = min(backoff * 2, BACKOFF_MAX_S)
+class _Reader:
+    """The reader thread of one source: connect, read, reconnect with back-off until `halt`
+    is set (or a file ends); it never raises: a source that can never work ends FAILED."""
+
+    def __init__(
+        self,
+        url: str,
+        file_dir: Path | None,
+        latest: _Latest,
+        halt: _Halt,
+        on_status: Callable[[str, str], None],
+        stats: SourceStats,
+    ) -> None:
+        self.url, self.file_dir, self.latest, self.halt = url, file_dir, latest, halt
+        self.on_status, self.stats = on_status, stats
+        self.shown = redact_url(url)
+        self.session = time.monotonic()  # live positions count from here
+        self.backoff = BACKOFF_FIRST_S
+
+    def run(self) -> None:
+        try:
+            while not self.halt.is_set():
+                try:
+                    conn, file_fps = _connect(self.url, self.file_dir)
+                except UnsupportedSource:
+                    raise
+                except Exception as e:  # any failure to connect is retried
+                    self._back_off(_safe_error(e, self.url))
+                    continue
+                try:
+                    running = self._pump(conn, file_fps)
+                finally:
+                    conn.close()
+                if file_fps is not None or self.halt.is_set():
+                    return
+                self._back_off(
+                    "the stream ended or stopped sending" if running else "no frame could be read"
+                )
+        except UnsupportedSource as e:
+            self.on_status("FAILED", str(e))
+            log.warning("stream %s: %s", self.shown, e)
+        except Exception as e:  # reported, never raised from the thread
+            self.on_status("FAILED", f"{self.shown}: {_safe_error(e, self.url)}")
+            log.error("stream %s failed: %s", self.shown, _safe_error(e, self.url))
+        finally:
+            self.latest.end()
+
+    def _back_off(self, why: str) -> None:
+        self.stats.reconnects += 1
+        message = f"{self.shown}: {why}; reconnecting in {self.backoff:g} s"
+        self.on_status("RECONNECTING", message)
+        log.warning("stream %s", message)
+        self.halt.wait(self.backoff)
+        self.backoff = min(self.backoff * 2, BACKOFF_MAX_S)
+
+    def _pump(self, conn: _Connection, file_fps: float | None) -> bool:
+        """Read one connection until it ends or `halt`; True when it gave a frame."""
+        running = False
+        index = undecodable = 0
+        started = time.monotonic()
+        while not self.halt.is_set() and conn.grab():
+            self.stats.frames_read += 1
+            if file_fps is not None:  # play the file at its own rate
+                position = index * 1000.0 / file_fps
+                self.halt.wait(max(0.0, started + position / 1000 - time.monotonic()))
+            else:
+                position = (time.monotonic() - self.session) * 1000
+            index += 1
+            if not self.latest.due(position):
                 continue
-            running = False
-            index = 0
-            started = time.monotonic()
-            try:
-                while not halt.is_set() and conn.grab():
-                    stats.frames_read += 1
-                    if file_fps is not None:  # play the file at its own rate
-                        position = index * 1000.0 / file_fps
-                        halt.wait(max(0.0, started + position / 1000 - time.monotonic()))
-                    else:
-                        position = (time.monotonic() - session) * 1000
-                    index += 1
-                    now = time.monotonic()
-                    if not latest.due(now):
-                        continue
-                    rgb = conn.retrieve()
-                    if rgb is None:
-                        continue
-                    if not running:
-                        running = True
-                        backoff = BACKOFF_FIRST_S
-                        on_status("RUNNING", "")
-                        log.info("stream %s: running", shown)
-                    frame = LiveFrame(int(round(position)), int(time.time() * 1000), rgb)
-                    latest.put(frame, now)
-            finally:
-                conn.close()
-            if file_fps is not None or halt.is_set():
-                return
-            stats.reconnects += 1
-            why = "the stream ended or stopped sending" if running else "no frame could be read"
-            on_status("RECONNECTING", f"{shown}: {why}; reconnecting in {backoff:g} s")
-            log.warning("stream %s: %s; reconnecting in %g s", shown, why, backoff)
-            halt.wait(backoff)
-            backoff = min(backoff * 2, BACKOFF_MAX_S)
-    except UnsupportedSource as e:
-        on_status("FAILED", str(e))
-        log.warning("stream %s: %s", shown, e)
-    except Exception as e:  # reported, never raised from the thread
-        on_status("FAILED", f"{shown}: {_safe_error(e, url)}")
-        log.error("stream %s failed: %s", shown, _safe_error(e, url))
-    finally:
-        latest.end()
+            rgb = conn.retrieve()
+            if rgb is None:
+                undecodable += 1
+                if undecodable >= MAX_UNDECODABLE:  # not a video, or a broken camera
+                    break
+                continue
+            undecodable = 0
+            if not running:
+                running = True
+                self.backoff = BACKOFF_FIRST_S
+                self.on_status("RUNNING", "")
+                log.info("stream %s: running", self.shown)
+            self.latest.put(LiveFrame(int(round(position)), int(time.time() * 1000), rgb), position)
+        return running
 
 
 def open_source(
@@ -468,8 +505,7 @@ def _frames(
     halt = _Halt(stop)
     latest = _Latest(rate, stats)
     reader = threading.Thread(
-        target=_read,
-        args=(url, file_dir, latest, halt, on_status, stats),
+        target=_Reader(url, file_dir, latest, halt, on_status, stats).run,
         name=f"oculi-source {redact_url(url)}",
         daemon=True,
     )
