@@ -150,6 +150,10 @@ class Settings:
     stream_file_dir: Path | None = field(
         default_factory=lambda: Path(v) if (v := os.environ.get("OCULI_STREAM_FILE_DIR")) else None
     )
+    # whether a caller may name a URL as the input (off: only ARNs the stream map names)
+    stream_url_inputs: bool = field(
+        default_factory=lambda: os.environ.get("OCULI_STREAM_URL_INPUTS", "1") != "0"
+    )
     stream_map: Path | None = field(
         default_factory=lambda: Path(v) if (v := os.environ.get("OCULI_STREAM_MAP")) else None
     )

@@ -161,3 +161,25 @@ def test_a_still_scene_is_looked_at_once(tmp_path: Path) -> None:
         ctx.close()
     assert [k for k, _ in events] == ["LABEL_DETECTED"]
     assert len(session.latencies_ms) == 1 and session.still >= 5
+
+
+def test_inputs_url_map_and_refusals(tmp_path: Path) -> None:
+    from oculi.settings import Settings
+    from oculi.streams.inputs import shown, source_url
+
+    arn = "arn:aws:kinesisvideo:us-east-1:000000000000:stream/door/1"
+    camera = "rtsp://user:pw@10.0.0.20/stream1"
+    (tmp_path / "map.json").write_text(f'{{"{arn}": "{camera}"}}')
+    s = Settings(data_dir=tmp_path)
+    with pytest.raises(InvalidParameter):  # no map: ARNs name nothing
+        source_url(arn, s)
+    s.stream_map = tmp_path / "map.json"
+    assert source_url(arn, s) == camera and source_url(camera, s) == camera
+    assert shown(camera) == "rtsp://***@10.0.0.20/stream1" and shown(arn) == arn
+    s.stream_url_inputs = False  # callers' URLs refused; the operator's map still taken
+    with pytest.raises(InvalidParameter) as e:
+        source_url(camera, s)
+    assert "pw" not in e.value.message
+    assert source_url(arn, s) == camera
+    with pytest.raises(InvalidParameter):
+        source_url("arn:aws:kinesisvideo:us-east-1:000000000000:stream/other/1", s)

@@ -4,7 +4,8 @@ Rekognition names a Kinesis video stream there. oculi reads cameras directly, so
 looked up in the operator's stream map (a JSON object of ARN -> URL, the file
 OCULI_STREAM_MAP or `serve --stream-map` names), and, as an extension, the Arn may itself
 be a URL: rtsp(s)://, http(s):// (MJPEG or HLS) or file:// (only under
-OCULI_STREAM_FILE_DIR). Either way the URL is checked (oculi.streams.sources) before a
+OCULI_STREAM_FILE_DIR; OCULI_STREAM_URL_INPUTS=0 refuses URLs from callers, leaving the
+map). Either way the URL is checked (oculi.streams.sources) before a
 processor is created or started, and is only ever shown with its credentials removed.
 """
 
@@ -47,6 +48,11 @@ def _mapped(arn: str, path: Path | None) -> str:
 def source_url(arn: str, settings: Settings) -> str:
     """The URL a processor reads for `arn` (InvalidParameterException when there is none,
     or oculi will not read it)."""
+    if is_url(arn) and not settings.stream_url_inputs:
+        raise InvalidParameter(
+            "This server takes Kinesis video stream ARNs its stream map names, not URLs "
+            "(OCULI_STREAM_URL_INPUTS=0)"
+        )
     url = arn if is_url(arn) else _mapped(arn, settings.stream_map)
     try:
         check_source_url(url, file_dir=settings.stream_file_dir)
