@@ -68,6 +68,15 @@ AUDITED: dict[str, str | None] = {
     "GetFaceSearch": "Persons",
     "CelebrityRecognitionJob": "Celebrities",
     "GetCelebrityRecognition": "Celebrities",
+    # stream processors: their life, each session a new server resumed or that ended on its
+    # own, and every frame's identity matches (oculi/streams/runtime.py)
+    "CreateStreamProcessor": None,
+    "StartStreamProcessor": None,
+    "StopStreamProcessor": None,
+    "UpdateStreamProcessor": None,
+    "DeleteStreamProcessor": None,
+    "StreamProcessorSession": None,
+    "StreamProcessorMatch": None,
     # the native endpoints (oculi/api/native.py)
     "Redact": None,
     "Plates": "Plates",
@@ -546,6 +555,10 @@ def event_for(
     for name in THRESHOLD_FIELDS:
         if name in params:
             event["threshold"] = params[name]
+    if operation.endswith(("StreamProcessor", "StreamProcessorSession")):
+        event["processor"] = params.get("Name")
+        face_search = (params.get("Settings") or {}).get("FaceSearch") or {}
+        event["collection"] = event["collection"] or face_search.get("CollectionId")
     for name in ("FaceId", "UserId"):
         if name in params:
             event[name[0].lower() + name[1:]] = params[name]

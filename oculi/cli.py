@@ -10,6 +10,7 @@ import time
 from pathlib import Path
 
 from oculi import __version__, celebrities_cli
+from oculi.streams import cli as streams_cli
 from oculi.video import cli as video_cli
 
 
@@ -88,6 +89,12 @@ def _settings(args: argparse.Namespace):  # -> Settings
         s.tls_cert = Path(args.tls_cert)
     if getattr(args, "tls_key", None):
         s.tls_key = Path(args.tls_key)
+    if getattr(args, "stream_map", None):
+        s.stream_map = Path(args.stream_map)
+    if getattr(args, "stream_mqtt", None):
+        s.stream_mqtt_url = args.stream_mqtt
+    if getattr(args, "stream_file_dir", None):
+        s.stream_file_dir = Path(args.stream_file_dir)
     return s
 
 
@@ -166,6 +173,15 @@ def _cmd_serve(args: argparse.Namespace) -> int:
     if swept:
         print(f"removed {swept} file(s) of deleted faces or collections", file=sys.stderr)
     sweeper = start_sweeper(ctx, s.retention_sweep_s)
+    from oculi.streams.mqtt import UnsupportedOutput
+
+    try:
+        resumed = ctx.stream_processors().resume()
+    except UnsupportedOutput as e:
+        print(f"error: --stream-mqtt: {e}", file=sys.stderr)
+        return 2
+    if resumed:
+        print(f"running {resumed} stream processor(s) again", file=sys.stderr, flush=True)
     if bool(s.tls_cert) != bool(s.tls_key):
         print("error: give both --tls-cert and --tls-key", file=sys.stderr)
         return 2
@@ -629,6 +645,21 @@ def build_parser() -> argparse.ArgumentParser:
         help="listen at once and load each model on its first use (default: fetch and "
         "load every model before listening; env OCULI_LAZY_MODELS=1)",
     )
+    sp.add_argument(
+        "--stream-map",
+        help="JSON file mapping Kinesis video stream ARNs to camera URLs, for stream "
+        "processors (env OCULI_STREAM_MAP; docs/streams.md)",
+    )
+    sp.add_argument(
+        "--stream-mqtt",
+        help="also publish stream processors' events to this MQTT broker: "
+        "mqtt(s)://[user:password@]host[:port]/topic/prefix (env OCULI_STREAM_MQTT_URL)",
+    )
+    sp.add_argument(
+        "--stream-file-dir",
+        help="the only folder file:// stream inputs may read (default: none, file:// is "
+        "refused; env OCULI_STREAM_FILE_DIR)",
+    )
     common(sp)
     sp.set_defaults(func=_cmd_serve)
 
@@ -771,6 +802,7 @@ def build_parser() -> argparse.ArgumentParser:
     lp.set_defaults(func=_cmd_plates)
     celebrities_cli.register(sub, common)
     video_cli.register(sub, common)
+    streams_cli.register(sub, common)
     return p
 
 

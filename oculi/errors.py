@@ -63,6 +63,10 @@ class ServiceQuotaExceeded(OculiError):
     code = "ServiceQuotaExceededException"
 
 
+class ResourceInUse(OculiError):
+    code = "ResourceInUseException"
+
+
 class LimitExceeded(OculiError):
     code = "LimitExceededException"
 

@@ -7,11 +7,11 @@ A key in the keys file may carry
     "expires": "2027-01-31T00:00:00Z"             # ISO-8601 with a UTC offset; default: never
     "s3_buckets": ["photos", "public-*"]          # buckets Image.S3Object may name; default: none
 
-Collection access kinds: `search` for Search* operations and Start/GetFaceSearch (the
-collection of the job it names), `read` for Describe*/List*, and `write` for every other
-operation that names a collection (by CollectionId, or by the ResourceArn of a tag
-operation). A kind left out of "collections"
-allows nothing of that kind; leaving "collections" out allows everything.
+Collection access kinds: `search` for Search* operations, Start/GetFaceSearch (the
+collection of the job it names) and Create/StartStreamProcessor (a FaceSearch
+processor's), `read` for Describe*/List*, and `write` for every other operation that
+names a collection (by CollectionId, or by the ResourceArn of a tag operation). A kind
+left out of "collections" allows nothing of that kind; leaving "collections" out allows everything.
 The keys file is checked strictly (`KeySpec.from_json`): a wrong type, an unknown field or
 an empty string stops the server from starting, so that a typo never widens a key's rights.
 
@@ -36,6 +36,10 @@ from oculi.errors import AccessDenied
 
 _FIELDS = ("access_key_id", "secret_access_key", "allow", "collections", "expires", "s3_buckets")
 _KINDS = ("read", "write", "search")
+# Operations that search the collection they name (a stream processor's, for Create and Start)
+SEARCHING = frozenset(
+    {"StartFaceSearch", "GetFaceSearch", "CreateStreamProcessor", "StartStreamProcessor"}
+)
 
 
 def _text(value: Any, where: str) -> str:
@@ -122,7 +126,7 @@ def parse_expiry(value: Any, where: str = "expires") -> datetime:
 
 
 def access_kind(operation: str) -> str:
-    if operation.startswith("Search") or operation in ("StartFaceSearch", "GetFaceSearch"):
+    if operation.startswith("Search") or operation in SEARCHING:
         return "search"
     if operation.startswith(("Describe", "List")):
         return "read"

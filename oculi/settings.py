@@ -137,6 +137,41 @@ class Settings:
     sns_endpoint_url: str | None = field(
         default_factory=lambda: os.environ.get("OCULI_SNS_ENDPOINT_URL") or None
     )
+    # stream processors (docs/streams.md): frames analysed a second, the processors that may
+    # exist, the only folder file:// inputs may read from (none: file:// is refused), a JSON
+    # file mapping Kinesis video stream ARNs to camera URLs, and whether label events keep
+    # their frame (uploaded beside the event to the S3 destination)
+    stream_fps: float = field(
+        default_factory=lambda: float(os.environ.get("OCULI_STREAM_FPS", "5"))
+    )
+    stream_processor_limit: int = field(
+        default_factory=lambda: int(os.environ.get("OCULI_STREAM_PROCESSOR_LIMIT", "20"))
+    )
+    stream_file_dir: Path | None = field(
+        default_factory=lambda: Path(v) if (v := os.environ.get("OCULI_STREAM_FILE_DIR")) else None
+    )
+    # whether a caller may name a URL as the input (off: only ARNs the stream map names)
+    stream_url_inputs: bool = field(
+        default_factory=lambda: os.environ.get("OCULI_STREAM_URL_INPUTS", "1") != "0"
+    )
+    stream_map: Path | None = field(
+        default_factory=lambda: Path(v) if (v := os.environ.get("OCULI_STREAM_MAP")) else None
+    )
+    # an MQTT broker every processor's events are also published to (docs/streams.md)
+    stream_mqtt_url: str | None = field(
+        default_factory=lambda: os.environ.get("OCULI_STREAM_MQTT_URL") or None
+    )
+    # an operator's webhook every processor's events are also POSTed to, signed with
+    # HMAC-SHA256 under the secret (docs/streams.md); never a URL from a caller
+    stream_webhook_url: str | None = field(
+        default_factory=lambda: os.environ.get("OCULI_STREAM_WEBHOOK_URL") or None
+    )
+    stream_webhook_secret: str | None = field(
+        default_factory=lambda: os.environ.get("OCULI_STREAM_WEBHOOK_SECRET") or None
+    )
+    stream_keep_frames: bool = field(
+        default_factory=lambda: os.environ.get("OCULI_STREAM_KEEP_FRAMES", "") == "1"
+    )
     region: str = field(default_factory=lambda: os.environ.get("OCULI_REGION", "us-east-1"))
     account_id: str = "000000000000"
 

@@ -20,6 +20,7 @@ from oculi.service.context import ServiceContext
 from oculi.service.detect_faces import detect_faces
 from oculi.service.image_source import load_image
 from oculi.service.match_floor import STRANGERS_PER_SEARCH, size_floor, size_notice
+from oculi.streams.ops import HANDLERS as STREAM_HANDLERS
 from oculi.vision.similarity import false_match_rate
 
 Handler = Callable[[ServiceContext, dict[str, Any]], dict[str, Any]]
@@ -121,4 +122,5 @@ HANDLERS: dict[str, Handler] = {
     "RecognizeCelebrities": celeb.recognize_celebrities,
     "GetCelebrityInfo": celeb.get_celebrity_info,
     **VIDEO_HANDLERS,
+    **STREAM_HANDLERS,
 }

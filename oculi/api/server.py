@@ -40,6 +40,7 @@ from oculi.errors import AccessDenied, OculiError, Throttling
 from oculi.permissions import KeySpec, authorize, may_access
 from oculi.service.context import ServiceContext
 from oculi.settings import Settings
+from oculi.streams.ops import with_processor_collection
 
 log = logging.getLogger("oculi.api")
 
@@ -182,6 +183,9 @@ def build_app(ctx: ServiceContext, keys: dict[str, KeySpec]) -> ASGIApp:
             key = keys[access_key] if keys and access_key is not None else None
             if key is not None:
                 checked = await anyio.to_thread.run_sync(with_job_collection, ctx, name, params)
+                checked = await anyio.to_thread.run_sync(
+                    with_processor_collection, ctx, name, checked
+                )
                 await check_rights(ctx, key, name, [(name, checked)], params, caller)
             faces = await anyio.to_thread.run_sync(
                 searched_faces, ctx, name, params, limiter=limiter

@@ -4,7 +4,8 @@ Operation names, shapes and constraints (required, min, max, pattern, enum) come
 the `service-2.json` that botocore ships, not from hand-written tables. botocore's own
 client-side validator checks only types and minimums; this one enforces everything the
 model states, and decodes blobs from base64, so handlers get clean Python values. One
-rule is oculi's own: a CollectionId of only dots (`.`, `..`), which the pattern allows.
+rule is oculi's own: a CollectionId of only dots (`.`, `..`), which the pattern allows, is
+refused; and one extension: a stream processor's input ARN may be a URL (URL_SCHEMES).
 """
 
 from __future__ import annotations
@@ -21,6 +22,11 @@ from botocore.model import OperationModel, ServiceModel, Shape
 
 from oculi.errors import ImageTooLarge, InvalidParameter
 from oculi.store.names import only_dots
+
+# oculi's extension: a stream processor's Input.KinesisVideoStream.Arn may be a camera's or
+# a file's URL instead of an ARN (docs/streams.md); its pattern admits ARNs only.
+URL_ARN_SHAPE = "KinesisVideoArn"
+URL_SCHEMES = ("rtsp://", "rtsps://", "http://", "https://", "file://")
 
 
 @functools.lru_cache(maxsize=1)
@@ -98,7 +104,8 @@ def validate(shape: Shape, value: Any, path: str = "") -> Any:
             )
         pattern = meta.get("pattern")
         rx = _pattern(pattern) if pattern else None
-        if rx is not None and not rx.fullmatch(value):
+        is_url = shape.name == URL_ARN_SHAPE and value.lower().startswith(URL_SCHEMES)
+        if rx is not None and not rx.fullmatch(value) and not is_url:
             raise _fail(
                 where,
                 "failed to satisfy constraint: Member must satisfy regular "

@@ -30,6 +30,7 @@ ANN_DIR = "ann-index"
 IMAGES_DIR = "kept-images"
 
 if TYPE_CHECKING:
+    from oculi.streams.runtime import StreamProcessors
     from oculi.video.jobs import VideoJobs
 
 
@@ -43,6 +44,7 @@ class ServiceContext:
     _audit: AuditLog | None = None
     _attributes: AttributeModels | None = None
     _video: VideoJobs | None = None
+    _streams: StreamProcessors | None = None
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     @property
@@ -115,6 +117,10 @@ class ServiceContext:
         """Close what was opened (the store and its vector indexes: see
         `Collections.close`)."""
         with self._lock:
+            streams, self._streams = self._streams, None
+        if streams is not None:  # its sessions end first; they use what follows
+            streams.close()
+        with self._lock:
             if self._video is not None:
                 self._video.close()
                 self._video = None
@@ -158,3 +164,13 @@ class ServiceContext:
             if self._video is None:
                 self._video = VideoJobs(self)
             return self._video
+
+    def stream_processors(self) -> StreamProcessors:
+        """The stream processors and their sessions, opened on first use (`oculi serve`
+        opens them at start and resumes the processors a stopped server ran)."""
+        from oculi.streams.runtime import StreamProcessors
+
+        with self._lock:
+            if self._streams is None:
+                self._streams = StreamProcessors(self)
+            return self._streams

@@ -19,7 +19,7 @@ from oculi.api.moderation_ops import moderation_labels
 from oculi.api.text_ops import text_detections
 from oculi.audit import event_for
 from oculi.service.celebrities import Celebrities
-from oculi.service.collections import Match
+from oculi.service.collections import Collections, Match
 from oculi.service.context import ServiceContext
 from oculi.service.detect_faces import detect_faces
 from oculi.service.labels import detect_labels, shared_label_detectors
@@ -54,6 +54,7 @@ PERSON_START = 0.6
 # the second half).
 TRACK_IOU = 0.1
 MAX_GAP_S = 2.0
+SEARCH_MAX_FACES = 10  # matches a face search reports per person
 
 
 class ShotTracker:
@@ -327,6 +328,21 @@ def _face_tracks(
     return known
 
 
+def search_views(
+    cols: Collections, collection: str, queries: list[np.ndarray], threshold: float
+) -> list[Match]:
+    """The faces of `collection` that any of one person's views (embeddings) matches at
+    `threshold` (raised to what the collection's size needs), each at its best Similarity,
+    most similar first."""
+    found: dict[str, Match] = {}
+    for query in queries:
+        for m in cols.search_vector(collection, query, SEARCH_MAX_FACES, threshold):
+            face_id = m.record.face_id
+            if face_id not in found or m.similarity > found[face_id].similarity:
+                found[face_id] = m
+    return sorted(found.values(), key=lambda m: -m.similarity)
+
+
 def face_search(
     ctx: ServiceContext,
     params: dict[str, Any],
@@ -339,15 +355,9 @@ def face_search(
     threshold = float(params.get("FaceMatchThreshold", 80.0))
 
     def search(queries: list[np.ndarray]) -> tuple[str, Any] | None:
-        found: dict[str, Match] = {}
-        for query in queries:
-            for m in cols.search_vector(collection, query, 10, threshold):
-                face_id = m.record.face_id
-                if face_id not in found or m.similarity > found[face_id].similarity:
-                    found[face_id] = m
-        if not found:
+        ranked = search_views(cols, collection, queries, threshold)
+        if not ranked:
             return None
-        ranked = sorted(found.values(), key=lambda m: -m.similarity)
         return ranked[0].record.face_id, _matches(ranked)
 
     known = _face_tracks(ctx, frames, out, search)

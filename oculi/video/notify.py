@@ -58,23 +58,43 @@ def notify(settings: Settings, api: str, job_id: str, status: str, params: dict[
 
 
 def post_webhook(settings: Settings, message: dict[str, Any]) -> None:
-    url = str(settings.video_webhook_url)
+    post_signed(
+        str(settings.video_webhook_url),
+        settings.video_webhook_secret,
+        message,
+        message["Timestamp"] // 1000,
+        f"video job {message['JobId']}",
+    )
+
+
+def post_signed(
+    url: str, secret: str | None, message: dict[str, Any], timestamp_s: int, what: str
+) -> bool:
+    """POST `message` as JSON to the operator's `url`, signed under `secret` (if any) with
+    `timestamp_s` in X-Oculi-Timestamp; False, logged as `what`'s, when it failed."""
     body = json.dumps(message).encode()
-    headers = {
-        "Content-Type": "application/json",
-        "X-Oculi-Timestamp": str(message["Timestamp"] // 1000),
-    }
-    if settings.video_webhook_secret:
-        headers["X-Oculi-Signature"] = signature(settings.video_webhook_secret, body)
+    headers = {"Content-Type": "application/json", "X-Oculi-Timestamp": str(timestamp_s)}
+    if secret:
+        headers["X-Oculi-Signature"] = signature(secret, body)
     request = urllib.request.Request(url, data=body, headers=headers, method="POST")
     try:
         with urllib.request.urlopen(request, timeout=10) as answer:  # noqa: S310 - operator's URL
             answer.read(1024)
     except (urllib.error.URLError, OSError, ValueError) as e:
-        log.warning("video job %s: could not POST to the webhook: %s", message["JobId"], e)
+        log.warning("%s: could not POST to the webhook: %s", what, e)
+        return False
+    return True
 
 
-def publish_sns(settings: Settings, arn: str, message: dict[str, Any]) -> None:
+def publish_sns(
+    settings: Settings,
+    arn: str,
+    message: dict[str, Any],
+    subject: str | None = None,
+    what: str | None = None,
+) -> bool:
+    """Publish `message` as JSON (with `subject`, if given); False, logged, when it could
+    not be delivered (`what` names the sender in the log: a job by default)."""
     import boto3
     from botocore.config import Config
     from botocore.exceptions import BotoCoreError, ClientError
@@ -89,6 +109,10 @@ def publish_sns(settings: Settings, arn: str, message: dict[str, Any]) -> None:
             region_name=region or session.region_name or "us-east-1",
             config=Config(retries={"max_attempts": 3}, connect_timeout=5, read_timeout=10),
         )
-        client.publish(TopicArn=arn, Message=json.dumps(message))
+        extra = {"Subject": subject} if subject else {}
+        client.publish(TopicArn=arn, Message=json.dumps(message), **extra)
     except (BotoCoreError, ClientError) as e:
-        log.warning("video job %s: could not publish to %s: %s", message["JobId"], arn, e)
+        who = what or f"video job {message.get('JobId')}"
+        log.warning("%s: could not publish to %s: %s", who, arn, e)
+        return False
+    return True
