@@ -29,8 +29,8 @@ DetectFaces rows answer the 100 largest faces; "crowd search" rows are DetectFac
 runs now (FaceAnalyzer.detect_in_crowds): YuNet at scale 1 and, where it finds a face under
 the given height, both detectors at scales 1 and 2 instead, from the given raw score (tiny
 faces from a higher one). `--time REPEAT` also times DetectFaces end to end (detection,
-mesh, pose, quality) before and with the crowd search, on two ordinary photos of
-tests/fixtures and the half's first photos.
+mesh, pose, quality) before and with the crowd search, on two ordinary photos and four
+group photos of tests/fixtures and the half's first photos.
 """
 
 from __future__ import annotations
@@ -62,6 +62,8 @@ CACHE_SCORE = 0.3
 CACHE = Path.home() / ".cache" / "oculi-bench" / "crowd"
 MERGE_IOU = FaceAnalyzer(detectors=[]).merge_iou
 ORDINARY = ("two_people.jpg", "obama-480p.jpg")  # tests/fixtures: one or two faces
+# tests/fixtures: group photos of 7-10 faces (dlib's labelled PASCAL VOC photos)
+GROUPS = ("2007_007763.jpg", "2008_002079.jpg", "2008_004176.jpg", "2008_007676.jpg")
 FIXTURES = Path(__file__).resolve().parents[1] / "tests" / "fixtures"
 
 
@@ -172,19 +174,21 @@ def faces_of(
 
 def boxes_of(
     s: Setting, parts: Parts, factor: float, size: tuple[int, int]
-) -> tuple[np.ndarray, float]:
-    """The setting's merged boxes in the photo's pixels, and the ms its passes took."""
+) -> tuple[np.ndarray, float, bool]:
+    """The setting's merged boxes in the photo's pixels, the ms its passes took, and
+    whether DetectFaces' crowd search ran."""
     faces, ms = faces_of(s.detectors, s.scales, s.min_score, parts, factor, size)
-    if s.crowd is not None and s.crowd.needed(faces, 1.0 / factor):
+    searched = s.crowd is not None and s.crowd.needed(faces, 1.0 / factor)
+    if s.crowd is not None and searched:
         faces, more = faces_of(DETECTORS, s.crowd.scales, s.crowd.min_score, parts, factor, size)
         faces = s.crowd.kept(faces, 1.0 / factor)
         ms += more
     if s.largest is not None:
         faces = faces.take(np.arange(min(len(faces), s.largest)))
     if not s.persons:
-        return faces.boxes, ms
+        return faces.boxes, ms, searched
     people, t = parts[("persons", 0.0)]
-    return np.concatenate([faces.boxes, people.boxes]), ms + t
+    return np.concatenate([faces.boxes, people.boxes]), ms + t, searched
 
 
 def covered_fraction(
@@ -203,11 +207,12 @@ def covered_fraction(
 def evaluate(s: Setting, photos: list[Photo], data: list) -> str:
     det = np.zeros((len(BANDS), 2), int)
     cov = np.zeros((len(BANDS), 2), int)
-    false = 0
+    false = searched = 0
     ms = []
     for photo, (parts, factor, size) in zip(photos, data, strict=True):
-        boxes, t = boxes_of(s, parts, factor, size)
+        boxes, t, search = boxes_of(s, parts, factor, size)
         ms.append(t)
+        searched += search
         gt = photo.boxes
         heights = gt[:, 3] - gt[:, 1]
         hit = (iou_matrix(gt, boxes) >= 0.5).any(axis=1) if len(boxes) else np.zeros(len(gt), bool)
@@ -223,7 +228,7 @@ def evaluate(s: Setting, photos: list[Photo], data: list) -> str:
     return (
         f"{s.name:<44} detected {bands} | covered {covs} | "
         f"false/photo {false / len(photos):5.1f} | ms/photo median {np.median(ms):5.0f} "
-        f"mean {np.mean(ms):5.0f}"
+        f"mean {np.mean(ms):5.0f}" + (f" | searched {searched}" if s.crowd else "")
     )
 
 
@@ -324,8 +329,8 @@ def main() -> None:
         "--time",
         type=int,
         metavar="REPEAT",
-        help="also time DetectFaces on tests/fixtures' ordinary photos and the half's first "
-        "--time-crowd photos (median of REPEAT runs each)",
+        help="also time DetectFaces on tests/fixtures' ordinary and group photos and the "
+        "half's first --time-crowd photos (median of REPEAT runs each)",
     )
     ap.add_argument("--time-crowd", type=int, default=5)
     a = ap.parse_args()
@@ -357,7 +362,7 @@ def main() -> None:
             mark = " (DetectFaces default)"
         print(evaluate(s, photos, data) + mark, flush=True)
     if a.time:
-        ordinary = [FIXTURES / name for name in ORDINARY]
+        ordinary = [FIXTURES / name for name in ORDINARY + GROUPS]
         crowd = [p.path for p in photos[: a.time_crowd]]
         time_detect_faces(ordinary + crowd, a.time, a.threads)
 
