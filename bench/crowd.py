@@ -1,7 +1,7 @@
 """Faces in crowds: detection recall and redaction coverage by face height, per setting.
 
     python bench/crowd.py ../shared/dev-data/eval-dev/wider_crowd_dev [--half fit|held-out]
-                          [--limit N] [--scales 1,2]
+                          [--limit N] [--scales 1,2] [--persons] [--time REPEAT]
 
 The photos (WIDER FACE's format: gt.txt holds each file, its face count, then
 `x y w h blur expression illumination invalid occlusion pose` per face; faces marked
@@ -22,7 +22,15 @@ Per face-height band (labelled box height, 8-16, 16-32, 32-64, 64+ pixels):
   very mask oculi's `redact` draws (ellipses over the boxes grown by the margin);
 false detections per photo: boxes with IoU < 0.3 with every labelled box (invalid and
 tiny ones included; WIDER leaves some faces unlabelled, so this is an upper bound);
-ms per photo: the detection passes' time summed (redaction itself adds a few ms).
+ms per photo: the detection passes' time summed, as cached when first run (redaction
+itself adds a few ms); median and mean over the photos.
+
+DetectFaces rows answer the 100 largest faces; "crowd search" rows are DetectFaces as it
+runs now (FaceAnalyzer.detect_in_crowds): YuNet at scale 1 and, where it finds a face under
+the given height, both detectors at scales 1 and 2 instead, from the given raw score (tiny
+faces from a higher one). `--time REPEAT` also times DetectFaces end to end (detection,
+mesh, pose, quality) before and with the crowd search, on two ordinary photos and four
+group photos of tests/fixtures and the half's first photos.
 """
 
 from __future__ import annotations
@@ -37,11 +45,12 @@ from pathlib import Path
 import numpy as np
 
 from oculi.models.zoo import load_face_analyzer
+from oculi.service.detect_faces import detect_faces
 from oculi.service.labels import shared_label_detectors
 from oculi.service.ppe import PersonFinder, person_finder
 from oculi.service.redact import RedactOptions
 from oculi.vision.decode import decode
-from oculi.vision.faces import FaceAnalyzer, finish, resize_for_detection
+from oculi.vision.faces import CROWD_SEARCH, CrowdSearch, FaceAnalyzer, finish, resize_for_detection
 from oculi.vision.nms import iou_matrix
 from oculi.vision.pyramid import merge
 from oculi.vision.redact import redact
@@ -52,6 +61,10 @@ DETECTORS = ("yunet", "retinaface")
 CACHE_SCORE = 0.3
 CACHE = Path.home() / ".cache" / "oculi-bench" / "crowd"
 MERGE_IOU = FaceAnalyzer(detectors=[]).merge_iou
+ORDINARY = ("two_people.jpg", "obama-480p.jpg")  # tests/fixtures: one or two faces
+# tests/fixtures: group photos of 7-10 faces (dlib's labelled PASCAL VOC photos)
+GROUPS = ("2007_007763.jpg", "2008_002079.jpg", "2008_004176.jpg", "2008_007676.jpg")
+FIXTURES = Path(__file__).resolve().parents[1] / "tests" / "fixtures"
 
 
 @dataclass(frozen=True)
@@ -70,6 +83,9 @@ class Setting:
     margin: float
     largest: int | None = None  # DetectFaces answers the 100 largest
     persons: bool = False  # persons=1: every person box covered too
+    # DetectFaces' crowd search: where the pass above finds a small face, both detectors
+    # at the search's scales and score instead (FaceAnalyzer.detect_in_crowds)
+    crowd: CrowdSearch | None = None
 
 
 def read_gt(root: Path) -> list[Photo]:
@@ -141,20 +157,38 @@ def as_faces(persons: PersonFinder, rgb: np.ndarray) -> FaceDetections:
     )
 
 
+def faces_of(
+    detectors: tuple[str, ...],
+    scales: tuple[float, ...],
+    min_score: float,
+    parts: Parts,
+    factor: float,
+    size: tuple[int, int],
+) -> tuple[FaceDetections, float]:
+    """The detectors' faces at these scales from `min_score`, merged, in the photo's
+    pixels, and the ms their passes took."""
+    chosen = [parts[(d, sc)] for sc in scales for d in detectors]
+    kept = [f.take(np.nonzero(f.extra["raw_score"] >= min_score)[0]) for f, _ in chosen]
+    return finish(merge(kept, MERGE_IOU), factor, *size), sum(ms for _, ms in chosen)
+
+
 def boxes_of(
     s: Setting, parts: Parts, factor: float, size: tuple[int, int]
-) -> tuple[np.ndarray, float]:
-    """The setting's merged boxes in the photo's pixels, and the ms its passes took."""
-    chosen = [parts[(d, sc)] for sc in s.scales for d in s.detectors]
-    kept = [f.take(np.nonzero(f.extra["raw_score"] >= s.min_score)[0]) for f, _ in chosen]
-    faces = finish(merge(kept, MERGE_IOU), factor, *size)
+) -> tuple[np.ndarray, float, bool]:
+    """The setting's merged boxes in the photo's pixels, the ms its passes took, and
+    whether DetectFaces' crowd search ran."""
+    faces, ms = faces_of(s.detectors, s.scales, s.min_score, parts, factor, size)
+    searched = s.crowd is not None and s.crowd.needed(faces, 1.0 / factor)
+    if s.crowd is not None and searched:
+        faces, more = faces_of(DETECTORS, s.crowd.scales, s.crowd.min_score, parts, factor, size)
+        faces = s.crowd.kept(faces, 1.0 / factor)
+        ms += more
     if s.largest is not None:
         faces = faces.take(np.arange(min(len(faces), s.largest)))
-    ms = sum(ms for _, ms in chosen)
     if not s.persons:
-        return faces.boxes, ms
+        return faces.boxes, ms, searched
     people, t = parts[("persons", 0.0)]
-    return np.concatenate([faces.boxes, people.boxes]), ms + t
+    return np.concatenate([faces.boxes, people.boxes]), ms + t, searched
 
 
 def covered_fraction(
@@ -173,11 +207,12 @@ def covered_fraction(
 def evaluate(s: Setting, photos: list[Photo], data: list) -> str:
     det = np.zeros((len(BANDS), 2), int)
     cov = np.zeros((len(BANDS), 2), int)
-    false = 0
-    ms = 0.0
+    false = searched = 0
+    ms = []
     for photo, (parts, factor, size) in zip(photos, data, strict=True):
-        boxes, t = boxes_of(s, parts, factor, size)
-        ms += t
+        boxes, t, search = boxes_of(s, parts, factor, size)
+        ms.append(t)
+        searched += search
         gt = photo.boxes
         heights = gt[:, 3] - gt[:, 1]
         hit = (iou_matrix(gt, boxes) >= 0.5).any(axis=1) if len(boxes) else np.zeros(len(gt), bool)
@@ -192,7 +227,8 @@ def evaluate(s: Setting, photos: list[Photo], data: list) -> str:
     covs = " ".join(f"{c[0] / max(1, c[1]):.2f}" for c in cov)
     return (
         f"{s.name:<44} detected {bands} | covered {covs} | "
-        f"false/photo {false / len(photos):5.1f} | {ms / len(photos):6.0f} ms/photo"
+        f"false/photo {false / len(photos):5.1f} | ms/photo median {np.median(ms):5.0f} "
+        f"mean {np.mean(ms):5.0f}" + (f" | searched {searched}" if s.crowd else "")
     )
 
 
@@ -200,6 +236,26 @@ def settings(scales: tuple[float, ...], persons: bool) -> list[Setting]:
     both = DETECTORS
     out = [
         Setting("DetectFaces (yunet, 0.6, 100 largest)", ("yunet",), (1.0,), 0.6, 0.25, 100),
+    ]
+    up = (1.0, *(s for s in scales if s > 1))
+    searches = [CrowdSearch(48.0, up, score, tiny_score=score) for score in (0.6, 0.5)] + [
+        CrowdSearch(below, up, score, tiny_score=0.7)
+        for below, score in ((32.0, 0.5), (48.0, 0.5), (48.0, 0.4))
+    ]
+    for search in searches if len(up) > 1 else []:
+        out.append(
+            Setting(
+                f"DetectFaces, crowd search <{search.below:g}px both "
+                f"{search.min_score} (<{search.tiny:g}px {search.tiny_score})",
+                ("yunet",),
+                (1.0,),
+                0.6,
+                0.25,
+                100,
+                crowd=search,
+            )
+        )
+    out += [
         Setting("old redact (both, x1, 0.6, m0.25)", both, (1.0,), 0.6, 0.25),
     ]
     for up in [s for s in scales if s > 1]:
@@ -237,6 +293,30 @@ def is_default(s: Setting) -> bool:
     )
 
 
+def time_detect_faces(photos: list[Path], repeat: int, threads: int) -> None:
+    """DetectFaces as the API runs it (detection, mesh, pose, quality), without and with
+    the crowd search, in turns: the median ms of `repeat` runs per photo, and its faces."""
+    first = load_face_analyzer(detector="yunet", threads=threads)
+    both = load_face_analyzer(detector="yunet+retinaface", threads=threads)
+    runs = {
+        "before (yunet, one pass)": lambda rgb: detect_faces(first, rgb, None),
+        "now (crowd search)": lambda rgb: detect_faces(first, rgb, None, crowd=lambda: both),
+    }
+    for path in photos:
+        rgb = decode(path.read_bytes()).rgb
+        ms: dict[str, list[float]] = {name: [] for name in runs}
+        found = {}
+        for _ in range(repeat):
+            for name, run in runs.items():
+                t = time.perf_counter()
+                found[name] = len(run(rgb).faces)
+                ms[name].append((time.perf_counter() - t) * 1000)
+        cells = " | ".join(
+            f"{name}: {found[name]:3d} faces {np.median(ms[name]):6.0f} ms" for name in runs
+        )
+        print(f"{path.name:<36} {cells}", flush=True)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("root", type=Path)
@@ -245,6 +325,14 @@ def main() -> None:
     ap.add_argument("--scales", default="1,2", help="detection scales to run")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--persons", action="store_true", help="also time persons=1")
+    ap.add_argument(
+        "--time",
+        type=int,
+        metavar="REPEAT",
+        help="also time DetectFaces on tests/fixtures' ordinary and group photos and the "
+        "half's first --time-crowd photos (median of REPEAT runs each)",
+    )
+    ap.add_argument("--time-crowd", type=int, default=5)
     a = ap.parse_args()
     photos = read_gt(a.root)[0 if a.half == "fit" else 1 :: 2][: a.limit]
     scales = tuple(float(s) for s in a.scales.split(","))
@@ -269,7 +357,14 @@ def main() -> None:
         f"{' '.join(map(str, counts))} faces"
     )
     for s in settings(scales, a.persons):
-        print(evaluate(s, photos, data) + (" (default)" if is_default(s) else ""), flush=True)
+        mark = " (default)" if is_default(s) else ""
+        if s.crowd == CROWD_SEARCH:
+            mark = " (DetectFaces default)"
+        print(evaluate(s, photos, data) + mark, flush=True)
+    if a.time:
+        ordinary = [FIXTURES / name for name in ORDINARY + GROUPS]
+        crowd = [p.path for p in photos[: a.time_crowd]]
+        time_detect_faces(ordinary + crowd, a.time, a.threads)
 
 
 if __name__ == "__main__":

@@ -229,6 +229,7 @@ def _cmd_detect_faces(args: argparse.Namespace) -> int:
         image.rgb,
         args.attributes,
         ctx.attribute_models() if args.attributes else None,
+        crowd=ctx.redaction_analyzer,
     )
     if args.json or not args.draw:
         print(json.dumps({"FaceDetails": face_details(result)}, indent=2))

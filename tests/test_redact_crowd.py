@@ -19,32 +19,9 @@ from oculi.service.redact import RedactOptions, find_faces, redact_image
 from oculi.vision.decode import decode
 from oculi.vision.pyramid import tiles
 from oculi.vision.redact import redact
-from tests.conftest import FIXTURES
+from tests.crowd_mosaic import crowd
 
-PHOTOS = ("2007_007763.jpg", "2008_002079.jpg", "2008_004176.jpg", "2008_007676.jpg")
-SHRINK, GRID = 3, 6  # each photo scaled by 1/3 into a cell of a 6 x 6 crowd
-CELL = (500 // SHRINK, 440 // SHRINK)
 OLD = RedactOptions(scales=(1.0,), min_score=0.6, margin=0.25)  # the default before
-
-
-def crowd() -> tuple[np.ndarray, np.ndarray]:
-    """A 6 x 6 mosaic of four dlib-labelled group photos scaled by 1/3 (996 x 876 pixels,
-    243 faces 12-18 pixels high), and its labelled x1 y1 x2 y2 boxes."""
-    labels = json.loads((FIXTURES / "dlib_voc_faces.json").read_text())
-    out = np.zeros((CELL[1] * GRID, CELL[0] * GRID, 3), np.uint8)
-    boxes = []
-    for i in range(GRID * GRID):
-        name = PHOTOS[i % 4]
-        rgb = decode((FIXTURES / name).read_bytes()).rgb
-        small = cv2.resize(
-            rgb, (rgb.shape[1] // SHRINK, rgb.shape[0] // SHRINK), interpolation=cv2.INTER_AREA
-        )
-        small = small[: CELL[1], : CELL[0]]
-        x0, y0 = (i % GRID) * CELL[0], (i // GRID) * CELL[1]
-        out[y0 : y0 + small.shape[0], x0 : x0 + small.shape[1]] = small
-        for x, y, w, h in labels[name]:
-            boxes.append([x0, y0, x0, y0] + np.array([x, y, x + w, y + h]) / SHRINK)
-    return out, np.array(boxes, np.float32)
 
 
 def covered(mask: np.ndarray, boxes: np.ndarray) -> np.ndarray:

@@ -88,7 +88,11 @@ def searched_faces(ctx: ServiceContext, operation: str, params: dict[str, Any]) 
 def detect_faces_op(ctx: ServiceContext, params: dict[str, Any]) -> dict[str, Any]:
     image = load_image(params["Image"], ctx.s3)
     result = detect_faces(
-        ctx.face_analyzer(), image.rgb, params.get("Attributes"), ctx.attribute_models()
+        ctx.face_analyzer(),
+        image.rgb,
+        params.get("Attributes"),
+        ctx.attribute_models(),
+        crowd=ctx.redaction_analyzer,
     )
     return {"FaceDetails": face_details(result)}
 

@@ -66,7 +66,8 @@ class ServiceContext:
 
     def redaction_analyzer(self) -> FaceAnalyzer:
         """The analyzer with both face detectors (REDACTION_DETECTOR), whatever the
-        server's --detector: a face redaction misses is a face left visible."""
+        server's --detector: a face redaction misses is a face left visible. DetectFaces
+        also searches crowds with it (FaceAnalyzer.detect_in_crowds)."""
         if self.settings.detector == REDACTION_DETECTOR:
             return self.face_analyzer()
         with self._lock:

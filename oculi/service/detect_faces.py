@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -75,9 +76,13 @@ def detect_faces(
     attribute_models: ModelSource | None = None,
     max_faces: int = MAX_FACES,
     timings: Timings | None = None,
+    crowd: Callable[[], FaceAnalyzer] | None = None,
 ) -> FaceResult:
+    """The `max_faces` largest faces with the `attributes` asked for; with `crowd` (loads
+    an analyzer with both detectors), photos where a small face is found are searched again
+    for the small faces of a crowd (FaceAnalyzer.detect_in_crowds)."""
     asked = frozenset(attributes or ["DEFAULT"])
-    faces = analyzer.analyze(rgb, max_faces=max_faces, landmarks=True, timings=timings)
+    faces = analyzer.analyze(rgb, max_faces=max_faces, landmarks=True, timings=timings, crowd=crowd)
     h, w = rgb.shape[:2]
     result = FaceResult(faces=faces, width=w, height=h, attributes=asked)
     return with_attributes(result, rgb, asked, attribute_models, timings)

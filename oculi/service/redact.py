@@ -120,7 +120,7 @@ def find_faces(
 ) -> FaceDetections:
     """The faces redaction covers: every detector of `analyzer`, down to `opts.min_score`,
     at each of `opts.scales`; `check` runs between the passes' tiles (a time budget)."""
-    return analyzer.lowered(opts.min_score).detect(rgb, scales=opts.scales, check=check)
+    return analyzer.detect(rgb, scales=opts.scales, check=check, min_score=opts.min_score)
 
 
 def redact_image(

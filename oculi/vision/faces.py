@@ -35,16 +35,21 @@ class Timings:
         return now
 
 
+def detection_scale(width: int, height: int, max_side: int, min_side: int) -> float:
+    """The scale that brings an image's long side into [min_side, max_side]."""
+    long = max(height, width)
+    if long > max_side:
+        return max_side / long
+    if long < min_side:
+        return min_side / long
+    return 1.0
+
+
 def resize_for_detection(rgb: np.ndarray, max_side: int, min_side: int) -> tuple[np.ndarray, float]:
     """Scale the image so its long side lies in [min_side, max_side]; return it and the
     factor that maps detector pixels back to image pixels."""
     h, w = rgb.shape[:2]
-    long = max(h, w)
-    scale = 1.0
-    if long > max_side:
-        scale = max_side / long
-    elif long < min_side:
-        scale = min_side / long
+    scale = detection_scale(w, h, max_side, min_side)
     if scale == 1.0:
         return rgb, 1.0
     interp = cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR
@@ -73,6 +78,37 @@ def rescale(faces: FaceDetections, factor: float) -> FaceDetections:
     return faces.with_fields(boxes=faces.boxes * factor, keypoints=faces.keypoints * factor)
 
 
+@dataclass(frozen=True)
+class CrowdSearch:
+    """When DetectFaces looks again for the small faces of a crowd, and how: when the first
+    pass finds a face under `below` pixels high (in the image sized for detection), every
+    detector of the crowd analyzer runs at `scales` (oculi.vision.pyramid), keeping faces
+    from the raw score `min_score`, and faces under `tiny` pixels high from `tiny_score`
+    (most of the tiny ones below it are no face); photos without small faces keep the
+    single pass. Chosen on the fit half of bench/crowd.py's photos (docs/faces.md)."""
+
+    below: float = 48.0
+    scales: tuple[float, ...] = (1.0, 2.0)
+    min_score: float = 0.5
+    tiny: float = 16.0
+    tiny_score: float = 0.7
+
+    def needed(self, faces: FaceDetections, scale: float) -> bool:
+        """Do `faces` (in the image's pixels; `scale` maps them to the detection-sized
+        image) include a small one?"""
+        heights = (faces.boxes[:, 3] - faces.boxes[:, 1]) * scale
+        return bool((heights < self.below).any())
+
+    def kept(self, faces: FaceDetections, scale: float) -> FaceDetections:
+        """`faces` less the tiny ones under `tiny_score` (raw score)."""
+        heights = (faces.boxes[:, 3] - faces.boxes[:, 1]) * scale
+        raw = faces.extra.get("raw_score", faces.scores)
+        return faces.take(np.nonzero((heights >= self.tiny) | (raw >= self.tiny_score))[0])
+
+
+CROWD_SEARCH = CrowdSearch()
+
+
 @dataclass
 class FaceAnalyzer:
     detectors: list[Detector]
@@ -87,16 +123,19 @@ class FaceAnalyzer:
         timings: Timings | None = None,
         scales: Sequence[float] = (1.0,),
         check: Callable[[], None] | None = None,
+        min_score: float | None = None,
     ) -> FaceDetections:
         """All faces, largest first, from every detector merged (NMS across detectors).
 
         `scales` above 1 add passes on upscaled copies (oculi.vision.pyramid) that find
-        smaller faces, at the cost of about scale² the time; `check` runs between them."""
+        smaller faces, at the cost of about scale² the time; `check` runs between them.
+        `min_score` lowers the detectors' raw score thresholds (`lowered`)."""
         t = time.perf_counter()
         img, factor = resize_for_detection(rgb, self.max_side, self.min_side)
         if timings:
             timings.add("resize", t)
-        parts = self.passes(img, scales, timings, check)
+        analyzer = self if min_score is None else self.lowered(min_score)
+        parts = analyzer.passes(img, scales, timings, check)
         h, w = rgb.shape[:2]
         return finish(merge(parts, self.merge_iou), factor, w, h)
 
@@ -132,16 +171,39 @@ class FaceAnalyzer:
         ]
         return replace(self, detectors=dets)
 
+    def detect_in_crowds(
+        self,
+        rgb: np.ndarray,
+        crowd: Callable[[], FaceAnalyzer],
+        timings: Timings | None = None,
+        search: CrowdSearch = CROWD_SEARCH,
+    ) -> FaceDetections:
+        """`detect`, then, where it found a small face, the detectors of the analyzer
+        `crowd` loads at the scales and score of `search` instead (their faces include the
+        first pass's)."""
+        faces = self.detect(rgb, timings)
+        h, w = rgb.shape[:2]
+        scale = detection_scale(w, h, self.max_side, self.min_side)
+        if not search.needed(faces, scale):
+            return faces
+        found = crowd().detect(rgb, timings, scales=search.scales, min_score=search.min_score)
+        return search.kept(found, scale)
+
     def analyze(
         self,
         rgb: np.ndarray,
         max_faces: int = MAX_FACES,
         landmarks: bool = True,
         timings: Timings | None = None,
+        crowd: Callable[[], FaceAnalyzer] | None = None,
     ) -> FaceDetections:
-        """Detect up to `max_faces` largest faces; add mesh, pose and quality if
+        """Detect up to `max_faces` largest faces (looking again for small ones with
+        `crowd`'s detectors, `detect_in_crowds`); add mesh, pose and quality if
         `landmarks` (Rekognition's DEFAULT attributes)."""
-        faces = self.detect(rgb, timings)
+        if crowd is None:
+            faces = self.detect(rgb, timings)
+        else:
+            faces = self.detect_in_crowds(rgb, crowd, timings)
         faces = faces.take(np.arange(min(len(faces), max_faces)))
         if not landmarks or not len(faces):
             return faces
