@@ -65,6 +65,7 @@ def _settings(args: argparse.Namespace):  # -> Settings
         "match_floor",
         "queue_per_worker",
         "store_url",
+        "vector_url",
         "qdrant",
         "keep_images",
         "celebrity_collection",
@@ -123,6 +124,7 @@ def _cmd_serve(args: argparse.Namespace) -> int:
     from oculi.audit_key import AuditError
     from oculi.service.context import ServiceContext
     from oculi.settings import KeysError, is_loopback, load_keys
+    from oculi.store.engines import engine_module, vector_url
 
     s = _settings(args)
     try:
@@ -137,6 +139,13 @@ def _cmd_serve(args: argparse.Namespace) -> int:
             "127.0.0.1",
             file=sys.stderr,
         )
+        return 2
+    try:
+        url = vector_url(s.vector_url, s.qdrant)
+        if url:
+            engine_module(url)
+    except ValueError as e:
+        print(f"error: {e}", file=sys.stderr)
         return 2
     if not _lock(s.data_dir):
         return 2
@@ -579,9 +588,14 @@ def build_parser() -> argparse.ArgumentParser:
         "in the data directory; env OCULI_STORE_URL)",
     )
     sp.add_argument(
+        "--vector-url",
+        help="vector engine: postgresql://... (pgvector), milvus://host:port or "
+        "http(s)://... (Qdrant) (default: the embedded index; env OCULI_VECTOR_URL)",
+    )
+    sp.add_argument(
         "--qdrant",
-        help="vector engine: Qdrant URL, folder or :memory: (default: "
-        "the embedded index; env OCULI_QDRANT)",
+        help="replaced by --vector-url; still accepted: Qdrant URL, folder or :memory: "
+        "(env OCULI_QDRANT)",
     )
     sp.add_argument("--tls-cert", help="PEM certificate: serve HTTPS")
     sp.add_argument("--tls-key", help="PEM private key for --tls-cert")
@@ -734,6 +748,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     xp.add_argument("--data-dir", help="the server's data directory")
     xp.add_argument("--store-url", help="postgresql://... when the server uses PostgreSQL")
+    xp.add_argument("--vector-url", help="the server's --vector-url, when it sets one")
     xp.add_argument("--qdrant", help="the server's --qdrant, when it uses Qdrant")
     common(xp)
     xp.set_defaults(func=_cmd_reindex)

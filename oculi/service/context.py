@@ -15,6 +15,7 @@ from oculi.service.image_source import S3Settings
 from oculi.service.redact import REDACTION_DETECTOR
 from oculi.service.users import Users
 from oculi.settings import Settings
+from oculi.store.engines import VectorBackend, open_indexes, vector_url
 from oculi.store.faces import FaceStore
 from oculi.store.images import ImageStore
 from oculi.store.lock import holds_lock
@@ -82,15 +83,9 @@ class ServiceContext:
                 s = self.settings
                 embedder = load_face_embedder(s.model_dir, self.threads, s.device)
                 store = FaceStore(s.store_url or s.data_dir / "faces.sqlite3")
-                if s.qdrant:
-                    from oculi.store.qdrant import QdrantIndexes, open_qdrant  # optional extra
-
-                    indexes: VectorIndexes | QdrantIndexes = QdrantIndexes(
-                        open_qdrant(s.qdrant, s.qdrant_api_key),
-                        store,
-                        DIM,
-                        hnsw_ef=s.qdrant_hnsw_ef,
-                    )
+                url = vector_url(s.vector_url, s.qdrant)
+                if url:
+                    indexes: VectorIndexes | VectorBackend = open_indexes(url, store, DIM)
                 else:  # snapshots are written only by the data directory's lock holder
                     indexes = VectorIndexes(
                         store,
