@@ -61,9 +61,10 @@ def pgvector_bin() -> Path | None:
 
 class PgServer:
     """A running server; `url` reaches its `postgres` database as user `postgres`. `bin`:
-    the folder of its server programs (default: PATH, then Debian's)."""
+    the folder of its server programs (default: PATH, then Debian's); `settings`: server
+    settings over the tests' own (fsync off: benchmarks turn it back on)."""
 
-    def __init__(self, bin: Path | None = None) -> None:
+    def __init__(self, bin: Path | None = None, settings: dict[str, str] | None = None) -> None:
         if bin is not None:
             initdb, pg_ctl = str(bin / "initdb"), str(bin / "pg_ctl")
         else:
@@ -86,6 +87,7 @@ class PgServer:
             f"-p {self.port} -k {self.root} -c listen_addresses=127.0.0.1 -c fsync=off "
             "-c max_connections=200"
         )
+        opts += "".join(f" -c {k}={v}" for k, v in (settings or {}).items())
         self._run(
             pg_ctl,
             "-D",
