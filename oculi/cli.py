@@ -49,6 +49,10 @@ AUDIT_KEY_HELP = (
     "the audit log's MAC key, outside the data directory (env OCULI_AUDIT_KEY_FILE; default "
     "~/.config/oculi/audit-keys/<data dir hash>.key, created on first start)"
 )
+AUDIT_URL_HELP = (
+    "keep the audit log in PostgreSQL, postgresql://..., one chain for several servers "
+    "sharing it (env OCULI_AUDIT_URL; default: a file in the data directory)"
+)
 
 
 def _settings(args: argparse.Namespace):  # -> Settings
@@ -66,6 +70,7 @@ def _settings(args: argparse.Namespace):  # -> Settings
         "queue_per_worker",
         "store_url",
         "vector_url",
+        "audit_url",
         "qdrant",
         "keep_images",
         "celebrity_collection",
@@ -266,11 +271,11 @@ def _cmd_plates(args: argparse.Namespace) -> int:
 def _cmd_audit(args: argparse.Namespace) -> int:
     import csv
 
-    from oculi.audit import AuditLog
-    from oculi.audit_key import AuditError, key_file_for
+    from oculi.audit_key import AuditError
+    from oculi.service.context import open_audit
 
     s = _settings(args)
-    log = AuditLog(s.data_dir / "audit", key_file_for(s.data_dir, s.audit_key_file))
+    log = open_audit(s)
     if args.action == "verify":
         v = log.verify()
         for note in v.notes:
@@ -581,6 +586,7 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--data-dir", help="data directory (default ~/.local/share/oculi)")
     sp.add_argument("--keys-file", help="JSON file of access keys; enables SigV4 checks")
     sp.add_argument("--audit-key-file", help=AUDIT_KEY_HELP)
+    sp.add_argument("--audit-url", help=AUDIT_URL_HELP)
     sp.add_argument("--workers", type=int, help="requests analysed at once (default 2)")
     sp.add_argument(
         "--store-url",
@@ -656,6 +662,7 @@ def build_parser() -> argparse.ArgumentParser:
     ap.add_argument("action", choices=["list", "verify", "export"])
     ap.add_argument("--data-dir", help="the server's data directory")
     ap.add_argument("--audit-key-file", help=AUDIT_KEY_HELP)
+    ap.add_argument("--audit-url", help=AUDIT_URL_HELP)
     ap.add_argument("--format", choices=["jsonl", "csv"], default="jsonl", help="export format")
     ap.add_argument("--last", type=int, default=0, help="list only the last N records")
     ap.set_defaults(func=_cmd_audit)

@@ -79,6 +79,9 @@ class Settings:
         default_factory=lambda: os.environ.get("OCULI_VECTOR_URL") or None
     )
     qdrant: str | None = field(default_factory=lambda: os.environ.get("OCULI_QDRANT") or None)
+    # the audit log in PostgreSQL, one chain for every server (oculi/audit_pg.py); None: a
+    # file in the data directory
+    audit_url: str | None = field(default_factory=lambda: os.environ.get("OCULI_AUDIT_URL") or None)
     qdrant_api_key: str | None = field(
         default_factory=lambda: os.environ.get("OCULI_QDRANT_API_KEY") or None
     )

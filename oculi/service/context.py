@@ -34,6 +34,17 @@ if TYPE_CHECKING:
     from oculi.video.jobs import VideoJobs
 
 
+def open_audit(s: Settings) -> AuditLog:
+    """The audit log the settings name: in PostgreSQL (`audit_url`) or the data
+    directory's file."""
+    key_file = key_file_for(s.data_dir, s.audit_key_file)
+    if s.audit_url:
+        from oculi.audit_pg import PgAuditLog  # optional extra (psycopg)
+
+        return PgAuditLog(s.audit_url, s.data_dir / "audit", key_file)
+    return AuditLog(s.data_dir / "audit", key_file)
+
+
 @dataclass
 class ServiceContext:
     settings: Settings
@@ -131,7 +142,7 @@ class ServiceContext:
         with self._lock:
             if self._audit is None:
                 s = self.settings
-                audit = AuditLog(s.data_dir / "audit", key_file_for(s.data_dir, s.audit_key_file))
+                audit = open_audit(s)
                 audit.start()
                 self._audit = audit
             return self._audit
