@@ -202,3 +202,44 @@ def test_one_of_two_servers_killed_mid_writes(
     log = audit_verify(env)
     assert "OK" in log["summary"]
     assert len({r["pid"] for r in log["records"] if r["operation"] == "AuditLogOpened"}) == 4
+
+
+def test_audit_chain_in_postgresql_shows_tampering(
+    tmp_path: Path,
+    pgvector_server: PgServer,  # noqa: F811
+) -> None:
+    import psycopg
+
+    from oculi.audit_key import AuditError, create_key
+    from oculi.audit_pg import PgAuditLog
+
+    url = new_database(pgvector_server)
+    key = tmp_path / "audit.key"
+    first, second = (PgAuditLog(url, tmp_path / d, key) for d in ("a", "b"))
+    first.start()
+    second.start()  # a second server continues the same chain
+    for n in range(4):
+        (first, second)[n % 2].append({"operation": "DeleteFaces", "n": n})
+    v = first.verify()
+    assert v.ok and v.records == 6, v.problems
+    assert [r["seq"] for r in second.records()] == list(range(1, 7))
+    other = tmp_path / "other.key"
+    with pytest.raises(AuditError, match="is missing"):
+        PgAuditLog(url, tmp_path / "c", other).start()  # no key: none is made
+    create_key(other)
+    with pytest.raises(AuditError, match="does not verify"):
+        PgAuditLog(url, tmp_path / "c", other).start()  # another server's key
+    with psycopg.connect(url, autocommit=True) as conn:
+        line = conn.execute("SELECT line FROM oculi_audit WHERE seq = 4").fetchone()[0]
+        conn.execute(
+            "UPDATE oculi_audit SET line = %s WHERE seq = 4", (line.replace('"n":1', '"n":9'),)
+        )
+        assert any("edited" in p for p in first.verify().problems)
+        conn.execute("UPDATE oculi_audit SET line = %s WHERE seq = 4", (line,))
+        assert first.verify().ok
+        conn.execute("DELETE FROM oculi_audit WHERE seq = 6")  # cut off the end
+        assert any("cut off the end" in p for p in first.verify().problems)
+        conn.execute("DELETE FROM oculi_audit WHERE seq = 3")
+        assert any("removed or inserted" in p for p in first.verify().problems)
+    first.close()
+    second.close()
