@@ -40,9 +40,9 @@ from psycopg_pool import ConnectionPool
 from oculi.store.faces import FaceStore
 from oculi.store.names import storage_name
 
-HNSW_M = 16
-EF_CONSTRUCTION = 64
-EF_SEARCH = 100
+HNSW_M = 24
+EF_CONSTRUCTION = 96
+EF_SEARCH = 200
 EF_SEARCH_MAX = 1000  # pgvector's limit; past it, iterative scans (0.8) find the rest
 POOL_MAX = 16
 CONNECT_TIMEOUT_S = 30.0
