@@ -111,6 +111,14 @@ def test_two_servers_see_each_others_writes_at_once(
         cb.create_user(CollectionId="people", UserId="u1", ClientRequestToken=token)
         assert [u["UserId"] for u in cb.list_users(CollectionId="people")["Users"]] == ["u1"]
         assert ca.describe_collection(CollectionId="people")["FaceCount"] == len(PHOTOS) - 1
+        # deleted and made again through one while the other had it open: the other
+        # writes into and searches the new collection, never the old one's faces
+        ca.delete_collection(CollectionId="people")
+        ca.create_collection(CollectionId="people")
+        r = cb.index_faces(CollectionId="people", Image=query, MaxFaces=1)
+        fid = r["FaceRecords"][0]["Face"]["FaceId"]
+        for c in (ca, cb):
+            assert searchable(c, "people", fid) == {fid}
     finally:
         a.stop()
         b.stop()

@@ -31,6 +31,8 @@ search that asks for more faces than ef_search keeps scanning the graph
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
+from typing import TypeVar
 
 import numpy as np
 import psycopg
@@ -40,6 +42,7 @@ from psycopg_pool import ConnectionPool
 from oculi.store.faces import FaceStore
 from oculi.store.names import storage_name
 
+T = TypeVar("T")
 HNSW_M = 24
 EF_CONSTRUCTION = 96
 EF_SEARCH = 200
@@ -138,11 +141,28 @@ class PgVectorIndex:
         c = self._store.get_collection(self.collection_id)
         return c.face_count if c else 0
 
+    def _made(self, run: Callable[[], T]) -> T:
+        """run(), and once more after making the table if it is missing: another server
+        deleted the collection (and perhaps made it again) since this one opened it."""
+        try:
+            return run()
+        except errors.UndefinedTable:
+            self.create()
+            return run()
+
+    def _execute(self, query: sql.Composable, params: tuple = ()) -> list[tuple]:
+        """One statement on the table in autocommit; its rows (none for a DELETE)."""
+
+        def run() -> list[tuple]:
+            with self._pool.connection() as conn:
+                cur = conn.execute(query, params)
+                return cur.fetchall() if cur.description else []
+
+        return self._made(run)
+
     def count(self) -> int:
         """The rows the table holds."""
-        with self._pool.connection() as conn:
-            row = conn.execute(sql.SQL("SELECT count(*) FROM {}").format(self.table)).fetchone()
-        return int(row[0]) if row else 0
+        return int(self._execute(sql.SQL("SELECT count(*) FROM {}").format(self.table))[0][0])
 
     def add(self, ids: list[str], vecs: np.ndarray) -> None:
         """Add faces in one transaction; an id already present is replaced."""
@@ -155,17 +175,18 @@ class PgVectorIndex:
             "INSERT INTO {} (face_id, embedding) VALUES (%s, %s::vector) "
             "ON CONFLICT (face_id) DO UPDATE SET embedding = EXCLUDED.embedding"
         ).format(self.table)
-        with self._pool.connection() as conn, conn.transaction(), conn.cursor() as cur:
-            for a in range(0, len(rows), BATCH):
-                cur.executemany(query, rows[a : a + BATCH])
+
+        def run() -> None:
+            with self._pool.connection() as conn, conn.transaction(), conn.cursor() as cur:
+                for a in range(0, len(rows), BATCH):
+                    cur.executemany(query, rows[a : a + BATCH])
+
+        self._made(run)
 
     def remove(self, ids: list[str]) -> None:
         if ids:
-            with self._pool.connection() as conn:
-                conn.execute(
-                    sql.SQL("DELETE FROM {} WHERE face_id = ANY(%s)").format(self.table),
-                    (list(ids),),
-                )
+            delete = sql.SQL("DELETE FROM {} WHERE face_id = ANY(%s)").format(self.table)
+            self._execute(delete, (list(ids),))
 
     def search(
         self, query: np.ndarray, k: int, min_cosine: float = -1.0, exclude: str | None = None
@@ -178,23 +199,24 @@ class PgVectorIndex:
         select = sql.SQL(
             "SELECT face_id, embedding <=> %s::vector AS d FROM {} ORDER BY d LIMIT %s"
         ).format(self.table)
-        with self._pool.connection() as conn:
-            if want > self.ef_search:  # a wider search for this query only
-                with conn.transaction():
+        if want > self.ef_search:  # a wider search for this query only
+
+            def wider() -> list[tuple]:
+                with self._pool.connection() as conn, conn.transaction():
                     ef = str(min(want, EF_SEARCH_MAX))
                     conn.execute("SELECT set_config('hnsw.ef_search', %s, true)", (ef,))
-                    rows = conn.execute(select, (q, want)).fetchall()
-            else:
-                rows = conn.execute(select, (q, want)).fetchall()
+                    return conn.execute(select, (q, want)).fetchall()
+
+            rows = self._made(wider)
+        else:
+            rows = self._execute(select, (q, want))
         hits = sorted(((str(fid), 1.0 - float(d)) for fid, d in rows), key=lambda h: -h[1])
         return [(fid, c) for fid, c in hits if c >= min_cosine and fid != exclude][:k]
 
     def ids(self) -> set[str]:
-        with self._pool.connection() as conn:
-            return {
-                str(r[0])
-                for r in conn.execute(sql.SQL("SELECT face_id FROM {}").format(self.table))
-            }
+        return {
+            str(r[0]) for r in self._execute(sql.SQL("SELECT face_id FROM {}").format(self.table))
+        }
 
 
 class PgVectorIndexes:
