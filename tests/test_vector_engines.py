@@ -17,7 +17,7 @@ import pytest
 from oculi.store.engines import VectorBackend, engine_module, open_indexes, vector_url
 from oculi.store.faces import FaceStore
 from oculi.store.vectors import ExactIndex, VectorIndexes
-from tests.conftest import FIXTURES, Server
+from tests.conftest import FIXTURES, Server, oculi_cli
 from tests.pgserver import PgServer, pgvector_bin
 from tests.test_store_backends import DIM, records, unavailable, unit
 from tools.crash_test import main as crash_test
@@ -80,6 +80,15 @@ def test_vector_url_names_the_engine() -> None:
     assert vector_url("postgresql://h/d", None) == "postgresql://h/d"
     with pytest.raises(ValueError, match="replaced by --vector-url"):
         vector_url("postgresql://h/d", "http://q:6333")
+
+
+def test_serve_refuses_an_unknown_engine_or_two_of_them(tmp_path: Path) -> None:
+    done = oculi_cli("serve", "--data-dir", str(tmp_path), "--vector-url", "redis://h:6379")
+    assert done.returncode == 2 and "expected postgresql://, milvus://" in done.stderr
+    done = oculi_cli(
+        "serve", "--data-dir", str(tmp_path), "--vector-url", "postgresql://h/d", "--qdrant", "x"
+    )
+    assert done.returncode == 2 and "replaced by --vector-url" in done.stderr
 
 
 def test_search_matches_exact_and_deletes_hold(engine: Callable[[], tuple]) -> None:
