@@ -247,6 +247,7 @@ def run(
     tail: int,
 ) -> None:
     for engine in engines:
+        print(f"({engine}: load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs)")
         with tempfile.TemporaryDirectory() as tmp:
             if engine == "embedded":
                 embedded(vecs, queries, truth, Path(tmp), threads)
@@ -271,3 +272,4 @@ def run(
             else:
                 raise SystemExit(f"unknown engine {engine}: embedded, pgvector, milvus")
             gc.collect()
+        print(f"({engine} done: load average {os.getloadavg()[0]:.1f})", flush=True)
