@@ -178,7 +178,8 @@ def pgvector(
     with psycopg.connect(url, autocommit=True) as conn:
         conn.execute("SET max_parallel_maintenance_workers = 0")
         conn.execute(f"DROP INDEX {table}_hnsw")  # a bulk load, then the graph
-        print(f"pgvector {indexes.version}: {fill(store, indexes, ids[:bulk], vecs[:bulk])}")
+        version = ".".join(map(str, indexes.version))
+        print(f"pgvector {version}: {fill(store, indexes, ids[:bulk], vecs[:bulk])}", flush=True)
         t = time.perf_counter()
         conn.execute(graph.format(*hnsw[0]))
         first = time.perf_counter() - t
