@@ -21,6 +21,8 @@ so a search never wades through other collections' faces.
   row count with the store's face count and, if they differ, adds the missing vectors and
   deletes the strays (reading the table before the store, so a face committed meanwhile is
   re-added, never deleted).
+- Another server may delete a collection (its table dropped), and make it again, while this
+  one holds it open: a call that finds the table missing makes it and runs once more.
 
 HNSW settings (m, ef_construction, ef_search) were measured on face-like vectors by
 `bench/search.py --engines embedded,pgvector` (docs/scale-out.md). From pgvector 0.8 a
