@@ -146,7 +146,8 @@ def embedded(
     cols = Collections(store, None, None, indexes)  # type: ignore[arg-type]  # search only
     print(HEADER)
     line = searches(cols, queries, truth, row)
-    print(f"| embedded | AnnIndex, {threads} scan threads | {line} |")
+    kind = "AnnIndex" if len(ids) > indexes.threshold else "exact (below the ANN threshold)"
+    print(f"| embedded | {kind}, {threads} scan threads | {line} |")
     store.close()
 
 
