@@ -61,6 +61,11 @@ at a time; process CPU time over wall time tells whether faiss used more than on
 and split into that many shards (alternate rows) scanned by a thread pool.
 
     python bench/search.py --scan-split 2 --sizes 1000000
+
+`--engines` compares the vector engines `--vector-url` names (embedded, pgvector, milvus)
+through oculi's service layer instead: bench/search_engines.py says what it prints.
+
+    python -m bench.search --engines embedded,pgvector --sizes 100000
 """
 
 from __future__ import annotations
@@ -578,6 +583,19 @@ def main() -> None:
         default=10_000,
         help="faces added and deleted after the last snapshot, for --service",
     )
+    ap.add_argument("--engines", help="embedded,pgvector,milvus: see bench/search_engines.py")
+    ap.add_argument("--pg-url", help="for --engines pgvector (default: a server it starts)")
+    ap.add_argument("--milvus-url", help="for --engines milvus: milvus://host:port")
+    ap.add_argument(
+        "--hnsw", default="16:64", help="pgvector m:ef_construction pairs, comma-separated"
+    )
+    ap.add_argument("--ef", default="40,100,200", help="pgvector ef_search values")
+    ap.add_argument(
+        "--live-inserts",
+        type=int,
+        default=10_000,
+        help="pgvector: the last faces, inserted with the HNSW graph live",
+    )
     args = ap.parse_args()
     sizes = [int(s) for s in args.sizes.split(",")]
     print(
@@ -587,6 +605,25 @@ def main() -> None:
     if args.scan_split:
         for n in sizes:
             scan_split(n, [int(x) for x in args.scan_split.split(",")], args.latency_queries)
+        return
+    if args.engines:
+        from bench.search_engines import run as run_engines
+
+        for n in sizes:
+            vecs, queries = face_like(n, args.queries)
+            print(f"\nN = {n:,} face-like vectors, {DIM}-d, {len(queries)} queries", flush=True)
+            run_engines(
+                args.engines.split(","),
+                vecs,
+                queries,
+                exact_top(vecs, queries),
+                args.pg_url,
+                args.milvus_url,
+                [(int(m), int(e)) for m, e in (p.split(":") for p in args.hnsw.split(","))],
+                [int(x) for x in args.ef.split(",")],
+                int(args.shards or Settings().ann_scan_threads),
+                args.live_inserts,
+            )
         return
     if args.service:
         for n in sizes:

@@ -50,6 +50,10 @@ AUDIT_KEY_HELP = (
     "the audit log's MAC key, outside the data directory (env OCULI_AUDIT_KEY_FILE; default "
     "~/.config/oculi/audit-keys/<data dir hash>.key, created on first start)"
 )
+AUDIT_URL_HELP = (
+    "keep the audit log in PostgreSQL, postgresql://..., one chain for several servers "
+    "sharing it (env OCULI_AUDIT_URL; default: a file in the data directory)"
+)
 
 
 def _settings(args: argparse.Namespace):  # -> Settings
@@ -66,6 +70,8 @@ def _settings(args: argparse.Namespace):  # -> Settings
         "match_floor",
         "queue_per_worker",
         "store_url",
+        "vector_url",
+        "audit_url",
         "qdrant",
         "keep_images",
         "celebrity_collection",
@@ -130,6 +136,7 @@ def _cmd_serve(args: argparse.Namespace) -> int:
     from oculi.audit_key import AuditError
     from oculi.service.context import ServiceContext
     from oculi.settings import KeysError, is_loopback, load_keys
+    from oculi.store.engines import engine_module, vector_url
 
     s = _settings(args)
     try:
@@ -144,6 +151,13 @@ def _cmd_serve(args: argparse.Namespace) -> int:
             "127.0.0.1",
             file=sys.stderr,
         )
+        return 2
+    try:
+        url = vector_url(s.vector_url, s.qdrant)
+        if url:
+            engine_module(url)
+    except ValueError as e:
+        print(f"error: {e}", file=sys.stderr)
         return 2
     if not _lock(s.data_dir):
         return 2
@@ -274,11 +288,11 @@ def _cmd_plates(args: argparse.Namespace) -> int:
 def _cmd_audit(args: argparse.Namespace) -> int:
     import csv
 
-    from oculi.audit import AuditLog
-    from oculi.audit_key import AuditError, key_file_for
+    from oculi.audit_key import AuditError
+    from oculi.service.context import open_audit
 
     s = _settings(args)
-    log = AuditLog(s.data_dir / "audit", key_file_for(s.data_dir, s.audit_key_file))
+    log = open_audit(s)
     if args.action == "verify":
         v = log.verify()
         for note in v.notes:
@@ -589,6 +603,7 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--data-dir", help="data directory (default ~/.local/share/oculi)")
     sp.add_argument("--keys-file", help="JSON file of access keys; enables SigV4 checks")
     sp.add_argument("--audit-key-file", help=AUDIT_KEY_HELP)
+    sp.add_argument("--audit-url", help=AUDIT_URL_HELP)
     sp.add_argument("--workers", type=int, help="requests analysed at once (default 2)")
     sp.add_argument(
         "--store-url",
@@ -596,9 +611,14 @@ def build_parser() -> argparse.ArgumentParser:
         "in the data directory; env OCULI_STORE_URL)",
     )
     sp.add_argument(
+        "--vector-url",
+        help="vector engine: postgresql://... (pgvector), milvus://host:port or "
+        "http(s)://... (Qdrant) (default: the embedded index; env OCULI_VECTOR_URL)",
+    )
+    sp.add_argument(
         "--qdrant",
-        help="vector engine: Qdrant URL, folder or :memory: (default: "
-        "the embedded index; env OCULI_QDRANT)",
+        help="replaced by --vector-url; still accepted: Qdrant URL, folder or :memory: "
+        "(env OCULI_QDRANT)",
     )
     sp.add_argument("--tls-cert", help="PEM certificate: serve HTTPS")
     sp.add_argument("--tls-key", help="PEM private key for --tls-cert")
@@ -674,6 +694,7 @@ def build_parser() -> argparse.ArgumentParser:
     ap.add_argument("action", choices=["list", "verify", "export"])
     ap.add_argument("--data-dir", help="the server's data directory")
     ap.add_argument("--audit-key-file", help=AUDIT_KEY_HELP)
+    ap.add_argument("--audit-url", help=AUDIT_URL_HELP)
     ap.add_argument("--format", choices=["jsonl", "csv"], default="jsonl", help="export format")
     ap.add_argument("--last", type=int, default=0, help="list only the last N records")
     ap.set_defaults(func=_cmd_audit)
@@ -766,6 +787,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     xp.add_argument("--data-dir", help="the server's data directory")
     xp.add_argument("--store-url", help="postgresql://... when the server uses PostgreSQL")
+    xp.add_argument("--vector-url", help="the server's --vector-url, when it sets one")
     xp.add_argument("--qdrant", help="the server's --qdrant, when it uses Qdrant")
     common(xp)
     xp.set_defaults(func=_cmd_reindex)

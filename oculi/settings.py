@@ -74,12 +74,22 @@ class Settings:
         default_factory=lambda: float(os.environ.get("OCULI_MATCH_FLOOR", "99"))
     )
     store_url: str | None = field(default_factory=lambda: os.environ.get("OCULI_STORE_URL") or None)
+    # the audit log in PostgreSQL, one chain for every server (oculi/audit_pg.py); None: a
+    # file in the data directory
+    audit_url: str | None = field(default_factory=lambda: os.environ.get("OCULI_AUDIT_URL") or None)
+    pgvector_ef_search: int = field(
+        default_factory=lambda: int(os.environ.get("OCULI_PGVECTOR_EF_SEARCH", "200"))
+    )
     qdrant: str | None = field(default_factory=lambda: os.environ.get("OCULI_QDRANT") or None)
     qdrant_api_key: str | None = field(
         default_factory=lambda: os.environ.get("OCULI_QDRANT_API_KEY") or None
     )
     qdrant_hnsw_ef: int = field(
         default_factory=lambda: int(os.environ.get("OCULI_QDRANT_HNSW_EF", "128"))
+    )
+    # the vector engine, by URL (oculi/store/engines.py); None: the embedded index
+    vector_url: str | None = field(
+        default_factory=lambda: os.environ.get("OCULI_VECTOR_URL") or None
     )
     # faces above which a collection is searched by AnnIndex (vectors.DEFAULT_THRESHOLD)
     ann_threshold: int = field(

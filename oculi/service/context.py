@@ -15,6 +15,7 @@ from oculi.service.image_source import S3Settings
 from oculi.service.redact import REDACTION_DETECTOR
 from oculi.service.users import Users
 from oculi.settings import Settings
+from oculi.store.engines import VectorBackend, open_indexes, vector_url
 from oculi.store.faces import FaceStore
 from oculi.store.images import ImageStore
 from oculi.store.lock import holds_lock
@@ -32,6 +33,17 @@ IMAGES_DIR = "kept-images"
 if TYPE_CHECKING:
     from oculi.streams.runtime import StreamProcessors
     from oculi.video.jobs import VideoJobs
+
+
+def open_audit(s: Settings) -> AuditLog:
+    """The audit log the settings name: in PostgreSQL (`audit_url`) or the data
+    directory's file."""
+    key_file = key_file_for(s.data_dir, s.audit_key_file)
+    if s.audit_url:
+        from oculi.audit_pg import PgAuditLog  # optional extra (psycopg)
+
+        return PgAuditLog(s.audit_url, s.data_dir / "audit", key_file)
+    return AuditLog(s.data_dir / "audit", key_file)
 
 
 @dataclass
@@ -85,15 +97,9 @@ class ServiceContext:
                 s = self.settings
                 embedder = load_face_embedder(s.model_dir, self.threads, s.device)
                 store = FaceStore(s.store_url or s.data_dir / "faces.sqlite3")
-                if s.qdrant:
-                    from oculi.store.qdrant import QdrantIndexes, open_qdrant  # optional extra
-
-                    indexes: VectorIndexes | QdrantIndexes = QdrantIndexes(
-                        open_qdrant(s.qdrant, s.qdrant_api_key),
-                        store,
-                        DIM,
-                        hnsw_ef=s.qdrant_hnsw_ef,
-                    )
+                url = vector_url(s.vector_url, s.qdrant)
+                if url:
+                    indexes: VectorIndexes | VectorBackend = open_indexes(url, store, DIM)
                 else:  # snapshots are written only by the data directory's lock holder
                     indexes = VectorIndexes(
                         store,
@@ -143,7 +149,7 @@ class ServiceContext:
         with self._lock:
             if self._audit is None:
                 s = self.settings
-                audit = AuditLog(s.data_dir / "audit", key_file_for(s.data_dir, s.audit_key_file))
+                audit = open_audit(s)
                 audit.start()
                 self._audit = audit
             return self._audit

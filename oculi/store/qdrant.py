@@ -37,6 +37,15 @@ def open_qdrant(location: str, api_key: str | None = None) -> QdrantClient:
     return QdrantClient(path=location)
 
 
+def open_indexes(url: str, store: FaceStore, dim: int) -> QdrantIndexes:
+    """The engine `oculi.store.engines` opens for an http(s):// URL (or --qdrant's folder),
+    with OCULI_QDRANT_API_KEY and OCULI_QDRANT_HNSW_EF."""
+    from oculi.settings import Settings
+
+    s = Settings()
+    return QdrantIndexes(open_qdrant(url, s.qdrant_api_key), store, dim, hnsw_ef=s.qdrant_hnsw_ef)
+
+
 def is_local(client: QdrantClient) -> bool:
     """qdrant-client's local mode, which searches exactly (and warns about search params)."""
     opts = client.init_options
@@ -162,6 +171,9 @@ class QdrantIndexes:
         with self.lock:
             self._indexes.pop(collection_id, None)
             self.client.delete_collection(self.prefix + collection_id)
+
+    def close(self) -> None:
+        self.client.close()
 
     def _reconcile(self, collection_id: str, index: QdrantIndex) -> None:
         """Make Qdrant hold exactly the store's faces, if the counts say they differ.
