@@ -81,6 +81,10 @@ class Settings:
     qdrant_hnsw_ef: int = field(
         default_factory=lambda: int(os.environ.get("OCULI_QDRANT_HNSW_EF", "128"))
     )
+    # the vector engine, by URL (oculi/store/engines.py); None: the embedded index
+    vector_url: str | None = field(
+        default_factory=lambda: os.environ.get("OCULI_VECTOR_URL") or None
+    )
     # faces above which a collection is searched by AnnIndex (vectors.DEFAULT_THRESHOLD)
     ann_threshold: int = field(
         default_factory=lambda: int(os.environ.get("OCULI_ANN_THRESHOLD", "10000"))

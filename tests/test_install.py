@@ -21,7 +21,11 @@ tomllib = pytest.importorskip("tomllib")  # Python 3.11+
 ROOT = Path(__file__).resolve().parent.parent
 # Modules of optional features, imported only when that feature is asked for, and the
 # extra that installs what they need.
-OPTIONAL = {"oculi.store.postgres": "scale", "oculi.store.qdrant": "scale"}
+OPTIONAL = {
+    "oculi.store.postgres": "scale",
+    "oculi.store.qdrant": "scale",
+    "oculi.store.milvus": "milvus",
+}
 # Imported by a dependency when present, and used only then (botocore: its CA bundle;
 # anyio: sniffio, which it imports when present; the test extra's selenium brings it).
 USED_IF_PRESENT = {"certifi", "sniffio"}

@@ -30,6 +30,8 @@ ANN_DIR = "ann-index"
 IMAGES_DIR = "kept-images"
 
 if TYPE_CHECKING:
+    from oculi.store.milvus import MilvusIndexes
+    from oculi.store.qdrant import QdrantIndexes
     from oculi.video.jobs import VideoJobs
 
 
@@ -82,10 +84,16 @@ class ServiceContext:
                 s = self.settings
                 embedder = load_face_embedder(s.model_dir, self.threads, s.device)
                 store = FaceStore(s.store_url or s.data_dir / "faces.sqlite3")
-                if s.qdrant:
+                if s.vector_url and s.vector_url.startswith("milvus://"):
+                    from oculi.store.milvus import open_indexes  # optional extra
+
+                    indexes: VectorIndexes | QdrantIndexes | MilvusIndexes = open_indexes(
+                        s.vector_url, store, DIM
+                    )
+                elif s.qdrant:
                     from oculi.store.qdrant import QdrantIndexes, open_qdrant  # optional extra
 
-                    indexes: VectorIndexes | QdrantIndexes = QdrantIndexes(
+                    indexes = QdrantIndexes(
                         open_qdrant(s.qdrant, s.qdrant_api_key),
                         store,
                         DIM,
