@@ -61,6 +61,11 @@ at a time; process CPU time over wall time tells whether faiss used more than on
 and split into that many shards (alternate rows) scanned by a thread pool.
 
     python bench/search.py --scan-split 2 --sizes 1000000
+
+`--engines` compares the vector engines `--vector-url` names (embedded, milvus) through
+oculi's service layer instead: bench/search_milvus.py says what it prints.
+
+    python -m bench.search --engines embedded,milvus --sizes 100000 --queries 300
 """
 
 from __future__ import annotations
@@ -578,6 +583,9 @@ def main() -> None:
         default=10_000,
         help="faces added and deleted after the last snapshot, for --service",
     )
+    ap.add_argument("--engines", help="embedded,milvus: see bench/search_milvus.py")
+    ap.add_argument("--milvus-url", help="for --engines milvus (default: a server it starts)")
+    ap.add_argument("--milvus-ef", default="32,64,128,256", help="Milvus HNSW ef values")
     args = ap.parse_args()
     sizes = [int(s) for s in args.sizes.split(",")]
     print(
@@ -587,6 +595,22 @@ def main() -> None:
     if args.scan_split:
         for n in sizes:
             scan_split(n, [int(x) for x in args.scan_split.split(",")], args.latency_queries)
+        return
+    if args.engines:
+        from bench.search_milvus import run as run_engines
+
+        for n in sizes:
+            vecs, queries = face_like(n, args.queries)
+            print(f"\nN = {n:,} face-like vectors, {DIM}-d, {len(queries)} queries", flush=True)
+            run_engines(
+                args.engines.split(","),
+                vecs,
+                queries,
+                exact_top(vecs, queries),
+                args.milvus_url,
+                [int(x) for x in args.milvus_ef.split(",")],
+                int(args.shards or Settings().ann_scan_threads),
+            )
         return
     if args.service:
         for n in sizes:

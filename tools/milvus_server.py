@@ -127,6 +127,30 @@ class MilvusServer:
                     raise TimeoutError(f"Milvus not ready in {timeout:.0f} s") from None
                 time.sleep(1)
 
+    def rss(self) -> int:
+        """Resident memory of every process of the server (bytes)."""
+        children: dict[int, list[int]] = {}
+        for stat in Path("/proc").glob("[0-9]*/stat"):
+            try:
+                fields = stat.read_text().rsplit(")", 1)[1].split()
+            except OSError:  # the process ended meanwhile
+                continue
+            children.setdefault(int(fields[1]), []).append(int(stat.parent.name))
+        total, todo = 0, [self.proc.pid]
+        while todo:
+            pid = todo.pop()
+            todo += children.get(pid, [])
+            try:
+                total += int((Path("/proc") / str(pid) / "statm").read_text().split()[1])
+            except OSError:
+                continue
+        return total * os.sysconf("SC_PAGE_SIZE")
+
+    def data_bytes(self) -> int:
+        """The server's data on disk: etcd, its message log and segments (bytes)."""
+        root = self.root / "data" / "data"
+        return sum(f.stat().st_size for f in root.rglob("*") if f.is_file())
+
     def stop(self) -> None:
         """Kill the server (all of its processes) and the relay; remove its folder."""
         for proc in (self.relay, self.proc):

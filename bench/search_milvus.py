@@ -1,0 +1,227 @@
+"""`bench/search.py --engines embedded,milvus`: oculi's embedded index and a real Milvus
+server side by side, through oculi's service layer, on the face-like vectors of
+`bench/search.py`.
+
+For each engine it stores N faces in one collection as `oculi import` does (1,000 faces
+per transaction: the SQLite face store, then the engine, under the indexes' lock) and
+prints:
+
+- insert rate (faces/s, store + engine, and the engine's share of the time); for Milvus
+  each batch returns once a Strong query shows it (oculi/store/milvus.py);
+- index build: embedded, the AnnIndex rebuilt from the store (a restart without a
+  snapshot); Milvus, from a flush (its segments sealed) until its HNSW index covers every
+  row and the query node serves the indexed segments (Milvus builds HNSW per sealed
+  segment; until then it searches growing segments with a temporary index);
+- recall@1 and recall@10 against exact search, and p50/p99 latency of
+  `Collections.search_vector` (the engine's search, then the store's check of every
+  result), one query at a time, k=1 and k=10; for Milvus at each `--milvus-ef`, before the
+  flush (growing segments) and after the index is built;
+- bytes per face: embedded, the process's RSS growth and the files (SQLite + snapshot);
+  Milvus, the growth of its processes' RSS and of its data on disk (etcd, message log,
+  segments, index files) over N, after the index is built.
+
+Milvus is PyPI's `milvus` 2.3.5 standalone started on loopback for the run
+(tools/milvus_server.py), or the server `--milvus-url` names (then memory and disk are not
+measured).
+
+    python -m bench.search --engines embedded,milvus --sizes 100000 --queries 300
+"""
+
+from __future__ import annotations
+
+import gc
+import os
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+import numpy as np
+
+from oculi.service.collections import Collections
+from oculi.store.faces import FaceRecord, FaceStore
+from oculi.store.vectors import VectorIndexes
+
+DIM = 128
+HEADER = (
+    "| engine | setting | recall@1 | recall@10 | k=1 p50 ms | k=1 p99 ms | k=10 p50 ms "
+    "| k=10 p99 ms |\n|---|---|---|---|---|---|---|---|"
+)
+
+
+def records(ids: list[str]) -> list[FaceRecord]:
+    now = time.time()
+    box = {"Width": 0.5, "Height": 0.5, "Left": 0.25, "Top": 0.25}
+    return [FaceRecord(fid, "c", fid, None, box, 99.9, "bench", now) for fid in ids]
+
+
+def rss() -> int:
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+
+
+def face_ids(n: int) -> list[str]:
+    raw = np.random.default_rng(7).bytes(16 * n)
+    return [str(uuid.UUID(bytes=raw[i : i + 16], version=4)) for i in range(0, 16 * n, 16)]
+
+
+def fill(store: FaceStore, indexes, ids: list[str], vecs: np.ndarray) -> str:
+    """Store and index every face, 1,000 per transaction; the insert line."""
+    store.create_collection("c", "bench")
+    in_engine = 0.0
+    t = time.perf_counter()
+    for a in range(0, len(ids), 1000):
+        with indexes.lock:
+            index = indexes.get("c")
+            store.add_faces("c", records(ids[a : a + 1000]), vecs[a : a + 1000])
+            e = time.perf_counter()
+            index.add(ids[a : a + 1000], vecs[a : a + 1000])
+            in_engine += time.perf_counter() - e
+    took = time.perf_counter() - t
+    return f"insert {len(ids) / took:,.0f} faces/s (store + engine; engine {in_engine / took:.0%})"
+
+
+def searches(cols: Collections, queries: np.ndarray, truth: np.ndarray, row: dict[str, int]) -> str:
+    """recall@1, recall@10, k=1 and k=10 p50/p99 ms through Collections.search_vector."""
+    lat: dict[int, list[float]] = {1: [], 10: []}
+    got: dict[int, list[list[int]]] = {1: [], 10: []}
+    for k in (1, 10):
+        for q in queries:
+            t = time.perf_counter()
+            hits = cols.search_vector("c", q, k, 0.0, sized=False)
+            lat[k].append((time.perf_counter() - t) * 1e3)
+            got[k].append([row[m.record.face_id] for m in hits])
+    r1 = np.mean([bool(g) and g[0] == t[0] for g, t in zip(got[1], truth)])
+    r10 = np.mean([len(set(g) & set(t[:10].tolist())) / 10 for g, t in zip(got[10], truth)])
+    p = [f"{np.percentile(lat[k], q):.2f}" for k in (1, 10) for q in (50, 99)]
+    return f"{r1:.3f} | {r10:.3f} | {' | '.join(p)}"
+
+
+def embedded(
+    vecs: np.ndarray, queries: np.ndarray, truth: np.ndarray, tmp: Path, threads: int
+) -> None:
+    ids = face_ids(len(vecs))
+    row = {fid: i for i, fid in enumerate(ids)}
+    gc.collect()
+    base = rss()
+    store = FaceStore(tmp / "faces.sqlite3")
+    indexes = VectorIndexes(store, DIM, tmp / "ann", shards=threads)
+    print(f"embedded: {fill(store, indexes, ids, vecs)}", flush=True)
+    grown = (rss() - base) / len(ids)
+    indexes.close()  # the snapshot, as at a clean stop
+    files = sum(f.stat().st_size for f in tmp.rglob("*") if f.is_file()) / len(ids)
+    t = time.perf_counter()
+    VectorIndexes(store, DIM, None, shards=threads).get("c")  # no snapshot: rebuilt
+    built = time.perf_counter() - t
+    print(
+        f"embedded: AnnIndex rebuilt from the store in {built:.1f} s; RSS growth "
+        f"{grown:,.0f} bytes/face; files (SQLite + snapshot) {files:,.0f} bytes/face",
+        flush=True,
+    )
+    cols = Collections(store, None, None, indexes)  # type: ignore[arg-type]  # search only
+    print(HEADER)
+    line = searches(cols, queries, truth, row)
+    print(f"| embedded | AnnIndex, {threads} scan threads | {line} |")
+    store.close()
+
+
+def indexed(client, name: str, rows: int, timeout: float = 1800.0) -> None:
+    """Wait until the HNSW index covers every row and the query node serves them all
+    from indexed sealed segments."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        info = client.describe_index(name, "v")
+        segments = client.list_loaded_segments(name)
+        if (
+            info.get("indexed_rows") == info.get("total_rows") == rows
+            and sum(s.num_rows for s in segments) == rows
+            and all(s.state == 3 and s.index_name for s in segments)  # 3: Sealed
+        ):
+            return
+        time.sleep(0.5)
+    raise TimeoutError("Milvus did not finish its index")
+
+
+def milvus(
+    vecs: np.ndarray,
+    queries: np.ndarray,
+    truth: np.ndarray,
+    url: str | None,
+    efs: list[int],
+    tmp: Path,
+) -> None:
+    from oculi.store.milvus import PREFIX, open_indexes
+    from oculi.store.names import storage_name
+    from tools.milvus_server import MilvusServer
+
+    server = None if url else MilvusServer()
+    url = url or server.url  # type: ignore[union-attr]
+    try:
+        if server is not None:
+            print(f"milvus: a Milvus 2.3.5 standalone ready in {server.start_s:.1f} s", flush=True)
+            time.sleep(10)  # let it settle before the baseline
+            base_rss, base_disk = server.rss(), server.data_bytes()
+        ids = face_ids(len(vecs))
+        row = {fid: i for i, fid in enumerate(ids)}
+        store = FaceStore(tmp / "faces.sqlite3")
+        indexes = open_indexes(url, store, DIM)
+        print(f"milvus: {fill(store, indexes, ids, vecs)}", flush=True)
+        name = PREFIX + storage_name("c")
+        print(HEADER)
+        for ef in efs:
+            searcher = open_indexes(f"{url}?ef={ef}", store, DIM)
+            cols = Collections(store, None, None, searcher)  # type: ignore[arg-type]
+            line = searches(cols, queries, truth, row)
+            print(f"| milvus | growing segments (before flush), ef {ef} | {line} |", flush=True)
+            searcher.close()
+        t = time.perf_counter()
+        indexes.client.flush(name)
+        indexed(indexes.client, name, len(ids))
+        print(
+            f"milvus: HNSW (M 16, efConstruction 200) built and served "
+            f"{time.perf_counter() - t:.1f} s after the flush",
+            flush=True,
+        )
+        print(HEADER)
+        for ef in efs:
+            searcher = open_indexes(f"{url}?ef={ef}", store, DIM)
+            cols = Collections(store, None, None, searcher)  # type: ignore[arg-type]
+            line = searches(cols, queries, truth, row)
+            print(f"| milvus | HNSW, ef {ef} | {line} |", flush=True)
+            searcher.close()
+        if server is not None:
+            time.sleep(10)
+            n = len(ids)
+            print(
+                f"milvus: RSS growth {(server.rss() - base_rss) / n:,.0f} bytes/face; data on "
+                f"disk {(server.data_bytes() - base_disk) / n:,.0f} bytes/face (SQLite store "
+                f"{(tmp / 'faces.sqlite3').stat().st_size / n:,.0f} bytes/face beside it)",
+                flush=True,
+            )
+        with indexes.lock:
+            indexes.drop("c")
+        indexes.close()
+        store.close()
+    finally:
+        if server is not None:
+            server.stop()
+
+
+def run(
+    engines: list[str],
+    vecs: np.ndarray,
+    queries: np.ndarray,
+    truth: np.ndarray,
+    milvus_url: str | None,
+    efs: list[int],
+    threads: int,
+) -> None:
+    for engine in engines:
+        with tempfile.TemporaryDirectory() as tmp:
+            if engine == "embedded":
+                embedded(vecs, queries, truth, Path(tmp), threads)
+            elif engine == "milvus":
+                milvus(vecs, queries, truth, milvus_url, efs, Path(tmp))
+            else:
+                raise SystemExit(f"unknown engine {engine}: embedded, milvus")
+            gc.collect()
