@@ -624,16 +624,18 @@ class FaceStore:
         return [(r[0], _record(r[1:])) for r in rows]
 
     def get_faces(self, collection_id: str, face_ids: list[str]) -> dict[str, FaceRecord]:
+        """The faces of `face_ids` in the collection. Looked up by face id alone (its
+        unique index), the collection checked here: with both in the WHERE clause SQLite
+        walked the collection's index instead, 200 ms for 10 ids at 100,000 faces."""
         if not face_ids:
             return {}
         rows = self._read(
             lambda db: db.execute(
-                f"SELECT {FACE_COLUMNS} FROM faces WHERE collection_id=? AND face_id IN "
-                f"({_marks(face_ids)})",
-                [collection_id, *face_ids],
+                f"SELECT {FACE_COLUMNS} FROM faces WHERE face_id IN ({_marks(face_ids)})",
+                face_ids,
             ).fetchall()
         )
-        return {r[0]: _record(r) for r in rows}
+        return {r[0]: _record(r) for r in rows if r[1] == collection_id}
 
     def embedding(self, collection_id: str, face_id: str) -> np.ndarray | None:
         found = self._read(lambda db: embeddings_of(db, collection_id, [face_id]))
