@@ -585,7 +585,12 @@ def main() -> None:
     )
     ap.add_argument("--engines", help="embedded,milvus: see bench/search_milvus.py")
     ap.add_argument("--milvus-url", help="for --engines milvus (default: a server it starts)")
-    ap.add_argument("--milvus-ef", default="32,64,128,256", help="Milvus HNSW ef values")
+    ap.add_argument("--milvus-ef", default="128,256,512", help="Milvus HNSW ef values")
+    ap.add_argument(
+        "--milvus-config",
+        default="",
+        help="milvus.yaml settings for the server it starts: key=value,... (dotted keys)",
+    )
     args = ap.parse_args()
     sizes = [int(s) for s in args.sizes.split(",")]
     print(
@@ -610,6 +615,7 @@ def main() -> None:
                 args.milvus_url,
                 [int(x) for x in args.milvus_ef.split(",")],
                 int(args.shards or Settings().ann_scan_threads),
+                dict(kv.split("=", 1) for kv in args.milvus_config.split(",") if kv),
             )
         return
     if args.service:

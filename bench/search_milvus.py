@@ -20,11 +20,15 @@ prints:
   Milvus, the growth of its processes' RSS and of its data on disk (etcd, message log,
   segments, index files) over N, after the index is built.
 
+`--engines milvus-consistency` measures Milvus' own consistency levels instead, through
+raw pymilvus (`consistency`): the measurement behind oculi/store/milvus.py's choice.
+
 Milvus is PyPI's `milvus` 2.3.5 standalone started on loopback for the run
-(tools/milvus_server.py), or the server `--milvus-url` names (then memory and disk are not
-measured).
+(tools/milvus_server.py) with the milvus.yaml settings `--milvus-config` gives, or the server
+`--milvus-url` names (then memory and disk are not measured).
 
     python -m bench.search --engines embedded,milvus --sizes 100000 --queries 300
+    python -m bench.search --engines milvus-consistency --sizes 1000
 """
 
 from __future__ import annotations
@@ -149,16 +153,21 @@ def milvus(
     url: str | None,
     efs: list[int],
     tmp: Path,
+    config: dict[str, str],
 ) -> None:
     from oculi.store.milvus import PREFIX, open_indexes
     from oculi.store.names import storage_name
     from tools.milvus_server import MilvusServer
 
-    server = None if url else MilvusServer()
+    server = None if url else MilvusServer(config=config)
     url = url or server.url  # type: ignore[union-attr]
     try:
         if server is not None:
-            print(f"milvus: a Milvus 2.3.5 standalone ready in {server.start_s:.1f} s", flush=True)
+            print(
+                f"milvus: a Milvus 2.3.5 standalone ready in {server.start_s:.1f} s "
+                f"(settings {config or 'as shipped'})",
+                flush=True,
+            )
             time.sleep(10)  # let it settle before the baseline
             base_rss, base_disk = server.rss(), server.data_bytes()
         ids = face_ids(len(vecs))
@@ -207,6 +216,76 @@ def milvus(
             server.stop()
 
 
+def top(client, level: str, vec: np.ndarray, lat: list[float]) -> str | None:
+    """The nearest vector's id at consistency `level` (its latency appended to `lat`)."""
+    t = time.perf_counter()
+    hits = client.search(
+        "consistency",
+        data=[vec.tolist()],
+        limit=1,
+        search_params={"metric_type": "COSINE", "params": {"ef": 64}},
+        consistency_level=level,
+    )[0]
+    lat.append((time.perf_counter() - t) * 1e3)
+    return hits[0]["id"] if hits else None
+
+
+def consistency(url: str | None, trials: int = 20) -> None:
+    """Milvus' own consistency levels, raw pymilvus on one collection of 2,000 vectors
+    (HNSW): for each level, how often a vector inserted a moment ago is not found by a
+    search of itself, how often a vector deleted a moment ago is still returned, and the
+    search latency; by the writing client, and by a second client (another process)."""
+    from pymilvus import DataType, MilvusClient
+
+    from oculi.store.milvus import HNSW_EF_CONSTRUCTION, HNSW_M, parse_url
+    from tools.milvus_server import MilvusServer
+
+    server = None if url else MilvusServer()
+    uri = parse_url(url or server.url)[0]  # type: ignore[union-attr]
+    try:
+        writer, other = MilvusClient(uri=uri), MilvusClient(uri=uri)
+        schema = writer.create_schema(auto_id=False, enable_dynamic_field=False)
+        schema.add_field("id", DataType.VARCHAR, is_primary=True, max_length=64)
+        schema.add_field("v", DataType.FLOAT_VECTOR, dim=DIM)
+        params = writer.prepare_index_params()
+        params.add_index(
+            "v",
+            "HNSW",
+            metric_type="COSINE",
+            params={"M": HNSW_M, "efConstruction": HNSW_EF_CONSTRUCTION},
+        )
+        writer.create_collection("consistency", schema=schema, index_params=params)
+        rng = np.random.default_rng(3)
+        vecs = rng.standard_normal((2000 + 8 * trials, DIM)).astype(np.float32)
+        ids = face_ids(len(vecs))
+        writer.insert("consistency", [{"id": f, "v": v.tolist()} for f, v in zip(ids[:2000], vecs)])
+        print("| level | searcher | new not found | deleted returned | search p50 ms | p99 ms |")
+        print("|---|---|---|---|---|---|")
+        j = 2000
+        for who, searcher in (("the writer", writer), ("another client", other)):
+            for level in ("Strong", "Session", "Bounded", "Eventually"):
+                missed = returned = 0
+                lat = []
+
+                for _ in range(trials):
+                    writer.insert("consistency", [{"id": ids[j], "v": vecs[j].tolist()}])
+                    missed += top(searcher, level, vecs[j], lat) != ids[j]
+                    writer.delete("consistency", filter=f'id in ["{ids[j]}"]')
+                    returned += top(searcher, level, vecs[j], lat) == ids[j]
+                    j += 1
+                print(
+                    f"| {level} | {who} | {missed}/{trials} | {returned}/{trials} | "
+                    f"{np.percentile(lat, 50):.1f} | {np.percentile(lat, 99):.1f} |",
+                    flush=True,
+                )
+        writer.drop_collection("consistency")
+        writer.close()
+        other.close()
+    finally:
+        if server is not None:
+            server.stop()
+
+
 def run(
     engines: list[str],
     vecs: np.ndarray,
@@ -215,13 +294,16 @@ def run(
     milvus_url: str | None,
     efs: list[int],
     threads: int,
+    milvus_config: dict[str, str],
 ) -> None:
     for engine in engines:
         with tempfile.TemporaryDirectory() as tmp:
             if engine == "embedded":
                 embedded(vecs, queries, truth, Path(tmp), threads)
             elif engine == "milvus":
-                milvus(vecs, queries, truth, milvus_url, efs, Path(tmp))
+                milvus(vecs, queries, truth, milvus_url, efs, Path(tmp), milvus_config)
+            elif engine == "milvus-consistency":
+                consistency(milvus_url)
             else:
-                raise SystemExit(f"unknown engine {engine}: embedded, milvus")
+                raise SystemExit(f"unknown engine {engine}: embedded, milvus, milvus-consistency")
             gc.collect()
