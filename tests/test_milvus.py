@@ -27,7 +27,7 @@ def test_url_and_ids_are_checked() -> None:
     pytest.importorskip("pymilvus")
     from oculi.store.milvus import id_list, parse_url
 
-    assert parse_url("milvus://db.internal:19531") == ("http://db.internal:19531", "", 128)
+    assert parse_url("milvus://db.internal:19531") == ("http://db.internal:19531", "", 512)
     assert parse_url("milvus://u:p%40ss@h:1?ef=300") == ("http://h:1", "u:p@ss", 300)
     assert parse_url("milvus://h")[0] == "http://h:19530"
     for bad in ("http://h:1", "milvus://", "milvus://h:1?ef=0"):
