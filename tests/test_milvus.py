@@ -16,7 +16,7 @@ import pytest
 from oculi.store.faces import FaceStore
 from oculi.store.vectors import ExactIndex
 from tests.conftest import FIXTURES, Server
-from tests.test_store_backends import DIM, records, unit
+from tests.test_store_backends import DIM, pg, records, unit  # noqa: F401  (pg: a fixture)
 from tools.crash_test import COLLECTION
 from tools.crash_test import main as crash_test
 
@@ -220,3 +220,53 @@ def test_kill_minus_nine_loses_nothing_acknowledged(
         milvus = MilvusClient(uri=parse_url(milvus_url)[0])
         milvus.drop_collection(PREFIX + storage_name(COLLECTION))
         milvus.close()
+
+
+def test_two_servers_sharing_postgresql_and_milvus(
+    tmp_path: Path, milvus_url: str, request: pytest.FixtureRequest
+) -> None:
+    """Two oculi servers, one PostgreSQL store and one Milvus: a face indexed through one
+    is found through the other at once, and a face deleted through one is never returned
+    by the other."""
+    import psycopg
+
+    server_pg = request.getfixturevalue("pg")
+    name = f"t_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(server_pg.url, autocommit=True) as conn:
+        conn.execute(f"CREATE DATABASE {name}")
+    env = {
+        "OCULI_STORE_URL": f"{server_pg.url.rsplit('/', 1)[0]}/{name}",
+        "OCULI_VECTOR_URL": milvus_url,
+    }
+    cid = f"two-{uuid.uuid4().hex[:8]}"
+    a, b = Server(tmp_path / "a", env=env), Server(tmp_path / "b", env=env)
+
+    def similar(c, face_id: str) -> set[str]:  # no model runs: Milvus answers at once
+        r = c.search_faces(CollectionId=cid, FaceId=face_id)
+        return {m["Face"]["FaceId"] for m in r["FaceMatches"]}
+
+    try:
+        ca, cb = a.client(), b.client()
+        ca.create_collection(CollectionId=cid)
+        photos = sorted((PEOPLE / "train" / "obama").glob("*"))
+        faces = [
+            ca.index_faces(CollectionId=cid, Image={"Bytes": p.read_bytes()}, MaxFaces=1)[
+                "FaceRecords"
+            ][0]["Face"]["FaceId"]
+            for p in photos
+        ]
+        assert similar(cb, faces[0]) == {faces[1]}  # indexed through a, found through b
+        for _ in range(3):  # again, with no time between the write and the search
+            again = ca.index_faces(
+                CollectionId=cid, Image={"Bytes": photos[1].read_bytes()}, MaxFaces=1
+            )["FaceRecords"][0]["Face"]["FaceId"]
+            assert again in similar(cb, faces[0])
+            assert cb.delete_faces(CollectionId=cid, FaceIds=[again])["DeletedFaces"] == [again]
+            assert again not in similar(ca, faces[0])  # deleted through b, gone through a
+        query = {"Bytes": (PEOPLE / "test" / "obama1.jpg").read_bytes()}
+        r = cb.search_faces_by_image(CollectionId=cid, Image=query)
+        assert {m["Face"]["FaceId"] for m in r["FaceMatches"]} == set(faces)
+        cb.delete_collection(CollectionId=cid)
+    finally:
+        a.stop()
+        b.stop()
