@@ -129,6 +129,30 @@ def embedded(
     store.close()
 
 
+def one_at_a_time(store: FaceStore, indexes, n: int = 50) -> str:
+    """n faces added one per transaction (an IndexFaces of one face), then deleted one per
+    call (a DeleteFaces of one face), each through the store and the engine under the
+    indexes' lock; the rates line. The faces are gone again afterwards."""
+    rng = np.random.default_rng(11)
+    extra = rng.standard_normal((n, DIM)).astype(np.float32)
+    extra /= np.linalg.norm(extra, axis=1, keepdims=True)
+    ids = [str(uuid.uuid4()) for _ in range(n)]
+    t = time.perf_counter()
+    for fid, v in zip(ids, extra):
+        with indexes.lock:
+            index = indexes.get("c")
+            store.add_faces("c", records([fid]), v[None])
+            index.add([fid], v[None])
+    added = n / (time.perf_counter() - t)
+    t = time.perf_counter()
+    for fid in ids:
+        with indexes.lock:
+            deleted, _ = store.delete_faces("c", [fid])
+            indexes.get("c").remove(deleted)
+    gone = n / (time.perf_counter() - t)
+    return f"one face per write: {added:.1f} adds/s, {gone:.1f} deletes/s ({n} of each)"
+
+
 def indexed(client, name: str, rows: int, timeout: float = 1800.0) -> None:
     """Wait until the HNSW index covers every row and the query node serves them all
     from indexed sealed segments."""
@@ -175,6 +199,7 @@ def milvus(
         store = FaceStore(tmp / "faces.sqlite3")
         indexes = open_indexes(url, store, DIM)
         print(f"milvus: {fill(store, indexes, ids, vecs)}", flush=True)
+        print(f"milvus: {one_at_a_time(store, indexes)}", flush=True)
         name = PREFIX + storage_name("c")
         print(HEADER)
         for ef in efs:
