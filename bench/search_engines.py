@@ -44,7 +44,7 @@ from pathlib import Path
 import numpy as np
 
 from oculi.service.collections import Collections
-from oculi.store.engines import VectorBackend, open_indexes
+from oculi.store.engines import VectorBackend
 from oculi.store.faces import FaceRecord, FaceStore
 from oculi.store.vectors import VectorIndexes
 
