@@ -29,8 +29,9 @@ OPTIONAL = {
     "oculi.store.milvus": "milvus",
 }
 # Imported by a dependency when present, and used only then (botocore: its CA bundle;
-# anyio: sniffio, which it imports when present; the test extra's selenium brings it).
-USED_IF_PRESENT = {"certifi", "sniffio"}
+# anyio: sniffio, which it imports when present; the test extra's selenium brings it;
+# paho-mqtt: PySocks, for SOCKS proxies, when something else installed it).
+USED_IF_PRESENT = {"certifi", "sniffio", "pysocks"}
 
 IMPORT_ALL = """
 import importlib, json, pkgutil, sys
