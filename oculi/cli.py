@@ -11,6 +11,7 @@ from pathlib import Path
 
 from oculi import __version__, celebrities_cli
 from oculi.video import cli as video_cli
+from oculi.video import worker as video_worker
 
 
 def _cmd_models(args: argparse.Namespace) -> int:
@@ -72,6 +73,7 @@ def _settings(args: argparse.Namespace):  # -> Settings
         "auth_region",
         "requests_per_client",
         "lazy_models",
+        "queue_url",
     ):
         v = getattr(args, name, None)
         if v is not None:
@@ -166,6 +168,7 @@ def _cmd_serve(args: argparse.Namespace) -> int:
     if swept:
         print(f"removed {swept} file(s) of deleted faces or collections", file=sys.stderr)
     sweeper = start_sweeper(ctx, s.retention_sweep_s)
+    ctx.video_jobs()  # runs the video jobs a stopped server left in progress again
     if bool(s.tls_cert) != bool(s.tls_key):
         print("error: give both --tls-cert and --tls-key", file=sys.stderr)
         return 2
@@ -629,6 +632,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="listen at once and load each model on its first use (default: fetch and "
         "load every model before listening; env OCULI_LAZY_MODELS=1)",
     )
+    sp.add_argument(
+        "--queue-url",
+        help="queue video jobs in this PostgreSQL database for `oculi worker` processes "
+        "(postgresql://...; default: the server runs them; env OCULI_QUEUE_URL)",
+    )
     common(sp)
     sp.set_defaults(func=_cmd_serve)
 
@@ -771,6 +779,7 @@ def build_parser() -> argparse.ArgumentParser:
     lp.set_defaults(func=_cmd_plates)
     celebrities_cli.register(sub, common)
     video_cli.register(sub, common)
+    video_worker.register(sub, common)
     return p
 
 
