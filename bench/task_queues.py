@@ -91,9 +91,12 @@ class Engine:
     def __init__(self, name: str, url: str, tmp: Path) -> None:
         self.name, self.url, self.tmp = name, url, tmp
         if name == "procrastinate":
+            import psycopg
+
             from oculi.video.queue import VideoQueue
 
             self.queue = VideoQueue(url)  # what `oculi serve` defers with
+            self.conn = psycopg.connect(url)  # one connection, as a server's pool keeps
         else:
             self.app = celery_app(url)
         self.workers: list[subprocess.Popen] = []
@@ -128,12 +131,10 @@ class Engine:
 
     def send(self, log: Path, seconds: float) -> None:
         if self.name == "procrastinate":
-            import psycopg
-
             from oculi.store.sql import Tx
 
-            with psycopg.connect(self.url) as conn, conn.transaction():
-                self.queue.enqueue(Tx(conn, "%s"), f"{log}|{seconds}")
+            with self.conn.transaction():
+                self.queue.enqueue(Tx(self.conn, "%s"), f"{log}|{seconds}")
         else:
             self.app.send_task("bench.sleep", args=(str(log), seconds))
 

@@ -7,13 +7,11 @@ from __future__ import annotations
 
 import importlib.util
 import json
-import os
 import signal
 import sqlite3
 import subprocess
 import sys
 import time
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -31,17 +29,10 @@ from oculi.video.store import (
     Superseded,
 )
 from tests.conftest import FIXTURES, clean_env
-from tests.pgserver import PgServer, find_bin
+from tests.pgserver import PgServer, find_bin, unavailable
 from tests.test_video_api import CLIP, CREDENTIALS, VIDEO, all_pages, aws, video_server, wait_job
 
 FPS = "10"  # analysed frames a second: a run long enough to be killed in
-
-
-def unavailable(why: str) -> None:
-    """Skip on a developer's machine; fail in CI, where .ci/run installs everything."""
-    if os.environ.get("CI"):
-        pytest.fail(f"{why} (CI must test the queue on a real PostgreSQL)")
-    pytest.skip(why)
 
 
 @pytest.fixture(scope="module")
@@ -56,15 +47,6 @@ def pg() -> Iterator[PgServer]:
     server.stop()
 
 
-def new_database(server: PgServer) -> str:
-    import psycopg
-
-    name = f"t_{uuid.uuid4().hex[:12]}"
-    with psycopg.connect(server.url, autocommit=True) as conn:
-        conn.execute(f"CREATE DATABASE {name}")
-    return f"{server.url.rsplit('/', 1)[0]}/{name}"
-
-
 @pytest.fixture(scope="module")
 def videos(moto_s3: str) -> str:
     aws("s3", moto_s3).put_object(
@@ -77,7 +59,8 @@ def videos(moto_s3: str) -> str:
 def location(request: pytest.FixtureRequest, tmp_path: Path) -> str | Path:
     if request.param == "sqlite":
         return tmp_path / "jobs.sqlite3"
-    return new_database(request.getfixturevalue("pg"))
+    server: PgServer = request.getfixturevalue("pg")
+    return server.new_database()
 
 
 def test_a_new_run_supersedes_the_last(location: str | Path) -> None:
@@ -233,7 +216,7 @@ def test_worker_killed_mid_job_another_finishes_it_once(
 ) -> None:
     import psycopg
 
-    queue = new_database(pg)
+    queue = pg.new_database()
     srv = video_server(tmp_path / "server", videos, OCULI_QUEUE_URL=queue)
     workers = [Worker(tmp_path / f"worker{i}", queue, videos) for i in range(2)]
     try:

@@ -28,6 +28,7 @@ from procrastinate.exceptions import ConnectorException
 from procrastinate.schema import SchemaManager
 
 from oculi.store.sql import Tx
+from oculi.video.store import MAX_ATTEMPTS
 
 log = logging.getLogger("oculi.video.queue")
 
@@ -78,7 +79,12 @@ def run_worker(url: str, run: Callable[[str], None], heartbeat_s: float) -> None
     install_schema(url)
     app = _app(url)
 
-    @app.task(name=RUN_JOB, queue=QUEUE)
+    # a run that raised (the job store unreachable: run_job itself FAILs a job whose video
+    # or analysis fails) is run again 10 s, 20 s, ... later; procrastinate counts the
+    # hand-backs of stalled tasks too, so it tries more times than a job may be claimed
+    retry = procrastinate.RetryStrategy(max_attempts=2 * MAX_ATTEMPTS, wait=10, linear_wait=10)
+
+    @app.task(name=RUN_JOB, queue=QUEUE, retry=retry)
     def run_job(job_id: str) -> None:
         run(job_id)
 
