@@ -150,6 +150,11 @@ def _cmd_serve(args: argparse.Namespace) -> int:
         return 1
     if not _load_models(ctx):
         return 1
+    try:
+        ctx.video_jobs()  # runs the video jobs a stopped server left in progress again
+    except ValueError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
     auth = (
         f"SigV4 required ({len(keys)} access key(s))"
         if keys
@@ -168,7 +173,6 @@ def _cmd_serve(args: argparse.Namespace) -> int:
     if swept:
         print(f"removed {swept} file(s) of deleted faces or collections", file=sys.stderr)
     sweeper = start_sweeper(ctx, s.retention_sweep_s)
-    ctx.video_jobs()  # runs the video jobs a stopped server left in progress again
     if bool(s.tls_cert) != bool(s.tls_key):
         print("error: give both --tls-cert and --tls-key", file=sys.stderr)
         return 2

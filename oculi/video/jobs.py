@@ -35,6 +35,11 @@ def fingerprint(params: dict[str, Any]) -> str:
     return hashlib.sha256(json.dumps(rest, sort_keys=True).encode()).hexdigest()
 
 
+def is_queue_url(url: str | None) -> bool:
+    """Whether `url` can be a queue: a PostgreSQL database."""
+    return bool(url) and str(url).startswith(("postgresql://", "postgres://"))
+
+
 def work_dir(data_dir: Path) -> Path:
     """Where runs copy their videos, emptied first: copies a stopped process left behind."""
     work = data_dir / "video" / "work"
@@ -51,6 +56,8 @@ class VideoJobs:
         self.queue: VideoQueue | None = None
         self.pool: ThreadPoolExecutor | None = None
         if s.queue_url:
+            if not is_queue_url(s.queue_url):
+                raise ValueError(f"the queue URL must be postgresql://..., not {s.queue_url!r}")
             from oculi.video.queue import VideoQueue  # procrastinate only when asked for
 
             self.queue = VideoQueue(s.queue_url)

@@ -14,15 +14,13 @@ def _cmd_worker(args: argparse.Namespace) -> int:
     from oculi.audit_key import AuditError
     from oculi.cli import _load_models, _lock, _settings
     from oculi.service.context import ServiceContext
-    from oculi.video.jobs import work_dir
+    from oculi.video.jobs import is_queue_url, work_dir
     from oculi.video.queue import run_worker
     from oculi.video.runner import run_job
     from oculi.video.store import JobStore
 
     s = _settings(args)
-    if args.queue_url:
-        s.queue_url = args.queue_url
-    if not s.queue_url:
+    if not is_queue_url(s.queue_url):
         print("error: give --queue-url (or OCULI_QUEUE_URL): postgresql://...", file=sys.stderr)
         return 2
     if not _lock(s.data_dir):
@@ -35,6 +33,7 @@ def _cmd_worker(args: argparse.Namespace) -> int:
         return 1
     if not _load_models(ctx):
         return 1
+    assert s.queue_url is not None
     store = JobStore(s.queue_url)
     work = work_dir(s.data_dir)
     print(f"oculi worker: jobs from the queue (data {s.data_dir})", file=sys.stderr, flush=True)
