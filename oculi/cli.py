@@ -12,6 +12,7 @@ from pathlib import Path
 from oculi import __version__, celebrities_cli
 from oculi.streams import cli as streams_cli
 from oculi.video import cli as video_cli
+from oculi.video import worker as video_worker
 
 
 def _cmd_models(args: argparse.Namespace) -> int:
@@ -79,6 +80,7 @@ def _settings(args: argparse.Namespace):  # -> Settings
         "auth_region",
         "requests_per_client",
         "lazy_models",
+        "queue_url",
     ):
         v = getattr(args, name, None)
         if v is not None:
@@ -169,6 +171,11 @@ def _cmd_serve(args: argparse.Namespace) -> int:
         return 1
     if not _load_models(ctx):
         return 1
+    try:
+        ctx.video_jobs()  # runs the video jobs a stopped server left in progress again
+    except ValueError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
     auth = (
         f"SigV4 required ({len(keys)} access key(s))"
         if keys
@@ -667,6 +674,11 @@ def build_parser() -> argparse.ArgumentParser:
         "load every model before listening; env OCULI_LAZY_MODELS=1)",
     )
     sp.add_argument(
+        "--queue-url",
+        help="queue video jobs in this PostgreSQL database for `oculi worker` processes "
+        "(postgresql://...; default: the server runs them; env OCULI_QUEUE_URL)",
+    )
+    sp.add_argument(
         "--stream-map",
         help="JSON file mapping Kinesis video stream ARNs to camera URLs, for stream "
         "processors (env OCULI_STREAM_MAP; docs/streams.md)",
@@ -826,6 +838,7 @@ def build_parser() -> argparse.ArgumentParser:
     celebrities_cli.register(sub, common)
     video_cli.register(sub, common)
     streams_cli.register(sub, common)
+    video_worker.register(sub, common)
     return p
 
 

@@ -135,6 +135,14 @@ class Settings:
     video_results_ttl_s: float = field(
         default_factory=lambda: float(os.environ.get("OCULI_VIDEO_RESULTS_TTL_S", str(7 * 86400)))
     )
+    # jobs go through this PostgreSQL-backed queue (procrastinate) to `oculi worker`
+    # processes, with the job store in the same database (docs/scale-out.md); None: the
+    # server runs its jobs itself; a worker sends a heartbeat this often, and its jobs are
+    # given to another worker when it has sent none for three of these
+    queue_url: str | None = field(default_factory=lambda: os.environ.get("OCULI_QUEUE_URL") or None)
+    queue_heartbeat_s: float = field(
+        default_factory=lambda: float(os.environ.get("OCULI_QUEUE_HEARTBEAT_S", "10"))
+    )
     # an operator's webhook for every job's completion message, signed with HMAC-SHA256
     # under the secret (docs/video.md); never a URL from a caller
     video_webhook_url: str | None = field(

@@ -19,9 +19,19 @@ import pwd
 import shutil
 import subprocess
 import tempfile
+import uuid
 from pathlib import Path
 
+import pytest
+
 from tests.conftest import free_port
+
+
+def unavailable(why: str) -> None:
+    """Skip on a developer's machine; fail in CI, where .ci/run installs everything."""
+    if os.environ.get("CI"):
+        pytest.fail(f"{why} (CI must test the real backend)")
+    pytest.skip(why)
 
 
 def find_bin(name: str) -> str | None:
@@ -102,6 +112,15 @@ class PgServer:
             "start",
         )
         self.url = f"postgresql://postgres@127.0.0.1:{self.port}/postgres"
+
+    def new_database(self) -> str:
+        """The URL of a new, empty database on this server."""
+        import psycopg
+
+        name = f"t_{uuid.uuid4().hex[:12]}"
+        with psycopg.connect(self.url, autocommit=True) as conn:
+            conn.execute(f"CREATE DATABASE {name}")
+        return f"{self.url.rsplit('/', 1)[0]}/{name}"
 
     def _run(self, *cmd: str) -> None:
         done = subprocess.run([*self._as, *cmd], cwd=self.root, capture_output=True, text=True)

@@ -6,7 +6,6 @@ from __future__ import annotations
 import importlib.util
 import io
 import json
-import os
 import threading
 import time
 import uuid
@@ -21,16 +20,9 @@ from oculi.errors import ResourceAlreadyExists
 from oculi.store import faces as sql
 from oculi.store.faces import FaceRecord, FaceStore, IdempotencyMismatch
 from oculi.store.vectors import ExactIndex, VectorIndexes
-from tests.pgserver import PgServer, find_bin
+from tests.pgserver import PgServer, find_bin, unavailable
 
 DIM = 128
-
-
-def unavailable(why: str) -> None:
-    """Skip on a developer's machine; fail in CI, where .ci/run installs everything."""
-    if os.environ.get("CI"):
-        pytest.fail(f"{why} (CI must test the real backend)")
-    pytest.skip(why)
 
 
 @pytest.fixture(scope="module")
@@ -49,13 +41,8 @@ def location(request: pytest.FixtureRequest, tmp_path: Path) -> str | Path:
     """An empty store: an SQLite file, or a new database on the test PostgreSQL."""
     if request.param == "sqlite":
         return tmp_path / "faces.sqlite3"
-    import psycopg
-
     server: PgServer = request.getfixturevalue("pg")
-    name = f"t_{uuid.uuid4().hex[:12]}"
-    with psycopg.connect(server.url, autocommit=True) as conn:
-        conn.execute(f"CREATE DATABASE {name}")
-    return f"{server.url.rsplit('/', 1)[0]}/{name}"
+    return server.new_database()
 
 
 @pytest.fixture()

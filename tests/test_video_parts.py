@@ -13,7 +13,7 @@ import pytest
 from oculi.errors import IdempotentParameterMismatch, LimitExceeded, ResourceNotFound
 from oculi.video.decode import UnreadableVideo, container_of, probe, sample_frames
 from oculi.video.notify import completion_message
-from oculi.video.store import FAILED, RESTARTED, SUCCEEDED, JobStore, Row
+from oculi.video.store import FAILED, IN_PROGRESS, SUCCEEDED, JobStore, Row
 from oculi.video.tracks import (
     BestViews,
     Indexes,
@@ -76,9 +76,11 @@ def test_job_store(tmp_path: Path) -> None:
     with pytest.raises(LimitExceeded):
         store.create("FaceDetection", {}, None, "fp3", limit=2)
     rows = [Row(ts, idx, "", {"i": n}) for n, (ts, idx) in enumerate([(0, 1), (0, 0), (200, 0)])]
-    assert store.add(other, "T", 0, rows) == 3
-    store.set_matches(other, {0: [{"Similarity": 99.0}]}, {0: "someone"})
-    assert store.finish(other, SUCCEEDED) and not store.finish(other, FAILED)
+    run = store.claim(other)
+    assert run == 1
+    assert store.add(other, run, "T", 0, rows) == 3
+    store.set_matches(other, run, {0: [{"Similarity": 99.0}]}, {0: "someone"})
+    assert store.finish(other, run, SUCCEEDED) and not store.finish(other, run, FAILED)
     by_time = [r.body["i"] for r, _ in store.page(other, "T", "TIMESTAMP", 0, 10)]
     by_index = [r.body["i"] for r, _ in store.page(other, "T", "INDEX", 0, 10)]
     assert by_time == [1, 0, 2] and by_index == [1, 2, 0]
@@ -86,10 +88,11 @@ def test_job_store(tmp_path: Path) -> None:
     assert [(r.idx, m) for r, m in matched] == [(0, [{"Similarity": 99.0}])] * 2
     assert [r.body["i"] for r, _ in store.page(other, "T", "TIMESTAMP", 1, 1)] == [0]
     store.close()
-    reopened = JobStore(db)  # a restart: the job in progress is FAILED, the other kept
-    assert reopened.get(job, "FaceDetection").status == FAILED
-    assert reopened.get(job, "FaceDetection").message == RESTARTED
+    reopened = JobStore(db)  # a restart: the job in progress is still in progress
+    assert reopened.in_progress() == [job]
+    assert reopened.get(job, "FaceDetection").status == IN_PROGRESS
     assert reopened.get(other, "PersonTracking").status == SUCCEEDED
+    assert reopened.claim(job) == 1 and reopened.finish(job, 1, FAILED, "x")
     with pytest.raises(ResourceNotFound):
         reopened.get(job, "PersonTracking")
     assert reopened.expire(time.time() - 3600) == 0

@@ -163,8 +163,8 @@ class ServiceContext:
             return self._attributes
 
     def video_jobs(self) -> VideoJobs:
-        """The stored-video job runner, opened on first use (which FAILs the jobs a
-        stopped server left IN_PROGRESS)."""
+        """The stored-video jobs, opened at start (which runs the jobs a stopped server
+        left in progress again)."""
         from oculi.video.jobs import VideoJobs
 
         with self._lock:

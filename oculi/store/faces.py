@@ -21,7 +21,6 @@ ClientRequestTokens belong to their collection (deleted with it) and are answere
 from __future__ import annotations
 
 import json
-import random
 import threading
 import time
 from collections.abc import Callable
@@ -33,11 +32,10 @@ import numpy as np
 
 from oculi.models.face_versions import aliases, numeric
 from oculi.store.names import only_dots
-from oculi.store.sql import Tx, open_backend
+from oculi.store.sql import Tx, open_backend, retrying
 
 T = TypeVar("T")
 SEQ_BATCH = 500  # sequence numbers per IN (...) query
-MAX_ATTEMPTS = 20  # tries of one write transaction that keeps meeting concurrent writers
 TOKEN_TTL_S = 24 * 3600.0  # how long a ClientRequestToken's answer is replayed
 
 SCHEMA = """
@@ -186,20 +184,15 @@ class FaceStore:
         outer: Tx | None = getattr(self._local, "tx", None)
         if outer is not None:
             return fn(outer)
-        attempt = 0
-        while True:
+
+        def joined(tx: Tx) -> T:
+            self._local.tx = tx
             try:
-                with self._backend.write() as tx:
-                    self._local.tx = tx
-                    try:
-                        return fn(tx)
-                    finally:
-                        self._local.tx = None
-            except self._backend.retryable:
-                attempt += 1
-                if attempt >= MAX_ATTEMPTS:
-                    raise
-                time.sleep(random.uniform(0, min(0.5, 0.002 * 2**attempt)))
+                return fn(tx)
+            finally:
+                self._local.tx = None
+
+        return retrying(self._backend, joined)
 
     def _read(self, fn: Callable[[Tx], T]) -> T:
         """`fn` on committed data, or inside this thread's open write transaction."""

@@ -16,12 +16,17 @@ and which errors mean "run the transaction again".
 
 from __future__ import annotations
 
+import random
 import sqlite3
 import threading
-from collections.abc import Iterable, Iterator, Sequence
+import time
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
+
+T = TypeVar("T")
+MAX_ATTEMPTS = 20  # tries of one write transaction that keeps meeting concurrent writers
 
 
 class Cursor(Protocol):
@@ -49,6 +54,12 @@ class Tx:
 
     def executemany(self, sql: str, rows: Iterable[Sequence[Any]]) -> None:
         self._conn.cursor().executemany(self._sql(sql), rows)
+
+    @property
+    def connection(self) -> Any:
+        """The engine's own connection, for a library that joins this transaction (the
+        video job queue defers its task in the transaction that records the job)."""
+        return self._conn
 
 
 class Backend(Protocol):
@@ -121,6 +132,21 @@ class SqliteBackend:
         with self._lock:
             self.scrub()
             self._db.close()
+
+
+def retrying(backend: Backend, fn: Callable[[Tx], T]) -> T:
+    """`fn` in one write transaction, run again (with jittered back-off) when the engine
+    aborts it for a conflict with a concurrent writer, up to MAX_ATTEMPTS times."""
+    attempt = 0
+    while True:
+        try:
+            with backend.write() as tx:
+                return fn(tx)
+        except backend.retryable:
+            attempt += 1
+            if attempt >= MAX_ATTEMPTS:
+                raise
+            time.sleep(random.uniform(0, min(0.5, 0.002 * 2**attempt)))
 
 
 def open_backend(location: str | Path) -> Backend:

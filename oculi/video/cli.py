@@ -45,7 +45,7 @@ def _cmd_analyze(args: argparse.Namespace) -> int:
     from oculi.service.context import ServiceContext
     from oculi.video.analyses import ANALYSES, TIMESTAMPS
     from oculi.video.decode import UnreadableVideo, probe, sample_frames
-    from oculi.video.jobs import video_metadata
+    from oculi.video.runner import video_metadata
 
     s = _settings(args)
     if args.data_dir:

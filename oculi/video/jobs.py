@@ -1,7 +1,9 @@
-"""The stored-video job runner inside `oculi serve`: Start* records a job and answers at
-once; a bounded pool of threads runs the jobs (`video_workers`), each copying its video to
-a file named after its job id, sampling frames and storing what its analysis finds; a
-finished job notifies its NotificationChannel. Finished jobs are deleted once older than
+"""The stored-video jobs of `oculi serve`: Start* records a job and answers at once. On one
+machine (the default) a bounded pool of threads inside the server runs the jobs
+(`video_workers`), and jobs a stopped server left in progress are run again when it
+starts. With a queue URL (`OCULI_QUEUE_URL`), the job store is in that PostgreSQL database
+and each job is queued there, in the transaction that records it, for `oculi worker`
+processes (oculi/video/queue.py). Finished jobs are deleted once older than
 `video_results_ttl_s`."""
 
 from __future__ import annotations
@@ -9,24 +11,22 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import math
 import shutil
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
-from oculi.errors import OculiError
 from oculi.service.context import ServiceContext
-from oculi.video.analyses import ANALYSES, EVERY_FRAME
-from oculi.video.decode import UnreadableVideo, VideoInfo, probe, sample_frames
-from oculi.video.notify import notify
-from oculi.video.source import MAX_DURATION_MS, check_video, fetch_video
-from oculi.video.store import FAILED, SUCCEEDED, JobStore, Row
+from oculi.video.runner import run_job
+from oculi.video.source import check_video
+from oculi.video.store import JobStore
+
+if TYPE_CHECKING:
+    from oculi.video.queue import VideoQueue
 
 log = logging.getLogger("oculi.video")
-
-_BATCH = 500
 
 
 def fingerprint(params: dict[str, Any]) -> str:
@@ -35,54 +35,40 @@ def fingerprint(params: dict[str, Any]) -> str:
     return hashlib.sha256(json.dumps(rest, sort_keys=True).encode()).hexdigest()
 
 
-def video_metadata(info: VideoInfo) -> dict[str, Any]:
-    return {
-        "Codec": info.codec,
-        "DurationMillis": info.duration_ms,
-        "Format": info.container,
-        "FrameRate": info.fps,
-        "FrameHeight": info.height,
-        "FrameWidth": info.width,
-    }
+def is_queue_url(url: str | None) -> bool:
+    """Whether `url` can be a queue: a PostgreSQL database."""
+    return bool(url) and str(url).startswith(("postgresql://", "postgres://"))
 
 
-class _Output:
-    """Results of one job, written to the store in batches."""
-
-    def __init__(self, store: JobStore, job_id: str) -> None:
-        self.store, self.job_id = store, job_id
-        self.pending: dict[str, list[Row]] = {}
-        self.next: dict[str, int] = {}
-
-    def add(self, kind: str, row: Row) -> None:
-        rows = self.pending.setdefault(kind, [])
-        rows.append(row)
-        if len(rows) >= _BATCH:
-            self.flush(kind)
-
-    def flush(self, kind: str) -> None:
-        rows = self.pending.pop(kind, [])
-        self.next[kind] = self.store.add(self.job_id, kind, self.next.get(kind, 0), rows)
-
-    def flush_all(self) -> None:
-        for kind in list(self.pending):
-            self.flush(kind)
-
-    def set_matches(self, matches: dict[int, list[dict[str, Any]]], names: dict[int, str]) -> None:
-        self.flush_all()  # the rows the names go to are in the store
-        self.store.set_matches(self.job_id, matches, names)
+def work_dir(data_dir: Path) -> Path:
+    """Where runs copy their videos, emptied first: copies a stopped process left behind."""
+    work = data_dir / "video" / "work"
+    shutil.rmtree(work, ignore_errors=True)
+    work.mkdir(parents=True, exist_ok=True)
+    return work
 
 
 class VideoJobs:
     def __init__(self, ctx: ServiceContext) -> None:
         s = ctx.settings
         self.ctx = ctx
-        self.dir = s.data_dir / "video"
-        self.store = JobStore(self.dir / "jobs.sqlite3")  # FAILs jobs a stopped server ran
-        self.work = self.dir / "work"
-        shutil.rmtree(self.work, ignore_errors=True)  # copies a stopped server left behind
-        self.work.mkdir(parents=True, exist_ok=True)
-        self.pool = ThreadPoolExecutor(max(1, s.video_workers), thread_name_prefix="oculi-video")
+        self.work = work_dir(s.data_dir)
+        self.queue: VideoQueue | None = None
+        self.pool: ThreadPoolExecutor | None = None
+        if s.queue_url:
+            if not is_queue_url(s.queue_url):
+                raise ValueError(f"the queue URL must be postgresql://..., not {s.queue_url!r}")
+            from oculi.video.queue import VideoQueue  # procrastinate only when asked for
+
+            self.queue = VideoQueue(s.queue_url)
+            self.store = JobStore(s.queue_url)
+        else:
+            self.store = JobStore(s.data_dir / "video" / "jobs.sqlite3")
+            self.pool = ThreadPoolExecutor(
+                max(1, s.video_workers), thread_name_prefix="oculi-video"
+            )
+            for job_id in self.store.in_progress():  # a stopped server's jobs, run again
+                self.pool.submit(self._run, job_id)
         self.expire()
         self._stop = threading.Event()
         threading.Thread(target=self._sweep, name="oculi-video-expiry", daemon=True).start()
@@ -91,46 +77,28 @@ class VideoJobs:
         """Record a job for `params` (a validated Start* request) and queue it; its JobId."""
         token = params.get("ClientRequestToken")
         digest = fingerprint(params)
-        if token is None:
-            check_video(params["Video"], self.ctx.s3)
-        else:
+        if token is not None:
             existing = self.store.find(api, token, digest)
             if existing is not None:
                 return existing
-            check_video(params["Video"], self.ctx.s3)
+        check_video(params["Video"], self.ctx.s3)
         job_id, created = self.store.create(
-            api, params, token, digest, self.ctx.settings.video_job_limit
+            api,
+            params,
+            token,
+            digest,
+            self.ctx.settings.video_job_limit,
+            self.queue.enqueue if self.queue else None,
         )
-        if created:
-            self.pool.submit(self._run, job_id, api, params)
+        if created and self.pool is not None:
+            self.pool.submit(self._run, job_id)
         return job_id
 
-    def _run(self, job_id: str, api: str, params: dict[str, Any]) -> None:
-        path = self.work / f"{job_id}.video"
-        status, message = FAILED, None
+    def _run(self, job_id: str) -> None:
         try:
-            fetch_video(params["Video"], self.ctx.s3, path)
-            info = probe(path)
-            self.store.set_metadata(job_id, video_metadata(info))
-            if info.duration_ms > MAX_DURATION_MS:
-                raise UnreadableVideo("The video is longer than 6 hours (VideoTooLarge)")
-            out = _Output(self.store, job_id)
-            rate = math.inf if api in EVERY_FRAME else self.ctx.settings.video_fps
-            frames = sample_frames(path, info, rate)
-            ANALYSES[api](self.ctx, params, frames, info, out)
-            out.flush_all()
-            status = SUCCEEDED
-        except UnreadableVideo as e:
-            message = str(e)
-        except OculiError as e:
-            message = f"{e.code}: {e.message}"
-        except Exception:  # noqa: BLE001 - the job fails; the server goes on
-            log.exception("video job %s failed", job_id)
-            message = "Internal error while analysing the video"
-        finally:
-            path.unlink(missing_ok=True)
-        if self.store.finish(job_id, status, message):
-            notify(self.ctx.settings, api, job_id, status, params)
+            run_job(self.ctx, self.store, self.work, job_id)
+        except Exception:  # noqa: BLE001 - a store error; the job is run again at restart
+            log.exception("video job %s could not run", job_id)
 
     def expire(self) -> int:
         return self.store.expire(time.time() - self.ctx.settings.video_results_ttl_s)
@@ -145,5 +113,6 @@ class VideoJobs:
 
     def close(self) -> None:
         self._stop.set()
-        self.pool.shutdown(wait=False, cancel_futures=True)
+        if self.pool is not None:
+            self.pool.shutdown(wait=False, cancel_futures=True)
         self.store.close()
