@@ -28,13 +28,21 @@ rows of tiling every frame tiling as needed finds too.
 
     python bench/video.py --speed [--fps 5] [--threads N] [--repeat 3]
     python bench/video.py --tracking --vtest PATH [--fps 5]
+    python bench/video.py --memory [--minutes 3] [--fps 5]
+
+Memory (`--memory`): GetPersonTracking's analysis (oculi.video.analyses) over the
+dev-data clip looped to `--minutes` (written once with OpenCV into the cache folder), its
+rows counted and dropped; prints the process's resident memory at every tenth of the
+video: it should not grow with the video's length (no frame list is held).
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import tempfile
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
@@ -44,12 +52,12 @@ import numpy as np
 from oculi.service.context import ServiceContext
 from oculi.service.labels import shared_label_detectors
 from oculi.settings import Settings
-from oculi.video.analyses import PERSON_START, ShotTracker, _faces
-from oculi.video.decode import READ_AHEAD, VideoInfo, probe, sample_frames
+from oculi.video.analyses import ANALYSES, PERSON_START, ShotTracker, _faces
+from oculi.video.decode import READ_AHEAD, Frame, VideoInfo, probe, sample_frames
 from oculi.video.persons import KEY_S, PersonFinder, person_faces
 from oculi.video.tracks import face_in_person
 from oculi.vision.labels import SCORE_FLOOR, Candidates, tiles
-from oculi.vision.nms import greedy_match
+from oculi.vision.nms import greedy_match, iou_matrix
 from oculi.vision.track import IouTracker
 
 DEV = Path(__file__).resolve().parents[2] / "shared" / "dev-data"
@@ -109,7 +117,7 @@ class Run:
     stages: dict[str, list[float]]  # stage -> [wall, CPU of the analysis's thread]
     views: int
     analysed: int
-    rows: dict[int, list[tuple[np.ndarray, bool]]]  # timestamp -> (person box, has a face)
+    rows: dict[int, list[tuple[np.ndarray, np.ndarray | None]]]  # ts -> (person, face box)
 
 
 def lap(stages: dict[str, list[float]], stage: str, since: tuple[float, float]) -> tuple:
@@ -126,7 +134,7 @@ def track_persons(ctx: ServiceContext, path: Path, info: VideoInfo, fps: float, 
     stages = {k: [0.0, 0.0] for k in ("decode", "persons", "faces", "track")}
     tracker = ShotTracker(fps, PERSON_START)
     finder = PersonFinder(PersonFinder.of(ctx, fps).detector, fps, c.key_s)
-    rows: dict[int, list[tuple[np.ndarray, bool]]] = {}
+    rows: dict[int, list[tuple[np.ndarray, np.ndarray | None]]] = {}
     analysed = 0
     frames = iter(sample_frames(path, info, fps, c.ahead))
     wall, cpu = time.perf_counter(), time.process_time()
@@ -153,9 +161,17 @@ def track_persons(ctx: ServiceContext, path: Path, info: VideoInfo, fps: float, 
         else:
             found = person_faces(ctx, frame.rgb, mine)
         lap(stages, "faces", t)
-        rows[frame.timestamp_ms] = [(b, f is not None) for b, f in zip(mine, found)]
+        rows[frame.timestamp_ms] = [
+            (b, None if f is None else box_of(f["BoundingBox"], info)) for b, f in zip(mine, found)
+        ]
     wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
     return Run(wall, cpu, stages, finder.views_run, analysed, rows)
+
+
+def box_of(box: dict[str, float], info: VideoInfo) -> np.ndarray:
+    """A BoundingBox (ratios) as x1 y1 x2 y2 pixels."""
+    x, y = box["Left"] * info.width, box["Top"] * info.height
+    return np.float32([x, y, x + box["Width"] * info.width, y + box["Height"] * info.height])
 
 
 def same_rows(a: dict[int, list[np.ndarray]], b: dict[int, list[np.ndarray]]) -> list[tuple]:
@@ -202,7 +218,9 @@ def speed(ctx: ServiceContext, path: Path, fps: float, repeat: int) -> None:
                 f"  (CPU {used / n * 1000:5.1f} ms)"
             )
         aside = float(np.median([r.cpu - sum(v[1] for v in r.stages.values()) for r in done]))
-        print(f"  CPU in other threads (decoding, OpenCV) {aside / n * 1000:5.1f} ms/analysed frame")
+        print(
+            f"  CPU in other threads (decoding, OpenCV) {aside / n * 1000:5.1f} ms/analysed frame"
+        )
         print(
             f"  total {wall[c]:.2f} s: real-time factor {seconds / wall[c]:.2f}x; "
             f"CPU {cpu[c]:.2f} s: {seconds / cpu[c]:.2f} s of video per CPU second"
@@ -217,12 +235,19 @@ def speed(ctx: ServiceContext, path: Path, fps: float, repeat: int) -> None:
         {t: [b for b, _ in r] for t, r in now.items()},
     )
     total = sum(len(r) for r in before.values())
-    faces = sum(1 for r in before.values() for _, f in r if f)
-    both = sum(1 for t, i, j in pairs if before[t][i][1] and now[t][j][1])
+    faces = sum(1 for r in before.values() for _, f in r if f is not None)
+    both = [
+        (before[t][i][1], now[t][j][1])
+        for t, i, j in pairs
+        if before[t][i][1] is not None and now[t][j][1] is not None
+    ]
+    ious = [float(iou_matrix(a[None], b[None])[0, 0]) for a, b in both]
     print(
         f"person rows: before {total}, now {sum(len(r) for r in now.values())}; "
         f"{len(pairs)} of before's found now ({100 * len(pairs) / max(1, total):.1f}%); "
-        f"{faces} of before's with a face, {both} of them with a face now"
+        f"{faces} of before's with a face, {len(both)} of them with a face now, "
+        f"{sum(1 for v in ious if v >= 0.5)} of those with face boxes overlapping by IoU "
+        f"0.5 or more (median {np.median(ious) if ious else 0:.2f})"
     )
 
 
@@ -323,10 +348,87 @@ def tracking(ctx: ServiceContext, path: Path, fps: float) -> None:
         )
 
 
+def make_long(src: Path, dest: Path, minutes: float) -> None:
+    """`src` played over and over until `minutes` long, as MPEG-4 Part 2 in MP4 (the
+    encoder OpenCV's bundled FFmpeg has), one frame in memory at a time."""
+    import cv2
+
+    info = probe(src)
+    out = cv2.VideoWriter(
+        str(dest), cv2.VideoWriter_fourcc(*"mp4v"), info.fps, (info.width, info.height)
+    )
+    total = int(minutes * 60 * info.fps)
+    written = 0
+    while written < total:
+        cap = cv2.VideoCapture(str(src))
+        while written < total:
+            ok, bgr = cap.read()
+            if not ok:
+                break
+            out.write(bgr)
+            written += 1
+        cap.release()
+    out.release()
+
+
+class Discard:
+    """An analysis's Output that counts its rows and keeps none (a job writes them to its
+    store in batches)."""
+
+    job_id = "bench"
+
+    def __init__(self) -> None:
+        self.rows = 0
+
+    def add(self, kind: str, row: object) -> None:
+        self.rows += 1
+
+    def set_matches(self, matches: object, names: object) -> None:
+        pass
+
+
+def rss_mb() -> float:
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
+
+
+def memory(ctx: ServiceContext, fps: float, minutes: float) -> None:
+    """GetPersonTracking's analysis over a long video, the process's resident memory read
+    at every tenth of it."""
+    video = CACHE / f"hamilton_looped_{minutes:g}min.mp4"
+    if not video.exists():
+        CACHE.mkdir(parents=True, exist_ok=True)
+        make_long(CLIP, video, minutes)
+    info = probe(video)
+    ctx.settings.video_fps = fps
+    expected = int(info.duration_ms / 1000 * fps)
+    readings: list[tuple[int, float]] = []
+
+    def watched(frames: Iterator[Frame]) -> Iterator[Frame]:
+        for n, frame in enumerate(frames, start=1):
+            if n % max(1, expected // 10) == 0:
+                readings.append((frame.timestamp_ms, rss_mb()))
+            yield frame
+
+    out = Discard()
+    start = rss_mb()
+    ANALYSES["PersonTracking"](ctx, {}, watched(sample_frames(video, info, fps)), info, out)
+    print(
+        f"{video.name}: {info.width}x{info.height}, {info.duration_ms / 60000:.1f} min, "
+        f"{expected} frames analysed at {fps:g}/s, {out.rows} person rows; "
+        f"resident memory {start:.0f} MB before"
+    )
+    for ts, mb in readings:
+        print(f"  at {ts / 60000:5.2f} min  {mb:6.0f} MB")
+    print(f"growth from the first tenth to the end: {readings[-1][1] - readings[0][1]:+.0f} MB")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--speed", action="store_true")
     ap.add_argument("--tracking", action="store_true")
+    ap.add_argument("--memory", action="store_true")
+    ap.add_argument("--minutes", type=float, default=3.0, help="--memory's video length")
     ap.add_argument("--fps", type=float, default=5.0)
     ap.add_argument("--threads", type=int, default=None, help="default: the server's")
     ap.add_argument("--repeat", type=int, default=1, help="runs of each way (--speed)")
@@ -342,6 +444,8 @@ def main() -> None:
                 CACHE.mkdir(parents=True, exist_ok=True)
                 make_720p(CLIP, video)
         speed(ctx, video, args.fps, args.repeat)
+    if args.memory:
+        memory(ctx, args.fps, args.minutes)
     if args.tracking:
         if args.vtest is None:
             ap.error("--tracking needs --vtest PATH (see the module's docstring)")

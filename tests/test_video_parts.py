@@ -3,6 +3,8 @@ person indexes, best views, label segments, the completion message."""
 
 from __future__ import annotations
 
+import math
+import os
 import time
 from pathlib import Path
 
@@ -214,12 +216,36 @@ def test_cli_video_analyze(tmp_path: Path) -> None:
             timeout=600,
         )
 
-    done = oculi(str(CLIP), "--faces", "--fps", "1")
+    drawn = tmp_path / "drawn.mp4"
+    done = oculi(str(CLIP), "--faces", "--people", "--fps", "1", "--draw", str(drawn))
     assert done.returncode == 0, done.stderr
     answer = json.loads(done.stdout)
     assert answer["VideoMetadata"]["Codec"] == "h264"
     stamps = [f["Timestamp"] for f in answer["Faces"]]
     assert stamps == sorted(stamps) and set(stamps) <= {i * 1001 for i in range(10)}
+    persons = answer["Persons"]
+    assert persons and {p["Timestamp"] for p in persons} <= set(stamps)
+    # the annotated copy: every frame, the source's size, person boxes drawn on the
+    # analysed frames (and the one after each, a sampling step being 30 frames)
+    src, out = cv2.VideoCapture(str(CLIP)), cv2.VideoCapture(str(drawn))
+    assert (out.get(cv2.CAP_PROP_FRAME_WIDTH), out.get(cv2.CAP_PROP_FRAME_HEIGHT)) == (640, 360)
+    count, changed = 0, []
+    while True:
+        ok, before = src.read()
+        ok2, after = out.read()
+        assert ok == ok2, count
+        if not ok:
+            break
+        b, g, r = (after[..., i].astype(int) for i in range(3))
+        b0, g0, r0 = (before[..., i].astype(int) for i in range(3))
+        green = ((g > 150) & (b < 80) & (r < 80)).sum() - ((g0 > 150) & (b0 < 80) & (r0 < 80)).sum()
+        if green > 200:
+            changed.append(round(count * 1000 / 29.97))
+        count += 1
+    assert count == 275
+    boxed = {p["Timestamp"] for p in persons}
+    assert boxed <= set(changed)
+    assert all(any(0 <= ts - b < 1001 for b in boxed) for ts in changed)
     assert oculi(str(CLIP)).returncode == 2  # nothing asked for
     junk = tmp_path / "junk.mp4"
     junk.write_bytes(b"not a video")
@@ -239,3 +265,93 @@ def test_smpte_timecodes() -> None:
     assert timecode(1800, 29.97) == "00:01:00;02"
     assert timecode(17_982, 29.97) == "00:10:00;00"
     assert timecode(30, 30.0) == "00:00:01:00"
+
+
+def _synthetic_video(path: Path, frames: int, size: tuple[int, int], fps: float = 10.0) -> None:
+    """A grey MJPEG AVI whose frames differ (a moving bar), written with OpenCV."""
+    w, h = size
+    out = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), fps, (w, h))
+    assert out.isOpened()
+    for i in range(frames):
+        bgr = np.full((h, w, 3), 128, np.uint8)
+        bgr[:, (i * 7) % w] = 0
+        out.write(bgr)
+    out.release()
+
+
+def test_frames_stream_without_piling_up(tmp_path: Path) -> None:
+    """A long video's frames are decoded a few ahead and dropped once used: the frames
+    alive stay at READ_AHEAD and a couple more, and the memory used does not grow with
+    the length of the video."""
+    import gc
+    import weakref
+
+    from oculi.video.decode import READ_AHEAD
+
+    def rss_mb() -> float:
+        with open("/proc/self/statm") as f:
+            return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
+
+    video = tmp_path / "long.avi"
+    _synthetic_video(video, 3000, (640, 360), fps=30.0)  # 100 s
+    info = probe(video)
+    alive: list[weakref.ref] = []
+    most_alive, rss = 0, {}
+    stream = sample_frames(video, info, math.inf)
+    assert iter(stream) is stream and not isinstance(stream, list | tuple)
+    for n, frame in enumerate(stream, start=1):
+        alive.append(weakref.ref(frame.rgb))
+        del frame
+        if n % 100 == 0:
+            gc.collect()
+            alive = [r for r in alive if r() is not None]
+            most_alive = max(most_alive, len(alive))
+            rss[n] = rss_mb()
+    assert n == 3000
+    assert most_alive <= READ_AHEAD + 2
+    # frames are 0.7 MB each: holding them all would add 2 GB; allow 30 MB of noise
+    assert rss[3000] - rss[300] < 30, rss
+
+
+def test_stopping_early_stops_the_decoder(tmp_path: Path) -> None:
+    import threading
+
+    video = tmp_path / "v.avi"
+    _synthetic_video(video, 200, (64, 48))
+    info = probe(video)
+    before = threading.active_count()
+    stream = sample_frames(video, info, math.inf)
+    assert next(stream).index == 0 and threading.active_count() == before + 1
+    stream.close()
+    assert threading.active_count() == before
+    assert [f.index for f in sample_frames(video, info, 5)] == list(range(0, 200, 2))
+    assert [f.index for f in sample_frames(video, info, 5, ahead=0)] == list(range(0, 200, 2))
+
+
+def test_draw_video_marks_the_frames_after_an_analysed_one(tmp_path: Path) -> None:
+    from oculi.video.draw import PERSON, Mark, draw_video
+
+    video, drawn = tmp_path / "v.avi", tmp_path / "drawn.mp4"
+    _synthetic_video(video, 30, (160, 120))
+    info = probe(video)
+    box = {"Left": 0.25, "Top": 0.25, "Width": 0.5, "Height": 0.5}
+    marks = {0: [Mark(box, "person 0", PERSON)], 1000: [Mark(box, "", PERSON)]}
+    written = list(draw_video(video, info, marks, 200.0, drawn))  # 5 analysed frames/s
+    assert written == list(range(30))
+    cap = cv2.VideoCapture(str(drawn))
+    frames = []
+    while True:
+        ok, bgr = cap.read()
+        if not ok:
+            break
+        frames.append(bgr)
+    assert len(frames) == 30 and frames[0].shape == (120, 160, 3)
+
+    def green(bgr: np.ndarray) -> int:  # pixels of the box's colour
+        b, g, r = (bgr[..., i].astype(int) for i in range(3))
+        return int(((g > 150) & (b < 80) & (r < 80)).sum())
+
+    # 10 frames/s: frames 0-1 follow the frame analysed at 0 ms, 10-11 the one at 1000 ms
+    assert [i for i, f in enumerate(frames) if green(f) > 100] == [0, 1, 10, 11]
+    with pytest.raises(ValueError, match="--draw"):
+        list(draw_video(video, info, marks, 200.0, tmp_path / "drawn.gif"))

@@ -1,5 +1,6 @@
 """`oculi video analyze FILE`: the stored-video analyses run on a local file, with a
-progress bar, their results printed as JSON in the Get* answers' shapes."""
+progress bar, their results printed as JSON in the Get* answers' shapes; with `--draw
+OUT`, also an annotated copy of the video (oculi.video.draw)."""
 
 from __future__ import annotations
 
@@ -45,6 +46,7 @@ def _cmd_analyze(args: argparse.Namespace) -> int:
     from oculi.service.context import ServiceContext
     from oculi.video.analyses import ANALYSES, TIMESTAMPS
     from oculi.video.decode import UnreadableVideo, probe, sample_frames
+    from oculi.video.draw import Mark, draw_video, marks_of
     from oculi.video.jobs import video_metadata
 
     s = _settings(args)
@@ -70,6 +72,7 @@ def _cmd_analyze(args: argparse.Namespace) -> int:
         return 1
     ctx = ServiceContext(s)
     answer: dict[str, Any] = {"VideoMetadata": video_metadata(info)}
+    marks: dict[int, list[Mark]] = {}
     expected = math.ceil(info.duration_ms / 1000 * s.video_fps) if info.duration_ms else None
     try:
         for name in asked:
@@ -88,13 +91,25 @@ def _cmd_analyze(args: argparse.Namespace) -> int:
                 frames = counted(sample_frames(path, info, s.video_fps), bar)
                 ANALYSES[api](ctx, params, frames, info, out)
             rows = sorted(out.rows.get(TIMESTAMPS, []), key=lambda r: (r.ts, r.idx))
-            items = [r.body for r in rows if name != "search" or r.idx in out.matches]
+            items = [r.body for r in rows]
             if name == "search":
-                items = [{**i, "FaceMatches": out.matches[i["Person"]["Index"]]} for i in items]
                 field = "FaceSearch"
-            answer[field] = items
+                items = [
+                    {**i, "FaceMatches": out.matches.get(r.idx, [])} for i, r in zip(items, rows)
+                ]
+            for ts, mark in marks_of(field, items):
+                marks.setdefault(ts, []).append(mark)
+            answer[field] = [i for i in items if name != "search" or i["FaceMatches"]]
+        if args.draw:
+            dest = Path(args.draw)
+            with Progress(f"drawing {dest.name}", info.frames or None) as bar:
+                for i in draw_video(path, info, marks, 1000.0 / s.video_fps, dest):
+                    bar.update(i + 1)
     except OculiError as e:
         print(f"error: {e.code}: {e.message}", file=sys.stderr)
+        return 1
+    except (OSError, ValueError) as e:  # --draw's file
+        print(f"error: {e}", file=sys.stderr)
         return 1
     print(json.dumps(answer, indent=2))
     return 0
@@ -118,5 +133,11 @@ def register(
     )
     ap.add_argument("--fps", type=float, help="frames analysed a second (default 5)")
     ap.add_argument("--data-dir", help="the server's data directory (for --collection)")
+    ap.add_argument(
+        "--draw",
+        metavar="OUT",
+        help="also write the video with boxes, indexes and matched names drawn "
+        "(.mp4, .mov, .mkv: MPEG-4 Part 2; .avi: MJPEG)",
+    )
     common(ap)
     ap.set_defaults(func=_cmd_analyze)
