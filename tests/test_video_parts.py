@@ -6,6 +6,7 @@ from __future__ import annotations
 import math
 import os
 import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import cv2
@@ -13,7 +14,7 @@ import numpy as np
 import pytest
 
 from oculi.errors import IdempotentParameterMismatch, LimitExceeded, ResourceNotFound
-from oculi.video.decode import UnreadableVideo, container_of, probe, sample_frames
+from oculi.video.decode import Frame, UnreadableVideo, container_of, probe, sample_frames
 from oculi.video.notify import completion_message
 from oculi.video.store import FAILED, RESTARTED, SUCCEEDED, JobStore, Row
 from oculi.video.tracks import (
@@ -355,3 +356,40 @@ def test_draw_video_marks_the_frames_after_an_analysed_one(tmp_path: Path) -> No
     assert [i for i, f in enumerate(frames) if green(f) > 100] == [0, 1, 10, 11]
     with pytest.raises(ValueError, match="--draw"):
         list(draw_video(video, info, marks, 200.0, tmp_path / "drawn.gif"))
+
+
+def test_fan_out_gives_every_analysis_every_frame_once_decoded(tmp_path: Path) -> None:
+    from oculi.video.fanout import fan_out
+
+    video = tmp_path / "v.avi"
+    _synthetic_video(video, 60, (64, 48))
+    info = probe(video)
+    decoded = 0
+
+    def counting() -> Iterator[Frame]:
+        nonlocal decoded
+        for frame in sample_frames(video, info, 5):
+            decoded += 1
+            yield frame
+
+    seen: dict[str, list[int]] = {"a": [], "b": [], "first": []}
+
+    def reader(name: str) -> Callable[[Iterator[Frame]], None]:
+        def read(frames: Iterator[Frame]) -> None:
+            for f in frames:
+                seen[name].append(f.index)
+                if name == "first":
+                    return  # stops early: the others go on
+
+        return read
+
+    fan_out(counting(), [reader("a"), reader("b"), reader("first")])
+    assert decoded == 30 and seen["a"] == seen["b"] == list(range(0, 60, 2))
+    assert seen["first"] == [0]
+
+    def failing(frames: Iterator[Frame]) -> None:
+        next(frames)
+        raise RuntimeError("model failed")
+
+    with pytest.raises(RuntimeError, match="model failed"):
+        fan_out(sample_frames(video, info, 5), [reader("a"), failing])

@@ -1,6 +1,7 @@
 """`oculi video analyze FILE`: the stored-video analyses run on a local file, with a
 progress bar, their results printed as JSON in the Get* answers' shapes; with `--draw
-OUT`, also an annotated copy of the video (oculi.video.draw)."""
+OUT`, also an annotated copy of the video (oculi.video.draw). The video is decoded once
+for all the analyses asked for, which run side by side (oculi.video.fanout)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ import argparse
 import json
 import math
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -38,15 +39,25 @@ class Collected:
         self.matches = matches
 
 
+def _analysis(
+    ctx: Any, api: str, params: dict[str, Any], info: Any, out: Collected
+) -> Callable[[Iterator[Any]], None]:
+    """The analysis `api` as a reader of frames (oculi.video.fanout)."""
+    from oculi.video.analyses import ANALYSES
+
+    return lambda frames: ANALYSES[api](ctx, params, frames, info, out)
+
+
 def _cmd_analyze(args: argparse.Namespace) -> int:
     from oculi.api.operations import apply_match_floor
     from oculi.cli import _settings
     from oculi.errors import OculiError
     from oculi.progress import Progress, counted
     from oculi.service.context import ServiceContext
-    from oculi.video.analyses import ANALYSES, TIMESTAMPS
+    from oculi.video.analyses import TIMESTAMPS
     from oculi.video.decode import UnreadableVideo, probe, sample_frames
-    from oculi.video.draw import Mark, draw_video, marks_of
+    from oculi.video.draw import FOURCC, Mark, draw_video, marks_of
+    from oculi.video.fanout import fan_out
     from oculi.video.jobs import video_metadata
 
     s = _settings(args)
@@ -74,11 +85,15 @@ def _cmd_analyze(args: argparse.Namespace) -> int:
     answer: dict[str, Any] = {"VideoMetadata": video_metadata(info)}
     marks: dict[int, list[Mark]] = {}
     expected = math.ceil(info.duration_ms / 1000 * s.video_fps) if info.duration_ms else None
+    if args.draw and Path(args.draw).suffix.lower() not in FOURCC:
+        print(f"error: --draw writes {', '.join(FOURCC)}, not {args.draw}", file=sys.stderr)
+        return 2
     try:
+        runs = []  # (name, field, its output, what reads the frames)
         for name in asked:
             params: dict[str, Any] = {}
             if name == "search":
-                api, field = "FaceSearch", "Persons"
+                api, field = "FaceSearch", "FaceSearch"
                 params = {"CollectionId": args.collection, "FaceMatchThreshold": args.threshold}
                 ctx.collections().describe(args.collection)
                 notice = apply_match_floor("StartFaceSearch", params, s.match_floor)
@@ -87,13 +102,14 @@ def _cmd_analyze(args: argparse.Namespace) -> int:
             else:
                 api, field = CHOICES[name]
             out = Collected()
-            with Progress(f"{api} {path.name}", expected) as bar:
-                frames = counted(sample_frames(path, info, s.video_fps), bar)
-                ANALYSES[api](ctx, params, frames, info, out)
+            runs.append((name, field, out, _analysis(ctx, api, params, info, out)))
+        with Progress(f"{' '.join(asked)} {path.name}", expected) as bar:
+            frames = counted(sample_frames(path, info, s.video_fps), bar)
+            fan_out(frames, [run for *_, run in runs])
+        for name, field, out, _ in runs:
             rows = sorted(out.rows.get(TIMESTAMPS, []), key=lambda r: (r.ts, r.idx))
             items = [r.body for r in rows]
             if name == "search":
-                field = "FaceSearch"
                 items = [
                     {**i, "FaceMatches": out.matches.get(r.idx, [])} for i, r in zip(items, rows)
                 ]
@@ -108,7 +124,7 @@ def _cmd_analyze(args: argparse.Namespace) -> int:
     except OculiError as e:
         print(f"error: {e.code}: {e.message}", file=sys.stderr)
         return 1
-    except (OSError, ValueError) as e:  # --draw's file
+    except OSError as e:  # --draw's file
         print(f"error: {e}", file=sys.stderr)
         return 1
     print(json.dumps(answer, indent=2))
