@@ -155,7 +155,7 @@ def track_persons(ctx: ServiceContext, path: Path, info: VideoInfo, fps: float, 
             continue
         mine = boxes[[m.detection for m in matched]]
         if c.all_faces:
-            faces, details = _faces(ctx, frame.rgb, None)
+            faces, details = _faces(ctx, frame, None)
             which = [face_in_person(b, faces.boxes) for b in mine]
             found = [details[f] if f >= 0 else None for f in which]
         else:
@@ -191,7 +191,7 @@ def speed(ctx: ServiceContext, path: Path, fps: float, repeat: int) -> None:
     seconds = info.duration_ms / 1000
     blank = np.zeros((info.height, info.width, 3), np.uint8)
     PersonFinder.of(ctx, fps)(blank, np.zeros((0, 4)), True)  # load the models
-    _faces(ctx, blank, None)
+    _faces(ctx, Frame(0, 0, blank), None)
     print(
         f"{path.name}: {info.width}x{info.height} {info.codec}, {seconds:.1f} s, "
         f"{info.frames} frames; analysed at {fps:g}/s; {ctx.threads} inference thread(s); "

@@ -393,3 +393,26 @@ def test_fan_out_gives_every_analysis_every_frame_once_decoded(tmp_path: Path) -
 
     with pytest.raises(RuntimeError, match="model failed"):
         fan_out(sample_frames(video, info, 5), [reader("a"), failing])
+
+
+def test_a_frame_computes_what_analyses_share_once() -> None:
+    import threading
+
+    frame = Frame(0, 0, np.zeros((4, 4, 3), np.uint8))
+    calls = []
+
+    def slow() -> int:
+        calls.append(1)
+        time.sleep(0.2)
+        return 42
+
+    got: list[int] = []
+    readers = [
+        threading.Thread(target=lambda: got.append(frame.once(("faces",), slow))) for _ in range(3)
+    ]
+    for t in readers:
+        t.start()
+    for t in readers:
+        t.join()
+    assert got == [42, 42, 42] and len(calls) == 1
+    assert frame.once(("other",), lambda: 7) == 7

@@ -134,10 +134,17 @@ Analysis = Callable[[ServiceContext, dict[str, Any], Iterable[Frame], VideoInfo,
 
 
 def _faces(
-    ctx: ServiceContext, rgb: np.ndarray, attributes: list[str] | None
+    ctx: ServiceContext, frame: Frame, attributes: list[str] | None
 ) -> tuple[FaceDetections, list[dict[str, Any]]]:
-    result = detect_faces(ctx.face_analyzer(), rgb, attributes, ctx.attribute_models())
-    return result.faces, face_details(result)
+    """The frame's faces and their FaceDetails, computed once per frame and attributes
+    however many analyses ask (oculi.video.fanout runs them side by side)."""
+    asked = sorted(attributes or ["DEFAULT"])
+
+    def compute() -> tuple[FaceDetections, list[dict[str, Any]]]:
+        result = detect_faces(ctx.face_analyzer(), frame.rgb, asked, ctx.attribute_models())
+        return result.faces, face_details(result)
+
+    return frame.once(("faces", *asked), compute)
 
 
 def face_detection(
@@ -149,7 +156,7 @@ def face_detection(
 ) -> None:
     attributes = [params.get("FaceAttributes", "DEFAULT")]
     for frame in frames:
-        _, details = _faces(ctx, frame.rgb, attributes)
+        _, details = _faces(ctx, frame, attributes)
         for d in details:
             out.add(
                 TIMESTAMPS,
@@ -309,7 +316,7 @@ def _face_tracks(
             known[index(track_id)] = who
 
     for frame in frames:
-        faces, details = _faces(ctx, frame.rgb, None)
+        faces, details = _faces(ctx, frame, None)
         matched = tracker.update(frame.rgb, faces.boxes, faces.scores)
         for t in matched:
             d = t.detection

@@ -14,10 +14,11 @@ from __future__ import annotations
 import queue
 import struct
 import threading
-from collections.abc import Iterator
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator
+from concurrent.futures import Future
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import cv2
 import numpy as np
@@ -55,11 +56,34 @@ class VideoInfo:
         return int(round(self.frames / self.fps * 1000)) if self.fps > 0 else 0
 
 
+_SHARED_LOCK = threading.Lock()
+T = TypeVar("T")
+
+
 @dataclass(frozen=True)
 class Frame:
     index: int
     timestamp_ms: int
     rgb: np.ndarray
+    # what analyses computed from this frame, to share (`once`)
+    _shared: dict[tuple[str, ...], Future[Any]] = field(
+        default_factory=dict, compare=False, repr=False
+    )
+
+    def once(self, key: tuple[str, ...], compute: Callable[[], T]) -> T:
+        """`compute()` the first time `key` is asked for this frame, from any thread; its
+        result (or exception) every time."""
+        with _SHARED_LOCK:
+            slot = self._shared.get(key)
+            first = slot is None
+            if slot is None:
+                slot = self._shared[key] = Future()
+        if first:
+            try:
+                slot.set_result(compute())
+            except BaseException as e:
+                slot.set_exception(e)
+        return slot.result()
 
 
 def container_of(head: bytes) -> str:
