@@ -32,12 +32,8 @@ from oculi.vision.labels import SCORE_FLOOR, Candidates, Objects, tiles
 PERSON_MIN_SCORE = 0.1
 # Every view is run at least once per KEY_S seconds of video.
 KEY_S = 2.0
-# Faces are looked for this share of a person box's height around its upper half,
+# Faces are looked for this share of a person box's height around its upper half.
 FACE_MARGIN = 0.25
-# with the frame scaled down (never up) so that a face of the smallest person, at least
-# 1 / FACE_SHARE of the person's height, is still FACE_PX pixels tall for the detector.
-FACE_SHARE = 8
-FACE_PX = 40
 
 
 class ViewDetector(Protocol):
@@ -125,15 +121,13 @@ def person_faces(
 ) -> list[dict[str, Any] | None]:
     """For each person box (N, 4), the FaceDetail (DEFAULT attributes) of the largest face
     whose centre is in the upper half of the box, or None. Faces are looked for around the
-    persons' upper halves only (`face_region`), at the whole frame's scale or less as
-    FACE_PX says, and only the faces chosen get their mesh, pose and quality."""
+    persons' upper halves only (`face_region`), at the scale the whole frame would be
+    seen at, and only the faces chosen get their mesh, pose and quality."""
     if not len(persons):
         return []
     h, w = rgb.shape[:2]
     analyzer = ctx.face_analyzer()
-    shortest = float(np.min(persons[:, 3] - persons[:, 1]))
-    scale = FACE_PX * FACE_SHARE / max(1.0, shortest)
-    faces = analyzer.detect_in(rgb, face_region(persons, w, h), scale)
+    faces = analyzer.detect_in(rgb, face_region(persons, w, h))
     faces = faces.take(np.arange(min(len(faces), MAX_FACES)))
     which = [face_in_person(box, faces.boxes) for box in persons]
     chosen = sorted({f for f in which if f >= 0})

@@ -105,15 +105,13 @@ class FaceAnalyzer:
         h, w = rgb.shape[:2]
         return finish(merge(parts, self.merge_iou), factor, w, h)
 
-    def detect_in(
-        self, rgb: np.ndarray, region: tuple[int, int, int, int], most: float = 1.0
-    ) -> FaceDetections:
+    def detect_in(self, rgb: np.ndarray, region: tuple[int, int, int, int]) -> FaceDetections:
         """The faces in `region` (x0 y0 x1 y1 pixels) of `rgb`, seen at the scale `detect`
-        sees the whole image at (the same faces are found as large), or at `most` if less,
-        in `rgb`'s pixels, largest first."""
+        sees the whole image at (the same faces are found as large), in `rgb`'s pixels,
+        largest first."""
         h, w = rgb.shape[:2]
         x0, y0, x1, y1 = region
-        scale = min(most, detection_scale(w, h, self.max_side, self.min_side))
+        scale = detection_scale(w, h, self.max_side, self.min_side)
         crop = rgb[y0:y1, x0:x1]
         if scale != 1.0:
             size = (max(1, round((x1 - x0) * scale)), max(1, round((y1 - y0) * scale)))
