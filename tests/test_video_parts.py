@@ -26,6 +26,7 @@ from oculi.video.tracks import (
     is_cut,
     shot_signature,
 )
+from oculi.vision.labels import Candidates, Objects
 from tests.conftest import FIXTURES
 
 CLIP = FIXTURES / "video" / "short_hamilton_clip.mp4"
@@ -416,3 +417,54 @@ def test_a_frame_computes_what_analyses_share_once() -> None:
         t.join()
     assert got == [42, 42, 42] and len(calls) == 1
     assert frame.once(("other",), lambda: 7) == 7
+
+
+class _Views:
+    """A person detector's views that find nothing and note which ran."""
+
+    names = ("???", "Person")
+
+    def __init__(self) -> None:
+        self.ran: list[int] = []
+
+    def view(self, rgb: np.ndarray, k: int, score_floor: float = 0.05) -> Candidates:
+        self.ran.append(k)
+        empty = np.zeros((0,), np.float32)
+        return Candidates(np.zeros((0, 4), np.float32), empty, empty.astype(np.int64))
+
+    def fused(self, views: list[Candidates]) -> Objects:
+        empty = np.zeros((0,), np.float32)
+        return Objects(np.zeros((0, 4), np.float32), empty, empty.astype(np.int64), self.names)
+
+
+def test_person_tiles_run_on_key_frames_and_where_tracks_are() -> None:
+    from oculi.video.persons import PersonFinder, face_region, tile_for, tiles_needed
+    from oculi.vision.labels import tiles
+
+    grid = tiles(1000, 1000)  # whole, then crops at 0/400 px, 600 px a side
+    small_top_left = np.float32([100, 100, 150, 200])
+    small_bottom_right = np.float32([850, 800, 900, 900])
+    large = np.float32([100, 100, 900, 900])
+    assert tile_for(small_top_left, grid) == 1 and tile_for(large, grid) == 0
+    assert grid[tile_for(small_bottom_right, grid)] == (400, 400, 1000, 1000)
+    assert tiles_needed(np.stack([small_top_left, large, small_top_left]), grid) == [1]
+
+    views = _Views()
+    finder = PersonFinder(views, rate=5.0, key_s=1.0)  # every view every 5 analysed frames
+    rgb = np.zeros((1000, 1000, 3), np.uint8)
+    expected = small_top_left[None]
+    for i in range(11):
+        views.ran.clear()
+        finder(rgb, expected, cut=i == 7)
+        if i in (0, 5, 7):  # first, key, shot cut
+            assert views.ran == [0, 1, 2, 3, 4], i
+        else:
+            assert views.ran == [0, 1], i  # the whole frame and the track's tile
+    assert finder.views_run == 3 * 5 + 8 * 2
+    views.ran.clear()
+    finder(rgb, np.zeros((0, 4), np.float32), cut=False)
+    assert views.ran == [0]
+
+    # faces: the persons' upper halves widened by a quarter of their height, in the frame
+    persons = np.float32([[100, 100, 200, 500], [600, 50, 700, 250]])
+    assert face_region(persons, 1000, 1000) == (0, 0, 750, 400)
