@@ -8,9 +8,10 @@ full once every KEY_S seconds of video, on its first frame and after a shot cut 
 frames); in between, the whole frame is seen, and a tile only where a track (a person
 seen before, confirmed or not) expects its person and is small enough for a tile. A
 person too small for the whole view who enters between key frames is found at the next
-key frame, at most KEY_S late; bench/video.py --tracking measures what this loses against
-tiling every frame (on vtest.avi's crowd of small pedestrians: 4 views a frame, 99.4% of
-the tracked rows kept; on the 720p performance clip 2.1 views a frame, all rows kept).
+key frame, at most KEY_S late. bench/video.py measures what this loses against tiling every
+frame (docs/video.md: on the held-out half of vtest.avi's crowd of small pedestrians 4.2
+views a frame and 99.4% of the tracked rows kept; on the 720p performance clip 1.74 views
+a frame and every row kept).
 """
 
 from __future__ import annotations
