@@ -24,10 +24,12 @@ plain IoU tracker that video redaction uses (15 missed frames, no shot cuts). Wi
 ground truth, it prints what can be counted: distinct indexes (fewer is better down to
 the real number of people), tracks shorter than one second (fragments), indexes started
 per 100 analysed frames, detector views per frame, and how many of the tracked person
-rows of tiling every frame tiling as needed finds too.
+rows of tiling every frame tiling as needed finds too, with and without motion gating
+(`--hold S` first holds the clip's first frame still for S seconds, with the people in it
+standing: what gating saves, and whether it loses them).
 
     python bench/video.py --speed [--fps 5] [--threads N] [--repeat 3]
-    python bench/video.py --tracking --vtest PATH [--fps 5]
+    python bench/video.py --tracking --vtest PATH [--fps 5] [--hold SECONDS]
     python bench/video.py --memory [--minutes 3] [--fps 5]
 
 Memory (`--memory`): GetPersonTracking's analysis (oculi.video.analyses) over the
@@ -54,7 +56,7 @@ from oculi.service.labels import shared_label_detectors
 from oculi.settings import Settings
 from oculi.video.analyses import ANALYSES, PERSON_START, ShotTracker, _faces
 from oculi.video.decode import READ_AHEAD, Frame, VideoInfo, probe, sample_frames
-from oculi.video.persons import KEY_S, PersonFinder, person_faces
+from oculi.video.persons import KEY_S, PersonFaces, PersonFinder
 from oculi.video.tracks import face_in_person
 from oculi.vision.labels import SCORE_FLOOR, Candidates, tiles
 from oculi.vision.nms import greedy_match, iou_matrix
@@ -134,6 +136,7 @@ def track_persons(ctx: ServiceContext, path: Path, info: VideoInfo, fps: float, 
     stages = {k: [0.0, 0.0] for k in ("decode", "persons", "faces", "track")}
     tracker = ShotTracker(fps, PERSON_START)
     finder = PersonFinder(PersonFinder.of(ctx, fps).detector, fps, c.key_s)
+    faces_of = PersonFaces(ctx)
     rows: dict[int, list[tuple[np.ndarray, np.ndarray | None]]] = {}
     analysed = 0
     frames = iter(sample_frames(path, info, fps, c.ahead))
@@ -159,7 +162,7 @@ def track_persons(ctx: ServiceContext, path: Path, info: VideoInfo, fps: float, 
             which = [face_in_person(b, faces.boxes) for b in mine]
             found = [details[f] if f >= 0 else None for f in which]
         else:
-            found = person_faces(ctx, frame.rgb, mine)
+            found = faces_of(frame.rgb, boxes, [m.detection for m in matched], finder.fresh)
         lap(stages, "faces", t)
         rows[frame.timestamp_ms] = [
             (b, None if f is None else box_of(f["BoundingBox"], info)) for b, f in zip(mine, found)
@@ -293,8 +296,6 @@ class CachedViews:
 def tracking(ctx: ServiceContext, path: Path, fps: float) -> None:
     info = probe(path)
     cached = CachedViews(ctx, path, info, fps)
-    frame = np.zeros((info.height, info.width, 3), np.uint8)  # the finder reads its size
-    blank = np.zeros((8, 8, 3), np.uint8)  # a fixed camera: no shot cut to find
     stamps = cached.stamps
     half = len(stamps) // 2
     print(
@@ -302,29 +303,33 @@ def tracking(ctx: ServiceContext, path: Path, fps: float) -> None:
         f"first half (analysed frames 0-{half - 1}) used to choose the tracker's settings, "
         f"second half reported; tiles as needed: all of them every {KEY_S:g} s"
     )
+    ways = (
+        ("oculi, tiled every frame", 0.0, False),
+        ("oculi, tiles as needed", KEY_S, False),
+        ("oculi, as needed, gated", KEY_S, True),
+        ("plain IoU (redaction's)", 0.0, False),
+    )
     for part, frames in (("fit", range(half)), ("held-out", range(half, len(stamps)))):
-        tracked: dict[float, dict[int, list[np.ndarray]]] = {}
-        for name, key_s in (
-            ("oculi, tiled every frame", 0.0),
-            ("oculi, tiles as needed", KEY_S),
-            ("plain IoU (redaction's)", 0.0),
-        ):
+        tracked: dict[str, dict[int, list[np.ndarray]]] = {}
+        for name, key_s, gate in ways:
             seen: dict[int, list[int]] = {}
             rows: dict[int, list[np.ndarray]] = {}
-            finder = PersonFinder(cached, fps, key_s)
+            finder = PersonFinder(cached, fps, key_s, gate)
             shot = ShotTracker(fps, PERSON_START)
             plain = IouTracker(iou_threshold=0.2, max_missed=15)
-            for i in frames:
+            for i, frame in enumerate(sample_frames(path, info, fps)):
+                if i not in frames:
+                    continue
                 cached.at = i
                 if name.startswith("oculi"):
-                    cut = shot.new_frame(blank)
-                    boxes, scores = finder(frame, shot.expected(), cut)
+                    cut = False  # a fixed camera: no shot cut
+                    boxes, scores = finder(frame.rgb, shot.expected(), cut)
                     for t in shot.match(boxes, scores):
                         if t.confirmed:
                             seen.setdefault(t.track_id, []).append(stamps[i])
                             rows.setdefault(i, []).append(boxes[t.detection])
                 else:
-                    boxes, scores = finder(frame, np.zeros((0, 4)), False)
+                    boxes, scores = finder(frame.rgb, np.zeros((0, 4)), False)
                     for t in plain.update(boxes[scores >= 0.5]):
                         if t.detection >= 0:
                             seen.setdefault(t.track_id, []).append(stamps[i])
@@ -336,16 +341,36 @@ def tracking(ctx: ServiceContext, path: Path, fps: float) -> None:
                 f"median track {np.median(spans) / 1000:.1f} s, "
                 f"{finder.views_run / len(frames):.2f} views a frame"
             )
-            if name.startswith("oculi"):
-                tracked[key_s] = rows
-        every, needed = tracked[0.0], tracked[KEY_S]
+            tracked[name] = rows
+        every = tracked[ways[0][0]]
         total = sum(len(r) for r in every.values())
-        kept = len(same_rows(every, needed))
-        print(
-            f"  {part:8s} tracked person rows: {total} tiling every frame, "
-            f"{sum(len(r) for r in needed.values())} tiling as needed, which finds "
-            f"{kept} of the first ({100 * kept / max(1, total):.1f}%; same frame, IoU 0.5)"
-        )
+        for name, _, _ in ways[1:3]:
+            kept = len(same_rows(every, tracked[name]))
+            print(
+                f"  {part:8s} tracked person rows: {total} tiling every frame, "
+                f"{sum(len(r) for r in tracked[name].values())} {name[7:]}, which finds "
+                f"{kept} of the first ({100 * kept / max(1, total):.1f}%; same frame, IoU 0.5)"
+            )
+
+
+def make_held(src: Path, dest: Path, seconds: float) -> None:
+    """`src` with its first frame held still for `seconds` before it plays, as MPEG-4 Part
+    2 in MP4 (a still stretch, for motion gating)."""
+    import cv2
+
+    info = probe(src)
+    out = cv2.VideoWriter(
+        str(dest), cv2.VideoWriter_fourcc(*"mp4v"), info.fps, (info.width, info.height)
+    )
+    cap = cv2.VideoCapture(str(src))
+    ok, first = cap.read()
+    for _ in range(int(seconds * info.fps)):
+        out.write(first)
+    while ok:
+        out.write(first)
+        ok, first = cap.read()
+    cap.release()
+    out.release()
 
 
 def make_long(src: Path, dest: Path, minutes: float) -> None:
@@ -434,6 +459,9 @@ def main() -> None:
     ap.add_argument("--repeat", type=int, default=1, help="runs of each way (--speed)")
     ap.add_argument("--video", type=Path, default=None, help="default: the 720p clip")
     ap.add_argument("--vtest", type=Path, default=None)
+    ap.add_argument(
+        "--hold", type=float, default=0.0, help="--tracking: hold the first frame this long"
+    )
     args = ap.parse_args()
     ctx = ServiceContext(Settings(data_dir=Path(tempfile.mkdtemp()), threads=args.threads))
     if args.speed:
@@ -449,7 +477,13 @@ def main() -> None:
     if args.tracking:
         if args.vtest is None:
             ap.error("--tracking needs --vtest PATH (see the module's docstring)")
-        tracking(ctx, args.vtest, args.fps)
+        video = args.vtest
+        if args.hold:
+            video = CACHE / f"{args.vtest.stem}_held_{args.hold:g}s.mp4"
+            if not video.exists():
+                CACHE.mkdir(parents=True, exist_ok=True)
+                make_held(args.vtest, video, args.hold)
+        tracking(ctx, video, args.fps)
 
 
 if __name__ == "__main__":

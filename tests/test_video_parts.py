@@ -450,7 +450,8 @@ def test_person_tiles_run_on_key_frames_and_where_tracks_are() -> None:
     assert tiles_needed(np.stack([small_top_left, large, small_top_left]), grid) == [1]
 
     views = _Views()
-    finder = PersonFinder(views, rate=5.0, key_s=1.0)  # every view every 5 analysed frames
+    # every view every 5 analysed frames; no motion gating (the frames are all the same)
+    finder = PersonFinder(views, rate=5.0, key_s=1.0, gate=False)
     rgb = np.zeros((1000, 1000, 3), np.uint8)
     expected = small_top_left[None]
     for i in range(11):
@@ -464,6 +465,22 @@ def test_person_tiles_run_on_key_frames_and_where_tracks_are() -> None:
     views.ran.clear()
     finder(rgb, np.zeros((0, 4), np.float32), cut=False)
     assert views.ran == [0]
+
+    # with motion gating, still frames between key frames run nothing and give the last
+    # frame's persons again; a frame where something moved is looked at
+    views = _Views()
+    gated = PersonFinder(views, rate=5.0, key_s=1.0)
+    fresh = []
+    for i in range(8):
+        moving = rgb.copy()
+        if i == 7:
+            moving[300:400, 300:400] = 255
+        views.ran.clear()
+        boxes, _ = gated(moving, np.zeros((0, 4), np.float32), cut=False)
+        fresh.append((gated.fresh, list(views.ran)))
+        assert boxes.shape == (0, 4)
+    assert [f for f, _ in fresh] == [True, False, False, False, False, True, False, True]
+    assert fresh[5][1] == [0, 1, 2, 3, 4] and fresh[7][1] == [0] and fresh[6][1] == []
 
     # faces: the persons' upper halves widened by a quarter of their height, in the frame
     persons = np.float32([[100, 100, 200, 500], [600, 50, 700, 250]])

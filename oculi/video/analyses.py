@@ -27,7 +27,7 @@ from oculi.service.moderation import DEFAULT_MIN_CONFIDENCE as MODERATION_MIN_CO
 from oculi.service.text import detect_text, shared_text_reader
 from oculi.video import segments as seg
 from oculi.video.decode import Frame, VideoInfo
-from oculi.video.persons import PERSON_MIN_SCORE, PersonFinder, person_faces
+from oculi.video.persons import PERSON_MIN_SCORE, PersonFaces, PersonFinder
 from oculi.video.store import Row
 from oculi.video.tracker import Tracklet, TwoStageTracker
 from oculi.video.tracks import (
@@ -173,7 +173,7 @@ def person_tracking(
 ) -> None:
     rate = ctx.settings.video_fps
     tracker, index, held = ShotTracker(rate, PERSON_START), Indexes(), Held()
-    finder = PersonFinder.of(ctx, rate)
+    finder, faces_of = PersonFinder.of(ctx, rate), PersonFaces(ctx)
     for frame in frames:
         h, w = frame.rgb.shape[:2]
         cut = tracker.new_frame(frame.rgb)
@@ -181,7 +181,7 @@ def person_tracking(
         matched = tracker.match(boxes, scores)
         if not matched:
             continue
-        faces = person_faces(ctx, frame.rgb, boxes[[t.detection for t in matched]])
+        faces = faces_of(frame.rgb, boxes, [t.detection for t in matched], finder.fresh)
         found: dict[int, dict[str, Any]] = {}
         for t, face in zip(matched, faces):
             person: dict[str, Any] = {"BoundingBox": bounding_box(boxes[t.detection], w, h)}

@@ -19,6 +19,7 @@ from __future__ import annotations
 import math
 from typing import Any, Protocol
 
+import cv2
 import numpy as np
 
 from oculi.api.face_detail import face_details
@@ -33,6 +34,12 @@ from oculi.vision.labels import SCORE_FLOOR, Candidates, Objects, tiles
 PERSON_MIN_SCORE = 0.1
 # Every view is run at least once per KEY_S seconds of video.
 KEY_S = 2.0
+# Between key frames, a frame is still, and its persons are those of the last frame the
+# detector saw, when less than MOTION_SHARE of its pixels changed by more than MOTION_LEVEL
+# grey levels since that frame (on a blurred grey copy MOTION_WIDTH pixels wide).
+MOTION_WIDTH = 160
+MOTION_LEVEL = 24
+MOTION_SHARE = 0.0003
 # Faces are looked for this share of a person box's height around its upper half.
 FACE_MARGIN = 0.25
 
@@ -68,16 +75,39 @@ def tiles_needed(expected: np.ndarray, grid: list[tuple[int, int, int, int]]) ->
     return sorted({tile_for(box, grid) for box in boxes} - {0})
 
 
+def motion_copy(rgb: np.ndarray) -> np.ndarray:
+    """The small blurred grey copy of a frame that `moved` compares."""
+    h, w = rgb.shape[:2]
+    size = (MOTION_WIDTH, max(1, round(h * MOTION_WIDTH / w)))
+    grey = cv2.cvtColor(cv2.resize(rgb, size, interpolation=cv2.INTER_AREA), cv2.COLOR_RGB2GRAY)
+    return cv2.GaussianBlur(grey, (3, 3), 0)
+
+
+def moved(before: np.ndarray, after: np.ndarray) -> bool:
+    """Whether anything moved between two `motion_copy`s."""
+    changed = cv2.absdiff(before, after) > MOTION_LEVEL
+    return float(changed.mean()) >= MOTION_SHARE
+
+
 class PersonFinder:
     """Person boxes (N, 4) pixels and scores (N,) of each analysed frame of one video, at
-    PERSON_MIN_SCORE or more, tiling as the module says. `views_run` counts detector runs."""
+    PERSON_MIN_SCORE or more, tiling as the module says; between key frames a still frame
+    (`moved`) gets the last frame's persons again, and `fresh` is False. `views_run` counts
+    detector runs. `key_s` 0 runs every view on every frame; `gate` False detects in still
+    frames too."""
 
-    def __init__(self, detector: ViewDetector, rate: float, key_s: float = KEY_S) -> None:
+    def __init__(
+        self, detector: ViewDetector, rate: float, key_s: float = KEY_S, gate: bool = True
+    ) -> None:
         self.detector = detector
         self.person = detector.names.index(PERSON)
-        self.key_every = max(1, math.ceil(key_s * rate))  # key_s 0: tile every frame
+        self.key_every = max(1, math.ceil(key_s * rate))
         self.since_key = 0
         self.views_run = 0
+        self.gate = gate
+        self.fresh = True
+        self.seen: np.ndarray | None = None  # motion_copy of the last frame detected in
+        self.last: tuple[np.ndarray, np.ndarray] = (np.zeros((0, 4), np.float32), np.zeros(0))
 
     @classmethod
     def of(cls, ctx: ServiceContext, rate: float) -> PersonFinder:
@@ -93,12 +123,18 @@ class PersonFinder:
         grid = tiles(w, h)
         key = cut or self.since_key % self.key_every == 0
         self.since_key = 1 if key else self.since_key + 1
+        now = motion_copy(rgb) if self.gate and self.key_every > 1 else None
+        self.fresh = key or self.seen is None or now is None or moved(self.seen, now)
+        if not self.fresh:
+            return self.last
+        self.seen = now
         run = range(len(grid)) if key else [0, *tiles_needed(expected, grid)]
         parts = [self.detector.view(rgb, k) for k in run]
         self.views_run += len(parts)
         found = self.detector.fused(parts)
         keep = (found.classes == self.person) & (found.scores >= PERSON_MIN_SCORE)
-        return found.boxes[keep], found.scores[keep]
+        self.last = found.boxes[keep], found.scores[keep]
+        return self.last
 
 
 def face_region(persons: np.ndarray, width: int, height: int) -> tuple[int, int, int, int]:
@@ -138,3 +174,23 @@ def person_faces(
     details = face_details(FaceResult(described, w, h, frozenset({"DEFAULT"})))
     at = {f: details[i] for i, f in enumerate(chosen)}
     return [at.get(f) for f in which]
+
+
+class PersonFaces:
+    """`person_faces` for the detections of a PersonFinder's frames: on a still frame (the
+    finder's persons given again), the faces found for the same detections are too."""
+
+    def __init__(self, ctx: ServiceContext) -> None:
+        self.ctx = ctx
+        self.known: dict[int, dict[str, Any] | None] = {}
+
+    def __call__(
+        self, rgb: np.ndarray, boxes: np.ndarray, detections: list[int], fresh: bool
+    ) -> list[dict[str, Any] | None]:
+        """The face of each of `detections` (indexes into `boxes`, this frame's persons)."""
+        if fresh:
+            self.known = {}
+        need = [d for d in detections if d not in self.known]
+        if need:
+            self.known.update(zip(need, person_faces(self.ctx, rgb, boxes[need])))
+        return [self.known[d] for d in detections]
