@@ -10,7 +10,7 @@ seen before, confirmed or not) expects its person and is small enough for a tile
 person too small for the whole view who enters between key frames is found at the next
 key frame, at most KEY_S late. bench/video.py measures what this loses against tiling every
 frame (docs/video.md: on the held-out half of vtest.avi's crowd of small pedestrians 4.2
-views a frame and 99.4% of the tracked rows kept; on the 720p performance clip 1.74 views
+views a frame and 99.4% of the tracked rows kept; on the 720p performance clip 1.71 views
 a frame and every row kept).
 """
 
