@@ -5,8 +5,8 @@ persons, tiled; YuNet faces with mesh, pose and quality; the tracker restarted a
 cuts) at `--fps` analysed frames per second of video, on a 1280x720 H.264 clip, run two
 ways in the same command, alternating, `--repeat` times each (medians): as before
 (every frame tiled, every face described, decode in the analysis's thread) and as now
-(oculi.video.persons: tiles where the tracks need them; only tracked persons' faces
-described; decode a thread ahead). The clip is the dev-data performance clip upscaled to
+(oculi.video.persons: tiles where the tracks need them, still frames skipped; faces
+looked for around tracked persons and only theirs described; decode a thread ahead). The clip is the dev-data performance clip upscaled to
 720p and played forwards and backwards to 30 s, written once with PyAV (`pip install
 av`, bench-only: oculi reads video with OpenCV) into the cache folder. Prints frames
 decoded and analysed per second, detector views per frame, the time in each stage
@@ -19,13 +19,13 @@ Tracking (`--tracking`): the person detector's five views of every analysed fram
 `vtest.avi` (Debian's opencv-doc: `apt-get download opencv-doc`, then extract
 `usr/share/doc/opencv-doc/examples/data/vtest.avi`; 795 frames at 10 fps, a fixed camera,
 about 19 people walk through), cached, then tracked at `--fps` by oculi's tracker over
-every frame tiled, by oculi's tracker over tiles as needed (what a job runs), and by the
+every frame tiled, by oculi's tracker over tiles as needed without and with motion
+gating (the latter what a job runs), and by the
 plain IoU tracker that video redaction uses (15 missed frames, no shot cuts). Without
 ground truth, it prints what can be counted: distinct indexes (fewer is better down to
 the real number of people), tracks shorter than one second (fragments), indexes started
 per 100 analysed frames, detector views per frame, and how many of the tracked person
-rows of tiling every frame tiling as needed finds too, with and without motion gating
-(`--hold S` first holds the clip's first frame still for S seconds, with the people in it
+rows of tiling every frame tiling as needed finds too (`--hold S` first holds the clip's first frame still for S seconds, with the people in it
 standing: what gating saves, and whether it loses them).
 
     python bench/video.py --speed [--fps 5] [--threads N] [--repeat 3]
