@@ -3,29 +3,29 @@
 Speed (`--speed`): persons with their faces as GetPersonTracking computes them (SSDLite
 persons, tiled; YuNet faces with mesh, pose and quality; the tracker restarted at shot
 cuts) at `--fps` analysed frames per second of video, on a 1280x720 H.264 clip, run two
-ways in the same command, alternating, `--repeat` times each (medians): as before
-(every frame tiled, every face described, decode in the analysis's thread) and as now
-(oculi.video.persons: tiles where the tracks need them, still frames skipped; faces
-looked for around tracked persons and only theirs described; decode a thread ahead). The clip is the dev-data performance clip upscaled to
-720p and played forwards and backwards to 30 s, written once with PyAV (`pip install
-av`, bench-only: oculi reads video with OpenCV) into the cache folder. Prints frames
-decoded and analysed per second, detector views per frame, the time in each stage
-(decode: waiting for the next frame; persons; faces; track), the real-time factor
-(seconds of video per second of work; above 1 is faster than real time), the CPU time
-(steadier than wall time on a shared machine), the ratios, and how many of the person
-rows (and faces) found before are found now.
+ways in the same command, alternating, `--repeat` times each (medians): as before (every
+frame tiled, every face described, decode in the analysis's thread) and as now
+(oculi.video.persons: tiles where the tracks need them, still frames skipped; faces looked
+for around tracked persons and only theirs described; decode a thread ahead). The clip is
+the dev-data performance clip upscaled to 720p and played forwards and backwards to 30 s,
+written once with PyAV (`pip install av`, bench-only: oculi reads video with OpenCV) into
+the cache folder. Prints frames decoded and analysed per second, detector views per frame,
+the time in each stage (decode: waiting for the next frame; persons; faces; track), the
+real-time factor (seconds of video per second of work; above 1 is faster than real time),
+the CPU time (steadier than wall time on a shared machine), the ratios, and how many of
+the person rows (and faces) found before are found now.
 
 Tracking (`--tracking`): the person detector's five views of every analysed frame of
 `vtest.avi` (Debian's opencv-doc: `apt-get download opencv-doc`, then extract
 `usr/share/doc/opencv-doc/examples/data/vtest.avi`; 795 frames at 10 fps, a fixed camera,
 about 19 people walk through), cached, then tracked at `--fps` by oculi's tracker over
-every frame tiled, by oculi's tracker over tiles as needed without and with motion
-gating (the latter what a job runs), and by the
-plain IoU tracker that video redaction uses (15 missed frames, no shot cuts). Without
-ground truth, it prints what can be counted: distinct indexes (fewer is better down to
-the real number of people), tracks shorter than one second (fragments), indexes started
-per 100 analysed frames, detector views per frame, and how many of the tracked person
-rows of tiling every frame tiling as needed finds too (`--hold S` first holds the clip's first frame still for S seconds, with the people in it
+every frame tiled, by oculi's tracker over tiles as needed without and with motion gating
+(the latter what a job runs), and by the plain IoU tracker that video redaction uses (15
+missed frames, no shot cuts). Without ground truth, it prints what can be counted:
+distinct indexes (fewer is better down to the real number of people), tracks shorter than
+one second (fragments), indexes started per 100 analysed frames, detector views per frame,
+and how many of the tracked person rows of tiling every frame tiling as needed finds too
+(`--hold S` first holds the clip's first frame still for S seconds, with the people in it
 standing: what gating saves, and whether it loses them).
 
     python bench/video.py --speed [--fps 5] [--threads N] [--repeat 3]
