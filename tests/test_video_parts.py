@@ -485,3 +485,24 @@ def test_person_tiles_run_on_key_frames_and_where_tracks_are() -> None:
     # faces: the persons' upper halves widened by a quarter of their height, in the frame
     persons = np.float32([[100, 100, 200, 500], [600, 50, 700, 250]])
     assert face_region(persons, 1000, 1000) == (0, 0, 750, 400)
+
+
+def test_marks_name_only_the_matched_face_tracks() -> None:
+    from oculi.video.draw import FACE, MATCH, PERSON, marks_of
+
+    box = {"Left": 0.1, "Top": 0.1, "Width": 0.2, "Height": 0.3}
+    face = {"BoundingBox": box, "Confidence": 99.9}
+    matched = {
+        "Timestamp": 400,
+        "Person": {"Index": 3, "Face": face},
+        "FaceMatches": [{"Similarity": 99.5, "Face": {"FaceId": "f1", "ExternalImageId": "lin"}}],
+    }
+    unmatched = {"Timestamp": 400, "Person": {"Index": 4, "Face": face}, "FaceMatches": []}
+    marks = list(marks_of("FaceSearch", [matched, unmatched]))
+    assert [(ts, m.text, m.colour) for ts, m in marks] == [(400, "3: lin", MATCH), (400, "", FACE)]
+    person = {"Timestamp": 0, "Person": {"Index": 0, "BoundingBox": box, "Face": face}}
+    assert [(m.text, m.colour) for _, m in marks_of("Persons", [person])] == [
+        ("person 0", PERSON),
+        ("", FACE),
+    ]
+    assert list(marks_of("ModerationLabels", [{"Timestamp": 0}])) == []
