@@ -87,9 +87,8 @@ class ShotTracker:
 
     def expected(self) -> np.ndarray:
         """Where each live track expects its object in the next frame, (N, 4)."""
-        return np.asarray([t.box + t.velocity for t in self.tracker.tracks], np.float32).reshape(
-            -1, 4
-        )
+        boxes = [t.box + t.velocity for t in self.tracker.tracks]
+        return np.asarray(boxes, np.float32).reshape(-1, 4)
 
     @property
     def live(self) -> set[int]:

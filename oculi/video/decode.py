@@ -32,9 +32,9 @@ _CONTAINERS: tuple[tuple[int, bytes, str], ...] = (
     (0, b"\x00\x00\x01\xba", "MPEG-PS (MPEG-2 Program Stream)"),
     (0, b"\x47", "MPEG-TS (MPEG-2 Transport Stream)"),
 )
-# FourCCs OpenCV reports, and the codec names Rekognition uses.
 # Decoded frames waiting for the analysis, at most.
 READ_AHEAD = 2
+# FourCCs OpenCV reports, and the codec names Rekognition uses.
 _CODECS = {"avc1": "h264", "h264": "h264", "hev1": "hevc", "hvc1": "hevc", "hevc": "hevc"}
 
 
