@@ -3,7 +3,10 @@ person indexes, best views, label segments, the completion message."""
 
 from __future__ import annotations
 
+import math
+import os
 import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import cv2
@@ -11,7 +14,7 @@ import numpy as np
 import pytest
 
 from oculi.errors import IdempotentParameterMismatch, LimitExceeded, ResourceNotFound
-from oculi.video.decode import UnreadableVideo, container_of, probe, sample_frames
+from oculi.video.decode import Frame, UnreadableVideo, container_of, probe, sample_frames
 from oculi.video.notify import completion_message
 from oculi.video.store import FAILED, IN_PROGRESS, SUCCEEDED, JobStore, Row
 from oculi.video.tracks import (
@@ -23,6 +26,7 @@ from oculi.video.tracks import (
     is_cut,
     shot_signature,
 )
+from oculi.vision.labels import Candidates, Objects
 from tests.conftest import FIXTURES
 
 CLIP = FIXTURES / "video" / "short_hamilton_clip.mp4"
@@ -217,12 +221,36 @@ def test_cli_video_analyze(tmp_path: Path) -> None:
             timeout=600,
         )
 
-    done = oculi(str(CLIP), "--faces", "--fps", "1")
+    drawn = tmp_path / "drawn.mp4"
+    done = oculi(str(CLIP), "--faces", "--people", "--fps", "1", "--draw", str(drawn))
     assert done.returncode == 0, done.stderr
     answer = json.loads(done.stdout)
     assert answer["VideoMetadata"]["Codec"] == "h264"
     stamps = [f["Timestamp"] for f in answer["Faces"]]
     assert stamps == sorted(stamps) and set(stamps) <= {i * 1001 for i in range(10)}
+    persons = answer["Persons"]
+    assert persons and {p["Timestamp"] for p in persons} <= set(stamps)
+    # the annotated copy: every frame, the source's size, person boxes drawn on the
+    # analysed frames (and the one after each, a sampling step being 30 frames)
+    src, out = cv2.VideoCapture(str(CLIP)), cv2.VideoCapture(str(drawn))
+    assert (out.get(cv2.CAP_PROP_FRAME_WIDTH), out.get(cv2.CAP_PROP_FRAME_HEIGHT)) == (640, 360)
+    count, changed = 0, []
+    while True:
+        ok, before = src.read()
+        ok2, after = out.read()
+        assert ok == ok2, count
+        if not ok:
+            break
+        b, g, r = (after[..., i].astype(int) for i in range(3))
+        b0, g0, r0 = (before[..., i].astype(int) for i in range(3))
+        green = ((g > 150) & (b < 80) & (r < 80)).sum() - ((g0 > 150) & (b0 < 80) & (r0 < 80)).sum()
+        if green > 200:
+            changed.append(round(count * 1000 / 29.97))
+        count += 1
+    assert count == 275
+    boxed = {p["Timestamp"] for p in persons}
+    assert boxed <= set(changed)
+    assert all(any(0 <= ts - b < 1001 for b in boxed) for ts in changed)
     assert oculi(str(CLIP)).returncode == 2  # nothing asked for
     junk = tmp_path / "junk.mp4"
     junk.write_bytes(b"not a video")
@@ -242,3 +270,242 @@ def test_smpte_timecodes() -> None:
     assert timecode(1800, 29.97) == "00:01:00;02"
     assert timecode(17_982, 29.97) == "00:10:00;00"
     assert timecode(30, 30.0) == "00:00:01:00"
+
+
+def _synthetic_video(path: Path, frames: int, size: tuple[int, int], fps: float = 10.0) -> None:
+    """A grey MJPEG AVI whose frames differ (a moving bar), written with OpenCV."""
+    w, h = size
+    out = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), fps, (w, h))
+    assert out.isOpened()
+    for i in range(frames):
+        bgr = np.full((h, w, 3), 128, np.uint8)
+        bgr[:, (i * 7) % w] = 0
+        out.write(bgr)
+    out.release()
+
+
+def test_frames_stream_without_piling_up(tmp_path: Path) -> None:
+    """A long video's frames are decoded a few ahead and dropped once used: the frames
+    alive stay at READ_AHEAD and a couple more, and the memory used does not grow with
+    the length of the video."""
+    import gc
+    import weakref
+
+    from oculi.video.decode import READ_AHEAD
+
+    def rss_mb() -> float:
+        with open("/proc/self/statm") as f:
+            return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
+
+    video = tmp_path / "long.avi"
+    _synthetic_video(video, 2000, (480, 270), fps=20.0)  # 100 s
+    info = probe(video)
+    alive: list[weakref.ref] = []
+    most_alive, rss = 0, {}
+    stream = sample_frames(video, info, math.inf)
+    assert iter(stream) is stream and not isinstance(stream, list | tuple)
+    for n, frame in enumerate(stream, start=1):
+        alive.append(weakref.ref(frame.rgb))
+        del frame
+        if n % 100 == 0:
+            gc.collect()
+            alive = [r for r in alive if r() is not None]
+            most_alive = max(most_alive, len(alive))
+            rss[n] = rss_mb()
+    assert n == 2000
+    assert most_alive <= READ_AHEAD + 2
+    # frames are 0.4 MB each: holding them all would add 700 MB; allow 30 MB of noise
+    assert rss[2000] - rss[200] < 30, rss
+
+
+def test_stopping_early_stops_the_decoder(tmp_path: Path) -> None:
+    import threading
+
+    video = tmp_path / "v.avi"
+    _synthetic_video(video, 200, (64, 48))
+    info = probe(video)
+    before = threading.active_count()
+    stream = sample_frames(video, info, math.inf)
+    assert next(stream).index == 0 and threading.active_count() == before + 1
+    stream.close()
+    assert threading.active_count() == before
+    assert [f.index for f in sample_frames(video, info, 5)] == list(range(0, 200, 2))
+    assert [f.index for f in sample_frames(video, info, 5, ahead=0)] == list(range(0, 200, 2))
+
+
+def test_draw_video_marks_the_frames_after_an_analysed_one(tmp_path: Path) -> None:
+    from oculi.video.draw import PERSON, Mark, draw_video
+
+    video, drawn = tmp_path / "v.avi", tmp_path / "drawn.mp4"
+    _synthetic_video(video, 30, (160, 120))
+    info = probe(video)
+    box = {"Left": 0.25, "Top": 0.25, "Width": 0.5, "Height": 0.5}
+    marks = {0: [Mark(box, "person 0", PERSON)], 1000: [Mark(box, "", PERSON)]}
+    written = list(draw_video(video, info, marks, 200.0, drawn))  # 5 analysed frames/s
+    assert written == list(range(30))
+    cap = cv2.VideoCapture(str(drawn))
+    frames = []
+    while True:
+        ok, bgr = cap.read()
+        if not ok:
+            break
+        frames.append(bgr)
+    assert len(frames) == 30 and frames[0].shape == (120, 160, 3)
+
+    def green(bgr: np.ndarray) -> int:  # pixels of the box's colour
+        b, g, r = (bgr[..., i].astype(int) for i in range(3))
+        return int(((g > 150) & (b < 80) & (r < 80)).sum())
+
+    # 10 frames/s: frames 0-1 follow the frame analysed at 0 ms, 10-11 the one at 1000 ms
+    assert [i for i, f in enumerate(frames) if green(f) > 100] == [0, 1, 10, 11]
+    with pytest.raises(ValueError, match="--draw"):
+        list(draw_video(video, info, marks, 200.0, tmp_path / "drawn.gif"))
+
+
+def test_fan_out_gives_every_analysis_every_frame_once_decoded(tmp_path: Path) -> None:
+    from oculi.video.fanout import fan_out
+
+    video = tmp_path / "v.avi"
+    _synthetic_video(video, 60, (64, 48))
+    info = probe(video)
+    decoded = 0
+
+    def counting() -> Iterator[Frame]:
+        nonlocal decoded
+        for frame in sample_frames(video, info, 5):
+            decoded += 1
+            yield frame
+
+    seen: dict[str, list[int]] = {"a": [], "b": [], "first": []}
+
+    def reader(name: str) -> Callable[[Iterator[Frame]], None]:
+        def read(frames: Iterator[Frame]) -> None:
+            for f in frames:
+                seen[name].append(f.index)
+                if name == "first":
+                    return  # stops early: the others go on
+
+        return read
+
+    fan_out(counting(), [reader("a"), reader("b"), reader("first")])
+    assert decoded == 30 and seen["a"] == seen["b"] == list(range(0, 60, 2))
+    assert seen["first"] == [0]
+
+    def failing(frames: Iterator[Frame]) -> None:
+        next(frames)
+        raise RuntimeError("model failed")
+
+    with pytest.raises(RuntimeError, match="model failed"):
+        fan_out(sample_frames(video, info, 5), [reader("a"), failing])
+
+
+def test_a_frame_computes_what_analyses_share_once() -> None:
+    import threading
+
+    frame = Frame(0, 0, np.zeros((4, 4, 3), np.uint8))
+    calls = []
+
+    def slow() -> int:
+        calls.append(1)
+        time.sleep(0.2)
+        return 42
+
+    got: list[int] = []
+    readers = [
+        threading.Thread(target=lambda: got.append(frame.once(("faces",), slow))) for _ in range(3)
+    ]
+    for t in readers:
+        t.start()
+    for t in readers:
+        t.join()
+    assert got == [42, 42, 42] and len(calls) == 1
+    assert frame.once(("other",), lambda: 7) == 7
+
+
+class _Views:
+    """A person detector's views that find nothing and note which ran."""
+
+    names = ("???", "Person")
+
+    def __init__(self) -> None:
+        self.ran: list[int] = []
+
+    def view(self, rgb: np.ndarray, k: int, score_floor: float = 0.05) -> Candidates:
+        self.ran.append(k)
+        empty = np.zeros((0,), np.float32)
+        return Candidates(np.zeros((0, 4), np.float32), empty, empty.astype(np.int64))
+
+    def fused(self, views: list[Candidates]) -> Objects:
+        empty = np.zeros((0,), np.float32)
+        return Objects(np.zeros((0, 4), np.float32), empty, empty.astype(np.int64), self.names)
+
+
+def test_person_tiles_run_on_key_frames_and_where_tracks_are() -> None:
+    from oculi.video.persons import PersonFinder, face_region, tile_for, tiles_needed
+    from oculi.vision.labels import tiles
+
+    grid = tiles(1000, 1000)  # whole, then crops at 0/400 px, 600 px a side
+    small_top_left = np.float32([100, 100, 150, 200])
+    small_bottom_right = np.float32([850, 800, 900, 900])
+    large = np.float32([100, 100, 900, 900])
+    assert tile_for(small_top_left, grid) == 1 and tile_for(large, grid) == 0
+    assert grid[tile_for(small_bottom_right, grid)] == (400, 400, 1000, 1000)
+    assert tiles_needed(np.stack([small_top_left, large, small_top_left]), grid) == [1]
+
+    views = _Views()
+    # every view every 5 analysed frames; no motion gating (the frames are all the same)
+    finder = PersonFinder(views, rate=5.0, key_s=1.0, gate=False)
+    rgb = np.zeros((1000, 1000, 3), np.uint8)
+    expected = small_top_left[None]
+    for i in range(11):
+        views.ran.clear()
+        finder(rgb, expected, cut=i == 7)
+        if i in (0, 5, 7):  # first, key, shot cut
+            assert views.ran == [0, 1, 2, 3, 4], i
+        else:
+            assert views.ran == [0, 1], i  # the whole frame and the track's tile
+    assert finder.views_run == 3 * 5 + 8 * 2
+    views.ran.clear()
+    finder(rgb, np.zeros((0, 4), np.float32), cut=False)
+    assert views.ran == [0]
+
+    # with motion gating, still frames between key frames run nothing and give the last
+    # frame's persons again; a frame where something moved is looked at
+    views = _Views()
+    gated = PersonFinder(views, rate=5.0, key_s=1.0)
+    fresh = []
+    for i in range(8):
+        moving = rgb.copy()
+        if i == 7:
+            moving[300:400, 300:400] = 255
+        views.ran.clear()
+        boxes, _ = gated(moving, np.zeros((0, 4), np.float32), cut=False)
+        fresh.append((gated.fresh, list(views.ran)))
+        assert boxes.shape == (0, 4)
+    assert [f for f, _ in fresh] == [True, False, False, False, False, True, False, True]
+    assert fresh[5][1] == [0, 1, 2, 3, 4] and fresh[7][1] == [0] and fresh[6][1] == []
+
+    # faces: the persons' upper halves widened by a quarter of their height, in the frame
+    persons = np.float32([[100, 100, 200, 500], [600, 50, 700, 250]])
+    assert face_region(persons, 1000, 1000) == (0, 0, 750, 400)
+
+
+def test_marks_name_only_the_matched_face_tracks() -> None:
+    from oculi.video.draw import FACE, MATCH, PERSON, marks_of
+
+    box = {"Left": 0.1, "Top": 0.1, "Width": 0.2, "Height": 0.3}
+    face = {"BoundingBox": box, "Confidence": 99.9}
+    matched = {
+        "Timestamp": 400,
+        "Person": {"Index": 3, "Face": face},
+        "FaceMatches": [{"Similarity": 99.5, "Face": {"FaceId": "f1", "ExternalImageId": "lin"}}],
+    }
+    unmatched = {"Timestamp": 400, "Person": {"Index": 4, "Face": face}, "FaceMatches": []}
+    marks = list(marks_of("FaceSearch", [matched, unmatched]))
+    assert [(ts, m.text, m.colour) for ts, m in marks] == [(400, "3: lin", MATCH), (400, "", FACE)]
+    person = {"Timestamp": 0, "Person": {"Index": 0, "BoundingBox": box, "Face": face}}
+    assert [(m.text, m.colour) for _, m in marks_of("Persons", [person])] == [
+        ("person 0", PERSON),
+        ("", FACE),
+    ]
+    assert list(marks_of("ModerationLabels", [{"Timestamp": 0}])) == []

@@ -27,6 +27,7 @@ from oculi.service.moderation import DEFAULT_MIN_CONFIDENCE as MODERATION_MIN_CO
 from oculi.service.text import detect_text, shared_text_reader
 from oculi.video import segments as seg
 from oculi.video.decode import Frame, VideoInfo
+from oculi.video.persons import PERSON_MIN_SCORE, PersonFaces, PersonFinder
 from oculi.video.store import Row
 from oculi.video.tracker import Tracklet, TwoStageTracker
 from oculi.video.tracks import (
@@ -37,17 +38,14 @@ from oculi.video.tracks import (
     Segments,
     correlation,
     crop_view,
-    face_in_person,
     is_cut,
     shot_signature,
     view_quality,
 )
-from oculi.vision.labels import Objects
 from oculi.vision.types import FaceDetections
 
 TIMESTAMPS, SEGMENTS = "T", "S"  # result kinds kept per job
-# Person detections at least this confident continue a track; PERSON_START start one.
-PERSON_MIN_SCORE = 0.1
+# Person detections at least PERSON_MIN_SCORE continue a track; PERSON_START start one.
 PERSON_START = 0.6
 # Least overlap of a detection with its track's expected box, and how long a lost track is
 # kept; chosen on the first half of vtest.avi's frames (bench/video.py --tracking reports
@@ -71,11 +69,27 @@ class ShotTracker:
         self.signature: np.ndarray | None = None
 
     def update(self, rgb: np.ndarray, boxes: np.ndarray, scores: np.ndarray) -> list[Tracklet]:
+        self.new_frame(rgb)
+        return self.tracker.update(boxes, scores)
+
+    def new_frame(self, rgb: np.ndarray) -> bool:
+        """Note the next frame before its detections (`match`): whether it starts a new
+        shot, and so ended every track."""
         signature = shot_signature(rgb)
-        if is_cut(self.signature, signature):
+        cut = is_cut(self.signature, signature)
+        if cut:
             self.tracker.reset()
         self.signature = signature
+        return cut
+
+    def match(self, boxes: np.ndarray, scores: np.ndarray) -> list[Tracklet]:
+        """The frame's detections, after `new_frame`."""
         return self.tracker.update(boxes, scores)
+
+    def expected(self) -> np.ndarray:
+        """Where each live track expects its object in the next frame, (N, 4)."""
+        boxes = [t.box + t.velocity for t in self.tracker.tracks]
+        return np.asarray(boxes, np.float32).reshape(-1, 4)
 
     @property
     def live(self) -> set[int]:
@@ -120,10 +134,17 @@ Analysis = Callable[[ServiceContext, dict[str, Any], Iterable[Frame], VideoInfo,
 
 
 def _faces(
-    ctx: ServiceContext, rgb: np.ndarray, attributes: list[str] | None
+    ctx: ServiceContext, frame: Frame, attributes: list[str] | None
 ) -> tuple[FaceDetections, list[dict[str, Any]]]:
-    result = detect_faces(ctx.face_analyzer(), rgb, attributes, ctx.attribute_models())
-    return result.faces, face_details(result)
+    """The frame's faces and their FaceDetails, computed once per frame and attributes
+    however many analyses ask (oculi.video.fanout runs them side by side)."""
+    asked = sorted(attributes or ["DEFAULT"])
+
+    def compute() -> tuple[FaceDetections, list[dict[str, Any]]]:
+        result = detect_faces(ctx.face_analyzer(), frame.rgb, asked, ctx.attribute_models())
+        return result.faces, face_details(result)
+
+    return frame.once(("faces", *asked), compute)
 
 
 def face_detection(
@@ -135,23 +156,12 @@ def face_detection(
 ) -> None:
     attributes = [params.get("FaceAttributes", "DEFAULT")]
     for frame in frames:
-        _, details = _faces(ctx, frame.rgb, attributes)
+        _, details = _faces(ctx, frame, attributes)
         for d in details:
             out.add(
                 TIMESTAMPS,
                 Row(frame.timestamp_ms, 0, "", {"Timestamp": frame.timestamp_ms, "Face": d}),
             )
-
-
-def persons_in(ctx: ServiceContext, rgb: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Person boxes (N, 4) pixels and scores (N,) from the SSDLite person detector, tiled
-    as DetectLabels runs it, at PERSON_MIN_SCORE or more."""
-    s = ctx.settings
-    found: Objects = shared_label_detectors(s.model_dir, ctx.threads, s.device).persons(rgb)
-    if not len(found):
-        return np.zeros((0, 4), np.float32), np.zeros((0,), np.float32)
-    keep = (np.asarray(found.class_names()) == "Person") & (found.scores >= PERSON_MIN_SCORE)
-    return found.boxes[keep], found.scores[keep]
 
 
 def person_tracking(
@@ -161,21 +171,22 @@ def person_tracking(
     info: VideoInfo,
     out: Output,
 ) -> None:
-    tracker, index, held = ShotTracker(ctx.settings.video_fps, PERSON_START), Indexes(), Held()
+    rate = ctx.settings.video_fps
+    tracker, index, held = ShotTracker(rate, PERSON_START), Indexes(), Held()
+    finder, faces_of = PersonFinder.of(ctx, rate), PersonFaces(ctx)
     for frame in frames:
         h, w = frame.rgb.shape[:2]
-        boxes, scores = persons_in(ctx, frame.rgb)
-        matched = tracker.update(frame.rgb, boxes, scores)
+        cut = tracker.new_frame(frame.rgb)
+        boxes, scores = finder(frame.rgb, tracker.expected(), cut)
+        matched = tracker.match(boxes, scores)
         if not matched:
             continue
-        faces, details = _faces(ctx, frame.rgb, None)
+        faces = faces_of(frame.rgb, boxes, [t.detection for t in matched], finder.fresh)
         found: dict[int, dict[str, Any]] = {}
-        for t in matched:
-            box = boxes[t.detection]
-            person: dict[str, Any] = {"BoundingBox": bounding_box(box, w, h)}
-            f = face_in_person(box, faces.boxes)
-            if f >= 0:
-                person["Face"] = details[f]
+        for t, face in zip(matched, faces):
+            person: dict[str, Any] = {"BoundingBox": bounding_box(boxes[t.detection], w, h)}
+            if face is not None:
+                person["Face"] = face
             found[t.track_id] = person
         for t, ts, person in held(matched, frame.timestamp_ms, found):
             idx = index(t.track_id)
@@ -305,7 +316,7 @@ def _face_tracks(
             known[index(track_id)] = who
 
     for frame in frames:
-        faces, details = _faces(ctx, frame.rgb, None)
+        faces, details = _faces(ctx, frame, None)
         matched = tracker.update(frame.rgb, faces.boxes, faces.scores)
         for t in matched:
             d = t.detection

@@ -1,5 +1,7 @@
 """`oculi video analyze FILE`: the stored-video analyses run on a local file, with a
-progress bar, their results printed as JSON in the Get* answers' shapes."""
+progress bar, their results printed as JSON in the Get* answers' shapes; with `--draw
+OUT`, also an annotated copy of the video (oculi.video.draw). The video is decoded once
+for all the analyses asked for, which run side by side (oculi.video.fanout)."""
 
 from __future__ import annotations
 
@@ -7,7 +9,7 @@ import argparse
 import json
 import math
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -37,14 +39,25 @@ class Collected:
         self.matches = matches
 
 
+def _analysis(
+    ctx: Any, api: str, params: dict[str, Any], info: Any, out: Collected
+) -> Callable[[Iterator[Any]], None]:
+    """The analysis `api` as a reader of frames (oculi.video.fanout)."""
+    from oculi.video.analyses import ANALYSES
+
+    return lambda frames: ANALYSES[api](ctx, params, frames, info, out)
+
+
 def _cmd_analyze(args: argparse.Namespace) -> int:
     from oculi.api.operations import apply_match_floor
     from oculi.cli import _settings
     from oculi.errors import OculiError
     from oculi.progress import Progress, counted
     from oculi.service.context import ServiceContext
-    from oculi.video.analyses import ANALYSES, TIMESTAMPS
+    from oculi.video.analyses import TIMESTAMPS
     from oculi.video.decode import UnreadableVideo, probe, sample_frames
+    from oculi.video.draw import FOURCC, Mark, draw_video, marks_of
+    from oculi.video.fanout import fan_out
     from oculi.video.runner import video_metadata
 
     s = _settings(args)
@@ -70,12 +83,17 @@ def _cmd_analyze(args: argparse.Namespace) -> int:
         return 1
     ctx = ServiceContext(s)
     answer: dict[str, Any] = {"VideoMetadata": video_metadata(info)}
+    marks: dict[int, list[Mark]] = {}
     expected = math.ceil(info.duration_ms / 1000 * s.video_fps) if info.duration_ms else None
+    if args.draw and Path(args.draw).suffix.lower() not in FOURCC:
+        print(f"error: --draw writes {', '.join(FOURCC)}, not {args.draw}", file=sys.stderr)
+        return 2
     try:
+        runs = []  # (name, field, its output, what reads the frames)
         for name in asked:
             params: dict[str, Any] = {}
             if name == "search":
-                api, field = "FaceSearch", "Persons"
+                api, field = "FaceSearch", "FaceSearch"
                 params = {"CollectionId": args.collection, "FaceMatchThreshold": args.threshold}
                 ctx.collections().describe(args.collection)
                 notice = apply_match_floor("StartFaceSearch", params, s.match_floor)
@@ -84,17 +102,30 @@ def _cmd_analyze(args: argparse.Namespace) -> int:
             else:
                 api, field = CHOICES[name]
             out = Collected()
-            with Progress(f"{api} {path.name}", expected) as bar:
-                frames = counted(sample_frames(path, info, s.video_fps), bar)
-                ANALYSES[api](ctx, params, frames, info, out)
+            runs.append((name, field, out, _analysis(ctx, api, params, info, out)))
+        with Progress(f"{' '.join(asked)} {path.name}", expected) as bar:
+            frames = counted(sample_frames(path, info, s.video_fps), bar)
+            fan_out(frames, [run for *_, run in runs])
+        for name, field, out, _ in runs:
             rows = sorted(out.rows.get(TIMESTAMPS, []), key=lambda r: (r.ts, r.idx))
-            items = [r.body for r in rows if name != "search" or r.idx in out.matches]
+            items = [r.body for r in rows]
             if name == "search":
-                items = [{**i, "FaceMatches": out.matches[i["Person"]["Index"]]} for i in items]
-                field = "FaceSearch"
-            answer[field] = items
+                items = [
+                    {**i, "FaceMatches": out.matches.get(r.idx, [])} for i, r in zip(items, rows)
+                ]
+            for ts, mark in marks_of(field, items):
+                marks.setdefault(ts, []).append(mark)
+            answer[field] = [i for i in items if name != "search" or i["FaceMatches"]]
+        if args.draw:
+            dest = Path(args.draw)
+            with Progress(f"drawing {dest.name}", info.frames or None) as bar:
+                for i in draw_video(path, info, marks, 1000.0 / s.video_fps, dest):
+                    bar.update(i + 1)
     except OculiError as e:
         print(f"error: {e.code}: {e.message}", file=sys.stderr)
+        return 1
+    except OSError as e:  # --draw's file
+        print(f"error: {e}", file=sys.stderr)
         return 1
     print(json.dumps(answer, indent=2))
     return 0
@@ -118,5 +149,11 @@ def register(
     )
     ap.add_argument("--fps", type=float, help="frames analysed a second (default 5)")
     ap.add_argument("--data-dir", help="the server's data directory (for --collection)")
+    ap.add_argument(
+        "--draw",
+        metavar="OUT",
+        help="also write the video with boxes, indexes and matched names drawn "
+        "(.mp4, .mov, .mkv: MPEG-4 Part 2; .avi: MJPEG)",
+    )
     common(ap)
     ap.set_defaults(func=_cmd_analyze)

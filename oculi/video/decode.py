@@ -1,16 +1,24 @@
 """Read a video file with OpenCV's FFmpeg-backed VideoCapture: its metadata, and its frames
-sampled at a set rate, one at a time (nothing but the current frame is held in memory).
+sampled at a set rate, one at a time (no more than READ_AHEAD frames besides the current
+one are held in memory).
 
 Frames between samples are only grabbed (demuxed and decoded, never converted to RGB), so
 sampling at 5 frames/s costs the decode of every frame plus the conversion of the few kept.
+The decoding runs in a thread of its own, READ_AHEAD frames ahead of the analysis, so that
+on a machine with a second core the decode overlaps the models (OpenCV and onnxruntime
+release the GIL while they work).
 """
 
 from __future__ import annotations
 
+import queue
 import struct
-from collections.abc import Iterator
-from dataclasses import dataclass
+import threading
+from collections.abc import Callable, Iterator
+from concurrent.futures import Future
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any, TypeVar
 
 import cv2
 import numpy as np
@@ -24,6 +32,8 @@ _CONTAINERS: tuple[tuple[int, bytes, str], ...] = (
     (0, b"\x00\x00\x01\xba", "MPEG-PS (MPEG-2 Program Stream)"),
     (0, b"\x47", "MPEG-TS (MPEG-2 Transport Stream)"),
 )
+# Decoded frames waiting for the analysis, at most.
+READ_AHEAD = 2
 # FourCCs OpenCV reports, and the codec names Rekognition uses.
 _CODECS = {"avc1": "h264", "h264": "h264", "hev1": "hevc", "hvc1": "hevc", "hevc": "hevc"}
 
@@ -46,11 +56,34 @@ class VideoInfo:
         return int(round(self.frames / self.fps * 1000)) if self.fps > 0 else 0
 
 
+_SHARED_LOCK = threading.Lock()
+T = TypeVar("T")
+
+
 @dataclass(frozen=True)
 class Frame:
     index: int
     timestamp_ms: int
     rgb: np.ndarray
+    # what analyses computed from this frame, to share (`once`)
+    _shared: dict[tuple[str, ...], Future[Any]] = field(
+        default_factory=dict, compare=False, repr=False
+    )
+
+    def once(self, key: tuple[str, ...], compute: Callable[[], T]) -> T:
+        """`compute()` the first time `key` is asked for this frame, from any thread; its
+        result (or exception) every time."""
+        with _SHARED_LOCK:
+            slot = self._shared.get(key)
+            first = slot is None
+            if slot is None:
+                slot = self._shared[key] = Future()
+        if first:
+            try:
+                slot.set_result(compute())
+            except BaseException as e:
+                slot.set_exception(e)
+        return slot.result()
 
 
 def container_of(head: bytes) -> str:
@@ -91,10 +124,18 @@ def probe(path: Path) -> VideoInfo:
         cap.release()
 
 
-def sample_frames(path: Path, info: VideoInfo, rate: float) -> Iterator[Frame]:
+def sample_frames(
+    path: Path, info: VideoInfo, rate: float, ahead: int = READ_AHEAD
+) -> Iterator[Frame]:
     """Frames `rate` times a second of video (every frame when the video has fewer, or
     `rate` is infinite), in order, as RGB; each frame's timestamp is its index over the
-    frame rate."""
+    frame rate. Decoded in a thread `ahead` frames ahead (`read_ahead`), or in the
+    caller's thread with `ahead` 0."""
+    frames = _sampled(path, info, rate)
+    return read_ahead(frames, ahead) if ahead > 0 else frames
+
+
+def _sampled(path: Path, info: VideoInfo, rate: float) -> Iterator[Frame]:
     fps = info.fps if info.fps > 0 else 25.0
     step_ms = 1000.0 / rate if rate > 0 else 0.0
     cap = _open(path)
@@ -112,3 +153,50 @@ def sample_frames(path: Path, info: VideoInfo, rate: float) -> Iterator[Frame]:
             index += 1
     finally:
         cap.release()
+
+
+_END = object()
+
+
+def read_ahead(items: Iterator[Frame], depth: int) -> Iterator[Frame]:
+    """`items`, produced by a thread of their own at most `depth` ahead of the consumer.
+    An exception in the producer is raised to the consumer; a consumer that stops early
+    (closes this generator) stops the producer, which closes `items`."""
+    box: queue.Queue[Any] = queue.Queue(maxsize=depth)
+    stop = threading.Event()
+
+    def put(item: object) -> bool:
+        while not stop.is_set():
+            try:
+                box.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def produce() -> None:
+        try:
+            for item in items:
+                if not put(item):
+                    break
+        except BaseException as e:  # handed to the consumer
+            put(e)
+        finally:
+            close = getattr(items, "close", None)
+            if close is not None:
+                close()
+        put(_END)
+
+    worker = threading.Thread(target=produce, name="video-decode", daemon=True)
+    worker.start()
+    try:
+        while True:
+            item = box.get()
+            if item is _END:
+                return
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+    finally:
+        stop.set()
+        worker.join()

@@ -139,6 +139,25 @@ class FaceAnalyzer:
         h, w = rgb.shape[:2]
         return finish(merge(parts, self.merge_iou), factor, w, h)
 
+    def detect_in(self, rgb: np.ndarray, region: tuple[int, int, int, int]) -> FaceDetections:
+        """The faces in `region` (x0 y0 x1 y1 pixels) of `rgb`, seen at the scale `detect`
+        sees the whole image at (the same faces are found as large), in `rgb`'s pixels,
+        largest first."""
+        h, w = rgb.shape[:2]
+        x0, y0, x1, y1 = region
+        scale = detection_scale(w, h, self.max_side, self.min_side)
+        crop = rgb[y0:y1, x0:x1]
+        if scale != 1.0:
+            size = (max(1, round((x1 - x0) * scale)), max(1, round((y1 - y0) * scale)))
+            crop = cv2.resize(
+                crop, size, interpolation=cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR
+            )
+        faces = finish(merge(self.passes(crop), self.merge_iou), 1.0 / scale, x1 - x0, y1 - y0)
+        return faces.with_fields(
+            boxes=faces.boxes + np.float32([x0, y0, x0, y0]),
+            keypoints=faces.keypoints + np.float32([x0, y0]),
+        )
+
     def passes(
         self,
         img: np.ndarray,
@@ -205,7 +224,15 @@ class FaceAnalyzer:
         else:
             faces = self.detect_in_crowds(rgb, crowd, timings)
         faces = faces.take(np.arange(min(len(faces), max_faces)))
-        if not landmarks or not len(faces):
+        if not landmarks:
+            return faces
+        return self.describe(rgb, faces, timings)
+
+    def describe(
+        self, rgb: np.ndarray, faces: FaceDetections, timings: Timings | None = None
+    ) -> FaceDetections:
+        """`faces` (detected in `rgb`) with their mesh, pose and quality."""
+        if not len(faces):
             return faces
         if self.mesh_model is None:
             raise RuntimeError("no mesh model loaded")

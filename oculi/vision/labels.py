@@ -264,15 +264,25 @@ class ObjectDetector:
         self, rgb: np.ndarray, score_floor: float = SCORE_FLOOR, tiled: bool = True
     ) -> Objects:
         h, w = rgb.shape[:2]
-        parts = [self._candidates(rgb, score_floor)]
-        for tile in tiles(w, h)[1:] if tiled else []:
-            x0, y0, x1, y1 = tile
-            found = self._candidates(rgb[y0:y1, x0:x1], score_floor)
-            shifted = Candidates(
-                found.boxes + np.float32([x0, y0, x0, y0]), found.scores, found.classes
-            )
-            parts.append(away_from_cuts(shifted, tile, w, h))
-        return to_objects(fuse(parts, self.iou, self.vote), self.names)
+        views = range(len(tiles(w, h)) if tiled else 1)
+        return self.fused([self.view(rgb, k, score_floor) for k in views])
+
+    def view(self, rgb: np.ndarray, k: int, score_floor: float = SCORE_FLOOR) -> Candidates:
+        """The candidates of view `k` of `tiles` (0: the whole image), in the image's
+        pixels; a tile's without those touching an edge where it cuts the image."""
+        h, w = rgb.shape[:2]
+        if k == 0:
+            return self._candidates(rgb, score_floor)
+        tile = x0, y0, x1, y1 = tiles(w, h)[k]
+        found = self._candidates(rgb[y0:y1, x0:x1], score_floor)
+        shifted = Candidates(
+            found.boxes + np.float32([x0, y0, x0, y0]), found.scores, found.classes
+        )
+        return away_from_cuts(shifted, tile, w, h)
+
+    def fused(self, views: Sequence[Candidates]) -> Objects:
+        """Several views' candidates (`view`) as one detection per object (`fuse`)."""
+        return to_objects(fuse(views, self.iou, self.vote), self.names)
 
 
 def with_class_from(objects: Objects, other: Objects, name: str) -> Objects:
