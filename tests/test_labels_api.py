@@ -108,6 +108,23 @@ def test_min_confidence_and_max_labels(client) -> None:
         assert all(i["Confidence"] >= 0 for i in lab["Instances"])
 
 
+def test_max_labels_keeps_the_specific_label_before_its_parents(dog) -> None:
+    # A parent takes its best child's confidence; at a tie the child comes first, so a
+    # short list keeps Dog (the dog photo's Animal, Mammal, Pet and Canine tie with it).
+    names = [lab["Name"] for lab in dog["Labels"]]
+    for lab in dog["Labels"]:
+        for parent in lab["Parents"]:
+            assert names.index(parent["Name"]) > names.index(lab["Name"]) or (
+                by_name(dog)[parent["Name"]]["Confidence"] > lab["Confidence"]
+            ), (lab["Name"], parent["Name"])
+
+
+def test_max_labels_three_on_the_dog_photo_names_the_dog(client) -> None:
+    response = client.detect_labels(Image={"Bytes": fixture_bytes(DOG)}, MaxLabels=3)
+    names = [lab["Name"] for lab in response["Labels"]]
+    assert len(names) == 3 and "Dog" in names, names
+
+
 def test_label_and_category_filters(client) -> None:
     image = {"Bytes": fixture_bytes(DOG)}
 

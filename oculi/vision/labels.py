@@ -336,9 +336,10 @@ def to_labels(objects: Objects, min_confidence: float) -> list[Label]:
 
 
 def ranked(labels: Sequence[Label]) -> list[Label]:
-    """Most confident first; at equal confidence the more general label (fewer ancestors)
-    first, then by name."""
-    return sorted(labels, key=lambda lab: (-lab.confidence, len(lab.parents), lab.name))
+    """Most confident first; at equal confidence the more specific label (more ancestors)
+    first, then by name. A parent takes its best child's confidence, so it ties with it:
+    child first, as Rekognition lists them, keeps Dog when MaxLabels cuts the list."""
+    return sorted(labels, key=lambda lab: (-lab.confidence, -len(lab.parents), lab.name))
 
 
 def with_image_labels(objects: Sequence[Label], image: Sequence[Label]) -> list[Label]:
