@@ -260,9 +260,11 @@ class ObjectDetector:
         logits = next(o for o in outputs if o.shape[-1] == len(self.names))
         return candidates(box_offsets[0], logits[0], w, h, score_floor)
 
-    def __call__(
+    def views(
         self, rgb: np.ndarray, score_floor: float = SCORE_FLOOR, tiled: bool = True
-    ) -> Objects:
+    ) -> list[Candidates]:
+        """Each view's candidates in the image's pixels: the whole image, then (`tiled`)
+        the crops, less their boxes at the cuts."""
         h, w = rgb.shape[:2]
         parts = [self._candidates(rgb, score_floor)]
         for tile in tiles(w, h)[1:] if tiled else []:
@@ -272,7 +274,16 @@ class ObjectDetector:
                 found.boxes + np.float32([x0, y0, x0, y0]), found.scores, found.classes
             )
             parts.append(away_from_cuts(shifted, tile, w, h))
-        return to_objects(fuse(parts, self.iou, self.vote), self.names)
+        return parts
+
+    def objects(self, views: Sequence[Candidates]) -> Objects:
+        """Views' candidates fused (`fuse`) into objects."""
+        return to_objects(fuse(views, self.iou, self.vote), self.names)
+
+    def __call__(
+        self, rgb: np.ndarray, score_floor: float = SCORE_FLOOR, tiled: bool = True
+    ) -> Objects:
+        return self.objects(self.views(rgb, score_floor, tiled))
 
 
 def with_class_from(objects: Objects, other: Objects, name: str) -> Objects:
@@ -355,28 +366,3 @@ def with_image_labels(objects: Sequence[Label], image: Sequence[Label]) -> list[
             else replace(lab, confidence=other.confidence)
         )
     return ranked(list(merged.values()))
-
-
-def merge(parts: Sequence[Objects], owner: dict[str, int]) -> Objects:
-    """Several detectors' objects as one, their class names concatenated: a Rekognition
-    label named in `owner` is kept only from the part it names (the better detector of
-    that label), any other label from every part that finds it; most confident first."""
-    names = tuple(n for p in parts for n in p.names)
-    boxes, scores, classes = [], [], []
-    base = 0
-    for k, part in enumerate(parts):
-        keep = np.array(
-            [owner.get(CLASS_LABEL.get(n, ""), k) == k for n in part.class_names()], bool
-        ).reshape(-1)
-        boxes.append(part.boxes[keep].reshape(-1, 4))
-        scores.append(part.scores[keep])
-        classes.append(part.classes[keep] + base)
-        base += len(part.names)
-    s = np.concatenate(scores).astype(np.float32)
-    order = np.argsort(-s, kind="stable")
-    return Objects(
-        np.concatenate(boxes)[order].astype(np.float32),
-        s[order],
-        np.concatenate(classes)[order].astype(np.int64),
-        names,
-    )
