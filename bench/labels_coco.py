@@ -191,10 +191,11 @@ def person_recall(
     return hit, total
 
 
-def named(photos: Sequence[Photo], found: dict[Path, list[Label]]) -> tuple[int, int, int, int]:
+def named(photos: Sequence[Photo], found: dict[Path, list[Label]]) -> tuple[int, int, int]:
     """(classes present and named at DEFAULT_MIN, classes present, COCO labels returned at
-    DEFAULT_MIN whose class is present, COCO labels returned at DEFAULT_MIN)."""
-    hit = present_n = right = returned_n = 0
+    DEFAULT_MIN): the first over the second is the share named, over the third the
+    precision."""
+    hit = present_n = returned_n = 0
     for p in photos:
         present = {t.label for t in p.truth}
         said = {
@@ -204,9 +205,8 @@ def named(photos: Sequence[Photo], found: dict[Path, list[Label]]) -> tuple[int,
         }
         hit += len(present & said)
         present_n += len(present)
-        right += len(said & present)
         returned_n += len(said)
-    return hit, present_n, right, returned_n
+    return hit, present_n, returned_n
 
 
 def report(
@@ -226,11 +226,11 @@ def report(
         f"    persons >= {MIN_PERSON} px: {hit_all}/{total_all} found at MinConfidence "
         f"{DEFAULT_MIN:.0f}, IoU 0.5 ({hit_all / max(1, total_all):.3f})"
     )
-    hit, present, right, returned = named(photos, found)
+    hit, present, returned = named(photos, found)
     print(
         f"    COCO classes present named at {DEFAULT_MIN:.0f}: {hit}/{present} "
         f"({hit / max(1, present):.3f}); COCO labels returned at {DEFAULT_MIN:.0f} that are "
-        f"present: {right}/{returned} (precision {right / max(1, returned):.3f})"
+        f"present: {hit}/{returned} (precision {hit / max(1, returned):.3f})"
     )
     rows = []
     for label in sorted({t.label for p in photos for t in p.truth}):

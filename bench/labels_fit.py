@@ -1,13 +1,15 @@
 """Fit DetectLabels' confidence calibration (oculi/vision/label_calibration.py) on the fit
 half of eval-dev's coco64_dev and print the weights to paste there.
 
-Each photo's three detectors (the OpenImages SSD, the SSDLite persons tiled, NanoDet) are
-run as DetectLabels runs them; for each label their boxes are grouped as
-`label_calibration.group` groups them, and a group is a positive example when its box
-overlaps a labelled box of that label (not crowd) at IoU >= 0.5. One logistic regression
-(L2 1.0 on the weights, Newton's method) is fitted per calibration: Person on the three
-parts' logits, the labels both the SSD and NanoDet have on those two, NanoDet's other
-labels on NanoDet's. Groups lying mostly inside a crowd box of their label are left out.
+Each photo's detectors are run as DetectLabels runs them (the OpenImages SSD; the SSDLite
+persons on the whole image, and in the four crops; NanoDet); for each label their boxes are
+grouped as `label_calibration.group` groups them, and a group is a positive example when
+its box overlaps a labelled box of that label (not crowd) at IoU >= 0.5. One logistic
+regression (L2 1.0 on the weights, Newton's method) is fitted per calibration, on the
+parts' logits, the best of them (where several parts have the label) and the log of the
+box's side relative to the photo's: Person on all four
+parts, the labels both the SSD and NanoDet have on those two, NanoDet's other labels on
+NanoDet's. Groups lying mostly inside a crowd box of their label are left out.
 
     python -m bench.labels_fit --data ../shared/dev-data/eval-dev
 """
@@ -30,6 +32,7 @@ from oculi.vision.label_calibration import (
     SHARED_CALIBRATION,
     calibration,
     group,
+    relative_side,
 )
 from oculi.vision.nms import iou_matrix
 
@@ -75,18 +78,23 @@ def main() -> None:
             if len(gt) and len(g.boxes):
                 hit = iou_matrix(g.boxes, gt.reshape(-1, 4)).max(axis=1) >= 0.5
             s = np.clip(g.best[keep].astype(np.float64), FLOOR, 1 - 1e-6)
-            xs[kind].append(np.log(s / (1 - s)))
+            side = relative_side(g.boxes[keep], rgb.shape[1], rgb.shape[0])
+            logit = np.log(s / (1 - s))
+            xs[kind].append(np.hstack([logit, logit.max(axis=1)[:, None], np.log(side)[:, None]]))
             ys[kind].append(hit[keep].astype(np.float64))
     print(f"{len(fit)} photos (fit half of coco64_dev)")
     for kind in kinds:
         x, y = np.concatenate(xs[kind]), np.concatenate(ys[kind])
-        used = [k for k in range(x.shape[1]) if np.ptp(x[:, k]) > 0]
+        parts = [k for k in range(x.shape[1] - 2) if np.ptp(x[:, k]) > 0]
+        # the best part's logit is a feature of its own only where several parts vote
+        used = [*parts, *([x.shape[1] - 2] if len(parts) > 1 else []), x.shape[1] - 1]
         w, b = logistic(x[:, used], y)
         weights = np.zeros(x.shape[1])
         weights[used] = w
         print(
             f"{kind}: {len(y)} groups, {int(y.sum())} right; "
-            f"Calibration(({', '.join(f'{v:.2f}' for v in weights)}), {b:.2f})"
+            f"Calibration(({', '.join(f'{v:.2f}' for v in weights[:-2])}), "
+            f"{weights[-2]:.2f}, {weights[-1]:.2f}, {b:.2f})"
         )
 
 

@@ -292,13 +292,15 @@ def test_giraffe_and_zebra_found_with_boxes(client) -> None:
 
 
 def test_group_photo_persons(client) -> None:
-    """dlib's VOC photo 2008_002079.jpg: six people, faces hand-labelled by dlib."""
+    """dlib's VOC photo 2008_002079.jpg: six people at the table, faces hand-labelled by
+    dlib, two waiters behind them and a guest seated at the back by the right-hand window
+    (about x 405-445, y 75-130 of 500 x 375)."""
     response = client.detect_labels(
         Image={"Bytes": fixture_bytes("2008_002079.jpg")},
         Settings={"GeneralLabels": {"LabelInclusionFilters": ["Person"]}},
     )
     (person,) = response["Labels"]
-    assert 5 <= len(person["Instances"]) <= 8
+    assert 5 <= len(person["Instances"]) <= 9
 
 
 def test_anchors_and_tiles() -> None:

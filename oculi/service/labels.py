@@ -56,6 +56,8 @@ LABEL_VIEWS = ("centre", "whole squashed")
 IMAGE_LABEL_FLOOR = 5.0
 MODEL_VERSION = "oculi-oidv4-ssd+ssdlite-person+nanodet-coco+efficientnet-lite2-imagenet"
 PERSON = "Person"
+
+
 @dataclass(frozen=True)
 class Region:
     quality: props.Quality
@@ -109,7 +111,7 @@ class LabelDetectors:
             return with_class_from(
                 self.objects(rgb, tiled=False), self.persons.objects(views), PERSON
             )
-        return fuse_detectors(self.parts(rgb))
+        return fuse_detectors(self.parts(rgb), rgb.shape[1], rgb.shape[0])
 
 
 def load_label_detectors(

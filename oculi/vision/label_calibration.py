@@ -9,17 +9,22 @@ one of them sees. So, for each label, the boxes of every detector that has the l
 grouped (most confident first, each box taking in the others' boxes of that label
 overlapping it by more than GROUP_IOU), and the group's confidence is a logistic
 regression on the logit of each detector's best score in the group (a detector that has
-the label but no box there counts as FLOOR):
+the label but no box there counts as FLOOR, the detectors' own score floor), on the best
+of those logits (one detector very sure counts on its own: an SSDLite 0.87 is not pulled
+under 55 by NanoDet's 0.19) and on the log of the box's side relative to the image's
+(small boxes are less often right):
 
-    p = sigmoid(bias + sum_k weight_k * logit(max(FLOOR, s_k)))
+    p = sigmoid(bias + sum_k w_k * logit(s_k) + top * max_k logit(s_k) + size * log(side))
 
 Each weight set is fitted on the first half of eval-dev's coco64_dev (every other photo by
 name: `python -m bench.labels_fit --data ../shared/dev-data/eval-dev` prints them): the
 target is whether the group's box overlaps a labelled box of that class at IoU >= 0.5. So p
 estimates how often such a box is right, and a label at MinConfidence 55 is right more
-often than not even at the threshold, and far more often above it. A group keeps the box
-of its most confident member (raw score). Labels only the OpenImages SSD has (Footwear,
-Table, Monitor...: none in COCO, so nothing to fit on) keep its raw score.
+often than not even at the threshold, and far more often above it. COCO's photos are from
+NanoDet's training split, so NanoDet's weight is likely too high for other photos
+(docs/labels.md). A group keeps the box of its most confident member (raw score). Labels
+only the OpenImages SSD has (Footwear, Table, Monitor...: none in COCO, so nothing to fit
+on) keep its raw score. Then one object gets one name (`one_name_each`).
 """
 
 from __future__ import annotations
@@ -41,25 +46,36 @@ PERSON = "Person"
 
 @dataclass(frozen=True)
 class Calibration:
-    """Logistic weights on each source's logit (one per part, 0 for a part not used) and a
+    """Logistic weights on each source's logit (one per part, 0 for a part not used), on
+    the log of the box's side relative to the image's (sqrt of the area shares) and a
     bias."""
 
     weights: tuple[float, ...]
+    top: float
+    size: float
     bias: float
 
-    def __call__(self, best: np.ndarray) -> np.ndarray:
-        """(N, parts) best raw score per part -> (N,) calibrated probability."""
+    def __call__(self, best: np.ndarray, side: np.ndarray) -> np.ndarray:
+        """(N, parts) best raw score per part and (N,) relative box sides -> (N,)
+        calibrated probability."""
         s = np.clip(best.astype(np.float64), FLOOR, 1.0 - 1e-6)
-        z = self.bias + np.log(s / (1.0 - s)) @ np.asarray(self.weights, np.float64)
-        return 1.0 / (1.0 + np.exp(-z))
+        logit = np.log(s / (1.0 - s))
+        z = self.bias + logit @ np.asarray(self.weights, np.float64) + self.top * logit.max(axis=1)
+        return 1.0 / (1.0 + np.exp(-(z + self.size * np.log(side))))
+
+
+def relative_side(boxes: np.ndarray, width: int, height: int) -> np.ndarray:
+    """sqrt(box area / image area), at least 1e-3."""
+    area = np.clip(boxes[:, 2] - boxes[:, 0], 0, None) * np.clip(boxes[:, 3] - boxes[:, 1], 0, None)
+    return np.maximum(1e-3, np.sqrt(area / max(1, width * height)))
 
 
 # Fitted by bench/labels_fit.py on coco64_dev's fit half (parts: OpenImages SSD, SSDLite
-# persons, NanoDet). Person: all three; the labels both the SSD and NanoDet have; the
-# labels only NanoDet has.
-PERSON_CALIBRATION = Calibration((0.70, 0.42, 0.88, 1.16), 4.57)
-SHARED_CALIBRATION = Calibration((0.85, 0.0, 0.0, 1.30), 0.99)
-COCO_CALIBRATION = Calibration((0.0, 0.0, 0.0, 2.46), 0.75)
+# persons on the whole image, SSDLite persons in the four crops voting, NanoDet). Person:
+# all four; the labels both the SSD and NanoDet have; the labels only NanoDet has.
+PERSON_CALIBRATION = Calibration((0.31, -0.11, 0.56, 0.54), 1.25, 0.01, 2.04)
+SHARED_CALIBRATION = Calibration((0.39, 0.0, 0.0, 0.46), 1.30, 0.19, 0.80)
+COCO_CALIBRATION = Calibration((0.0, 0.0, 0.0, 2.44), 0.0, 0.10, 0.91)
 
 
 @dataclass(frozen=True)
@@ -117,7 +133,7 @@ def calibration(parts: Sequence[Objects], label: str) -> Calibration | None:
     return COCO_CALIBRATION if coco else None
 
 
-def fuse_detectors(parts: Sequence[Objects]) -> Objects:
+def fuse_detectors(parts: Sequence[Objects], width: int, height: int) -> Objects:
     """The parts' objects (OpenImages SSD, SSDLite persons, NanoDet) as one, each object's
     score calibrated across the parts that name its label; class indices into the parts'
     names concatenated; most confident first."""
@@ -128,7 +144,8 @@ def fuse_detectors(parts: Sequence[Objects]) -> Objects:
     for label in labels:
         g = group(parts, label)
         cal = calibration(parts, label)
-        scores.append(g.best.max(axis=1) if cal is None else cal(g.best))
+        side = relative_side(g.boxes, width, height)
+        scores.append(g.best.max(axis=1) if cal is None else cal(g.best, side))
         boxes.append(g.boxes)
         classes.append(base[g.part] + g.cls)
     if not labels:
