@@ -13,8 +13,8 @@ Run by `python -m bench.labels --data ../shared/dev-data/eval-dev --fetch DIR`
 3. The labels at MinConfidence 55 of darknet's horses.jpg, person.jpg, dog.jpg and
    opencv-doc's fruits.jpg, before and now.
 4. Milliseconds (median of --repeat) for darknet's kite.jpg resized to 1280 x 720: each
-   model alone, and DetectLabels' whole use case (detectors, classifier, merge) before
-   and now.
+   model alone, DetectLabels' whole use case (detectors, classifier, merge) before and
+   now (the two alternating), and the fusion step alone.
 """
 
 from __future__ import annotations
@@ -45,6 +45,7 @@ from oculi.service.labels import (
     load_image_classifier,
     load_label_detectors,
 )
+from oculi.vision.label_calibration import fuse_detectors
 from oculi.vision.labels import Label, Objects
 
 Detect = Callable[[np.ndarray], Objects]
@@ -118,8 +119,15 @@ def main(data: Path, debian: Path, threads: int, repeat: int) -> None:
     }
     for name, run in parts.items():
         print(f"  {name}: {median_ms(run, repeat):.1f}")
-    base = 0.0
-    for name, detect in variants:
-        ms = median_ms(lambda d=detect: detect_labels(d, rgb, {}, classifier), repeat)
-        base = base or ms
+    # before and now alternate, so that a change in the machine's load hits both alike
+    runs = {name: [] for name, _ in variants}
+    for _ in range(repeat):
+        for name, detect in variants:
+            runs[name].append(median_ms(lambda d=detect: detect_labels(d, rgb, {}, classifier), 1))
+    base = statistics.median(runs[variants[0][0]])
+    for name, times in runs.items():
+        ms = statistics.median(times)
         print(f"  DetectLabels {name}: {ms:.1f} ms ({ms / base:.2f}x before)")
+    parts = pair.parts(rgb)
+    fuse = median_ms(lambda: fuse_detectors(parts, 1280, 720), repeat)
+    print(f"  the calibrated fusion step alone (on the detectors' output): {fuse:.1f} ms")
