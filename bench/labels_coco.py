@@ -41,6 +41,7 @@ from oculi.vision.nanodet import COCO_CLASSES
 from oculi.vision.nms import iou_matrix
 
 DEFAULT_MIN = 55.0
+LOW_MIN = 10.0
 MIN_PERSON = 60
 PERSON_BANDS = ((60, 120), (120, 240), (240, 100_000))
 IOUS = tuple(0.5 + 0.05 * k for k in range(10))
@@ -191,9 +192,11 @@ def person_recall(
     return hit, total
 
 
-def named(photos: Sequence[Photo], found: dict[Path, list[Label]]) -> tuple[int, int, int]:
-    """(classes present and named at DEFAULT_MIN, classes present, COCO labels returned at
-    DEFAULT_MIN): the first over the second is the share named, over the third the
+def named(
+    photos: Sequence[Photo], found: dict[Path, list[Label]], threshold: float = DEFAULT_MIN
+) -> tuple[int, int, int]:
+    """(classes present and named at `threshold`, classes present, COCO labels returned at
+    `threshold`): the first over the second is the share named, over the third the
     precision."""
     hit = present_n = returned_n = 0
     for p in photos:
@@ -201,7 +204,7 @@ def named(photos: Sequence[Photo], found: dict[Path, list[Label]]) -> tuple[int,
         said = {
             lab.name
             for lab in found[p.path]
-            if lab.confidence >= DEFAULT_MIN and lab.name in COCO_LABELS
+            if lab.confidence >= threshold and lab.name in COCO_LABELS
         }
         hit += len(present & said)
         present_n += len(present)
@@ -231,6 +234,11 @@ def report(
         f"    COCO classes present named at {DEFAULT_MIN:.0f}: {hit}/{present} "
         f"({hit / max(1, present):.3f}); COCO labels returned at {DEFAULT_MIN:.0f} that are "
         f"present: {hit}/{returned} (precision {hit / max(1, returned):.3f})"
+    )
+    hit, present, returned = named(photos, found, LOW_MIN)
+    print(
+        f"    at MinConfidence {LOW_MIN:.0f}: {hit}/{present} named, precision "
+        f"{hit / max(1, returned):.3f} (what the models find at all)"
     )
     rows = []
     for label in sorted({t.label for p in photos for t in p.truth}):
