@@ -46,9 +46,9 @@ PERSON = "Person"
 
 @dataclass(frozen=True)
 class Calibration:
-    """Logistic weights on each source's logit (one per part, 0 for a part not used), on
-    the log of the box's side relative to the image's (sqrt of the area shares) and a
-    bias."""
+    """Logistic weights on each part's logit (0 for a part not used), on the best of
+    those logits (`top`), on the log of the box's side relative to the image's (`size`;
+    sqrt of the area shares) and a bias."""
 
     weights: tuple[float, ...]
     top: float
