@@ -27,6 +27,10 @@ the other, and as shipped. Debian's packages are fetched with `--fetch DIR` (apt
 download + dpkg -x) or given unpacked with `--debian DIR`.
 
     python -m bench.labels --fetch ~/.cache/oculi/bench-data [--threads N]
+
+With --data pointing at eval-dev (../shared/dev-data/eval-dev), it measures DetectLabels
+on COCO photos and on the photos above instead, before and after the calibrated fusion
+(bench/labels_eval.py).
 """
 
 from __future__ import annotations
@@ -37,14 +41,14 @@ import functools
 import statistics
 import time
 import xml.etree.ElementTree as ET
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import numpy as np
 
 from bench.moderation import fetch
 from oculi.service.image_source import ANALYSIS_SIDE
-from oculi.service.labels import OWNER, PERSON, LabelDetectors, load_label_detectors
+from oculi.service.labels import PERSON, LabelDetectors, load_label_detectors
 from oculi.vision.decode import decode
 from oculi.vision.label_taxonomy import CLASS_LABEL
 from oculi.vision.labels import (
@@ -281,6 +285,60 @@ def combination(
     return run
 
 
+# DetectLabels before 2026-12-08: a label both the OpenImages SSD (part 0, with the
+# SSDLite's persons) and NanoDet (part 1) find was reported by one of them only, raw scores.
+OWNER: dict[str, int] = {
+    PERSON: 0,
+    "Bicycle": 1,
+    "Car": 0,
+    "Dog": 0,
+    "Book": 0,
+    "Bottle": 0,
+    "Cat": 0,
+    "Cattle": 0,
+    "Chair": 0,
+    "Cup": 0,
+    "Laptop": 0,
+    "Mouse": 0,
+}
+
+
+def merge(parts: Sequence[Objects], owner: dict[str, int]) -> Objects:
+    """Several detectors' objects as one, their class names concatenated: a Rekognition
+    label named in `owner` is kept only from the part it names (the better detector of
+    that label), any other label from every part that finds it; most confident first."""
+    names = tuple(n for p in parts for n in p.names)
+    boxes, scores, classes = [], [], []
+    base = 0
+    for k, part in enumerate(parts):
+        keep = np.array(
+            [owner.get(CLASS_LABEL.get(n, ""), k) == k for n in part.class_names()], bool
+        ).reshape(-1)
+        boxes.append(part.boxes[keep].reshape(-1, 4))
+        scores.append(part.scores[keep])
+        classes.append(part.classes[keep] + base)
+        base += len(part.names)
+    s = np.concatenate(scores).astype(np.float32)
+    order = np.argsort(-s, kind="stable")
+    return Objects(
+        np.concatenate(boxes)[order].astype(np.float32),
+        s[order],
+        np.concatenate(classes)[order].astype(np.int64),
+        names,
+    )
+
+
+def owned(pair: LabelDetectors, owner: dict[str, int]) -> Callable[[np.ndarray], Objects]:
+    """DetectLabels' detection step before 2026-12-08: the SSD's objects with the SSDLite's
+    persons (tiled, voting), merged with NanoDet's by `owner`."""
+
+    def run(rgb: np.ndarray) -> Objects:
+        found = with_class_from(pair.objects(rgb, tiled=False), pair.persons(rgb), PERSON)
+        return merge([found, pair.coco(rgb)], owner)
+
+    return run
+
+
 def both_find() -> list[str]:
     """Labels that the OpenImages SSD and NanoDet both have, Person aside."""
     coco = {CLASS_LABEL[n] for n in COCO_CLASSES}
@@ -320,6 +378,11 @@ def main() -> None:
     debian = fetch(args.fetch) if args.fetch else args.debian
     if debian is None:
         ap.error("give --fetch DIR or --debian DIR")
+    if (args.data / "coco64_dev").is_dir():
+        from bench import labels_eval  # it imports this module
+
+        labels_eval.main(args.data, debian, args.threads, args.repeat)
+        return
     pair = load_label_detectors(threads=args.threads)
     faces = labelled_faces(args.data / "dlib_faces_voc")
     truth = labelled_boxes(debian)
@@ -371,13 +434,20 @@ def main() -> None:
             (
                 f"+ NanoDet on the whole image, labels both find ({', '.join(both_find())}"
                 f") from {source}",
-                LabelDetectors(pair.objects, pair.persons, pair.coco, owners(part)),
+                owned(pair, owners(part)),
             )
         )
     runs.append(
         (
-            "oculi's DetectLabels as shipped (labels both find from the OpenImages SSD "
+            "DetectLabels before 2026-12-08 (labels both find from the OpenImages SSD "
             f"but {', '.join(k for k, v in OWNER.items() if v == 1)} from NanoDet)",
+            owned(pair, OWNER),
+        )
+    )
+    runs.append(
+        (
+            "oculi's DetectLabels as shipped (every detector's boxes grouped per label, "
+            "calibrated scores)",
             pair,
         )
     )

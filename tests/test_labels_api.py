@@ -14,7 +14,7 @@ from oculi.models.catalogue import CATALOGUE
 from oculi.models.fetch import default_model_dir, verified_path
 from oculi.service.label_plates import PLATE_CLASS
 from oculi.vision.label_taxonomy import CLASS_LABEL, TAXONOMY, ancestors
-from oculi.vision.labels import Objects, merge, read_label_map, ssd_anchors, tiles
+from oculi.vision.labels import read_label_map, ssd_anchors, tiles
 from oculi.vision.nanodet import BINS, COCO_CLASSES, level_boxes
 from tests.conftest import fixture_bytes
 from tests.test_detect_faces_api import raw_call
@@ -106,6 +106,27 @@ def test_min_confidence_and_max_labels(client) -> None:
     assert [lab["Name"] for lab in two] == [lab["Name"] for lab in everything[:2]]
     for lab in everything:
         assert all(i["Confidence"] >= 0 for i in lab["Instances"])
+
+
+def test_max_labels_keeps_the_specific_label_before_its_parents(dog) -> None:
+    # A parent takes its best child's confidence; at a tie the child comes first, so a
+    # short list keeps Dog (the dog photo's Animal, Mammal, Pet and Canine tie with it).
+    names = [lab["Name"] for lab in dog["Labels"]]
+    for lab in dog["Labels"]:
+        for parent in lab["Parents"]:
+            assert names.index(parent["Name"]) > names.index(lab["Name"]) or (
+                by_name(dog)[parent["Name"]]["Confidence"] > lab["Confidence"]
+            ), (lab["Name"], parent["Name"])
+
+
+def test_max_labels_three_keeps_the_specific_label(client) -> None:
+    # The most confident object (Bicycle or Dog) ties with its parents; it comes first,
+    # so MaxLabels=3 returns it and two of its parents, never the parents alone.
+    response = client.detect_labels(Image={"Bytes": fixture_bytes(DOG)}, MaxLabels=3)
+    first, *rest = response["Labels"]
+    assert first["Name"] in ("Bicycle", "Dog") and first["Instances"], first["Name"]
+    assert {lab["Name"] for lab in rest} <= {p["Name"] for p in first["Parents"]}
+    assert len(rest) == 2
 
 
 def test_label_and_category_filters(client) -> None:
@@ -271,13 +292,15 @@ def test_giraffe_and_zebra_found_with_boxes(client) -> None:
 
 
 def test_group_photo_persons(client) -> None:
-    """dlib's VOC photo 2008_002079.jpg: six people, faces hand-labelled by dlib."""
+    """dlib's VOC photo 2008_002079.jpg: six people at the table, faces hand-labelled by
+    dlib, two waiters behind them and a guest seated at the back by the right-hand window
+    (about x 405-445, y 75-130 of 500 x 375)."""
     response = client.detect_labels(
         Image={"Bytes": fixture_bytes("2008_002079.jpg")},
         Settings={"GeneralLabels": {"LabelInclusionFilters": ["Person"]}},
     )
     (person,) = response["Labels"]
-    assert 5 <= len(person["Instances"]) <= 8
+    assert 5 <= len(person["Instances"]) <= 9
 
 
 def test_anchors_and_tiles() -> None:
@@ -302,20 +325,39 @@ def test_nanodet_box_decoding() -> None:
     np.testing.assert_allclose(box, [[12 - 8, 12 - 16, 12 + 24, 12 + 32]], atol=1e-4)
 
 
-def test_merge_keeps_a_shared_label_from_its_owner() -> None:
-    ssd = Objects(
-        np.float32([[0, 0, 10, 10], [5, 5, 9, 9]]),
-        np.float32([0.9, 0.6]),
-        np.array([1, 2]),
-        ("???", "Car", "Dog"),
-    )
-    coco = Objects(
-        np.float32([[1, 1, 11, 11], [2, 2, 8, 8], [3, 3, 4, 4]]),
-        np.float32([0.8, 0.7, 0.5]),
-        np.array([2, 16, 23]),
-        COCO_CLASSES,
-    )
-    merged = merge([ssd, coco], {"Car": 0, "Dog": 1})
-    assert merged.class_names() == ["Car", "dog", "giraffe"]
-    np.testing.assert_allclose(merged.scores, [0.9, 0.7, 0.5])
-    np.testing.assert_allclose(merged.boxes[1], [2, 2, 8, 8])
+HORSES = "labels/horses.jpg"  # five horses in a field (darknet)
+RIDER = "moderation/person.jpg"  # a woman, a horse at the right, a dog at the lower left
+FRUITS = "labels/fruits.jpg"  # fruit and a red cabbage, no person
+
+
+def test_horses_are_named_at_the_default_min_confidence(client) -> None:
+    # NanoDet's raw horse scores run under 55 (0.36-0.49); calibrated they pass.
+    labels = by_name(client.detect_labels(Image={"Bytes": fixture_bytes(HORSES)}))
+    assert labels["Horse"]["Confidence"] >= 55 and labels["Horse"]["Instances"]
+    assert labels["Animal"]["Confidence"] >= labels["Horse"]["Confidence"]
+
+
+def test_the_horse_is_not_called_a_dog(client) -> None:
+    """The OpenImages SSD has no Horse and boxed the horse as Dog; a box only it names,
+    which NanoDet (which has both classes) does not back, no longer passes 55."""
+    response = client.detect_labels(Image={"Bytes": fixture_bytes(RIDER)})
+    labels = by_name(response)
+    (horse,) = [i["BoundingBox"] for i in labels["Horse"]["Instances"]]
+    assert horse["Left"] > 0.55  # the horse stands at the right (x 405-603 of 640)
+    for dog in labels["Dog"]["Instances"]:  # the dog, at the lower left (x 65-208)
+        assert dog["BoundingBox"]["Left"] + dog["BoundingBox"]["Width"] < 0.4
+    assert labels["Person"]["Confidence"] >= 90
+
+
+def test_no_person_on_the_fruit_bowl(client) -> None:
+    """The SSDLite saw a person in one crop (0.43) and at 0.23 in the whole image, NanoDet
+    at 0.17: calibrated, under 55."""
+    labels = by_name(client.detect_labels(Image={"Bytes": fixture_bytes(FRUITS)}))
+    assert "Person" not in labels
+    assert labels["Fruit"]["Confidence"] >= 55
+
+
+def test_a_clear_main_subject_scores_at_least_80(dog) -> None:
+    labels = by_name(dog)
+    assert labels["Dog"]["Confidence"] >= 80
+    assert labels["Bicycle"]["Confidence"] >= 80

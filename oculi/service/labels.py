@@ -28,12 +28,12 @@ from oculi.models.runtime import OnnxModel, TfliteModel
 from oculi.models.shared import shared
 from oculi.vision import image_properties as props
 from oculi.vision.classify import CENTRE, image_labels, probabilities
+from oculi.vision.label_calibration import fuse_detectors
 from oculi.vision.labels import (
     PERSON_IOU,
     Label,
     ObjectDetector,
     Objects,
-    merge,
     read_label_map,
     to_labels,
     with_class_from,
@@ -56,25 +56,6 @@ LABEL_VIEWS = ("centre", "whole squashed")
 IMAGE_LABEL_FLOOR = 5.0
 MODEL_VERSION = "oculi-oidv4-ssd+ssdlite-person+nanodet-coco+efficientnet-lite2-imagenet"
 PERSON = "Person"
-# Labels both the OpenImages SSD (with the SSDLite's persons; part 0) and NanoDet (part 1)
-# find, and which one reports them; the others come from whichever finds them. Measured
-# (bench/labels.py, hand-labelled boxes, MinConfidence 55): NanoDet places the bicycle
-# better (IoU 0.93 against 0.77) but scores the car and both dogs under 55 where the SSD
-# finds them; the rest have no labelled boxes here and stay with the SSD, as before.
-OWNER: dict[str, int] = {
-    PERSON: 0,
-    "Bicycle": 1,
-    "Car": 0,
-    "Dog": 0,
-    "Book": 0,
-    "Bottle": 0,
-    "Cat": 0,
-    "Cattle": 0,
-    "Chair": 0,
-    "Cup": 0,
-    "Laptop": 0,
-    "Mouse": 0,
-}
 
 
 @dataclass(frozen=True)
@@ -104,21 +85,33 @@ class LabelDetectors:
     person detector, tiled, for Person: far more confident and better placed on people
     than the OpenImages model, and tiling finds the smaller people; its views' boxes are
     fused at PERSON_IOU with their scores combined (bench/labels.py); and NanoDet on the
-    whole image for COCO's 80 classes, a label both find reported by the one `owner`
-    names (bench/labels.py). Without `coco`, the first two alone."""
+    whole image for COCO's 80 classes; their boxes grouped per label and scored by a
+    calibration fitted on labelled photos (oculi/vision/label_calibration.py). Without
+    `coco`, the first two alone."""
 
     objects: ObjectDetector
     persons: ObjectDetector
     coco: NanoDetector | None = None
-    owner: dict[str, int] = field(default_factory=lambda: dict(OWNER))
+
+    def parts(self, rgb: np.ndarray) -> list[Objects]:
+        """Each detector's objects: the OpenImages SSD on the whole image, the SSDLite
+        persons on the whole image and in the four crops (their views voting), and
+        NanoDet on the whole image (label_calibration.fuse_detectors' parts)."""
+        views = self.persons.views(rgb)
+        return [
+            self.objects(rgb, tiled=False),
+            self.persons.fused(views[:1]),
+            self.persons.fused(views[1:]),
+            *([] if self.coco is None else [self.coco(rgb)]),
+        ]
 
     def __call__(self, rgb: np.ndarray) -> Objects:
-        found = with_class_from(
-            self.objects(rgb, tiled=False), self.persons(rgb, tiled=True), PERSON
-        )
         if self.coco is None:
-            return found
-        return merge([found, self.coco(rgb)], self.owner)
+            views = self.persons.views(rgb)
+            return with_class_from(
+                self.objects(rgb, tiled=False), self.persons.fused(views), PERSON
+            )
+        return fuse_detectors(self.parts(rgb), rgb.shape[1], rgb.shape[0])
 
 
 def load_label_detectors(

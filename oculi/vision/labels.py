@@ -260,12 +260,12 @@ class ObjectDetector:
         logits = next(o for o in outputs if o.shape[-1] == len(self.names))
         return candidates(box_offsets[0], logits[0], w, h, score_floor)
 
-    def __call__(
+    def views(
         self, rgb: np.ndarray, score_floor: float = SCORE_FLOOR, tiled: bool = True
-    ) -> Objects:
+    ) -> list[Candidates]:
+        """Each view's candidates (`view`): the whole image, then (`tiled`) the crops."""
         h, w = rgb.shape[:2]
-        views = range(len(tiles(w, h)) if tiled else 1)
-        return self.fused([self.view(rgb, k, score_floor) for k in views])
+        return [self.view(rgb, k, score_floor) for k in range(len(tiles(w, h)) if tiled else 1)]
 
     def view(self, rgb: np.ndarray, k: int, score_floor: float = SCORE_FLOOR) -> Candidates:
         """The candidates of view `k` of `tiles` (0: the whole image), in the image's
@@ -283,6 +283,11 @@ class ObjectDetector:
     def fused(self, views: Sequence[Candidates]) -> Objects:
         """Several views' candidates (`view`) as one detection per object (`fuse`)."""
         return to_objects(fuse(views, self.iou, self.vote), self.names)
+
+    def __call__(
+        self, rgb: np.ndarray, score_floor: float = SCORE_FLOOR, tiled: bool = True
+    ) -> Objects:
+        return self.fused(self.views(rgb, score_floor, tiled))
 
 
 def with_class_from(objects: Objects, other: Objects, name: str) -> Objects:
@@ -346,9 +351,10 @@ def to_labels(objects: Objects, min_confidence: float) -> list[Label]:
 
 
 def ranked(labels: Sequence[Label]) -> list[Label]:
-    """Most confident first; at equal confidence the more general label (fewer ancestors)
-    first, then by name."""
-    return sorted(labels, key=lambda lab: (-lab.confidence, len(lab.parents), lab.name))
+    """Most confident first; at equal confidence the more specific label (more ancestors)
+    first, then by name. A parent takes its best child's confidence, so it ties with it:
+    child first, as Rekognition lists them, keeps Dog when MaxLabels cuts the list."""
+    return sorted(labels, key=lambda lab: (-lab.confidence, -len(lab.parents), lab.name))
 
 
 def with_image_labels(objects: Sequence[Label], image: Sequence[Label]) -> list[Label]:
@@ -364,28 +370,3 @@ def with_image_labels(objects: Sequence[Label], image: Sequence[Label]) -> list[
             else replace(lab, confidence=other.confidence)
         )
     return ranked(list(merged.values()))
-
-
-def merge(parts: Sequence[Objects], owner: dict[str, int]) -> Objects:
-    """Several detectors' objects as one, their class names concatenated: a Rekognition
-    label named in `owner` is kept only from the part it names (the better detector of
-    that label), any other label from every part that finds it; most confident first."""
-    names = tuple(n for p in parts for n in p.names)
-    boxes, scores, classes = [], [], []
-    base = 0
-    for k, part in enumerate(parts):
-        keep = np.array(
-            [owner.get(CLASS_LABEL.get(n, ""), k) == k for n in part.class_names()], bool
-        ).reshape(-1)
-        boxes.append(part.boxes[keep].reshape(-1, 4))
-        scores.append(part.scores[keep])
-        classes.append(part.classes[keep] + base)
-        base += len(part.names)
-    s = np.concatenate(scores).astype(np.float32)
-    order = np.argsort(-s, kind="stable")
-    return Objects(
-        np.concatenate(boxes)[order].astype(np.float32),
-        s[order],
-        np.concatenate(classes)[order].astype(np.int64),
-        names,
-    )
