@@ -170,6 +170,14 @@ class JobStore:
                 self._db.execute("ROLLBACK")
                 raise
 
+    def in_progress(self) -> int:
+        """How many jobs are IN_PROGRESS (queued or running)."""
+        with self._lock:
+            (n,) = self._db.execute(
+                "SELECT COUNT(*) FROM jobs WHERE status=?", (IN_PROGRESS,)
+            ).fetchone()
+            return int(n)
+
     def get(self, job_id: str, api: str) -> Job:
         with self._lock:
             row = self._db.execute(
