@@ -567,16 +567,31 @@ def moto_client(service: str, url: str):
 
 
 def test_a_video_job_runs_to_its_timeline(browser, tmp_path: Path, moto_s3: str) -> None:
-    """Faces and tracked persons on a real clip read from a real S3 server (moto): the
-    page follows both jobs to SUCCEEDED and draws one row a person index and one for the
-    faces, as many detections as the API answers for those jobs; a local copy plays."""
+    """Faces, tracked persons and face search on a real clip read from a real S3 server
+    (moto): the page follows the jobs to SUCCEEDED and draws one row a person index, one
+    for the faces and one a person named, as many detections as the API answers for those
+    jobs; a local copy of the clip plays and a segment seeks it."""
     moto_client("s3", moto_s3).put_object(Bucket="photos", Key="clip.mp4", Body=CLIP.read_bytes())
-    env = {"AWS_ENDPOINT_URL_S3": moto_s3, "OCULI_VIDEO_FPS": "2", **AWS_TESTING}
+    env = {
+        "AWS_ENDPOINT_URL_S3": moto_s3,
+        "OCULI_VIDEO_FPS": "2",
+        "OCULI_MATCH_FLOOR": "80",
+        **AWS_TESTING,
+    }
     srv = Server(tmp_path, env=env)
     try:
+        client = srv.client()
+        client.create_collection(CollectionId="cast")
+        for name in ("lin-manuel-miranda", "alex-lacamoire"):
+            still = (FIXTURES / f"video/{name}.jpg").read_bytes()
+            client.index_faces(
+                CollectionId="cast", Image={"Bytes": still}, ExternalImageId=name, MaxFaces=1
+            )
         visit(browser, srv.url + "/console/#/video")
         by_css(browser, "#video-bucket").send_keys("photos")
         by_css(browser, "#video-key").send_keys("clip.mp4")
+        by_css(browser, "input[name=video-op][value=search]").click()
+        by_css(browser, "#video-collection").send_keys("cast")
         by_css(browser, "#video-start").click()
         wait_for(browser, "#timeline", "data-state", "done", timeout=900)
         from selenium.webdriver.common.by import By
@@ -585,10 +600,9 @@ def test_a_video_job_runs_to_its_timeline(browser, tmp_path: Path, moto_s3: str)
             row.get_attribute("data-kind"): row
             for row in browser.find_elements(By.CSS_SELECTOR, "#video-jobs tbody tr")
         }
-        assert set(jobs) == {"faces", "persons"}
+        assert set(jobs) == {"faces", "persons", "search"}
         assert all(r.get_attribute("data-status") == "SUCCEEDED" for r in jobs.values())
         ids = {k: r.find_element(By.CSS_SELECTOR, "code").text for k, r in jobs.items()}
-        client = srv.client()
         faces = client.get_face_detection(JobId=ids["faces"], MaxResults=1000)
         persons = client.get_person_tracking(JobId=ids["persons"], MaxResults=1000)
         tracks = {
@@ -602,6 +616,13 @@ def test_a_video_job_runs_to_its_timeline(browser, tmp_path: Path, moto_s3: str)
         assert indexes and {f"Person #{i}": n for i, n in indexes.items()} == {
             k: v for k, v in tracks.items() if k.startswith("Person #")
         }
+        named: dict[str, int] = {}
+        for p in client.get_face_search(JobId=ids["search"], MaxResults=1000)["Persons"]:
+            if p.get("FaceMatches"):
+                who = p["FaceMatches"][0]["Face"]["ExternalImageId"]
+                named[f"Match: {who}"] = named.get(f"Match: {who}", 0) + 1
+        assert set(named) == {"Match: lin-manuel-miranda", "Match: alex-lacamoire"}
+        assert named == {k: v for k, v in tracks.items() if k.startswith("Match: ")}
         duration = faces["VideoMetadata"]["DurationMillis"]
         assert f"{duration / 1000:.1f} s" in by_css(browser, "#video-meta").text
         # a segment is a button: choosing it says what was found there
