@@ -137,7 +137,7 @@ export async function render(main) {
     const describe = (c) => { about.textContent = `${c.FaceCount} faces, ${c.UserCount ?? 0} users, face model ${c.FaceModelVersion}, created ${new Date(c.CreationTimestamp * 1000).toLocaleString()}.`; };
     describe(d);
     const retention = h("p", { id: "collection-retention" },
-      kept.RetentionDays === null ? "Faces are kept until they are deleted (no retention period; `oculi retention` sets one)." : `Faces are deleted ${kept.RetentionDays} days after they were indexed (\`oculi retention\`).`,
+      kept.RetentionDays === null ? "Faces are kept until they are deleted (no retention period: oculi retention sets one)." : `Faces are deleted ${kept.RetentionDays} days after they were indexed (set by oculi retention).`,
       " ", kept.KeepImages ? "The server keeps the photos it indexes (--keep-images), so each face shows its thumbnail." : "The server keeps no photos, so no face thumbnails are shown.");
     detail.replaceChildren(
       h("div", { class: "panel", dataset: { collection: id } }, h("h2", {}, `Collection ${id}`), about, retention, del),

@@ -12,7 +12,7 @@ export async function render(main) {
     ["Stream processors running", String(health.StreamProcessorsRunning)],
     ["Identity floor", `${health.MatchFloor}%`],
     ["Access keys", health.Auth === "keys" ? "required" : "none (this machine only)"],
-    ["Face crops kept", health.KeepImages ? "yes" : "no"],
+    ["Indexed photos kept (face thumbnails)", health.KeepImages ? "yes" : "no"],
     ["Models loaded", health.ModelsLoaded],
   ];
   const loaded = health.Pipelines.filter((p) => p.Loaded).length;

@@ -37,7 +37,7 @@ export async function render(main) {
       h("td", {}, p.Name),
       h("td", {}, h("span", { class: p.Status === "FAILED" ? "badge bad" : p.Status === "RUNNING" ? "badge good" : "badge" }, p.Status)),
       h("td", {}, p.StatusMessage || ""),
-      h("td", {}, p.Settings?.FaceSearch ? `face search in ${p.Settings.FaceSearch.CollectionId}` : "people, pets, packages"),
+      h("td", {}, p.Settings?.FaceSearch ? `faces, searched in ${p.Settings.FaceSearch.CollectionId}` : (p.Settings?.ConnectedHome?.Labels || []).join(", ").toLowerCase()),
       h("td", {}, h("code", {}, p.Input?.KinesisVideoStream?.Arn || "")))));
     if (!described.length) body.append(h("tr", {}, h("td", { colspan: "5", class: "muted" }, "No stream processors: create one with boto3's create_stream_processor (docs/streams.md).")));
     return data.NextToken || null;

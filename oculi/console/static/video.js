@@ -143,7 +143,8 @@ export async function render(main) {
         g.strokeStyle = row.kind === "search" ? "#ffcc00" : row.kind === "persons" ? "#8ab4ff" : "#4cff7a";
         g.strokeRect(x, y, w, hh);
         g.fillStyle = g.strokeStyle;
-        g.fillText(row.label, x + 2, Math.max(12, y - 3));
+        // labels inside the box's foot, the rest above its top: a person and its label agree
+        g.fillText(row.label, x + 3, row.kind === "labels" ? y + hh - 4 : Math.max(12, y - 3));
       }
     }
   };
@@ -173,7 +174,7 @@ export async function render(main) {
     };
     const axis = h("div", { class: "track axis" }, h("span", { class: "name" }, ""),
       h("div", { class: "bar" }, [0, 0.25, 0.5, 0.75, 1].map((f) => {
-        const tick = h("span", { class: "tick" }, seconds(f * duration));
+        const tick = h("span", { class: `tick${f === 0 ? " first" : f === 1 ? " last" : ""}` }, seconds(f * duration));
         tick.style.left = `${f * 100}%`;
         return tick;
       }), cursor));
