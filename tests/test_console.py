@@ -506,6 +506,13 @@ def test_text_colours_keep_their_contrast() -> None:
     ]
     for fg, bg in pairs:
         assert contrast(fg, bg) >= 4.5, (fg, bg, contrast(fg, bg))
+    # the video timeline's segments against their track (WCAG's 3:1 for what is not text)
+    track = re.search(r"\.track \.bar \{[^}]*background: (#[0-9a-f]{6})", css).group(1)
+    segments = re.findall(r"\.track \.seg(?:\.\w+)? \{[^}]*background: ([^;]+);", css)
+    assert len(segments) == 4
+    for colour in segments:
+        colour = var[colour[6:-1]] if colour.startswith("var(") else colour
+        assert contrast(colour, track) >= 3, (colour, contrast(colour, track))
 
 
 def test_every_page_is_labelled_and_works_from_the_keyboard(browser, server: Server) -> None:
@@ -589,6 +596,11 @@ def test_a_video_job_runs_to_its_timeline(browser, tmp_path: Path, moto_s3: str)
             )
         visit(browser, srv.url + "/console/#/video")
         by_css(browser, "#video-bucket").send_keys("photos")
+        by_css(browser, "#video-key").send_keys("missing.mp4")
+        by_css(browser, "#video-start").click()  # no such object: said in words
+        error = wait_for(browser, "#error", "data-code", "InvalidS3ObjectException")
+        assert "could not read that S3 object" in error.text
+        by_css(browser, "#video-key").clear()
         by_css(browser, "#video-key").send_keys("clip.mp4")
         by_css(browser, "input[name=video-op][value=search]").click()
         by_css(browser, "#video-collection").send_keys("cast")

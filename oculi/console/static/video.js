@@ -1,6 +1,6 @@
 // Video: start stored-video jobs on an S3 object, follow them, see their results on a
 // timeline, and play a copy of the video next to it.
-import { rekognition } from "./api.js";
+import { ApiError, rekognition } from "./api.js";
 import { field, guarded, h, pct } from "./ui.js";
 
 const KINDS = [
@@ -17,8 +17,9 @@ const JOIN_MS = 1200; // detections closer than this are one segment of a row
 const seconds = (ms) => `${(ms / 1000).toFixed(1)} s`;
 const wait = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 
-// One job: started, polled until it is done, then every page of its results.
-async function runJob(kind, video, collection, onStatus) {
+// One job: started, polled until it is done (or the page is left: null), then every page
+// of its results.
+async function runJob(kind, video, collection, onStatus, open) {
   const params = { Video: video, ...(kind.extra || {}) };
   if (kind.id === "search") params.CollectionId = collection;
   const { data: started } = await rekognition(kind.start, params);
@@ -29,6 +30,7 @@ async function runJob(kind, video, collection, onStatus) {
     onStatus(started.JobId, answer, Date.now() - began);
     if (answer.JobStatus !== "IN_PROGRESS") break;
     await wait(POLL_MS);
+    if (!open()) return null;
   }
   if (answer.JobStatus !== "SUCCEEDED") return { answer, items: [], truncated: false };
   const items = [];
@@ -189,8 +191,8 @@ export async function render(main) {
     e.preventDefault();
     guarded(async () => {
       const chosen = KINDS.filter((k) => boxes.some((b) => b.firstChild.checked && b.firstChild.value === k.id));
-      if (!chosen.length) throw new Error("Choose at least one thing to find.");
-      if (chosen.some((k) => k.id === "search") && !collection.value.trim()) throw new Error("Face search needs a collection.");
+      if (!chosen.length) throw new ApiError("PageInput", "Choose at least one thing to find.", 0);
+      if (chosen.some((k) => k.id === "search") && !collection.value.trim()) throw new ApiError("PageInput", "Face search needs a collection.", 0);
       const video = { S3Object: { Bucket: bucket.value.trim(), Name: key.value.trim() } };
       startButton.disabled = true;
       timeline.dataset.state = "running";
@@ -198,7 +200,7 @@ export async function render(main) {
       timeline.replaceChildren(h("p", { class: "muted" }, "Waiting for the jobs…"));
       jobsBody.replaceChildren();
       try {
-        const results = await Promise.all(chosen.map(async (kind) => {
+        const settled = await Promise.allSettled(chosen.map(async (kind) => {
           const cells = { id: h("td", {}, "starting…"), status: h("td", {}, ""), elapsed: h("td", { class: "num" }, ""), count: h("td", { class: "num" }, "") };
           const row = h("tr", { dataset: { kind: kind.id } }, h("td", {}, kind.title), cells.id, cells.status, cells.elapsed, cells.count);
           jobsBody.append(row);
@@ -216,7 +218,8 @@ export async function render(main) {
             }
           };
           try {
-            const done = await runJob(kind, video, collection.value.trim(), onStatus);
+            const done = await runJob(kind, video, collection.value.trim(), onStatus, () => main.contains(form));
+            if (done === null) return { kind, items: [], truncated: false };
             cells.count.textContent = String(done.items.length);
             return { kind, ...done };
           } catch (err) {
@@ -224,8 +227,11 @@ export async function render(main) {
             throw err;
           }
         }));
-        const all = results.flatMap((r) => rows(r.kind.id, r.items));
-        drawTimeline(all, results.some((r) => r.truncated));
+        // what the jobs that ran found, even when another could not start
+        const results = settled.filter((s) => s.status === "fulfilled").map((s) => s.value);
+        if (results.length) drawTimeline(results.flatMap((r) => rows(r.kind.id, r.items)), results.some((r) => r.truncated));
+        const refused = settled.find((s) => s.status === "rejected");
+        if (refused) throw refused.reason;
       } finally {
         startButton.disabled = false;
         jobs.dataset.state = "done";
