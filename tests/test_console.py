@@ -19,9 +19,10 @@ import pytest
 from botocore.auth import SigV4Auth
 from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
-from conftest import FIXTURES, REGION, Server, fixture_bytes
+from conftest import FIXTURES, REGION, Server, fixture_bytes, oculi_cli
 
-from oculi.api.console import audit_page, static_files
+from oculi.api.console import audit_page, static_files, without_credentials
+from oculi.streams.events import EventLog, latest_events
 from tools.chromium import headless_chromium, missing
 
 PEOPLE = FIXTURES / "people"
@@ -90,6 +91,15 @@ def test_data_routes_need_a_signature_and_a_permission(tmp_path: Path) -> None:
         assert status == 200 and health["Auth"] == "keys" and health["Capacity"] >= 1
         status, doc = signed_get(srv, "/oculi/console/audit?limit=10", "viewer", "viewer-secret")
         assert status == 400 and doc["__type"] == "AccessDeniedException"
+        for path in ("stream-events", "face-image?collection=c&face=f", "collection?collection=c"):
+            status, doc = signed_get(srv, "/oculi/console/" + path, "viewer", "viewer-secret")
+            assert status == 400 and doc["__type"] == "AccessDeniedException", path
+        status, doc = signed_get(srv, "/oculi/console/collection", "admin", "admin-secret")
+        assert status == 400 and doc["__type"] == "InvalidParameterException"
+        status, doc = signed_get(
+            srv, "/oculi/console/face-image?collection=c&face=f", "admin", "admin-secret"
+        )
+        assert status == 400 and doc["__type"] == "ResourceNotFoundException"
         status, models = signed_get(srv, "/oculi/console/models", "admin", "admin-secret")
         assert status == 200 and all(m["licence"] for m in models["Models"])
         status, page = signed_get(srv, "/oculi/console/audit?limit=10", "admin", "admin-secret")
@@ -139,6 +149,25 @@ def test_audit_pages_go_newest_first_and_filter() -> None:
     assert page["Matching"] == 2
 
 
+def test_latest_events_are_read_from_the_end_of_the_log(tmp_path: Path) -> None:
+    log = EventLog(tmp_path)
+    for i in range(300):
+        log.append("a" if i % 3 else "b", "s", "STATUS", {"Status": "RUNNING", "i": i})
+    newest = latest_events(tmp_path, None, 5)
+    assert [e["event"]["i"] for e in newest] == [299, 298, 297, 296, 295]
+    only_b = latest_events(tmp_path, "b", 3)
+    assert [e["event"]["i"] for e in only_b] == [297, 294, 291]
+    # only the tail is read: a small budget finds only the last few lines
+    assert 0 < len(latest_events(tmp_path, None, 300, max_bytes=1000)) < 20
+    assert latest_events(tmp_path / "none", None, 5) == []
+
+
+def test_urls_in_events_lose_their_credentials() -> None:
+    event = {"StatusMessage": "Reconnecting to rtsp://admin:pw@10.0.0.2:554/s?token=t0k (down)"}
+    shown = json.dumps(without_credentials([event]))
+    assert "pw" not in shown and "t0k" not in shown and "rtsp://***@10.0.0.2:554/s" in shown
+
+
 # ---- in the browser ----
 
 
@@ -185,7 +214,13 @@ def wait_for(driver, css: str, attribute: str, value: str | None = None, timeout
             raise AssertionError("the page shows an error: " + error[0].text)
         return False
 
-    return WebDriverWait(driver, timeout).until(ready)
+    # a page that refreshes itself (stream processors) may replace an element between the
+    # look and the read of its attribute: look again
+    from selenium.common.exceptions import StaleElementReferenceException
+
+    return WebDriverWait(
+        driver, timeout, ignored_exceptions=(StaleElementReferenceException,)
+    ).until(ready)
 
 
 def by_css(driver, css: str, timeout: float = 30):
@@ -471,6 +506,13 @@ def test_text_colours_keep_their_contrast() -> None:
     ]
     for fg, bg in pairs:
         assert contrast(fg, bg) >= 4.5, (fg, bg, contrast(fg, bg))
+    # the video timeline's segments against their track (WCAG's 3:1 for what is not text)
+    track = re.search(r"\.track \.bar \{[^}]*background: (#[0-9a-f]{6})", css).group(1)
+    segments = re.findall(r"\.track \.seg(?:\.\w+)? \{[^}]*background: ([^;]+);", css)
+    assert len(segments) == 4
+    for colour in segments:
+        colour = var[colour[6:-1]] if colour.startswith("var(") else colour
+        assert contrast(colour, track) >= 3, (colour, contrast(colour, track))
 
 
 def test_every_page_is_labelled_and_works_from_the_keyboard(browser, server: Server) -> None:
@@ -485,6 +527,8 @@ def test_every_page_is_labelled_and_works_from_the_keyboard(browser, server: Ser
     for page, ready in (
         ("try", "#photo-input"),
         ("collections", "#new-collection"),
+        ("video", "#video-start"),
+        ("streams", "#stream-events[data-state=done]"),
         ("redaction", "#redaction-result"),
         ("audit", "#verify"),
         ("models", "#models-table"),
@@ -505,3 +549,239 @@ def test_every_page_is_labelled_and_works_from_the_keyboard(browser, server: Ser
     ActionChains(browser).send_keys(Keys.ENTER).perform()
     by_css(browser, "#verify")
     assert browser.current_url.endswith("#/audit")
+
+
+# ---- video, stream processors, models and health, kept faces ----
+
+CLIP = FIXTURES / "video" / "short_hamilton_clip.mp4"
+AWS_TESTING = {
+    "AWS_ACCESS_KEY_ID": "testing",
+    "AWS_SECRET_ACCESS_KEY": "testing",
+    "AWS_DEFAULT_REGION": REGION,
+}
+
+
+def moto_client(service: str, url: str):
+    import boto3
+
+    return boto3.client(
+        service,
+        endpoint_url=url,
+        region_name=REGION,
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+    )
+
+
+def test_a_video_job_runs_to_its_timeline(browser, tmp_path: Path, moto_s3: str) -> None:
+    """Faces, tracked persons and face search on a real clip read from a real S3 server
+    (moto): the page follows the jobs to SUCCEEDED and draws one row a person index, one
+    for the faces and one a person named, as many detections as the API answers for those
+    jobs; a local copy of the clip plays and a segment seeks it."""
+    moto_client("s3", moto_s3).put_object(Bucket="photos", Key="clip.mp4", Body=CLIP.read_bytes())
+    env = {
+        "AWS_ENDPOINT_URL_S3": moto_s3,
+        "OCULI_VIDEO_FPS": "2",
+        "OCULI_MATCH_FLOOR": "80",
+        **AWS_TESTING,
+    }
+    srv = Server(tmp_path, env=env)
+    try:
+        client = srv.client()
+        client.create_collection(CollectionId="cast")
+        for name in ("lin-manuel-miranda", "alex-lacamoire"):
+            still = (FIXTURES / f"video/{name}.jpg").read_bytes()
+            client.index_faces(
+                CollectionId="cast", Image={"Bytes": still}, ExternalImageId=name, MaxFaces=1
+            )
+        visit(browser, srv.url + "/console/#/video")
+        by_css(browser, "#video-bucket").send_keys("photos")
+        by_css(browser, "#video-key").send_keys("missing.mp4")
+        by_css(browser, "#video-start").click()  # no such object: said in words
+        error = wait_for(browser, "#error", "data-code", "InvalidS3ObjectException")
+        assert "could not read that S3 object" in error.text
+        by_css(browser, "#video-key").clear()
+        by_css(browser, "#video-key").send_keys("clip.mp4")
+        by_css(browser, "input[name=video-op][value=search]").click()
+        by_css(browser, "#video-collection").send_keys("cast")
+        by_css(browser, "#video-start").click()
+        wait_for(browser, "#timeline", "data-state", "done", timeout=900)
+        from selenium.webdriver.common.by import By
+
+        jobs = {
+            row.get_attribute("data-kind"): row
+            for row in browser.find_elements(By.CSS_SELECTOR, "#video-jobs tbody tr")
+        }
+        assert set(jobs) == {"faces", "persons", "search"}
+        assert all(r.get_attribute("data-status") == "SUCCEEDED" for r in jobs.values())
+        ids = {k: r.find_element(By.CSS_SELECTOR, "code").text for k, r in jobs.items()}
+        faces = client.get_face_detection(JobId=ids["faces"], MaxResults=1000)
+        persons = client.get_person_tracking(JobId=ids["persons"], MaxResults=1000)
+        tracks = {
+            t.get_attribute("data-label"): int(t.get_attribute("data-count"))
+            for t in browser.find_elements(By.CSS_SELECTOR, "#timeline .track[data-kind]")
+        }
+        assert faces["Faces"] and tracks["Faces"] == len(faces["Faces"])
+        indexes: dict[int, int] = {}
+        for p in persons["Persons"]:
+            indexes[p["Person"]["Index"]] = indexes.get(p["Person"]["Index"], 0) + 1
+        assert indexes and {f"Person #{i}": n for i, n in indexes.items()} == {
+            k: v for k, v in tracks.items() if k.startswith("Person #")
+        }
+        named: dict[str, int] = {}
+        for p in client.get_face_search(JobId=ids["search"], MaxResults=1000)["Persons"]:
+            if p.get("FaceMatches"):
+                who = p["FaceMatches"][0]["Face"]["ExternalImageId"]
+                named[f"Match: {who}"] = named.get(f"Match: {who}", 0) + 1
+        assert set(named) == {"Match: lin-manuel-miranda", "Match: alex-lacamoire"}
+        assert named == {k: v for k, v in tracks.items() if k.startswith("Match: ")}
+        duration = faces["VideoMetadata"]["DurationMillis"]
+        assert f"{duration / 1000:.1f} s" in by_css(browser, "#video-meta").text
+        # a segment is a button: choosing it says what was found there
+        segment = by_css(browser, "#timeline .track[data-kind=persons] .seg")
+        segment.click()
+        assert by_css(browser, "#timeline-detail").text.startswith("Person #")
+        # the same file from this computer plays beside the timeline
+        by_css(browser, "#video-local").send_keys(str(CLIP))
+        from selenium.webdriver.support.ui import WebDriverWait
+
+        played = WebDriverWait(browser, 60).until(
+            lambda d: d.execute_script(
+                "const v = document.getElementById('video-player');"
+                "return v.readyState > 0 ? v.duration : null;"
+            )
+        )
+        assert played > 0  # the container's length, audio included: not always the video's
+        segment = browser.find_elements(By.CSS_SELECTOR, "#timeline .seg")[-1]
+        segment.click()  # seeks the video to where the segment begins
+        WebDriverWait(browser, 30).until(
+            lambda d: (
+                abs(
+                    d.execute_script("return document.getElementById('video-player').currentTime")
+                    * 1000
+                    - int(segment.get_attribute("data-from"))
+                )
+                < 50
+            )
+        )
+    finally:
+        srv.stop()
+
+
+def test_stream_processor_events_are_shown_without_credentials(
+    browser, tmp_path: Path, moto_s3: str
+) -> None:
+    """A ConnectedHome processor over the clip (file://) runs to its end: the page shows it
+    STOPPED and its events, the same the log holds; another, on a camera URL with a
+    password, is shown without it, in the page and in the console's event route."""
+    moto_client("s3", moto_s3).create_bucket(Bucket="console-events")
+    env = {
+        "AWS_ENDPOINT_URL_S3": moto_s3,
+        "OCULI_STREAM_FPS": "3",
+        "OCULI_STREAM_FILE_DIR": str(CLIP.parent.resolve()),
+        **AWS_TESTING,
+    }
+    secret = "s3cr3t-pa55"
+    srv = Server(tmp_path, env=env)
+    try:
+        client = srv.client()
+
+        def request(name: str, arn: str) -> dict:
+            return {
+                "Name": name,
+                "Input": {"KinesisVideoStream": {"Arn": arn}},
+                "Output": {"S3Destination": {"Bucket": "console-events"}},
+                "RoleArn": "arn:aws:iam::000000000000:role/rekognition",
+                "Settings": {"ConnectedHome": {"Labels": ["PERSON"], "MinConfidence": 60.0}},
+            }
+
+        client.create_stream_processor(**request("stage", CLIP.resolve().as_uri()))
+        client.create_stream_processor(
+            **request("porch", f"rtsp://admin:{secret}@127.0.0.1:9/stream1")
+        )
+        client.start_stream_processor(Name="stage", StopSelector={"MaxDurationInSeconds": 60})
+        client.start_stream_processor(Name="porch", StopSelector={"MaxDurationInSeconds": 120})
+        visit(browser, srv.url + "/console/#/streams")
+        # the page refreshes itself: the processor reaches STOPPED and its events show
+        wait_for(browser, "#processors-table tr[data-processor=stage]", "data-status", "STOPPED")
+        wait_for(browser, "#stream-events tr[data-type=LABEL_DETECTED]", "data-processor", "stage")
+        wait_for(browser, "#stream-events tr[data-type=STREAM_PROCESSING_COMPLETE]", "data-type")
+        assert client.describe_stream_processor(Name="stage")["Status"] == "STOPPED"
+        browser.find_element("css selector", "#events-live").click()  # hold the table still
+        shown = [
+            tuple(row)
+            for row in browser.execute_script(
+                "return [...document.querySelectorAll('#stream-events tbody tr[data-type]')]"
+                ".map(r => [r.dataset.processor, r.dataset.type]);"
+            )
+        ]
+        log = [
+            json.loads(line)
+            for line in (srv.data_dir / "streams" / "events.jsonl").read_text().splitlines()
+        ]
+        newest = [(e["processor"], e["type"]) for e in log][::-1]
+        # the page shows a run of the log, newest first (what came after its last look aside)
+        assert len(shown) == min(50, len(log)) and any(
+            newest[i : i + len(shown)] == shown for i in range(len(newest))
+        )
+        page = browser.execute_script("return document.querySelector('main').textContent")
+        assert "rtsp://***@127.0.0.1:9/stream1" in page and secret not in page
+        status, _, body = get(srv.url + "/oculi/console/stream-events?limit=200")
+        events = json.loads(body)
+        assert status == 200 and secret not in json.dumps(events)
+        assert {e["processor"] for e in events["Events"]} == {"stage", "porch"}
+        client.stop_stream_processor(Name="porch")
+    finally:
+        srv.stop()
+
+
+def test_health_says_what_is_loaded_and_the_queues(browser, server: Server, client) -> None:
+    """Lazy models: a DetectFaces loads face detection and nothing else of the list."""
+    client.detect_faces(Image={"Bytes": fixture_bytes("obama-480p.jpg")})
+    visit(browser, server.url + "/console/#/models")
+    by_css(browser, "#pipelines-table")
+    from selenium.webdriver.common.by import By
+
+    state = {
+        r.get_attribute("data-pipeline"): r.get_attribute("data-loaded")
+        for r in browser.find_elements(By.CSS_SELECTOR, "#pipelines-table tbody tr")
+    }
+    assert state["face detection"] == "true"
+    assert "0 running, 0 queued" in by_css(browser, "#health-table").text
+    status, _, body = get(server.url + "/oculi/console/health")
+    health = json.loads(body)
+    assert status == 200 and health["VideoJobs"] == {"Running": 0, "Queued": 0}
+    loaded = {p["Title"]: p["Loaded"] for p in health["Pipelines"]}
+    assert loaded == {k: v == "true" for k, v in state.items()}
+    assert health["StreamProcessorsRunning"] == 0
+
+
+def test_kept_faces_show_thumbnails_and_retention(browser, tmp_path: Path) -> None:
+    """With --keep-images each face shows its crop (fetched signed, audited); the collection's
+    retention period is shown."""
+    srv = Server(tmp_path, env={"OCULI_KEEP_IMAGES": "1"})
+    try:
+        client = srv.client()
+        client.create_collection(CollectionId="kept")
+        client.index_faces(
+            CollectionId="kept",
+            Image={"Bytes": (PEOPLE / "train/obama/obama.jpg").read_bytes()},
+            ExternalImageId="obama.jpg",
+        )
+        set_days = ("retention", "set", "kept", "--days", "30", "--data-dir", str(srv.data_dir))
+        assert oculi_cli(*set_days).returncode == 0
+        visit(browser, srv.url + "/console/#/collections")
+        by_css(browser, "#collection-list button[data-open=kept]").click()
+        thumb = wait_for(browser, "#faces-table img.thumb", "data-state", "done")
+        size = browser.execute_script(
+            "return [arguments[0].naturalWidth, arguments[0].naturalHeight]", thumb
+        )
+        assert size[1] == 96 and 40 < size[0] < 200
+        assert "deleted 30 days after" in by_css(browser, "#collection-retention").text
+        records = [
+            json.loads(line)
+            for line in (srv.data_dir / "audit" / "audit.jsonl").read_text().splitlines()
+        ]
+        assert any(r["operation"] == "GetFaceImage" and r["outcome"] == "OK" for r in records)
+    finally:
+        srv.stop()

@@ -1,11 +1,13 @@
 """Screenshots of every page of the web console, for the docs (docs/console/*.png).
 
-Starts its own `oculi serve` (no keys, loopback, a throwaway data directory; one more with
-a key for the sign-in page), fills a collection through the pages themselves, and saves
-what headless chromium shows. Needs the test extra (selenium) and Debian's chromium and
-chromium-driver.
+Starts its own `oculi serve` (no keys, loopback, a throwaway data directory, keeping
+indexed photos; one more with a key for the sign-in page) and a moto S3 server on
+loopback (the test clip for the video page, a stream processor's output bucket), fills a
+collection through the pages themselves, runs video jobs and a stream processor over the
+test clip, and saves what headless chromium shows. Needs the test extra (selenium, moto)
+and Debian's chromium and chromium-driver.
 
-    python tools/console_screenshots.py [--out docs/console]
+    python -m tools.console_screenshots [--out docs/console]
 """
 
 from __future__ import annotations
@@ -28,15 +30,59 @@ from tools.chromium import headless_chromium, missing
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = ROOT / "tests" / "fixtures"
 PEOPLE = FIXTURES / "people" / "train"
+CLIP = FIXTURES / "video" / "short_hamilton_clip.mp4"
+TESTING = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def wait_http(url: str) -> None:
+    for _ in range(600):
+        try:
+            urllib.request.urlopen(url, timeout=1).read()
+            return
+        except OSError:
+            time.sleep(0.2)
 
 
 @contextmanager
-def serving(tmp: Path, keys: dict[str, str] | None = None) -> Iterator[str]:
-    """A fresh `oculi serve` on a free loopback port; its URL."""
+def moto_s3() -> Iterator[str]:
+    """moto's S3 server on a free loopback port, with the test clip in bucket `photos` and
+    an empty bucket `events`; its URL."""
+    import boto3
+
+    url = f"http://127.0.0.1:{free_port()}"
+    port = url.rpartition(":")[2]
+    cmd = [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", port]
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        wait_http(url + "/moto-api/")
+        s3 = boto3.client("s3", endpoint_url=url, region_name="us-east-1", **lower(TESTING))
+        for bucket in ("photos", "events"):
+            s3.create_bucket(Bucket=bucket)
+        s3.put_object(Bucket="photos", Key="hamilton.mp4", Body=CLIP.read_bytes())
+        yield url
+    finally:
+        proc.terminate()
+        proc.wait(30)
+
+
+def lower(env: dict[str, str]) -> dict[str, str]:
+    return {k.lower(): v for k, v in env.items()}
+
+
+@contextmanager
+def serving(
+    tmp: Path, keys: dict[str, str] | None = None, extra: dict[str, str] | None = None
+) -> Iterator[str]:
+    """A fresh `oculi serve` on a free loopback port (with `extra` in its environment); its
+    URL."""
     tmp.mkdir(parents=True, exist_ok=True)
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+    port = free_port()
     cmd = [sys.executable, "-m", "oculi", "serve", "--port", str(port), "--lazy-models"]
     cmd += ["--data-dir", str(tmp / "data")]
     if keys:
@@ -47,15 +93,11 @@ def serving(tmp: Path, keys: dict[str, str] | None = None) -> Iterator[str]:
     env["XDG_CONFIG_HOME"] = str(tmp / "config")  # the audit key, kept out of yours
     if "OCULI_MODEL_DIR" in os.environ:
         env["OCULI_MODEL_DIR"] = os.environ["OCULI_MODEL_DIR"]
+    env.update(extra or {})
     proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     url = f"http://127.0.0.1:{port}"
     try:
-        for _ in range(600):
-            try:
-                urllib.request.urlopen(url + "/health", timeout=1).read()
-                break
-            except OSError:
-                time.sleep(0.2)
+        wait_http(url + "/health")
         yield url
     finally:
         proc.terminate()
@@ -95,7 +137,7 @@ def main() -> int:
     with tempfile.TemporaryDirectory(prefix="oculi-shots-") as tmp:
         driver = headless_chromium(Path(tmp) / "profile", 1360, 900)
         try:
-            with serving(Path(tmp) / "a") as url:
+            with moto_s3() as s3, serving(Path(tmp) / "a", extra=server_env(s3)) as url:
                 pages(driver, url, args.out)
             with serving(Path(tmp) / "b", keys={"viewer": "viewer-secret"}) as url:
                 driver.get(url + "/console/")
@@ -104,6 +146,35 @@ def main() -> int:
         finally:
             driver.quit()
     return 0
+
+
+def server_env(s3: str) -> dict[str, str]:
+    return {
+        **TESTING,
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "AWS_ENDPOINT_URL_S3": s3,
+        "OCULI_KEEP_IMAGES": "1",
+        "OCULI_VIDEO_FPS": "2",
+        "OCULI_STREAM_FPS": "3",
+        "OCULI_STREAM_FILE_DIR": str(CLIP.parent),
+    }
+
+
+def start_stream_processor(url: str) -> None:
+    """A ConnectedHome processor over the test clip, started: its events fill the page."""
+    import boto3
+
+    client = boto3.client(
+        "rekognition", endpoint_url=url, region_name="us-east-1", **lower(TESTING)
+    )
+    client.create_stream_processor(
+        Name="stage-camera",
+        Input={"KinesisVideoStream": {"Arn": CLIP.as_uri()}},
+        Output={"S3Destination": {"Bucket": "events", "KeyPrefix": "stage"}},
+        RoleArn="arn:aws:iam::000000000000:role/rekognition",
+        Settings={"ConnectedHome": {"Labels": ["PERSON"], "MinConfidence": 60.0}},
+    )
+    client.start_stream_processor(Name="stage-camera", StopSelector={"MaxDurationInSeconds": 60})
 
 
 def pages(driver, url: str, out: Path) -> None:
@@ -133,6 +204,33 @@ def pages(driver, url: str, out: Path) -> None:
     drops[1].send_keys(str(PEOPLE / "obama" / "obama2.jpg"))
     wait(driver, "#search-results", "data-state", "done")
     shoot(driver, out, "collections")
+    wait(driver, "#faces-table img.thumb", "data-state", "done")
+    driver.execute_script("document.getElementById('faces-table').scrollIntoView()")
+    shoot(driver, out, "collection-faces")
+
+    driver.get(url + "/console/#/video")
+    css("#video-bucket").send_keys("photos")
+    css("#video-key").send_keys("hamilton.mp4")
+    driver.find_element(By.CSS_SELECTOR, "input[name=video-op][value=labels]").click()
+    css("#video-start").click()
+    wait(driver, "#timeline", "data-state", "done")
+    css("#video-local").send_keys(str(CLIP))
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    player = "document.getElementById('video-player')"
+    WebDriverWait(driver, 60).until(lambda d: d.execute_script(f"return {player}.readyState > 0"))
+    driver.execute_script(f"{player}.currentTime = 4.0")
+    WebDriverWait(driver, 60).until(
+        lambda d: d.execute_script(f"return !{player}.seeking && {player}.readyState > 1")
+    )
+    driver.execute_script("document.getElementById('video-jobs').scrollIntoView()")
+    shoot(driver, out, "video")
+
+    start_stream_processor(url)
+    driver.get(url + "/console/#/streams")
+    wait(driver, "#processors-table tr[data-processor]", "data-status", "STOPPED")
+    wait(driver, "#stream-events tr[data-type=STREAM_PROCESSING_COMPLETE]", "data-type")
+    shoot(driver, out, "streams")
 
     driver.get(url + "/console/#/redaction")
     css("#redaction-result")

@@ -13,12 +13,20 @@ who did what, audited:
                                       (audited as ExportAuditRecords)
     GET /oculi/console/audit/verify   DescribeAuditLog (audited): the chain checked
     GET /oculi/console/models         ListModels: the catalogue, licences, installed or not
-    GET /oculi/console/health         DescribeServer: version, queue depth, floor, auth
+    GET /oculi/console/health         DescribeServer: version, queue depth (requests, video
+                                      jobs, stream processors), floor, auth, what is loaded
+    GET /oculi/console/collection     DescribeCollection (the key's collection rules):
+                                      retention days, whether images are kept
+    GET /oculi/console/face-image     GetFaceImage (audited; the key's collection rules): a
+                                      face's thumbnail, cut from the image oculi kept
+    GET /oculi/console/stream-events  ListStreamProcessorEvents (audited): the newest events
+                                      of the processors' log, URLs shown without credentials
 """
 
 from __future__ import annotations
 
 import json
+import re
 import uuid
 from collections import deque
 from collections.abc import Awaitable, Callable, Iterator, Mapping
@@ -35,11 +43,14 @@ from oculi.api.admission import Gate
 from oculi.api.sigv4 import AuthError
 from oculi.api.wire import error_response
 from oculi.audit import Caller, run_audited
-from oculi.errors import InvalidParameter, OculiError
+from oculi.errors import InvalidParameter, OculiError, ResourceNotFound
 from oculi.models.fetch import default_model_dir
 from oculi.models.listing import catalogue_rows
 from oculi.permissions import KeySpec
 from oculi.service.context import ServiceContext
+from oculi.service.preload import server_pipelines
+from oculi.streams.events import latest_events
+from oculi.streams.sources import redact_url
 
 STATIC = Path(__file__).resolve().parent.parent / "console" / "static"
 MEDIA_TYPES = {
@@ -53,7 +64,8 @@ MEDIA_TYPES = {
 SECURITY_HEADERS = {
     "Content-Security-Policy": (
         "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' blob: data:; "
-        "connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
+        "media-src blob:; connect-src 'self'; form-action 'self'; frame-ancestors 'none'; "
+        "base-uri 'none'"
     ),
     "X-Frame-Options": "DENY",
     "X-Content-Type-Options": "nosniff",
@@ -67,6 +79,9 @@ AUDIT_FILTERS = {
     "outcome": "outcome",
 }
 MAX_AUDIT_PAGE = 200
+MAX_EVENTS = 200
+THUMBNAIL_PX = 96
+URL = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://[^\s\"']+")
 
 Refuse = Callable[[AuthError, Request, str, str], Awaitable[Response]]
 
@@ -125,6 +140,39 @@ def audit_page(
     }
 
 
+def without_credentials(value: Any) -> Any:
+    """`value` (an event) with every URL in its strings shown as redact_url shows it."""
+    if isinstance(value, str):
+        return URL.sub(lambda m: redact_url(m.group(0)), value)
+    if isinstance(value, list):
+        return [without_credentials(v) for v in value]
+    if isinstance(value, dict):
+        return {k: without_credentials(v) for k, v in value.items()}
+    return value
+
+
+def thumbnail(image: bytes, box: Mapping[str, float], size: int = THUMBNAIL_PX) -> bytes:
+    """A JPEG of the face in `box` (a BoundingBox of `image`) with a margin, `size` px high."""
+    import cv2
+    import numpy as np
+
+    bgr = cv2.imdecode(np.frombuffer(image, np.uint8), cv2.IMREAD_COLOR)
+    if bgr is None:
+        raise ResourceNotFound("The kept image of this face cannot be read")
+    height, width = bgr.shape[:2]
+    pad = 0.15
+    left = max(0, int((box["Left"] - pad * box["Width"]) * width))
+    top = max(0, int((box["Top"] - pad * box["Height"]) * height))
+    right = min(width, int((box["Left"] + (1 + pad) * box["Width"]) * width))
+    bottom = min(height, int((box["Top"] + (1 + pad) * box["Height"]) * height))
+    crop = bgr[top:bottom, left:right]
+    if crop.size == 0:
+        raise ResourceNotFound("The face's box lies outside its kept image")
+    scale = size / crop.shape[0]
+    crop = cv2.resize(crop, (max(1, round(crop.shape[1] * scale)), size))
+    return bytes(cv2.imencode(".jpg", crop, [cv2.IMWRITE_JPEG_QUALITY, 85])[1])
+
+
 def console_routes(
     ctx: ServiceContext, keys: Mapping[str, KeySpec], gate: Gate, refuse: Refuse
 ) -> list[Route]:
@@ -157,15 +205,18 @@ def console_routes(
         request: Request,
         name: str,
         work: Callable[[Mapping[str, str], Caller], Response],
+        scope: Callable[[Mapping[str, str]], dict[str, Any]] | None = None,
     ) -> Response:
-        """Admit, authorize as `name`, then run `work(query, caller)` on a thread."""
+        """Admit, authorize as `name` (with the parameters `scope` makes of the query: the
+        collection it names), then run `work(query, caller)` on a thread."""
         request_id = str(uuid.uuid4())
         try:
             async with gate.admit(request, "oculi", name) as admitted:
                 caller = caller_of(request, admitted.access_key, bool(keys), request_id)
                 key = keys[admitted.access_key] if keys and admitted.access_key else None
                 params = dict(request.query_params)
-                await check_rights(ctx, key, name, [(name, {})], {}, caller)
+                scoped = scope(params) if scope else {}
+                await check_rights(ctx, key, name, [(name, scoped)], scoped, caller)
                 response = await anyio.to_thread.run_sync(work, params, caller)
             response.headers["x-amzn-RequestId"] = request_id
             return response
@@ -241,12 +292,77 @@ def console_routes(
                 "MatchFloor": s.match_floor,
                 "KeepImages": s.keep_images,
                 "ModelsLoaded": "on first use" if s.lazy_models else "at start-up",
+                "Pipelines": [
+                    {"Title": p.title, "Models": list(p.models), "Loaded": p.loaded()}
+                    for p in server_pipelines(ctx)
+                ],
+                "VideoJobs": video_queue(),
+                "StreamProcessorsRunning": len(ctx.stream_processors().store.active()),
             }
         )
 
-    def route(path: str, name: str, work: Callable[[Mapping[str, str], Caller], Response]) -> Route:
+    def video_queue() -> dict[str, int]:
+        in_progress = ctx.video_jobs().store.in_progress()
+        running = min(in_progress, max(1, ctx.settings.video_workers))
+        return {"Running": running, "Queued": in_progress - running}
+
+    def collection_id(query: Mapping[str, str]) -> dict[str, Any]:
+        name = query.get("collection")
+        if not name:
+            raise InvalidParameter("collection is required")
+        return {"CollectionId": name}
+
+    def describe_collection(query: Mapping[str, str], caller: Caller) -> Response:
+        collections = ctx.collections()
+        name = collection_id(query)["CollectionId"]
+        collections.describe(name)  # ResourceNotFound
+        days = collections.store.retention_policies().get(name)
+        return JSONResponse(
+            {"CollectionId": name, "RetentionDays": days, "KeepImages": collections.keep_images}
+        )
+
+    def face_image(query: Mapping[str, str], caller: Caller) -> Response:
+        params = {**collection_id(query), "FaceId": query.get("face", "")}
+
+        def cut() -> dict[str, Any]:
+            collections = ctx.collections()
+            name = params["CollectionId"]
+            face = collections.store.get_faces(name, [params["FaceId"]]).get(params["FaceId"])
+            if face is None:
+                raise ResourceNotFound("No such face in this collection")
+            try:
+                image = collections.images.read(name, face.image_id)
+            except (OSError, ValueError):
+                raise ResourceNotFound("oculi did not keep the image of this face") from None
+            return {"Body": thumbnail(image, face.bbox)}
+
+        body = run_audited(ctx.audit(), "GetFaceImage", params, caller, cut)["Body"]
+        return Response(body, media_type="image/jpeg", headers={"Cache-Control": "no-store"})
+
+    def stream_events(query: Mapping[str, str], caller: Caller) -> Response:
+        limit = _positive_int(query, "limit", 50) or 1
+        if limit > MAX_EVENTS:
+            raise InvalidParameter(f"limit must be at most {MAX_EVENTS}")
+        processor = query.get("processor") or None
+        params = {"Name": processor} if processor else {}
+        directory = ctx.settings.data_dir / "streams"
+
+        def read() -> dict[str, Any]:
+            events = latest_events(directory, processor, limit)
+            return {"Events": [without_credentials(e) for e in events]}
+
+        return JSONResponse(
+            run_audited(ctx.audit(), "ListStreamProcessorEvents", params, caller, read)
+        )
+
+    def route(
+        path: str,
+        name: str,
+        work: Callable[[Mapping[str, str], Caller], Response],
+        scope: Callable[[Mapping[str, str]], dict[str, Any]] | None = None,
+    ) -> Route:
         async def endpoint(request: Request) -> Response:
-            return await data(request, name, work)
+            return await data(request, name, work, scope)
 
         return Route(path, endpoint, methods=["GET"])
 
@@ -258,4 +374,9 @@ def console_routes(
         route("/oculi/console/audit/verify", "DescribeAuditLog", verify_audit),
         route("/oculi/console/models", "ListModels", models),
         route("/oculi/console/health", "DescribeServer", health),
+        route(
+            "/oculi/console/collection", "DescribeCollection", describe_collection, collection_id
+        ),
+        route("/oculi/console/face-image", "GetFaceImage", face_image, collection_id),
+        route("/oculi/console/stream-events", "ListStreamProcessorEvents", stream_events),
     ]

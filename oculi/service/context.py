@@ -76,6 +76,21 @@ class ServiceContext:
                 self._analyzer = load_face_analyzer(s.model_dir, s.detector, self.threads, s.device)
             return self._analyzer
 
+    def loaded(self) -> set[str]:
+        """Which of its parts (face_analyzer, redaction_analyzer, collections,
+        attribute_models) this context has loaded so far."""
+        with self._lock:
+            parts = {
+                "face_analyzer": self._analyzer,
+                "redaction_analyzer": self._redaction_analyzer,
+                "collections": self._collections,
+                "attribute_models": self._attributes,
+            }
+        done = {name for name, part in parts.items() if part is not None}
+        if self.settings.detector == REDACTION_DETECTOR and "face_analyzer" in done:
+            done.add("redaction_analyzer")  # the same analyzer serves both
+        return done
+
     def redaction_analyzer(self) -> FaceAnalyzer:
         """The analyzer with both face detectors (REDACTION_DETECTOR), whatever the
         server's --detector: a face redaction misses is a face left visible. DetectFaces

@@ -34,6 +34,7 @@ class Pipeline:
     title: str
     models: tuple[str, ...]  # catalogue names
     load: Callable[[], object]
+    loaded: Callable[[], bool]  # whether `load` has run in this server already
 
 
 def server_pipelines(ctx: ServiceContext) -> list[Pipeline]:
@@ -48,22 +49,58 @@ def server_pipelines(ctx: ServiceContext) -> list[Pipeline]:
         models = ctx.attribute_models()
         return [models[name] for name in models]
 
+    def part(name: str) -> Callable[[], bool]:
+        return lambda: name in ctx.loaded()
+
     pipelines = [
-        Pipeline("face detection", (*s.detector.split("+"), "face_mesh"), ctx.face_analyzer),
-        Pipeline("face attributes", ATTRIBUTE_MODELS, attributes),
-        Pipeline("face search", ("sface",), ctx.collections),
+        Pipeline(
+            "face detection",
+            (*s.detector.split("+"), "face_mesh"),
+            ctx.face_analyzer,
+            part("face_analyzer"),
+        ),
+        Pipeline("face attributes", ATTRIBUTE_MODELS, attributes, part("attribute_models")),
+        Pipeline("face search", ("sface",), ctx.collections, part("collections")),
         Pipeline(
             "face redaction",
             (*REDACTION_DETECTOR.split("+"), "face_mesh"),
             ctx.redaction_analyzer,
+            part("redaction_analyzer"),
         ),
-        Pipeline("objects", LABEL_MODELS, lambda: shared_label_detectors(*key)),
-        Pipeline("image labels", (CLASSIFIER_MODEL,), lambda: shared_image_classifier(*key)),
-        Pipeline("text", TEXT_MODELS, lambda: shared_text_reader(*key)),
-        Pipeline("face cover", ("face_cover",), lambda: shared_face_cover_classifier(*key)),
+        Pipeline(
+            "objects",
+            LABEL_MODELS,
+            lambda: shared_label_detectors(*key),
+            lambda: shared_label_detectors.is_loaded(*key),
+        ),
+        Pipeline(
+            "image labels",
+            (CLASSIFIER_MODEL,),
+            lambda: shared_image_classifier(*key),
+            lambda: shared_image_classifier.is_loaded(*key),
+        ),
+        Pipeline(
+            "text",
+            TEXT_MODELS,
+            lambda: shared_text_reader(*key),
+            lambda: shared_text_reader.is_loaded(*key),
+        ),
+        Pipeline(
+            "face cover",
+            ("face_cover",),
+            lambda: shared_face_cover_classifier(*key),
+            lambda: shared_face_cover_classifier.is_loaded(*key),
+        ),
     ]
     if opted_in():
-        pipelines.append(Pipeline("nudity", ("nudity",), lambda: shared_nudity_detector(*key)))
+        pipelines.append(
+            Pipeline(
+                "nudity",
+                ("nudity",),
+                lambda: shared_nudity_detector(*key),
+                lambda: shared_nudity_detector.is_loaded(*key),
+            )
+        )
     return pipelines
 
 

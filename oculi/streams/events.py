@@ -17,6 +17,7 @@ import json
 import os
 import threading
 import time
+from collections import deque
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, Protocol, TextIO
@@ -112,3 +113,32 @@ def read_events(
     finally:
         if f is not None:
             f.close()
+
+
+def latest_events(
+    directory: Path, processor: str | None, limit: int, max_bytes: int = 4 * 1024 * 1024
+) -> list[dict[str, Any]]:
+    """The newest `limit` entries (of one processor, if named), newest first, looked for in
+    the last `max_bytes` of the log only: a long log is never read whole."""
+    path = directory / FILE
+    try:
+        f = open(path, "rb")
+    except FileNotFoundError:
+        return []
+    with f:
+        size = f.seek(0, os.SEEK_END)
+        start = max(0, size - max_bytes)
+        f.seek(start)
+        if start:
+            f.readline()  # a partial line
+        found: deque[dict[str, Any]] = deque(maxlen=max(0, limit))
+        for line in f:
+            if not line.endswith(b"\n"):
+                break  # still being written
+            try:
+                e = json.loads(line)
+            except ValueError:
+                continue
+            if isinstance(e, dict) and (processor is None or e.get("processor") == processor):
+                found.append(e)
+    return list(found)[::-1]

@@ -6,8 +6,10 @@ import * as collections from "./collections.js";
 import * as redaction from "./redaction.js";
 import * as audit from "./audit.js";
 import * as models from "./models.js";
+import * as video from "./video.js";
+import * as streams from "./streams.js";
 
-const PAGES = { try: tryit, collections, redaction, audit, models };
+const PAGES = { try: tryit, collections, video, streams, redaction, audit, models };
 
 function signInPage(main) {
   const id = h("input", { type: "text", autocomplete: "username", required: true, spellcheck: "false" });

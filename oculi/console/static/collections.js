@@ -1,6 +1,6 @@
 // Collections: create and delete, faces page by page, index by drag and drop, search by
 // photo (Similarity against the identity floor), users and their faces.
-import { consoleJson, rekognition } from "./api.js";
+import { consoleGet, consoleJson, rekognition } from "./api.js";
 import { base64, dropZone, field, fileBytes, guarded, h, Pager, pct } from "./ui.js";
 
 const PAGE = 25;
@@ -16,7 +16,7 @@ export async function render(main) {
 
   const pager = new Pager(async (token) => {
     const { data } = await rekognition("ListCollections", { MaxResults: 20, ...(token ? { NextToken: token } : {}) });
-    list.replaceChildren(...data.CollectionIds.map((c) => h("li", {}, h("button", { class: "link", onclick: () => guarded(() => open(c)) }, c))));
+    list.replaceChildren(...data.CollectionIds.map((c) => h("li", {}, h("button", { class: "link", dataset: { open: c }, onclick: () => guarded(() => open(c)) }, c))));
     if (!data.CollectionIds.length) list.append(h("li", { class: "muted" }, "No collections yet."));
     return data.NextToken || null;
   });
@@ -39,12 +39,14 @@ export async function render(main) {
 
   async function open(id) {
     let d = (await rekognition("DescribeCollection", { CollectionId: id })).data;
+    const kept = await consoleJson("collection", { collection: id });
     const facesBody = h("tbody", {});
     const facesPager = new Pager(async (token) => {
       const { data } = await rekognition("ListFaces", { CollectionId: id, MaxResults: PAGE, ...(token ? { NextToken: token } : {}) });
       facesBody.replaceChildren(...data.Faces.map((f) => h("tr", {},
+        kept.KeepImages ? h("td", {}, thumbnail(id, f)) : null,
         h("td", {}, h("code", {}, f.FaceId)), h("td", {}, f.ExternalImageId || ""), h("td", {}, f.UserId || ""), h("td", { class: "num" }, pct(f.Confidence)))));
-      if (!data.Faces.length) facesBody.append(h("tr", {}, h("td", { colspan: "4", class: "muted" }, "No faces yet: index some photos.")));
+      if (!data.Faces.length) facesBody.append(h("tr", {}, h("td", { colspan: kept.KeepImages ? "5" : "4", class: "muted" }, "No faces yet: index some photos.")));
       return data.NextToken || null;
     });
     const usersBody = h("tbody", {});
@@ -134,13 +136,16 @@ export async function render(main) {
     const about = h("p", { id: "collection-about" });
     const describe = (c) => { about.textContent = `${c.FaceCount} faces, ${c.UserCount ?? 0} users, face model ${c.FaceModelVersion}, created ${new Date(c.CreationTimestamp * 1000).toLocaleString()}.`; };
     describe(d);
+    const retention = h("p", { id: "collection-retention" },
+      kept.RetentionDays === null ? "Faces are kept until they are deleted (no retention period: oculi retention sets one)." : `Faces are deleted ${kept.RetentionDays} days after they were indexed (set by oculi retention).`,
+      " ", kept.KeepImages ? "The server keeps the photos it indexes (--keep-images), so each face shows its thumbnail." : "The server keeps no photos, so no face thumbnails are shown.");
     detail.replaceChildren(
-      h("div", { class: "panel", dataset: { collection: id } }, h("h2", {}, `Collection ${id}`), about, del),
+      h("div", { class: "panel", dataset: { collection: id } }, h("h2", {}, `Collection ${id}`), about, retention, del),
       h("div", { class: "row" },
         h("div", { class: "panel col" }, h("h2", {}, "Index photos"), indexZone, progress, indexLog),
         h("div", { class: "panel col" }, h("h2", {}, "Search by photo"), field("Similarity threshold (%)", threshold, floor !== null ? `the identity floor is ${floor}%: lower thresholds are raised to it` : null), searchZone, searchOut)),
       h("div", { class: "panel" }, h("h2", {}, "Faces"),
-        h("table", { id: "faces-table" }, h("thead", {}, h("tr", {}, h("th", {}, "Face id"), h("th", {}, "External image id"), h("th", {}, "User"), h("th", {}, "Confidence"))), facesBody),
+        h("table", { id: "faces-table" }, h("thead", {}, h("tr", {}, kept.KeepImages ? h("th", {}, "Face") : null, h("th", {}, "Face id"), h("th", {}, "External image id"), h("th", {}, "User"), h("th", {}, "Confidence"))), facesBody),
         facesPager.el),
       h("div", { class: "panel" }, h("h2", {}, "Users"),
         h("table", { id: "users-table" }, h("thead", {}, h("tr", {}, h("th", {}, "User id"), h("th", {}, "Status"))), usersBody), usersPager.el, userFaces));
@@ -166,4 +171,14 @@ function meaning(floor, faces) {
   const f = floor === null ? "the operator's identity floor" : `the identity floor (${floor}%)`;
   return `Similarity says how alike two faces look; it is not a probability that they are the same person. oculi reports matches below ${f} only as scores, never as identifications. ` +
     `Every search compares the face with all ${faces} faces in this collection, so the more faces it holds, the more likely it is that a stranger resembles one of them: in a large collection, treat even a high score as a lead to check, not a proof.`;
+}
+
+// A face's thumbnail, fetched signed (an <img src> could not carry the signature).
+function thumbnail(collection, face) {
+  const img = h("img", { class: "thumb", alt: `Face ${face.ExternalImageId || face.FaceId}` });
+  consoleGet("face-image", { collection, face: face.FaceId })
+    .then((r) => r.blob())
+    .then((b) => { img.src = URL.createObjectURL(b); img.dataset.state = "done"; })
+    .catch(() => { img.alt = "thumbnail not available"; img.dataset.state = "failed"; });
+  return img;
 }
