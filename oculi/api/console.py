@@ -302,7 +302,7 @@ def console_routes(
         )
 
     def video_queue() -> dict[str, int]:
-        in_progress = ctx.video_jobs().store.in_progress()
+        in_progress = len(ctx.video_jobs().store.in_progress())
         running = min(in_progress, max(1, ctx.settings.video_workers))
         return {"Running": running, "Queued": in_progress - running}
 

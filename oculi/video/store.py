@@ -194,14 +194,6 @@ class JobStore:
         result: tuple[str, bool] = self._write(create)
         return result
 
-    def in_progress(self) -> int:
-        """How many jobs are IN_PROGRESS (queued or running)."""
-        with self._backend.read() as db:
-            (n,) = db.execute(
-                "SELECT COUNT(*) FROM jobs WHERE status=?", (IN_PROGRESS,)
-            ).fetchone() or (0,)
-        return int(n)
-
     def get(self, job_id: str, api: str | None = None) -> Job:
         """The job (of operation `api`, when given); ResourceNotFoundException if none."""
         with self._backend.read() as db:
