@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import argparse
 import csv
-import functools
 import hashlib
 import statistics
 import time
@@ -37,7 +36,7 @@ from oculi.models.zoo import load_face_analyzer
 from oculi.service.detect_faces import detect_faces
 from oculi.vision.attributes import ATTRIBUTES, format_attributes, raw_scores
 from oculi.vision.attributes.age_gender import expected_age, fit_age_intervals, gender_features
-from oculi.vision.attributes.align import expression_crop
+from oculi.vision.attributes.align import CHIN, FOREHEAD, expression_crop
 from oculi.vision.attributes.calibration import fit_logistic
 from oculi.vision.attributes.emotion import CLASSES, INPUT
 from oculi.vision.attributes.models import load_attribute_models
@@ -79,13 +78,11 @@ def spread(rows: list[dict], limit: int) -> list[dict]:
     return [rows[i] for i in np.linspace(0, len(rows) - 1, limit).round().astype(int)]
 
 
-def fer_image(path: Path, border: float = 0.0) -> np.ndarray:
-    """The 48x48 crop upscaled, with `border` times its side of mid-grey on each side."""
+def fer_image(path: Path) -> np.ndarray:
+    """The 48x48 crop upscaled."""
     grey = cv2.imread(str(path), cv2.IMREAD_GRAYSCALE)
     size = grey.shape[1] * FER_UPSCALE, grey.shape[0] * FER_UPSCALE
     big = cv2.resize(grey, size, interpolation=cv2.INTER_CUBIC)
-    pad = int(round(border * size[0]))
-    big = cv2.copyMakeBorder(big, pad, pad, pad, pad, cv2.BORDER_CONSTANT, value=128)
     return np.ascontiguousarray(cv2.cvtColor(big, cv2.COLOR_GRAY2RGB))
 
 
@@ -105,8 +102,10 @@ def central_face(faces: FaceDetections, shape: tuple[int, ...]) -> int | None:
 def detect_all(
     files: list[Path], load, analyzer, cache: Path, tag: str
 ) -> tuple[np.ndarray, np.ndarray]:
-    """(found (N,) bool, mesh (N, 478, 3)) of the central face of each file, cached."""
-    key = hashlib.sha1("\n".join([tag, *map(str, files)]).encode()).hexdigest()[:12]
+    """(found (N,) bool, mesh (N, 478, 3)) of the central face of each file, cached under
+    a key that covers the files and the source of the face analyzer."""
+    code = Path(analyzer.analyze.__code__.co_filename).read_bytes()
+    key = hashlib.sha1("\n".join([tag, *map(str, files)]).encode() + code).hexdigest()[:12]
     path = cache / f"detections_{key}.npz"
     if path.exists():
         z = np.load(path)
@@ -139,9 +138,11 @@ def scores_all(
     tag: str,
 ) -> dict[str, np.ndarray]:
     """The attribute networks' raw outputs per file (NaN where no face was found), cached
-    under a key that covers the files and the source of oculi/vision/attributes."""
+    under a key that covers the files, the faces found and the source of
+    oculi/vision/attributes."""
     code = b"".join(p.read_bytes() for p in sorted(ATTRIBUTE_CODE.glob("*.py")))
     key = hashlib.sha1("\n".join([tag, *sorted(wanted), *map(str, files)]).encode() + code)
+    key.update(found.tobytes() + meshes.tobytes())
     path = cache / f"scores_{key.hexdigest()[:12]}.npz"
     if path.exists():
         return dict(np.load(path))
@@ -194,45 +195,41 @@ def reliability(conf: np.ndarray, right: np.ndarray, title: str, show: bool = Tr
     return ece
 
 
-def report_emotions(
-    data: Path, analyzer, models, cache: Path, limit: int, fit: bool, border: float
-) -> None:
+def report_emotions(data: Path, analyzer, models, cache: Path, limit: int, fit: bool) -> None:
     root = data / "fer2013_publictest"
     rows = sorted(csv.DictReader(open(root / "labels.csv", newline="")), key=lambda r: r["path"])
     rows = spread(rows, limit)
     files = [root / r["path"] for r in rows]
     truth = np.array([CLASSES.index(FER_LABELS[r["label"]]) for r in rows])
-    load = functools.partial(fer_image, border=border)
-    found, meshes = detect_all(files, load, analyzer, cache, f"fer border {border}")
-    raw = scores_all(files, load, found, meshes, models, {"Emotions"}, cache, f"fer {border}")
+    found, meshes = detect_all(files, fer_image, analyzer, cache, "fer")
+    raw = scores_all(files, fer_image, found, meshes, models, {"Emotions"}, cache, "fer")
     fit_idx, held = halves(len(files))
     if fit:
-        emotion_crop_sweep(files, load, found, meshes, truth, models, fit_idx)
+        emotion_crop_sweep(files, fer_image, found, meshes, truth, models, fit_idx)
     guess = np.where(found, np.nan_to_num(raw["emotion"]).argmax(1), -1)
     h = held
     print(
         f"\nEmotions, FER-2013 PublicTest, {len(h)} held-out faces upscaled "
-        f"{FER_UPSCALE}x to {48 * FER_UPSCALE}px" + (f", grey border {border}" if border else "")
+        f"{FER_UPSCALE}x to {48 * FER_UPSCALE}px"
     )
     print(f"  face found: {found[h].mean():.3f}")
     print(
         f"  top-1 (misses wrong): {(guess[h] == truth[h]).mean():.3f}; "
         f"on found faces: {(guess[h] == truth[h])[found[h]].mean():.3f}"
     )
-    if not border:
-        frames = [
-            cv2.resize(cv2.imread(str(files[i]), cv2.IMREAD_GRAYSCALE), (INPUT, INPUT)) for i in h
-        ]
-        model = models["emotion"]
-        alone = [
-            np.argmax(model(((f[None, :, :, None] / 255.0 - 0.5) * 2.0).astype(np.float32))[0])
-            for f in frames
-        ]
-        print(
-            f"  (the network alone on each whole 48x48 frame resized to {INPUT}, as it was "
-            f"trained, no detector: {np.mean(np.array(alone) == truth[h]):.3f})"
-        )
-    before = crop_top1(load, files, found, meshes, truth, models["emotion"], h, *PREVIOUS_CROP)
+    frames = [
+        cv2.resize(cv2.imread(str(files[i]), cv2.IMREAD_GRAYSCALE), (INPUT, INPUT)) for i in h
+    ]
+    model = models["emotion"]
+    alone = [
+        np.argmax(model(((f[None, :, :, None] / 255.0 - 0.5) * 2.0).astype(np.float32))[0])
+        for f in frames
+    ]
+    print(
+        f"  (the network alone on each whole 48x48 frame resized to {INPUT}, as it was "
+        f"trained, no detector: {np.mean(np.array(alone) == truth[h]):.3f})"
+    )
+    before = crop_top1(fer_image, files, found, meshes, truth, models["emotion"], h, *PREVIOUS_CROP)
     print(f"  (on found faces with the previous crop, scale 1.0 shift 0: {before:.3f})")
     print("  confusion (rows: label, columns: answer; - no face)")
     print("  " + " " * 10 + " ".join(f"{c[:5]:>5s}" for c in CLASSES) + "     -")
@@ -243,6 +240,49 @@ def report_emotions(
             f"  {name:10s}"
             + " ".join(f"{c:5d}" for c in counts)
             + f" {int((guess[m] < 0).sum()):5d}"
+        )
+
+
+def report_closeups(photos: Path, analyzer) -> None:
+    """Faces of real photos cut out from forehead to chin and sent as a close-up (1000 px,
+    colour) or as a FER-style crop (48 px grey upscaled 4x): faces found by the detector
+    alone and by the analyzer (which looks again with a grey border when it finds none)."""
+    files = sorted(photos.glob("*.jpg")) + sorted(
+        (HERE.parent / "tests" / "fixtures" / "people").rglob("*.jp*g")
+    )
+    counts: dict[str, list[int]] = {}
+    for f in files:
+        rgb = utk_image(f)
+        faces = analyzer.analyze(rgb)
+        for mesh, box in zip(faces.mesh if len(faces) else [], faces.boxes):
+            if box[3] - box[1] < 100:
+                continue
+            top, chin = mesh[FOREHEAD, :2], mesh[CHIN, :2]
+            half = float(np.linalg.norm(chin - top)) / 2.0
+            x0, y0 = np.maximum(np.round((top + chin) / 2.0 - half), 0).astype(int)
+            x1, y1 = np.round((top + chin) / 2.0 + half).astype(int)
+            crop = rgb[y0:y1, x0:x1]
+            grey = cv2.resize(
+                cv2.cvtColor(crop, cv2.COLOR_RGB2GRAY), (48, 48), interpolation=cv2.INTER_AREA
+            )
+            grey = cv2.resize(grey, (48 * FER_UPSCALE,) * 2, interpolation=cv2.INTER_CUBIC)
+            sent = {
+                "close-up 1000 px": cv2.resize(crop, (1000, 1000), interpolation=cv2.INTER_CUBIC),
+                f"grey 48 px x{FER_UPSCALE}": cv2.cvtColor(grey, cv2.COLOR_GRAY2RGB),
+            }
+            for name, img in sent.items():
+                img = np.ascontiguousarray(img)
+                counts.setdefault(f"{name}, detector alone", []).append(len(analyzer.detect(img)))
+                counts.setdefault(f"{name}, analyzer", []).append(len(analyzer.analyze(img)))
+    print(
+        f"\nFaces cut from real photos ({photos.parent.name}, tests/fixtures/people), "
+        "forehead to chin"
+    )
+    for name, found in counts.items():
+        n = np.array(found)
+        print(
+            f"  {name:36s} n={len(n):3d}  no face {np.mean(n == 0):.3f}  "
+            f"one {np.mean(n == 1):.3f}  more than one {np.mean(n > 1):.3f}"
         )
 
 
@@ -373,11 +413,8 @@ def main() -> None:
     args = ap.parse_args()
     analyzer = load_face_analyzer(threads=1, auto_fetch=False)
     models = load_attribute_models(attributes=ATTRIBUTES, auto_fetch=False)
-    report_emotions(args.data, analyzer, models, args.cache, args.fer_limit, args.fit, 0.0)
-    # The same faces with a grey border of half their side: the detector misses many faces
-    # that fill the whole frame, and finds most of them with room around; this shows what
-    # the emotion step reads where the face is found.
-    report_emotions(args.data, analyzer, models, args.cache, args.fer_limit, False, 0.5)
+    report_emotions(args.data, analyzer, models, args.cache, args.fer_limit, args.fit)
+    report_closeups(args.data.parent / "deepface_pairs" / "images", analyzer)
     report_age_gender(args.data, analyzer, models, args.cache, args.utk_limit, args.fit)
     if not args.no_speed:
         report_speed(args.data, analyzer, models)
