@@ -37,7 +37,7 @@ from oculi.service.detect_faces import detect_faces
 from oculi.vision.attributes import ATTRIBUTES, format_attributes, raw_scores
 from oculi.vision.attributes.age_gender import expected_age, fit_age_intervals, gender_features
 from oculi.vision.attributes.align import CHIN, FOREHEAD, expression_crop
-from oculi.vision.attributes.calibration import fit_logistic
+from oculi.vision.attributes.calibration import Logistic, fit_logistic
 from oculi.vision.attributes.emotion import CLASSES, INPUT
 from oculi.vision.attributes.models import load_attribute_models
 from oculi.vision.types import FaceDetections
@@ -330,17 +330,31 @@ def report_age_gender(data: Path, analyzer, models, cache: Path, limit: int, fit
         f"{np.abs(expected_age(raw['age'][held]) - age[held]).mean():.1f} years; "
         f"gender {right[held].mean():.3f}"
     )
+    error = np.abs(expected_age(raw["age"]) - age)
     print(
-        f"  {'group':10s} {'n':>4s} {'age in':>6s} {'width':>5s} {'gender':>6s} {'ECE':>5s} "
-        f"{'conf':>5s}  (conf: median Gender Confidence)"
+        f"  {'group':10s} {'n':>4s} {'age in':>6s} {'width':>5s} {'err80':>5s} {'gender':>6s} "
+        f"{'ECE':>5s} {'chance':>6s} {'conf':>5s}"
     )
+    print(
+        "  (err80: 80th percentile of |expected - true age|, the half-width an 80% range "
+        "centred on the\n  expected age would need; chance: median ECE of exactly right "
+        "Confidences on as many faces;\n  conf: median Gender Confidence)"
+    )
+    rng = np.random.default_rng(0)
     for name, m in group_masks(age, race, held):
         if not len(m):
             continue
         ece = reliability(conf[m], right[m], name, show=False)
+        chance = np.median(
+            [
+                reliability(conf[m], rng.random(len(m)) * 100.0 < conf[m], "", show=False)
+                for _ in range(100)
+            ]
+        )
         print(
             f"  {name:10s} {len(m):4d} {inside[m].mean():6.3f} {np.median(width[m]):5.0f} "
-            f"{right[m].mean():6.3f} {ece:5.1f} {np.median(conf[m]):5.1f}"
+            f"{np.percentile(error[m], 80):5.1f} {right[m].mean():6.3f} {ece:5.1f} {chance:6.1f} "
+            f"{np.median(conf[m]):5.1f}"
         )
     reliability(conf[held], right[held], "Gender reliability, all held-out")
     for lo, hi in AGE_BANDS[:2]:
@@ -348,17 +362,50 @@ def report_age_gender(data: Path, analyzer, models, cache: Path, limit: int, fit
         reliability(conf[m], right[m], f"Gender reliability, ages {band_name(lo, hi)}")
     m = held[age[held] >= 20]
     reliability(conf[m], right[m], "Gender reliability, ages 20+")
+    gender_ece_noise(raw, age, female, fit_idx, held, conf, right)
+
+
+def gender_ece_noise(raw, age, female, fit_idx, held, conf, right) -> None:
+    """How much of a band's ECE is chance: the ECE that Confidences which are exactly
+    right would show on as many faces (outcomes drawn with the stated probability), and the
+    ECE with the halves swapped (curve fitted on the held-out half, measured on the fit
+    half)."""
+    swapped = gender_curve(raw, female, held)
+    p = swapped(gender_features(raw["male"], raw["age"]))
+    conf_s, right_s = np.maximum(p, 1.0 - p) * 100.0, (p >= 0.5) == ~female
+    rng = np.random.default_rng(0)
+    print("  Gender ECE beside chance (300 draws of outcomes at the stated Confidence):")
+    for lo, hi in (*AGE_BANDS[:2], (20, 200)):
+        m = held[(age[held] >= lo) & (age[held] <= hi)]
+        f = fit_idx[(age[fit_idx] >= lo) & (age[fit_idx] <= hi)]
+        draws = [
+            reliability(conf[m], rng.random(len(m)) * 100.0 < conf[m], "", show=False)
+            for _ in range(300)
+        ]
+        ece, ece_s = (
+            reliability(conf[m], right[m], "", False),
+            reliability(conf_s[f], right_s[f], "", False),
+        )
+        print(
+            f"    ages {band_name(lo, hi):6s} held-out {ece:4.1f}  halves swapped {ece_s:4.1f}"
+            f"  calibrated by construction: median {np.median(draws):4.1f}, "
+            f"90th percentile {np.percentile(draws, 90):4.1f}"
+        )
 
 
 def print_fit(raw: dict[str, np.ndarray], age: np.ndarray, female: np.ndarray, idx) -> None:
     """AgeRange and Gender constants fitted on the fit half (`idx`)."""
     rows = fit_age_intervals(raw["age"][idx], age[idx])
     print(f"\nAGE_INTERVALS fitted on {len(idx)} faces: {rows}")
-    # Mirrored copies (-x, 1 - y) make the fit symmetric: no bias, the answer is unchanged.
+    print(f"GENDER fitted on {len(idx)} faces: {gender_curve(raw, female, idx)}")
+
+
+def gender_curve(raw: dict[str, np.ndarray], female: np.ndarray, idx) -> Logistic:
+    """The Gender curve fitted on the faces `idx`. Mirrored copies (-x, 1 - y) make the fit
+    symmetric: no bias, so the answer stays the network's."""
     x = gender_features(raw["male"][idx], raw["age"][idx])
     y = ~female[idx]
-    curve = fit_logistic(np.concatenate([x, -x]), np.concatenate([y, ~y]))
-    print(f"GENDER fitted on {len(idx)} faces: {curve}")
+    return fit_logistic(np.concatenate([x, -x]), np.concatenate([y, ~y]))
 
 
 def crop_top1(load, files, found, meshes, truth, model, idx, scale: float, shift: float) -> float:

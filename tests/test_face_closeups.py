@@ -1,6 +1,7 @@
 """DetectFaces on faces that fill the whole image: a face cut out of a photo and sent
 large (a close-up), or small and grey as FER-2013's crops are. The detector alone misses
-these; the analyzer looks again with a grey border around the image (PAD_RETRY).
+some of these and breaks others into pieces; the analyzer looks again with a grey border
+around the image (PAD_RETRY, oculi.vision.close_ups).
 
 The crops are cut here from real photos in tests/fixtures (see ATTRIBUTION.md), forehead
 to chin around the face's mesh, as a user cutting a face out of a photo would.
@@ -17,8 +18,10 @@ import pytest
 from oculi.models.zoo import load_face_analyzer
 from oculi.vision.attributes import ATTRIBUTES
 from oculi.vision.attributes.align import CHIN, FOREHEAD
+from oculi.vision.close_ups import looks_broken, whole_faces
 from oculi.vision.decode import decode
 from oculi.vision.faces import FaceAnalyzer
+from oculi.vision.types import FaceDetections
 
 FIXTURES = Path(__file__).parent / "fixtures"
 
@@ -62,6 +65,26 @@ def test_close_up_that_fills_the_frame_is_one_face_with_attributes(analyzer, cli
     assert len(face["Emotions"]) == 7
 
 
+@pytest.mark.parametrize(
+    ("name", "x", "gender"),
+    [
+        ("people/test/kit_with_rose.jpg", 259, "Male"),  # Kit Harington
+        ("people/train/obama/obama2.jpg", 195, "Male"),  # Barack Obama
+        ("people/train/biden/biden2.jpg", 411, "Male"),  # Joe Biden
+    ],
+)
+def test_close_up_is_one_face_not_its_pieces(analyzer, client, name, x, gender) -> None:
+    # On these close-ups the detector alone returns two or three boxes, each a part of the
+    # one face (upper half, lower two thirds); DetectFaces answers the one face.
+    crop = cut_face(analyzer, name, x)
+    data = png(cv2.resize(crop, (1000, 1000), interpolation=cv2.INTER_CUBIC))
+    assert len(analyzer.detect(decode(data).rgb)) > 1
+    details = client.detect_faces(Image={"Bytes": data}, Attributes=["ALL"])["FaceDetails"]
+    assert len(details) == 1
+    assert details[0]["Gender"]["Value"] == gender
+    assert details[0]["BoundingBox"]["Height"] > 0.5
+
+
 def test_small_grey_crop_of_a_child_is_found(analyzer, client) -> None:
     # obama_and_biden.jpg: the girl of about 6 (right), cut forehead to chin, made grey
     # 48 x 48 (FER-2013's crops) and upscaled 4x as a user would send it.
@@ -81,3 +104,32 @@ def test_small_grey_crop_of_a_child_is_found(analyzer, client) -> None:
 def test_the_second_look_finds_no_face_where_there_is_none(analyzer, name) -> None:
     rgb = decode((FIXTURES / name).read_bytes()).rgb
     assert not len(analyzer.analyze(rgb))
+
+
+def boxes(*rows: tuple[float, float, float, float]) -> FaceDetections:
+    n = len(rows)
+    return FaceDetections(
+        boxes=np.array(rows, np.float32).reshape(n, 4),
+        scores=np.full(n, 0.9, np.float32),
+        keypoints=np.zeros((n, 5, 2), np.float32),
+    )
+
+
+def test_pieces_of_a_large_face_look_broken_and_a_group_does_not() -> None:
+    # Upper half and lower two thirds of one face filling a 1000 px image.
+    assert looks_broken(boxes((340, 0, 830, 470), (330, 310, 880, 880)), 1000, 1000)
+    # Three small faces side by side, touching: a group photo.
+    group = boxes((100, 100, 200, 220), (190, 100, 290, 220), (280, 100, 380, 220))
+    assert not looks_broken(group, 1000, 1000)
+    assert not looks_broken(boxes((100, 100, 900, 900)), 1000, 1000)
+
+
+def test_whole_face_replaces_its_pieces_and_keeps_other_faces() -> None:
+    found = boxes((340, 0, 830, 470), (330, 310, 880, 880), (900, 900, 990, 990))
+    whole = boxes((80, 0, 870, 990))
+    out = whole_faces(found, whole)
+    assert sorted(map(tuple, out.boxes.tolist())) == [(80, 0, 870, 990), (900, 900, 990, 990)]
+    # A found box that is the whole face (IoU >= 0.5) is kept as found, its pieces dropped.
+    found = boxes((100, 50, 860, 980), (340, 0, 830, 470))
+    out = whole_faces(found, whole)
+    assert out.boxes.tolist() == [[100, 50, 860, 980]]
