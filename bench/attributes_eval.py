@@ -103,8 +103,9 @@ def detect_all(
     files: list[Path], load, analyzer, cache: Path, tag: str
 ) -> tuple[np.ndarray, np.ndarray]:
     """(found (N,) bool, mesh (N, 478, 3)) of the central face of each file, cached under
-    a key that covers the files and the source of the face analyzer."""
-    code = Path(analyzer.analyze.__code__.co_filename).read_bytes()
+    a key that covers the files and the source of the face analyzer (oculi/vision)."""
+    vision = Path(analyzer.analyze.__code__.co_filename).parent
+    code = b"".join(p.read_bytes() for p in sorted(vision.glob("*.py")))
     key = hashlib.sha1("\n".join([tag, *map(str, files)]).encode() + code).hexdigest()[:12]
     path = cache / f"detections_{key}.npz"
     if path.exists():
