@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from oculi.vision.nms import iou_matrix
+from oculi.vision.nms import box_areas, intersections, iou_matrix
 from oculi.vision.types import FaceDetections
 
 # A face is a close-up's when its box's longer side is at least this share of the
@@ -29,11 +29,7 @@ SAME_FACE_IOU = 0.5
 
 def _cover(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """(N, M) the share of each box of `a` that lies inside each box of `b`."""
-    lt = np.maximum(a[:, None, :2], b[None, :, :2])
-    rb = np.minimum(a[:, None, 2:], b[None, :, 2:])
-    inter = np.prod(np.clip(rb - lt, 0, None), axis=2)
-    area = np.prod(np.clip(a[:, 2:] - a[:, :2], 0, None), axis=1)
-    return inter / np.maximum(area, 1e-9)[:, None]
+    return intersections(a, b) / np.maximum(box_areas(a), 1e-9)[:, None]
 
 
 def looks_broken(faces: FaceDetections, width: int, height: int) -> bool:

@@ -26,8 +26,8 @@ MAX_FACES = 100
 # this share of the image's long side on each side, the copy's long side brought to the
 # analyzer's min_side: the detector misses many faces that fill the whole frame (a face
 # cut out of a photo, a close-up), and finds most of them with room around. Held-out
-# FER-2013 crops upscaled 4x: face found 0.647 -> 0.955; 92 faces of real photos cut from
-# forehead to chin and sent at 1000 px: none found 0.196 -> 0.043 (bench/attributes_eval.py).
+# FER-2013 crops upscaled 4x: face found 0.647 -> 0.955; 91 faces of real photos cut from
+# forehead to chin and sent at 1000 px: none found 0.187 -> 0.044 (bench/attributes_eval.py).
 # The same second look runs when a large face overlaps another found face as the
 # detector's pieces of one face do (oculi.vision.close_ups); the whole face found then
 # replaces its pieces.
@@ -135,19 +135,20 @@ class FaceAnalyzer:
 
     def detect_padded(self, rgb: np.ndarray, timings: Timings | None = None) -> FaceDetections:
         """The faces found on `rgb` framed by a grey border (PAD_RETRY), in `rgb`'s pixels
-        (boxes clipped to it), largest first."""
+        (boxes clipped to it), largest first. The image is shrunk before it is framed, so
+        the copy never holds more than min_side² pixels."""
         t = time.perf_counter()
         h, w = rgb.shape[:2]
-        pad = max(1, round(PAD_RETRY * max(h, w)))
-        framed = cv2.copyMakeBorder(
-            rgb, pad, pad, pad, pad, cv2.BORDER_CONSTANT, value=(PAD_GREY,) * 3
-        )
-        scale = self.min_side / max(framed.shape[:2])
-        size = (max(1, round(framed.shape[1] * scale)), max(1, round(framed.shape[0] * scale)))
+        scale = self.min_side / (max(h, w) * (1.0 + 2.0 * PAD_RETRY))
+        size = (max(1, round(w * scale)), max(1, round(h * scale)))
         interp = cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR
-        img = cv2.resize(framed, size, interpolation=interp)
-        faces = merge(self.passes(img), self.merge_iou)
-        faces = shift(faces, -pad * scale, -pad * scale, 1.0 / scale)
+        small = cv2.resize(rgb, size, interpolation=interp)
+        pad = max(1, round(PAD_RETRY * max(size)))
+        framed = cv2.copyMakeBorder(
+            small, pad, pad, pad, pad, cv2.BORDER_CONSTANT, value=(PAD_GREY,) * 3
+        )
+        faces = merge(self.passes(framed), self.merge_iou)
+        faces = shift(faces, -pad, -pad, 1.0 / scale)
         if timings:
             timings.add("detect-padded", t)
         return finish(faces, 1.0, w, h)
