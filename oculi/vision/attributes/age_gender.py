@@ -53,7 +53,7 @@ def chips_tensor(faces: list[Face], size: int) -> np.ndarray:
 SPREAD_FLOOR = 0.1
 AGE_INTERVALS: tuple[tuple[float, float, float], ...] = (
     (0.0, -0.6, 4.39),
-    (6.0, -1.22, 1.38),
+    (6.0, -1.23, 1.39),
     (13.0, -2.02, 0.6),
     (20.0, -2.84, 1.0),
     (30.0, -2.05, 1.85),
@@ -62,7 +62,7 @@ AGE_INTERVALS: tuple[tuple[float, float, float], ...] = (
 )
 # Gender: fitted there too (the curve is symmetric: no bias, so the answer is the network's).
 CHILD_AGE = 13.0
-GENDER = Logistic(slope=(0.505, -0.3512), bias=0.0)
+GENDER = Logistic(slope=(0.5051, -0.3514), bias=0.0)
 
 
 def _probabilities(model: OnnxRunner, x: np.ndarray) -> np.ndarray:
