@@ -10,14 +10,20 @@ as wrong answers for the emotion and gender accuracy (and are left out of age co
 
 Prints, held out: emotion top-1 and the confusion matrix; AgeRange coverage and median
 width per age band (0-12, 13-19, 20-39, 40-59, 60+) and per race group; gender accuracy,
-a reliability table and expected calibration error (ECE) per age band and group; and the
-cost per face of ALL over DEFAULT. `--fit` prints the constants fitted on the fit half
-(paste into oculi/vision/attributes/*).
+a reliability table and expected calibration error (ECE) per age band and group, beside
+the ECE that exactly right Confidences would show by chance on as many faces and the ECE
+with the halves swapped; the cost per face of ALL over DEFAULT. Also, not held out (no
+labels needed): faces cut from real photos (deepface_pairs beside --data, and
+tests/fixtures/people) sent as 1000 px close-ups and as FER-style grey crops, counted as
+found none / one / several times by the detector alone and by the face analyzer.
+`--fit` prints the constants fitted on the fit half (paste into
+oculi/vision/attributes/*).
 
     python bench/attributes_eval.py --data ../shared/dev-data/eval-dev [--fit]
 
-Detections and network outputs are cached in --cache (npz files); the outputs' key covers
-the source of oculi/vision/attributes, so a change there recomputes them.
+Detections and network outputs are cached in --cache (npz files); the detections' key
+covers the source of oculi/vision, the outputs' key the faces found and the source of
+oculi/vision/attributes, so a change there recomputes them.
 """
 
 from __future__ import annotations
