@@ -38,7 +38,7 @@ def cut_face(analyzer: FaceAnalyzer, name: str, x: float) -> np.ndarray:
     mesh = faces.mesh[int(np.argmin(np.abs(faces.boxes[:, 0] - x)))]
     top, chin = mesh[FOREHEAD, :2], mesh[CHIN, :2]
     half = float(np.linalg.norm(chin - top)) / 2.0
-    x0, y0 = np.round((top + chin) / 2.0 - half).astype(int)
+    x0, y0 = np.maximum(np.round((top + chin) / 2.0 - half), 0).astype(int)
     x1, y1 = np.round((top + chin) / 2.0 + half).astype(int)
     return rgb[y0:y1, x0:x1]
 
