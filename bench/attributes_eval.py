@@ -10,21 +10,26 @@ as wrong answers for the emotion and gender accuracy (and are left out of age co
 
 Prints, held out: emotion top-1 and the confusion matrix; AgeRange coverage and median
 width per age band (0-12, 13-19, 20-39, 40-59, 60+) and per race group; gender accuracy,
-a reliability table and expected calibration error (ECE) per age band and group; and the
-cost per face of ALL over DEFAULT. `--fit` prints the constants fitted on the fit half
-(paste into oculi/vision/attributes/*).
+a reliability table and expected calibration error (ECE) per age band and group, beside
+the ECE that exactly right Confidences would show by chance on as many faces and the ECE
+with the halves swapped; the cost per face of ALL over DEFAULT. Also, not held out (no
+labels needed): faces cut from real photos (deepface_pairs beside --data, and
+tests/fixtures/people) sent as 1000 px close-ups and as FER-style grey crops, counted as
+found none / one / several times by the detector alone and by the face analyzer.
+`--fit` prints the constants fitted on the fit half (paste into
+oculi/vision/attributes/*).
 
     python bench/attributes_eval.py --data ../shared/dev-data/eval-dev [--fit]
 
-Detections and network outputs are cached in --cache (npz files); the outputs' key covers
-the source of oculi/vision/attributes, so a change there recomputes them.
+Detections and network outputs are cached in --cache (npz files); the detections' key
+covers the source of oculi/vision, the outputs' key the faces found and the source of
+oculi/vision/attributes, so a change there recomputes them.
 """
 
 from __future__ import annotations
 
 import argparse
 import csv
-import functools
 import hashlib
 import statistics
 import time
@@ -37,8 +42,8 @@ from oculi.models.zoo import load_face_analyzer
 from oculi.service.detect_faces import detect_faces
 from oculi.vision.attributes import ATTRIBUTES, format_attributes, raw_scores
 from oculi.vision.attributes.age_gender import expected_age, fit_age_intervals, gender_features
-from oculi.vision.attributes.align import expression_crop
-from oculi.vision.attributes.calibration import fit_logistic
+from oculi.vision.attributes.align import CHIN, FOREHEAD, expression_crop
+from oculi.vision.attributes.calibration import Logistic, fit_logistic
 from oculi.vision.attributes.emotion import CLASSES, INPUT
 from oculi.vision.attributes.models import load_attribute_models
 from oculi.vision.types import FaceDetections
@@ -79,13 +84,11 @@ def spread(rows: list[dict], limit: int) -> list[dict]:
     return [rows[i] for i in np.linspace(0, len(rows) - 1, limit).round().astype(int)]
 
 
-def fer_image(path: Path, border: float = 0.0) -> np.ndarray:
-    """The 48x48 crop upscaled, with `border` times its side of mid-grey on each side."""
+def fer_image(path: Path) -> np.ndarray:
+    """The 48x48 crop upscaled."""
     grey = cv2.imread(str(path), cv2.IMREAD_GRAYSCALE)
     size = grey.shape[1] * FER_UPSCALE, grey.shape[0] * FER_UPSCALE
     big = cv2.resize(grey, size, interpolation=cv2.INTER_CUBIC)
-    pad = int(round(border * size[0]))
-    big = cv2.copyMakeBorder(big, pad, pad, pad, pad, cv2.BORDER_CONSTANT, value=128)
     return np.ascontiguousarray(cv2.cvtColor(big, cv2.COLOR_GRAY2RGB))
 
 
@@ -105,8 +108,11 @@ def central_face(faces: FaceDetections, shape: tuple[int, ...]) -> int | None:
 def detect_all(
     files: list[Path], load, analyzer, cache: Path, tag: str
 ) -> tuple[np.ndarray, np.ndarray]:
-    """(found (N,) bool, mesh (N, 478, 3)) of the central face of each file, cached."""
-    key = hashlib.sha1("\n".join([tag, *map(str, files)]).encode()).hexdigest()[:12]
+    """(found (N,) bool, mesh (N, 478, 3)) of the central face of each file, cached under
+    a key that covers the files and the source of the face analyzer (oculi/vision)."""
+    vision = Path(analyzer.analyze.__code__.co_filename).parent
+    code = b"".join(p.read_bytes() for p in sorted(vision.glob("*.py")))
+    key = hashlib.sha1("\n".join([tag, *map(str, files)]).encode() + code).hexdigest()[:12]
     path = cache / f"detections_{key}.npz"
     if path.exists():
         z = np.load(path)
@@ -139,9 +145,11 @@ def scores_all(
     tag: str,
 ) -> dict[str, np.ndarray]:
     """The attribute networks' raw outputs per file (NaN where no face was found), cached
-    under a key that covers the files and the source of oculi/vision/attributes."""
+    under a key that covers the files, the faces found and the source of
+    oculi/vision/attributes."""
     code = b"".join(p.read_bytes() for p in sorted(ATTRIBUTE_CODE.glob("*.py")))
     key = hashlib.sha1("\n".join([tag, *sorted(wanted), *map(str, files)]).encode() + code)
+    key.update(found.tobytes() + meshes.tobytes())
     path = cache / f"scores_{key.hexdigest()[:12]}.npz"
     if path.exists():
         return dict(np.load(path))
@@ -194,45 +202,41 @@ def reliability(conf: np.ndarray, right: np.ndarray, title: str, show: bool = Tr
     return ece
 
 
-def report_emotions(
-    data: Path, analyzer, models, cache: Path, limit: int, fit: bool, border: float
-) -> None:
+def report_emotions(data: Path, analyzer, models, cache: Path, limit: int, fit: bool) -> None:
     root = data / "fer2013_publictest"
     rows = sorted(csv.DictReader(open(root / "labels.csv", newline="")), key=lambda r: r["path"])
     rows = spread(rows, limit)
     files = [root / r["path"] for r in rows]
     truth = np.array([CLASSES.index(FER_LABELS[r["label"]]) for r in rows])
-    load = functools.partial(fer_image, border=border)
-    found, meshes = detect_all(files, load, analyzer, cache, f"fer border {border}")
-    raw = scores_all(files, load, found, meshes, models, {"Emotions"}, cache, f"fer {border}")
+    found, meshes = detect_all(files, fer_image, analyzer, cache, "fer")
+    raw = scores_all(files, fer_image, found, meshes, models, {"Emotions"}, cache, "fer")
     fit_idx, held = halves(len(files))
     if fit:
-        emotion_crop_sweep(files, load, found, meshes, truth, models, fit_idx)
+        emotion_crop_sweep(files, fer_image, found, meshes, truth, models, fit_idx)
     guess = np.where(found, np.nan_to_num(raw["emotion"]).argmax(1), -1)
     h = held
     print(
         f"\nEmotions, FER-2013 PublicTest, {len(h)} held-out faces upscaled "
-        f"{FER_UPSCALE}x to {48 * FER_UPSCALE}px" + (f", grey border {border}" if border else "")
+        f"{FER_UPSCALE}x to {48 * FER_UPSCALE}px"
     )
     print(f"  face found: {found[h].mean():.3f}")
     print(
         f"  top-1 (misses wrong): {(guess[h] == truth[h]).mean():.3f}; "
         f"on found faces: {(guess[h] == truth[h])[found[h]].mean():.3f}"
     )
-    if not border:
-        frames = [
-            cv2.resize(cv2.imread(str(files[i]), cv2.IMREAD_GRAYSCALE), (INPUT, INPUT)) for i in h
-        ]
-        model = models["emotion"]
-        alone = [
-            np.argmax(model(((f[None, :, :, None] / 255.0 - 0.5) * 2.0).astype(np.float32))[0])
-            for f in frames
-        ]
-        print(
-            f"  (the network alone on each whole 48x48 frame resized to {INPUT}, as it was "
-            f"trained, no detector: {np.mean(np.array(alone) == truth[h]):.3f})"
-        )
-    before = crop_top1(load, files, found, meshes, truth, models["emotion"], h, *PREVIOUS_CROP)
+    frames = [
+        cv2.resize(cv2.imread(str(files[i]), cv2.IMREAD_GRAYSCALE), (INPUT, INPUT)) for i in h
+    ]
+    model = models["emotion"]
+    alone = [
+        np.argmax(model(((f[None, :, :, None] / 255.0 - 0.5) * 2.0).astype(np.float32))[0])
+        for f in frames
+    ]
+    print(
+        f"  (the network alone on each whole 48x48 frame resized to {INPUT}, as it was "
+        f"trained, no detector: {np.mean(np.array(alone) == truth[h]):.3f})"
+    )
+    before = crop_top1(fer_image, files, found, meshes, truth, models["emotion"], h, *PREVIOUS_CROP)
     print(f"  (on found faces with the previous crop, scale 1.0 shift 0: {before:.3f})")
     print("  confusion (rows: label, columns: answer; - no face)")
     print("  " + " " * 10 + " ".join(f"{c[:5]:>5s}" for c in CLASSES) + "     -")
@@ -243,6 +247,49 @@ def report_emotions(
             f"  {name:10s}"
             + " ".join(f"{c:5d}" for c in counts)
             + f" {int((guess[m] < 0).sum()):5d}"
+        )
+
+
+def report_closeups(photos: Path, analyzer) -> None:
+    """Faces of real photos cut out from forehead to chin and sent as a close-up (1000 px,
+    colour) or as a FER-style crop (48 px grey upscaled 4x): faces found by the detector
+    alone and by the analyzer (which looks again with a grey border when it finds none)."""
+    files = sorted(photos.glob("*.jpg")) + sorted(
+        (HERE.parent / "tests" / "fixtures" / "people").rglob("*.jp*g")
+    )
+    counts: dict[str, list[int]] = {}
+    for f in files:
+        rgb = utk_image(f)
+        faces = analyzer.analyze(rgb)
+        for mesh, box in zip(faces.mesh if len(faces) else [], faces.boxes):
+            if box[3] - box[1] < 100:
+                continue
+            top, chin = mesh[FOREHEAD, :2], mesh[CHIN, :2]
+            half = float(np.linalg.norm(chin - top)) / 2.0
+            x0, y0 = np.maximum(np.round((top + chin) / 2.0 - half), 0).astype(int)
+            x1, y1 = np.round((top + chin) / 2.0 + half).astype(int)
+            crop = rgb[y0:y1, x0:x1]
+            grey = cv2.resize(
+                cv2.cvtColor(crop, cv2.COLOR_RGB2GRAY), (48, 48), interpolation=cv2.INTER_AREA
+            )
+            grey = cv2.resize(grey, (48 * FER_UPSCALE,) * 2, interpolation=cv2.INTER_CUBIC)
+            sent = {
+                "close-up 1000 px": cv2.resize(crop, (1000, 1000), interpolation=cv2.INTER_CUBIC),
+                f"grey 48 px x{FER_UPSCALE}": cv2.cvtColor(grey, cv2.COLOR_GRAY2RGB),
+            }
+            for name, img in sent.items():
+                img = np.ascontiguousarray(img)
+                counts.setdefault(f"{name}, detector alone", []).append(len(analyzer.detect(img)))
+                counts.setdefault(f"{name}, analyzer", []).append(len(analyzer.analyze(img)))
+    print(
+        f"\nFaces cut from real photos ({photos.parent.name}, tests/fixtures/people), "
+        "forehead to chin"
+    )
+    for name, found in counts.items():
+        n = np.array(found)
+        print(
+            f"  {name:36s} n={len(n):3d}  no face {np.mean(n == 0):.3f}  "
+            f"one {np.mean(n == 1):.3f}  more than one {np.mean(n > 1):.3f}"
         )
 
 
@@ -290,17 +337,31 @@ def report_age_gender(data: Path, analyzer, models, cache: Path, limit: int, fit
         f"{np.abs(expected_age(raw['age'][held]) - age[held]).mean():.1f} years; "
         f"gender {right[held].mean():.3f}"
     )
+    error = np.abs(expected_age(raw["age"]) - age)
     print(
-        f"  {'group':10s} {'n':>4s} {'age in':>6s} {'width':>5s} {'gender':>6s} {'ECE':>5s} "
-        f"{'conf':>5s}  (conf: median Gender Confidence)"
+        f"  {'group':10s} {'n':>4s} {'age in':>6s} {'width':>5s} {'err80':>5s} {'gender':>6s} "
+        f"{'ECE':>5s} {'chance':>6s} {'conf':>5s}"
     )
+    print(
+        "  (err80: 80th percentile of |expected - true age|, the half-width an 80% range "
+        "centred on the\n  expected age would need; chance: median ECE of exactly right "
+        "Confidences on as many faces;\n  conf: median Gender Confidence)"
+    )
+    rng = np.random.default_rng(0)
     for name, m in group_masks(age, race, held):
         if not len(m):
             continue
         ece = reliability(conf[m], right[m], name, show=False)
+        chance = np.median(
+            [
+                reliability(conf[m], rng.random(len(m)) * 100.0 < conf[m], "", show=False)
+                for _ in range(100)
+            ]
+        )
         print(
             f"  {name:10s} {len(m):4d} {inside[m].mean():6.3f} {np.median(width[m]):5.0f} "
-            f"{right[m].mean():6.3f} {ece:5.1f} {np.median(conf[m]):5.1f}"
+            f"{np.percentile(error[m], 80):5.1f} {right[m].mean():6.3f} {ece:5.1f} {chance:6.1f} "
+            f"{np.median(conf[m]):5.1f}"
         )
     reliability(conf[held], right[held], "Gender reliability, all held-out")
     for lo, hi in AGE_BANDS[:2]:
@@ -308,17 +369,50 @@ def report_age_gender(data: Path, analyzer, models, cache: Path, limit: int, fit
         reliability(conf[m], right[m], f"Gender reliability, ages {band_name(lo, hi)}")
     m = held[age[held] >= 20]
     reliability(conf[m], right[m], "Gender reliability, ages 20+")
+    gender_ece_noise(raw, age, female, fit_idx, held, conf, right)
+
+
+def gender_ece_noise(raw, age, female, fit_idx, held, conf, right) -> None:
+    """How much of a band's ECE is chance: the ECE that Confidences which are exactly
+    right would show on as many faces (outcomes drawn with the stated probability), and the
+    ECE with the halves swapped (curve fitted on the held-out half, measured on the fit
+    half)."""
+    swapped = gender_curve(raw, female, held)
+    p = swapped(gender_features(raw["male"], raw["age"]))
+    conf_s, right_s = np.maximum(p, 1.0 - p) * 100.0, (p >= 0.5) == ~female
+    rng = np.random.default_rng(0)
+    print("  Gender ECE beside chance (300 draws of outcomes at the stated Confidence):")
+    for lo, hi in (*AGE_BANDS[:2], (20, 200)):
+        m = held[(age[held] >= lo) & (age[held] <= hi)]
+        f = fit_idx[(age[fit_idx] >= lo) & (age[fit_idx] <= hi)]
+        draws = [
+            reliability(conf[m], rng.random(len(m)) * 100.0 < conf[m], "", show=False)
+            for _ in range(300)
+        ]
+        ece, ece_s = (
+            reliability(conf[m], right[m], "", False),
+            reliability(conf_s[f], right_s[f], "", False),
+        )
+        print(
+            f"    ages {band_name(lo, hi):6s} held-out {ece:4.1f}  halves swapped {ece_s:4.1f}"
+            f"  calibrated by construction: median {np.median(draws):4.1f}, "
+            f"90th percentile {np.percentile(draws, 90):4.1f}"
+        )
 
 
 def print_fit(raw: dict[str, np.ndarray], age: np.ndarray, female: np.ndarray, idx) -> None:
     """AgeRange and Gender constants fitted on the fit half (`idx`)."""
     rows = fit_age_intervals(raw["age"][idx], age[idx])
     print(f"\nAGE_INTERVALS fitted on {len(idx)} faces: {rows}")
-    # Mirrored copies (-x, 1 - y) make the fit symmetric: no bias, the answer is unchanged.
+    print(f"GENDER fitted on {len(idx)} faces: {gender_curve(raw, female, idx)}")
+
+
+def gender_curve(raw: dict[str, np.ndarray], female: np.ndarray, idx) -> Logistic:
+    """The Gender curve fitted on the faces `idx`. Mirrored copies (-x, 1 - y) make the fit
+    symmetric: no bias, so the answer stays the network's."""
     x = gender_features(raw["male"][idx], raw["age"][idx])
     y = ~female[idx]
-    curve = fit_logistic(np.concatenate([x, -x]), np.concatenate([y, ~y]))
-    print(f"GENDER fitted on {len(idx)} faces: {curve}")
+    return fit_logistic(np.concatenate([x, -x]), np.concatenate([y, ~y]))
 
 
 def crop_top1(load, files, found, meshes, truth, model, idx, scale: float, shift: float) -> float:
@@ -373,11 +467,8 @@ def main() -> None:
     args = ap.parse_args()
     analyzer = load_face_analyzer(threads=1, auto_fetch=False)
     models = load_attribute_models(attributes=ATTRIBUTES, auto_fetch=False)
-    report_emotions(args.data, analyzer, models, args.cache, args.fer_limit, args.fit, 0.0)
-    # The same faces with a grey border of half their side: the detector misses many faces
-    # that fill the whole frame, and finds most of them with room around; this shows what
-    # the emotion step reads where the face is found.
-    report_emotions(args.data, analyzer, models, args.cache, args.fer_limit, False, 0.5)
+    report_emotions(args.data, analyzer, models, args.cache, args.fer_limit, args.fit)
+    report_closeups(args.data.parent / "deepface_pairs" / "images", analyzer)
     report_age_gender(args.data, analyzer, models, args.cache, args.utk_limit, args.fit)
     if not args.no_speed:
         report_speed(args.data, analyzer, models)

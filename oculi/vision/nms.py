@@ -5,14 +5,22 @@ from __future__ import annotations
 import numpy as np
 
 
-def iou_matrix(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """IoU between every box of a (N, 4) and b (M, 4), x1 y1 x2 y2."""
+def box_areas(boxes: np.ndarray) -> np.ndarray:
+    """(N,) area of each box of (N, 4), x1 y1 x2 y2 (0 for an inverted box)."""
+    return np.prod(np.clip(boxes[:, 2:] - boxes[:, :2], 0, None), axis=1)
+
+
+def intersections(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """(N, M) area shared by every box of a (N, 4) and b (M, 4), x1 y1 x2 y2."""
     lt = np.maximum(a[:, None, :2], b[None, :, :2])
     rb = np.minimum(a[:, None, 2:], b[None, :, 2:])
-    inter = np.prod(np.clip(rb - lt, 0, None), axis=2)
-    area_a = np.prod(np.clip(a[:, 2:] - a[:, :2], 0, None), axis=1)
-    area_b = np.prod(np.clip(b[:, 2:] - b[:, :2], 0, None), axis=1)
-    union = area_a[:, None] + area_b[None, :] - inter
+    return np.prod(np.clip(rb - lt, 0, None), axis=2)
+
+
+def iou_matrix(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """IoU between every box of a (N, 4) and b (M, 4), x1 y1 x2 y2."""
+    inter = intersections(a, b)
+    union = box_areas(a)[:, None] + box_areas(b)[None, :] - inter
     return inter / np.maximum(union, 1e-9)
 
 

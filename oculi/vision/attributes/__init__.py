@@ -49,8 +49,9 @@ MODELS_FOR: dict[str, tuple[str, ...]] = {
 ATTRIBUTES = tuple(MODELS_FOR)
 
 # Smile: P(smile) from the logit of the emotion network's P(happy) (refitted with
-# `python bench/face_attributes.py --fit` after the expression crop changed).
-SMILE = Logistic(slope=0.8022, bias=0.5425)
+# `python bench/face_attributes.py --fit` after the emotion network began reading the
+# mirror image too).
+SMILE = Logistic(slope=0.8632, bias=0.5259)
 # MouthOpen: P(open) from the inner-lip gap / mouth width.
 MOUTH_OPEN = Logistic(slope=32.608, bias=-2.4496)
 # EyesOpen: P(open) from the eyelid gap / eye width.
