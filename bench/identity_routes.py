@@ -80,6 +80,28 @@ def fnir_at_fpir(
     return float(first[mated].mean()), fnirs
 
 
+def misses(h: Half, photos: Photos) -> str:
+    """What SFace's misses at FPIR 1% are: another enrolled person outscoring the mate, or
+    the mate below the threshold; and the detector score of the missed probes."""
+    score = np.where(h.found[:, None], h.cos["sface"], -2.0)
+    own = h.identity[:, None] == h.identity[h.gal][None, :]
+    others = np.where(own, -np.inf, score).max(1)
+    mate = np.where(own, score, -np.inf).max(1)
+    mated = np.isin(h.identity, h.identity[h.gal]) & ~np.isin(np.arange(len(h.identity)), h.gal)
+    at = cosine_at_rate(-np.sort(-others[h.found]), FPIR[0])
+    beaten = mated & ~((mate > others) & h.found)
+    low = mated & ~beaten & (mate < at)
+    conf = photos.score
+    return (
+        f"SFace's {(beaten | low).sum()} misses of {mated.sum()} mated searches at FPIR 1% "
+        f"(threshold cosine {at:.3f}, Similarity {simmap.similarity(at):.1f}): "
+        f"{beaten.sum()} outscored by another enrolled person, {low.sum()} with the mate "
+        f"below the threshold (their cosine median {np.median(mate[low]):.3f}); detector "
+        f"score median of the missed probes {np.median(conf[beaten | low]):.3f}, of the "
+        f"found {np.median(conf[mated & ~beaten & ~low]):.3f}"
+    )
+
+
 def quality_features(ph: Photos) -> dict[str, np.ndarray]:
     h = np.nan_to_num(ph.box[:, 3] - ph.box[:, 1], nan=1.0)
     return {
@@ -87,6 +109,14 @@ def quality_features(ph: Photos) -> dict[str, np.ndarray]:
         "sharpness": np.nan_to_num(ph.quality[:, 1]),
         "detector score": np.nan_to_num(ph.score),
     }
+
+
+def photos_of(ph: Photos, m: np.ndarray) -> Photos:
+    """The photos of a mask."""
+    return Photos(
+        files=[f for f, k in zip(ph.files, m) if k],
+        **{k: v[m] for k, v in vars(ph).items() if k != "files"},
+    )
 
 
 class Half:
@@ -221,6 +251,7 @@ def main() -> None:
     head = ["route", "rank-1", "FNIR at FPIR 1% 0.1%", "fitted"]
     print("\n== 1. Embeddings ==")
     table(embedding_rows(fit, held), head)
+    print(misses(held, photos_of(ph, ~is_fit)))
     if dl is None:
         print("dlib: not importable and not cached (see bench/dlib_embed.py)")
     else:
