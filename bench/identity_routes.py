@@ -5,9 +5,10 @@ each, seed 13; mated searches are their other photos, every photo is a non-mated
 against the others).
 
 1. SFace with flip (oculi today), dlib's ResNet (bench/dlib_embed.py; skipped
-   when neither its cache nor dlib is there), and their fusion: the cosines' weighted sum
-   (the same as one vector of both, weighted and concatenated), the weight fitted on the
-   fit half for FNIR at FPIR 1%;
+   when neither its cache nor dlib is there), and their fusion: the sum of the two cosines,
+   each standardised by the fit half's different-person scores, dlib's weighted (the same
+   as one vector of both, weighted and concatenated), the weight fitted on the fit half for
+   FNIR at FPIR 1%;
 2. quality-aware scoring: a threshold that moves with the probe's quality, or a score that
    moves with the enrolled photo's quality (box height, sharpness or detector score,
    standardised on the fit half), the weight fitted on the fit half;
@@ -43,7 +44,7 @@ from bench.identity import (
 from oculi.vision import similarity as simmap
 
 GALLERY = 1000
-FUSION_WEIGHTS = np.round(np.arange(0.0, 2.01, 0.1), 2)  # dlib's weight against SFace's 1
+FUSION_WEIGHTS = np.round(np.arange(0.0, 2.01, 0.1), 2)  # dlib's weight, SFace's is 1
 QUALITY_WEIGHTS = np.round(np.arange(-0.06, 0.0601, 0.01), 3)  # cosine per standard deviation
 
 
@@ -146,14 +147,25 @@ def row(title: str, result: tuple[float, list[float]], extra: str) -> list[str]:
     return [title, f"{rank1:.3f}", " ".join(f"{f:.3f}" for f in fnirs), extra]
 
 
+def impostor_stats(h: Half, key: str) -> tuple[float, float]:
+    """Mean and standard deviation of an embedding's different-person scores in a half (to
+    put two embeddings' cosines on one scale)."""
+    own = h.identity[:, None] == h.identity[h.gal][None, :]
+    s = h.cos[key][h.found[:, None] & ~own]
+    return float(s.mean()), float(s.std())
+
+
 def embedding_rows(fit: Half, held: Half) -> list[list[str]]:
     rows = [row("SFace + flip (today)", held.run(held.cos["sface"]), "")]
     if "dlib" not in held.cos:
         return rows
     rows.append(row("dlib ResNet", held.run(held.cos["dlib"]), ""))
 
+    stats = {k: impostor_stats(fit, k) for k in ("sface", "dlib")}
+
     def fused(h: Half, w: float) -> np.ndarray:
-        return (h.cos["sface"] + w * h.cos["dlib"]) / (1 + w)
+        (ms, ss), (md, sd) = stats["sface"], stats["dlib"]
+        return (h.cos["sface"] - ms) / ss + w * (h.cos["dlib"] - md) / sd
 
     w = best_weight(FUSION_WEIGHTS, lambda w: fit.run(fused(fit, w))[1][0])
     rows.append(row("fusion SFace + dlib", held.run(fused(held, w)), f"dlib weight {w:g}"))
