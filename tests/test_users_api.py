@@ -162,3 +162,16 @@ def test_user_scored_by_mean_of_faces(client, coll) -> None:
     assert user["User"]["UserId"] == "barack"
     assert cosine_at(user["Similarity"]) == pytest.approx(expected, abs=1e-4)
     assert expected > max(cos[a], cos[b]) + 1e-3  # not the best face's score
+
+
+def test_search_users_by_face_leaves_that_face_out_of_its_user(client, coll) -> None:
+    """Searched by one of a User's faces, the User is scored by their other faces only."""
+    cid, faces = coll
+    a, b = faces["obama"]
+    client.create_user(CollectionId=cid, UserId="barack")
+    client.associate_faces(CollectionId=cid, UserId="barack", FaceIds=[a, b])
+    pair = client.search_faces(CollectionId=cid, FaceId=a)["FaceMatches"]
+    (ab,) = [m["Similarity"] for m in pair if m["Face"]["FaceId"] == b]
+    (user,) = client.search_users(CollectionId=cid, FaceId=a)["UserMatches"]
+    assert user["User"]["UserId"] == "barack"
+    assert user["Similarity"] == pytest.approx(ab, abs=1e-3)

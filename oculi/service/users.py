@@ -195,8 +195,12 @@ class Users:
 
         return self._idempotent("DisassociateFaces", params, effect)
 
-    def _user_vector(self, cid: str, uid: str) -> np.ndarray:
+    def _user_vector(self, cid: str, uid: str, drop: np.ndarray | None = None) -> np.ndarray:
+        """The unit mean of the User's faces' vectors, less the face whose vector is `drop`
+        (the query of a search by FaceId is no evidence for its own User)."""
         vecs = self.store.user_embeddings(cid, uid)
+        if drop is not None and len(vecs):
+            vecs = vecs[~np.all(vecs == drop, axis=1)]
         if not len(vecs):
             raise InvalidParameter(f"User {uid} has no faces to search with")
         mean = vecs.mean(axis=0)
@@ -223,7 +227,8 @@ class Users:
             for m in faces
             if m.record.user_id is not None and m.record.user_id != skip_user
         )
-        scored = [(u, float(self._user_vector(cid, u) @ query)) for u in users]
+        drop = query if exclude is not None else None
+        scored = [(u, float(self._user_vector(cid, u, drop) @ query)) for u in users]
         ranked = sorted((uc for uc in scored if uc[1] >= bar), key=lambda uc: -uc[1])
         return [UserMatch(u, float(similarity(c))) for u, c in ranked[:max_users]]
 
