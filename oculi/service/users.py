@@ -38,7 +38,7 @@ MAX_FACES_PER_USER = 100
 # face's cosine (by up to 0.096 over the fit half's Users of two faces), so candidates are
 # gathered this much lower.
 CANDIDATE_MARGIN = 0.15
-CANDIDATE_FACES = 4096
+CANDIDATE_FACES_PER_USER = 20  # faces gathered per User asked for (MaxUsers), at most 4096
 
 
 def request_hash(params: dict[str, Any]) -> str:
@@ -221,7 +221,8 @@ class Users:
         can score above each of its faces."""
         bar = cosine_at(self.cols.sized_threshold(cid, threshold))
         wide = float(similarity(bar - CANDIDATE_MARGIN))
-        faces = self.cols.search_vector(cid, query, CANDIDATE_FACES, wide, exclude, sized=False)
+        k = min(4096, max_users * CANDIDATE_FACES_PER_USER)
+        faces = self.cols.search_vector(cid, query, k, wide, exclude, sized=False)
         users = dict.fromkeys(
             m.record.user_id
             for m in faces
