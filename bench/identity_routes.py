@@ -8,13 +8,15 @@ against the others).
    when neither its cache nor dlib is there), and their fusion: the sum of the two cosines,
    each standardised by the fit half's different-person scores, dlib's weighted (the same
    as one vector of both, weighted and concatenated), the weight fitted on the fit half for
-   FNIR at FPIR 1%;
+   FNIR at FPIR 1%; and what SFace's misses there are;
 2. quality-aware scoring: a threshold that moves with the probe's quality, or a score that
    moves with the enrolled photo's quality (box height, sharpness or detector score,
    standardised on the fit half), the weight fitted on the fit half;
 3. a User's score from two enrolled faces (people with 3+ photos): how often a stranger's
    photo reaches each Similarity level against a User scored by the cosine to the mean of
-   their faces' vectors, against one scored by their best face, per comparison.
+   their faces' vectors, against one scored by their best face, per comparison; and how
+   far the mean vector's cosine can exceed the best face's (the candidates' margin of
+   oculi/service/users.py).
 
     python -m bench.identity_routes [--data DIR] [--cache DIR]
 """
