@@ -25,8 +25,9 @@ oculi/vision/similarity.py uses. Without it, on the held-out half:
 6. enrolling two photos of a person instead of one, and search with the probes that AUTO
    would refuse against those it accepts;
 7. a User's score from their faces' scores, with two photos enrolled: the best face (what
-   SearchUsersByImage does), the mean of the faces' scores, and the cosine to the mean of
-   the faces' vectors (what SearchUsers by UserId searches with); then one summary table.
+   SearchUsers and SearchUsersByImage did before), the mean of the faces' scores, and the
+   cosine to the mean of the faces' vectors (what they do now: oculi/service/users.py);
+   then one summary table.
 
     python -m bench.identity [--fit] [--data DIR] [--cache DIR] [--reps N]
 """
@@ -382,9 +383,9 @@ def user_scores(emb: np.ndarray, identity: np.ndarray) -> list[list[str]]:
     c = simmap.cosine_at(max(FLOOR, size_floor(len(g))))
     rows = []
     for title, score in (
-        ("best face (SearchUsersByImage)", best),
+        ("best face (before)", best),
         ("mean of the faces' scores", np.where(count > 0, total / np.maximum(count, 1), -np.inf)),
-        ("cosine to the mean vector", np.where(found[:, None], e @ centre.T, -2.0)),
+        ("cosine to the mean vector (now)", np.where(found[:, None], e @ centre.T, -2.0)),
     ):
         score = np.where(count > 0, score, -np.inf)
         others = np.where(own, -np.inf, score).max(1)

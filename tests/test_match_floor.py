@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from oculi.api.operations import apply_match_floor
-from oculi.service.match_floor import STRANGERS_PER_SEARCH, size_floor
+from oculi.service.match_floor import STRANGERS_PER_SEARCH, size_floor, size_statement
 from oculi.vision.similarity import cosine_at, false_match_rate, similarity, similarity_at
 from tests.conftest import FIXTURES
 
@@ -150,3 +150,13 @@ def test_operator_may_turn_the_size_rule_off() -> None:
     assert apply_match_floor("SearchFaces", params, 0.0, 50_000, 0) is None
     assert params["FaceMatchThreshold"] == 10.0
     assert size_floor(1_000, 1e-2) < size_floor(1_000) < size_floor(1_000, 1e-4)
+
+
+def test_describe_collection_says_what_a_match_means(client, crowd) -> None:
+    r = client.describe_collection(CollectionId=crowd)
+    assert r["FaceCount"] == 18
+    notice = r["ResponseMetadata"]["HTTPHeaders"]["x-oculi-notice"]
+    assert notice == size_statement(18, 80.0)  # the test server's floor is 80
+    assert f"at Similarity {size_floor(18):.3f} or above" in notice
+    assert "so about 1.0e-03 of searches" in notice
+    assert "match at Similarity 99.998" in size_statement(10_000_000, 99.0)

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import math
 import uuid
 
 import pytest
 from botocore.exceptions import ClientError
 
+from oculi.vision.similarity import cosine_at
 from tests.conftest import FIXTURES
 
 PEOPLE = FIXTURES / "people"
@@ -141,3 +143,35 @@ def test_user_limits(client, coll) -> None:
         client.associate_faces(
             CollectionId=cid, UserId="x", FaceIds=[str(uuid.uuid4()) for _ in range(101)]
         )
+
+
+def test_user_scored_by_mean_of_faces(client, coll) -> None:
+    """A User's Similarity is the cosine of the query to the mean of their faces' vectors
+    (docs/face-matching.md), rebuilt here from the faces' own search scores."""
+    cid, faces = coll
+    client.create_user(CollectionId=cid, UserId="barack")
+    client.associate_faces(CollectionId=cid, UserId="barack", FaceIds=faces["obama"])
+    query = {"Bytes": photo("test/obama1.jpg")}
+    by_face = client.search_faces_by_image(CollectionId=cid, Image=query, FaceMatchThreshold=0)
+    cos = {m["Face"]["FaceId"]: cosine_at(m["Similarity"]) for m in by_face["FaceMatches"]}
+    a, b = faces["obama"]
+    pair = client.search_faces(CollectionId=cid, FaceId=a, FaceMatchThreshold=0)["FaceMatches"]
+    (ab,) = [cosine_at(m["Similarity"]) for m in pair if m["Face"]["FaceId"] == b]
+    expected = (cos[a] + cos[b]) / math.sqrt(2 + 2 * ab)
+    (user,) = client.search_users_by_image(CollectionId=cid, Image=query)["UserMatches"]
+    assert user["User"]["UserId"] == "barack"
+    assert cosine_at(user["Similarity"]) == pytest.approx(expected, abs=1e-4)
+    assert expected > max(cos[a], cos[b]) + 1e-3  # not the best face's score
+
+
+def test_search_users_by_face_leaves_that_face_out_of_its_user(client, coll) -> None:
+    """Searched by one of a User's faces, the User is scored by their other faces only."""
+    cid, faces = coll
+    a, b = faces["obama"]
+    client.create_user(CollectionId=cid, UserId="barack")
+    client.associate_faces(CollectionId=cid, UserId="barack", FaceIds=[a, b])
+    pair = client.search_faces(CollectionId=cid, FaceId=a)["FaceMatches"]
+    (ab,) = [m["Similarity"] for m in pair if m["Face"]["FaceId"] == b]
+    (user,) = client.search_users(CollectionId=cid, FaceId=a)["UserMatches"]
+    assert user["User"]["UserId"] == "barack"
+    assert user["Similarity"] == pytest.approx(ab, abs=1e-3)

@@ -19,7 +19,12 @@ from oculi.errors import ResourceNotFound
 from oculi.service.context import ServiceContext
 from oculi.service.detect_faces import detect_faces
 from oculi.service.image_source import load_image
-from oculi.service.match_floor import STRANGERS_PER_SEARCH, size_floor, size_notice
+from oculi.service.match_floor import (
+    STRANGERS_PER_SEARCH,
+    size_floor,
+    size_notice,
+    size_statement,
+)
 from oculi.streams.ops import HANDLERS as STREAM_HANDLERS
 from oculi.vision.similarity import false_match_rate
 
@@ -46,7 +51,7 @@ def apply_match_floor(
     of `faces` faces needs to keep `strangers` expected false matches per search
     (oculi.service.match_floor); return the notice to send back (an
     `x-oculi-notice` header) when it did, or when CompareFaces reports similarities below
-    the floor."""
+    the floor; for DescribeCollection, what a match in a collection of `faces` means."""
     if operation == "CompareFaces":
         threshold = params.get("SimilarityThreshold", 80.0)
         if threshold < floor:
@@ -58,6 +63,8 @@ def apply_match_floor(
                 "per comparison"
             )
         return None
+    if operation == "DescribeCollection":
+        return None if faces is None else size_statement(faces, floor, strangers)
     if operation not in FLOORED:
         return None
     name, default = FLOORED[operation]
@@ -75,9 +82,10 @@ def apply_match_floor(
 
 
 def searched_faces(ctx: ServiceContext, operation: str, params: dict[str, Any]) -> int | None:
-    """The faces a floored search compares its query with; None for other operations or
-    when the collection does not exist (the search itself then says so)."""
-    if operation not in FLOORED:
+    """The faces a floored search compares its query with (DescribeCollection: the
+    collection's faces); None for other operations or when the collection does not exist
+    (the call itself then says so)."""
+    if operation not in FLOORED and operation != "DescribeCollection":
         return None
     try:
         return ctx.collections().describe(params["CollectionId"]).face_count

@@ -332,6 +332,14 @@ class Collections:
                 self.images.remove(collection_id, sorted(images - still))
         return deleted, held
 
+    def _sized(self, threshold: float, faces: int) -> float:
+        return max(threshold, size_floor(faces, self.strangers_per_search))
+
+    def sized_threshold(self, collection_id: str, threshold: float) -> float:
+        """`threshold`, raised to what the collection's size needs (match_floor)."""
+        with self.indexes.lock:
+            return self._sized(threshold, len(self.indexes.get(collection_id)))
+
     def search_vector(
         self,
         collection_id: str,
@@ -343,11 +351,12 @@ class Collections:
     ) -> list[Match]:
         """The faces matching `query` at `threshold` or above, raised when `sized` to what
         the collection's size needs (oculi.service.match_floor); not `sized` only where a
-        false match does no harm (redaction that covers members' faces only)."""
+        false match does no harm (redaction that covers members' faces only) or where the
+        caller applies `sized_threshold` to its own final scores (Users)."""
         with self.indexes.lock:
             index = self.indexes.get(collection_id)
             if sized:
-                threshold = max(threshold, size_floor(len(index), self.strangers_per_search))
+                threshold = self._sized(threshold, len(index))
             hits = index.search(query, max_faces, cosine_at(threshold), exclude)
             records = self.store.get_faces(collection_id, [fid for fid, _ in hits])
         return [Match(records[fid], float(similarity(c))) for fid, c in hits if fid in records]

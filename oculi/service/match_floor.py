@@ -40,3 +40,17 @@ def size_notice(
         f"by people not in the collection are expected to match anyone (the operator's "
         f"identity floor {floor:g}, OCULI_MATCH_FLOOR, is lower at this size)"
     )
+
+
+def size_statement(faces: int, floor: float, strangers: float = STRANGERS_PER_SEARCH) -> str:
+    """What a match means in a collection of `faces` faces (told with DescribeCollection):
+    the threshold its searches run at by default, and the false matches expected there."""
+    at = max(floor, size_floor(faces, strangers))
+    rate = false_match_rate(at)
+    return (
+        f"searches of this collection's {faces} faces match at Similarity {at:.3f} or above "
+        f"(the higher of the operator's identity floor {floor:g} and what {faces} faces "
+        f"need); there each comparison falsely matches with rate {rate:.1e}, so about "
+        f"{faces * rate:.1e} of searches by people not in the collection are expected to "
+        "match anyone"
+    )

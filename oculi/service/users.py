@@ -24,13 +24,21 @@ from oculi.errors import (
     ResourceNotFound,
     ServiceQuotaExceeded,
 )
-from oculi.service.collections import Collections, Match
+from oculi.service.collections import Collections
 from oculi.service.detect_faces import FaceResult
 from oculi.store import faces as sql
 from oculi.store.faces import IdempotencyMismatch
-from oculi.vision.similarity import similarity
+from oculi.vision.similarity import cosine_at, similarity
 
 MAX_FACES_PER_USER = 100
+# A User's score is the cosine of the query to the mean of their faces' vectors: with two
+# faces enrolled it misses fewer searches than their best face, and strangers reach each
+# Similarity level no more often (`python -m bench.identity` section 7,
+# `python -m bench.identity_routes` section 3; docs/face-matching.md). It can exceed each
+# face's cosine (by up to 0.096 over the fit half's Users of two faces), so candidates are
+# gathered this much lower.
+CANDIDATE_MARGIN = 0.15
+CANDIDATE_FACES_PER_USER = 20  # faces gathered per User asked for (MaxUsers), at most 4096
 
 
 def request_hash(params: dict[str, Any]) -> str:
@@ -187,23 +195,43 @@ class Users:
 
         return self._idempotent("DisassociateFaces", params, effect)
 
-    def _user_vector(self, cid: str, uid: str) -> np.ndarray:
+    def _user_vector(self, cid: str, uid: str, drop: np.ndarray | None = None) -> np.ndarray:
+        """The unit mean of the User's faces' vectors, less the face whose vector is `drop`
+        (the query of a search by FaceId is no evidence for its own User)."""
         vecs = self.store.user_embeddings(cid, uid)
+        if drop is not None and len(vecs):
+            vecs = vecs[~np.all(vecs == drop, axis=1)]
         if not len(vecs):
             raise InvalidParameter(f"User {uid} has no faces to search with")
         mean = vecs.mean(axis=0)
         return (mean / max(float(np.linalg.norm(mean)), 1e-12)).astype(np.float32)
 
-    def _best_users(
-        self, matches: list[Match], max_users: int, skip_user: str | None = None
+    def _scored_users(
+        self,
+        cid: str,
+        query: np.ndarray,
+        threshold: float,
+        max_users: int,
+        skip_user: str | None = None,
+        exclude: str | None = None,
     ) -> list[UserMatch]:
-        best: dict[str, float] = {}
-        for m in matches:
-            uid = m.record.user_id
-            if uid is not None and uid != skip_user:
-                best[uid] = max(best.get(uid, 0.0), m.similarity)
-        ranked = sorted(best.items(), key=lambda kv: -kv[1])[:max_users]
-        return [UserMatch(u, s) for u, s in ranked]
+        """Users scored by the cosine of `query` to the mean of their faces' vectors, at
+        `threshold` raised to what the collection's size needs. The candidates are the
+        Users of the faces within CANDIDATE_MARGIN (in cosine) of that bar: a mean vector
+        can score above each of its faces."""
+        bar = cosine_at(self.cols.sized_threshold(cid, threshold))
+        wide = float(similarity(bar - CANDIDATE_MARGIN))
+        k = min(4096, max_users * CANDIDATE_FACES_PER_USER)
+        faces = self.cols.search_vector(cid, query, k, wide, exclude, sized=False)
+        users = dict.fromkeys(
+            m.record.user_id
+            for m in faces
+            if m.record.user_id is not None and m.record.user_id != skip_user
+        )
+        drop = query if exclude is not None else None
+        scored = [(u, float(self._user_vector(cid, u, drop) @ query)) for u in users]
+        ranked = sorted((uc for uc in scored if uc[1] >= bar), key=lambda uc: -uc[1])
+        return [UserMatch(u, float(similarity(c))) for u, c in ranked[:max_users]]
 
     def search(
         self, cid: str, user_id: str | None, face_id: str | None, threshold: float, max_users: int
@@ -211,19 +239,16 @@ class Users:
         self.cols.describe(cid)
         if (user_id is None) == (face_id is None):
             raise InvalidParameter("Give exactly one of UserId or FaceId")
-        k = min(4096, max_users * 20)
         if user_id is not None:
             if not self.store.has_user(cid, user_id):
                 raise ResourceNotFound(f"The user id: {user_id} does not exist")
-            matches = self.cols.search_vector(cid, self._user_vector(cid, user_id), k, threshold)
-            return self._best_users(matches, max_users, skip_user=user_id)
+            query = self._user_vector(cid, user_id)
+            return self._scored_users(cid, query, threshold, max_users, skip_user=user_id)
         assert face_id is not None
         query = self.store.embedding(cid, face_id)
         if query is None:
             raise InvalidParameter(f"Face {face_id} is not in collection {cid}")
-        return self._best_users(
-            self.cols.search_vector(cid, query, k, threshold, face_id), max_users
-        )
+        return self._scored_users(cid, query, threshold, max_users, exclude=face_id)
 
     def search_by_image(
         self, cid: str, rgb: np.ndarray, threshold: float, max_users: int, quality_filter: str
@@ -238,5 +263,4 @@ class Users:
             attributes=everyone.attributes,
         )
         query = self.cols.embedder(rgb, searched.faces)[0]
-        matches = self.cols.search_vector(cid, query, min(4096, max_users * 20), threshold)
-        return searched, others, self._best_users(matches, max_users)
+        return searched, others, self._scored_users(cid, query, threshold, max_users)
