@@ -72,14 +72,14 @@ class VideoQueue:
 
     def enqueue(self, tx: Tx, job_id: str) -> None:
         """Defer the job on the transaction's own connection (committed with the job)."""
-        self._defer(tx, RUN_JOB, QUEUE, job_id=job_id)
+        self._defer(tx, RUN_JOB, QUEUE, {"job_id": job_id})
 
     def enqueue_processor(self, tx: Tx, name: str) -> None:
         """Defer a session of stream processor `name` (committed with its Start)."""
-        self._defer(tx, RUN_PROCESSOR, STREAMS, name=name)
+        self._defer(tx, RUN_PROCESSOR, STREAMS, {"name": name})
 
-    def _defer(self, tx: Tx, name: str, queue: str, **args: Any) -> None:
-        task = self._app.configure_task(name, queue=queue, connection=tx.connection)
+    def _defer(self, tx: Tx, task_name: str, queue: str, args: dict[str, Any]) -> None:
+        task = self._app.configure_task(task_name, queue=queue, connection=tx.connection)
         try:
             task.defer(**args)
         except ConnectorException as e:  # the engine's error, so that a conflict is retried
