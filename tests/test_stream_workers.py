@@ -1,7 +1,8 @@
 """Stream processors on `oculi worker` processes: with a queue URL the processors are in the
 queue's PostgreSQL database (started here on loopback) and a Start queues the session for a
-worker; when the worker running it is killed, the other one runs it again, and a Stop made
-through the server reaches the worker that runs it. A run that another run took over writes
+worker; when the worker running it is killed, the other one runs it again, a worker stopped
+with SIGTERM hands it back at once, and a Stop made through the server reaches the worker
+that runs it. A run that another run took over writes
 nothing more (the store's claims, on SQLite and PostgreSQL)."""
 
 from __future__ import annotations
@@ -114,14 +115,22 @@ def test_worker_killed_another_runs_its_processor(
         assert label["session"] == session and label["event"]["labels"][0]["name"] == "PERSON"
         assert [e["event"]["Status"] for e in events(other, "STATUS")] == [RUNNING]
         assert client.describe_stream_processor(Name="porch")["Status"] == RUNNING
+        # a worker stopped the orderly way hands its session back at once, to a new worker
+        workers.append(Worker(tmp_path / "worker2", queue, moto_s3, **env))
+        third = workers[-1]
+        other.proc.terminate()
+        assert other.proc.wait(60) == 0
+        (label,) = until("the third worker's first event", lambda: events(third, "LABEL_DETECTED"))
+        assert label["session"] == session
+        assert [e["event"]["Status"] for e in events(other, "STATUS")] == [RUNNING]
         client.stop_stream_processor(Name="porch")  # through the server: the worker sees it
         stopped = wait_status(client, "porch", {STOPPED, FAILED}, WAIT_S)
         assert stopped["Status"] == STOPPED and "StatusMessage" not in stopped
-        assert [e["event"]["Status"] for e in events(other, "STATUS")] == [RUNNING, STOPPED]
-        assert other.proc.poll() is None
+        assert [e["event"]["Status"] for e in events(third, "STATUS")] == [RUNNING, STOPPED]
+        assert third.proc.poll() is None
         with psycopg.connect(queue) as conn:
             row = conn.execute("SELECT attempts FROM processors WHERE name='porch'").fetchone()
-            assert row == (3,)  # the Start, then two runs: the killed one and the last
+            assert row == (4,)  # the Start, then three runs: killed, handed back, stopped
             left = until(
                 "the finished task deleted",
                 lambda: conn.execute("SELECT COUNT(*) FROM procrastinate_jobs").fetchone() == (0,),
