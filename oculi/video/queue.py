@@ -14,10 +14,10 @@ numbers, oculi/video/store.py) makes sure its results are kept once.
 
 Stream processors use the same engine: a Start defers RUN_PROCESSOR on queue STREAMS in
 the transaction that records it, and each worker runs up to `sessions` of them at once,
-each a long-running task (oculi/streams/worker.py), beside its one video job. A stalled
-worker's sessions go back to the queue as its video jobs do; a worker that is stopped
-(SIGINT, SIGTERM) ends its sessions at once and hands them back to the queue for another
-worker, instead of waiting for them to end.
+each a long-running task (`StreamProcessors.run_queued`, oculi/streams/runtime.py),
+beside its one video job. A stalled worker's sessions go back to the queue as its video
+jobs do; a worker that is stopped (SIGINT, SIGTERM) ends its sessions at once and hands
+them back to the queue for another worker, instead of waiting for them to end.
 """
 
 from __future__ import annotations

@@ -39,7 +39,13 @@ def _cmd_worker(args: argparse.Namespace) -> int:
     assert s.queue_url is not None
     store = JobStore(s.queue_url)
     work = work_dir(s.data_dir)
-    processors = ctx.stream_processors()
+    from oculi.streams.mqtt import UnsupportedOutput
+
+    try:
+        processors = ctx.stream_processors()
+    except UnsupportedOutput as e:
+        print(f"error: --stream-mqtt: {e}", file=sys.stderr)
+        return 2
     print(f"oculi worker: jobs from the queue (data {s.data_dir})", file=sys.stderr, flush=True)
     try:
         run_worker(
