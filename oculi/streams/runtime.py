@@ -71,6 +71,7 @@ DEFAULT_MAX_DURATION_S = 10  # a ConnectedHome session without a StopSelector (a
 ENDED = "The stream ended"
 SUCCESS = "Stream Processing Success."
 LATENCIES_KEPT = 10_000
+WATCH_S = 1.0  # how often a worker's session looks for a Stop, or a run that took it over
 
 
 def new_session(request: dict[str, Any], start: dict[str, Any]) -> dict[str, Any]:
@@ -357,9 +358,9 @@ class StreamProcessors:
         else:
             run.stop.set()
 
-    def run_queued(self, name: str, stopping: Callable[[], bool], poll_s: float) -> bool:
+    def run_queued(self, name: str, stopping: Callable[[], bool]) -> bool:
         """A worker's run of processor `name`'s session, until it ends, is stopped (seen
-        in the store every `poll_s` seconds) or another run takes it over; True when it
+        in the store within WATCH_S) or another run takes it over; True when it
         ended because `stopping()` did (the worker stops: the session goes back to the
         queue, its Status unchanged)."""
         claimed = self.store.claim(name)
@@ -371,7 +372,7 @@ class StreamProcessors:
         assert run.thread is not None
         try:
             while run.thread.is_alive():
-                run.thread.join(min(poll_s, 1.0))
+                run.thread.join(WATCH_S)
                 if stopping():
                     run.shutdown = True
                 elif not run.stop.is_set() and run.thread.is_alive():

@@ -52,7 +52,7 @@ def _cmd_worker(args: argparse.Namespace) -> int:
             s.queue_url,
             lambda job_id: run_job(ctx, store, work, job_id),
             s.queue_heartbeat_s,
-            lambda name, stopping: processors.run_queued(name, stopping, s.queue_heartbeat_s),
+            processors.run_queued,
             args.sessions,
         )
     finally:
