@@ -92,9 +92,11 @@ def test_worker_killed_another_runs_its_processor(
     srv = Server(tmp_path / "server", env={**env, "OCULI_QUEUE_URL": queue})
     workers = [Worker(tmp_path / f"worker{i}", queue, moto_s3, **env) for i in range(2)]
     try:
-        aws("s3", moto_s3).create_bucket(Bucket="events")
+        # a bucket of its own: moto's server is shared with tests/test_streams_api.py
+        aws("s3", moto_s3).create_bucket(Bucket="worker-events")
+        output = {"S3Destination": {"Bucket": "worker-events", "KeyPrefix": "home"}}
         client = srv.client()
-        client.create_stream_processor(**home_request("porch", arn=clip.as_uri()))
+        client.create_stream_processor(**home_request("porch", arn=clip.as_uri(), Output=output))
         session = client.start_stream_processor(
             Name="porch", StopSelector={"MaxDurationInSeconds": 120}
         )["SessionId"]
@@ -128,6 +130,12 @@ def test_worker_killed_another_runs_its_processor(
         assert stopped["Status"] == STOPPED and "StatusMessage" not in stopped
         assert [e["event"]["Status"] for e in events(third, "STATUS")] == [RUNNING, STOPPED]
         assert third.proc.poll() is None
+        # in moto's S3, from the workers: the PERSON event of each run that was not killed
+        # (the killed one may have died between its event log and S3), the last's summary
+        listed = aws("s3", moto_s3).list_objects_v2(Bucket="worker-events")["Contents"]
+        keys = [o["Key"].removeprefix(f"home/porch/{session}/") for o in listed]
+        assert f"home/porch/{session}/summary.json" in [o["Key"] for o in listed]
+        assert len([k for k in keys if k.startswith("labels/")]) in (2, 3), keys
         with psycopg.connect(queue) as conn:
             row = conn.execute("SELECT attempts FROM processors WHERE name='porch'").fetchone()
             assert row == (4,)  # the Start, then three runs: killed, handed back, stopped
