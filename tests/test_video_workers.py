@@ -179,20 +179,21 @@ def test_expired_results_leave_no_copy(tmp_path: Path, videos: str) -> None:
 class Worker:
     """`oculi worker` on the queue, with a data directory of its own."""
 
-    def __init__(self, tmp: Path, queue_url: str, moto: str) -> None:
+    def __init__(self, tmp: Path, queue_url: str, moto: str, **env: str) -> None:
         tmp.mkdir(parents=True)
         self.data_dir = tmp / "data"
         self.log = open(tmp / "worker.log", "wb")
+        defaults = {
+            "XDG_CONFIG_HOME": str(tmp / "config"),
+            "AWS_ENDPOINT_URL_S3": moto,
+            "OCULI_VIDEO_FPS": FPS,
+            "OCULI_QUEUE_HEARTBEAT_S": "1",
+            **CREDENTIALS,
+        }
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "oculi", "worker", "--queue-url", queue_url]
             + ["--data-dir", str(self.data_dir), "--lazy-models"],
-            env=clean_env(
-                XDG_CONFIG_HOME=str(tmp / "config"),
-                AWS_ENDPOINT_URL_S3=moto,
-                OCULI_VIDEO_FPS=FPS,
-                OCULI_QUEUE_HEARTBEAT_S="1",
-                **CREDENTIALS,
-            ),
+            env=clean_env(**{**defaults, **env}),
             stdout=self.log,
             stderr=subprocess.STDOUT,
         )

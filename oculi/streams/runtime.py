@@ -17,6 +17,12 @@ the reason.
 When the server stops, sessions end without changing their Status, so that the next server
 on the data directory runs every STARTING or RUNNING processor again (`resume`), in the
 same session.
+
+With a queue URL (docs/scale-out.md) the processors are in the queue's PostgreSQL database,
+and a Start queues its session (in the transaction that records it) for an `oculi worker`
+instead of running it here: the worker runs it with `run_queued` in a StreamProcessors of
+its own, sending the events from there, and watches the store for a Stop (or another run
+that took the session over).
 """
 
 from __future__ import annotations
@@ -27,7 +33,7 @@ import time
 import uuid
 from collections import deque
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import cv2
 import numpy as np
@@ -35,6 +41,7 @@ import numpy as np
 from oculi.audit import AuditWriteError, event_for
 from oculi.errors import InvalidParameter, OculiError
 from oculi.service.context import ServiceContext
+from oculi.store.sql import Tx
 from oculi.streams import records
 from oculi.streams.analysis import ConnectedHome, FaceSearch, Sighting
 from oculi.streams.events import EventLog, Events
@@ -55,12 +62,16 @@ from oculi.streams.store import (
     ProcessorStore,
 )
 
+if TYPE_CHECKING:
+    from oculi.video.queue import VideoQueue
+
 log = logging.getLogger("oculi.streams")
 
 DEFAULT_MAX_DURATION_S = 10  # a ConnectedHome session without a StopSelector (as AWS's)
 ENDED = "The stream ended"
 SUCCESS = "Stream Processing Success."
 LATENCIES_KEPT = 10_000
+WATCH_S = 1.0  # how often a worker's session looks for a Stop, or a run that took it over
 
 
 def new_session(request: dict[str, Any], start: dict[str, Any]) -> dict[str, Any]:
@@ -269,7 +280,8 @@ class Session:
 
 
 class _Run:
-    def __init__(self) -> None:
+    def __init__(self, attempt: int | None = None) -> None:
+        self.attempt = attempt  # a worker's run: its claim (oculi.streams.store)
         self.stop = threading.Event()
         self.shutdown = False
         self.session: Session | None = None
@@ -289,13 +301,22 @@ class StreamProcessors:
             self.copies.append(Published(publisher))
         if s.stream_webhook_url:
             self.copies.append(Posted(s.stream_webhook_url, s.stream_webhook_secret))
-        self.store = ProcessorStore(directory / "processors.sqlite3")
+        self.queued = bool(s.queue_url)
+        self._queue: VideoQueue | None = None
+        if s.queue_url:
+            self.store = ProcessorStore(s.queue_url)
+        else:
+            self.store = ProcessorStore(directory / "processors.sqlite3")
+            self.store.finish_stops()
         self.events: Events = Fanout([EventLog(directory), *self.copies])
         self._runs: dict[str, _Run] = {}
         self._lock = threading.Lock()
 
     def resume(self) -> int:
-        """Run again every processor a stopped server left STARTING or RUNNING."""
+        """Run again every processor a stopped server left STARTING or RUNNING (with a
+        queue, none: their sessions are in the queue)."""
+        if self.queued:
+            return 0
         active = self.store.active()
         for p in active:
             self._audit_session(p, "resumed")
@@ -310,13 +331,26 @@ class StreamProcessors:
         face_search = p.request["Settings"].get("FaceSearch")
         if face_search:
             self.ctx.collections().describe(face_search["CollectionId"])
-        self.store.start(name, session)
-        self._launch(self.store.get(name))
+        if self.queued:
+            self.store.start(name, session, self._enqueue)
+        else:
+            self.store.start(name, session)
+            self._launch(self.store.get(name))
         return str(session["SessionId"])
+
+    def _enqueue(self, tx: Tx, name: str) -> None:
+        if self._queue is None:
+            from oculi.video.queue import VideoQueue  # procrastinate only when asked for
+
+            assert self.ctx.settings.queue_url is not None
+            self._queue = VideoQueue(self.ctx.settings.queue_url)
+        self._queue.enqueue_processor(tx, name)
 
     def stop(self, name: str) -> None:
         """StopStreamProcessor: STOPPING now, STOPPED once its session has ended."""
         self.store.stop(name)
+        if self.queued:  # the worker that runs it sees the Stop (`run_queued`)
+            return
         with self._lock:
             run = self._runs.get(name)
         if run is None:  # no session of this server runs it
@@ -324,17 +358,56 @@ class StreamProcessors:
         else:
             run.stop.set()
 
-    def _set(self, name: str, status: str, message: str | None, only_from: tuple[str, ...]) -> None:
-        if self.store.set_status(name, status, message, only_from):
+    def run_queued(self, name: str, stopping: Callable[[], bool]) -> bool:
+        """A worker's run of processor `name`'s session, until it ends, is stopped (seen
+        in the store within WATCH_S) or another run takes it over; True when it
+        ended because `stopping()` did (the worker stops: the session goes back to the
+        queue, its Status unchanged)."""
+        claimed = self.store.claim(name)
+        if claimed is None:
+            return False  # stopped or deleted while it waited in the queue
+        attempt, p = claimed
+        self._audit_session(p, "taken")
+        run = self._launch(p, attempt)
+        assert run.thread is not None
+        try:
+            while run.thread.is_alive():
+                run.thread.join(WATCH_S)
+                if stopping():
+                    run.shutdown = True
+                elif not run.stop.is_set() and run.thread.is_alive():
+                    status = self.store.owner(name, attempt)
+                    if status is None:  # another run took it over: it writes nothing more
+                        log.warning("stream processor %s: another run took its session", name)
+                        run.shutdown = True
+                    elif status != STOPPING:
+                        continue
+                run.stop.set()
+        except BaseException:  # the store unreachable: the session goes back to the queue
+            run.shutdown = True
+            run.stop.set()
+            run.thread.join()
+            raise
+        return run.shutdown and stopping()
+
+    def _set(
+        self,
+        name: str,
+        status: str,
+        message: str | None,
+        only_from: tuple[str, ...],
+        attempt: int | None = None,
+    ) -> None:
+        if self.store.set_status(name, status, message, only_from, attempt):
             self.events.append(name, None, "STATUS", {"Status": status, "StatusMessage": message})
 
-    def _launch(self, p: Processor) -> None:
-        run = _Run()
+    def _launch(self, p: Processor, attempt: int | None = None) -> _Run:
+        run = _Run(attempt)
         assert p.session is not None
 
         def on_status(status: str, message: str | None) -> None:
             if not run.stop.is_set():
-                self._set(p.name, status, message, ACTIVE)
+                self._set(p.name, status, message, ACTIVE, run.attempt)
 
         run.session = Session(
             self.ctx, p.name, p.request, p.session, p.tags, self.events, on_status, run.stop
@@ -345,6 +418,7 @@ class StreamProcessors:
         with self._lock:
             self._runs[p.name] = run
         run.thread.start()
+        return run
 
     def _run(self, p: Processor, run: _Run) -> None:
         assert run.session is not None
@@ -353,7 +427,7 @@ class StreamProcessors:
             if run.shutdown:
                 return  # the next server runs it again
             run.session.finish(message)
-            self._set(p.name, status, message, (*ACTIVE, STOPPING))
+            self._set(p.name, status, message, (*ACTIVE, STOPPING), run.attempt)
             self._audit_session(p, "ended", status)
         finally:
             with self._lock:
@@ -361,8 +435,8 @@ class StreamProcessors:
                     del self._runs[p.name]
 
     def _audit_session(self, p: Processor, phase: str, status: str | None = None) -> None:
-        """A session resumed by a new server, or ended on its own (the API's Start and
-        Stop are audited as calls)."""
+        """A session resumed by a new server, taken by a worker, or ended on its own (the
+        API's Start and Stop are audited as calls)."""
         face_search = p.request["Settings"].get("FaceSearch") or {}
         event = event_for(
             "StreamProcessorSession",

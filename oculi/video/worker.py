@@ -1,11 +1,14 @@
-"""`oculi worker`: runs stored-video jobs that `oculi serve` processes queued, on this or
-another machine (docs/scale-out.md). Jobs, their results and the queue are in the
-PostgreSQL database of `--queue-url`, which every server and worker reaches; each run
-copies its video from S3 into this worker's own data directory."""
+"""`oculi worker`: runs stored-video jobs that `oculi serve` processes queued, and the
+sessions of their stream processors, on this or another machine (docs/scale-out.md). Jobs,
+their results, the processors and the queue are in the PostgreSQL database of
+`--queue-url`, which every server and worker reaches; each run copies its video from S3
+into this worker's own data directory, and each session's events go to this worker's own
+event log (and its outputs)."""
 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Callable
 
@@ -36,10 +39,21 @@ def _cmd_worker(args: argparse.Namespace) -> int:
     assert s.queue_url is not None
     store = JobStore(s.queue_url)
     work = work_dir(s.data_dir)
+    from oculi.streams.mqtt import UnsupportedOutput
+
+    try:
+        processors = ctx.stream_processors()
+    except UnsupportedOutput as e:
+        print(f"error: --stream-mqtt: {e}", file=sys.stderr)
+        return 2
     print(f"oculi worker: jobs from the queue (data {s.data_dir})", file=sys.stderr, flush=True)
     try:
         run_worker(
-            s.queue_url, lambda job_id: run_job(ctx, store, work, job_id), s.queue_heartbeat_s
+            s.queue_url,
+            lambda job_id: run_job(ctx, store, work, job_id),
+            s.queue_heartbeat_s,
+            processors.run_queued,
+            args.sessions,
         )
     finally:
         store.close()
@@ -61,6 +75,12 @@ def register(
     wp.add_argument("--audit-key-file", help="the audit log's MAC key (env OCULI_AUDIT_KEY_FILE)")
     wp.add_argument(
         "--lazy-models", action="store_true", default=None, help="load models on first use"
+    )
+    wp.add_argument(
+        "--sessions",
+        type=int,
+        default=int(os.environ.get("OCULI_WORKER_SESSIONS", "4")),
+        help="stream-processor sessions run at once (env OCULI_WORKER_SESSIONS; default 4)",
     )
     common(wp)
     wp.set_defaults(func=_cmd_worker)
