@@ -228,7 +228,11 @@ def pages(driver, url: str, out: Path) -> None:
 
     start_stream_processor(url)
     driver.get(url + "/console/#/streams")
+    live = wait(driver, "#live-view", "data-state", "live", timeout=60)  # while it runs
+    driver.execute_script("arguments[0].scrollIntoView()", live)
+    shoot(driver, out, "stream-live")
     wait(driver, "#processors-table tr[data-processor]", "data-status", "STOPPED")
+    driver.execute_script("window.scrollTo(0, 0)")
     wait(driver, "#stream-events tr[data-type=STREAM_PROCESSING_COMPLETE]", "data-type")
     shoot(driver, out, "streams")
 
