@@ -815,7 +815,7 @@ def test_a_running_processor_is_shown_live_with_its_boxes(
         from selenium.webdriver.support.ui import Select
 
         Select(by_css(browser, "#live-processor")).select_by_value("idle")
-        wait_for(browser, "#live-view", "data-state", "elsewhere")
+        wait_for(browser, "#live-view", "data-state", "not-here")
         assert not by_css(browser, "#live-view").is_displayed()  # no frame of another
         note = by_css(browser, "#live-note").text
         assert "idle is not running (STOPPED)" in note

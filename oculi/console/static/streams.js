@@ -87,7 +87,7 @@ function liveView(main) {
       canvas.hidden = true;
       caption.textContent = "";
       note.textContent = absence(answer);
-      canvas.dataset.state = answer.RunsHere ? "waiting" : "elsewhere";
+      canvas.dataset.state = answer.RunsHere ? "waiting" : "not-here";
       return;
     }
     const image = new Image();
