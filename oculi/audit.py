@@ -73,6 +73,8 @@ AUDITED: dict[str, str | None] = {
     "CreateStreamProcessor": None,
     "StartStreamProcessor": None,
     "StopStreamProcessor": None,
+    # the console's live view: each frame shown, with how many boxes it had
+    "GetStreamProcessorFrame": "Detections",
     "UpdateStreamProcessor": None,
     "DeleteStreamProcessor": None,
     "StreamProcessorSession": None,
@@ -555,7 +557,7 @@ def event_for(
     for name in THRESHOLD_FIELDS:
         if name in params:
             event["threshold"] = params[name]
-    if operation.endswith(("StreamProcessor", "StreamProcessorSession")):
+    if operation.endswith(("StreamProcessor", "StreamProcessorSession", "StreamProcessorFrame")):
         event["processor"] = params.get("Name")
         face_search = (params.get("Settings") or {}).get("FaceSearch") or {}
         event["collection"] = event["collection"] or face_search.get("CollectionId")

@@ -91,7 +91,12 @@ def test_data_routes_need_a_signature_and_a_permission(tmp_path: Path) -> None:
         assert status == 200 and health["Auth"] == "keys" and health["Capacity"] >= 1
         status, doc = signed_get(srv, "/oculi/console/audit?limit=10", "viewer", "viewer-secret")
         assert status == 400 and doc["__type"] == "AccessDeniedException"
-        for path in ("stream-events", "face-image?collection=c&face=f", "collection?collection=c"):
+        for path in (
+            "stream-events",
+            "stream-frame?name=p",
+            "face-image?collection=c&face=f",
+            "collection?collection=c",
+        ):
             status, doc = signed_get(srv, "/oculi/console/" + path, "viewer", "viewer-secret")
             assert status == 400 and doc["__type"] == "AccessDeniedException", path
         status, doc = signed_get(srv, "/oculi/console/collection", "admin", "admin-secret")
@@ -731,6 +736,101 @@ def test_stream_processor_events_are_shown_without_credentials(
         assert status == 200 and secret not in json.dumps(events)
         assert {e["processor"] for e in events["Events"]} == {"stage", "porch"}
         client.stop_stream_processor(Name="porch")
+    finally:
+        srv.stop()
+
+
+def still_clip(path: Path, photo: Path, seconds: int, fps: int = 5) -> None:
+    """A video of `photo` held still (MJPEG: every frame the same bytes, so every
+    analysis of it finds the same boxes)."""
+    import cv2
+
+    bgr = cv2.imread(str(photo))
+    height, width = bgr.shape[:2]
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), fps, (width, height))
+    assert writer.isOpened()
+    for _ in range(seconds * fps):
+        writer.write(bgr)
+    writer.release()
+
+
+def test_a_running_processor_is_shown_live_with_its_boxes(
+    browser, tmp_path: Path, moto_s3: str
+) -> None:
+    """A ConnectedHome processor over a still clip of two people (file://) runs while the
+    page is open: its live view draws the latest frame, downscaled, with each person's box
+    where the console's frame route puts it; each frame shown is audited, none is written;
+    a processor not running says so."""
+    moto_client("s3", moto_s3).create_bucket(Bucket="console-live")
+    clips = tmp_path / "clips"
+    clips.mkdir()
+    still_clip(clips / "door.avi", FIXTURES / "two_people.jpg", seconds=120)
+    env = {
+        "AWS_ENDPOINT_URL_S3": moto_s3,
+        "OCULI_STREAM_FPS": "2",
+        "OCULI_STREAM_FILE_DIR": str(clips.resolve()),
+        **AWS_TESTING,
+    }
+    srv = Server(tmp_path, env=env)
+    try:
+        client = srv.client()
+        for name in ("door", "idle"):
+            client.create_stream_processor(
+                Name=name,
+                Input={"KinesisVideoStream": {"Arn": (clips / "door.avi").resolve().as_uri()}},
+                Output={"S3Destination": {"Bucket": "console-live"}},
+                RoleArn="arn:aws:iam::000000000000:role/rekognition",
+                Settings={"ConnectedHome": {"Labels": ["PERSON"], "MinConfidence": 60.0}},
+            )
+        client.start_stream_processor(Name="door", StopSelector={"MaxDurationInSeconds": 120})
+        visit(browser, srv.url + "/console/#/streams")
+        # the page picks the running processor and draws its frames
+        view = wait_for(browser, "#live-view", "data-state", "live")
+        browser.find_element("css selector", "#live-follow").click()  # hold the view still
+        view = wait_for(browser, "#live-view", "data-state", "live")
+        drawn = json.loads(view.get_attribute("data-boxes"))
+        label = view.get_attribute("aria-label")
+        assert label.startswith("Latest analysed frame of door") and "person" in label
+        status, headers, body = get(srv.url + "/oculi/console/stream-frame?name=door")
+        answer = json.loads(body)
+        assert status == 200 and headers["cache-control"] == "no-store"
+        assert answer["RunsHere"] and answer["Status"] == "RUNNING"
+        frame = answer["Frame"]
+        # downscaled to 640 px wide (the codec may round the photo's odd height)
+        assert frame["Width"] == 640 and abs(frame["Height"] - 661 * 640 / 1126) <= 1
+        size = browser.execute_script(
+            "const c = document.querySelector('#live-view'); return [c.width, c.height];"
+        )
+        assert size == [frame["Width"], frame["Height"]]
+        persons = [d for d in answer["Detections"] if d["Label"] == "PERSON"]
+        assert persons and len(drawn) == len(answer["Detections"])
+        # the same still frame: the boxes drawn are where the route says, in the frame's px
+        for d, shown in zip(answer["Detections"], drawn, strict=True):
+            b = d["BoundingBox"]
+            want = [b["Left"] * 640, b["Top"] * frame["Height"], b["Width"] * 640]
+            want.append(b["Height"] * frame["Height"])
+            assert shown["label"].startswith(d["Label"].lower())
+            assert all(abs(got - w) <= 2 for got, w in zip(shown["px"], want, strict=True))
+        # a processor that is not running says so
+        from selenium.webdriver.support.ui import Select
+
+        Select(by_css(browser, "#live-processor")).select_by_value("idle")
+        wait_for(browser, "#live-view", "data-state", "not-here")
+        assert not by_css(browser, "#live-view").is_displayed()  # no frame of another
+        note = by_css(browser, "#live-note").text
+        assert "idle is not running (STOPPED)" in note
+        # every frame read is audited with the processor; no frame is written anywhere
+        status, _, body = get(
+            srv.url + "/oculi/console/audit?operation=GetStreamProcessorFrame&limit=200"
+        )
+        reads = json.loads(body)["Records"]
+        assert status == 200 and {r["processor"] for r in reads} == {"door", "idle"}
+        assert any(r.get("matches", 0) >= 1 for r in reads if r["processor"] == "door")
+        written = [p for p in srv.data_dir.rglob("*") if p.suffix in (".jpg", ".jpeg")]
+        assert written == []
+        status, _, body = get(srv.url + "/oculi/console/stream-frame?name=nope")
+        assert status == 400 and json.loads(body)["__type"] == "ResourceNotFoundException"
+        client.stop_stream_processor(Name="door")
     finally:
         srv.stop()
 

@@ -26,6 +26,7 @@ OPTIONAL = {
     "oculi.store.qdrant": "scale",
     "oculi.store.pgvector": "scale",
     "oculi.audit_pg": "scale",
+    "oculi.video.queue": "scale",
     "oculi.store.milvus": "milvus",
 }
 # Imported by a dependency when present, and used only then (botocore: its CA bundle;

@@ -228,7 +228,17 @@ def pages(driver, url: str, out: Path) -> None:
 
     start_stream_processor(url)
     driver.get(url + "/console/#/streams")
+    # while it runs: a frame with a box, held still for the shot
+    boxed = "const c = document.getElementById('live-view'); return c && c.dataset.state == 'live'"
+    WebDriverWait(driver, 60).until(
+        lambda d: d.execute_script(f"{boxed} && c.dataset.boxes != '[]'")
+    )
+    css("#live-follow").click()
+    driver.execute_script("document.getElementById('live-processor').scrollIntoView()")
+    shoot(driver, out, "stream-live")
+    css("#live-follow").click()
     wait(driver, "#processors-table tr[data-processor]", "data-status", "STOPPED")
+    driver.execute_script("window.scrollTo(0, 0)")
     wait(driver, "#stream-events tr[data-type=STREAM_PROCESSING_COMPLETE]", "data-type")
     shoot(driver, out, "streams")
 

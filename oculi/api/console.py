@@ -21,10 +21,15 @@ who did what, audited:
                                       face's thumbnail, cut from the image oculi kept
     GET /oculi/console/stream-events  ListStreamProcessorEvents (audited): the newest events
                                       of the processors' log, URLs shown without credentials
+    GET /oculi/console/stream-frame   GetStreamProcessorFrame (audited): the latest analysed
+                                      frame of a processor running in this process (JPEG,
+                                      base64) and its boxes, from memory (oculi.streams.
+                                      liveview)
 """
 
 from __future__ import annotations
 
+import base64
 import json
 import re
 import uuid
@@ -355,6 +360,37 @@ def console_routes(
             run_audited(ctx.audit(), "ListStreamProcessorEvents", params, caller, read)
         )
 
+    def processor_name(query: Mapping[str, str]) -> dict[str, Any]:
+        name = query.get("name")
+        if not name:
+            raise InvalidParameter("name is required")
+        return {"Name": name}
+
+    def stream_frame(query: Mapping[str, str], caller: Caller) -> Response:
+        params = processor_name(query)
+
+        def read() -> dict[str, Any]:
+            processors = ctx.stream_processors()
+            status = processors.store.get(params["Name"]).status  # ResourceNotFound
+            latest = processors.latest_frame(params["Name"])
+            shown = latest.get() if latest is not None else None
+            answer: dict[str, Any] = {
+                "Name": params["Name"],
+                "Status": status,
+                "RunsHere": latest is not None,
+                "Frame": None,
+                "Detections": [],
+            }
+            if shown is not None:
+                jpeg, meta = shown
+                frame = {k: v for k, v in meta.items() if k != "Detections"}
+                answer["Frame"] = {**frame, "Image": base64.b64encode(jpeg).decode()}
+                answer["Detections"] = meta["Detections"]
+            return answer
+
+        result = run_audited(ctx.audit(), "GetStreamProcessorFrame", params, caller, read)
+        return JSONResponse(result, headers={"Cache-Control": "no-store"})
+
     def route(
         path: str,
         name: str,
@@ -379,4 +415,10 @@ def console_routes(
         ),
         route("/oculi/console/face-image", "GetFaceImage", face_image, collection_id),
         route("/oculi/console/stream-events", "ListStreamProcessorEvents", stream_events),
+        route(
+            "/oculi/console/stream-frame",
+            "GetStreamProcessorFrame",
+            stream_frame,
+            processor_name,
+        ),
     ]

@@ -46,6 +46,7 @@ from oculi.streams import records
 from oculi.streams.analysis import ConnectedHome, FaceSearch, Sighting
 from oculi.streams.events import EventLog, Events
 from oculi.streams.inputs import shown, source_url
+from oculi.streams.liveview import LatestFrame, face_boxes, label_boxes
 from oculi.streams.motion import MotionGate
 from oculi.streams.mqtt import MqttPublisher
 from oculi.streams.outputs import Outputs
@@ -143,6 +144,7 @@ class Session:
         self.still = 0  # ConnectedHome frames not analysed: nothing moved (MotionGate)
         self.first_ms: int | None = None
         self.last_ms = 0
+        self.latest = LatestFrame()  # the console's live view (memory only)
 
     def run(self) -> tuple[str, str | None]:
         try:
@@ -212,7 +214,9 @@ class Session:
                 self.still += 1
                 continue  # nothing analysed, nothing sent: no latency to count
             else:
-                self._labels(analyse(frame.rgb), frame, seq, started_ms)
+                sightings = analyse(frame.rgb)
+                self.latest.put(frame.rgb, frame.position_ms, label_boxes(sightings))
+                self._labels(sightings, frame, seq, started_ms)
             self.latencies_ms.append(int(time.time() * 1000) - frame.received_ms)
         if self.stop.is_set() or (stop_at is not None and time.time() >= stop_at):
             return STOPPED, None
@@ -222,6 +226,7 @@ class Session:
 
     def _faces(self, analyse: FaceSearch, frame: LiveFrame, seq: int, started_ms: int) -> None:
         faces = analyse(frame.rgb)
+        self.latest.put(frame.rgb, frame.position_ms, face_boxes(faces))
         face_ids = sorted({m["Face"]["FaceId"] for f in faces for m in f["MatchedFaces"]})
         if face_ids:
             self._audit_match(analyse, face_ids, frame)
@@ -389,6 +394,12 @@ class StreamProcessors:
             run.thread.join()
             raise
         return run.shutdown and stopping()
+
+    def latest_frame(self, name: str) -> LatestFrame | None:
+        """The live view of `name`'s session when this process runs it (None otherwise)."""
+        with self._lock:
+            run = self._runs.get(name)
+        return run.session.latest if run is not None and run.session is not None else None
 
     def _set(
         self,

@@ -1,11 +1,14 @@
-// Stream processors: each with its status and StatusMessage, and the newest events of the
-// processors' log (refreshed every few seconds while the page is open).
+// Stream processors: each with its status and StatusMessage, the newest events of the
+// processors' log (refreshed every few seconds while the page is open), and a live view of
+// a processor running in this server: its latest analysed frame with its boxes, every second.
 import { consoleJson, rekognition } from "./api.js";
+import { draw, toPixels } from "./tryit.js";
 import { field, guarded, h, Pager, pct } from "./ui.js";
 
 const PAGE = 20;
 const EVENTS = 50;
 const REFRESH_MS = 3000;
+const LIVE_MS = 1000;
 
 const when = (ms) => new Date(ms).toLocaleTimeString();
 
@@ -25,11 +28,106 @@ export function summary(e) {
   return "";
 }
 
+// A live view's detection as tryit's draw takes it: a person, pet or package box, or a face
+// with the name of its best match.
+function shape(d) {
+  const name = d.Name ? ` ${d.Name}${d.Similarity !== undefined ? ` (${pct(d.Similarity)})` : ""}` : "";
+  const kind = d.Label === "FACE" ? "face" : d.Label === "PERSON" ? "person" : "label";
+  return { kind, label: `${d.Label.toLowerCase()}${name}`, box: d.BoundingBox };
+}
+
+// What the live view says when it has no frame to show.
+function absence(answer) {
+  if (!answer.RunsHere && ["RUNNING", "STARTING"].includes(answer.Status)) {
+    return `${answer.Name} is ${answer.Status} in another process (an oculi worker, when the server has a queue): only the process that runs a processor can show it live.`;
+  }
+  if (!answer.RunsHere) return `${answer.Name} is not running (${answer.Status}): start it to see it live.`;
+  return `${answer.Name} runs here but has analysed no frame yet.`;
+}
+
+// The live view: a processor to watch, its latest frame on a canvas with the boxes drawn
+// over it, refreshed every second while the page is open and shown.
+function liveView(main) {
+  const pick = h("select", { id: "live-processor" }, h("option", { value: "" }, "(none)"));
+  const follow = h("input", { type: "checkbox", id: "live-follow", checked: true });
+  const canvas = h("canvas", { id: "live-view", role: "img", "aria-label": "No frame yet", hidden: true });
+  const note = h("p", { id: "live-note", class: "muted", "aria-live": "polite" }, "Choose a running processor to watch.");
+  const caption = h("p", { id: "live-caption" });
+  let chosen = false; // the person picked one: keep it
+  pick.addEventListener("change", () => { chosen = true; guarded(show); });
+  const el = h("div", { class: "panel" }, h("h2", {}, "Live view"),
+    h("div", { class: "row" }, field("Processor", pick), h("label", {}, follow, "Refresh every second")),
+    note, h("div", { class: "stage" }, canvas), caption,
+    h("p", { class: "muted" }, "The latest analysed frame (at most 640 px wide) and its boxes are kept in the server's memory only, never written, and replaced by the next; each one shown is audited."));
+
+  // The processors of the list's page, and the first running one when none was picked.
+  function offer(processors) {
+    const names = processors.map((p) => p.Name);
+    const keep = pick.value;
+    if (JSON.stringify(names) !== pick.dataset.names) { // unchanged: leave the list (and focus)
+      pick.dataset.names = JSON.stringify(names);
+      pick.replaceChildren(h("option", { value: "" }, "(none)"), ...names.map((n) => h("option", { value: n }, n)));
+    }
+    const running = processors.find((p) => p.Status === "RUNNING");
+    const stay = chosen ? keep === "" || names.includes(keep) : names.includes(keep);
+    pick.value = stay ? keep : (running ? running.Name : "");
+  }
+
+  async function show() {
+    const name = pick.value;
+    if (!name) {
+      canvas.hidden = true;
+      note.textContent = "Choose a running processor to watch.";
+      canvas.dataset.state = "none";
+      return;
+    }
+    const answer = await consoleJson("stream-frame", { name });
+    if (pick.value !== name) return; // another was picked meanwhile
+    if (!answer.Frame) {
+      canvas.hidden = true;
+      caption.textContent = "";
+      note.textContent = absence(answer);
+      canvas.dataset.state = answer.RunsHere ? "waiting" : "not-here";
+      return;
+    }
+    const image = new Image();
+    image.src = "data:image/jpeg;base64," + answer.Frame.Image;
+    await image.decode();
+    const drawn = answer.Detections.map((d) => toPixels(shape(d), image.naturalWidth, image.naturalHeight));
+    draw(canvas, image, drawn);
+    const what = drawn.length ? drawn.map((s) => s.label).join(", ") : "nothing found";
+    const at = new Date(answer.Frame.Time * 1000).toLocaleTimeString();
+    canvas.setAttribute("aria-label", `Latest analysed frame of ${name}, ${at}: ${what}`);
+    caption.textContent = `${at}, ${(answer.Frame.PositionMs / 1000).toFixed(1)} s into the stream: ${what}.`;
+    note.textContent = "";
+    canvas.hidden = false;
+    canvas.dataset.boxes = JSON.stringify(drawn.map(({ label, box, px }) => ({ label, box, px })));
+    canvas.dataset.detections = JSON.stringify(answer.Detections);
+    canvas.dataset.position = String(answer.Frame.PositionMs);
+    canvas.dataset.state = "live";
+  }
+
+  const tick = async () => {
+    if (!main.contains(el)) return; // the page was left
+    if (follow.checked && !document.hidden) {
+      try {
+        await show();
+      } catch (e) {
+        return guarded(() => { throw e; });
+      }
+    }
+    setTimeout(tick, LIVE_MS);
+  };
+  return { el, offer, start: () => setTimeout(tick, 0) };
+}
+
 export async function render(main) {
   const body = h("tbody", {});
+  const watch = liveView(main);
   const pager = new Pager(async (token) => {
     const { data } = await rekognition("ListStreamProcessors", { MaxResults: PAGE, ...(token ? { NextToken: token } : {}) });
     const described = await Promise.all(data.StreamProcessors.map((p) => rekognition("DescribeStreamProcessor", { Name: p.Name }).then((r) => r.data)));
+    watch.offer(described);
     const seen = JSON.stringify(described.map((p) => [p.Name, p.Status, p.StatusMessage]));
     if (seen === body.dataset.seen) return data.NextToken || null; // unchanged: keep the rows (and focus)
     body.dataset.seen = seen;
@@ -54,6 +152,7 @@ export async function render(main) {
         h("thead", {}, h("tr", {}, ["Name", "Status", "Status message", "Finds", "Input"].map((t) => h("th", { scope: "col" }, t)))), body),
       pager.el,
       h("p", { class: "muted" }, "Inputs are shown without their credentials.")),
+    watch.el,
     h("div", { class: "panel" }, h("h2", {}, `Latest events (newest first, ${EVENTS} at most)`),
       h("div", { class: "row" }, field("Only the processor named", which), h("label", {}, live, "Refresh every few seconds"), refresh),
       events));
@@ -74,6 +173,7 @@ export async function render(main) {
   which.addEventListener("change", () => guarded(loadEvents));
   await pager.first();
   await loadEvents();
+  watch.start();
   const tick = async () => {
     if (!main.contains(events)) return; // the page was left
     if (live.checked && !document.hidden) {

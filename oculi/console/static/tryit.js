@@ -104,7 +104,8 @@ function summary(id, data, notice) {
     h("table", {}, h("tbody", {}, rows.map(([a, b]) => h("tr", {}, h("th", { scope: "row" }, a), h("td", {}, b))))));
 }
 
-function draw(canvas, image, drawn) {
+// The photo on the canvas with each shape drawn over it (also the streams' live view).
+export function draw(canvas, image, drawn) {
   const ctx = canvas.getContext("2d");
   canvas.width = image.naturalWidth;
   canvas.height = image.naturalHeight;
