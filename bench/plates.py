@@ -28,6 +28,10 @@ found counts all its characters), plates found that match no label, and millisec
 image (median; text reader and plate filters, one image at a time). Each set is run at
 DetectText's detection size and at the fine one (`--fine`, `?fine=1`).
 
+With --data pointing at eval-dev (../shared/dev-data/eval-dev), it measures openalpr_eu's
+European plates instead, fit and report halves, through `oculi plates` and as DetectText
+reads them (bench/plates_eval.py).
+
 With `--labels`, also how often DetectLabels would look for plates (its License Plate
 label runs the plate finder only where its detectors see a car or vehicle,
 oculi/service/label_plates.py): the photos of each set that open that gate, and the
@@ -192,7 +196,7 @@ def score_set(
 
 
 def ordinary(debian: Path | None) -> list[Path]:
-    paths = files(DEV_DATA) if DEV_DATA.is_dir() else []
+    paths = [p for p in files(DEV_DATA) if "eval-dev" not in p.parts] if DEV_DATA.is_dir() else []
     paths += [p for p in files(ROOT / "tests" / "fixtures") if "plates" not in p.parts]
     if debian is not None:
         paths += files(debian / "usr/share/doc/opencv-doc/examples/data", "*")
@@ -252,6 +256,11 @@ def main() -> None:
         debian = fetch_debian(args.fetch.expanduser())
     if data is None:
         raise SystemExit("give --fetch DIR or --data DIR")
+    if (data / "openalpr_eu").is_dir():
+        from bench import plates_eval  # it imports this module
+
+        plates_eval.main(data, args.threads, args.skip_ordinary)
+        return
     reader = load_text_reader(threads=args.threads)
     score_set(reader, data, CLEAR, "clear", args.repeat)
     score_set(reader, data, CLEAR, "clear, fine", args.repeat, fine=True)
