@@ -9,8 +9,9 @@ text looks like:
    sticker between groups reads as: colon, equals sign); once separators are dropped,
    MIN_CHARS to MAX_CHARS characters, at least one letter and at least MIN_DIGITS digits.
    Within a group, a 0 or 1 with only letters beside it is read as O or I, and an O or I
-   with only digits beside it as 0 or 1, the group's first character excepted (plates
-   keep letters and digits in runs; the recogniser confuses those shapes most);
+   with only digits beside it as 0 or 1, the group's first character and a short group's
+   last excepted (plates keep letters and digits in runs; the recogniser confuses those
+   shapes most);
 2. shape: a one-row plate's text is a strip between MIN_ASPECT and MAX_ASPECT times as
    wide as high;
 3. two-row plates (motorcycles, square car plates) are read as two lines: a line directly
@@ -44,6 +45,7 @@ MIN_CONFIDENCE = 0.8
 MIN_CONTRAST = 40.0  # grey levels between the strip's dark and light classes
 AS_LETTER = {"0": "O", "1": "I"}  # shapes a plate's letter and digit runs share
 AS_DIGIT = {v: k for k, v in AS_LETTER.items()}
+LONG_GROUP = 5  # a group this long may have its last character read by its neighbour
 STACK_GAP = 0.6  # rows of a two-row plate lie within this many row heights of each other
 STACK_OVERLAP = 0.6  # ... and overlap across by this share of the narrower row
 STACK_HEIGHTS = 2.0  # ... and neither is more than this many times as high as the other
@@ -78,10 +80,15 @@ RULES = PlateRules()
 
 def in_runs(group: str) -> str:
     """A group's 0/1 beside only letters as O/I, and its O/I beside only digits as 0/1.
-    A group's first character is left as read: many plates open with a digit before
-    letters (Czech 1B8, Californian 7ABC)."""
+    A group's first character is left as read (many plates open with a digit before
+    letters: Czech 1B8, Californian 7ABC), and so is its last unless the group holds
+    LONG_GROUP characters or more (Vietnamese series such as 59-K1 end in a digit after a
+    letter; Slovak BB-135BO, Italian AB-123CD end in letters)."""
     out = [group[:1]]
     for i, c in enumerate(group[1:], 1):
+        if i == len(group) - 1 and len(group) < LONG_GROUP:
+            out.append(c)
+            continue
         beside = group[i - 1] + group[i + 1 : i + 2]
         if c in AS_LETTER and all(b.isalpha() for b in beside):
             c = AS_LETTER[c]
