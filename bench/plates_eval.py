@@ -109,12 +109,13 @@ def timed(run: Callable[..., T], *args: object) -> tuple[T, float]:
 def run_half(reader: TextReader, name: str, half: list[Labelled], show: bool) -> None:
     tallies = {"oculi plates, before": Tally(), "oculi plates, now": Tally()}
     user = Tally()
-    ms: dict[str, list[float]] = {"plates": [], "text": []}
+    ms: dict[str, list[float]] = {"oculi plates, before": [], "oculi plates, now": [], "text": []}
     for item in half:
         rgb = decode(item.path.read_bytes(), reduce_to=ANALYSIS_SIDE).rgb
-        before, _ = timed(detect_plates, reader, rgb, False, None, BEFORE)
+        before, t = timed(detect_plates, reader, rgb, False, None, BEFORE)
+        ms["oculi plates, before"].append(t)
         now, t = timed(detect_plates, reader, rgb, False, None, RULES)
-        ms["plates"].append(t)
+        ms["oculi plates, now"].append(t)
         lines, t = timed(detect_text, reader, rgb)
         ms["text"].append(t)
         tallies["oculi plates, before"].add(item.plate, [p.text for p in before])
@@ -128,7 +129,7 @@ def run_half(reader: TextReader, name: str, half: list[Labelled], show: bool) ->
             )
     print(f"{name}: {len(half)} photos")
     for label, tally in tallies.items():
-        print(tally.line(label, ms["plates"]))
+        print(tally.line(label, ms[label]))
     print(user.line("DetectText LINE, as a user reads it", ms["text"]))
 
 
