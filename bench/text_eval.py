@@ -7,14 +7,16 @@ order, the report half the rest. Each receipt is decoded and reduced as the API 
 Printed per half:
 
 - word recall: of the labelled words (runs between spaces) of 3 or more characters, the
-  share that DetectText returns as a WORD with exactly that text (case and punctuation
-  included; a returned word matches one labelled word at most), within Rekognition's
+  share that DetectText returns as a WORD with exactly that text once upper-cased
+  (SROIE's labels are upper case whatever the print says; punctuation counts; a returned
+  word matches one labelled word at most), within Rekognition's
   100-word cap (oculi keeps the first 100 in reading order: top to bottom, then left to
   right; Rekognition's documentation says only "up to 100 words"), and for all the lines
   read without the cap (what the cap costs);
 - how many receipts hold more than 100 words read;
-- CER per line (bench/text.py's score: each line read is assigned to the labelled line
-  it best matches, unassigned labelled lines count whole) within the cap and without it;
+- CER per line (bench/text.py's score, on upper-cased readings: each line read is
+  assigned to the labelled line it best matches, unassigned labelled lines count whole)
+  within the cap and without it;
 - milliseconds per receipt (median): DetectText's use case (detect, then read until 100
   words are kept).
 """
@@ -55,7 +57,7 @@ def load(folder: Path) -> list[Receipt]:
 def words_found(labels: list[str], lines: list[TextLine]) -> tuple[int, int]:
     """(labelled words of MIN_WORD+ characters returned as a word, labelled such words)."""
     wanted = Counter(w for line in labels for w in line.split() if len(w) >= MIN_WORD)
-    got = Counter(w.text for line in lines for w in line.words)
+    got = Counter(w.text.upper() for line in lines for w in line.words)
     return sum(min(n, got[w]) for w, n in wanted.items()), sum(wanted.values())
 
 
@@ -75,7 +77,7 @@ def run_half(reader: TextReader, name: str, half: list[Receipt]) -> None:
         for key, lines in (("cap", capped), ("all", every)):
             hit, total_here = words_found(r.lines, lines)
             found[key] += hit
-            scores[key].append(score(r.lines, [line.text for line in lines]))
+            scores[key].append(score(r.lines, [line.text.upper() for line in lines]))
         total += total_here
     print(
         f"{name}: {len(half)} receipts, {total} labelled words of {MIN_WORD}+ characters, "
