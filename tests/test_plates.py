@@ -66,6 +66,7 @@ def plate_image() -> np.ndarray:
         ("1B8 0338", "1B80338"),  # a group's first character stays: Czech plates open so
         ("BA·3020Z", "BA3020Z"),  # a 0 between a digit and a letter stays as read
         ("5AU-53:41;", None),  # a character plates do not print
+        ("5AU5341²", None),  # nor a digit outside 0-9
         ("AB1", None),
         ("AB12345678901", None),  # too short, too long
     ],

@@ -102,7 +102,7 @@ def plate_text(reading: str, rules: PlateRules = RULES) -> str | None:
     """The characters of a reading that could be a plate's, separators dropped; None when
     it holds another character or does not have a plate's length and letter/digit mix."""
     if not reading or any(
-        not (c in rules.separators or c.isdigit() or "A" <= c <= "Z") for c in reading
+        not (c in rules.separators or "0" <= c <= "9" or "A" <= c <= "Z") for c in reading
     ):
         return None
     groups = re.split("[" + re.escape(rules.separators) + "]", reading)
