@@ -17,9 +17,9 @@ whose every character a person can read were labelled; a plate found there that 
 labelled is listed, not counted as false.
 
 Ordinary photos without plates (every plate found there is false): ../shared/dev-data
-(every JPEG and PNG), tests/fixtures (the plates/ folder and the fuzzing corpus excluded)
-and Debian's opencv-doc examples/data and darknet data photos (bench/moderation.py's
-fetch; licenseplate_motion.jpg left out).
+(every JPEG and PNG but eval-dev's), tests/fixtures (the plates/ folder and the fuzzing
+corpus excluded) and Debian's opencv-doc examples/data and darknet data photos
+(bench/moderation.py's fetch; licenseplate_motion.jpg left out).
 
 Printed per set: exact-read rate (a labelled plate counts when a plate found in its photo
 reads exactly its characters), character error rate (each labelled plate against the
