@@ -17,9 +17,9 @@ whose every character a person can read were labelled; a plate found there that 
 labelled is listed, not counted as false.
 
 Ordinary photos without plates (every plate found there is false): ../shared/dev-data
-(every JPEG and PNG), tests/fixtures (the plates/ folder and the fuzzing corpus excluded)
-and Debian's opencv-doc examples/data and darknet data photos (bench/moderation.py's
-fetch; licenseplate_motion.jpg left out).
+(every JPEG and PNG but eval-dev's), tests/fixtures (the plates/ folder and the fuzzing
+corpus excluded) and Debian's opencv-doc examples/data and darknet data photos
+(bench/moderation.py's fetch; licenseplate_motion.jpg left out).
 
 Printed per set: exact-read rate (a labelled plate counts when a plate found in its photo
 reads exactly its characters), character error rate (each labelled plate against the
@@ -27,6 +27,10 @@ nearest reading found in its photo, edit distance over the label's characters; a
 found counts all its characters), plates found that match no label, and milliseconds per
 image (median; text reader and plate filters, one image at a time). Each set is run at
 DetectText's detection size and at the fine one (`--fine`, `?fine=1`).
+
+With --data pointing at eval-dev (../shared/dev-data/eval-dev), it measures openalpr_eu's
+European plates instead, fit and report halves, through `oculi plates` and as DetectText
+reads them (bench/plates_eval.py).
 
 With `--labels`, also how often DetectLabels would look for plates (its License Plate
 label runs the plate finder only where its detectors see a car or vehicle,
@@ -192,7 +196,7 @@ def score_set(
 
 
 def ordinary(debian: Path | None) -> list[Path]:
-    paths = files(DEV_DATA) if DEV_DATA.is_dir() else []
+    paths = [p for p in files(DEV_DATA) if "eval-dev" not in p.parts] if DEV_DATA.is_dir() else []
     paths += [p for p in files(ROOT / "tests" / "fixtures") if "plates" not in p.parts]
     if debian is not None:
         paths += files(debian / "usr/share/doc/opencv-doc/examples/data", "*")
@@ -252,6 +256,11 @@ def main() -> None:
         debian = fetch_debian(args.fetch.expanduser())
     if data is None:
         raise SystemExit("give --fetch DIR or --data DIR")
+    if (data / "openalpr_eu").is_dir():
+        from bench import plates_eval  # it imports this module
+
+        plates_eval.main(data, args.threads, args.skip_ordinary)
+        return
     reader = load_text_reader(threads=args.threads)
     score_set(reader, data, CLEAR, "clear", args.repeat)
     score_set(reader, data, CLEAR, "clear, fine", args.repeat, fine=True)

@@ -34,6 +34,9 @@ this command only) and unpacks them into DIR; or point `--opencv-doc` at an unpa
 opencv-doc package and `--tesseract` at an unpacked test tarball.
 
     python bench/text.py --fetch ~/.cache/oculi/bench-data [--repeat N] [--threads N]
+
+With --data pointing at eval-dev (../shared/dev-data/eval-dev), it measures DetectText on
+sroie_dev's receipts instead, fit and report halves (bench/text_eval.py).
 """
 
 from __future__ import annotations
@@ -342,7 +345,13 @@ def main() -> None:
     ap.add_argument("--tesseract", type=Path, help="an unpacked tesseract orig-test tarball")
     ap.add_argument("--repeat", type=int, default=1, help="timed runs per image (median)")
     ap.add_argument("--threads", type=int, default=None, help="onnxruntime intra-op threads")
+    ap.add_argument("--data", type=Path, help="eval-dev: measure its receipts (sroie_dev)")
     args = ap.parse_args()
+    if args.data is not None:
+        from bench import text_eval  # it imports this module
+
+        text_eval.main(args.data, args.threads)
+        return
     opencv, tesseract = args.opencv_doc, args.tesseract
     if args.fetch:
         opencv, tesseract = fetch(args.fetch.expanduser())

@@ -3,10 +3,12 @@ label detectors on real photos; and the vehicle gate that decides when plates ar
 
 from __future__ import annotations
 
+import cv2
 import numpy as np
 import pytest
 
 from oculi.service.label_plates import PLATE_CLASS, shows_vehicle, with_plates
+from oculi.vision.decode import decode
 from oculi.vision.labels import Objects
 from tests.conftest import fixture_bytes
 
@@ -28,6 +30,24 @@ def test_license_plate_instance_on_a_car(client) -> None:
     assert plate["Parents"] == [{"Name": "Transportation"}]
     assert plate["Categories"] == [{"Name": "Vehicles and Automotive"}]
     assert inst["Confidence"] >= 55 and "Car" in labels
+
+
+def test_license_plate_in_dull_light(client) -> None:
+    """The Skoda photo with its contrast cut to 40% about mid-grey (a dull day): the
+    plate's print and background differ by about 50 grey levels, which the plate finder's
+    contrast floor refused until it was set from openalpr_eu's dull plates."""
+    rgb = decode(fixture_bytes(SKODA)).rgb.astype(np.float32)
+    dull = (0.4 * rgb + 0.6 * 128).astype(np.uint8)
+    ok, png = cv2.imencode(".png", cv2.cvtColor(dull, cv2.COLOR_RGB2BGR))
+    assert ok
+    labels = names(
+        client.detect_labels(
+            Image={"Bytes": png.tobytes()},
+            Settings={"GeneralLabels": {"LabelInclusionFilters": ["License Plate"]}},
+        )
+    )
+    (inst,) = labels["License Plate"]["Instances"]
+    assert 0.55 < inst["BoundingBox"]["Left"] < 0.62
 
 
 def test_no_plate_label_without_a_readable_plate(client) -> None:

@@ -57,7 +57,16 @@ def plate_image() -> np.ndarray:
         ("123456", None),  # no letter
         ("NOTICE", None),
         ("PARKING", None),  # no digit
-        ("6:00-9:00", None),  # a character plates do not print
+        ("6:00-9:00", None),  # no letter once the colons are taken as separators
+        ("RK:906AJ", "RK906AJ"),  # a Slovak coat of arms between the groups reads as ":"
+        ("W=053011", "W053011"),
+        ("BB-135B0", "BB135BO"),  # a 0 after a letter, ending the group, is an O
+        ("RK:708A1", "RK708AI"),
+        ("AB-1O5-CD", "AB105CD"),  # an O between digits is a 0
+        ("1B8 0338", "1B80338"),  # a group's first character stays: Czech plates open so
+        ("BA·3020Z", "BA3020Z"),  # a 0 between a digit and a letter stays as read
+        ("5AU-53:41;", None),  # a character plates do not print
+        ("5AU5341²", None),  # nor a digit outside 0-9
         ("AB1", None),
         ("AB12345678901", None),  # too short, too long
     ],

@@ -19,7 +19,7 @@ from oculi.service.context import ServiceContext
 from oculi.service.redact import RedactOptions
 from oculi.service.text import READ_CHUNK, shared_text_reader
 from oculi.vision.decode import decode
-from oculi.vision.plates import Plate, find_plates
+from oculi.vision.plates import RULES, Plate, PlateRules, find_plates
 from oculi.vision.redact import redact
 from oculi.vision.text import TextReader
 
@@ -40,7 +40,11 @@ def plate_reader(reader: TextReader, fine: bool) -> TextReader:
 
 
 def detect_plates(
-    reader: TextReader, rgb: np.ndarray, fine: bool = False, budget: Budget | None = None
+    reader: TextReader,
+    rgb: np.ndarray,
+    fine: bool = False,
+    budget: Budget | None = None,
+    rules: PlateRules = RULES,
 ) -> list[Plate]:
     """The plates in an RGB image, most confident first. A `budget` limits the text regions
     read and the time (checked between chunks of regions)."""
@@ -51,7 +55,7 @@ def detect_plates(
     for start in range(0, len(quads), READ_CHUNK):
         budget.check("reading text regions")
         lines += reader.read(quads[start : start + READ_CHUNK], strips[start : start + READ_CHUNK])
-    return find_plates(rgb, lines)
+    return find_plates(rgb, lines, rules)
 
 
 def query_flag(query: Mapping[str, str], name: str) -> bool:
