@@ -106,6 +106,8 @@ def test_store_status_rules_survive_a_reopen(tmp_path: Path) -> None:
     assert not store.set_status("b", "RUNNING", None, ("STARTING", "RUNNING"))  # a late session
     store.close()
     store = ProcessorStore(path)  # a new server: stops finished, active ones left to resume
+    assert store.get("b").status == "STOPPING"
+    store.finish_stops()  # what a server without a queue does at start
     assert [p.name for p in store.active()] == ["a"]
     assert store.get("b").status == "STOPPED"
     assert store.get("a").session == {"SessionId": "s"} and store.get("a").tags == {"k": "v"}
