@@ -50,6 +50,25 @@ class VectorIndex(Protocol):
     ) -> list[tuple[str, float]]: ...
 
 
+class HeldIndex(VectorIndex, Protocol):
+    """An external engine's index of one collection, which can list the ids it holds."""
+
+    def ids(self) -> set[str]: ...
+
+
+def match_store(store: FaceStore, collection_id: str, index: HeldIndex) -> None:
+    """Make `index` hold exactly the store's faces of `collection_id`: strays removed,
+    missing vectors added. The engine is read before the store, so a vector written after
+    a store commit that this read misses is added again (harmless), never removed as a
+    stray. The engines call it when their count says the two differ."""
+    held = index.ids()
+    ids, vecs = store.all_embeddings(collection_id)
+    index.remove(sorted(held - set(ids)))
+    missing = [i for i, fid in enumerate(ids) if fid not in held]
+    if missing:
+        index.add([ids[i] for i in missing], vecs[missing])
+
+
 class VectorBackend(Protocol):
     dim: int
     lock: threading.RLock

@@ -41,6 +41,7 @@ from urllib.parse import parse_qs, unquote, urlsplit
 import numpy as np
 from pymilvus import DataType, MilvusClient, MilvusException
 
+from oculi.store.engines import match_store
 from oculi.store.faces import FaceStore
 from oculi.store.names import storage_name
 
@@ -225,14 +226,8 @@ class MilvusIndexes:
             self.client.close()
 
     def _reconcile(self, collection_id: str, index: MilvusIndex) -> None:
-        """Make Milvus hold exactly the store's faces, if the counts say they differ.
-        Milvus is read before the store: a vector written after a store commit that this
-        read misses is upserted again (harmless), never deleted as a stray."""
+        """Make Milvus hold exactly the store's faces (`match_store`),
+        if the counts say they differ."""
         if index.count() == len(index):
             return
-        held = index.ids()
-        ids, vecs = self.store.all_embeddings(collection_id)
-        index.remove(sorted(held - set(ids)))
-        missing = [i for i, fid in enumerate(ids) if fid not in held]
-        if missing:
-            index.add([ids[i] for i in missing], vecs[missing])
+        match_store(self.store, collection_id, index)

@@ -41,6 +41,7 @@ import psycopg
 from psycopg import errors, sql
 from psycopg_pool import ConnectionPool
 
+from oculi.store.engines import match_store
 from oculi.store.faces import FaceStore
 from oculi.store.names import storage_name
 
@@ -273,14 +274,8 @@ class PgVectorIndexes:
         self._pool.close()
 
     def _reconcile(self, collection_id: str, index: PgVectorIndex) -> None:
-        """Make the table hold exactly the store's faces, if the counts say they differ.
-        The table is read before the store: a row written after a store commit that this
-        read misses is inserted again (harmless), never deleted as a stray."""
+        """Make the table hold exactly the store's faces (`match_store`),
+        if the counts say they differ."""
         if index.count() == len(index):
             return
-        held = index.ids()
-        ids, vecs = self.store.all_embeddings(collection_id)
-        index.remove(sorted(held - set(ids)))
-        missing = [i for i, fid in enumerate(ids) if fid not in held]
-        if missing:
-            index.add([ids[i] for i in missing], vecs[missing])
+        match_store(self.store, collection_id, index)

@@ -21,6 +21,7 @@ import numpy as np
 from qdrant_client import QdrantClient, models
 from qdrant_client.http.exceptions import UnexpectedResponse
 
+from oculi.store.engines import match_store
 from oculi.store.faces import FaceStore
 
 HNSW_EF = 128  # measured: recall@1 1.0, @10 0.985 at 50k face-like vectors (docs/scale-out.md)
@@ -176,15 +177,9 @@ class QdrantIndexes:
         self.client.close()
 
     def _reconcile(self, collection_id: str, index: QdrantIndex) -> None:
-        """Make Qdrant hold exactly the store's faces, if the counts say they differ.
-        Qdrant is read before the store: a point written after a store commit that this
-        read misses is upserted again (harmless), never deleted as a stray."""
+        """Make Qdrant hold exactly the store's faces (`match_store`),
+        if the counts say they differ."""
         c = self.store.get_collection(collection_id)
         if len(index) == (c.face_count if c else 0):
             return
-        held = index.ids()
-        ids, vecs = self.store.all_embeddings(collection_id)
-        index.remove(sorted(held - set(ids)))
-        missing = [i for i, fid in enumerate(ids) if fid not in held]
-        if missing:
-            index.add([ids[i] for i in missing], vecs[missing])
+        match_store(self.store, collection_id, index)
